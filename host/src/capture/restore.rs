@@ -1,0 +1,111 @@
+//! Restore: make a workspace equal to a file tree, rewriting only what differs.
+
+use super::scan::{CaptureError, CaptureLimits, scan};
+use super::{Workspace, diff_trees};
+use crate::cas::hash_reader;
+use crate::model::{ChangeKind, Digest, EntryKind, FileEntry, FileTree};
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::fs::OpenOptions;
+use std::io::{self, Read, Write};
+
+/// Where restore gets contents from (inline rows and CAS objects, in the executor).
+pub trait BlobSource {
+    /// A reader over the content with `digest`.
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>>;
+}
+
+/// What a restore did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestoreStats {
+    /// Paths written or created.
+    pub written: usize,
+    /// Paths removed.
+    pub removed: usize,
+}
+
+/// Makes the workspace hold exactly `target`. Current content is compared by digest (not
+/// trusted from the index), so whatever a failed node did is undone.
+pub fn restore(
+    ws: &mut Workspace,
+    target: &FileTree,
+    blobs: &dyn BlobSource,
+    limits: &CaptureLimits,
+) -> Result<RestoreStats, CaptureError> {
+    ws.index.clear();
+    let mut current = FileTree::new();
+    for s in scan(&ws.dir, limits)? {
+        let digest = match s.kind {
+            EntryKind::Dir => None,
+            EntryKind::Symlink => Some(Digest::of(
+                &rustix::fs::readlinkat(&ws.dir, s.path.as_str(), Vec::new())
+                    .map_err(|e| CaptureError::io(&s.path)(e.into()))?
+                    .into_bytes(),
+            )),
+            EntryKind::File => {
+                let mut opts = OpenOptions::new();
+                opts.read(true).follow(FollowSymlinks::No);
+                let f = ws.dir.open_with(&s.path, &opts).map_err(CaptureError::io(&s.path))?;
+                Some(hash_reader(f).map_err(CaptureError::io(&s.path))?.0)
+            }
+        };
+        current.insert(s.path, FileEntry { kind: s.kind, digest, size: s.key.size, mode: s.key.mode });
+    }
+    let changes = diff_trees(&current, target);
+    let mut stats = RestoreStats::default();
+    // Deepest first, so a directory is empty when its turn comes; a path whose kind changes
+    // is removed, then recreated below.
+    for c in changes.iter().rev() {
+        let old = current.get(&c.path);
+        let kind_changed = matches!((old, &c.entry), (Some(o), Some(n)) if o.kind != n.kind);
+        if c.change == ChangeKind::Deleted || kind_changed || old.is_some_and(|o| o.kind != EntryKind::Dir && c.entry.is_some()) {
+            remove(ws, &c.path, old.map(|o| o.kind))?;
+            if c.change == ChangeKind::Deleted {
+                stats.removed += 1;
+            }
+        }
+    }
+    for c in &changes {
+        let Some(entry) = &c.entry else { continue };
+        let path = c.path.as_str();
+        match entry.kind {
+            EntryKind::Dir => {
+                if current.get(path).is_none_or(|o| o.kind != EntryKind::Dir) {
+                    ws.dir.create_dir(path).map_err(CaptureError::io(path))?;
+                }
+            }
+            EntryKind::File => {
+                let digest = entry.digest.ok_or_else(|| missing_digest(path))?;
+                let mut src = blobs.open(&digest).map_err(CaptureError::io(path))?;
+                let mut opts = OpenOptions::new();
+                opts.write(true).create_new(true).follow(FollowSymlinks::No);
+                let mut out = ws.dir.open_with(path, &opts).map_err(CaptureError::io(path))?;
+                io::copy(&mut src, &mut out).and_then(|_| out.flush()).map_err(CaptureError::io(path))?;
+            }
+            EntryKind::Symlink => {
+                let digest = entry.digest.ok_or_else(|| missing_digest(path))?;
+                let mut target_bytes = Vec::new();
+                blobs.open(&digest).and_then(|mut r| r.read_to_end(&mut target_bytes)).map_err(CaptureError::io(path))?;
+                let link = String::from_utf8(target_bytes)
+                    .map_err(|e| CaptureError::io(path)(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+                rustix::fs::symlinkat(link.as_str(), &ws.dir, path).map_err(|e| CaptureError::io(path)(e.into()))?;
+            }
+        }
+        stats.written += 1;
+    }
+    Ok(stats)
+}
+
+fn remove(ws: &Workspace, path: &str, kind: Option<EntryKind>) -> Result<(), CaptureError> {
+    let r = match kind {
+        Some(EntryKind::Dir) => ws.dir.remove_dir_all(path),
+        _ => ws.dir.remove_file_or_symlink(path),
+    };
+    match r {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CaptureError::io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+fn missing_digest(path: &str) -> CaptureError {
+    CaptureError::io(path)(io::Error::new(io::ErrorKind::InvalidData, "tree entry has no digest"))
+}

@@ -1,0 +1,139 @@
+//! The `lstat`-only walk of a workspace.
+
+use crate::model::EntryKind;
+use cap_fs_ext::DirExt;
+use cap_std::fs::Dir;
+use rustix::fs::{AtFlags, FileType};
+use std::io;
+
+/// Caps applied while walking, before any byte is read.
+#[derive(Clone, Copy, Debug)]
+pub struct CaptureLimits {
+    /// Largest regular file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// Most entries (files, directories, links) accepted.
+    pub max_entries: usize,
+    /// Files of at most this many bytes are kept inline in the database.
+    pub inline_max_bytes: u64,
+}
+
+/// Why a workspace could not be captured or restored. Names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// A file system operation failed.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The workspace-relative path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A regular file over the size cap (checked from `lstat`, without reading it).
+    #[error("`{path}` is {size} bytes, over the {limit}-byte file limit")]
+    FileTooLarge {
+        /// The path.
+        path: String,
+        /// Its apparent size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// More entries than allowed.
+    #[error("the workspace holds more than {limit} entries")]
+    TooManyEntries {
+        /// The cap.
+        limit: usize,
+    },
+    /// A device, FIFO or socket: nothing a node should be able to make.
+    #[error("`{path}` is a {kind}, which a workspace may not contain")]
+    SpecialFile {
+        /// The path.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A name that is not UTF-8 (WASI names always are, so something else wrote it).
+    #[error("a file name under `{parent}` is not UTF-8")]
+    NonUtf8Name {
+        /// The directory holding it.
+        parent: String,
+    },
+}
+
+impl CaptureError {
+    pub(crate) fn io(path: &str) -> impl FnOnce(io::Error) -> Self + '_ {
+        move |source| Self::Io { path: path.to_owned(), source }
+    }
+}
+
+/// The parts of `lstat` that tell whether a file may have changed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct StatKey {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime: (i64, i64),
+    pub(crate) ctime: (i64, i64),
+    pub(crate) mode: u32,
+}
+
+/// One path found by the walk.
+#[derive(Clone, Debug)]
+pub struct Scanned {
+    pub(crate) path: String,
+    pub(crate) kind: EntryKind,
+    pub(crate) key: StatKey,
+}
+
+/// Walks `dir` depth-first without following links; paths are `/`-separated and relative.
+pub fn scan(dir: &Dir, limits: &CaptureLimits) -> Result<Vec<Scanned>, CaptureError> {
+    let mut out = Vec::new();
+    walk(dir, "", limits, &mut out)?;
+    Ok(out)
+}
+
+fn walk(dir: &Dir, prefix: &str, limits: &CaptureLimits, out: &mut Vec<Scanned>) -> Result<(), CaptureError> {
+    let shown = if prefix.is_empty() { "/" } else { prefix };
+    for entry in dir.entries().map_err(CaptureError::io(shown))? {
+        let entry = entry.map_err(CaptureError::io(shown))?;
+        let name = entry.file_name();
+        let name = name.to_str().ok_or_else(|| CaptureError::NonUtf8Name { parent: shown.to_owned() })?;
+        let path = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
+        let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| CaptureError::io(&path)(e.into()))?;
+        if out.len() >= limits.max_entries {
+            return Err(CaptureError::TooManyEntries { limit: limits.max_entries });
+        }
+        let key = StatKey {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
+            mode: st.st_mode & 0o7777,
+        };
+        let kind = match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {
+                if key.size > limits.max_file_bytes {
+                    return Err(CaptureError::FileTooLarge { path, size: key.size, limit: limits.max_file_bytes });
+                }
+                EntryKind::File
+            }
+            FileType::Directory => EntryKind::Dir,
+            FileType::Symlink => EntryKind::Symlink,
+            FileType::Fifo => return Err(CaptureError::SpecialFile { path, kind: "FIFO" }),
+            FileType::Socket => return Err(CaptureError::SpecialFile { path, kind: "socket" }),
+            FileType::CharacterDevice | FileType::BlockDevice => {
+                return Err(CaptureError::SpecialFile { path, kind: "device" });
+            }
+            FileType::Unknown => return Err(CaptureError::SpecialFile { path, kind: "file of unknown type" }),
+        };
+        out.push(Scanned { path: path.clone(), kind, key });
+        if kind == EntryKind::Dir {
+            let sub = dir.open_dir_nofollow(name).map_err(CaptureError::io(&path))?;
+            walk(&sub, &path, limits, out)?;
+        }
+    }
+    Ok(())
+}

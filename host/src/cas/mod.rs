@@ -1,0 +1,106 @@
+//! The content-addressed blob store: `blobs/<tenant>/objects/ab/cdef…`, keyed by SHA-256.
+//!
+//! Blobs are written once (temp file, fsync, rename, fsync of the directory) and never
+//! modified, so a blob that exists is complete. Which blobs are *live* is the database's
+//! business (`blobs` rows); this module knows nothing of sqlx. Temp files live under
+//! `blobs/<tenant>/tmp/` so the orphan cleaner can tell them from objects.
+
+mod hash;
+
+pub use hash::{hash_reader, HashingReader};
+
+use crate::model::{Digest, TenantId};
+use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::fs::{Dir, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Whether [`LocalCas::put`] wrote a new object.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PutOutcome {
+    /// The object was new and is now durable.
+    Written,
+    /// An object with this digest already existed; nothing was written.
+    AlreadyPresent,
+}
+
+/// Blob store on the local disk.
+#[derive(Debug)]
+pub struct LocalCas {
+    root: Dir,
+    temp_counter: AtomicU64,
+}
+
+impl LocalCas {
+    /// A store rooted at `root` (the data dir's `blobs/`).
+    pub fn new(root: Dir) -> Self {
+        Self { root, temp_counter: AtomicU64::new(0) }
+    }
+
+    /// The object's path relative to the store root.
+    pub fn object_path(tenant: TenantId, digest: &Digest) -> String {
+        let hex = digest.to_hex();
+        format!("{tenant}/objects/{}/{}", &hex[..2], &hex[2..])
+    }
+
+    /// Whether the object exists.
+    pub fn contains(&self, tenant: TenantId, digest: &Digest) -> io::Result<bool> {
+        self.root.try_exists(Self::object_path(tenant, digest))
+    }
+
+    /// Stores the bytes `src` yields, which the caller has hashed to `digest` (it is checked
+    /// again while copying: a mismatch is an error and nothing is stored).
+    pub fn put(&self, tenant: TenantId, digest: &Digest, src: &mut dyn Read) -> io::Result<PutOutcome> {
+        if self.contains(tenant, digest)? {
+            return Ok(PutOutcome::AlreadyPresent);
+        }
+        let tmp_dir = format!("{tenant}/tmp");
+        self.root.create_dir_all(&tmp_dir)?;
+        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp_name = format!("{tmp_dir}/{}.{}.{n}", digest.to_hex(), std::process::id());
+        let result = self.write_temp(&tmp_name, digest, src).and_then(|()| {
+            let object = Self::object_path(tenant, digest);
+            let (parent, _) = object.rsplit_once('/').unwrap_or(("", ""));
+            self.root.create_dir_all(parent)?;
+            self.root.rename(&tmp_name, &self.root, &object)?;
+            // The rename is durable only once the directory entry is on disk.
+            self.root.open(parent)?.sync_all()?;
+            Ok(())
+        });
+        if result.is_err() {
+            let _ = self.root.remove_file(&tmp_name);
+        }
+        result.map(|()| PutOutcome::Written)
+    }
+
+    fn write_temp(&self, tmp_name: &str, digest: &Digest, src: &mut dyn Read) -> io::Result<()> {
+        let mut out = self.root.open_with(tmp_name, OpenOptions::new().write(true).create_new(true))?;
+        let mut reader = HashingReader::new(src);
+        io::copy(&mut reader, &mut out)?;
+        let (actual, _) = reader.finish();
+        if actual != *digest {
+            return Err(io::Error::other(format!(
+                "content changed while storing blob: expected {digest}, got {actual}"
+            )));
+        }
+        out.flush()?;
+        out.sync_all()
+    }
+
+    /// Opens an object for reading (never following a symlink planted in the store).
+    pub fn open(&self, tenant: TenantId, digest: &Digest) -> io::Result<File> {
+        let mut opts = OpenOptions::new();
+        opts.read(true).follow(FollowSymlinks::No);
+        self.root.open_with(Self::object_path(tenant, digest), &opts)
+    }
+
+    /// Reads a whole object and verifies its digest.
+    pub fn read(&self, tenant: TenantId, digest: &Digest) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open(tenant, digest)?.read_to_end(&mut bytes)?;
+        if Digest::of(&bytes) != *digest {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {digest} is corrupt")));
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,136 @@
+//! The `wtb` command line: parsing, dispatch, exit codes, output.
+//!
+//! Exit codes: 0 success; 1 the execution ran and failed (a node failed); 2 bad input or a
+//! host error (message on stderr, one line, naming what and where).
+
+mod bench;
+mod format;
+mod run;
+mod show;
+
+use crate::clock::{SystemClock, UuidV7Ids};
+use crate::config::DataDir;
+use crate::executor::Executor;
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// WTB, the Workflow Test Bench: run workflow nodes as sandboxed WebAssembly components, with
+/// an entry and an exit checkpoint of state *and* files around every node.
+#[derive(Parser, Debug)]
+#[command(name = "wtb", version, about, long_about = None)]
+pub struct Cli {
+    /// Where the database, blob store, workspaces and compile cache live.
+    #[arg(long, global = true, env = "WTB_DATA_DIR", default_value = ".wtb")]
+    pub data_dir: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a workflow manifest from its first node to its end.
+    Run {
+        /// The workflow manifest (TOML).
+        workflow: PathBuf,
+        /// Initial state merged over the manifest's `[state]`: a JSON object, or @file.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show an execution: nodes, checkpoints, files per checkpoint, events.
+    Show {
+        /// The execution id (as printed by `wtb run`).
+        execution: String,
+    },
+    /// List recent executions, newest first.
+    List {
+        /// How many to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Run the example workflow (generate → transform → report) and summarise it.
+    Demo,
+    /// Measure per-node overhead: a linear workflow of counter nodes, durable and normal.
+    Bench {
+        /// Nodes in the workflow.
+        #[arg(long, default_value_t = 50)]
+        nodes: usize,
+        /// Measured runs per durability mode (after one warm-up run).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Bytes each node writes.
+        #[arg(long, default_value_t = 4096)]
+        file_size: usize,
+    },
+}
+
+/// Parses the process arguments, runs the command and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WTB_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes on one line, skipping causes a message already quotes.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { ref workflow, ref state } => {
+            let exec = open(&cli).await?;
+            run::run(&exec, workflow, state.as_deref(), cli.json).await
+        }
+        Command::Show { ref execution } => {
+            let exec = open(&cli).await?;
+            show::show(&exec, execution, cli.json).await
+        }
+        Command::List { limit } => {
+            let exec = open(&cli).await?;
+            show::list(&exec, limit, cli.json).await
+        }
+        Command::Demo => {
+            let exec = open(&cli).await?;
+            run::demo(&exec, &cli.data_dir, cli.json).await
+        }
+        Command::Bench { nodes, runs, file_size } => bench::bench(&cli.data_dir, nodes, runs, file_size, cli.json).await,
+    }
+}
+
+/// Opens the data dir and the executor with the real clock and ids.
+pub async fn open(cli: &Cli) -> anyhow::Result<Executor> {
+    let data = DataDir::open(&cli.data_dir)?;
+    Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids))
+        .await
+        .with_context(|| format!("opening data dir `{}`", cli.data_dir.display()))
+}

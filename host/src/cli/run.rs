@@ -1,0 +1,95 @@
+//! `wtb run` and `wtb demo`.
+
+use super::format::{bytes, micros};
+use crate::executor::{Executor, RunSummary};
+use crate::model::ExecutionStatus;
+use anyhow::{Context as _, bail};
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Parses `--state`: a JSON object, or `@file` holding one.
+pub fn parse_state(arg: Option<&str>) -> anyhow::Result<Map<String, Value>> {
+    let Some(arg) = arg else { return Ok(Map::new()) };
+    let (text, origin) = match arg.strip_prefix('@') {
+        Some(path) => (std::fs::read_to_string(path).with_context(|| format!("--state: reading `{path}`"))?, path.to_owned()),
+        None => (arg.to_owned(), "--state".to_owned()),
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => bail!("{origin}: the initial state must be a JSON object, got `{}`", truncate(&other.to_string(), 40)),
+        Err(e) => bail!("{origin}: invalid JSON: {e}"),
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+}
+
+/// Runs a manifest and prints the outcome.
+pub async fn run(exec: &Executor, workflow: &Path, state: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let state = parse_state(state)?;
+    let wf = exec.load_workflow(workflow).await?;
+    let summary = exec.run(&wf, state).await?;
+    print_summary(&summary, json)?;
+    Ok(exit_code(&summary))
+}
+
+fn exit_code(s: &RunSummary) -> ExitCode {
+    if s.status == ExecutionStatus::Completed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    match &s.failure {
+        None => println!("execution {} completed ({} nodes)", s.execution, s.attempts),
+        Some(f) => println!("execution {} failed: {f}", s.execution),
+    }
+    println!("state: {}", Value::Object(s.state.clone()));
+    println!("details: wtb show {}", s.execution);
+    Ok(())
+}
+
+/// Materialises the example workflow under the data dir, runs it and summarises it.
+pub async fn demo(exec: &Executor, data_dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let manifest = crate::demo::materialize(&data_dir.join("demo")).context("writing the demo workflow")?;
+    let wf = exec.load_workflow(&manifest).await?;
+    let summary = exec.run(&wf, Map::new()).await?;
+    if json {
+        print_summary(&summary, true)?;
+        return Ok(exit_code(&summary));
+    }
+    let report = exec.describe(summary.execution).await?;
+    println!("WTB demo: workflow `{}` ({}), execution {}", report.workflow, manifest.display(), summary.execution);
+    println!();
+    for n in &report.nodes {
+        let b = &n.boundary;
+        let exit = report.checkpoints.iter().find(|c| Some(c.checkpoint.id) == b.exit_checkpoint);
+        let files: Vec<String> = exit
+            .map(|c| c.changes.iter().map(|ch| format!("{} {}", ch.change, ch.path)).collect())
+            .unwrap_or_default();
+        println!(
+            "  {:<10} {:<10} {:>9}  mem {:>9}  files: {}",
+            b.node,
+            b.status,
+            micros(b.guest_micros.unwrap_or(0)),
+            bytes(b.peak_memory_bytes.unwrap_or(0)),
+            if files.is_empty() { "-".into() } else { files.join(", ") }
+        );
+    }
+    println!();
+    println!("{} checkpoints, {} outbox events (e.g. `{}`)", report.checkpoints.len(), report.events.len(),
+        report.events.iter().find(|e| e.kind.starts_with("guest.")).map_or("-", |e| e.kind.as_str()));
+    let workspace = data_dir.join("workspaces").join(summary.execution.to_string()).join("report.md");
+    if let Ok(md) = std::fs::read_to_string(&workspace) {
+        println!("\nreport.md, as the last node left it:\n");
+        for line in md.lines() {
+            println!("    {line}");
+        }
+    }
+    println!("\nNext: wtb show {}   (or: wtb --json show {})", summary.execution, summary.execution);
+    Ok(exit_code(&summary))
+}

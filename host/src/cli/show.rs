@@ -1,0 +1,103 @@
+//! `wtb show` and `wtb list`.
+
+use super::format::{bytes, micros};
+use crate::executor::{ExecutionReport, Executor};
+use crate::model::{ChangeKind, EntryKind, ExecutionId};
+use anyhow::Context as _;
+use std::process::ExitCode;
+
+/// Prints everything recorded about one execution.
+pub async fn show(exec: &Executor, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let id: ExecutionId = id.parse()?;
+    let report = exec.describe(id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).context("encoding the report")?);
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &ExecutionReport) {
+    let e = &r.execution;
+    println!("execution {}  workflow `{}`  {}", e.id, r.workflow, e.status);
+    println!("created {}  updated {}", e.created_at, e.updated_at);
+    if let Some(err) = &e.error {
+        println!("error: {err}");
+    }
+    println!("\nnodes:");
+    println!("  {:<16} {:>7}  {:<14} {:>10}  {:>10}  detail", "node", "attempt", "status", "time", "peak mem");
+    for n in &r.nodes {
+        let b = &n.boundary;
+        let detail = match (&b.trap, &b.error) {
+            (Some(t), Some(err)) => format!("{t}: {err}"),
+            (None, Some(err)) => err.clone(),
+            _ => String::new(),
+        };
+        println!(
+            "  {:<16} {:>7}  {:<14} {:>10}  {:>10}  {detail}",
+            b.node,
+            b.attempt,
+            b.status.as_str(),
+            b.guest_micros.map(micros).unwrap_or_else(|| "-".into()),
+            b.peak_memory_bytes.map(bytes).unwrap_or_else(|| "-".into()),
+        );
+        for (name, text) in [("stdout", &b.stdout), ("stderr", &b.stderr)] {
+            for line in text.lines().take(5) {
+                println!("  {:<16} {name}| {line}", "");
+            }
+        }
+    }
+    println!("\ncheckpoints:");
+    for c in &r.checkpoints {
+        let cp = &c.checkpoint;
+        let files: Vec<_> = c.files.iter().filter(|(_, e)| e.kind != EntryKind::Dir).collect();
+        println!(
+            "  {:>3} {:<5} {:<16} attempt {}  state {}  files {} ({})  {}",
+            cp.seq,
+            cp.kind.as_str(),
+            cp.node,
+            cp.attempt,
+            bytes(cp.state.to_string().len() as u64),
+            files.len(),
+            bytes(files.iter().map(|(_, e)| e.size).sum()),
+            cp.id
+        );
+        for ch in &c.changes {
+            let sign = match ch.change {
+                ChangeKind::Added => '+',
+                ChangeKind::Modified => '~',
+                ChangeKind::Deleted => '-',
+            };
+            match &ch.entry {
+                Some(entry) => println!(
+                    "        {sign} {:<40} {:>10}  {}",
+                    ch.path,
+                    if entry.kind == EntryKind::Dir { "dir".into() } else { bytes(entry.size) },
+                    entry.digest.map(|d| format!("sha256:{}", d.short())).unwrap_or_default()
+                ),
+                None => println!("        {sign} {}", ch.path),
+            }
+        }
+    }
+    println!("\nevents:");
+    for ev in &r.events {
+        println!("  {:>3} {:<22} {}", ev.seq, ev.kind, ev.payload);
+    }
+}
+
+/// Prints the most recent executions.
+pub async fn list(exec: &Executor, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let rows = exec.recent(limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no executions yet (try `wtb demo`)");
+    }
+    for e in rows {
+        println!("{}  {:<10} {}  {}", e.id, e.status, e.created_at, e.cursor.as_deref().unwrap_or("-"));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,64 @@
+//! Blob references. A row means "this tenant's data references this content"; small contents
+//! are stored in the row itself, larger ones are files in the CAS.
+
+use super::DbError;
+use super::decode::{get, int, parse, unsigned};
+use crate::model::{BlobRecord, Digest, TenantId, Timestamp};
+use sqlx::SqliteExecutor;
+
+/// Inserts a reference; an existing one (same tenant and digest) is kept as it is, which is
+/// what makes identical content cost nothing the second time.
+pub async fn insert(db: impl SqliteExecutor<'_>, b: &BlobRecord) -> Result<(), DbError> {
+    sqlx::query("INSERT OR IGNORE INTO blobs (tenant_id, digest, size, inline_data, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(b.tenant.uuid())
+        .bind(b.digest.to_hex())
+        .bind(int(b.size))
+        .bind(b.inline.as_deref())
+        .bind(b.created_at.micros())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The reference to `digest`, with its inline content if it has one.
+pub async fn get_one(db: impl SqliteExecutor<'_>, tenant: TenantId, digest: &Digest) -> Result<Option<BlobRecord>, DbError> {
+    let row = sqlx::query("SELECT tenant_id, digest, size, inline_data, created_at FROM blobs WHERE tenant_id = ? AND digest = ?")
+        .bind(tenant.uuid())
+        .bind(digest.to_hex())
+        .fetch_optional(db)
+        .await?;
+    row.map(|r| {
+        Ok(BlobRecord {
+            tenant: TenantId::from_uuid(get(&r, "tenant_id")?),
+            digest: parse(&r, "digest")?,
+            size: unsigned(&r, "size")?,
+            inline: get(&r, "inline_data")?,
+            created_at: Timestamp::from_micros(get(&r, "created_at")?),
+        })
+    })
+    .transpose()
+}
+
+/// Number of references and their total size for a tenant, split into inline and CAS.
+pub async fn totals(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<BlobTotals, DbError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes,
+                COALESCE(SUM(CASE WHEN inline_data IS NULL THEN size ELSE 0 END), 0) AS cas_bytes
+         FROM blobs WHERE tenant_id = ?",
+    )
+    .bind(tenant.uuid())
+    .fetch_one(db)
+    .await?;
+    Ok(BlobTotals { count: unsigned(&row, "n")?, bytes: unsigned(&row, "bytes")?, cas_bytes: unsigned(&row, "cas_bytes")? })
+}
+
+/// See [`totals`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlobTotals {
+    /// Distinct contents.
+    pub count: u64,
+    /// Their total size.
+    pub bytes: u64,
+    /// The part stored as CAS files.
+    pub cas_bytes: u64,
+}

@@ -1,0 +1,87 @@
+//! Node boundaries: one row per node attempt, opened with its entry checkpoint and closed in
+//! the exit transaction.
+
+use super::DbError;
+use super::decode::{get, int, parse, parse_opt, unsigned, unsigned_opt};
+use crate::model::{AttemptStatus, BoundaryId, CheckpointId, ExecutionId, NodeBoundary, Timestamp, TrapKind};
+use sqlx::SqliteExecutor;
+use sqlx::sqlite::SqliteRow;
+
+const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, exit_checkpoint_id, status, trap_kind, error, \
+                       started_at, finished_at, guest_micros, peak_memory_bytes, fuel_used, stdout, stderr";
+
+/// Inserts a boundary (normally status `running`, no exit yet).
+pub async fn insert(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
+    sqlx::query(&format!("INSERT INTO node_boundaries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+        .bind(b.id.uuid())
+        .bind(b.execution.uuid())
+        .bind(&b.node)
+        .bind(i64::from(b.attempt))
+        .bind(b.entry_checkpoint.uuid())
+        .bind(b.exit_checkpoint.map(|c| c.uuid()))
+        .bind(b.status.as_str())
+        .bind(b.trap.map(|t| t.as_str()))
+        .bind(&b.error)
+        .bind(b.started_at.micros())
+        .bind(b.finished_at.map(|t| t.micros()))
+        .bind(b.guest_micros.map(int))
+        .bind(b.peak_memory_bytes.map(int))
+        .bind(b.fuel_used.map(int))
+        .bind(&b.stdout)
+        .bind(&b.stderr)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Closes a boundary: writes everything the attempt's end decided.
+pub async fn finish(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE node_boundaries SET exit_checkpoint_id = ?, status = ?, trap_kind = ?, error = ?, finished_at = ?,
+         guest_micros = ?, peak_memory_bytes = ?, fuel_used = ?, stdout = ?, stderr = ? WHERE id = ?",
+    )
+    .bind(b.exit_checkpoint.map(|c| c.uuid()))
+    .bind(b.status.as_str())
+    .bind(b.trap.map(|t| t.as_str()))
+    .bind(&b.error)
+    .bind(b.finished_at.map(|t| t.micros()))
+    .bind(b.guest_micros.map(int))
+    .bind(b.peak_memory_bytes.map(int))
+    .bind(b.fuel_used.map(int))
+    .bind(&b.stdout)
+    .bind(&b.stderr)
+    .bind(b.id.uuid())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// An execution's boundaries in the order they started.
+pub async fn list_for_execution(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? ORDER BY started_at, id"))
+        .bind(execution.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+fn decode(r: &SqliteRow) -> Result<NodeBoundary, DbError> {
+    Ok(NodeBoundary {
+        id: BoundaryId::from_uuid(get(r, "id")?),
+        execution: ExecutionId::from_uuid(get(r, "execution_id")?),
+        node: get(r, "node_id")?,
+        attempt: unsigned(r, "attempt")?,
+        entry_checkpoint: CheckpointId::from_uuid(get(r, "entry_checkpoint_id")?),
+        exit_checkpoint: get::<Option<uuid::Uuid>>(r, "exit_checkpoint_id")?.map(CheckpointId::from_uuid),
+        status: parse::<AttemptStatus>(r, "status")?,
+        trap: parse_opt::<TrapKind>(r, "trap_kind")?,
+        error: get(r, "error")?,
+        started_at: Timestamp::from_micros(get(r, "started_at")?),
+        finished_at: get::<Option<i64>>(r, "finished_at")?.map(Timestamp::from_micros),
+        guest_micros: unsigned_opt(r, "guest_micros")?,
+        peak_memory_bytes: unsigned_opt(r, "peak_memory_bytes")?,
+        fuel_used: unsigned_opt(r, "fuel_used")?,
+        stdout: get(r, "stdout")?,
+        stderr: get(r, "stderr")?,
+    })
+}

@@ -1,0 +1,77 @@
+//! The database: pool, migrations and one module per aggregate.
+//!
+//! Every query lives once, in the aggregate's module, and takes any executor (`&mut *tx`, a
+//! pool, a connection). None of them commits: the caller owns the transaction, which is how
+//! blobs, file commit, checkpoint and outbox rows commit together.
+
+pub mod blob;
+pub mod boundary;
+pub mod checkpoint;
+pub mod component;
+pub mod execution;
+pub mod file_commit;
+pub mod outbox;
+pub mod tenant;
+pub mod workflow;
+mod decode;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+pub use sqlx::SqlitePool;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The schema history in `migrations/`, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A database failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite or the driver failed.
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row holds a value the model cannot represent (a bug or a hand-edited database).
+    #[error("database holds an invalid {what}: {detail}")]
+    Corrupt {
+        /// Which column.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// How hard each commit pushes data to the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed checkpoint survives power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a crash of WTB, may lose the last commits on power loss.
+    Normal,
+}
+
+/// Opens (creating if needed) the SQLite database at `path` in WAL mode and migrates it.
+pub async fn open(path: &Path, durability: Durability) -> Result<SqlitePool, DbError> {
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        })
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .statement_cache_capacity(256);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .min_connections(1)
+        .connect_with(options)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}

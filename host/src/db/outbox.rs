@@ -1,0 +1,62 @@
+//! The outbox: events written in the same transaction as the change they describe.
+
+use super::DbError;
+use super::decode::{get, json, unsigned};
+use crate::model::{EventId, EventKind, ExecutionId, OutboxEvent, TenantId, Timestamp};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+/// Inserts events (in order).
+pub async fn insert_all(conn: &mut SqliteConnection, events: &[OutboxEvent]) -> Result<(), DbError> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO outbox (id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.id.uuid())
+        .bind(e.tenant.uuid())
+        .bind(e.execution.uuid())
+        .bind(i64::from(e.seq))
+        .bind(e.kind.as_string())
+        .bind(e.payload.to_string())
+        .bind(&e.idempotency_key)
+        .bind(e.created_at.micros())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// An execution's events in order.
+pub async fn list_for_execution(conn: &mut SqliteConnection, execution: ExecutionId) -> Result<Vec<OutboxEvent>, DbError> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at FROM outbox WHERE execution_id = ? ORDER BY seq",
+    )
+    .bind(execution.uuid())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// The highest event seq of an execution (0 if none), to continue numbering after a restart.
+pub async fn last_seq(conn: &mut SqliteConnection, execution: ExecutionId) -> Result<u32, DbError> {
+    let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM outbox WHERE execution_id = ?")
+        .bind(execution.uuid())
+        .fetch_one(&mut *conn)
+        .await?;
+    unsigned(&row, "seq")
+}
+
+fn decode(r: &SqliteRow) -> Result<OutboxEvent, DbError> {
+    let kind: String = get(r, "kind")?;
+    Ok(OutboxEvent {
+        id: EventId::from_uuid(get(r, "id")?),
+        tenant: TenantId::from_uuid(get(r, "tenant_id")?),
+        execution: ExecutionId::from_uuid(get(r, "execution_id")?),
+        seq: unsigned(r, "seq")?,
+        kind: EventKind::parse(&kind).ok_or(DbError::Corrupt { what: "kind", detail: kind.clone() })?,
+        payload: json(r, "payload")?,
+        idempotency_key: get(r, "idempotency_key")?,
+        created_at: Timestamp::from_micros(get(r, "created_at")?),
+    })
+}

@@ -1,0 +1,37 @@
+//! The example nodes and workflow, compiled from `examples/` at build time and embedded, so
+//! `wtb demo` and `wtb bench` need nothing but the binary.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+macro_rules! guest {
+    ($file:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/guests/", $file, ".wasm"))
+    };
+}
+
+/// `examples/nodes/generate`: writes a CSV of readings.
+pub const GENERATE: &[u8] = guest!("wtb_example_generate");
+/// `examples/nodes/transform`: computes per-sensor statistics.
+pub const TRANSFORM: &[u8] = guest!("wtb_example_transform");
+/// `examples/nodes/report`: writes a markdown report and emits an event.
+pub const REPORT: &[u8] = guest!("wtb_example_report");
+/// `examples/nodes/counter`: the benchmark node.
+pub const COUNTER: &[u8] = guest!("wtb_example_counter");
+/// `examples/nodes/hello`: the smallest node.
+pub const HELLO: &[u8] = guest!("wtb_example_hello");
+/// `examples/workflows/sensors.toml`.
+pub const SENSORS_WORKFLOW: &str = include_str!("../../examples/workflows/sensors.toml");
+
+/// Writes the demo workflow and its components under `dir` (replacing earlier copies) and
+/// returns the manifest's path.
+pub fn materialize(dir: &Path) -> io::Result<PathBuf> {
+    let components = dir.join("components");
+    std::fs::create_dir_all(&components)?;
+    for (name, bytes) in [("generate", GENERATE), ("transform", TRANSFORM), ("report", REPORT)] {
+        std::fs::write(components.join(format!("{name}.wasm")), bytes)?;
+    }
+    let manifest = dir.join("sensors.toml");
+    std::fs::write(&manifest, SENSORS_WORKFLOW)?;
+    Ok(manifest)
+}

@@ -1,0 +1,54 @@
+//! Getting contents in and out of storage for the executor: component bytes into the CAS,
+//! and a [`BlobSource`] over inline rows and CAS objects for restores.
+
+use super::{ExecError, Executor};
+use crate::capture::BlobSource;
+use crate::cas::LocalCas;
+use crate::db;
+use crate::model::{Digest, FileTree, TenantId};
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+/// Contents of a tree: inline ones prefetched from the database, the rest read from the CAS.
+pub(crate) struct StoredBlobs {
+    inline: HashMap<Digest, Vec<u8>>,
+    cas: Arc<LocalCas>,
+    tenant: TenantId,
+}
+
+impl BlobSource for StoredBlobs {
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
+        match self.inline.get(digest) {
+            Some(bytes) => Ok(Box::new(bytes.as_slice())),
+            None => Ok(Box::new(self.cas.open(self.tenant, digest)?)),
+        }
+    }
+}
+
+impl Executor {
+    /// A source for every content `tree` references.
+    pub(crate) async fn stored_blobs(&self, tree: &FileTree) -> Result<StoredBlobs, ExecError> {
+        let mut inline = HashMap::new();
+        let mut conn = self.pool.acquire().await.map_err(db::DbError::from)?;
+        for digest in tree.values().filter_map(|e| e.digest) {
+            if inline.contains_key(&digest) {
+                continue;
+            }
+            if let Some(data) = db::blob::get_one(&mut *conn, self.tenant, &digest).await?.and_then(|b| b.inline) {
+                inline.insert(digest, data);
+            }
+        }
+        Ok(StoredBlobs { inline, cas: self.cas.clone(), tenant: self.tenant })
+    }
+
+    /// Makes component bytes durable in the CAS (a no-op when already there).
+    pub(crate) async fn store_component(&self, digest: Digest, bytes: Arc<[u8]>) -> Result<(), ExecError> {
+        let (cas, tenant) = (self.cas.clone(), self.tenant);
+        tokio::task::spawn_blocking(move || cas.put(tenant, &digest, &mut &bytes[..]))
+            .await
+            .map_err(|e| ExecError::Task(e.to_string()))?
+            .map(|_| ())
+            .map_err(|source| ExecError::Io { what: format!("storing component {digest}"), source })
+    }
+}

@@ -1,0 +1,219 @@
+//! The exit transactions: everything a node attempt decided, committed at once.
+
+use super::{ExecError, Executor, FailPoint};
+use crate::capture::Captured;
+use crate::db::{self, DbError};
+use crate::model::{
+    AttemptStatus, BlobRecord, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventId, EventKind, ExecutionId,
+    ExecutionStatus, FileCommit, FileCommitId, FileTree, NodeBoundary, OutboxEvent, TrapKind,
+};
+use crate::runtime::AttemptReport;
+use crate::workflow::{NodeSpec, merge_update};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// Where an execution stands: its latest entry checkpoint, the open boundary, the tree of the
+/// entry's file commit and the last event number. Held in memory between transactions.
+pub(crate) struct Cursor {
+    pub(crate) execution: ExecutionId,
+    pub(crate) entry: Checkpoint,
+    pub(crate) boundary: NodeBoundary,
+    pub(crate) tree: Arc<FileTree>,
+    pub(crate) event_seq: u32,
+}
+
+impl Cursor {
+    pub(crate) fn state(&self) -> Map<String, Value> {
+        self.entry.state.as_object().cloned().unwrap_or_default()
+    }
+}
+
+/// How an attempt failed.
+pub(crate) struct Failure {
+    pub(crate) status: AttemptStatus,
+    pub(crate) trap: Option<TrapKind>,
+    pub(crate) error: String,
+}
+
+impl Failure {
+    pub(crate) fn describe(&self) -> String {
+        match (self.status, self.trap) {
+            (AttemptStatus::Trapped, Some(kind)) => format!("trapped ({kind}): {}", self.error),
+            (AttemptStatus::GuestError, _) => format!("returned an error: {}", self.error),
+            (AttemptStatus::InvalidOutput, _) => format!("returned invalid output: {}", self.error),
+            _ => self.error.clone(),
+        }
+    }
+}
+
+impl Executor {
+    /// The next outbox event of the cursor's execution.
+    pub(crate) fn event(&self, cur: &mut Cursor, kind: EventKind, payload: Value) -> OutboxEvent {
+        cur.event_seq += 1;
+        OutboxEvent {
+            id: EventId::from_uuid(self.ids.next()),
+            tenant: self.tenant,
+            execution: cur.execution,
+            seq: cur.event_seq,
+            kind,
+            payload,
+            idempotency_key: OutboxEvent::key_for(cur.execution, cur.event_seq),
+            created_at: self.clock.now(),
+        }
+    }
+
+    fn closed_boundary(&self, cur: &Cursor, exit: CheckpointId, status: AttemptStatus, report: &AttemptReport) -> NodeBoundary {
+        NodeBoundary {
+            exit_checkpoint: Some(exit),
+            status,
+            finished_at: Some(self.clock.now()),
+            guest_micros: Some(report.guest_time.as_micros() as u64),
+            peak_memory_bytes: Some(report.peak_memory_bytes),
+            stdout: report.stdout.clone(),
+            stderr: report.stderr.clone(),
+            ..cur.boundary.clone()
+        }
+    }
+
+    /// Commits a successful attempt and advances the cursor to the next node's entry.
+    #[expect(clippy::too_many_arguments, reason = "the parts of one exit transaction, named")]
+    pub(crate) async fn commit_success(
+        &self,
+        cur: &mut Cursor,
+        spec: &NodeSpec,
+        next: Option<&str>,
+        update: Map<String, Value>,
+        route: Option<String>,
+        captured: Captured,
+        report: &AttemptReport,
+    ) -> Result<(), ExecError> {
+        let now = self.clock.now();
+        let mut state = cur.state();
+        merge_update(&mut state, update);
+        let state = Value::Object(state);
+        let commit = (!captured.changes.is_empty()).then(|| FileCommit {
+            id: FileCommitId::from_uuid(self.ids.next()),
+            tenant: self.tenant,
+            parent: Some(cur.entry.file_commit),
+            tree: captured.tree,
+            changes: captured.changes,
+            created_at: now,
+        });
+        let file_commit = commit.as_ref().map_or(cur.entry.file_commit, |c| c.id);
+        let exit = Checkpoint {
+            id: CheckpointId::from_uuid(self.ids.next()),
+            execution: cur.execution,
+            seq: cur.entry.seq + 1,
+            node: spec.id.clone(),
+            kind: CheckpointKind::Exit,
+            attempt: cur.entry.attempt,
+            state: state.clone(),
+            file_commit,
+            created_at: now,
+        };
+        let boundary = self.closed_boundary(cur, exit.id, AttemptStatus::Succeeded, report);
+        let next_entry = next.map(|node| Checkpoint {
+            id: CheckpointId::from_uuid(self.ids.next()),
+            seq: exit.seq + 1,
+            node: node.to_owned(),
+            kind: CheckpointKind::Entry,
+            attempt: 1,
+            ..exit.clone()
+        });
+        let next_boundary = next_entry.as_ref().map(|e| NodeBoundary::opened(BoundaryId::from_uuid(self.ids.next()), e));
+        let mut events = vec![self.event(cur, EventKind::NodeCompleted, json!({
+            "node": spec.id, "attempt": exit.attempt, "checkpoint": exit.id, "seq": exit.seq,
+            "route": route, "guest_micros": boundary.guest_micros,
+        }))];
+        if let Some(c) = &commit {
+            let changes: Vec<Value> = c.changes.iter().map(|ch| json!({
+                "path": ch.path, "change": ch.change,
+                "size": ch.entry.as_ref().map(|e| e.size),
+                "digest": ch.entry.as_ref().and_then(|e| e.digest),
+            })).collect();
+            events.push(self.event(cur, EventKind::FilesCommitted, json!({ "node": spec.id, "commit": c.id, "changes": changes })));
+        }
+        for e in &report.events {
+            events.push(self.event(cur, EventKind::Guest(e.kind.clone()), json!({ "node": spec.id, "data": e.payload })));
+        }
+        if next.is_none() {
+            events.push(self.event(cur, EventKind::ExecutionCompleted, json!({ "checkpoint": exit.id })));
+        }
+        let (status, cursor) = match next {
+            Some(n) => (ExecutionStatus::Running, Some(n)),
+            None => (ExecutionStatus::Completed, None),
+        };
+
+        let mut tx = self.pool.begin().await.map_err(DbError::from)?;
+        for b in &captured.blobs {
+            let record = BlobRecord { tenant: self.tenant, digest: b.digest, size: b.size, inline: b.inline.clone(), created_at: now };
+            db::blob::insert(&mut *tx, &record).await?;
+        }
+        if let Some(c) = &commit {
+            db::file_commit::insert(&mut tx, c).await?;
+        }
+        db::checkpoint::insert(&mut *tx, &exit).await?;
+        db::boundary::finish(&mut *tx, &boundary).await?;
+        if let (Some(e), Some(b)) = (&next_entry, &next_boundary) {
+            db::checkpoint::insert(&mut *tx, e).await?;
+            db::boundary::insert(&mut *tx, b).await?;
+        }
+        db::execution::set_progress(&mut *tx, cur.execution, status, cursor, None, now).await?;
+        db::outbox::insert_all(&mut tx, &events).await?;
+        if self.fail_point == Some(FailPoint::BeforeExitCommit) {
+            tx.rollback().await.map_err(DbError::from)?;
+            return Err(ExecError::Injected(FailPoint::BeforeExitCommit));
+        }
+        tx.commit().await.map_err(DbError::from)?;
+
+        if let Some(c) = commit {
+            cur.tree = Arc::new(c.tree);
+        }
+        match (next_entry, next_boundary) {
+            (Some(e), Some(b)) => {
+                cur.entry = e;
+                cur.boundary = b;
+            }
+            _ => {
+                cur.entry = exit;
+                cur.boundary = boundary;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits a failed attempt: exit checkpoint with the entry's state and files, the
+    /// boundary's status and cause, `NodeFailed` and `ExecutionFailed`.
+    pub(crate) async fn commit_failure(&self, cur: &mut Cursor, spec: &NodeSpec, failure: &Failure, report: &AttemptReport) -> Result<(), ExecError> {
+        let now = self.clock.now();
+        let exit = Checkpoint {
+            id: CheckpointId::from_uuid(self.ids.next()),
+            seq: cur.entry.seq + 1,
+            kind: CheckpointKind::Exit,
+            created_at: now,
+            ..cur.entry.clone()
+        };
+        let boundary = NodeBoundary {
+            trap: failure.trap,
+            error: Some(failure.error.clone()),
+            ..self.closed_boundary(cur, exit.id, failure.status, report)
+        };
+        let message = format!("node `{}` {}", spec.id, failure.describe());
+        let events = [
+            self.event(cur, EventKind::NodeFailed, json!({
+                "node": spec.id, "attempt": exit.attempt, "checkpoint": exit.id, "status": failure.status,
+                "trap": failure.trap, "error": failure.error,
+            })),
+            self.event(cur, EventKind::ExecutionFailed, json!({ "node": spec.id, "error": message })),
+        ];
+        let mut tx = self.pool.begin().await.map_err(DbError::from)?;
+        db::checkpoint::insert(&mut *tx, &exit).await?;
+        db::boundary::finish(&mut *tx, &boundary).await?;
+        db::execution::set_progress(&mut *tx, cur.execution, ExecutionStatus::Failed, Some(&spec.id), Some(&message), now).await?;
+        db::outbox::insert_all(&mut tx, &events).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        cur.entry = exit;
+        cur.boundary = boundary;
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! Loading a workflow: manifest file → validated manifest → components read, hashed,
+//! compiled (or taken from cache) and checked against the node world.
+
+use super::Executor;
+use crate::model::{Digest, WorkflowRecord};
+use crate::runtime::{ComponentError, PreparedNode};
+use crate::workflow::{Manifest, ManifestError, NodeSpec, Position};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A workflow that cannot be loaded, located as precisely as possible.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The manifest file could not be read.
+    #[error("{}: {source}", .path.display())]
+    Read {
+        /// The manifest path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The manifest is malformed or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A node's component file is missing or unreadable.
+    #[error("{file}:{}:{}: `nodes[{index}].component`: cannot read `{}`: {source}", .at.line, .at.column, .path.display())]
+    ComponentRead {
+        /// The manifest.
+        file: String,
+        /// Where `component` is written.
+        at: Position,
+        /// The node's index.
+        index: usize,
+        /// The resolved component path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A node's component is not a valid node component.
+    #[error("{file}:{}:{}: `nodes[{index}].component`: `{}` {source}", .at.line, .at.column, .path.display())]
+    Component {
+        /// The manifest.
+        file: String,
+        /// Where `component` is written.
+        at: Position,
+        /// The node's index.
+        index: usize,
+        /// The resolved component path.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: ComponentError,
+    },
+}
+
+/// A node ready to run.
+#[derive(Clone)]
+pub struct LoadedNode {
+    /// Its manifest entry.
+    pub spec: NodeSpec,
+    /// The component bytes.
+    pub bytes: Arc<[u8]>,
+    /// The compiled, world-checked component.
+    pub prepared: PreparedNode,
+}
+
+/// A validated workflow with its components loaded.
+#[derive(Clone)]
+pub struct LoadedWorkflow {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Its nodes, in order.
+    pub nodes: Vec<LoadedNode>,
+    /// The canonical JSON stored with each execution (components by digest).
+    pub definition: serde_json::Value,
+    /// SHA-256 of `definition`.
+    pub digest: Digest,
+}
+
+impl Executor {
+    /// Reads, validates and prepares the workflow at `path`.
+    pub async fn load_workflow(&self, path: &Path) -> Result<LoadedWorkflow, LoadError> {
+        let text = tokio::fs::read_to_string(path).await.map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let file = path.display().to_string();
+        let manifest = Manifest::parse(&file, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut nodes = Vec::with_capacity(manifest.nodes.len());
+        for (index, spec) in manifest.nodes.iter().enumerate() {
+            let component = base.join(&spec.component);
+            let bytes: Arc<[u8]> = tokio::fs::read(&component)
+                .await
+                .map_err(|source| LoadError::ComponentRead { file: file.clone(), at: spec.component_at, index, path: component.clone(), source })?
+                .into();
+            let prepared = self
+                .runtime
+                .prepare(bytes.clone())
+                .await
+                .map_err(|source| LoadError::Component { file: file.clone(), at: spec.component_at, index, path: component.clone(), source })?;
+            nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared });
+        }
+        let definition = json!({
+            "name": manifest.name,
+            "state": manifest.state,
+            "nodes": nodes.iter().map(|n| json!({
+                "id": n.spec.id,
+                "component": n.prepared.digest().to_hex(),
+                "config": n.spec.config,
+                "env": n.spec.env,
+                "limits": n.spec.limits,
+            })).collect::<Vec<_>>(),
+        });
+        let digest = Digest::of(definition.to_string().as_bytes());
+        Ok(LoadedWorkflow { manifest, nodes, definition, digest })
+    }
+
+    pub(crate) fn workflow_record(&self, wf: &LoadedWorkflow) -> WorkflowRecord {
+        WorkflowRecord {
+            id: crate::model::WorkflowId::from_uuid(self.ids.next()),
+            tenant: self.tenant,
+            name: wf.manifest.name.clone(),
+            digest: wf.digest,
+            definition: wf.definition.clone(),
+            created_at: self.clock.now(),
+        }
+    }
+}

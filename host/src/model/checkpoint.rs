@@ -1,0 +1,37 @@
+//! Checkpoints: the workflow state and the workspace's file commit at a node's entry or exit.
+
+use super::{CheckpointId, ExecutionId, FileCommitId, Timestamp, text_enum};
+
+/// Which side of a node attempt a checkpoint records.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointKind {
+    /// Before the node ran: the state and files it was given.
+    Entry,
+    /// After the node ran: the merged state and the files it left (or, on failure, the entry's).
+    Exit,
+}
+text_enum!(CheckpointKind, "checkpoint kind", { Entry => "entry", Exit => "exit" });
+
+/// An immutable record of state and files at one instant of an execution.
+#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// Its id.
+    pub id: CheckpointId,
+    /// The execution it belongs to.
+    pub execution: ExecutionId,
+    /// Position in the execution's history, from 1, without gaps.
+    pub seq: u32,
+    /// The node whose entry or exit this is.
+    pub node: String,
+    /// Entry or exit.
+    pub kind: CheckpointKind,
+    /// The node attempt (1 for the first).
+    pub attempt: u32,
+    /// The whole workflow state: a JSON object.
+    pub state: serde_json::Value,
+    /// The workspace's files at this instant.
+    pub file_commit: FileCommitId,
+    /// When it was written.
+    pub created_at: Timestamp,
+}

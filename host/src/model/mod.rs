@@ -1,0 +1,59 @@
+//! The domain model: typed ids and the records WTB persists.
+//!
+//! Serde only; no I/O. Every type here has a table in `migrations/` and a round-trip test
+//! through it in `tests/all/roundtrip.rs`, so the schema cannot drift from the model.
+
+mod boundary;
+mod checkpoint;
+mod digest;
+mod event;
+mod execution;
+mod files;
+mod ids;
+mod time;
+
+pub use boundary::{AttemptStatus, NodeBoundary, TrapKind};
+pub use checkpoint::{Checkpoint, CheckpointKind};
+pub use digest::{Digest, DigestParseError};
+pub use event::{EventKind, OutboxEvent};
+pub use execution::{Execution, ExecutionStatus, WorkflowRecord};
+pub use files::{BlobRecord, ChangeKind, EntryKind, FileChange, FileCommit, FileEntry, FileTree};
+pub use ids::{BoundaryId, CheckpointId, EventId, ExecutionId, FileCommitId, IdParseError, TenantId, WorkflowId};
+pub use time::Timestamp;
+
+/// A string stored in the database did not name a known enum variant.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} `{value}`")]
+pub struct UnknownVariant {
+    /// Which enum.
+    pub what: &'static str,
+    /// The text found.
+    pub value: String,
+}
+
+/// Implements `as_str` / `FromStr` for a fieldless enum stored as text.
+macro_rules! text_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The stable text stored in the database and shown to users.
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+        impl std::str::FromStr for $ty {
+            type Err = $crate::model::UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err($crate::model::UnknownVariant { what: $what, value: s.to_owned() }),
+                }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use text_enum;

@@ -1,0 +1,56 @@
+//! What a node may import: WASI without sockets, plus our `host` interface.
+//!
+//! `wasi:sockets` and `wasi:http` are not linked at all, so a component that imports them
+//! fails to instantiate with an error naming the import, rather than running and being denied.
+
+use super::bindings::{HostImports, NodeInput, TypesHost};
+use super::state::NodeState;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::Engine;
+use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
+use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView as _};
+use wasmtime_wasi::WasiView;
+
+struct HasIo;
+
+impl wasmtime::component::HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Builds the linker every node is instantiated with.
+pub fn node_linker(engine: &Engine) -> wasmtime::Result<Linker<NodeState>> {
+    let mut linker = Linker::<NodeState>::new(engine);
+    let l = &mut linker;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<NodeState, HasIo>(l, |t| t.ctx().table)?;
+    wasmtime_wasi_io::bindings::wasi::io::poll::add_to_linker::<NodeState, HasIo>(l, |t| t.ctx().table)?;
+    wasmtime_wasi_io::bindings::wasi::io::streams::add_to_linker::<NodeState, HasIo>(l, |t| t.ctx().table)?;
+    clocks::wall_clock::add_to_linker::<NodeState, WasiClocks>(l, NodeState::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<NodeState, WasiClocks>(l, NodeState::clocks)?;
+    filesystem::types::add_to_linker::<NodeState, WasiFilesystem>(l, NodeState::filesystem)?;
+    filesystem::preopens::add_to_linker::<NodeState, WasiFilesystem>(l, NodeState::filesystem)?;
+    random::random::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;
+    random::insecure::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;
+    random::insecure_seed::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;
+    cli::exit::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::environment::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::stdin::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::stdout::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::stderr::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::terminal_input::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::terminal_output::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::terminal_stdin::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::terminal_stdout::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    cli::terminal_stderr::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
+    super::bindings::Node::add_to_linker::<NodeState, HasSelf<NodeState>>(l, |s| s)?;
+    Ok(linker)
+}
+
+// Keep the trait imports honest: the host traits are implemented in `state.rs`.
+const _: fn() = || {
+    fn assert_impls<T: HostImports + TypesHost>() {}
+    assert_impls::<NodeState>();
+    let _ = std::mem::size_of::<NodeInput>();
+};

@@ -1,0 +1,202 @@
+//! Running one node attempt in a fresh wasmtime sandbox.
+//!
+//! One [`Engine`] per process (epoch interruption on, a ticker thread advancing it), one
+//! [`Linker`] with WASI minus sockets, compiled components cached in memory and on disk, and a
+//! fresh [`Store`] per attempt, so a trapped instance is never reused. The guest sees its
+//! workspace preopened at `/` and nothing else of the host: no env vars but the declared ones,
+//! no network, stdout/stderr captured into capped buffers.
+
+mod bindings;
+mod cache;
+mod limits;
+mod linker;
+mod outcome;
+mod state;
+
+pub use cache::CacheStats;
+pub use limits::Limits;
+pub use outcome::{AttemptReport, GuestErrorKind, Outcome};
+pub use state::GuestEvent;
+
+use crate::model::{Digest, TrapKind};
+use bindings::{Node, NodeInput, WorldPre};
+use cache::ComponentCache;
+use cap_std::fs::Dir;
+use state::{AttemptTag, NodeState};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// How often the epoch advances; the granularity of wall-time limits.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// A component that cannot be a node.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    /// Not a WebAssembly component (empty, garbage, or a core module).
+    #[error("not a valid WebAssembly component: {0:#}")]
+    Invalid(wasmtime::Error),
+    /// A component, but its imports or exports do not fit the `wtb:node/node` world.
+    #[error("does not implement the wtb:node/node world: {0:#}")]
+    WrongWorld(wasmtime::Error),
+    /// The compile task failed to run.
+    #[error("compiling: {0}")]
+    Task(String),
+}
+
+/// A component checked against the world and ready to instantiate cheaply.
+#[derive(Clone)]
+pub struct PreparedNode {
+    digest: Digest,
+    pre: WorldPre<NodeState>,
+}
+
+impl PreparedNode {
+    /// The component's SHA-256.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+}
+
+/// Everything one attempt is called with.
+#[derive(Clone, Debug)]
+pub struct NodeCall {
+    /// Execution id.
+    pub execution: String,
+    /// Node id.
+    pub node: String,
+    /// Attempt, from 1.
+    pub attempt: u32,
+    /// The state, as JSON text.
+    pub state: String,
+    /// The node's config, as JSON text.
+    pub config: String,
+    /// The env vars the manifest declares; the guest sees no others.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The wasmtime side of WTB: engine, linker and component cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<NodeState>,
+    cache: Arc<ComponentCache>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Builds the engine and starts its epoch ticker. `cache_dir` holds compiled artifacts.
+    pub fn new(cache_dir: Dir) -> wasmtime::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.max_wasm_stack(1 << 20);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config)?;
+        let linker = linker::node_linker(&engine)?;
+        let cache = Arc::new(ComponentCache::new(&engine, cache_dir));
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (weak, stop) = (engine.weak(), ticker_stop.clone());
+        std::thread::Builder::new().name("wtb-epoch".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })?;
+        Ok(Self { engine, linker, cache, ticker_stop })
+    }
+
+    /// Cache counters, e.g. to check that a second run compiled nothing.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Compiles (or loads from cache) `bytes` and checks it implements the node world.
+    pub async fn prepare(&self, bytes: Arc<[u8]>) -> Result<PreparedNode, ComponentError> {
+        let (engine, cache) = (self.engine.clone(), self.cache.clone());
+        let (digest, component) = tokio::task::spawn_blocking(move || {
+            let digest = Digest::of(&bytes);
+            cache.get_or_compile(&engine, digest, &bytes).map(|c| (digest, c))
+        })
+        .await
+        .map_err(|e| ComponentError::Task(e.to_string()))?
+        .map_err(ComponentError::Invalid)?;
+        self.check_world(digest, &component)
+    }
+
+    fn check_world(&self, digest: Digest, component: &Component) -> Result<PreparedNode, ComponentError> {
+        let instance_pre = self.linker.instantiate_pre(component).map_err(ComponentError::WrongWorld)?;
+        let pre = WorldPre::new(instance_pre).map_err(ComponentError::WrongWorld)?;
+        Ok(PreparedNode { digest, pre })
+    }
+
+    /// Runs one attempt of `node` in a fresh store, with `workspace` preopened at `/`.
+    /// Never fails: every way an attempt can end is an [`Outcome`].
+    pub async fn run(&self, node: &PreparedNode, call: &NodeCall, workspace: &Path, limits: &Limits) -> AttemptReport {
+        let stdout = MemoryOutputPipe::new(limits.output_bytes);
+        let stderr = MemoryOutputPipe::new(limits.output_bytes);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        for (k, v) in &call.env {
+            wasi.env(k, v);
+        }
+        wasi.args(&[call.node.as_str()]);
+        let started = Instant::now();
+        if let Err(e) = wasi.preopened_dir(workspace, "/", FsPerms::ReadWrite) {
+            return AttemptReport::host_failure(format!("opening workspace {}: {e:#}", workspace.display()));
+        }
+        let tag = AttemptTag { execution: call.execution.clone(), node: call.node.clone(), attempt: call.attempt };
+        let mut store = Store::new(&self.engine, NodeState::new(wasi.build(), limits, tag));
+        store.limiter(|s| &mut s.limiter);
+        let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let input = NodeInput {
+            execution_id: call.execution.clone(),
+            node_id: call.node.clone(),
+            attempt: call.attempt,
+            state: call.state.clone(),
+            config: call.config.clone(),
+        };
+        // Epoch interruption cannot stop a guest blocked in a host call; the outer timeout can.
+        let outer = limits.timeout + Duration::from_millis(250);
+        let result = tokio::time::timeout(outer, async {
+            let instance: Node = node.pre.instantiate_async(&mut store).await?;
+            instance.call_run(&mut store, &input).await
+        })
+        .await;
+        let guest_time = started.elapsed();
+        let state = store.data();
+        let outcome = match result {
+            Err(_elapsed) => Outcome::Trapped {
+                kind: TrapKind::Timeout,
+                detail: format!("still running after {} ms (blocked in a host call)", outer.as_millis()),
+            },
+            Ok(Ok(Ok(out))) => Outcome::Returned { update: out.update, route: out.route },
+            Ok(Ok(Err(e))) => Outcome::guest_error(e),
+            Ok(Err(trap)) => outcome::classify_trap(&trap, state.limiter.hit, state.violation.as_deref(), &stderr.contents(), limits),
+        };
+        AttemptReport {
+            outcome,
+            events: state.events.clone(),
+            stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            peak_memory_bytes: state.limiter.peak,
+            guest_time,
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

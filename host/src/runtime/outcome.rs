@@ -1,0 +1,136 @@
+//! How an attempt ended, and the mapping from wasmtime traps to [`TrapKind`].
+
+use super::bindings::NodeError;
+use super::limits::Limits;
+use super::state::GuestEvent;
+use crate::model::TrapKind;
+use std::time::Duration;
+use wasmtime::Trap;
+
+/// Which `node-error` case the guest returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestErrorKind {
+    /// `invalid-input`.
+    InvalidInput,
+    /// `failed`.
+    Failed,
+    /// `retryable`.
+    Retryable,
+}
+
+/// The end of an attempt. A guest's error and a trap never share a variant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// `run` returned `ok`: the raw update text (validated by the executor) and route.
+    Returned {
+        /// JSON text of the update.
+        update: String,
+        /// Optional branch label.
+        route: Option<String>,
+    },
+    /// `run` returned `err`: the guest's own verdict.
+    GuestError {
+        /// Which case.
+        kind: GuestErrorKind,
+        /// Its message.
+        message: String,
+    },
+    /// The host stopped the guest.
+    Trapped {
+        /// Why.
+        kind: TrapKind,
+        /// Details (the trap message, the panic message, ...).
+        detail: String,
+    },
+}
+
+impl Outcome {
+    pub(crate) fn guest_error(e: NodeError) -> Self {
+        let (kind, message) = match e {
+            NodeError::InvalidInput(m) => (GuestErrorKind::InvalidInput, m),
+            NodeError::Failed(m) => (GuestErrorKind::Failed, m),
+            NodeError::Retryable(m) => (GuestErrorKind::Retryable, m),
+        };
+        Self::GuestError { kind, message }
+    }
+}
+
+/// Everything observed about one attempt.
+#[derive(Clone, Debug)]
+pub struct AttemptReport {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Events the guest emitted (to be committed only on success).
+    pub events: Vec<GuestEvent>,
+    /// Captured stdout (capped).
+    pub stdout: String,
+    /// Captured stderr (capped).
+    pub stderr: String,
+    /// Largest linear memory reached.
+    pub peak_memory_bytes: u64,
+    /// Wall time from sandbox creation to return.
+    pub guest_time: Duration,
+}
+
+impl AttemptReport {
+    /// An attempt the host could not even start (e.g. the workspace vanished).
+    pub(crate) fn host_failure(detail: String) -> Self {
+        Self {
+            outcome: Outcome::Trapped { kind: TrapKind::Other, detail },
+            events: Vec::new(),
+            stdout: String::new(),
+            stderr: String::new(),
+            peak_memory_bytes: 0,
+            guest_time: Duration::ZERO,
+        }
+    }
+}
+
+/// Classifies a trap by the limit that was hit where known, else by wasmtime's trap code.
+pub(crate) fn classify_trap(
+    err: &wasmtime::Error,
+    memory_limit_hit: bool,
+    violation: Option<&str>,
+    stderr: &[u8],
+    limits: &Limits,
+) -> Outcome {
+    let trapped = |kind, detail: String| Outcome::Trapped { kind, detail };
+    if let Some(v) = violation {
+        return trapped(TrapKind::SandboxViolation, v.to_owned());
+    }
+    if memory_limit_hit {
+        return trapped(TrapKind::OutOfMemory, format!("exceeded the {}-byte memory limit", limits.memory_bytes));
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => trapped(TrapKind::Timeout, format!("exceeded the {} ms time limit", limits.timeout.as_millis())),
+        Some(Trap::OutOfFuel) => trapped(TrapKind::OutOfFuel, "ran out of fuel".into()),
+        Some(Trap::StackOverflow) => trapped(TrapKind::StackOverflow, "call stack exhausted".into()),
+        Some(Trap::UnreachableCodeReached) => {
+            let text = String::from_utf8_lossy(stderr);
+            let message = panic_message(&text).unwrap_or_else(|| "aborted (unreachable executed)".into());
+            trapped(TrapKind::GuestPanic, message)
+        }
+        _ => trapped(TrapKind::Other, format!("{err:#}")),
+    }
+}
+
+/// The message of a Rust panic from its stderr output (`thread '…' panicked at …:\nmsg`).
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at ")?;
+    let rest = &stderr[start + "panicked at ".len()..];
+    let (location, message) = rest.split_once(":\n").unwrap_or((rest, ""));
+    let message = message.lines().next().unwrap_or("").trim();
+    Some(if message.is_empty() { format!("panicked at {}", location.trim()) } else { format!("{message} (at {})", location.trim()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn extracts_panic_message() {
+        let s = "thread '<unnamed>' panicked at src/lib.rs:9:13:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(s).as_deref(), Some("boom (at src/lib.rs:9:13)"));
+        assert_eq!(panic_message("nothing"), None);
+    }
+}

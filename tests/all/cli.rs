@@ -1,0 +1,89 @@
+//! The `wtb` binary as a user runs it: exit codes and one-line errors.
+
+use serde_json::json;
+use std::process::{Command, Output};
+use wtb_tests::Harness;
+
+fn wtb(h: &Harness, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(args)
+        .env("WTB_DATA_DIR", h.data_dir())
+        .current_dir(h.dir.path())
+        .output()
+        .expect("running wtb")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn run_show_and_list_work_and_fail_cleanly() {
+    let h = Harness::new();
+    let path = h.probe_workflow("ok", &[("a", json!({ "action": "write", "files": { "f.txt": "hi" }, "update": { "n": 1 } }))]);
+    let out = wtb(&h, &["--json", "run", path.to_str().unwrap(), "--state", r#"{"start": 0}"#]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["state"], json!({ "start": 0, "n": 1 }));
+    let id = summary["execution"].as_str().unwrap();
+
+    let out = wtb(&h, &["show", id]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("+ f.txt") && text.contains("sha256:") && text.contains("node.completed"), "{text}");
+    let out = wtb(&h, &["list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(id));
+
+    let failing = h.probe_workflow("bad", &[("a", json!({ "action": "fail", "message": "nope" }))]);
+    let out = wtb(&h, &["run", failing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "a failed execution exits 1");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("node `a` returned an error: failed: nope"));
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let h = Harness::new();
+    let ok = h.probe_workflow("ok", &[("a", json!({ "action": "write" }))]);
+    let ok = ok.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", ok, "--state", "{not json"], "--state: invalid JSON"),
+        (vec!["run", ok, "--state", "[1]"], "must be a JSON object"),
+        (vec!["run", ok, "--state", "@missing.json"], "--state: reading `missing.json`"),
+        (vec!["run", "missing.toml"], "missing.toml: No such file"),
+        (vec!["show", "not-a-uuid"], "not a valid execution id"),
+        (vec!["show", "01a207f8-4f55-727d-82d4-1c8c1190e143"], "no execution 01a207f8"),
+    ];
+    for (args, expected) in cases {
+        let out = wtb(&h, &args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line: {err}");
+    }
+    let bad = h.file("bad.toml", "name = \"w\"\nnodes = 3\n");
+    let out = wtb(&h, &["run", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.toml:2:"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unusable_data_dir_is_a_clear_error() {
+    let h = Harness::new();
+    let file = h.file("plain-file", "x");
+    let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["--data-dir", file.join("data").to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("data dir") && stderr(&out).contains("plain-file"), "{}", stderr(&out));
+}
+
+#[test]
+fn demo_runs_the_example_workflow() {
+    let h = Harness::new();
+    let out = wtb(&h, &["demo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("guest.report.ready") && text.contains("# Sensor report"), "{text}");
+}

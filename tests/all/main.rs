@@ -1,0 +1,10 @@
+//! WTB's end-to-end tests: one binary, a module per area. Every test uses a real SQLite file,
+//! real components compiled from source and a real data dir in a temp directory.
+
+mod cache;
+mod cli;
+mod failures;
+mod manifest;
+mod protocol;
+mod roundtrip;
+mod sandbox;

@@ -1,0 +1,190 @@
+//! Every domain type round-trips through its table unchanged. The system WTB replaces let its
+//! schema drift from its model; this is the test that would have caught it.
+
+use serde_json::json;
+use uuid::Uuid;
+use wtb::db::{self, SqlitePool};
+use wtb::model::*;
+
+fn id() -> Uuid {
+    use wtb::clock::IdGen as _;
+    wtb::clock::UuidV7Ids.next()
+}
+
+fn t(n: i64) -> Timestamp {
+    Timestamp::from_micros(1_800_000_000_000_000 + n)
+}
+
+async fn pool() -> (tempfile::TempDir, SqlitePool) {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = db::open(&dir.path().join("wtb.db"), db::Durability::Full).await.unwrap();
+    (dir, pool)
+}
+
+#[tokio::test]
+async fn every_model_type_round_trips() {
+    let (_dir, pool) = pool().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let tenant = db::tenant::Tenant { id: TenantId::from_uuid(id()), name: "acme".into(), created_at: t(1) };
+    db::tenant::insert(&mut *conn, &tenant).await.unwrap();
+    assert_eq!(db::tenant::get_one(&mut *conn, tenant.id).await.unwrap(), Some(tenant.clone()));
+    let tid = tenant.id;
+
+    let component = db::component::ComponentRecord { tenant: tid, digest: Digest::of(b"wasm"), size: 4, created_at: t(2) };
+    db::component::insert(&mut *conn, &component).await.unwrap();
+    assert_eq!(db::component::get_one(&mut *conn, tid, &component.digest).await.unwrap(), Some(component));
+
+    let workflow = WorkflowRecord {
+        id: WorkflowId::from_uuid(id()),
+        tenant: tid,
+        name: "wf".into(),
+        digest: Digest::of(b"def"),
+        definition: json!({ "nodes": [{ "id": "a" }], "x": 1.5 }),
+        created_at: t(3),
+    };
+    assert_eq!(db::workflow::insert_or_get(&mut conn, &workflow).await.unwrap(), workflow.id);
+    let again = WorkflowRecord { id: WorkflowId::from_uuid(id()), ..workflow.clone() };
+    assert_eq!(db::workflow::insert_or_get(&mut conn, &again).await.unwrap(), workflow.id, "same digest, same row");
+    assert_eq!(db::workflow::get_one(&mut *conn, tid, workflow.id).await.unwrap(), Some(workflow.clone()));
+
+    let inline = BlobRecord { tenant: tid, digest: Digest::of(b"hi"), size: 2, inline: Some(b"hi".to_vec()), created_at: t(4) };
+    let in_cas = BlobRecord { tenant: tid, digest: Digest::of(b"big"), size: 3, inline: None, created_at: t(5) };
+    for b in [&inline, &in_cas] {
+        db::blob::insert(&mut *conn, b).await.unwrap();
+        assert_eq!(db::blob::get_one(&mut *conn, tid, &b.digest).await.unwrap().as_ref(), Some(b));
+    }
+
+    let root = FileCommit { id: FileCommitId::from_uuid(id()), tenant: tid, parent: None, tree: FileTree::new(), changes: vec![], created_at: t(6) };
+    let file = FileEntry { kind: EntryKind::File, digest: Some(inline.digest), size: 2, mode: 0o644 };
+    let dir = FileEntry { kind: EntryKind::Dir, digest: None, size: 0, mode: 0o755 };
+    let link = FileEntry { kind: EntryKind::Symlink, digest: Some(in_cas.digest), size: 3, mode: 0o777 };
+    let child = FileCommit {
+        id: FileCommitId::from_uuid(id()),
+        tenant: tid,
+        parent: Some(root.id),
+        tree: [("d".to_owned(), dir.clone()), ("d/f.txt".to_owned(), file.clone()), ("l".to_owned(), link.clone())].into(),
+        changes: vec![
+            FileChange { path: "d".into(), change: ChangeKind::Added, entry: Some(dir) },
+            FileChange { path: "d/f.txt".into(), change: ChangeKind::Modified, entry: Some(file) },
+            FileChange { path: "gone".into(), change: ChangeKind::Deleted, entry: None },
+            FileChange { path: "l".into(), change: ChangeKind::Added, entry: Some(link) },
+        ],
+        created_at: t(7),
+    };
+    for c in [&root, &child] {
+        db::file_commit::insert(&mut conn, c).await.unwrap();
+        assert_eq!(db::file_commit::get_one(&mut conn, tid, c.id).await.unwrap().as_ref(), Some(c));
+    }
+
+    let parent_exec = Execution {
+        id: ExecutionId::from_uuid(id()),
+        tenant: tid,
+        workflow: workflow.id,
+        status: ExecutionStatus::Completed,
+        cursor: None,
+        parent_checkpoint: None,
+        variant: None,
+        environment: None,
+        error: None,
+        created_at: t(8),
+        updated_at: t(8),
+    };
+    db::execution::insert(&mut *conn, &parent_exec).await.unwrap();
+    let checkpoint = Checkpoint {
+        id: CheckpointId::from_uuid(id()),
+        execution: parent_exec.id,
+        seq: 1,
+        node: "a".into(),
+        kind: CheckpointKind::Exit,
+        attempt: 3,
+        state: json!({ "n": 1, "nested": { "list": [1, "two", null] } }),
+        file_commit: child.id,
+        created_at: t(9),
+    };
+    db::checkpoint::insert(&mut *conn, &checkpoint).await.unwrap();
+    assert_eq!(db::checkpoint::get_one(&mut *conn, checkpoint.id).await.unwrap(), Some(checkpoint.clone()));
+
+    for status in [ExecutionStatus::Pending, ExecutionStatus::Running, ExecutionStatus::Paused, ExecutionStatus::Failed, ExecutionStatus::Cancelled] {
+        let fork = Execution {
+            id: ExecutionId::from_uuid(id()),
+            status,
+            cursor: Some("b".into()),
+            parent_checkpoint: Some(checkpoint.id),
+            variant: Some("v2".into()),
+            environment: Some(json!({ "seed": 7, "env": { "TZ": "UTC" } })),
+            error: Some("why".into()),
+            created_at: t(10),
+            updated_at: t(11),
+            ..parent_exec.clone()
+        };
+        db::execution::insert(&mut *conn, &fork).await.unwrap();
+        assert_eq!(db::execution::get_one(&mut *conn, tid, fork.id).await.unwrap(), Some(fork));
+    }
+    assert_eq!(db::execution::get_one(&mut *conn, TenantId::DEFAULT, parent_exec.id).await.unwrap(), None, "other tenants see nothing");
+
+    let statuses = [
+        (AttemptStatus::Running, None),
+        (AttemptStatus::Succeeded, None),
+        (AttemptStatus::GuestError, None),
+        (AttemptStatus::InvalidOutput, None),
+        (AttemptStatus::Trapped, Some(TrapKind::OutOfMemory)),
+        (AttemptStatus::Trapped, Some(TrapKind::Timeout)),
+        (AttemptStatus::Trapped, Some(TrapKind::OutOfFuel)),
+        (AttemptStatus::Trapped, Some(TrapKind::DiskQuotaExceeded)),
+        (AttemptStatus::Trapped, Some(TrapKind::OutputTooLarge)),
+        (AttemptStatus::Trapped, Some(TrapKind::StackOverflow)),
+        (AttemptStatus::Trapped, Some(TrapKind::GuestPanic)),
+        (AttemptStatus::Trapped, Some(TrapKind::SandboxViolation)),
+        (AttemptStatus::Trapped, Some(TrapKind::Other)),
+    ];
+    let mut boundaries = Vec::new();
+    for (i, (status, trap)) in statuses.into_iter().enumerate() {
+        let b = NodeBoundary {
+            exit_checkpoint: Some(checkpoint.id),
+            status,
+            trap,
+            error: Some(format!("e{i}")),
+            finished_at: Some(t(20)),
+            guest_micros: Some(1234),
+            peak_memory_bytes: Some(1 << 20),
+            fuel_used: Some(99),
+            stdout: "out".into(),
+            stderr: "err ✓".into(),
+            started_at: t(12 + i as i64),
+            ..NodeBoundary::opened(BoundaryId::from_uuid(id()), &checkpoint)
+        };
+        db::boundary::insert(&mut *conn, &b).await.unwrap();
+        boundaries.push(b);
+    }
+    let opened = NodeBoundary::opened(BoundaryId::from_uuid(id()), &Checkpoint { created_at: t(40), ..checkpoint.clone() });
+    db::boundary::insert(&mut *conn, &opened).await.unwrap();
+    boundaries.push(opened);
+    assert_eq!(db::boundary::list_for_execution(&mut *conn, parent_exec.id).await.unwrap(), boundaries);
+
+    let kinds = [
+        EventKind::ExecutionStarted,
+        EventKind::NodeCompleted,
+        EventKind::NodeFailed,
+        EventKind::FilesCommitted,
+        EventKind::ExecutionCompleted,
+        EventKind::ExecutionFailed,
+        EventKind::Guest("order.placed".into()),
+    ];
+    let events: Vec<OutboxEvent> = kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| OutboxEvent {
+            id: EventId::from_uuid(id()),
+            tenant: tid,
+            execution: parent_exec.id,
+            seq: i as u32 + 1,
+            kind,
+            payload: json!({ "i": i }),
+            idempotency_key: OutboxEvent::key_for(parent_exec.id, i as u32 + 1),
+            created_at: t(30),
+        })
+        .collect();
+    db::outbox::insert_all(&mut conn, &events).await.unwrap();
+    assert_eq!(db::outbox::list_for_execution(&mut conn, parent_exec.id).await.unwrap(), events);
+    assert_eq!(db::outbox::last_seq(&mut conn, parent_exec.id).await.unwrap(), 7);
+}

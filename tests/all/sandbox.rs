@@ -1,0 +1,40 @@
+//! Escapes: `..`, absolute paths and symlinks pointing out are denied; nothing lands outside
+//! the workspace; capture stores links as links.
+
+use serde_json::{Map, Value, json};
+use wtb::model::{EntryKind, ExecutionStatus};
+use wtb_tests::Harness;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let wf = exec.load_workflow(&h.probe_workflow("escape", &[("prisoner", json!({ "action": "escape" }))])).await.unwrap();
+    let before = wtb_tests::files_under(h.dir.path());
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+
+    let Value::Object(attempts) = &s.state["escapes"] else { panic!("no report: {:?}", s.state) };
+    for (name, verdict) in attempts {
+        if name == "create_outward_symlink" {
+            continue; // wasmtime lets a guest create the link; following it is what must fail
+        }
+        assert!(verdict.as_str().unwrap().starts_with("denied"), "{name}: {verdict}");
+    }
+    // Outside the workspace, only what WTB itself wrote changed (database, CAS, cache).
+    let workspace = h.workspace(s.execution);
+    let escaped: Vec<_> = wtb_tests::files_under(h.dir.path())
+        .into_iter()
+        .filter(|p| !before.contains(p) && !p.starts_with("data/"))
+        .collect();
+    assert!(escaped.is_empty(), "files appeared outside the data dir: {escaped:?}");
+    assert!(!h.dir.path().join("data/workspaces/escaped.txt").exists());
+    assert!(!h.dir.path().join("escaped.txt").exists());
+
+    // The link is captured as a link (its target is the blob), never followed.
+    let r = exec.describe(s.execution).await.unwrap();
+    let link = &r.checkpoints[1].files["out-link"];
+    assert_eq!(link.kind, EntryKind::Symlink);
+    assert_eq!(link.digest, Some(wtb_tests::digest(b"../../../../etc")));
+    assert!(std::fs::symlink_metadata(workspace.join("out-link")).unwrap().file_type().is_symlink());
+}

@@ -1,0 +1,144 @@
+//! One test component, many behaviours: `config.action` picks what the node does, so the host
+//! tests exercise writes, guest errors, traps and escape attempts with a single compiled guest.
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use wtb_guest::wit::wtb::node::types as wit;
+use wtb_guest::{Input, NodeError, Update, emit};
+
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+enum Action {
+    /// Writes `files` (path -> text), deletes `delete`, emits `events`, returns `update`.
+    Write {
+        #[serde(default)]
+        files: BTreeMap<String, String>,
+        #[serde(default)]
+        sized: BTreeMap<String, usize>,
+        #[serde(default)]
+        delete: Vec<String>,
+        #[serde(default)]
+        events: Vec<(String, Value)>,
+        #[serde(default)]
+        update: Map<String, Value>,
+    },
+    /// Returns a guest error.
+    Fail { message: String },
+    /// Writes a file, then panics: a trap, not a guest error.
+    Panic { message: String },
+    /// Writes a file, then loops forever.
+    Spin,
+    /// Allocates until memory runs out.
+    Hog,
+    /// Tries every way out of the workspace it can think of and reports what happened.
+    Escape,
+    /// Returns an update that is not JSON (bypasses the SDK's encoding).
+    BadJson,
+    /// Returns an update that is JSON but not an object.
+    NotObject,
+}
+
+fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
+    match input.config {
+        Action::Write { files, sized, delete, events, update } => {
+            for (path, text) in files {
+                write(&path, text.as_bytes())?;
+            }
+            for (path, size) in sized {
+                let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+                write(&path, &bytes)?;
+            }
+            for path in delete {
+                std::fs::remove_file(&path)?;
+            }
+            for (kind, payload) in events {
+                emit(&kind, &payload)?;
+            }
+            Ok(Update::from_serialize(&update)?)
+        }
+        Action::Fail { message } => {
+            std::fs::write("partial.txt", "written before failing")?;
+            Err(NodeError::failed(message))
+        }
+        Action::Panic { message } => {
+            std::fs::write("partial.txt", "written before panicking")?;
+            panic!("{message}")
+        }
+        Action::Spin => {
+            std::fs::write("partial.txt", "written before spinning")?;
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        Action::Hog => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 16 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        Action::Escape => Ok(Update::new().set("escapes", escape_attempts())),
+        Action::BadJson | Action::NotObject => unreachable!("handled before decoding"),
+    }
+}
+
+fn write(path: &str, bytes: &[u8]) -> Result<(), NodeError> {
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
+/// Each attempt maps to "denied: <error>" or "ALLOWED".
+fn escape_attempts() -> BTreeMap<&'static str, String> {
+    fn verdict<T>(r: std::io::Result<T>) -> String {
+        match r {
+            Ok(_) => "ALLOWED".into(),
+            Err(e) => format!("denied: {e}"),
+        }
+    }
+    let mut out = BTreeMap::new();
+    out.insert("write_dotdot", verdict(std::fs::write("../escaped.txt", "x")));
+    out.insert("write_deep_dotdot", verdict(std::fs::write("a/../../../escaped.txt", "x")));
+    out.insert("read_etc_passwd", verdict(std::fs::read("/etc/passwd")));
+    out.insert("read_abs_dotdot", verdict(std::fs::read("/../../../../etc/passwd")));
+    out.insert("list_parent", verdict(std::fs::read_dir("..").map(|d| d.count())));
+    // A link pointing out may be created (wasmtime allows it), but following it must fail.
+    out.insert("create_outward_symlink", verdict(symlink("../../../../etc", "out-link")));
+    out.insert("read_through_symlink", verdict(std::fs::read("out-link/passwd")));
+    out.insert("write_through_symlink", verdict(std::fs::write("out-link/escaped.txt", "x")));
+    out.insert("env_home", std::env::var("HOME").map_or("denied: absent".into(), |_| "ALLOWED".into()));
+    out
+}
+
+/// Creates a symlink through raw WASI (std has no stable API for it on WASI).
+fn symlink(target: &str, link: &str) -> std::io::Result<()> {
+    #[cfg(target_os = "wasi")]
+    {
+        let dirs = wasi::filesystem::preopens::get_directories();
+        let (root, _) = dirs.first().ok_or_else(|| std::io::Error::other("no preopen"))?;
+        root.symlink_at(target, link).map_err(|e| std::io::Error::other(format!("{e:?}")))
+    }
+    #[cfg(not(target_os = "wasi"))]
+    {
+        let _ = (target, link);
+        Err(std::io::Error::other("only meaningful under WASI"))
+    }
+}
+
+struct Probe;
+
+impl wtb_guest::wit::Guest for Probe {
+    fn run(input: wit::NodeInput) -> Result<wit::NodeOutput, wit::NodeError> {
+        let action: Value = serde_json::from_str(&input.config).unwrap_or(json!(null));
+        match action.get("action").and_then(Value::as_str) {
+            Some("bad_json") => Ok(wit::NodeOutput { update: "{not json".into(), route: None }),
+            Some("not_object") => Ok(wit::NodeOutput { update: "[1, 2]".into(), route: None }),
+            _ => wtb_guest::__dispatch(input, run),
+        }
+    }
+}
+
+wtb_guest::wit::__export_node!(Probe with_types_in wtb_guest::wit);

@@ -1,0 +1,123 @@
+//! Test support: the test guests, compiled from `guests/` by `build.rs`, and a harness that
+//! opens a real data dir (SQLite file, CAS, workspaces) in a temp directory, as `wtb` does.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wtb::clock::{SteppingClock, UuidV7Ids};
+use wtb::config::DataDir;
+use wtb::executor::Executor;
+use wtb::model::Timestamp;
+
+/// `guests/probe`: a node whose behaviour is chosen by `config.action`.
+pub const PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/wtb_test_probe.wasm"));
+/// `guests/probe/src/bin/plain_command.rs`: a valid component that is not a node.
+pub const PLAIN_COMMAND: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/plain_command.wasm"));
+
+/// A temp directory holding a data dir and workflow files.
+pub struct Harness {
+    /// Removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+#[derive(Serialize)]
+struct ManifestOut<'a> {
+    name: &'a str,
+    nodes: Vec<NodeOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    id: &'a str,
+    component: &'a str,
+    config: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<&'a Value>,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Harness {
+    /// A fresh temp directory with the probe component written as `probe.wasm`.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("probe.wasm"), PROBE).expect("writing probe.wasm");
+        Self { dir }
+    }
+
+    /// The data dir (`<tmp>/data`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Opens the data dir as `wtb` does, with a stepping clock.
+    pub async fn executor(&self) -> Executor {
+        let data = DataDir::open(&self.data_dir()).expect("opening data dir");
+        Executor::open(data, Arc::new(SteppingClock::new(Timestamp::from_micros(1_800_000_000_000_000))), Arc::new(UuidV7Ids))
+            .await
+            .expect("opening executor")
+    }
+
+    /// Writes `text` to `<tmp>/<name>` and returns its path.
+    pub fn file(&self, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("writing test file");
+        p
+    }
+
+    /// A manifest running the probe once per `(id, config)`, optionally with limits.
+    pub fn probe_workflow(&self, name: &str, nodes: &[(&str, Value)]) -> PathBuf {
+        self.probe_workflow_with_limits(name, nodes, None)
+    }
+
+    /// As [`Harness::probe_workflow`], with `[nodes.limits]` on every node.
+    pub fn probe_workflow_with_limits(&self, name: &str, nodes: &[(&str, Value)], limits: Option<Value>) -> PathBuf {
+        let m = ManifestOut {
+            name,
+            nodes: nodes
+                .iter()
+                .map(|(id, config)| NodeOut { id, component: "probe.wasm", config, limits: limits.as_ref() })
+                .collect(),
+        };
+        self.file(&format!("{name}.toml"), toml::to_string(&m).expect("manifest as TOML"))
+    }
+
+    /// The workspace directory of an execution.
+    pub fn workspace(&self, execution: impl std::fmt::Display) -> PathBuf {
+        self.data_dir().join("workspaces").join(execution.to_string())
+    }
+
+    /// The path of a CAS object.
+    pub fn cas_object(&self, digest: &wtb::model::Digest) -> PathBuf {
+        self.data_dir().join("blobs").join(wtb::cas::LocalCas::object_path(wtb::model::TenantId::DEFAULT, digest))
+    }
+}
+
+/// SHA-256 of `bytes` as a model digest.
+pub fn digest(bytes: &[u8]) -> wtb::model::Digest {
+    wtb::model::Digest::of(bytes)
+}
+
+/// Every regular file under `dir`, relative, sorted (for "nothing escaped" checks).
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let ft = e.file_type().expect("file type");
+            if ft.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).expect("under base").display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
