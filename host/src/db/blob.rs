@@ -2,6 +2,7 @@
 //! are stored in the row itself, larger ones are files in the CAS.
 
 use super::DbError;
+use super::batch::Batch;
 use super::decode::{get, int, parse, unsigned};
 use crate::model::{BlobRecord, Digest, TenantId, Timestamp};
 use sqlx::SqliteExecutor;
@@ -9,15 +10,20 @@ use sqlx::SqliteExecutor;
 /// Inserts a reference; an existing one (same tenant and digest) is kept as it is, which is
 /// what makes identical content cost nothing the second time.
 pub async fn insert(db: impl SqliteExecutor<'_>, b: &BlobRecord) -> Result<(), DbError> {
-    sqlx::query("INSERT OR IGNORE INTO blobs (tenant_id, digest, size, inline_data, created_at) VALUES (?, ?, ?, ?, ?)")
+    let mut batch = Batch::new();
+    insert_into(&mut batch, b);
+    batch.execute(db).await
+}
+
+/// [`insert`], appended to a batch.
+pub fn insert_into<'q>(batch: &mut Batch<'q>, b: &'q BlobRecord) {
+    batch
+        .statement("INSERT OR IGNORE INTO blobs (tenant_id, digest, size, inline_data, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(b.tenant.uuid())
         .bind(b.digest.to_hex())
         .bind(int(b.size))
         .bind(b.inline.as_deref())
-        .bind(b.created_at.micros())
-        .execute(db)
-        .await?;
-    Ok(())
+        .bind(b.created_at.micros());
 }
 
 /// The reference to `digest`, with its inline content if it has one.

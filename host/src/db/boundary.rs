@@ -2,6 +2,7 @@
 //! the exit transaction.
 
 use super::DbError;
+use super::batch::Batch;
 use super::decode::{get, int, parse, parse_opt, unsigned, unsigned_opt};
 use crate::model::{AttemptStatus, BoundaryId, CheckpointId, ExecutionId, NodeBoundary, Timestamp, TrapKind};
 use sqlx::SqliteExecutor;
@@ -12,48 +13,57 @@ const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, 
 
 /// Inserts a boundary (normally status `running`, no exit yet).
 pub async fn insert(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
-    sqlx::query(&format!("INSERT INTO node_boundaries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+    let mut batch = Batch::new();
+    insert_into(&mut batch, b);
+    batch.execute(db).await
+}
+
+/// [`insert`], appended to a batch.
+pub fn insert_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
+    batch
+        .statement(&format!("INSERT INTO node_boundaries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
         .bind(b.id.uuid())
         .bind(b.execution.uuid())
-        .bind(&b.node)
+        .bind(b.node.clone())
         .bind(i64::from(b.attempt))
         .bind(b.entry_checkpoint.uuid())
         .bind(b.exit_checkpoint.map(|c| c.uuid()))
         .bind(b.status.as_str())
         .bind(b.trap.map(|t| t.as_str()))
-        .bind(&b.error)
+        .bind(b.error.clone())
         .bind(b.started_at.micros())
         .bind(b.finished_at.map(|t| t.micros()))
         .bind(b.guest_micros.map(int))
         .bind(b.peak_memory_bytes.map(int))
         .bind(b.fuel_used.map(int))
-        .bind(&b.stdout)
-        .bind(&b.stderr)
-        .execute(db)
-        .await?;
-    Ok(())
+        .bind(b.stdout.clone())
+        .bind(b.stderr.clone());
 }
 
 /// Closes a boundary: writes everything the attempt's end decided.
 pub async fn finish(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
-    sqlx::query(
+    let mut batch = Batch::new();
+    finish_into(&mut batch, b);
+    batch.execute(db).await
+}
+
+/// [`finish`], appended to a batch.
+pub fn finish_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
+    batch.statement(
         "UPDATE node_boundaries SET exit_checkpoint_id = ?, status = ?, trap_kind = ?, error = ?, finished_at = ?,
          guest_micros = ?, peak_memory_bytes = ?, fuel_used = ?, stdout = ?, stderr = ? WHERE id = ?",
     )
     .bind(b.exit_checkpoint.map(|c| c.uuid()))
     .bind(b.status.as_str())
     .bind(b.trap.map(|t| t.as_str()))
-    .bind(&b.error)
+    .bind(b.error.clone())
     .bind(b.finished_at.map(|t| t.micros()))
     .bind(b.guest_micros.map(int))
     .bind(b.peak_memory_bytes.map(int))
     .bind(b.fuel_used.map(int))
-    .bind(&b.stdout)
-    .bind(&b.stderr)
-    .bind(b.id.uuid())
-    .execute(db)
-    .await?;
-    Ok(())
+    .bind(b.stdout.clone())
+    .bind(b.stderr.clone())
+    .bind(b.id.uuid());
 }
 
 /// An execution's boundaries in the order they started.

@@ -1,6 +1,7 @@
 //! Checkpoints.
 
 use super::DbError;
+use super::batch::Batch;
 use super::decode::{get, json, parse, unsigned};
 use crate::model::{Checkpoint, CheckpointId, CheckpointKind, ExecutionId, FileCommitId, Timestamp};
 use sqlx::SqliteExecutor;
@@ -10,22 +11,27 @@ const COLUMNS: &str = "id, execution_id, seq, node_id, kind, attempt, state, fil
 
 /// Inserts a checkpoint.
 pub async fn insert(db: impl SqliteExecutor<'_>, cp: &Checkpoint) -> Result<(), DbError> {
-    sqlx::query(
+    let mut batch = Batch::new();
+    insert_into(&mut batch, cp);
+    batch.execute(db).await
+}
+
+/// [`insert`], appended to a batch.
+pub fn insert_into(batch: &mut Batch<'_>, cp: &Checkpoint) {
+    batch
+    .statement(
         "INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(cp.id.uuid())
     .bind(cp.execution.uuid())
     .bind(i64::from(cp.seq))
-    .bind(&cp.node)
+    .bind(cp.node.clone())
     .bind(cp.kind.as_str())
     .bind(i64::from(cp.attempt))
     .bind(cp.state.to_string())
     .bind(cp.file_commit.uuid())
-    .bind(cp.created_at.micros())
-    .execute(db)
-    .await?;
-    Ok(())
+    .bind(cp.created_at.micros());
 }
 
 /// The checkpoint with `id`.

@@ -1,6 +1,7 @@
 //! Executions.
 
 use super::DbError;
+use super::batch::Batch;
 use super::decode::{get, parse};
 use crate::model::{CheckpointId, Execution, ExecutionId, ExecutionStatus, TenantId, Timestamp, WorkflowId};
 use sqlx::SqliteExecutor;
@@ -39,15 +40,27 @@ pub async fn set_progress(
     error: Option<&str>,
     now: Timestamp,
 ) -> Result<(), DbError> {
-    sqlx::query("UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ? WHERE id = ?")
+    let mut batch = Batch::new();
+    set_progress_into(&mut batch, id, status, cursor, error, now);
+    batch.execute(db).await
+}
+
+/// [`set_progress`], appended to a batch.
+pub fn set_progress_into(
+    batch: &mut Batch<'_>,
+    id: ExecutionId,
+    status: ExecutionStatus,
+    cursor: Option<&str>,
+    error: Option<&str>,
+    now: Timestamp,
+) {
+    batch
+        .statement("UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ? WHERE id = ?")
         .bind(status.as_str())
-        .bind(cursor)
-        .bind(error)
+        .bind(cursor.map(str::to_owned))
+        .bind(error.map(str::to_owned))
         .bind(now.micros())
-        .bind(id.uuid())
-        .execute(db)
-        .await?;
-    Ok(())
+        .bind(id.uuid());
 }
 
 /// The tenant's execution with `id`; `None` for another tenant's (no existence leak).

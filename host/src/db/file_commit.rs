@@ -1,37 +1,45 @@
 //! File commits and their changes.
 
 use super::DbError;
+use super::batch::Batch;
 use super::decode::{get, int, json, parse, parse_opt, unsigned_opt};
 use crate::model::{ChangeKind, EntryKind, FileChange, FileCommit, FileCommitId, FileEntry, TenantId, Timestamp};
 use sqlx::SqliteConnection;
 
 /// Inserts a commit and its change rows.
 pub async fn insert(conn: &mut SqliteConnection, c: &FileCommit) -> Result<(), DbError> {
+    let mut batch = Batch::new();
+    insert_into(&mut batch, c)?;
+    batch.execute(conn).await
+}
+
+/// [`insert`], appended to a batch (one statement for the commit, one for all its changes).
+pub fn insert_into(batch: &mut Batch<'_>, c: &FileCommit) -> Result<(), DbError> {
     let tree = serde_json::to_string(&c.tree).map_err(|e| DbError::Corrupt { what: "tree", detail: e.to_string() })?;
-    sqlx::query(
-        "INSERT INTO file_commits (id, tenant_id, parent_id, tree, file_count, total_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(c.id.uuid())
-    .bind(c.tenant.uuid())
-    .bind(c.parent.map(|p| p.uuid()))
-    .bind(tree)
-    .bind(int(c.tree.values().filter(|e| e.kind == EntryKind::File).count()))
-    .bind(int(c.total_bytes()))
-    .bind(c.created_at.micros())
-    .execute(&mut *conn)
-    .await?;
+    batch
+        .statement("INSERT INTO file_commits (id, tenant_id, parent_id, tree, file_count, total_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(c.id.uuid())
+        .bind(c.tenant.uuid())
+        .bind(c.parent.map(|p| p.uuid()))
+        .bind(tree)
+        .bind(int(c.tree.values().filter(|e| e.kind == EntryKind::File).count()))
+        .bind(int(c.total_bytes()))
+        .bind(c.created_at.micros());
+    if c.changes.is_empty() {
+        return Ok(());
+    }
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; c.changes.len()].join(", ");
+    batch.statement(&format!("INSERT INTO file_changes (commit_id, path, change, kind, digest, size, mode) VALUES {rows}"));
     for ch in &c.changes {
         let e = ch.entry.as_ref();
-        sqlx::query("INSERT INTO file_changes (commit_id, path, change, kind, digest, size, mode) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        batch
             .bind(c.id.uuid())
-            .bind(&ch.path)
+            .bind(ch.path.clone())
             .bind(ch.change.as_str())
             .bind(e.map(|e| e.kind.as_str()))
             .bind(e.and_then(|e| e.digest).map(|d| d.to_hex()))
             .bind(e.map(|e| int(e.size)))
-            .bind(e.map(|e| i64::from(e.mode)))
-            .execute(&mut *conn)
-            .await?;
+            .bind(e.map(|e| i64::from(e.mode)));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! pool, a connection). None of them commits: the caller owns the transaction, which is how
 //! blobs, file commit, checkpoint and outbox rows commit together.
 
+pub mod batch;
 pub mod blob;
 pub mod boundary;
 pub mod checkpoint;
@@ -15,6 +16,7 @@ pub mod tenant;
 pub mod workflow;
 mod decode;
 
+use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 pub use sqlx::SqlitePool;
 use std::path::Path;
@@ -66,7 +68,8 @@ pub async fn open(path: &Path, durability: Durability) -> Result<SqlitePool, DbE
         })
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10))
-        .statement_cache_capacity(256);
+        .statement_cache_capacity(256)
+        .disable_statement_logging();
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .min_connections(1)

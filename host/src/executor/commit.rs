@@ -2,6 +2,7 @@
 
 use super::{ExecError, Executor, FailPoint};
 use crate::capture::Captured;
+use crate::db::batch::Batch;
 use crate::db::{self, DbError};
 use crate::model::{
     AttemptStatus, BlobRecord, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventId, EventKind, ExecutionId,
@@ -144,22 +145,29 @@ impl Executor {
             None => (ExecutionStatus::Completed, None),
         };
 
-        let mut tx = self.pool.begin().await.map_err(DbError::from)?;
-        for b in &captured.blobs {
-            let record = BlobRecord { tenant: self.tenant, digest: b.digest, size: b.size, inline: b.inline.clone(), created_at: now };
-            db::blob::insert(&mut *tx, &record).await?;
+        let blobs: Vec<BlobRecord> = captured
+            .blobs
+            .into_iter()
+            .map(|b| BlobRecord { tenant: self.tenant, digest: b.digest, size: b.size, inline: b.inline, created_at: now })
+            .collect();
+        let mut batch = Batch::new();
+        for b in &blobs {
+            db::blob::insert_into(&mut batch, b);
         }
         if let Some(c) = &commit {
-            db::file_commit::insert(&mut tx, c).await?;
+            db::file_commit::insert_into(&mut batch, c)?;
         }
-        db::checkpoint::insert(&mut *tx, &exit).await?;
-        db::boundary::finish(&mut *tx, &boundary).await?;
+        db::checkpoint::insert_into(&mut batch, &exit);
+        db::boundary::finish_into(&mut batch, &boundary);
         if let (Some(e), Some(b)) = (&next_entry, &next_boundary) {
-            db::checkpoint::insert(&mut *tx, e).await?;
-            db::boundary::insert(&mut *tx, b).await?;
+            db::checkpoint::insert_into(&mut batch, e);
+            db::boundary::insert_into(&mut batch, b);
         }
-        db::execution::set_progress(&mut *tx, cur.execution, status, cursor, None, now).await?;
-        db::outbox::insert_all(&mut tx, &events).await?;
+        db::execution::set_progress_into(&mut batch, cur.execution, status, cursor, None, now);
+        db::outbox::insert_all_into(&mut batch, &events);
+
+        let mut tx = self.pool.begin().await.map_err(DbError::from)?;
+        batch.execute(&mut *tx).await?;
         if self.fail_point == Some(FailPoint::BeforeExitCommit) {
             tx.rollback().await.map_err(DbError::from)?;
             return Err(ExecError::Injected(FailPoint::BeforeExitCommit));
@@ -206,11 +214,13 @@ impl Executor {
             })),
             self.event(cur, EventKind::ExecutionFailed, json!({ "node": spec.id, "error": message })),
         ];
+        let mut batch = Batch::new();
+        db::checkpoint::insert_into(&mut batch, &exit);
+        db::boundary::finish_into(&mut batch, &boundary);
+        db::execution::set_progress_into(&mut batch, cur.execution, ExecutionStatus::Failed, Some(&spec.id), Some(&message), now);
+        db::outbox::insert_all_into(&mut batch, &events);
         let mut tx = self.pool.begin().await.map_err(DbError::from)?;
-        db::checkpoint::insert(&mut *tx, &exit).await?;
-        db::boundary::finish(&mut *tx, &boundary).await?;
-        db::execution::set_progress(&mut *tx, cur.execution, ExecutionStatus::Failed, Some(&spec.id), Some(&message), now).await?;
-        db::outbox::insert_all(&mut tx, &events).await?;
+        batch.execute(&mut *tx).await?;
         tx.commit().await.map_err(DbError::from)?;
         cur.entry = exit;
         cur.boundary = boundary;

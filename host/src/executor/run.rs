@@ -132,15 +132,24 @@ impl Executor {
             config: spec.config.to_string(),
             env: spec.env.clone(),
         };
+        let started = std::time::Instant::now();
         let report = self.runtime.run(&node.prepared, &call, ws.host_path(), &limits).await;
+        tracing::debug!(node = %spec.id, guest_us = report.guest_time.as_micros() as u64, "node returned");
         let failure = match &report.outcome {
             Outcome::Returned { update, route } => match parse_update(update, limits.update_bytes) {
                 Err(e) => Failure { status: AttemptStatus::InvalidOutput, trap: None, error: e.to_string() },
                 Ok(update) => {
                     let (ws, captured) = self.capture(ws, cur.tree.clone()).await?;
+                    let captured_at = started.elapsed();
                     match captured {
                         Ok(captured) => {
                             self.commit_success(cur, spec, next, update, route.clone(), captured, &report).await?;
+                            tracing::debug!(
+                                node = %spec.id,
+                                capture_us = (captured_at - report.guest_time).as_micros() as u64,
+                                commit_us = (started.elapsed() - captured_at).as_micros() as u64,
+                                "node committed"
+                            );
                             return Ok((ws, None));
                         }
                         Err(e) => match node_fault(&e) {

@@ -1,0 +1,63 @@
+//! Several statements sent to SQLite in one call.
+//!
+//! sqlx's SQLite driver runs each call on the connection's worker thread; a transaction of a
+//! dozen single statements pays a dozen thread round trips, which measured as the largest part
+//! of a node's exit transaction. Aggregates therefore *append* their statements to a `Batch`
+//! (the SQL still lives once, in the aggregate's module) and the caller sends the batch inside
+//! its transaction in one call. Positional `?` parameters are bound across the statements in
+//! order.
+
+use super::DbError;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments as _, Encode, Sqlite, SqliteExecutor, Type};
+
+/// Statements and their arguments, executed together by [`Batch::execute`].
+#[derive(Default)]
+pub struct Batch<'q> {
+    sql: String,
+    args: SqliteArguments<'q>,
+    error: Option<String>,
+}
+
+impl<'q> Batch<'q> {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one statement (without the trailing `;`).
+    pub fn statement(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self.sql.push_str(";\n");
+        self
+    }
+
+    /// Binds the next `?` parameter.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'q + Encode<'q, Sqlite> + Type<Sqlite>,
+    {
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e.to_string());
+        }
+        self
+    }
+
+    /// Whether nothing was appended.
+    pub fn is_empty(&self) -> bool {
+        self.sql.is_empty()
+    }
+
+    /// Runs every statement, in order, in one call on `db` (normally inside the caller's
+    /// transaction). The first failing statement stops the batch and is returned.
+    pub async fn execute(self, db: impl SqliteExecutor<'_>) -> Result<(), DbError> {
+        if let Some(detail) = self.error {
+            return Err(DbError::Corrupt { what: "bind argument", detail });
+        }
+        if self.sql.is_empty() {
+            return Ok(());
+        }
+        sqlx::query_with(&self.sql, self.args).execute(db).await?;
+        Ok(())
+    }
+}
