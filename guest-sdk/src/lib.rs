@@ -64,6 +64,7 @@ pub use update::Update;
 
 /// The generated bindings of the `wtb:node` world. Not part of the API: use the wrappers.
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments, reason = "generated code")]
 pub mod wit {
     wit_bindgen::generate!({
         path: "../wit",

@@ -9,7 +9,16 @@
 
 use super::DbError;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments as _, Encode, Sqlite, SqliteExecutor, Type};
+use sqlx::{Arguments as _, Encode, Sqlite, SqliteConnection, SqliteExecutor, Type};
+
+/// How [`Batch::execute_atomic`] ends its transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Make every statement durable together.
+    Commit,
+    /// Run every statement, then undo them all (fault-injection tests).
+    Rollback,
+}
 
 /// Statements and their arguments, executed together by [`Batch::execute`].
 #[derive(Default)]
@@ -59,5 +68,23 @@ impl<'q> Batch<'q> {
         }
         sqlx::query_with(&self.sql, self.args).execute(db).await?;
         Ok(())
+    }
+
+    /// Runs `BEGIN IMMEDIATE`, every statement and `COMMIT` (or `ROLLBACK`) as ONE call: one
+    /// transaction, one round trip. If a statement fails, the transaction is rolled back and
+    /// the error returned; nothing of the batch remains.
+    pub async fn execute_atomic(mut self, conn: &mut SqliteConnection, end: End) -> Result<(), DbError> {
+        self.sql.insert_str(0, "BEGIN IMMEDIATE;\n");
+        self.sql.push_str(match end {
+            End::Commit => "COMMIT;",
+            End::Rollback => "ROLLBACK;",
+        });
+        let result = self.execute(&mut *conn).await;
+        if result.is_err() {
+            // The failing statement stopped the batch inside its transaction; end it. (If the
+            // failure was BEGIN itself there is no transaction and this errors harmlessly.)
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        result
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{ExecError, Executor, FailPoint};
 use crate::capture::Captured;
-use crate::db::batch::Batch;
+use crate::db::batch::{Batch, End};
 use crate::db::{self, DbError};
 use crate::model::{
     AttemptStatus, BlobRecord, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventId, EventKind, ExecutionId,
@@ -166,13 +166,12 @@ impl Executor {
         db::execution::set_progress_into(&mut batch, cur.execution, status, cursor, None, now);
         db::outbox::insert_all_into(&mut batch, &events);
 
-        let mut tx = self.pool.begin().await.map_err(DbError::from)?;
-        batch.execute(&mut *tx).await?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
         if self.fail_point == Some(FailPoint::BeforeExitCommit) {
-            tx.rollback().await.map_err(DbError::from)?;
+            batch.execute_atomic(&mut conn, End::Rollback).await?;
             return Err(ExecError::Injected(FailPoint::BeforeExitCommit));
         }
-        tx.commit().await.map_err(DbError::from)?;
+        batch.execute_atomic(&mut conn, End::Commit).await?;
 
         if let Some(c) = commit {
             cur.tree = Arc::new(c.tree);
@@ -219,9 +218,8 @@ impl Executor {
         db::boundary::finish_into(&mut batch, &boundary);
         db::execution::set_progress_into(&mut batch, cur.execution, ExecutionStatus::Failed, Some(&spec.id), Some(&message), now);
         db::outbox::insert_all_into(&mut batch, &events);
-        let mut tx = self.pool.begin().await.map_err(DbError::from)?;
-        batch.execute(&mut *tx).await?;
-        tx.commit().await.map_err(DbError::from)?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        batch.execute_atomic(&mut conn, End::Commit).await?;
         cur.entry = exit;
         cur.boundary = boundary;
         Ok(())

@@ -188,26 +188,34 @@ impl Executor {
 
     async fn capture(&self, mut ws: Workspace, base: Arc<FileTree>) -> Result<(Workspace, Result<crate::capture::Captured, CaptureError>), ExecError> {
         let (cas, tenant, limits) = (self.cas.clone(), self.tenant, self.config.capture_limits());
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let r = capture(&mut ws, &base, &cas, tenant, &limits);
             (ws, r)
         })
         .await
-        .map_err(|e| ExecError::Task(e.to_string()))
     }
 
     /// Puts the workspace back to `tree` (after a failed attempt).
     async fn restore(&self, mut ws: Workspace, tree: Arc<FileTree>, execution: ExecutionId) -> Result<Workspace, ExecError> {
         let blobs = self.stored_blobs(&tree).await?;
         let limits = self.config.capture_limits();
-        let (ws, r) = tokio::task::spawn_blocking(move || {
+        let (ws, r) = blocking(move || {
             let r = restore(&mut ws, &tree, &blobs, &limits);
             (ws, r)
         })
-        .await
-        .map_err(|e| ExecError::Task(e.to_string()))?;
+        .await?;
         r.map_err(|source| ExecError::Workspace { execution, source })?;
         Ok(ws)
+    }
+}
+
+/// Runs blocking file work. On a multi-threaded runtime it runs in place (the worker hands its
+/// other tasks off), which saves the thread hand-off `spawn_blocking` costs per node; on a
+/// current-thread runtime it must use the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ExecError> {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => Ok(tokio::task::block_in_place(f)),
+        _ => tokio::task::spawn_blocking(f).await.map_err(|e| ExecError::Task(e.to_string())),
     }
 }
 

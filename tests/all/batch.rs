@@ -1,0 +1,47 @@
+//! One-call transactions: all statements or none.
+
+use serde_json::json;
+use wtb::db::batch::{Batch, End};
+use wtb::db::{self, DbError};
+use wtb::model::*;
+
+fn blob(content: &[u8]) -> BlobRecord {
+    BlobRecord { tenant: TenantId::DEFAULT, digest: Digest::of(content), size: content.len() as u64, inline: Some(content.to_vec()), created_at: Timestamp::from_micros(1) }
+}
+
+#[tokio::test]
+async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = db::open(&dir.path().join("wtb.db"), db::Durability::Full).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let (a, b) = (blob(b"a"), blob(b"b"));
+    let orphan = Checkpoint {
+        id: CheckpointId::from_uuid(uuid::Uuid::from_u128(7)),
+        execution: ExecutionId::from_uuid(uuid::Uuid::from_u128(8)), // no such execution: FK violation
+        seq: 1,
+        node: "n".into(),
+        kind: CheckpointKind::Entry,
+        attempt: 1,
+        state: json!({}),
+        file_commit: FileCommitId::from_uuid(uuid::Uuid::from_u128(9)),
+        created_at: Timestamp::from_micros(1),
+    };
+    let mut batch = Batch::new();
+    db::blob::insert_into(&mut batch, &a);
+    db::checkpoint::insert_into(&mut batch, &orphan);
+    db::blob::insert_into(&mut batch, &b);
+    let err = batch.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
+    assert!(matches!(err, DbError::Sqlx(_)), "{err}");
+    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(), "first statement undone");
+
+    let mut batch = Batch::new();
+    db::blob::insert_into(&mut batch, &a);
+    batch.execute_atomic(&mut conn, End::Rollback).await.unwrap();
+    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(), "rolled back on request");
+
+    let mut batch = Batch::new();
+    db::blob::insert_into(&mut batch, &a);
+    db::blob::insert_into(&mut batch, &b);
+    batch.execute_atomic(&mut conn, End::Commit).await.unwrap();
+    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().is_some());
+}
