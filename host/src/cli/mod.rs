@@ -68,6 +68,10 @@ pub enum Command {
         /// Bytes each node writes.
         #[arg(long, default_value_t = 4096)]
         file_size: usize,
+        /// Store contents up to this size inline in the database (0: every file is a CAS
+        /// object with its own fsync). Defaults to the runtime config's value.
+        #[arg(long)]
+        inline_blob_max_bytes: Option<u64>,
     },
 }
 
@@ -123,7 +127,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await
         }
-        Command::Bench { nodes, runs, file_size } => bench::bench(&cli.data_dir, nodes, runs, file_size, cli.json).await,
+        Command::Bench { nodes, runs, file_size, inline_blob_max_bytes } => {
+            let inline = inline_blob_max_bytes.unwrap_or(crate::config::RuntimeConfig::default().inline_blob_max_bytes);
+            bench::bench(&cli.data_dir, bench::Shape { nodes, runs, file_size, inline_blob_max_bytes: inline }, cli.json).await
+        }
     }
 }
 

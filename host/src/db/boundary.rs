@@ -8,8 +8,10 @@ use crate::model::{AttemptStatus, BoundaryId, CheckpointId, ExecutionId, NodeBou
 use sqlx::SqliteExecutor;
 use sqlx::sqlite::SqliteRow;
 
-const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, exit_checkpoint_id, status, trap_kind, error, \
-                       started_at, finished_at, guest_micros, peak_memory_bytes, fuel_used, stdout, stderr";
+/// The columns an attempt's end decides, in the order [`bind_outcome`] binds them.
+const OUTCOME: &str = "exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, stdout, stderr";
+const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, started_at, \
+                       exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, stdout, stderr";
 
 /// Inserts a boundary (normally status `running`, no exit yet).
 pub async fn insert(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
@@ -27,17 +29,8 @@ pub fn insert_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
         .bind(b.node.clone())
         .bind(i64::from(b.attempt))
         .bind(b.entry_checkpoint.uuid())
-        .bind(b.exit_checkpoint.map(|c| c.uuid()))
-        .bind(b.status.as_str())
-        .bind(b.trap.map(|t| t.as_str()))
-        .bind(b.error.clone())
-        .bind(b.started_at.micros())
-        .bind(b.finished_at.map(|t| t.micros()))
-        .bind(b.guest_micros.map(int))
-        .bind(b.peak_memory_bytes.map(int))
-        .bind(b.fuel_used.map(int))
-        .bind(b.stdout.clone())
-        .bind(b.stderr.clone());
+        .bind(b.started_at.micros());
+    bind_outcome(batch, b);
 }
 
 /// Closes a boundary: writes everything the attempt's end decided.
@@ -49,21 +42,24 @@ pub async fn finish(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(),
 
 /// [`finish`], appended to a batch.
 pub fn finish_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
-    batch.statement(
-        "UPDATE node_boundaries SET exit_checkpoint_id = ?, status = ?, trap_kind = ?, error = ?, finished_at = ?,
-         guest_micros = ?, peak_memory_bytes = ?, fuel_used = ?, stdout = ?, stderr = ? WHERE id = ?",
-    )
-    .bind(b.exit_checkpoint.map(|c| c.uuid()))
-    .bind(b.status.as_str())
-    .bind(b.trap.map(|t| t.as_str()))
-    .bind(b.error.clone())
-    .bind(b.finished_at.map(|t| t.micros()))
-    .bind(b.guest_micros.map(int))
-    .bind(b.peak_memory_bytes.map(int))
-    .bind(b.fuel_used.map(int))
-    .bind(b.stdout.clone())
-    .bind(b.stderr.clone())
-    .bind(b.id.uuid());
+    batch.statement(&format!("UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"));
+    bind_outcome(batch, b);
+    batch.bind(b.id.uuid());
+}
+
+/// Binds the [`OUTCOME`] columns, shared by the insert and the update.
+fn bind_outcome(batch: &mut Batch<'_>, b: &NodeBoundary) {
+    batch
+        .bind(b.exit_checkpoint.map(|c| c.uuid()))
+        .bind(b.status.as_str())
+        .bind(b.trap.map(|t| t.as_str()))
+        .bind(b.error.clone())
+        .bind(b.finished_at.map(|t| t.micros()))
+        .bind(b.guest_micros.map(int))
+        .bind(b.peak_memory_bytes.map(int))
+        .bind(b.fuel_used.map(int))
+        .bind(b.stdout.clone())
+        .bind(b.stderr.clone());
 }
 
 /// An execution's boundaries in the order they started.
