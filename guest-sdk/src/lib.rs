@@ -14,7 +14,7 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! wtb-guest = { git = "…" }   # or a path to `guest-sdk/`
+//! wtb-guest = { path = "../wtb/guest-sdk" }   # where your WTB checkout is
 //! serde = { version = "1", features = ["derive"] }
 //! ```
 //!

@@ -37,6 +37,12 @@ async fn guest_error_and_panic_are_recorded_differently_and_the_host_keeps_going
     assert_eq!((b.status, b.trap), (AttemptStatus::GuestError, None));
     assert_eq!(b.error.as_deref(), Some("failed: no data today"));
 
+    // Config the node's types reject: the SDK answers `invalid-input` before the node runs.
+    let r = run_second_node(&h, "invalid-input", json!({ "action": "no_such_action" }), None).await;
+    let b = &r.nodes[1].boundary;
+    assert_eq!(b.status, AttemptStatus::GuestError);
+    assert!(b.error.as_deref().unwrap().starts_with("invalid-input: config: unknown variant `no_such_action`"), "{:?}", b.error);
+
     let r = run_second_node(&h, "panic", json!({ "action": "panic", "message": "index out of range" }), None).await;
     let b = &r.nodes[1].boundary;
     assert_eq!((b.status, b.trap), (AttemptStatus::Trapped, Some(TrapKind::GuestPanic)));
@@ -77,4 +83,28 @@ async fn a_memory_bomb_hits_the_memory_limit() {
     let b = &r.nodes[1].boundary;
     assert_eq!((b.status, b.trap), (AttemptStatus::Trapped, Some(TrapKind::OutOfMemory)), "{:?}", b.error);
     assert!(b.peak_memory_bytes.unwrap() <= 64 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_node_s_modifications_and_deletions_are_undone() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let wf = h.probe_workflow("vandal", &[
+        ("setup", json!({ "action": "write", "files": { "keep.txt": "kept", "dir/a.txt": "a", "dir/sub/b.txt": "b" }, "sized": { "big.bin": 100_000 } })),
+        ("vandal", json!({
+            "action": "fail", "message": "oops",
+            "files": { "keep.txt": "CHANGED", "big.bin": "small now", "new/x.txt": "x" },
+            "delete": ["dir"],
+        })),
+    ]);
+    let wf = exec.load_workflow(&wf).await.unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Failed);
+    let ws = h.workspace(s.execution);
+    assert_eq!(wtb_tests::files_under(&ws), ["big.bin", "dir/a.txt", "dir/sub/b.txt", "keep.txt"]);
+    assert_eq!(std::fs::read_to_string(ws.join("keep.txt")).unwrap(), "kept");
+    assert_eq!(std::fs::read_to_string(ws.join("dir/sub/b.txt")).unwrap(), "b");
+    let big = std::fs::read(ws.join("big.bin")).unwrap();
+    assert_eq!(wtb_tests::digest(&big), wtb_tests::digest(&(0..100_000usize).map(|i| (i % 251) as u8).collect::<Vec<_>>()));
+    assert!(!ws.join("new").exists() && !ws.join("planted-link").exists());
 }

@@ -165,7 +165,7 @@ impl Executor {
             Outcome::GuestError { kind, message } => Failure {
                 status: AttemptStatus::GuestError,
                 trap: None,
-                error: format!("{}: {message}", format!("{kind:?}").to_lowercase()),
+                error: format!("{}: {message}", kind.as_str()),
             },
             Outcome::Trapped { kind, detail } => Failure { status: AttemptStatus::Trapped, trap: Some(*kind), error: detail.clone() },
         };

@@ -18,6 +18,17 @@ pub enum GuestErrorKind {
     Retryable,
 }
 
+impl GuestErrorKind {
+    /// The WIT case name: `invalid-input`, `failed` or `retryable`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid-input",
+            Self::Failed => "failed",
+            Self::Retryable => "retryable",
+        }
+    }
+}
+
 /// The end of an attempt. A guest's error and a trap never share a variant.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {

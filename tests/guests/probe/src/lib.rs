@@ -22,8 +22,15 @@ enum Action {
         #[serde(default)]
         update: Map<String, Value>,
     },
-    /// Returns a guest error.
-    Fail { message: String },
+    /// Vandalises the workspace (overwrites `files`, deletes `delete`, plants a symlink), then
+    /// returns a guest error: everything must be undone.
+    Fail {
+        message: String,
+        #[serde(default)]
+        files: BTreeMap<String, String>,
+        #[serde(default)]
+        delete: Vec<String>,
+    },
     /// Writes a file, then panics: a trap, not a guest error.
     Panic { message: String },
     /// Writes a file, then loops forever.
@@ -56,8 +63,19 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             }
             Ok(Update::from_serialize(&update)?)
         }
-        Action::Fail { message } => {
+        Action::Fail { message, files, delete } => {
             std::fs::write("partial.txt", "written before failing")?;
+            for (path, text) in files {
+                write(&path, text.as_bytes())?;
+            }
+            for path in delete {
+                if std::fs::metadata(&path)?.is_dir() {
+                    std::fs::remove_dir_all(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+            symlink("partial.txt", "planted-link")?;
             Err(NodeError::failed(message))
         }
         Action::Panic { message } => {
