@@ -8,8 +8,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::NodePre as WorldPre;
-pub use wtb::node::host::{Host as HostImports, Level};
-pub use wtb::node::types::Host as TypesHost;
+pub use self::wtb::node::host::{Host as HostImports, Level};
+pub use self::wtb::node::types::Host as TypesHost;
 
 /// Re-exported so `bindgen!`'s export paths stay private to this module.
 mod exports {
