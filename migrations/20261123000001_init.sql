@@ -57,7 +57,10 @@ CREATE TABLE file_commits (
     id          BLOB PRIMARY KEY,
     tenant_id   BLOB NOT NULL REFERENCES tenants(id),
     parent_id   BLOB REFERENCES file_commits(id),
-    tree        TEXT NOT NULL,
+    depth       INTEGER NOT NULL,
+    -- The whole tree (JSON) on snapshot commits (depth % 16 = 0); NULL on the others, which
+    -- are rebuilt from the nearest snapshot ancestor plus file_changes.
+    tree        TEXT,
     file_count  INTEGER NOT NULL,
     total_bytes INTEGER NOT NULL,
     created_at  INTEGER NOT NULL

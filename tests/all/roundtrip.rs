@@ -54,7 +54,7 @@ async fn every_model_type_round_trips() {
         assert_eq!(db::blob::get_one(&mut *conn, tid, &b.digest).await.unwrap().as_ref(), Some(b));
     }
 
-    let root = FileCommit { id: FileCommitId::from_uuid(id()), tenant: tid, parent: None, tree: FileTree::new(), changes: vec![], created_at: t(6) };
+    let root = FileCommit { id: FileCommitId::from_uuid(id()), tenant: tid, parent: None, tree: FileTree::new(), changes: vec![], depth: 0, created_at: t(6) };
     let file = FileEntry { kind: EntryKind::File, digest: Some(inline.digest), size: 2, mode: 0o644 };
     let dir = FileEntry { kind: EntryKind::Dir, digest: None, size: 0, mode: 0o755 };
     let link = FileEntry { kind: EntryKind::Symlink, digest: Some(in_cas.digest), size: 3, mode: 0o777 };
@@ -65,10 +65,11 @@ async fn every_model_type_round_trips() {
         tree: [("d".to_owned(), dir.clone()), ("d/f.txt".to_owned(), file.clone()), ("l".to_owned(), link.clone())].into(),
         changes: vec![
             FileChange { path: "d".into(), change: ChangeKind::Added, entry: Some(dir) },
-            FileChange { path: "d/f.txt".into(), change: ChangeKind::Modified, entry: Some(file) },
+            FileChange { path: "d/f.txt".into(), change: ChangeKind::Added, entry: Some(file) },
             FileChange { path: "gone".into(), change: ChangeKind::Deleted, entry: None },
             FileChange { path: "l".into(), change: ChangeKind::Added, entry: Some(link) },
         ],
+        depth: 1,
         created_at: t(7),
     };
     for c in [&root, &child] {
@@ -187,4 +188,40 @@ async fn every_model_type_round_trips() {
     db::outbox::insert_all(&mut conn, &events).await.unwrap();
     assert_eq!(db::outbox::list_for_execution(&mut conn, parent_exec.id).await.unwrap(), events);
     assert_eq!(db::outbox::last_seq(&mut conn, parent_exec.id).await.unwrap(), 7);
+}
+
+#[tokio::test]
+async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
+    use wtb::capture::diff_trees;
+    let (_dir, pool) = pool().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let mut tree = FileTree::new();
+    let mut parent: Option<FileCommit> = None;
+    let mut commits = Vec::new();
+    for depth in 0..(3 * SNAPSHOT_INTERVAL + 5) {
+        let mut next = tree.clone();
+        let content = format!("v{depth}");
+        next.insert(format!("f{}", depth % 7), FileEntry { kind: EntryKind::File, digest: Some(Digest::of(content.as_bytes())), size: content.len() as u64, mode: 0o644 });
+        if depth % 5 == 4 {
+            next.remove(&format!("f{}", (depth + 3) % 7));
+        }
+        let commit = FileCommit {
+            id: FileCommitId::from_uuid(id()),
+            tenant: TenantId::DEFAULT,
+            parent: parent.as_ref().map(|p| p.id),
+            changes: diff_trees(&tree, &next),
+            tree: next.clone(),
+            depth,
+            created_at: t(i64::from(depth)),
+        };
+        db::file_commit::insert(&mut conn, &commit).await.unwrap();
+        commits.push(commit.clone());
+        tree = next;
+        parent = Some(commit);
+    }
+    for c in &commits {
+        assert_eq!(db::file_commit::get_one(&mut conn, TenantId::DEFAULT, c.id).await.unwrap().as_ref(), Some(c), "depth {}", c.depth);
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM file_commits WHERE tree IS NOT NULL").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(stored, 4, "only depths 0, 16, 32 and 48 store their whole tree");
 }

@@ -48,6 +48,20 @@ pub fn diff_trees(base: &FileTree, tree: &FileTree) -> Vec<FileChange> {
     changes
 }
 
+/// Applies `changes` (as [`diff_trees`] produces them) to `tree`: the inverse of the diff.
+pub fn apply_changes(tree: &mut FileTree, changes: &[crate::model::FileChange]) {
+    for c in changes {
+        match &c.entry {
+            Some(entry) => {
+                tree.insert(c.path.clone(), entry.clone());
+            }
+            None => {
+                tree.remove(&c.path);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +82,8 @@ mod tests {
             ("d".into(), ChangeKind::Added),
         ]);
         assert!(diff_trees(&tree, &tree).is_empty());
+        let mut rebuilt = base.clone();
+        apply_changes(&mut rebuilt, &diff_trees(&base, &tree));
+        assert_eq!(rebuilt, tree);
     }
 }

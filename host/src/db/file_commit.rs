@@ -2,8 +2,10 @@
 
 use super::DbError;
 use super::batch::Batch;
-use super::decode::{get, int, json, parse, parse_opt, unsigned_opt};
-use crate::model::{ChangeKind, EntryKind, FileChange, FileCommit, FileCommitId, FileEntry, TenantId, Timestamp};
+use super::decode::{get, int, parse, parse_opt, unsigned, unsigned_opt};
+use crate::capture::apply_changes;
+use crate::model::{ChangeKind, EntryKind, FileChange, FileCommit, FileCommitId, FileEntry, FileTree, TenantId, Timestamp};
+use crate::model::SNAPSHOT_INTERVAL;
 use sqlx::SqliteConnection;
 
 /// Inserts a commit and its change rows.
@@ -14,13 +16,20 @@ pub async fn insert(conn: &mut SqliteConnection, c: &FileCommit) -> Result<(), D
 }
 
 /// [`insert`], appended to a batch (one statement for the commit, one for all its changes).
+/// Only snapshot commits store their tree; the others are rebuilt by [`get_one`].
 pub fn insert_into(batch: &mut Batch<'_>, c: &FileCommit) -> Result<(), DbError> {
-    let tree = serde_json::to_string(&c.tree).map_err(|e| DbError::Corrupt { what: "tree", detail: e.to_string() })?;
+    let tree = match c.is_snapshot() {
+        true => Some(serde_json::to_string(&c.tree).map_err(|e| DbError::Corrupt { what: "tree", detail: e.to_string() })?),
+        false => None,
+    };
     batch
-        .statement("INSERT INTO file_commits (id, tenant_id, parent_id, tree, file_count, total_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .statement(
+            "INSERT INTO file_commits (id, tenant_id, parent_id, depth, tree, file_count, total_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
         .bind(c.id.uuid())
         .bind(c.tenant.uuid())
         .bind(c.parent.map(|p| p.uuid()))
+        .bind(i64::from(c.depth))
         .bind(tree)
         .bind(int(c.tree.values().filter(|e| e.kind == EntryKind::File).count()))
         .bind(int(c.total_bytes()))
@@ -44,9 +53,53 @@ pub fn insert_into(batch: &mut Batch<'_>, c: &FileCommit) -> Result<(), DbError>
     Ok(())
 }
 
-/// The commit with `id`, with its tree and changes.
+/// The commit with `id`, with its tree and changes. A delta commit's tree is rebuilt from its
+/// nearest snapshot ancestor (at most [`SNAPSHOT_INTERVAL`]` - 1` steps up).
 pub async fn get_one(conn: &mut SqliteConnection, tenant: TenantId, id: FileCommitId) -> Result<Option<FileCommit>, DbError> {
-    let Some(r) = sqlx::query("SELECT id, tenant_id, parent_id, tree, created_at FROM file_commits WHERE tenant_id = ? AND id = ?")
+    let Some(Loaded { commit, tree }) = load(conn, tenant, id).await? else {
+        return Ok(None);
+    };
+    let tree = match tree {
+        Some(tree) => tree,
+        None => {
+            // Walk up to the nearest snapshot, then replay the deltas oldest first.
+            let mut deltas = vec![commit.changes.clone()];
+            let mut parent = commit.parent;
+            let mut tree = loop {
+                if deltas.len() > SNAPSHOT_INTERVAL as usize {
+                    return Err(corrupt(format!("no snapshot within {SNAPSHOT_INTERVAL} ancestors of {id}")));
+                }
+                let up = parent.ok_or_else(|| corrupt(format!("delta commit {id} has no snapshot ancestor")))?;
+                let up = load(conn, tenant, up).await?.ok_or_else(|| corrupt(format!("missing parent commit {up}")))?;
+                match up.tree {
+                    Some(tree) => break tree,
+                    None => {
+                        parent = up.commit.parent;
+                        deltas.push(up.commit.changes);
+                    }
+                }
+            };
+            for changes in deltas.iter().rev() {
+                apply_changes(&mut tree, changes);
+            }
+            tree
+        }
+    };
+    Ok(Some(FileCommit { tree, ..commit }))
+}
+
+/// One stored row: the commit (tree left empty) and its stored tree, if a snapshot.
+struct Loaded {
+    commit: FileCommit,
+    tree: Option<FileTree>,
+}
+
+fn corrupt(detail: String) -> DbError {
+    DbError::Corrupt { what: "file_commits", detail }
+}
+
+async fn load(conn: &mut SqliteConnection, tenant: TenantId, id: FileCommitId) -> Result<Option<Loaded>, DbError> {
+    let Some(r) = sqlx::query("SELECT id, tenant_id, parent_id, depth, tree, created_at FROM file_commits WHERE tenant_id = ? AND id = ?")
         .bind(tenant.uuid())
         .bind(id.uuid())
         .fetch_optional(&mut *conn)
@@ -72,12 +125,20 @@ pub async fn get_one(conn: &mut SqliteConnection, tenant: TenantId, id: FileComm
         };
         changes.push(FileChange { path: get(row, "path")?, change: parse::<ChangeKind>(row, "change")?, entry });
     }
-    Ok(Some(FileCommit {
-        id: FileCommitId::from_uuid(get(&r, "id")?),
-        tenant: TenantId::from_uuid(get(&r, "tenant_id")?),
-        parent: get::<Option<uuid::Uuid>>(&r, "parent_id")?.map(FileCommitId::from_uuid),
-        tree: json(&r, "tree")?,
-        changes,
-        created_at: Timestamp::from_micros(get(&r, "created_at")?),
+    let tree: Option<String> = get(&r, "tree")?;
+    let tree = tree
+        .map(|t| serde_json::from_str(&t).map_err(|e| DbError::Corrupt { what: "tree", detail: e.to_string() }))
+        .transpose()?;
+    Ok(Some(Loaded {
+        commit: FileCommit {
+            id: FileCommitId::from_uuid(get(&r, "id")?),
+            tenant: TenantId::from_uuid(get(&r, "tenant_id")?),
+            parent: get::<Option<uuid::Uuid>>(&r, "parent_id")?.map(FileCommitId::from_uuid),
+            tree: FileTree::new(),
+            changes,
+            depth: unsigned(&r, "depth")?,
+            created_at: Timestamp::from_micros(get(&r, "created_at")?),
+        },
+        tree,
     }))
 }

@@ -20,6 +20,8 @@ pub(crate) struct Cursor {
     pub(crate) entry: Checkpoint,
     pub(crate) boundary: NodeBoundary,
     pub(crate) tree: Arc<FileTree>,
+    /// Depth of the entry's file commit in its chain (see [`FileCommit::depth`]).
+    pub(crate) commit_depth: u32,
     pub(crate) event_seq: u32,
 }
 
@@ -98,6 +100,7 @@ impl Executor {
             parent: Some(cur.entry.file_commit),
             tree: captured.tree,
             changes: captured.changes,
+            depth: cur.commit_depth + 1,
             created_at: now,
         });
         let file_commit = commit.as_ref().map_or(cur.entry.file_commit, |c| c.id);
@@ -175,6 +178,7 @@ impl Executor {
 
         if let Some(c) = commit {
             cur.tree = Arc::new(c.tree);
+            cur.commit_depth = c.depth;
         }
         match (next_entry, next_boundary) {
             (Some(e), Some(b)) => {

@@ -63,6 +63,7 @@ impl Executor {
             parent: None,
             tree: FileTree::new(),
             changes: Vec::new(),
+            depth: 0,
             created_at: now,
         };
         let entry = Checkpoint {
@@ -77,7 +78,7 @@ impl Executor {
             created_at: now,
         };
         let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ids.next()), &entry);
-        let mut cur = Cursor { execution, entry, boundary, tree: Arc::new(FileTree::new()), event_seq: 0 };
+        let mut cur = Cursor { execution, entry, boundary, tree: Arc::new(FileTree::new()), commit_depth: 0, event_seq: 0 };
         let started = self.event(&mut cur, EventKind::ExecutionStarted, json!({
             "workflow": wf.manifest.name, "workflow_digest": wf.digest.to_hex(), "first_node": first,
         }));

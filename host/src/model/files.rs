@@ -58,6 +58,11 @@ pub struct FileChange {
     pub entry: Option<FileEntry>,
 }
 
+/// Every this many commits along a parent chain, a commit stores its whole tree; the others
+/// store only their changes and are rebuilt from the nearest snapshot. Storing every tree
+/// made each commit O(workspace) and the database grow quadratically with the file count.
+pub const SNAPSHOT_INTERVAL: u32 = 16;
+
 /// An immutable snapshot of a workspace with the changes from its parent.
 #[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FileCommit {
@@ -71,11 +76,18 @@ pub struct FileCommit {
     pub tree: FileTree,
     /// What changed from `parent`.
     pub changes: Vec<FileChange>,
+    /// Commits between this one and the first of its chain (0 for the first).
+    pub depth: u32,
     /// When it was captured.
     pub created_at: Timestamp,
 }
 
 impl FileCommit {
+    /// Whether this commit stores its whole tree (see [`SNAPSHOT_INTERVAL`]).
+    pub fn is_snapshot(&self) -> bool {
+        self.depth.is_multiple_of(SNAPSHOT_INTERVAL)
+    }
+
     /// Total bytes of regular files in the tree.
     pub fn total_bytes(&self) -> u64 {
         self.tree.values().filter(|e| e.kind == EntryKind::File).map(|e| e.size).sum()
