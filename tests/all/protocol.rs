@@ -108,10 +108,13 @@ async fn outbox_events_commit_with_the_checkpoint_with_unique_keys() {
 async fn a_failed_exit_transaction_leaves_no_checkpoint_and_no_event_only_an_orphan_blob() {
     let h = Harness::new();
     let exec = h.executor().await.with_fail_point(FailPoint::BeforeExitCommit);
-    let wf = h.probe_workflow("crashy", &[(
-        "writer",
-        json!({ "action": "write", "sized": { "big.bin": 150_000 }, "files": { "small.txt": "s" }, "events": [["never", {}]] }),
-    )]);
+    // Two nodes: the second starts while the first's exit transaction is still executing
+    // (see executor::commit::Cursor), so this also checks that a failed commit keeps every
+    // later node's effects out of the database.
+    let wf = h.probe_workflow("crashy", &[
+        ("writer", json!({ "action": "write", "sized": { "big.bin": 150_000 }, "files": { "small.txt": "s" }, "events": [["never", {}]] })),
+        ("second", json!({ "action": "write", "files": { "second.txt": "2" }, "update": { "second": true } })),
+    ]);
     let wf = exec.load_workflow(&wf).await.unwrap();
     let err = exec.run(&wf, Map::new()).await.unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
@@ -128,4 +131,6 @@ async fn a_failed_exit_transaction_leaves_no_checkpoint_and_no_event_only_an_orp
     assert!(h.cas_object(&big).exists());
     assert!(db::blob::get_one(exec.pool(), TenantId::DEFAULT, &big).await.unwrap().is_none());
     assert!(db::blob::get_one(exec.pool(), TenantId::DEFAULT, &digest(b"s")).await.unwrap().is_none());
+    assert!(db::blob::get_one(exec.pool(), TenantId::DEFAULT, &digest(b"2")).await.unwrap().is_none());
+    assert_eq!(r.nodes.len(), 1, "no boundary of the second node");
 }

@@ -16,13 +16,13 @@ pub async fn insert(db: impl SqliteExecutor<'_>, b: &BlobRecord) -> Result<(), D
 }
 
 /// [`insert`], appended to a batch.
-pub fn insert_into<'q>(batch: &mut Batch<'q>, b: &'q BlobRecord) {
+pub fn insert_into(batch: &mut Batch<'_>, b: &BlobRecord) {
     batch
         .statement("INSERT OR IGNORE INTO blobs (tenant_id, digest, size, inline_data, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(b.tenant.uuid())
         .bind(b.digest.to_hex())
         .bind(int(b.size))
-        .bind(b.inline.as_deref())
+        .bind(b.inline.clone())
         .bind(b.created_at.micros());
 }
 

@@ -12,9 +12,16 @@ use crate::runtime::AttemptReport;
 use crate::workflow::{NodeSpec, merge_update};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 /// Where an execution stands: its latest entry checkpoint, the open boundary, the tree of the
 /// entry's file commit and the last event number. Held in memory between transactions.
+///
+/// The cursor runs ahead of the database by at most one exit transaction (`pending`): node
+/// k+1 starts while node k's commit is still executing on SQLite's thread. Commits stay in
+/// order (each waits for its predecessor) and a failed one stops the run, so node k+1's
+/// effects can only ever commit after node k's — exactly as if the host had crashed and
+/// resumed at node k otherwise.
 pub(crate) struct Cursor {
     pub(crate) execution: ExecutionId,
     pub(crate) entry: Checkpoint,
@@ -23,12 +30,26 @@ pub(crate) struct Cursor {
     /// Depth of the entry's file commit in its chain (see [`FileCommit::depth`]).
     pub(crate) commit_depth: u32,
     pub(crate) event_seq: u32,
+    /// The last exit transaction, possibly still executing.
+    pub(crate) pending: Option<JoinHandle<Result<(), ExecError>>>,
 }
 
 impl Cursor {
     pub(crate) fn state(&self) -> Map<String, Value> {
         self.entry.state.as_object().cloned().unwrap_or_default()
     }
+
+    /// Waits until every exit transaction issued so far has committed (or failed).
+    pub(crate) async fn settle(&mut self) -> Result<(), ExecError> {
+        match self.pending.take() {
+            Some(handle) => join(handle).await,
+            None => Ok(()),
+        }
+    }
+}
+
+async fn join(handle: JoinHandle<Result<(), ExecError>>) -> Result<(), ExecError> {
+    handle.await.map_err(|e| ExecError::Task(e.to_string()))?
 }
 
 /// How an attempt failed.
@@ -78,7 +99,8 @@ impl Executor {
         }
     }
 
-    /// Commits a successful attempt and advances the cursor to the next node's entry.
+    /// Issues the exit transaction of a successful attempt (after the previous one, see
+    /// [`Cursor`]) and advances the cursor to the next node's entry.
     #[expect(clippy::too_many_arguments, reason = "the parts of one exit transaction, named")]
     pub(crate) async fn commit_success(
         &self,
@@ -169,12 +191,22 @@ impl Executor {
         db::execution::set_progress_into(&mut batch, cur.execution, status, cursor, None, now);
         db::outbox::insert_all_into(&mut batch, &events);
 
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        if self.fail_point == Some(FailPoint::BeforeExitCommit) {
-            batch.execute_atomic(&mut conn, End::Rollback).await?;
-            return Err(ExecError::Injected(FailPoint::BeforeExitCommit));
-        }
-        batch.execute_atomic(&mut conn, End::Commit).await?;
+        let end = match self.fail_point {
+            Some(FailPoint::BeforeExitCommit) => End::Rollback,
+            None => End::Commit,
+        };
+        let (previous, pool) = (cur.pending.take(), self.pool.clone());
+        cur.pending = Some(tokio::spawn(async move {
+            if let Some(previous) = previous {
+                join(previous).await?;
+            }
+            let mut conn = pool.acquire().await.map_err(DbError::from)?;
+            batch.execute_atomic(&mut conn, end).await?;
+            match end {
+                End::Commit => Ok(()),
+                End::Rollback => Err(ExecError::Injected(FailPoint::BeforeExitCommit)),
+            }
+        }));
 
         if let Some(c) = commit {
             cur.tree = Arc::new(c.tree);
@@ -222,6 +254,7 @@ impl Executor {
         db::boundary::finish_into(&mut batch, &boundary);
         db::execution::set_progress_into(&mut batch, cur.execution, ExecutionStatus::Failed, Some(&spec.id), Some(&message), now);
         db::outbox::insert_all_into(&mut batch, &events);
+        cur.settle().await?;
         let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
         batch.execute_atomic(&mut conn, End::Commit).await?;
         cur.entry = exit;

@@ -13,6 +13,12 @@
 //! ```
 //! A node's effects — its state update, its files and its emitted events — become visible in
 //! one transaction, so they are committed exactly once or not at all.
+//!
+//! Pipelining: node k+1 starts as soon as node k's exit transaction is *issued*; the
+//! transaction executes on SQLite's thread meanwhile. Exit transactions commit strictly in
+//! order, each only after its predecessor committed, and the run ends (with the error) at the
+//! first that fails — so the database never holds node k+1's effects without node k's, and
+//! what the overlap computed is discarded exactly as a crash would discard it.
 
 mod blobs;
 mod commit;

@@ -34,12 +34,20 @@ impl Executor {
     pub async fn run(&self, wf: &LoadedWorkflow, overrides: Map<String, Value>) -> Result<RunSummary, ExecError> {
         let mut state = wf.manifest.state.clone();
         merge_update(&mut state, overrides);
-        let (mut cur, mut ws) = self.start(wf, state).await?;
+        let (mut cur, ws) = self.start(wf, state).await?;
+        let result = self.run_nodes(wf, &mut cur, ws).await;
+        // Nothing is reported before the last exit transaction is durable; a failed commit is
+        // the more fundamental error when both occurred.
+        cur.settle().await?;
+        result
+    }
+
+    async fn run_nodes(&self, wf: &LoadedWorkflow, cur: &mut Cursor, mut ws: Workspace) -> Result<RunSummary, ExecError> {
         let mut attempts = 0;
         for (i, node) in wf.nodes.iter().enumerate() {
             attempts += 1;
             let next = wf.nodes.get(i + 1).map(|n| n.spec.id.as_str());
-            let (back, failure) = self.step(node, next, &mut cur, ws).await?;
+            let (back, failure) = self.step(node, next, cur, ws).await?;
             ws = back;
             if let Some(failure) = failure {
                 return Ok(RunSummary { execution: cur.execution, status: ExecutionStatus::Failed, attempts, failure: Some(failure), state: cur.state() });
@@ -78,7 +86,7 @@ impl Executor {
             created_at: now,
         };
         let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ids.next()), &entry);
-        let mut cur = Cursor { execution, entry, boundary, tree: Arc::new(FileTree::new()), commit_depth: 0, event_seq: 0 };
+        let mut cur = Cursor { execution, entry, boundary, tree: Arc::new(FileTree::new()), commit_depth: 0, event_seq: 0, pending: None };
         let started = self.event(&mut cur, EventKind::ExecutionStarted, json!({
             "workflow": wf.manifest.name, "workflow_digest": wf.digest.to_hex(), "first_node": first,
         }));
@@ -148,8 +156,8 @@ impl Executor {
                             tracing::debug!(
                                 node = %spec.id,
                                 capture_us = (captured_at - report.guest_time).as_micros() as u64,
-                                commit_us = (started.elapsed() - captured_at).as_micros() as u64,
-                                "node committed"
+                                issue_us = (started.elapsed() - captured_at).as_micros() as u64,
+                                "exit transaction issued"
                             );
                             return Ok((ws, None));
                         }
