@@ -134,3 +134,23 @@ async fn a_failed_exit_transaction_leaves_no_checkpoint_and_no_event_only_an_orp
     assert!(db::blob::get_one(exec.pool(), TenantId::DEFAULT, &digest(b"2")).await.unwrap().is_none());
     assert_eq!(r.nodes.len(), 1, "no boundary of the second node");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewrite_that_restores_mtime_is_still_captured() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let wf = h.probe_workflow("sneaky", &[
+        ("author", json!({ "action": "write", "files": { "f.txt": "aaaa" } })),
+        // Captured well after f.txt was written: its fingerprint goes into the stat index as
+        // clean (not racily re-hashed), so only ctime can reveal the next rewrite.
+        ("wait", json!({ "action": "write", "sleep_ms": 60 })),
+        ("sneak", json!({ "action": "rewrite_keep_mtime", "path": "f.txt", "text": "bbbb", "sleep_ms": 60 })),
+    ]);
+    let wf = exec.load_workflow(&wf).await.unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.state["mtime_restored"], json!(true), "the guest really reset the mtime");
+    let r = exec.describe(s.execution).await.unwrap();
+    let exit = &r.checkpoints[5];
+    assert_eq!(exit.files["f.txt"].digest, Some(digest(b"bbbb")));
+    assert_eq!(exit.changes.iter().map(|c| (c.path.as_str(), c.change)).collect::<Vec<_>>(), [("f.txt", wtb::model::ChangeKind::Modified)]);
+}

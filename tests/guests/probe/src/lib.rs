@@ -21,6 +21,9 @@ enum Action {
         events: Vec<(String, Value)>,
         #[serde(default)]
         update: Map<String, Value>,
+        /// Waits this long first (to let a file's fingerprint age past the racy window).
+        #[serde(default)]
+        sleep_ms: u64,
     },
     /// Vandalises the workspace (overwrites `files`, deletes `delete`, plants a symlink), then
     /// returns a guest error: everything must be undone.
@@ -39,6 +42,9 @@ enum Action {
     Hog,
     /// Tries every way out of the workspace it can think of and reports what happened.
     Escape,
+    /// Waits `sleep_ms`, overwrites `path` with `text` (same length as before, so size can't
+    /// tell), then sets its mtime back: change detection must still see the new content.
+    RewriteKeepMtime { path: String, text: String, sleep_ms: u64 },
     /// Returns an update that is not JSON (bypasses the SDK's encoding).
     BadJson,
     /// Returns an update that is JSON but not an object.
@@ -47,7 +53,8 @@ enum Action {
 
 fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
     match input.config {
-        Action::Write { files, sized, delete, events, update } => {
+        Action::Write { files, sized, delete, events, update, sleep_ms } => {
+            std::thread::sleep(std::time::Duration::from_millis(sleep_ms));
             for (path, text) in files {
                 write(&path, text.as_bytes())?;
             }
@@ -97,6 +104,14 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             }
         }
         Action::Escape => Ok(Update::new().set("escapes", escape_attempts())),
+        Action::RewriteKeepMtime { path, text, sleep_ms } => {
+            let before = std::fs::metadata(&path)?.modified()?;
+            std::thread::sleep(std::time::Duration::from_millis(sleep_ms));
+            std::fs::write(&path, &text)?;
+            std::fs::File::options().write(true).open(&path)?.set_modified(before)?;
+            let after = std::fs::metadata(&path)?.modified()?;
+            Ok(Update::new().set("mtime_restored", before == after))
+        }
         Action::BadJson | Action::NotObject => unreachable!("handled before decoding"),
     }
 }
