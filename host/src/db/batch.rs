@@ -52,6 +52,14 @@ impl<'q> Batch<'q> {
         self
     }
 
+    /// Builds a batch with `build` and runs it on `db`: how an aggregate's single-statement
+    /// function reuses the SQL of its `*_into` form instead of repeating it.
+    pub async fn run(db: impl SqliteExecutor<'_>, build: impl FnOnce(&mut Batch<'q>)) -> Result<(), DbError> {
+        let mut batch = Self::new();
+        build(&mut batch);
+        batch.execute(db).await
+    }
+
     /// Whether nothing was appended.
     pub fn is_empty(&self) -> bool {
         self.sql.is_empty()

@@ -10,9 +10,7 @@ use sqlx::SqliteExecutor;
 /// Inserts a reference; an existing one (same tenant and digest) is kept as it is, which is
 /// what makes identical content cost nothing the second time.
 pub async fn insert(db: impl SqliteExecutor<'_>, b: &BlobRecord) -> Result<(), DbError> {
-    let mut batch = Batch::new();
-    insert_into(&mut batch, b);
-    batch.execute(db).await
+    Batch::run(db, |batch| insert_into(batch, b)).await
 }
 
 /// [`insert`], appended to a batch.

@@ -15,9 +15,7 @@ const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, 
 
 /// Inserts a boundary (normally status `running`, no exit yet).
 pub async fn insert(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
-    let mut batch = Batch::new();
-    insert_into(&mut batch, b);
-    batch.execute(db).await
+    Batch::run(db, |batch| insert_into(batch, b)).await
 }
 
 /// [`insert`], appended to a batch.
@@ -35,9 +33,7 @@ pub fn insert_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
 
 /// Closes a boundary: writes everything the attempt's end decided.
 pub async fn finish(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
-    let mut batch = Batch::new();
-    finish_into(&mut batch, b);
-    batch.execute(db).await
+    Batch::run(db, |batch| finish_into(batch, b)).await
 }
 
 /// [`finish`], appended to a batch.

@@ -11,9 +11,7 @@ const COLUMNS: &str = "id, execution_id, seq, node_id, kind, attempt, state, fil
 
 /// Inserts a checkpoint.
 pub async fn insert(db: impl SqliteExecutor<'_>, cp: &Checkpoint) -> Result<(), DbError> {
-    let mut batch = Batch::new();
-    insert_into(&mut batch, cp);
-    batch.execute(db).await
+    Batch::run(db, |batch| insert_into(batch, cp)).await
 }
 
 /// [`insert`], appended to a batch.

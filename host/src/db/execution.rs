@@ -40,9 +40,7 @@ pub async fn set_progress(
     error: Option<&str>,
     now: Timestamp,
 ) -> Result<(), DbError> {
-    let mut batch = Batch::new();
-    set_progress_into(&mut batch, id, status, cursor, error, now);
-    batch.execute(db).await
+    Batch::run(db, |batch| set_progress_into(batch, id, status, cursor, error, now)).await
 }
 
 /// [`set_progress`], appended to a batch.

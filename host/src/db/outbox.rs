@@ -9,9 +9,7 @@ use sqlx::sqlite::SqliteRow;
 
 /// Inserts events (in order).
 pub async fn insert_all(conn: &mut SqliteConnection, events: &[OutboxEvent]) -> Result<(), DbError> {
-    let mut batch = Batch::new();
-    insert_all_into(&mut batch, events);
-    batch.execute(conn).await
+    Batch::run(conn, |batch| insert_all_into(batch, events)).await
 }
 
 /// [`insert_all`], appended to a batch as one multi-row statement.
