@@ -84,16 +84,10 @@ async fn run_mode(dir: &Path, mode: &'static str, durability: Durability, shape:
     let manifest_path = dir.join("bench.toml");
     std::fs::write(&manifest_path, manifest)?;
     let data_path = dir.join("data");
-    std::fs::create_dir_all(&data_path)?;
-    let durability = match durability {
-        Durability::Full => "full",
-        Durability::Normal => "normal",
-    };
-    std::fs::write(
-        data_path.join(crate::config::CONFIG_FILE),
-        format!("durability = \"{durability}\"\ninline_blob_max_bytes = {inline_blob_max_bytes}\n"),
-    )?;
-    let exec = Executor::open(DataDir::open(&data_path)?, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
+    let mut data = DataDir::open(&data_path)?;
+    data.config.durability = durability;
+    data.config.inline_blob_max_bytes = inline_blob_max_bytes;
+    let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
     let wf = exec.load_workflow(&manifest_path).await?;
     let warm = exec.run(&wf, Map::new()).await?;
     ensure!(warm.failure.is_none(), "bench workflow failed: {:?}", warm.failure);

@@ -60,11 +60,6 @@ impl<'q> Batch<'q> {
         batch.execute(db).await
     }
 
-    /// Whether nothing was appended.
-    pub fn is_empty(&self) -> bool {
-        self.sql.is_empty()
-    }
-
     /// Runs every statement, in order, in one call on `db` (normally inside the caller's
     /// transaction). The first failing statement stops the batch and is returned.
     pub async fn execute(self, db: impl SqliteExecutor<'_>) -> Result<(), DbError> {

@@ -45,9 +45,8 @@ impl Executor {
     /// Makes component bytes durable in the CAS (a no-op when already there).
     pub(crate) async fn store_component(&self, digest: Digest, bytes: Arc<[u8]>) -> Result<(), ExecError> {
         let (cas, tenant) = (self.cas.clone(), self.tenant);
-        tokio::task::spawn_blocking(move || cas.put(tenant, &digest, &mut &bytes[..]))
-            .await
-            .map_err(|e| ExecError::Task(e.to_string()))?
+        super::run::blocking(move || cas.put(tenant, &digest, &mut &bytes[..]))
+            .await?
             .map(|_| ())
             .map_err(|source| ExecError::Io { what: format!("storing component {digest}"), source })
     }
