@@ -35,6 +35,7 @@ pub mod db;
 pub mod demo;
 
 pub mod executor;
+pub mod failpoint;
 pub mod model;
 pub mod runtime;
 pub mod workflow;

@@ -24,6 +24,9 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
         attempt: 1,
         state: json!({}),
         file_commit: FileCommitId::from_uuid(uuid::Uuid::from_u128(9)),
+        lane: 0,
+        forks: Vec::new(),
+        parents: Vec::new(),
         created_at: Timestamp::from_micros(1),
     };
     let mut batch = Batch::new();

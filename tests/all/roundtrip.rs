@@ -100,6 +100,9 @@ async fn every_model_type_round_trips() {
         attempt: 3,
         state: json!({ "n": 1, "nested": { "list": [1, "two", null] } }),
         file_commit: child.id,
+        lane: 2,
+        forks: vec![CheckpointId::from_uuid(id()), CheckpointId::from_uuid(id())],
+        parents: vec![CheckpointId::from_uuid(id())],
         created_at: t(9),
     };
     db::checkpoint::insert(&mut *conn, &checkpoint).await.unwrap();
@@ -128,6 +131,7 @@ async fn every_model_type_round_trips() {
         (AttemptStatus::Succeeded, None),
         (AttemptStatus::GuestError, None),
         (AttemptStatus::InvalidOutput, None),
+        (AttemptStatus::Cancelled, None),
         (AttemptStatus::Trapped, Some(TrapKind::OutOfMemory)),
         (AttemptStatus::Trapped, Some(TrapKind::Timeout)),
         (AttemptStatus::Trapped, Some(TrapKind::OutOfFuel)),
@@ -169,6 +173,9 @@ async fn every_model_type_round_trips() {
         EventKind::FilesCommitted,
         EventKind::ExecutionCompleted,
         EventKind::ExecutionFailed,
+        EventKind::ExecutionPaused,
+        EventKind::ExecutionResumed,
+        EventKind::ExecutionCancelled,
         EventKind::Guest("order.placed".into()),
     ];
     let events: Vec<OutboxEvent> = kinds
@@ -187,7 +194,7 @@ async fn every_model_type_round_trips() {
         .collect();
     db::outbox::insert_all(&mut conn, &events).await.unwrap();
     assert_eq!(db::outbox::list_for_execution(&mut conn, parent_exec.id).await.unwrap(), events);
-    assert_eq!(db::outbox::last_seq(&mut conn, parent_exec.id).await.unwrap(), 7);
+    assert_eq!(db::outbox::last_seq(&mut conn, parent_exec.id).await.unwrap(), events.len() as u32);
 }
 
 #[tokio::test]

@@ -62,6 +62,46 @@ pub fn apply_changes(tree: &mut FileTree, changes: &[crate::model::FileChange]) 
     }
 }
 
+/// Two joined branches that changed one path differently.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("branches `{first}` and `{second}` both changed `{path}`, differently")]
+pub struct FileConflict {
+    /// The path.
+    pub path: String,
+    /// The first branch (in input order) that changed it.
+    pub first: String,
+    /// The other.
+    pub second: String,
+}
+
+/// Three-way merge of branch trees that forked from `base`: every branch's changes apply;
+/// two branches may change one path only to the same result. `branches` are (node that ended
+/// the branch, its tree).
+pub fn merge_trees(base: &FileTree, branches: &[(&str, &FileTree)]) -> Result<FileTree, FileConflict> {
+    let mut decided: std::collections::BTreeMap<String, (&str, Option<crate::model::FileEntry>)> = Default::default();
+    for (node, tree) in branches {
+        for c in diff_trees(base, tree) {
+            match decided.get(&c.path) {
+                Some((first, entry)) if *entry != c.entry => {
+                    return Err(FileConflict { path: c.path, first: (*first).to_owned(), second: (*node).to_owned() });
+                }
+                Some(_) => {}
+                None => {
+                    decided.insert(c.path.clone(), (node, c.entry));
+                }
+            }
+        }
+    }
+    let mut merged = base.clone();
+    for (path, (_, entry)) in decided {
+        match entry {
+            Some(e) => merged.insert(path, e),
+            None => merged.remove(&path),
+        };
+    }
+    Ok(merged)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +125,19 @@ mod tests {
         let mut rebuilt = base.clone();
         apply_changes(&mut rebuilt, &diff_trees(&base, &tree));
         assert_eq!(rebuilt, tree);
+    }
+
+    #[test]
+    fn merges_disjoint_branch_changes_and_names_conflicts() {
+        let base: FileTree = [("keep".into(), file(b"k")), ("gone".into(), file(b"g")), ("both".into(), file(b"0"))].into();
+        let a: FileTree = [("keep".into(), file(b"k")), ("both".into(), file(b"1")), ("a".into(), file(b"a"))].into();
+        let b: FileTree = [("keep".into(), file(b"k")), ("gone".into(), file(b"g")), ("both".into(), file(b"1")), ("b".into(), file(b"b"))].into();
+        let merged = merge_trees(&base, &[("left", &a), ("right", &b)]).unwrap();
+        let paths: Vec<&str> = merged.keys().map(String::as_str).collect();
+        assert_eq!(paths, ["a", "b", "both", "keep"]);
+        let c: FileTree = [("keep".into(), file(b"changed")), ("gone".into(), file(b"g")), ("both".into(), file(b"0"))].into();
+        let d: FileTree = [("gone".into(), file(b"g")), ("both".into(), file(b"0"))].into();
+        let e = merge_trees(&base, &[("left", &c), ("right", &d)]).unwrap_err();
+        assert_eq!(e.to_string(), "branches `left` and `right` both changed `keep`, differently");
     }
 }

@@ -18,7 +18,7 @@ mod restore;
 mod scan;
 mod snapshot;
 
-pub use diff::{apply_changes, diff_trees};
+pub use diff::{FileConflict, apply_changes, diff_trees, merge_trees};
 pub use index::StatIndex;
 pub use restore::{BlobSource, RestoreStats, restore};
 pub use scan::{CaptureError, CaptureLimits};

@@ -4,13 +4,14 @@
 //! host error (message on stderr, one line, naming what and where).
 
 mod bench;
+mod control;
 mod format;
 mod run;
 mod show;
 
 use crate::clock::{SystemClock, UuidV7Ids};
 use crate::config::DataDir;
-use crate::executor::Executor;
+use crate::executor::{Breakpoints, Executor, RunOptions};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -36,13 +37,51 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a workflow manifest from its first node to its end.
+    /// Run a workflow manifest from its entry node until every branch ends (or it pauses).
     Run {
         /// The workflow manifest (TOML).
         workflow: PathBuf,
         /// Initial state merged over the manifest's `[state]`: a JSON object, or @file.
         #[arg(long)]
         state: Option<String>,
+        /// Pause before this node runs (repeatable); continue with `wtb resume`.
+        #[arg(long, value_name = "NODE")]
+        break_before: Vec<String>,
+        /// Pause after this node commits (repeatable).
+        #[arg(long, value_name = "NODE")]
+        break_after: Vec<String>,
+        /// Most nodes of this execution running at once (parallel branches).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallelism: u16,
+    },
+    /// Continue a paused execution, or one whose process died (its open nodes re-run from
+    /// their entry checkpoints).
+    Resume {
+        /// The execution id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        execution: Option<String>,
+        /// Resume every running execution no live process holds (crash recovery).
+        #[arg(long)]
+        all: bool,
+        /// Most nodes of one execution running at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallelism: u16,
+    },
+    /// Ask the process running an execution to pause it at the next node boundary.
+    Pause {
+        /// The execution id.
+        execution: String,
+        /// Wait until it has paused (or ended).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Cancel an execution: running guests are interrupted and recorded as cancelled.
+    Cancel {
+        /// The execution id.
+        execution: String,
+        /// Wait until it has stopped.
+        #[arg(long)]
+        wait: bool,
     },
     /// Show an execution: nodes, checkpoints, files per checkpoint, events.
     Show {
@@ -111,9 +150,25 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { ref workflow, ref state } => {
+        Command::Run { ref workflow, ref state, ref break_before, ref break_after, parallelism } => {
             let exec = open(&cli).await?;
-            run::run(&exec, workflow, state.as_deref(), cli.json).await
+            let opts = RunOptions {
+                breakpoints: Breakpoints { before: break_before.clone(), after: break_after.clone() },
+                parallelism: usize::from(parallelism),
+            };
+            run::run(&exec, workflow, state.as_deref(), &opts, cli.json).await
+        }
+        Command::Resume { ref execution, all, parallelism } => {
+            let exec = open(&cli).await?;
+            control::resume(&exec, execution.as_deref(), all, usize::from(parallelism), cli.json).await
+        }
+        Command::Pause { ref execution, wait } => {
+            let exec = open(&cli).await?;
+            control::pause(&exec, execution, wait, cli.json).await
+        }
+        Command::Cancel { ref execution, wait } => {
+            let exec = open(&cli).await?;
+            control::cancel(&exec, execution, wait, cli.json).await
         }
         Command::Show { ref execution } => {
             let exec = open(&cli).await?;

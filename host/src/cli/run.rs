@@ -1,7 +1,7 @@
 //! `wtb run` and `wtb demo`.
 
 use super::format::{bytes, micros};
-use crate::executor::{Executor, RunSummary};
+use crate::executor::{Executor, RunOptions, RunSummary};
 use crate::model::ExecutionStatus;
 use anyhow::{Context as _, bail};
 use serde_json::{Map, Value};
@@ -27,26 +27,35 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// Runs a manifest and prints the outcome.
-pub async fn run(exec: &Executor, workflow: &Path, state: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(exec: &Executor, workflow: &Path, state: Option<&str>, opts: &RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     let state = parse_state(state)?;
     let wf = exec.load_workflow(workflow).await?;
-    let summary = exec.run(&wf, state).await?;
+    let summary = exec.run_with(&wf, state, opts).await?;
     print_summary(&summary, json)?;
     Ok(exit_code(&summary))
 }
 
-fn exit_code(s: &RunSummary) -> ExitCode {
-    if s.status == ExecutionStatus::Completed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+/// 0 for completed or paused, 1 for failed or cancelled.
+pub fn exit_code(s: &RunSummary) -> ExitCode {
+    match s.status {
+        ExecutionStatus::Completed | ExecutionStatus::Paused => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    }
 }
 
-fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
+/// Prints how a drive ended.
+pub fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(s)?);
         return Ok(());
     }
-    match &s.failure {
-        None => println!("execution {} completed ({} nodes)", s.execution, s.attempts),
-        Some(f) => println!("execution {} failed: {f}", s.execution),
+    match (s.status, &s.failure, &s.paused) {
+        (ExecutionStatus::Paused, _, Some(why)) => {
+            println!("execution {} paused ({why}) after {} node attempts", s.execution, s.attempts);
+            println!("continue: wtb resume {}", s.execution);
+        }
+        (ExecutionStatus::Completed, _, _) => println!("execution {} completed ({} node attempts)", s.execution, s.attempts),
+        (status, f, _) => println!("execution {} {status}: {}", s.execution, f.as_deref().unwrap_or("")),
     }
     println!("state: {}", Value::Object(s.state.clone()));
     println!("details: wtb show {}", s.execution);

@@ -18,6 +18,8 @@ pub enum End {
     Commit,
     /// Run every statement, then undo them all (fault-injection tests).
     Rollback,
+    /// Leave the transaction open (crash tests abort the process right after).
+    Open,
 }
 
 /// Statements and their arguments, executed together by [`Batch::execute`].
@@ -81,6 +83,7 @@ impl<'q> Batch<'q> {
         self.sql.push_str(match end {
             End::Commit => "COMMIT;",
             End::Rollback => "ROLLBACK;",
+            End::Open => "",
         });
         let result = self.execute(&mut *conn).await;
         if result.is_err() {

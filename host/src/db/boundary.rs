@@ -87,3 +87,12 @@ fn decode(r: &SqliteRow) -> Result<NodeBoundary, DbError> {
         stderr: get(r, "stderr")?,
     })
 }
+
+/// The attempts of an execution that have no exit yet: what a resume runs.
+pub async fn list_open(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' ORDER BY started_at, id"))
+        .bind(execution.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode).collect()
+}

@@ -7,7 +7,7 @@ use crate::model::{Checkpoint, CheckpointId, CheckpointKind, ExecutionId, FileCo
 use sqlx::SqliteExecutor;
 use sqlx::sqlite::SqliteRow;
 
-const COLUMNS: &str = "id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at";
+const COLUMNS: &str = "id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents";
 
 /// Inserts a checkpoint.
 pub async fn insert(db: impl SqliteExecutor<'_>, cp: &Checkpoint) -> Result<(), DbError> {
@@ -18,8 +18,8 @@ pub async fn insert(db: impl SqliteExecutor<'_>, cp: &Checkpoint) -> Result<(), 
 pub fn insert_into(batch: &mut Batch<'_>, cp: &Checkpoint) {
     batch
     .statement(
-        "INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(cp.id.uuid())
     .bind(cp.execution.uuid())
@@ -29,7 +29,10 @@ pub fn insert_into(batch: &mut Batch<'_>, cp: &Checkpoint) {
     .bind(i64::from(cp.attempt))
     .bind(cp.state.to_string())
     .bind(cp.file_commit.uuid())
-    .bind(cp.created_at.micros());
+    .bind(cp.created_at.micros())
+    .bind(i64::from(cp.lane))
+    .bind(ids_json(&cp.forks))
+    .bind(ids_json(&cp.parents));
 }
 
 /// The checkpoint with `id`.
@@ -62,5 +65,33 @@ fn decode(r: &SqliteRow) -> Result<Checkpoint, DbError> {
         state: json(r, "state")?,
         file_commit: FileCommitId::from_uuid(get(r, "file_commit_id")?),
         created_at: Timestamp::from_micros(get(r, "created_at")?),
+        lane: unsigned(r, "lane")?,
+        forks: ids(r, "forks")?,
+        parents: ids(r, "parents")?,
     })
+}
+
+pub(super) fn ids_json(ids: &[CheckpointId]) -> String {
+    serde_json::to_string(&ids.iter().map(|c| c.uuid()).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
+}
+
+fn ids(r: &SqliteRow, column: &'static str) -> Result<Vec<CheckpointId>, DbError> {
+    let text: String = get(r, column)?;
+    parse_ids(column, &text)
+}
+
+pub(super) fn parse_ids(column: &'static str, text: &str) -> Result<Vec<CheckpointId>, DbError> {
+    let uuids: Vec<uuid::Uuid> = serde_json::from_str(text).map_err(|e| DbError::Corrupt { what: column, detail: e.to_string() })?;
+    Ok(uuids.into_iter().map(CheckpointId::from_uuid).collect())
+}
+
+/// The highest seq and the number of entry checkpoints (node attempts) of an execution.
+pub async fn progress(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<(u32, u32), DbError> {
+    let (seq, entries): (i64, i64) =
+        sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(kind = 'entry'), 0) FROM checkpoints WHERE execution_id = ?")
+            .bind(execution.uuid())
+            .fetch_one(db)
+            .await?;
+    let range = |v: i64| u32::try_from(v).map_err(|_| DbError::Corrupt { what: "checkpoint seq", detail: v.to_string() });
+    Ok((range(seq)?, range(entries)?))
 }

@@ -102,3 +102,93 @@ fn decode(r: &SqliteRow) -> Result<Execution, DbError> {
     })
 }
 
+
+/// Records that `owner` runs the execution until `until` (renewed while it does).
+pub fn lease_into(batch: &mut Batch<'_>, id: ExecutionId, owner: &str, until: Timestamp) {
+    batch
+        .statement("UPDATE executions SET lease_owner = ?, lease_until = ? WHERE id = ?")
+        .bind(owner.to_owned())
+        .bind(until.micros())
+        .bind(id.uuid());
+}
+
+/// Takes the lease if it is free, expired, ours, or held by `stale` (a dead process).
+/// Returns whether it was taken.
+pub async fn claim(db: impl SqliteExecutor<'_>, id: ExecutionId, owner: &str, until: Timestamp, now: Timestamp, stale: Option<&str>) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE executions SET lease_owner = ?1, lease_until = ?2
+         WHERE id = ?3 AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?4 OR lease_owner = ?5)",
+    )
+    .bind(owner)
+    .bind(until.micros())
+    .bind(id.uuid())
+    .bind(now.micros())
+    .bind(stale)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The lease holder and expiry, if any.
+pub async fn lease(db: impl SqliteExecutor<'_>, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError> {
+    let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as("SELECT lease_owner, lease_until FROM executions WHERE id = ?")
+        .bind(id.uuid())
+        .fetch_optional(db)
+        .await?;
+    Ok(row.and_then(|(o, u)| Some((o?, Timestamp::from_micros(u?)))))
+}
+
+/// Extends every lease `owner` holds.
+pub async fn renew(db: impl SqliteExecutor<'_>, owner: &str, until: Timestamp) -> Result<(), DbError> {
+    sqlx::query("UPDATE executions SET lease_until = ? WHERE lease_owner = ?").bind(until.micros()).bind(owner).execute(db).await?;
+    Ok(())
+}
+
+/// Drops the lease and any pending request (the execution paused or ended).
+pub fn release_into(batch: &mut Batch<'_>, id: ExecutionId) {
+    batch.statement("UPDATE executions SET lease_owner = NULL, lease_until = NULL, control = NULL WHERE id = ?").bind(id.uuid());
+}
+
+/// Asks the process running a `running` execution to pause or cancel it. Returns whether
+/// the execution was running (and so took the request).
+pub async fn request(db: impl SqliteExecutor<'_>, tenant: TenantId, id: ExecutionId, control: &str) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE executions SET control = ? WHERE tenant_id = ? AND id = ? AND status = 'running'")
+        .bind(control)
+        .bind(tenant.uuid())
+        .bind(id.uuid())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Pending requests of all executions (the partial index keeps this cheap to poll).
+pub async fn requests(db: impl SqliteExecutor<'_>) -> Result<Vec<(ExecutionId, String)>, DbError> {
+    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as("SELECT id, control FROM executions WHERE control IS NOT NULL").fetch_all(db).await?;
+    Ok(rows.into_iter().map(|(id, c)| (ExecutionId::from_uuid(id), c)).collect())
+}
+
+/// The pending request of one execution.
+pub async fn control(db: impl SqliteExecutor<'_>, id: ExecutionId) -> Result<Option<String>, DbError> {
+    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT control FROM executions WHERE id = ?").bind(id.uuid()).fetch_optional(db).await?;
+    Ok(row.and_then(|(c,)| c))
+}
+
+/// Stores the breakpoints (JSON `{"before": [...], "after": [...]}`).
+pub fn set_breakpoints_into(batch: &mut Batch<'_>, id: ExecutionId, breakpoints: &serde_json::Value) {
+    batch.statement("UPDATE executions SET breakpoints = ? WHERE id = ?").bind(breakpoints.to_string()).bind(id.uuid());
+}
+
+/// The stored breakpoints.
+pub async fn breakpoints(db: impl SqliteExecutor<'_>, id: ExecutionId) -> Result<serde_json::Value, DbError> {
+    let (text,): (String,) = sqlx::query_as("SELECT breakpoints FROM executions WHERE id = ?").bind(id.uuid()).fetch_one(db).await?;
+    serde_json::from_str(&text).map_err(|e| DbError::Corrupt { what: "breakpoints", detail: e.to_string() })
+}
+
+/// Running executions of a tenant (candidates for a resume after a crash), oldest first.
+pub async fn list_running(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError> {
+    let rows: Vec<(uuid::Uuid,)> = sqlx::query_as("SELECT id FROM executions WHERE tenant_id = ? AND status = 'running' ORDER BY id")
+        .bind(tenant.uuid())
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| ExecutionId::from_uuid(id)).collect())
+}

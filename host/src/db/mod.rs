@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod component;
 pub mod execution;
 pub mod file_commit;
+pub mod join;
 pub mod outbox;
 pub mod tenant;
 pub mod workflow;

@@ -1,11 +1,11 @@
 //! Loading a workflow: manifest file → validated manifest → components read, hashed,
 //! compiled (or taken from cache) and checked against the node world.
 
-use super::Executor;
+use super::{ExecError, Executor};
 use crate::model::{Digest, WorkflowRecord};
 use crate::runtime::{ComponentError, PreparedNode};
-use crate::workflow::{Manifest, ManifestError, NodeSpec, Position};
-use serde_json::json;
+use crate::workflow::{Definition, Manifest, ManifestError, NodeSpec, Position};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -101,19 +101,30 @@ impl Executor {
                 .map_err(|source| LoadError::Component { file: file.clone(), at: spec.component_at, index, path: component.clone(), source })?;
             nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared });
         }
-        let definition = json!({
-            "name": manifest.name,
-            "state": manifest.state,
-            "nodes": nodes.iter().map(|n| json!({
-                "id": n.spec.id,
-                "component": n.prepared.digest().to_hex(),
-                "config": n.spec.config,
-                "env": n.spec.env,
-                "limits": n.spec.limits,
-            })).collect::<Vec<_>>(),
-        });
+        let digests: Vec<String> = nodes.iter().map(|n| n.prepared.digest().to_hex()).collect();
+        let definition = serde_json::to_value(Definition::of(&manifest, &digests)).unwrap_or(Value::Null);
         let digest = Digest::of(definition.to_string().as_bytes());
         Ok(LoadedWorkflow { manifest, nodes, definition, digest })
+    }
+
+    /// Rebuilds an execution's workflow from its stored definition, components read back
+    /// from the CAS: a resume runs exactly what the execution started with.
+    pub(crate) async fn load_stored(&self, record: &WorkflowRecord) -> Result<LoadedWorkflow, ExecError> {
+        let bad = |e: String| ExecError::StoredWorkflow(format!("`{}` ({}): {e}", record.name, record.digest));
+        let def: Definition = serde_json::from_value(record.definition.clone()).map_err(|e| bad(e.to_string()))?;
+        let manifest = def.to_manifest().map_err(|p| bad(p.message))?;
+        let mut nodes = Vec::with_capacity(manifest.nodes.len());
+        for (spec, stored) in manifest.nodes.iter().zip(&def.nodes) {
+            let digest: Digest = stored.component.parse().map_err(|e| bad(format!("node `{}`: {e}", spec.id)))?;
+            let (cas, tenant) = (self.cas.clone(), self.tenant);
+            let bytes: Arc<[u8]> = super::run::blocking(move || cas.read(tenant, &digest))
+                .await?
+                .map_err(|e| bad(format!("component of node `{}` ({digest}): {e}", spec.id)))?
+                .into();
+            let prepared = self.runtime.prepare(bytes.clone()).await.map_err(|e| bad(format!("node `{}`: {e}", spec.id)))?;
+            nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared });
+        }
+        Ok(LoadedWorkflow { manifest, nodes, definition: record.definition.clone(), digest: record.digest })
     }
 
     pub(crate) fn workflow_record(&self, wf: &LoadedWorkflow) -> WorkflowRecord {

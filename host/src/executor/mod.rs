@@ -1,34 +1,41 @@
 //! The execution protocol: entry checkpoint, sandboxed run, capture, ONE exit transaction.
 //!
 //! ```text
-//! start   tx: workflow, execution (running), empty file commit, entry checkpoint of node 1,
-//!             its boundary (running), ExecutionStarted
-//! node k  1. the workspace equals the entry checkpoint's file commit
+//! start   tx: workflow, execution (running, leased), empty file commit, entry checkpoint of
+//!             the entry node, its boundary (running), ExecutionStarted
+//! node k  1. the lane's workspace equals the entry checkpoint's file commit (restored if not)
 //!         2. fresh Store, run(input) under limits
 //!         3. capture: lstat walk, hash what changed, new large blobs to the CAS (fsynced)
-//!         4. ONE tx: blob rows, file commit + changes, exit checkpoint (merged state), boundary
-//!            closed, next entry checkpoint + boundary, execution cursor, outbox events
+//!         4. ONE tx: blob rows, file commit + changes, exit checkpoint (state merged through
+//!            the reducers), boundary closed, the entries the route leads to (or join
+//!            arrivals, or the join's merged entry), outbox events, and — when nothing is left
+//!            to run — the execution's end
 //! failure tx: exit checkpoint (entry state and files), boundary with guest error or trap,
-//!             NodeFailed, ExecutionFailed; then the workspace is restored to the entry commit
+//!             NodeFailed; then a retry entry (with backoff) or the execution's failure
+//! resume  every open boundary re-runs from its entry checkpoint; join arrivals wait again
 //! ```
 //! A node's effects — its state update, its files and its emitted events — become visible in
 //! one transaction, so they are committed exactly once or not at all.
 //!
-//! Pipelining: node k+1 starts as soon as node k's exit transaction is *issued*; the
-//! transaction executes on SQLite's thread meanwhile. Exit transactions commit strictly in
-//! order, each only after its predecessor committed, and the run ends (with the error) at the
-//! first that fails — so the database never holds node k+1's effects without node k's, and
-//! what the overlap computed is discarded exactly as a crash would discard it.
+//! Parallel branches run at once (each in its own workspace lane) but their transactions
+//! commit one after another on the execution's [`commit::Chain`], in the order the drive
+//! issued them; the next node starts while the previous transaction executes.
 
+mod attempt;
 mod blobs;
+mod boundary;
 mod commit;
+pub mod control;
+mod drive;
 mod inspect;
 pub mod load;
 mod run;
 
+pub use control::Control;
+pub use drive::Breakpoints;
 pub use inspect::{CheckpointView, ExecutionReport, NodeView};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
-pub use run::RunSummary;
+pub use run::{RunOptions, RunSummary};
 
 use crate::capture::CaptureError;
 use crate::cas::LocalCas;
@@ -86,6 +93,20 @@ pub enum ExecError {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),
+    /// The status model forbids this (e.g. resuming a completed execution).
+    #[error(transparent)]
+    Illegal(#[from] crate::model::IllegalTransition),
+    /// Another live process runs this execution.
+    #[error("execution {execution} is being run by {holder}")]
+    Busy {
+        /// Which execution.
+        execution: ExecutionId,
+        /// Who holds it.
+        holder: String,
+    },
+    /// The stored workflow of an execution cannot be loaded again.
+    #[error("the stored workflow: {0}")]
+    StoredWorkflow(String),
 }
 
 /// The embedded WTB host: database, blob store, runtime, clock and ids.
@@ -100,7 +121,13 @@ pub struct Executor {
     pub(crate) workspaces_path: PathBuf,
     pub(crate) tenant: TenantId,
     pub(crate) fail_point: Option<FailPoint>,
+    pub(crate) controls: Arc<control::Controls>,
+    /// Guest attempts running at once in this process, across executions.
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most guests running at once in one process (the instance pool has room for 128).
+pub const MAX_CONCURRENT_ATTEMPTS: usize = 64;
 
 impl Executor {
     /// Opens the data dir's database (migrating it) and builds the runtime.
@@ -113,12 +140,14 @@ impl Executor {
             cas: Arc::new(LocalCas::new(data.blobs)),
             runtime: Arc::new(runtime),
             clock,
-            ids,
             config: data.config,
             workspaces: data.workspaces,
             workspaces_path: data.workspaces_path,
             tenant: TenantId::DEFAULT,
             fail_point: None,
+            controls: Arc::new(control::Controls::new(ids.next())),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
+            ids,
         })
     }
 

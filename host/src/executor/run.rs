@@ -1,70 +1,84 @@
-//! Running a workflow from its first node to its end.
+//! Starting, resuming and continuing executions.
 
-use super::commit::{Cursor, Failure};
-use super::{ExecError, Executor, LoadedNode, LoadedWorkflow};
-use crate::capture::{CaptureError, Workspace, capture, restore};
+use super::attempt::Task;
+use super::commit::ExitTx;
+use super::control::{self, Control};
+use super::drive::{Branch, Breakpoints, Drive};
+use super::{ExecError, Executor, LoadedWorkflow};
+use crate::capture::Workspace;
 use crate::db::{self, DbError};
 use crate::model::{
-    AttemptStatus, BlobRecord, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, Execution, ExecutionId,
-    ExecutionStatus, FileCommit, FileCommitId, FileTree, NodeBoundary, TrapKind,
+    BlobRecord, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, Execution, ExecutionId, ExecutionStatus, FileCommit,
+    FileCommitId, FileTree, NodeBoundary, Transition,
 };
-use crate::runtime::{NodeCall, Outcome};
-use crate::workflow::{merge_update, parse_update};
+use crate::workflow::merge_update;
 use cap_std::fs::Dir;
 use serde_json::{Map, Value, json};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// How a run ended.
+/// How a drive ended (for now: it may be resumed later if paused).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunSummary {
     /// The execution.
     pub execution: ExecutionId,
-    /// `completed` or `failed`.
+    /// `completed`, `failed`, `paused` or `cancelled`.
     pub status: ExecutionStatus,
-    /// Node attempts made.
+    /// Node attempts made by this drive.
     pub attempts: usize,
-    /// The failure, when the execution failed.
+    /// The failure, when the execution failed or was cancelled.
     pub failure: Option<String>,
-    /// The final state.
+    /// Why it paused, when it did.
+    pub paused: Option<String>,
+    /// The state after the last node that completed.
     pub state: Map<String, Value>,
 }
 
+/// How to drive an execution.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Pause before/after these nodes.
+    pub breakpoints: Breakpoints,
+    /// Most attempts of this execution running at once (parallel branches).
+    pub parallelism: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { breakpoints: Breakpoints::default(), parallelism: 4 }
+    }
+}
+
 impl Executor {
-    /// Runs `wf` from its first node, with `overrides` merged over the manifest's state.
+    /// Runs `wf` from its entry node, with `overrides` merged over the manifest's state.
     pub async fn run(&self, wf: &LoadedWorkflow, overrides: Map<String, Value>) -> Result<RunSummary, ExecError> {
-        let mut state = wf.manifest.state.clone();
-        merge_update(&mut state, overrides);
-        let (mut cur, ws) = self.start(wf, state).await?;
-        let result = self.run_nodes(wf, &mut cur, ws).await;
-        // Nothing is reported before the last exit transaction is durable; a failed commit is
-        // the more fundamental error when both occurred.
-        cur.settle().await?;
-        result
+        self.run_with(wf, overrides, &RunOptions::default()).await
     }
 
-    async fn run_nodes(&self, wf: &LoadedWorkflow, cur: &mut Cursor, mut ws: Workspace) -> Result<RunSummary, ExecError> {
-        let mut attempts = 0;
-        for (i, node) in wf.nodes.iter().enumerate() {
-            attempts += 1;
-            let next = wf.nodes.get(i + 1).map(|n| n.spec.id.as_str());
-            let (back, failure) = self.step(node, next, cur, ws).await?;
-            ws = back;
-            if let Some(failure) = failure {
-                return Ok(RunSummary { execution: cur.execution, status: ExecutionStatus::Failed, attempts, failure: Some(failure), state: cur.state() });
+    /// [`Executor::run`] with breakpoints and a parallelism bound.
+    pub async fn run_with(&self, wf: &LoadedWorkflow, overrides: Map<String, Value>, opts: &RunOptions) -> Result<RunSummary, ExecError> {
+        for id in opts.breakpoints.before.iter().chain(&opts.breakpoints.after) {
+            if wf.manifest.graph.node(id).is_none() {
+                return Err(ExecError::InvalidState(format!("breakpoint on `{id}`: the workflow has no such node")));
             }
         }
-        Ok(RunSummary { execution: cur.execution, status: ExecutionStatus::Completed, attempts, failure: None, state: cur.state() })
+        let mut state = wf.manifest.state.clone();
+        merge_update(&mut state, overrides);
+        self.start(wf, state, opts).await?.run().await
     }
 
-    /// The start transaction: execution, empty file commit, first entry checkpoint.
-    async fn start(&self, wf: &LoadedWorkflow, state: Map<String, Value>) -> Result<(Cursor, Workspace), ExecError> {
+    /// The start transaction: execution, empty file commit, entry checkpoint of the entry
+    /// node, `ExecutionStarted`.
+    async fn start<'a>(&'a self, wf: &'a LoadedWorkflow, state: Map<String, Value>, opts: &RunOptions) -> Result<Drive<'a>, ExecError> {
         let now = self.clock.now();
         let execution = ExecutionId::from_uuid(self.ids.next());
         for node in &wf.nodes {
             self.store_component(node.prepared.digest(), node.bytes.clone()).await?;
         }
         let ws = self.create_workspace(execution)?;
-        let first = &wf.nodes[0].spec.id;
+        let entry_node = wf.manifest.graph.entry();
+        let first = wf.manifest.graph.name(entry_node).to_owned();
         let commit = FileCommit {
             id: FileCommitId::from_uuid(self.ids.next()),
             tenant: self.tenant,
@@ -83,12 +97,16 @@ impl Executor {
             attempt: 1,
             state: Value::Object(state),
             file_commit: commit.id,
+            lane: 0,
+            forks: Vec::new(),
+            parents: Vec::new(),
             created_at: now,
         };
         let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ids.next()), &entry);
-        let mut cur = Cursor { execution, entry, boundary, tree: Arc::new(FileTree::new()), commit_depth: 0, event_seq: 0, pending: None };
-        let started = self.event(&mut cur, EventKind::ExecutionStarted, json!({
-            "workflow": wf.manifest.name, "workflow_digest": wf.digest.to_hex(), "first_node": first,
+        let registration = self.controls.register(execution, None, &self.pool, &self.clock);
+        let mut drive = Drive::new(self, wf, execution, 1, 0, 1, opts.breakpoints.clone(), opts.parallelism, registration);
+        let started = drive.event(EventKind::ExecutionStarted, json!({
+            "workflow": wf.manifest.name, "workflow_digest": wf.digest.to_hex(), "entry": first,
         }));
         let mut tx = self.pool.begin().await.map_err(DbError::from)?;
         for node in &wf.nodes {
@@ -102,8 +120,8 @@ impl Executor {
             id: execution,
             tenant: self.tenant,
             workflow,
-            status: ExecutionStatus::Running,
-            cursor: Some(first.clone()),
+            status: ExecutionStatus::Pending.apply(Transition::Start).map_err(ExecError::Illegal)?,
+            cursor: Some(first),
             parent_checkpoint: None,
             variant: None,
             environment: None,
@@ -112,12 +130,130 @@ impl Executor {
             updated_at: now,
         })
         .await?;
+        let breakpoints = serde_json::to_value(&opts.breakpoints).map_err(|e| ExecError::InvalidState(e.to_string()))?;
+        db::batch::Batch::run(&mut *tx, |b| {
+            db::execution::lease_into(b, execution, &self.controls.owner, control::lease_until(now));
+            db::execution::set_breakpoints_into(b, execution, &breakpoints);
+        })
+        .await?;
         db::file_commit::insert(&mut tx, &commit).await?;
-        db::checkpoint::insert(&mut *tx, &cur.entry).await?;
-        db::boundary::insert(&mut *tx, &cur.boundary).await?;
+        db::checkpoint::insert(&mut *tx, &entry).await?;
+        db::boundary::insert(&mut *tx, &boundary).await?;
         db::outbox::insert_all(&mut tx, &[started]).await?;
         tx.commit().await.map_err(DbError::from)?;
-        Ok((cur, ws))
+        drive.adopt_lane(0, ws, Some(commit.id));
+        drive.ready.push_back(Task { node: entry_node, entry, boundary, tree: Arc::new(FileTree::new()), depth: 0, fresh: true, delay: Duration::ZERO });
+        Ok(drive)
+    }
+
+    /// Continues a paused execution, or one whose process died (its open attempts re-run from
+    /// their entry checkpoints, workspaces restored first). The workflow is the stored one.
+    pub async fn resume(&self, id: ExecutionId, parallelism: usize) -> Result<RunSummary, ExecError> {
+        let exec = db::execution::get_one(&self.pool, self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        let recovering = exec.status == ExecutionStatus::Running;
+        let transition = if recovering { Transition::Start } else { Transition::Resume };
+        exec.status.apply(transition).map_err(ExecError::Illegal)?;
+        let now = self.clock.now();
+        if let Err(holder) = control::claim(&self.pool, &self.controls.owner, id, now).await? {
+            return Err(ExecError::Busy { execution: id, holder });
+        }
+        let record = db::workflow::get_one(&self.pool, self.tenant, exec.workflow).await?.ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
+        let wf = self.load_stored(&record).await?;
+        let drive = self.rebuild(&wf, &exec, recovering, parallelism, true).await?;
+        drive.run().await
+    }
+
+    /// The execution's status.
+    pub async fn status(&self, id: ExecutionId) -> Result<ExecutionStatus, ExecError> {
+        Ok(db::execution::get_one(&self.pool, self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?.status)
+    }
+
+    /// Asks the process running `id` to pause it at the next node boundary.
+    pub async fn request_pause(&self, id: ExecutionId) -> Result<(), ExecError> {
+        if db::execution::request(&self.pool, self.tenant, id, Control::Pause.as_str()).await? {
+            return Ok(());
+        }
+        let exec = db::execution::get_one(&self.pool, self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        exec.status.apply(Transition::Pause).map_err(ExecError::Illegal)?;
+        Err(ExecError::InvalidState(format!("execution {id} is {}", exec.status)))
+    }
+
+    /// Cancels `id`. A running execution whose process is alive is asked to stop (it
+    /// interrupts its guests within a few epoch ticks) and `Ok(None)` returned; a paused one,
+    /// or one whose process died, is cancelled here and its summary returned.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<Option<RunSummary>, ExecError> {
+        let exec = db::execution::get_one(&self.pool, self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        exec.status.apply(Transition::Cancel).map_err(ExecError::Illegal)?;
+        let now = self.clock.now();
+        if self.controls.is_driving(id) || control::claim(&self.pool, &self.controls.owner, id, now).await?.is_err() {
+            db::execution::request(&self.pool, self.tenant, id, Control::Cancel.as_str()).await?;
+            return Ok(None);
+        }
+        let record = db::workflow::get_one(&self.pool, self.tenant, exec.workflow).await?.ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
+        let wf = self.load_stored(&record).await?;
+        let mut drive = self.rebuild(&wf, &exec, false, 1, false).await?;
+        drive.stop = Some(super::drive::Stop::Cancel);
+        drive.run().await.map(Some)
+    }
+
+    /// Resumes every running execution no live process holds (after a crash). Executions
+    /// another process is running are skipped; each result is reported.
+    pub async fn resume_all(&self, parallelism: usize) -> Result<Vec<(ExecutionId, Result<RunSummary, ExecError>)>, ExecError> {
+        let ids = db::execution::list_running(&self.pool, self.tenant).await?;
+        let mut out = Vec::new();
+        for id in ids {
+            match self.resume(id, parallelism).await {
+                Err(ExecError::Busy { .. }) => {}
+                r => out.push((id, r)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn rebuild<'a>(&'a self, wf: &'a LoadedWorkflow, exec: &Execution, recovering: bool, parallelism: usize, announce: bool) -> Result<Drive<'a>, ExecError> {
+        let id = exec.id;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let (seq, steps) = db::checkpoint::progress(&mut *conn, id).await?;
+        let event_seq = db::outbox::last_seq(&mut conn, id).await?;
+        let breakpoints: Breakpoints = serde_json::from_value(db::execution::breakpoints(&mut *conn, id).await?).unwrap_or_default();
+        let pending = if recovering { db::execution::control(&mut *conn, id).await? } else { None };
+        let registration = self.controls.register(id, pending.as_deref(), &self.pool, &self.clock);
+        let mut drive = Drive::new(self, wf, id, seq, event_seq, steps, breakpoints, parallelism, registration);
+        let corrupt = |what: &'static str, detail: String| ExecError::Db(DbError::Corrupt { what, detail });
+        for b in db::boundary::list_open(&mut *conn, id).await? {
+            let entry = db::checkpoint::get_one(&mut *conn, b.entry_checkpoint).await?.ok_or_else(|| corrupt("entry checkpoint", b.entry_checkpoint.to_string()))?;
+            let commit = db::file_commit::get_one(&mut conn, self.tenant, entry.file_commit).await?.ok_or_else(|| corrupt("file commit", entry.file_commit.to_string()))?;
+            let node = wf.manifest.graph.node(&entry.node).ok_or_else(|| corrupt("checkpoint node", entry.node.clone()))?;
+            drive.ready.push_back(Task { node, entry, boundary: b, tree: Arc::new(commit.tree), depth: commit.depth, fresh: false, delay: Duration::ZERO });
+        }
+        for arrival in db::join::list_for_execution(&mut *conn, id).await? {
+            let cp = db::checkpoint::get_one(&mut *conn, arrival.checkpoint).await?.ok_or_else(|| corrupt("arrival checkpoint", arrival.checkpoint.to_string()))?;
+            let commit = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit).await?.ok_or_else(|| corrupt("file commit", cp.file_commit.to_string()))?;
+            drive.waiting.entry(arrival.edge as usize).or_default().push_back(Branch {
+                arrival,
+                node: cp.node.clone(),
+                state: cp.state.as_object().cloned().unwrap_or_default(),
+                file_commit: cp.file_commit,
+                tree: Arc::new(commit.tree),
+                depth: commit.depth,
+                lane: cp.lane,
+            });
+        }
+        drop(conn);
+        if !announce {
+            return Ok(drive);
+        }
+        let mut tx = ExitTx::default();
+        let event = drive.event(EventKind::ExecutionResumed, json!({
+            "after_crash": recovering,
+            "open": drive.ready.iter().map(|t| t.entry.node.clone()).collect::<Vec<_>>(),
+        }));
+        tx.events.push(event);
+        drive.issue(tx);
+        if pending.as_deref() == Some(Control::Cancel.as_str()) {
+            tracing::info!(execution = %id, "a cancel request is pending; cancelling");
+        }
+        Ok(drive)
     }
 
     fn create_workspace(&self, execution: ExecutionId) -> Result<Workspace, ExecError> {
@@ -128,93 +264,27 @@ impl Executor {
         Ok(Workspace::new(dir, self.workspaces_path.join(&name)))
     }
 
-    /// One node attempt: run, capture, commit. Returns the workspace and, if the node failed,
-    /// why (already recorded).
-    async fn step(&self, node: &LoadedNode, next: Option<&str>, cur: &mut Cursor, ws: Workspace) -> Result<(Workspace, Option<String>), ExecError> {
-        let spec = &node.spec;
-        let limits = self.config.node_limits(spec.limits.memory_mib, spec.limits.timeout_ms);
-        let call = NodeCall {
-            execution: cur.execution.to_string(),
-            node: spec.id.clone(),
-            attempt: cur.boundary.attempt,
-            state: cur.entry.state.to_string(),
-            config: spec.config.to_string(),
-            env: spec.env.clone(),
-        };
-        let started = std::time::Instant::now();
-        let report = self.runtime.run(&node.prepared, &call, ws.host_path(), &limits).await;
-        tracing::debug!(node = %spec.id, guest_us = report.guest_time.as_micros() as u64, "node returned");
-        let failure = match &report.outcome {
-            Outcome::Returned { update, route } => match parse_update(update, limits.update_bytes) {
-                Err(e) => Failure { status: AttemptStatus::InvalidOutput, trap: None, error: e.to_string() },
-                Ok(update) => {
-                    let (ws, captured) = self.capture(ws, cur.tree.clone()).await?;
-                    let captured_at = started.elapsed();
-                    match captured {
-                        Ok(captured) => {
-                            self.commit_success(cur, spec, next, update, route.clone(), captured, &report).await?;
-                            tracing::debug!(
-                                node = %spec.id,
-                                capture_us = (captured_at - report.guest_time).as_micros() as u64,
-                                issue_us = (started.elapsed() - captured_at).as_micros() as u64,
-                                "exit transaction issued"
-                            );
-                            return Ok((ws, None));
-                        }
-                        Err(e) => match node_fault(&e) {
-                            Some(trap) => {
-                                let failure = Failure { status: AttemptStatus::Trapped, trap: Some(trap), error: e.to_string() };
-                                return self.fail(cur, spec, failure, &report, ws).await;
-                            }
-                            None => return Err(ExecError::Workspace { execution: cur.execution, source: e }),
-                        },
-                    }
-                }
-            },
-            Outcome::GuestError { kind, message } => Failure {
-                status: AttemptStatus::GuestError,
-                trap: None,
-                error: format!("{}: {message}", kind.as_str()),
-            },
-            Outcome::Trapped { kind, detail } => Failure { status: AttemptStatus::Trapped, trap: Some(*kind), error: detail.clone() },
-        };
-        self.fail(cur, spec, failure, &report, ws).await
+    /// A lane's workspace directory name: lane 0 is `<execution>`, lane n `<execution>.<n>`.
+    fn lane_dir(execution: ExecutionId, lane: u32) -> String {
+        if lane == 0 { execution.to_string() } else { format!("{execution}.{lane}") }
     }
 
-    async fn fail(
-        &self,
-        cur: &mut Cursor,
-        spec: &crate::workflow::NodeSpec,
-        failure: Failure,
-        report: &crate::runtime::AttemptReport,
-        ws: Workspace,
-    ) -> Result<(Workspace, Option<String>), ExecError> {
-        let message = format!("node `{}` {}", spec.id, failure.describe());
-        self.commit_failure(cur, spec, &failure, report).await?;
-        let ws = self.restore(ws, cur.tree.clone(), cur.execution).await?;
-        Ok((ws, Some(message)))
+    /// Where a lane's workspace lives on the host.
+    pub(crate) fn workspace_path(&self, execution: ExecutionId, lane: u32) -> PathBuf {
+        self.workspaces_path.join(Self::lane_dir(execution, lane))
     }
 
-    async fn capture(&self, mut ws: Workspace, base: Arc<FileTree>) -> Result<(Workspace, Result<crate::capture::Captured, CaptureError>), ExecError> {
-        let (cas, tenant, limits) = (self.cas.clone(), self.tenant, self.config.capture_limits());
-        blocking(move || {
-            let r = capture(&mut ws, &base, &cas, tenant, &limits);
-            (ws, r)
-        })
-        .await
-    }
-
-    /// Puts the workspace back to `tree` (after a failed attempt).
-    async fn restore(&self, mut ws: Workspace, tree: Arc<FileTree>, execution: ExecutionId) -> Result<Workspace, ExecError> {
-        let blobs = self.stored_blobs(&tree).await?;
-        let limits = self.config.capture_limits();
-        let (ws, r) = blocking(move || {
-            let r = restore(&mut ws, &tree, &blobs, &limits);
-            (ws, r)
-        })
-        .await?;
-        r.map_err(|source| ExecError::Workspace { execution, source })?;
-        Ok(ws)
+    /// Opens (creating if needed) a lane's workspace.
+    pub(crate) fn open_workspace(&self, execution: ExecutionId, lane: u32) -> Result<Workspace, ExecError> {
+        let name = Self::lane_dir(execution, lane);
+        let io = |source| ExecError::Io { what: format!("opening workspace `{name}`"), source };
+        match self.workspaces.create_dir(&name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+        let dir: Dir = self.workspaces.open_dir(&name).map_err(io)?;
+        Ok(Workspace::new(dir, self.workspaces_path.join(&name)))
     }
 }
 
@@ -222,13 +292,4 @@ impl Executor {
 /// faster per node, and it does not work on a current-thread runtime.)
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ExecError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ExecError::Task(e.to_string()))
-}
-
-/// Capture errors that are the node's doing (it wrote something it may not), as a trap kind.
-fn node_fault(e: &CaptureError) -> Option<TrapKind> {
-    match e {
-        CaptureError::FileTooLarge { .. } | CaptureError::TooManyEntries { .. } => Some(TrapKind::DiskQuotaExceeded),
-        CaptureError::SpecialFile { .. } | CaptureError::NonUtf8Name { .. } => Some(TrapKind::SandboxViolation),
-        CaptureError::Io { .. } => None,
-    }
 }

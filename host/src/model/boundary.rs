@@ -16,6 +16,8 @@ pub enum AttemptStatus {
     Trapped,
     /// The guest returned, but its output broke the contract (not JSON, not an object, ...).
     InvalidOutput,
+    /// Stopped by `wtb cancel` (or because another branch failed) before it could finish.
+    Cancelled,
 }
 text_enum!(AttemptStatus, "attempt status", {
     Running => "running",
@@ -23,6 +25,7 @@ text_enum!(AttemptStatus, "attempt status", {
     GuestError => "guest_error",
     Trapped => "trapped",
     InvalidOutput => "invalid_output",
+    Cancelled => "cancelled",
 });
 
 /// Why the host stopped a guest.

@@ -32,6 +32,13 @@ pub struct Checkpoint {
     pub state: serde_json::Value,
     /// The workspace's files at this instant.
     pub file_commit: FileCommitId,
+    /// The workspace clone (branch) the node ran in: 0 for the main line.
+    pub lane: u32,
+    /// The fan-out exit checkpoints this branch descends from, innermost last; a join merges
+    /// its inputs against the innermost one they share.
+    pub forks: Vec<CheckpointId>,
+    /// What this checkpoint follows: an exit its entry, an entry the exit(s) that led to it.
+    pub parents: Vec<CheckpointId>,
     /// When it was written.
     pub created_at: Timestamp,
 }

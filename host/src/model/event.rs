@@ -17,6 +17,12 @@ pub enum EventKind {
     ExecutionCompleted,
     /// The execution stopped on a failure.
     ExecutionFailed,
+    /// The execution paused at a node boundary (request or breakpoint).
+    ExecutionPaused,
+    /// A paused or interrupted execution continued.
+    ExecutionResumed,
+    /// The execution was cancelled.
+    ExecutionCancelled,
     /// An event a guest emitted; the string is the guest's kind.
     Guest(String),
 }
@@ -32,6 +38,9 @@ impl EventKind {
             Self::FilesCommitted => "files.committed".into(),
             Self::ExecutionCompleted => "execution.completed".into(),
             Self::ExecutionFailed => "execution.failed".into(),
+            Self::ExecutionPaused => "execution.paused".into(),
+            Self::ExecutionResumed => "execution.resumed".into(),
+            Self::ExecutionCancelled => "execution.cancelled".into(),
             Self::Guest(kind) => format!("guest.{kind}"),
         }
     }
@@ -45,6 +54,9 @@ impl EventKind {
             "files.committed" => Self::FilesCommitted,
             "execution.completed" => Self::ExecutionCompleted,
             "execution.failed" => Self::ExecutionFailed,
+            "execution.paused" => Self::ExecutionPaused,
+            "execution.resumed" => Self::ExecutionResumed,
+            "execution.cancelled" => Self::ExecutionCancelled,
             other => Self::Guest(other.strip_prefix("guest.")?.to_owned()),
         })
     }

@@ -29,6 +29,71 @@ text_enum!(ExecutionStatus, "execution status", {
     Cancelled => "cancelled",
 });
 
+/// What happens to an execution; [`ExecutionStatus::apply`] says where it leads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transition {
+    /// Its first node starts (or it resumes after a crash: running stays running).
+    Start,
+    /// A pause request or breakpoint took effect at a node boundary.
+    Pause,
+    /// `wtb resume` continued a paused execution.
+    Resume,
+    /// Every branch ended.
+    Complete,
+    /// A node failed for good, or a route or join could not be followed.
+    Fail,
+    /// `wtb cancel`.
+    Cancel,
+}
+
+impl Transition {
+    /// The transition as a verb, for messages.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Complete => "complete",
+            Self::Fail => "fail",
+            Self::Cancel => "cancel",
+        }
+    }
+}
+
+/// A transition the status model forbids, e.g. resuming a completed execution.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("cannot {} an execution that is {from}", .transition.verb())]
+pub struct IllegalTransition {
+    /// The status it was in.
+    pub from: ExecutionStatus,
+    /// What was asked.
+    pub transition: Transition,
+}
+
+impl ExecutionStatus {
+    /// The status after `t`: pending → running → (paused ⇄ running) → completed | failed |
+    /// cancelled. The three final statuses accept nothing.
+    pub fn apply(self, t: Transition) -> Result<Self, IllegalTransition> {
+        use ExecutionStatus as S;
+        use Transition as T;
+        match (self, t) {
+            (S::Pending | S::Running, T::Start) => Ok(S::Running),
+            (S::Running, T::Pause) => Ok(S::Paused),
+            (S::Paused, T::Resume) => Ok(S::Running),
+            (S::Running, T::Complete) => Ok(S::Completed),
+            (S::Running, T::Fail) => Ok(S::Failed),
+            (S::Pending | S::Running | S::Paused, T::Cancel) => Ok(S::Cancelled),
+            (from, transition) => Err(IllegalTransition { from, transition }),
+        }
+    }
+
+    /// Completed, failed or cancelled: nothing more will run.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
 /// One run of a workflow.
 #[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Execution {
@@ -72,4 +137,39 @@ pub struct WorkflowRecord {
     pub definition: serde_json::Value,
     /// When it was first stored.
     pub created_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ExecutionStatus as S;
+    use Transition as T;
+
+    #[test]
+    fn every_transition_is_decided() {
+        let statuses = [S::Pending, S::Running, S::Paused, S::Completed, S::Failed, S::Cancelled];
+        let transitions = [T::Start, T::Pause, T::Resume, T::Complete, T::Fail, T::Cancel];
+        let legal = [
+            (S::Pending, T::Start, S::Running),
+            (S::Running, T::Start, S::Running),
+            (S::Running, T::Pause, S::Paused),
+            (S::Paused, T::Resume, S::Running),
+            (S::Running, T::Complete, S::Completed),
+            (S::Running, T::Fail, S::Failed),
+            (S::Pending, T::Cancel, S::Cancelled),
+            (S::Running, T::Cancel, S::Cancelled),
+            (S::Paused, T::Cancel, S::Cancelled),
+        ];
+        for from in statuses {
+            for t in transitions {
+                let expected = legal.iter().find(|(f, tr, _)| *f == from && *tr == t).map(|(_, _, to)| *to);
+                match expected {
+                    Some(to) => assert_eq!(from.apply(t), Ok(to), "{from} {t:?}"),
+                    None => assert_eq!(from.apply(t), Err(IllegalTransition { from, transition: t }), "{from} {t:?}"),
+                }
+            }
+        }
+        assert_eq!(S::Completed.apply(T::Resume).unwrap_err().to_string(), "cannot resume an execution that is completed");
+        assert!(statuses.iter().filter(|s| s.is_final()).count() == 3);
+    }
 }

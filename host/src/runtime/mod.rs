@@ -81,6 +81,43 @@ pub struct NodeCall {
     pub env: BTreeMap<String, String>,
 }
 
+/// Stops a running attempt from outside: the guest traps at its next epoch tick (within
+/// [`EPOCH_TICK`]) or, if blocked in a host call, is dropped by the outer wait.
+#[derive(Clone, Default)]
+pub struct CancelSignal {
+    flag: Arc<AtomicBool>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl CancelSignal {
+    /// Requests the stop.
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether the stop was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the stop is requested.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The error an epoch callback returns to stop a cancelled guest.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+struct CancelledTrap;
+
 /// The wasmtime side of WTB: engine, linker and component cache.
 pub struct Runtime {
     engine: Engine,
@@ -142,7 +179,7 @@ impl Runtime {
 
     /// Runs one attempt of `node` in a fresh store, with `workspace` preopened at `/`.
     /// Never fails: every way an attempt can end is an [`Outcome`].
-    pub async fn run(&self, node: &PreparedNode, call: &NodeCall, workspace: &Path, limits: &Limits) -> AttemptReport {
+    pub async fn run(&self, node: &PreparedNode, call: &NodeCall, workspace: &Path, limits: &Limits, cancel: &CancelSignal) -> AttemptReport {
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
         let stderr = MemoryOutputPipe::new(limits.output_bytes);
         let mut wasi = WasiCtxBuilder::new();
@@ -162,9 +199,19 @@ impl Runtime {
         let tag = AttemptTag { execution: call.execution.clone(), node: call.node.clone(), attempt: call.attempt };
         let mut store = Store::new(&self.engine, NodeState::new(wasi.build(), limits, tag));
         store.limiter(|s| &mut s.limiter);
-        let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every tick: stop if cancelled or past the time limit, else yield to the async
+        // runtime, so a long guest never holds a worker thread other executions need.
+        let (deadline, flag) = (started + limits.timeout, cancel.flag.clone());
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if flag.load(Ordering::Relaxed) {
+                return Err(CancelledTrap.into());
+            }
+            if Instant::now() >= deadline {
+                return Err(wasmtime::Trap::Interrupt.into());
+            }
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
         let input = NodeInput {
             execution_id: call.execution.clone(),
             node_id: call.node.clone(),
@@ -174,21 +221,27 @@ impl Runtime {
         };
         // Epoch interruption cannot stop a guest blocked in a host call; the outer timeout can.
         let outer = limits.timeout + Duration::from_millis(250);
-        let result = tokio::time::timeout(outer, async {
+        let call_guest = tokio::time::timeout(outer, async {
             let instance: Node = node.pre.instantiate_async(&mut store).await?;
             instance.call_run(&mut store, &input).await
-        })
-        .await;
+        });
+        let result = tokio::select! {
+            r = call_guest => Some(r),
+            // A guest blocked in a host call misses the epoch check: drop it shortly after.
+            () = async { cancel.cancelled().await; tokio::time::sleep(EPOCH_TICK * 4).await } => None,
+        };
         let guest_time = started.elapsed();
         let state = store.data();
         let outcome = match result {
-            Err(_elapsed) => Outcome::Trapped {
+            _ if cancel.is_cancelled() => Outcome::Cancelled,
+            None => Outcome::Cancelled,
+            Some(Err(_elapsed)) => Outcome::Trapped {
                 kind: TrapKind::Timeout,
                 detail: format!("still running after {} ms (blocked in a host call)", outer.as_millis()),
             },
-            Ok(Ok(Ok(out))) => Outcome::Returned { update: out.update, route: out.route },
-            Ok(Ok(Err(e))) => Outcome::guest_error(e),
-            Ok(Err(trap)) => outcome::classify_trap(&trap, state.limiter.hit, state.violation.as_deref(), &stderr.contents(), limits),
+            Some(Ok(Ok(Ok(out)))) => Outcome::Returned { update: out.update, route: out.route },
+            Some(Ok(Ok(Err(e)))) => Outcome::guest_error(e),
+            Some(Ok(Err(trap))) => outcome::classify_trap(&trap, state.limiter.hit, state.violation.as_deref(), &stderr.contents(), limits),
         };
         AttemptReport {
             outcome,

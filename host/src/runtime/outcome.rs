@@ -46,6 +46,8 @@ pub enum Outcome {
         /// Its message.
         message: String,
     },
+    /// `wtb cancel` (or another branch's failure) stopped the attempt.
+    Cancelled,
     /// The host stopped the guest.
     Trapped {
         /// Why.
@@ -84,6 +86,11 @@ pub struct AttemptReport {
 }
 
 impl AttemptReport {
+    /// An attempt that was stopped before its guest started (cancelled during its backoff).
+    pub(crate) fn empty() -> Self {
+        Self { outcome: Outcome::Cancelled, ..Self::host_failure(String::new()) }
+    }
+
     /// An attempt the host could not even start (e.g. the workspace vanished).
     pub(crate) fn host_failure(detail: String) -> Self {
         Self {

@@ -93,6 +93,7 @@ impl HostImports for NodeState {
     }
 
     fn emit(&mut self, kind: String, payload: String) -> WtResult<()> {
+        crate::failpoint::hit("in-guest");
         let kind_ok = (1..=128).contains(&kind.len())
             && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !kind_ok {

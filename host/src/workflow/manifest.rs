@@ -1,7 +1,10 @@
-//! The workflow manifest (TOML): an ordered list of nodes and the initial state.
+//! The workflow manifest (TOML): nodes, edges, entry node, state reducers, retry policies.
 //!
-//! Unknown fields are errors, so a typo never silently changes what runs.
+//! Unknown fields are errors, so a typo never silently changes what runs. A manifest without
+//! `[[edges]]` runs its nodes in the order listed.
 
+use super::graph::{Edge, Graph, Site};
+use super::reduce::{Reducer, Reducers};
 use super::{ManifestError, Position};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -19,6 +22,37 @@ pub struct NodeLimits {
     pub timeout_ms: Option<u64>,
 }
 
+/// When a failed attempt is tried again. Every attempt is its own node boundary.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Attempts in all, including the first (1: no retries).
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubled for each further one.
+    pub backoff_ms: u64,
+    /// The longest wait between attempts.
+    pub max_backoff_ms: u64,
+    /// Also retry attempts stopped by their time limit (guest `retryable` errors always are).
+    pub on_timeout: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 1, backoff_ms: 100, max_backoff_ms: 10_000, on_timeout: false }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt `attempt` (from 1): exponential, capped.
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        let factor = 1u64.checked_shl(attempt.saturating_sub(1)).unwrap_or(u64::MAX);
+        std::time::Duration::from_millis(self.backoff_ms.saturating_mul(factor).min(self.max_backoff_ms))
+    }
+}
+
+/// The default guard against a loop that never ends: node attempts per execution.
+pub const DEFAULT_MAX_STEPS: u32 = 1000;
+
 /// One node, as validated.
 #[derive(Clone, PartialEq, Debug)]
 pub struct NodeSpec {
@@ -34,6 +68,10 @@ pub struct NodeSpec {
     pub env: BTreeMap<String, String>,
     /// Limits for this node.
     pub limits: NodeLimits,
+    /// When to try again after a failure.
+    pub retry: RetryPolicy,
+    /// Waits for one arrival on each incoming edge, then merges them.
+    pub join: bool,
 }
 
 /// A parsed, validated manifest.
@@ -43,8 +81,14 @@ pub struct Manifest {
     pub name: String,
     /// The initial state, before `--state` is merged over it.
     pub state: Map<String, Value>,
-    /// The nodes, in the order they run.
+    /// The nodes, in manifest order (the graph's node indexes).
     pub nodes: Vec<NodeSpec>,
+    /// Edges, entry node, routing.
+    pub graph: Graph,
+    /// Per-key reducers.
+    pub reducers: Reducers,
+    /// Most node attempts one execution may make (loops end here with a clear failure).
+    pub max_steps: u32,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +101,23 @@ struct RawManifest {
     state: Option<toml::Table>,
     #[serde(default)]
     nodes: Option<Spanned<Vec<RawNode>>>,
+    #[serde(default)]
+    entry: Option<Spanned<String>>,
+    #[serde(default)]
+    max_steps: Option<Spanned<u32>>,
+    #[serde(default)]
+    reducers: BTreeMap<String, Reducer>,
+    #[serde(default)]
+    edges: Option<Vec<RawEdge>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEdge {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    #[serde(default)]
+    label: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +131,10 @@ struct RawNode {
     env: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     limits: NodeLimits,
+    #[serde(default)]
+    retry: Option<Spanned<RetryPolicy>>,
+    #[serde(default)]
+    join: bool,
 }
 
 impl Manifest {
@@ -124,6 +189,12 @@ impl Manifest {
                     return Err(err(node.id.span(), Some(format!("nodes[{i}].limits.{limit}")), "must be greater than 0".into()));
                 }
             }
+            let retry = node.retry.as_ref().map(|r| (*r.get_ref(), r.span()));
+            if let Some((policy, span)) = &retry {
+                if policy.max_attempts == 0 || policy.max_backoff_ms < policy.backoff_ms {
+                    return Err(err(span.clone(), Some(format!("nodes[{i}].retry")), "needs max_attempts >= 1 and max_backoff_ms >= backoff_ms".into()));
+                }
+            }
             nodes.push(NodeSpec {
                 id: id.clone(),
                 component: node.component.get_ref().clone(),
@@ -131,13 +202,61 @@ impl Manifest {
                 config: node.config.clone().map_or(Value::Null, toml_to_json),
                 env,
                 limits: node.limits,
+                retry: retry.map(|(p, _)| p).unwrap_or_default(),
+                join: node.join,
             });
         }
+        let node_at = |id: &Spanned<String>, field: String| {
+            let name = id.get_ref();
+            seen.get(name.as_str()).copied().ok_or_else(|| err(id.span(), Some(field), format!("no node has id `{name}`")))
+        };
+        let entry = match &raw.entry {
+            Some(e) => node_at(e, "entry".into())?,
+            None => 0,
+        };
+        let edge_spans: Vec<Range<usize>>;
+        let edges = match &raw.edges {
+            None => {
+                edge_spans = Vec::new();
+                (1..nodes.len()).map(|i| Edge { from: i - 1, to: i, label: None }).collect()
+            }
+            Some(raw_edges) => {
+                let mut edges = Vec::with_capacity(raw_edges.len());
+                let mut pairs = BTreeMap::new();
+                for (i, e) in raw_edges.iter().enumerate() {
+                    let from = node_at(&e.from, format!("edges[{i}].from"))?;
+                    let to = node_at(&e.to, format!("edges[{i}].to"))?;
+                    let label = e.label.as_ref().map(|l| l.get_ref().clone());
+                    if let Some(l) = &e.label {
+                        if !valid_id(l.get_ref()) {
+                            return Err(err(l.span(), Some(format!("edges[{i}].label")), format!("`{}` is not a valid label (1-64 of A-Z a-z 0-9 _ -)", l.get_ref())));
+                        }
+                    }
+                    if let Some(first) = pairs.insert((from, to, label.clone()), i) {
+                        return Err(err(e.from.span(), Some(format!("edges[{i}]")), format!("duplicate of edges[{first}]")));
+                    }
+                    edges.push(Edge { from, to, label });
+                }
+                edge_spans = raw_edges.iter().map(|e| e.from.span()).collect();
+                edges
+            }
+        };
+        let names = nodes.iter().map(|n| n.id.clone()).collect();
+        let joins = nodes.iter().map(|n| n.join).collect();
+        let graph = Graph::new(names, joins, entry, edges).map_err(|p| match p.site {
+            Site::Node(i) => err(raw_nodes.get_ref()[i].id.span(), Some(format!("nodes[{i}]")), p.message),
+            Site::Edge(i) => err(edge_spans.get(i).cloned().unwrap_or(0..0), Some(format!("edges[{i}]")), p.message),
+        })?;
+        let max_steps = match &raw.max_steps {
+            Some(m) if *m.get_ref() == 0 => return Err(err(m.span(), Some("max_steps".into()), "must be greater than 0".into())),
+            Some(m) => *m.get_ref(),
+            None => DEFAULT_MAX_STEPS,
+        };
         let state = match raw.state.map(|t| toml_to_json(toml::Value::Table(t))) {
             Some(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        Ok(Self { name: name.to_owned(), state, nodes })
+        Ok(Self { name: name.to_owned(), state, nodes, graph, reducers: raw.reducers, max_steps })
     }
 }
 

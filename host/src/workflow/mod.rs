@@ -1,12 +1,19 @@
-//! What runs: the workflow manifest, its validation and the state merge. Pure: no I/O.
+//! What runs: the workflow manifest, its graph, validation, routing and the state merge.
+//! Pure: no I/O.
 //!
 //! Reading the file and resolving components happens in [`crate::executor::load`]; this module
 //! only turns text into a validated [`Manifest`] or an error that names file, line and field.
 
+mod definition;
 mod error;
+mod graph;
 mod manifest;
+mod reduce;
 mod state;
 
+pub use definition::{Definition, StoredEdge, StoredNode};
 pub use error::{ManifestError, Position};
-pub use manifest::{Manifest, NodeLimits, NodeSpec};
+pub use graph::{Edge, Graph, GraphProblem, RouteError, Site};
+pub use manifest::{DEFAULT_MAX_STEPS, Manifest, NodeLimits, NodeSpec, RetryPolicy};
+pub use reduce::{ReduceError, Reducer, Reducers, apply_update, merge_branches};
 pub use state::{UpdateError, merge_update, parse_update};

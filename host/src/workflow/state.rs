@@ -10,7 +10,7 @@ pub enum UpdateError {
     NotJson(String),
     /// Valid JSON but not an object.
     #[error("update must be a JSON object, got {0}")]
-    NotObject(&'static str),
+    NotObject(String),
     /// Larger than the state-update limit.
     #[error("update is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
@@ -28,29 +28,19 @@ pub fn parse_update(text: &str, limit: usize) -> Result<Map<String, Value>, Upda
     }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(UpdateError::NotObject(json_type(&other))),
+        Ok(other) => Err(UpdateError::NotObject(super::reduce::describe(&other))),
         Err(e) => Err(UpdateError::NotJson(e.to_string())),
     }
 }
 
-/// Merges `update` into `state` key by key: each key of the update replaces the state's.
-/// (Per-key reducers such as `append` and `sum` arrive with the workflow engine.)
+/// Merges `update` into `state` key by key, each key replacing the state's: how `--state`
+/// overrides a manifest's `[state]`. Node updates go through [`super::apply_update`].
 pub fn merge_update(state: &mut Map<String, Value>, update: Map<String, Value>) {
     for (key, value) in update {
         state.insert(key, value);
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -67,7 +57,7 @@ mod tests {
 
     #[test]
     fn bad_updates_are_named() {
-        assert_eq!(parse_update("[1]", 10), Err(UpdateError::NotObject("an array")));
+        assert_eq!(parse_update("[1]", 10), Err(UpdateError::NotObject("an array".into())));
         assert!(matches!(parse_update("{x", 10), Err(UpdateError::NotJson(_))));
         assert_eq!(parse_update("{}", 1), Err(UpdateError::TooLarge { size: 2, limit: 1 }));
     }

@@ -24,7 +24,16 @@ enum Action {
         /// Waits this long first (to let a file's fingerprint age past the racy window).
         #[serde(default)]
         sleep_ms: u64,
+        /// The route label to return.
+        #[serde(default)]
+        route: Option<String>,
     },
+    /// Returns a `retryable` error on attempts before `succeed_on`, then writes
+    /// `attempt-<n>.txt` and sets `attempts`.
+    Flaky { succeed_on: u32 },
+    /// A loop body: adds 1 to state `counter`, writes `iter-<n>.txt`, routes `again` while
+    /// the counter is below `until`, then `done`.
+    Loop { until: u64 },
     /// Vandalises the workspace (overwrites `files`, deletes `delete`, plants a symlink), then
     /// returns a guest error: everything must be undone.
     Fail {
@@ -53,7 +62,21 @@ enum Action {
 
 fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
     match input.config {
-        Action::Write { files, sized, delete, events, update, sleep_ms } => {
+        Action::Flaky { succeed_on } => {
+            if input.attempt < succeed_on {
+                std::fs::write("partial.txt", format!("attempt {}", input.attempt))?;
+                return Err(NodeError::retryable(format!("attempt {} is too early", input.attempt)));
+            }
+            std::fs::write(format!("attempt-{}.txt", input.attempt), "ok")?;
+            Ok(Update::new().set("attempts", input.attempt))
+        }
+        Action::Loop { until } => {
+            let n = input.state.get("counter").and_then(Value::as_u64).unwrap_or(0) + 1;
+            std::fs::write(format!("iter-{n}.txt"), format!("iteration {n}"))?;
+            emit("iteration", &json!({ "n": n }))?;
+            Ok(Update::new().set("counter", n).route(if n < until { "again" } else { "done" }))
+        }
+        Action::Write { files, sized, delete, events, update, sleep_ms, route } => {
             std::thread::sleep(std::time::Duration::from_millis(sleep_ms));
             for (path, text) in files {
                 write(&path, text.as_bytes())?;
@@ -68,7 +91,11 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             for (kind, payload) in events {
                 emit(&kind, &payload)?;
             }
-            Ok(Update::from_serialize(&update)?)
+            let out = Update::from_serialize(&update)?;
+            Ok(match route {
+                Some(r) => out.route(r),
+                None => out,
+            })
         }
         Action::Fail { message, files, delete } => {
             std::fs::write("partial.txt", "written before failing")?;

@@ -1,0 +1,88 @@
+//! `wtb resume`, `wtb pause`, `wtb cancel`.
+
+use super::run::{exit_code, print_summary};
+use crate::executor::Executor;
+use crate::model::{ExecutionId, ExecutionStatus};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Resumes one execution, or every one a dead process left running.
+pub async fn resume(exec: &Executor, id: Option<&str>, all: bool, parallelism: usize, json: bool) -> anyhow::Result<ExitCode> {
+    if !all {
+        let id: ExecutionId = id.unwrap_or_default().parse()?;
+        let summary = exec.resume(id, parallelism).await?;
+        print_summary(&summary, json)?;
+        return Ok(exit_code(&summary));
+    }
+    let results = exec.resume_all(parallelism).await?;
+    let mut code = ExitCode::SUCCESS;
+    if !json && results.is_empty() {
+        println!("nothing to resume");
+    }
+    for (id, r) in results {
+        match r {
+            Ok(summary) => {
+                print_summary(&summary, json)?;
+                if summary.status != ExecutionStatus::Completed && summary.status != ExecutionStatus::Paused {
+                    code = ExitCode::from(1);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: resuming {id}: {e}");
+                code = ExitCode::from(2);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Requests a pause; with `wait`, returns once the execution stopped running.
+pub async fn pause(exec: &Executor, id: &str, wait: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let id: ExecutionId = id.parse()?;
+    exec.request_pause(id).await?;
+    if !wait {
+        say(json, id, "pause requested; it takes effect at the next node boundary");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = wait_until_stopped(exec, id).await?;
+    say(json, id, &format!("{status}"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels; with `wait`, returns once the execution stopped.
+pub async fn cancel(exec: &Executor, id: &str, wait: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let id: ExecutionId = id.parse()?;
+    if let Some(summary) = exec.cancel(id).await? {
+        print_summary(&summary, json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !wait {
+        say(json, id, "cancel requested; running nodes are interrupted");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = wait_until_stopped(exec, id).await?;
+    say(json, id, &format!("{status}"));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn say(json: bool, id: ExecutionId, what: &str) {
+    if json {
+        println!("{}", serde_json::json!({ "execution": id, "status": what }));
+    } else {
+        println!("execution {id}: {what}");
+    }
+}
+
+async fn wait_until_stopped(exec: &Executor, id: ExecutionId) -> anyhow::Result<ExecutionStatus> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = exec.status(id).await?;
+        if status != ExecutionStatus::Running {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("execution {id} is still running after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,149 @@
+//! One node attempt, off the drive: wait out its backoff, bring its workspace to the entry's
+//! files if needed, run the guest, validate its update and capture its files.
+
+use super::blobs::StoredBlobs;
+use super::ExecError;
+use crate::capture::{CaptureError, CaptureLimits, Captured, Workspace, capture, restore};
+use crate::cas::LocalCas;
+use crate::failpoint;
+use crate::model::{AttemptStatus, Checkpoint, FileTree, NodeBoundary, TenantId, TrapKind};
+use crate::runtime::{AttemptReport, CancelSignal, GuestErrorKind, Limits, NodeCall, Outcome, PreparedNode, Runtime};
+use crate::workflow::parse_update;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// A node activation: an entry checkpoint whose boundary is open.
+pub(crate) struct Task {
+    pub(crate) node: usize,
+    pub(crate) entry: Checkpoint,
+    pub(crate) boundary: NodeBoundary,
+    /// The entry's file tree, and its commit's depth.
+    pub(crate) tree: Arc<FileTree>,
+    pub(crate) depth: u32,
+    /// Created by this drive (a resumed task is not stopped again by its breakpoint).
+    pub(crate) fresh: bool,
+    /// Backoff before a retry.
+    pub(crate) delay: Duration,
+}
+
+/// How an attempt failed.
+pub(crate) struct Failure {
+    pub(crate) status: AttemptStatus,
+    pub(crate) trap: Option<TrapKind>,
+    pub(crate) error: String,
+    /// A `retryable` guest error, or a timeout (retried when the policy says so).
+    pub(crate) retryable: bool,
+}
+
+impl Failure {
+    pub(crate) fn describe(&self) -> String {
+        match (self.status, self.trap) {
+            (AttemptStatus::Trapped, Some(kind)) => format!("trapped ({kind}): {}", self.error),
+            (AttemptStatus::GuestError, _) => format!("returned an error: {}", self.error),
+            (AttemptStatus::InvalidOutput, _) => format!("returned invalid output: {}", self.error),
+            _ => self.error.clone(),
+        }
+    }
+}
+
+/// What an attempt produced.
+pub(crate) enum Result_ {
+    Returned { update: Map<String, Value>, route: Option<String>, captured: Captured },
+    Failed(Failure),
+    Cancelled,
+}
+
+/// A finished attempt, handed back to the drive with its lane's workspace.
+pub(crate) struct Attempted {
+    pub(crate) task: Task,
+    pub(crate) ws: Workspace,
+    pub(crate) report: AttemptReport,
+    pub(crate) result: Result_,
+}
+
+/// What an attempt needs, owned, so it can run on its own task.
+pub(crate) struct Context {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) cas: Arc<LocalCas>,
+    pub(crate) tenant: TenantId,
+    pub(crate) capture: CaptureLimits,
+    pub(crate) limits: Limits,
+    pub(crate) node: PreparedNode,
+    pub(crate) call: NodeCall,
+    pub(crate) retry_timeouts: bool,
+    pub(crate) slots: Arc<Semaphore>,
+}
+
+/// Runs the attempt. `restore_from` is given when the lane's workspace may not hold the
+/// entry's files (a new lane, a retry, a resume).
+pub(crate) async fn attempt(cx: Context, task: Task, mut ws: Workspace, restore_from: Option<StoredBlobs>, cancel: CancelSignal) -> Result<Attempted, ExecError> {
+    let idle = |task, ws, result| Ok(Attempted { task, ws, report: AttemptReport::empty(), result });
+    if !task.delay.is_zero() {
+        tokio::select! {
+            () = tokio::time::sleep(task.delay) => {}
+            () = cancel.cancelled() => return idle(task, ws, Result_::Cancelled),
+        }
+    }
+    if let Some(blobs) = restore_from {
+        let (tree, limits) = (task.tree.clone(), cx.capture);
+        let (back, r) = super::run::blocking(move || {
+            let r = restore(&mut ws, &tree, &blobs, &limits);
+            (ws, r)
+        })
+        .await?;
+        ws = back;
+        r.map_err(|source| ExecError::Workspace { execution: task.entry.execution, source })?;
+    }
+    let Ok(_slot) = cx.slots.clone().acquire_owned().await else { return idle(task, ws, Result_::Cancelled) };
+    let report = cx.runtime.run(&cx.node, &cx.call, ws.host_path(), &cx.limits, &cancel).await;
+    let failure = match &report.outcome {
+        Outcome::Returned { update, route } => match parse_update(update, cx.limits.update_bytes) {
+            Err(e) => Failure { status: AttemptStatus::InvalidOutput, trap: None, error: e.to_string(), retryable: false },
+            Ok(update) => {
+                let (cas, tenant, limits, base) = (cx.cas.clone(), cx.tenant, cx.capture, task.tree.clone());
+                let (back, captured) = super::run::blocking(move || {
+                    let r = capture(&mut ws, &base, &cas, tenant, &limits);
+                    (ws, r)
+                })
+                .await?;
+                ws = back;
+                match captured {
+                    Ok(captured) => {
+                        failpoint::hit("after-capture");
+                        let route = route.clone();
+                        return Ok(Attempted { task, ws, report, result: Result_::Returned { update, route, captured } });
+                    }
+                    Err(e) => match node_fault(&e) {
+                        Some(trap) => Failure { status: AttemptStatus::Trapped, trap: Some(trap), error: e.to_string(), retryable: false },
+                        None => return Err(ExecError::Workspace { execution: task.entry.execution, source: e }),
+                    },
+                }
+            }
+        },
+        Outcome::GuestError { kind, message } => Failure {
+            status: AttemptStatus::GuestError,
+            trap: None,
+            error: format!("{}: {message}", kind.as_str()),
+            retryable: *kind == GuestErrorKind::Retryable,
+        },
+        Outcome::Trapped { kind, detail } => Failure {
+            status: AttemptStatus::Trapped,
+            trap: Some(*kind),
+            error: detail.clone(),
+            retryable: *kind == TrapKind::Timeout && cx.retry_timeouts,
+        },
+        Outcome::Cancelled => return Ok(Attempted { task, ws, report, result: Result_::Cancelled }),
+    };
+    Ok(Attempted { task, ws, report, result: Result_::Failed(failure) })
+}
+
+/// Capture errors that are the node's doing (it wrote something it may not), as a trap kind.
+fn node_fault(e: &CaptureError) -> Option<TrapKind> {
+    match e {
+        CaptureError::FileTooLarge { .. } | CaptureError::TooManyEntries { .. } => Some(TrapKind::DiskQuotaExceeded),
+        CaptureError::SpecialFile { .. } | CaptureError::NonUtf8Name { .. } => Some(TrapKind::SandboxViolation),
+        CaptureError::Io { .. } => None,
+    }
+}

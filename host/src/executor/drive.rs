@@ -1,0 +1,374 @@
+//! The drive: one execution's scheduler. It launches ready node activations (bounded by
+//! `parallelism`, each branch in its own workspace lane), turns each finished attempt into
+//! one exit transaction (see [`super::boundary`]), and stops at a pause, cancel or failure.
+//!
+//! Invariant: every open boundary in the database is a task in `ready` or in flight, and
+//! every row of `join_arrivals` is in `waiting`; so a resume rebuilds exactly this state.
+
+use super::attempt::{Attempted, Context, Task, attempt};
+use super::commit::{Chain, ExitTx};
+use super::control::{Control, Registration};
+use super::{ExecError, Executor, LoadedWorkflow, RunSummary};
+use crate::capture::{Workspace, restore};
+use crate::db::join::Arrival;
+use crate::failpoint;
+use crate::model::{
+    AttemptStatus, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, ExecutionId, ExecutionStatus, FileCommitId,
+    FileTree, NodeBoundary, OutboxEvent, EventId,
+};
+use crate::runtime::{CancelSignal, NodeCall};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Nodes that pause the execution when reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Breakpoints {
+    /// Pause before these nodes run.
+    pub before: Vec<String>,
+    /// Pause after these nodes commit.
+    pub after: Vec<String>,
+}
+
+/// Why the drive stops launching.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Stop {
+    Pause(String),
+    Cancel,
+    Fail(String),
+}
+
+/// A branch waiting at a join: its exit checkpoint and what the join merges from it.
+pub(crate) struct Branch {
+    pub(crate) arrival: Arrival,
+    pub(crate) node: String,
+    pub(crate) state: Map<String, Value>,
+    pub(crate) file_commit: FileCommitId,
+    pub(crate) tree: Arc<FileTree>,
+    pub(crate) depth: u32,
+    pub(crate) lane: u32,
+}
+
+#[derive(Default)]
+struct Lane {
+    ws: Option<Workspace>,
+    /// The file commit the workspace is known to hold (`None`: unknown, restore first).
+    commit: Option<FileCommitId>,
+}
+
+pub(crate) struct Drive<'a> {
+    pub(crate) ex: &'a Executor,
+    pub(crate) wf: &'a LoadedWorkflow,
+    pub(crate) id: ExecutionId,
+    pub(crate) seq: u32,
+    pub(crate) event_seq: u32,
+    pub(crate) steps: u32,
+    pub(crate) attempts: usize,
+    pub(crate) ready: VecDeque<Task>,
+    pub(crate) waiting: BTreeMap<usize, VecDeque<Branch>>,
+    pub(crate) fork_bases: HashMap<CheckpointId, (Map<String, Value>, Arc<FileTree>)>,
+    pub(crate) stop: Option<Stop>,
+    pub(crate) breakpoints: Breakpoints,
+    pub(crate) last_state: Map<String, Value>,
+    pub(crate) chain: Chain,
+    pub(crate) parallelism: usize,
+    running: JoinSet<Result<Attempted, ExecError>>,
+    in_flight: HashMap<BoundaryId, (usize, u32, CancelSignal)>,
+    lanes: BTreeMap<u32, Lane>,
+    registration: Registration,
+}
+
+impl<'a> Drive<'a> {
+    #[expect(clippy::too_many_arguments, reason = "the counters a resume restores, named")]
+    pub(crate) fn new(ex: &'a Executor, wf: &'a LoadedWorkflow, id: ExecutionId, seq: u32, event_seq: u32, steps: u32, breakpoints: Breakpoints, parallelism: usize, registration: Registration) -> Self {
+        Self {
+            ex,
+            wf,
+            id,
+            seq,
+            event_seq,
+            steps,
+            attempts: 0,
+            ready: VecDeque::new(),
+            waiting: BTreeMap::new(),
+            fork_bases: HashMap::new(),
+            stop: None,
+            breakpoints,
+            last_state: Map::new(),
+            chain: Chain::new(ex.pool.clone(), ex.fail_point),
+            parallelism: parallelism.max(1),
+            running: JoinSet::new(),
+            in_flight: HashMap::new(),
+            lanes: BTreeMap::new(),
+            registration,
+        }
+    }
+
+    /// Notes that lane 0 already holds `commit` (a fresh execution's empty workspace).
+    pub(crate) fn adopt_lane(&mut self, lane: u32, ws: Workspace, commit: Option<FileCommitId>) {
+        self.lanes.insert(lane, Lane { ws: Some(ws), commit });
+    }
+
+    /// Runs until nothing is left to run or a stop takes effect; then commits the ending.
+    pub(crate) async fn run(mut self) -> Result<RunSummary, ExecError> {
+        let result = self.run_loop().await;
+        if result.is_err() {
+            for (_, _, cancel) in self.in_flight.values() {
+                cancel.cancel();
+            }
+            while self.running.join_next().await.is_some() {}
+        }
+        // Nothing is reported before the last transaction is durable; a failed commit is the
+        // more fundamental error when both occurred.
+        self.chain.settle().await?;
+        result?;
+        self.cleanup_lanes().await;
+        let (status, failure, paused) = match &self.stop {
+            None => (ExecutionStatus::Completed, None, None),
+            Some(Stop::Pause(why)) => (ExecutionStatus::Paused, None, Some(why.clone())),
+            Some(Stop::Cancel) => (ExecutionStatus::Cancelled, Some("cancelled".to_owned()), None),
+            Some(Stop::Fail(why)) => (ExecutionStatus::Failed, Some(why.clone()), None),
+        };
+        Ok(RunSummary { execution: self.id, status, attempts: self.attempts, failure, paused, state: self.last_state })
+    }
+
+    async fn run_loop(&mut self) -> Result<(), ExecError> {
+        self.take_request();
+        if self.stop.is_none() && self.ready.is_empty() && self.running.is_empty() {
+            // Resumed after a crash that hit between the last exit and the ending.
+            let mut tx = ExitTx::default();
+            self.maybe_complete(&mut tx);
+            self.issue(tx);
+        }
+        loop {
+            while self.stop.is_none() && self.running.len() < self.parallelism {
+                let Some(task) = self.ready.pop_front() else { break };
+                let node = self.wf.manifest.graph.name(task.node).to_owned();
+                if task.fresh && self.breakpoints.before.contains(&node) {
+                    self.ready.push_front(task);
+                    self.stop = Some(Stop::Pause(format!("breakpoint before `{node}`")));
+                    break;
+                }
+                self.launch(task).await?;
+            }
+            if self.running.is_empty() {
+                break;
+            }
+            let mut requests = self.registration.requests.clone();
+            tokio::select! {
+                done = self.running.join_next() => {
+                    let attempted = done.ok_or_else(|| ExecError::Task("no attempt in flight".into()))?.map_err(|e| ExecError::Task(e.to_string()))??;
+                    self.finish(attempted).await?;
+                }
+                Ok(()) = requests.changed() => self.take_request(),
+            }
+        }
+        match self.stop.clone() {
+            Some(Stop::Pause(why)) => {
+                let mut tx = ExitTx::default();
+                let waiting: Vec<&str> = self.ready.iter().map(|t| t.entry.node.as_str()).collect();
+                let event = self.event(EventKind::ExecutionPaused, json!({ "reason": why, "before": waiting }));
+                tx.events.push(event);
+                tx.end = Some((ExecutionStatus::Paused, None));
+                self.issue(tx);
+            }
+            Some(Stop::Cancel) => {
+                let mut tx = ExitTx::default();
+                self.close_ready(&mut tx, "cancelled before it ran");
+                let event = self.event(EventKind::ExecutionCancelled, json!({ "attempts": self.attempts }));
+                tx.events.push(event);
+                tx.end = Some((ExecutionStatus::Cancelled, Some("cancelled by request".into())));
+                self.issue(tx);
+            }
+            Some(Stop::Fail(_)) | None => {}
+        }
+        Ok(())
+    }
+
+    fn take_request(&mut self) {
+        let request = *self.registration.requests.borrow_and_update();
+        match (request, &self.stop) {
+            (Some(Control::Pause), None) => self.stop = Some(Stop::Pause("requested by `wtb pause`".into())),
+            (Some(Control::Cancel), None | Some(Stop::Pause(_))) => {
+                self.stop = Some(Stop::Cancel);
+                for (_, _, cancel) in self.in_flight.values() {
+                    cancel.cancel();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn launch(&mut self, task: Task) -> Result<(), ExecError> {
+        let lane = task.entry.lane;
+        let (ws, known) = self.take_lane(lane)?;
+        let restore_from = if known == Some(task.entry.file_commit) {
+            None
+        } else {
+            // The tree's inline blobs may be in a transaction still executing.
+            self.chain.settle().await?;
+            Some(self.ex.stored_blobs(&task.tree).await?)
+        };
+        let loaded = &self.wf.nodes[task.node];
+        let spec = &loaded.spec;
+        let limits = self.ex.config.node_limits(spec.limits.memory_mib, spec.limits.timeout_ms);
+        let cx = Context {
+            runtime: self.ex.runtime.clone(),
+            cas: self.ex.cas.clone(),
+            tenant: self.ex.tenant,
+            capture: self.ex.config.capture_limits(),
+            limits,
+            node: loaded.prepared.clone(),
+            call: NodeCall {
+                execution: self.id.to_string(),
+                node: spec.id.clone(),
+                attempt: task.boundary.attempt,
+                state: task.entry.state.to_string(),
+                config: spec.config.to_string(),
+                env: spec.env.clone(),
+            },
+            retry_timeouts: spec.retry.on_timeout,
+            slots: self.ex.slots.clone(),
+        };
+        let cancel = CancelSignal::default();
+        let branch = !task.entry.forks.is_empty() && !self.running.is_empty();
+        self.in_flight.insert(task.boundary.id, (task.node, lane, cancel.clone()));
+        self.running.spawn(attempt(cx, task, ws, restore_from, cancel));
+        if branch {
+            failpoint::hit("branch-start");
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, a: Attempted) -> Result<(), ExecError> {
+        self.in_flight.remove(&a.task.boundary.id);
+        self.attempts += 1;
+        let lane = a.task.entry.lane;
+        self.lanes.entry(lane).or_default().ws = Some(a.ws);
+        self.set_lane_commit(lane, None);
+        self.conclude(a.task, a.report, a.result).await
+    }
+
+    pub(crate) fn set_lane_commit(&mut self, lane: u32, commit: Option<FileCommitId>) {
+        self.lanes.entry(lane).or_default().commit = commit;
+    }
+
+    fn take_lane(&mut self, lane: u32) -> Result<(Workspace, Option<FileCommitId>), ExecError> {
+        let state = self.lanes.entry(lane).or_default();
+        if let Some(ws) = state.ws.take() {
+            return Ok((ws, state.commit));
+        }
+        Ok((self.ex.open_workspace(self.id, lane)?, None))
+    }
+
+    /// The lowest lane no ready or running task holds, other than `besides`.
+    pub(crate) fn free_lane(&self, besides: &[u32]) -> u32 {
+        let busy: BTreeSet<u32> =
+            self.ready.iter().map(|t| t.entry.lane).chain(self.in_flight.values().map(|(_, l, _)| *l)).chain(besides.iter().copied()).collect();
+        (0..).find(|l| !busy.contains(l)).unwrap_or(0)
+    }
+
+    pub(crate) fn lane_is_free(&self, lane: u32) -> bool {
+        !self.ready.iter().any(|t| t.entry.lane == lane) && !self.in_flight.values().any(|(_, l, _)| *l == lane)
+    }
+
+    /// Puts a lane's workspace back to `tree` now (after a failure, so the workspace shows
+    /// the files the failed node was given).
+    pub(crate) async fn restore_lane(&mut self, lane: u32, commit: FileCommitId, tree: Arc<FileTree>) -> Result<(), ExecError> {
+        self.chain.settle().await?;
+        let blobs = self.ex.stored_blobs(&tree).await?;
+        let (mut ws, _) = self.take_lane(lane)?;
+        let limits = self.ex.config.capture_limits();
+        let (ws, r) = super::run::blocking(move || {
+            let r = restore(&mut ws, &tree, &blobs, &limits);
+            (ws, r)
+        })
+        .await?;
+        let ok = r.map_err(|source| ExecError::Workspace { execution: self.id, source });
+        self.lanes.insert(lane, Lane { ws: Some(ws), commit: ok.is_ok().then_some(commit) });
+        ok.map(|_| ())
+    }
+
+    /// Removes the workspaces of lanes other than 0 once nothing will run in them.
+    async fn cleanup_lanes(&mut self) {
+        if !matches!(self.stop, None | Some(Stop::Fail(_)) | Some(Stop::Cancel)) {
+            return;
+        }
+        let extra: Vec<u32> = self.lanes.keys().copied().filter(|l| *l != 0).collect();
+        for lane in extra {
+            self.lanes.remove(&lane);
+            let path = self.ex.workspace_path(self.id, lane);
+            let _ = super::run::blocking(move || std::fs::remove_dir_all(path)).await;
+        }
+    }
+
+    /// Allocates the next checkpoint seq.
+    pub(crate) fn next_seq(&mut self) -> u32 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// The next outbox event of this execution.
+    pub(crate) fn event(&mut self, kind: EventKind, payload: Value) -> OutboxEvent {
+        self.event_seq += 1;
+        OutboxEvent {
+            id: EventId::from_uuid(self.ex.ids.next()),
+            tenant: self.ex.tenant,
+            execution: self.id,
+            seq: self.event_seq,
+            kind,
+            payload,
+            idempotency_key: OutboxEvent::key_for(self.id, self.event_seq),
+            created_at: self.ex.clock.now(),
+        }
+    }
+
+    /// Sends `tx` down the chain with the execution's cursor (the nodes left open).
+    pub(crate) fn issue(&mut self, tx: ExitTx) {
+        let mut open: Vec<&str> = self.ready.iter().map(|t| t.entry.node.as_str()).collect();
+        open.extend(self.in_flight.values().map(|(n, _, _)| self.wf.manifest.graph.name(*n)));
+        open.sort_unstable();
+        open.dedup();
+        let cursor = (!open.is_empty()).then(|| open.join(","));
+        match tx.into_batch(self.id, cursor, self.ex.clock.now()) {
+            Ok(batch) => self.chain.issue(batch),
+            Err(e) => tracing::error!("building a transaction: {e}"),
+        }
+    }
+
+    /// Closes every ready (not started) task as cancelled: exit checkpoint + boundary.
+    pub(crate) fn close_ready(&mut self, tx: &mut ExitTx, why: &str) {
+        let now = self.ex.clock.now();
+        while let Some(task) = self.ready.pop_front() {
+            let exit = Checkpoint {
+                id: CheckpointId::from_uuid(self.ex.ids.next()),
+                seq: self.next_seq(),
+                kind: CheckpointKind::Exit,
+                parents: vec![task.entry.id],
+                created_at: now,
+                ..task.entry.clone()
+            };
+            tx.closed.push(NodeBoundary {
+                exit_checkpoint: Some(exit.id),
+                status: AttemptStatus::Cancelled,
+                error: Some(why.to_owned()),
+                finished_at: Some(now),
+                ..task.boundary.clone()
+            });
+            tx.checkpoints.push(exit);
+        }
+    }
+
+    /// Interrupts every running attempt (after a failure decided the execution's end).
+    pub(crate) fn cancel_running(&self) {
+        for (_, _, cancel) in self.in_flight.values() {
+            cancel.cancel();
+        }
+    }
+
+    /// Whether anything is still in flight besides the attempt being concluded.
+    pub(crate) fn idle(&self) -> bool {
+        self.ready.is_empty() && self.running.is_empty()
+    }
+}
