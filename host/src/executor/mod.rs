@@ -35,7 +35,7 @@ pub use control::Control;
 pub use drive::Breakpoints;
 pub use inspect::{CheckpointView, ExecutionReport, NodeView};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
-pub use run::{RunOptions, RunSummary};
+pub use run::{RunOptions, RunSummary, workspace_dir};
 
 use crate::capture::CaptureError;
 use crate::cas::LocalCas;

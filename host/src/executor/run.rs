@@ -264,9 +264,8 @@ impl Executor {
         Ok(Workspace::new(dir, self.workspaces_path.join(&name)))
     }
 
-    /// A lane's workspace directory name: lane 0 is `<execution>`, lane n `<execution>.<n>`.
     fn lane_dir(execution: ExecutionId, lane: u32) -> String {
-        if lane == 0 { execution.to_string() } else { format!("{execution}.{lane}") }
+        lane_dir(execution, lane)
     }
 
     /// Where a lane's workspace lives on the host.
@@ -292,4 +291,15 @@ impl Executor {
 /// faster per node, and it does not work on a current-thread runtime.)
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ExecError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ExecError::Task(e.to_string()))
+}
+
+/// A lane's workspace directory name: lane 0 (the main line) is `<execution>`, lane n (a
+/// parallel branch) `<execution>.<n>`.
+fn lane_dir(execution: ExecutionId, lane: u32) -> String {
+    if lane == 0 { execution.to_string() } else { format!("{execution}.{lane}") }
+}
+
+/// Where a lane's workspace lives under a data dir.
+pub fn workspace_dir(data_dir: &std::path::Path, execution: ExecutionId, lane: u32) -> PathBuf {
+    data_dir.join("workspaces").join(lane_dir(execution, lane))
 }
