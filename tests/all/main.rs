@@ -4,6 +4,7 @@
 mod batch;
 mod cache;
 mod cli;
+mod crash;
 mod engine;
 mod failures;
 mod manifest;
