@@ -87,3 +87,59 @@ fn demo_runs_the_example_workflow() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("guest.report.ready") && text.contains("# Sensor report"), "{text}");
 }
+
+#[test]
+fn pause_resume_and_cancel_work_across_processes() {
+    let h = Harness::new();
+    let slow = h.probe_workflow("slow", &[
+        ("a", json!({ "action": "write", "files": { "a.txt": "a" }, "sleep_ms": 300 })),
+        ("b", json!({ "action": "write", "files": { "b.txt": "b" } })),
+    ]);
+    let child = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["--json", "run", slow.to_str().unwrap()])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = loop {
+        let out = wtb(&h, &["--json", "list"]);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!([]));
+        if let Some(id) = list.as_array().and_then(|l| l.first()).and_then(|e| e["id"].as_str()) {
+            break id.to_owned();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let out = wtb(&h, &["pause", &id, "--wait"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("paused"), "{}", String::from_utf8_lossy(&out.stdout));
+    let run = child.wait_with_output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((summary["status"].as_str(), summary["attempts"].as_u64()), (Some("paused"), Some(1)), "paused at the boundary after `a`");
+    let out = wtb(&h, &["--json", "resume", &id]);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "completed", "{}", stderr(&out));
+
+    let out = wtb(&h, &["resume", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot resume an execution that is completed"), "{}", stderr(&out));
+    for cmd in ["pause", "cancel", "resume"] {
+        let out = wtb(&h, &[cmd, "01a20000-0000-7000-8000-000000000000"]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        assert!(stderr(&out).contains("no execution"), "{cmd}: {}", stderr(&out));
+    }
+
+    // A paused execution is cancelled on the spot; its open node is recorded as cancelled.
+    let out = wtb(&h, &["--json", "run", slow.to_str().unwrap(), "--break-before", "b"]);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "paused");
+    let id = summary["execution"].as_str().unwrap();
+    let out = wtb(&h, &["--json", "cancel", id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = wtb(&h, &["--json", "show", id]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["execution"]["status"], "cancelled");
+    assert_eq!(report["nodes"][1]["status"], "cancelled");
+    let out = wtb(&h, &["run", slow.to_str().unwrap(), "--break-before", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("breakpoint on `nope`: the workflow has no such node"), "{}", stderr(&out));
+}
