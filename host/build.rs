@@ -12,6 +12,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("wtb-example-report", "wtb_example_report"),
     ("wtb-example-counter", "wtb_example_counter"),
     ("wtb-example-hello", "wtb_example_hello"),
+    ("wtb-example-router", "wtb_example_router"),
 ];
 
 fn main() {

@@ -20,16 +20,26 @@ pub const REPORT: &[u8] = guest!("wtb_example_report");
 pub const COUNTER: &[u8] = guest!("wtb_example_counter");
 /// `examples/nodes/hello`: the smallest node.
 pub const HELLO: &[u8] = guest!("wtb_example_hello");
+/// `examples/nodes/router`: picks a route label by comparing a state key with a threshold.
+pub const ROUTER: &[u8] = guest!("wtb_example_router");
 /// `examples/workflows/sensors.toml`.
 pub const SENSORS_WORKFLOW: &str = include_str!("../../examples/workflows/sensors.toml");
+/// `examples/workflows/branching.toml`: router, fan-out to two branches, join.
+pub const BRANCHING_WORKFLOW: &str = include_str!("../../examples/workflows/branching.toml");
+/// `examples/workflows/loop.toml`: a loop closed by a router.
+pub const LOOP_WORKFLOW: &str = include_str!("../../examples/workflows/loop.toml");
 
-/// Writes the demo workflow and its components under `dir` (replacing earlier copies) and
-/// returns the manifest's path.
+/// Writes the example workflows (`sensors.toml`, `branching.toml`, `loop.toml`) and their
+/// components under `dir` (replacing earlier copies) and returns the demo manifest's path.
 pub fn materialize(dir: &Path) -> io::Result<PathBuf> {
     let components = dir.join("components");
     std::fs::create_dir_all(&components)?;
-    for (name, bytes) in [("generate", GENERATE), ("transform", TRANSFORM), ("report", REPORT)] {
+    let all = [("generate", GENERATE), ("transform", TRANSFORM), ("report", REPORT), ("counter", COUNTER), ("hello", HELLO), ("router", ROUTER)];
+    for (name, bytes) in all {
         std::fs::write(components.join(format!("{name}.wasm")), bytes)?;
+    }
+    for (name, text) in [("branching.toml", BRANCHING_WORKFLOW), ("loop.toml", LOOP_WORKFLOW)] {
+        std::fs::write(dir.join(name), text)?;
     }
     let manifest = dir.join("sensors.toml");
     std::fs::write(&manifest, SENSORS_WORKFLOW)?;

@@ -274,3 +274,26 @@ async fn cancel_interrupts_a_running_guest_and_records_it() {
     assert_eq!(report.execution.status, ExecutionStatus::Cancelled);
     assert!(wtb_tests::files_under(&h.workspace(s.execution)).is_empty(), "the interrupted node's writes are undone");
 }
+
+#[tokio::test]
+async fn the_branching_and_loop_examples_run() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let dir = h.dir.path().join("examples");
+    wtb::demo::materialize(&dir).unwrap();
+    let wf = exec.load_workflow(&dir.join("branching.toml")).await.unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+    assert_eq!((s.state["last_route"].as_str(), s.state["counter"].as_u64(), s.state["report"].as_str()), (Some("full"), Some(1), Some("report.md")));
+    let report = exec.describe(s.execution).await.unwrap();
+    let ran: Vec<&str> = report.nodes.iter().map(|n| n.boundary.node.as_str()).collect();
+    assert_eq!(ran.len(), 5, "{ran:?}");
+    assert!(!ran.contains(&"nothing"));
+    let s = exec.run(&wf, serde_json::from_value(json!({ "rows": 0 })).unwrap()).await.unwrap();
+    assert_eq!((s.status, s.state["greeted"].as_str()), (ExecutionStatus::Completed, Some("nobody")));
+
+    let wf = exec.load_workflow(&dir.join("loop.toml")).await.unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+    assert_eq!((s.state["counter"].as_u64(), s.attempts), (Some(5), 11));
+}
