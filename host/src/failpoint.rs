@@ -38,10 +38,11 @@ pub fn is_next(name: &str) -> bool {
 
 /// Counts a pass through `name`; aborts the process on the armed pass.
 pub fn hit(name: &str) {
-    if let Some(a) = armed() {
-        if a.name == name && a.hits.fetch_add(1, Ordering::SeqCst) + 1 == a.at {
-            eprintln!("wtb: failpoint `{name}` reached, aborting");
-            std::process::abort();
-        }
+    if let Some(a) = armed()
+        && a.name == name
+        && a.hits.fetch_add(1, Ordering::SeqCst) + 1 == a.at
+    {
+        eprintln!("wtb: failpoint `{name}` reached, aborting");
+        std::process::abort();
     }
 }

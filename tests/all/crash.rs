@@ -11,12 +11,14 @@ use std::time::Duration;
 use wtb::model::{AttemptStatus, CheckpointKind, ExecutionStatus};
 use wtb_tests::Harness;
 
+/// Per node: attempts that succeeded, and the state and files (path, digest) of its exit.
+type Exits = BTreeMap<String, (usize, Value, Vec<(String, String)>)>;
+
 /// What must be identical between an interrupted-and-resumed run and an uninterrupted one.
 #[derive(Debug, PartialEq)]
 struct Fingerprint {
     status: ExecutionStatus,
-    /// Per node: attempts that succeeded, and the state and files of its exit.
-    exits: BTreeMap<String, (usize, Value, Vec<(String, String)>)>,
+    exits: Exits,
     /// Guest events (node names), sorted.
     guest_events: Vec<String>,
     /// `node.completed` events per node.
@@ -38,7 +40,7 @@ async fn fingerprint(h: &Harness) -> Fingerprint {
     let recent = exec.recent(10).await.unwrap();
     assert_eq!(recent.len(), 1, "one execution per harness");
     let r = exec.describe(recent[0].id).await.unwrap();
-    let mut exits = BTreeMap::new();
+    let mut exits = Exits::new();
     for n in r.nodes.iter().filter(|n| n.boundary.status == AttemptStatus::Succeeded) {
         let exit = r.checkpoints.iter().find(|c| Some(c.checkpoint.id) == n.boundary.exit_checkpoint).expect("exit checkpoint");
         let files = exit.files.iter().map(|(p, e)| (p.clone(), e.digest.map(|d| d.to_hex()).unwrap_or_default())).collect();

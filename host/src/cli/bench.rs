@@ -1,4 +1,5 @@
-//! `wtb bench`: per-node overhead of the whole protocol (sandbox, capture, one transaction).
+//! `wtb bench`: per-node overhead of the whole protocol (sandbox, capture, one transaction),
+//! then the engine scenarios of [`super::bench_engine`].
 //!
 //! The workflow: `nodes` counter nodes in a line; each increments a counter, appends to a list
 //! in the state and writes one file. Each mode runs in a fresh data dir beside the real one.
@@ -40,6 +41,10 @@ pub struct Shape {
     pub file_size: usize,
     /// Inline-blob threshold for the scratch data dirs.
     pub inline_blob_max_bytes: u64,
+    /// Short executions in the concurrency scenario.
+    pub executions: usize,
+    /// How many of them run at once.
+    pub in_flight: usize,
 }
 
 /// Runs the benchmark in both modes and prints the figures.
@@ -57,8 +62,15 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
         results.push(run_mode(dir.path(), mode, durability, shape).await?);
         scratch.push(dir);
     }
+    let fan_dir = tempfile::Builder::new().prefix("bench-").tempdir_in(data_dir)?;
+    let conc_dir = tempfile::Builder::new().prefix("bench-").tempdir_in(data_dir)?;
+    let engine = [
+        super::bench_engine::fan_out(fan_dir.path(), runs, file_size, shape.inline_blob_max_bytes).await?,
+        super::bench_engine::concurrent(conc_dir.path(), shape.executions, shape.in_flight, file_size, shape.inline_blob_max_bytes).await?,
+    ];
+    scratch.extend([fan_dir, conc_dir]);
     if json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "engine": engine }))?);
     } else {
         println!(
             "{nodes}-node linear workflow, {file_size}-byte file per node, {runs} measured runs per mode, inline blobs up to {} bytes:\n",
@@ -70,12 +82,19 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
                 r.mode, r.median_us_per_node, r.best_us_per_node, r.nodes_per_second, bytes(r.db_bytes_per_run), bytes(r.blob_bytes_total)
             );
         }
+        println!("\nengine (durable):\n");
+        for r in &engine {
+            println!(
+                "  {:<40} {:>6.0} nodes/s  node latency p50 {:>6} µs  p99 {:>7} µs  ({} nodes)",
+                r.scenario, r.nodes_per_second, r.p50_node_us, r.p99_node_us, r.nodes
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn run_mode(dir: &Path, mode: &'static str, durability: Durability, shape: Shape) -> anyhow::Result<ModeResult> {
-    let Shape { nodes, runs, file_size, inline_blob_max_bytes } = shape;
+    let Shape { nodes, runs, file_size, inline_blob_max_bytes, .. } = shape;
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
     let mut manifest = String::from("name = \"bench\"\n[state]\ncounter = 0\nlog = []\n");
     for i in 1..=nodes {

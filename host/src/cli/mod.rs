@@ -4,6 +4,7 @@
 //! host error (message on stderr, one line, naming what and where).
 
 mod bench;
+mod bench_engine;
 mod control;
 mod format;
 mod run;
@@ -96,7 +97,8 @@ pub enum Command {
     },
     /// Run the example workflow (generate → transform → report) and summarise it.
     Demo,
-    /// Measure per-node overhead: a linear workflow of counter nodes, durable and normal.
+    /// Measure per-node overhead (a linear workflow of counter nodes, durable and normal),
+    /// a 16-way fan-out into a join, and many short executions at once.
     Bench {
         /// Nodes in the workflow.
         #[arg(long, default_value_t = 50)]
@@ -111,6 +113,12 @@ pub enum Command {
         /// object with its own fsync). Defaults to the runtime config's value.
         #[arg(long)]
         inline_blob_max_bytes: Option<u64>,
+        /// Short executions in the concurrency scenario.
+        #[arg(long, default_value_t = 100)]
+        executions: usize,
+        /// How many of them run at once.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
     },
 }
 
@@ -182,9 +190,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await
         }
-        Command::Bench { nodes, runs, file_size, inline_blob_max_bytes } => {
+        Command::Bench { nodes, runs, file_size, inline_blob_max_bytes, executions, in_flight } => {
             let inline = inline_blob_max_bytes.unwrap_or(crate::config::RuntimeConfig::default().inline_blob_max_bytes);
-            bench::bench(&cli.data_dir, bench::Shape { nodes, runs, file_size, inline_blob_max_bytes: inline }, cli.json).await
+            let shape = bench::Shape { nodes, runs, file_size, inline_blob_max_bytes: inline, executions, in_flight };
+            bench::bench(&cli.data_dir, shape, cli.json).await
         }
     }
 }

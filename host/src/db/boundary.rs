@@ -96,3 +96,12 @@ pub async fn list_open(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> R
         .await?;
     rows.iter().map(decode).collect()
 }
+
+/// Wall time of every succeeded attempt, from its entry checkpoint to its exit, in µs
+/// (benchmark figures).
+pub async fn latencies(db: impl SqliteExecutor<'_>) -> Result<Vec<i64>, DbError> {
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT finished_at - started_at FROM node_boundaries WHERE status = 'succeeded' ORDER BY 1")
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(l,)| l).collect())
+}

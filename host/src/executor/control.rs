@@ -126,10 +126,10 @@ async fn watch_requests(controls: std::sync::Weak<Controls>, pool: SqlitePool, c
             Err(e) => tracing::warn!("reading pause/cancel requests: {e}"),
         }
         ticks += 1;
-        if ticks % RENEW_EVERY == 0 {
-            if let Err(e) = db::execution::renew(&pool, &c.owner, lease_until(clock.now())).await {
-                tracing::warn!("renewing leases: {e}");
-            }
+        if ticks.is_multiple_of(RENEW_EVERY)
+            && let Err(e) = db::execution::renew(&pool, &c.owner, lease_until(clock.now())).await
+        {
+            tracing::warn!("renewing leases: {e}");
         }
     }
 }

@@ -190,10 +190,10 @@ impl Manifest {
                 }
             }
             let retry = node.retry.as_ref().map(|r| (*r.get_ref(), r.span()));
-            if let Some((policy, span)) = &retry {
-                if policy.max_attempts == 0 || policy.max_backoff_ms < policy.backoff_ms {
-                    return Err(err(span.clone(), Some(format!("nodes[{i}].retry")), "needs max_attempts >= 1 and max_backoff_ms >= backoff_ms".into()));
-                }
+            if let Some((policy, span)) = &retry
+                && (policy.max_attempts == 0 || policy.max_backoff_ms < policy.backoff_ms)
+            {
+                return Err(err(span.clone(), Some(format!("nodes[{i}].retry")), "needs max_attempts >= 1 and max_backoff_ms >= backoff_ms".into()));
             }
             nodes.push(NodeSpec {
                 id: id.clone(),
@@ -227,10 +227,10 @@ impl Manifest {
                     let from = node_at(&e.from, format!("edges[{i}].from"))?;
                     let to = node_at(&e.to, format!("edges[{i}].to"))?;
                     let label = e.label.as_ref().map(|l| l.get_ref().clone());
-                    if let Some(l) = &e.label {
-                        if !valid_id(l.get_ref()) {
-                            return Err(err(l.span(), Some(format!("edges[{i}].label")), format!("`{}` is not a valid label (1-64 of A-Z a-z 0-9 _ -)", l.get_ref())));
-                        }
+                    if let Some(l) = &e.label
+                        && !valid_id(l.get_ref())
+                    {
+                        return Err(err(l.span(), Some(format!("edges[{i}].label")), format!("`{}` is not a valid label (1-64 of A-Z a-z 0-9 _ -)", l.get_ref())));
                     }
                     if let Some(first) = pairs.insert((from, to, label.clone()), i) {
                         return Err(err(e.from.span(), Some(format!("edges[{i}]")), format!("duplicate of edges[{first}]")));
