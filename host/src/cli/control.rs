@@ -40,13 +40,7 @@ pub async fn resume(exec: &Executor, id: Option<&str>, all: bool, parallelism: u
 pub async fn pause(exec: &Executor, id: &str, wait: bool, json: bool) -> anyhow::Result<ExitCode> {
     let id: ExecutionId = id.parse()?;
     exec.request_pause(id).await?;
-    if !wait {
-        say(json, id, "pause requested; it takes effect at the next node boundary");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let status = wait_until_stopped(exec, id).await?;
-    say(json, id, &format!("{status}"));
-    Ok(ExitCode::SUCCESS)
+    requested(exec, id, wait, json, "pause requested; it takes effect at the next node boundary").await
 }
 
 /// Cancels; with `wait`, returns once the execution stopped.
@@ -56,12 +50,17 @@ pub async fn cancel(exec: &Executor, id: &str, wait: bool, json: bool) -> anyhow
         print_summary(&summary, json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if !wait {
-        say(json, id, "cancel requested; running nodes are interrupted");
-        return Ok(ExitCode::SUCCESS);
+    requested(exec, id, wait, json, "cancel requested; running nodes are interrupted").await
+}
+
+/// Reports a request taken; with `wait`, the status once the execution stopped running.
+async fn requested(exec: &Executor, id: ExecutionId, wait: bool, json: bool, what: &str) -> anyhow::Result<ExitCode> {
+    if wait {
+        let status = wait_until_stopped(exec, id).await?;
+        say(json, id, &status.to_string());
+    } else {
+        say(json, id, what);
     }
-    let status = wait_until_stopped(exec, id).await?;
-    say(json, id, &format!("{status}"));
     Ok(ExitCode::SUCCESS)
 }
 

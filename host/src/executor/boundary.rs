@@ -252,16 +252,8 @@ impl Drive<'_> {
     }
 
     async fn failed(&mut self, task: Task, failure: Failure, report: AttemptReport) -> Result<(), ExecError> {
-        let now = self.ex.clock.now();
         let mut tx = ExitTx::default();
-        let exit = Checkpoint {
-            id: CheckpointId::from_uuid(self.ex.ids.next()),
-            seq: self.next_seq(),
-            kind: CheckpointKind::Exit,
-            parents: vec![task.entry.id],
-            created_at: now,
-            ..task.entry.clone()
-        };
+        let exit = self.unchanged_exit(&task.entry);
         let boundary = NodeBoundary { trap: failure.trap, error: Some(failure.error.clone()), ..self.closed(&task, exit.id, failure.status, &report) };
         let spec = &self.wf.nodes[task.node].spec;
         let attempt = task.boundary.attempt;

@@ -337,18 +337,24 @@ impl<'a> Drive<'a> {
         }
     }
 
+    /// The exit checkpoint of an attempt that changed nothing (failed, cancelled, never
+    /// started): the entry's state and files.
+    pub(crate) fn unchanged_exit(&mut self, entry: &Checkpoint) -> Checkpoint {
+        Checkpoint {
+            id: CheckpointId::from_uuid(self.ex.ids.next()),
+            seq: self.next_seq(),
+            kind: CheckpointKind::Exit,
+            parents: vec![entry.id],
+            created_at: self.ex.clock.now(),
+            ..entry.clone()
+        }
+    }
+
     /// Closes every ready (not started) task as cancelled: exit checkpoint + boundary.
     pub(crate) fn close_ready(&mut self, tx: &mut ExitTx, why: &str) {
         let now = self.ex.clock.now();
         while let Some(task) = self.ready.pop_front() {
-            let exit = Checkpoint {
-                id: CheckpointId::from_uuid(self.ex.ids.next()),
-                seq: self.next_seq(),
-                kind: CheckpointKind::Exit,
-                parents: vec![task.entry.id],
-                created_at: now,
-                ..task.entry.clone()
-            };
+            let exit = self.unchanged_exit(&task.entry);
             tx.closed.push(NodeBoundary {
                 exit_checkpoint: Some(exit.id),
                 status: AttemptStatus::Cancelled,
