@@ -76,7 +76,7 @@ impl Executor {
         for node in &wf.nodes {
             self.store_component(node.prepared.digest(), node.bytes.clone()).await?;
         }
-        let ws = self.create_workspace(execution)?;
+        let ws = self.open_workspace(execution, 0)?;
         let entry_node = wf.manifest.graph.entry();
         let first = wf.manifest.graph.name(entry_node).to_owned();
         let commit = FileCommit {
@@ -256,26 +256,14 @@ impl Executor {
         Ok(drive)
     }
 
-    fn create_workspace(&self, execution: ExecutionId) -> Result<Workspace, ExecError> {
-        let name = execution.to_string();
-        let io = |source| ExecError::Io { what: format!("creating the workspace of {execution}"), source };
-        self.workspaces.create_dir(&name).map_err(io)?;
-        let dir: Dir = self.workspaces.open_dir(&name).map_err(io)?;
-        Ok(Workspace::new(dir, self.workspaces_path.join(&name)))
-    }
-
-    fn lane_dir(execution: ExecutionId, lane: u32) -> String {
-        lane_dir(execution, lane)
-    }
-
     /// Where a lane's workspace lives on the host.
     pub(crate) fn workspace_path(&self, execution: ExecutionId, lane: u32) -> PathBuf {
-        self.workspaces_path.join(Self::lane_dir(execution, lane))
+        self.workspaces_path.join(lane_dir(execution, lane))
     }
 
     /// Opens (creating if needed) a lane's workspace.
     pub(crate) fn open_workspace(&self, execution: ExecutionId, lane: u32) -> Result<Workspace, ExecError> {
-        let name = Self::lane_dir(execution, lane);
+        let name = lane_dir(execution, lane);
         let io = |source| ExecError::Io { what: format!("opening workspace `{name}`"), source };
         match self.workspaces.create_dir(&name) {
             Ok(()) => {}
