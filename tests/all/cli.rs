@@ -80,6 +80,31 @@ fn an_unusable_data_dir_is_a_clear_error() {
 }
 
 #[test]
+fn processes_opening_a_fresh_data_dir_at_once_all_succeed() {
+    // sqlx takes no migration lock on SQLite; without ours one of these fails with
+    // "table already exists".
+    for _ in 0..3 {
+        let h = Harness::new();
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+                    .args(["--json", "list"])
+                    .env("WTB_DATA_DIR", h.data_dir())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+        }
+    }
+}
+
+#[test]
 fn demo_runs_the_example_workflow() {
     let h = Harness::new();
     let out = wtb(&h, &["demo"]);
@@ -101,7 +126,13 @@ fn pause_resume_and_cancel_work_across_processes() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = child;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let id = loop {
+        assert!(std::time::Instant::now() < deadline, "the run never showed up in `list`");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run exited ({status}) before it could be paused: {:?}", child.wait_with_output().unwrap());
+        }
         let out = wtb(&h, &["--json", "list"]);
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!([]));
         if let Some(id) = list.as_array().and_then(|l| l.first()).and_then(|e| e["id"].as_str()) {

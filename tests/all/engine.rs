@@ -257,6 +257,7 @@ async fn cancel_interrupts_a_running_guest_and_records_it() {
     let run = exec.run(&wf, Map::new());
     let cancel = async {
         loop {
+            assert!(started.elapsed() < Duration::from_secs(60), "the execution never showed up as running");
             tokio::time::sleep(Duration::from_millis(50)).await;
             let running = exec.recent(10).await.unwrap();
             if let Some(e) = running.iter().find(|e| e.status == ExecutionStatus::Running) {

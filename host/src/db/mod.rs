@@ -36,6 +36,9 @@ pub enum DbError {
     /// Applying migrations failed.
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The lock that serialises migrations between processes could not be taken.
+    #[error("locking the database for migration: {0}")]
+    Lock(std::io::Error),
     /// A row holds a value the model cannot represent (a bug or a hand-edited database).
     #[error("database holds an invalid {what}: {detail}")]
     Corrupt {
@@ -82,6 +85,27 @@ pub async fn open(path: &Path, durability: Durability) -> Result<SqlitePool, DbE
         .test_before_acquire(false)
         .connect_with(options)
         .await?;
-    MIGRATOR.run(&pool).await?;
+    migrate(&pool, path).await?;
     Ok(pool)
+}
+
+/// Applies pending migrations while holding an exclusive lock on `<db>.lock`.
+///
+/// sqlx takes no lock on SQLite, so two processes opening a fresh data dir at once (a `run` and
+/// a `list` started together) would both apply the first migration and one would fail with
+/// "table already exists". The OS lock serialises them; the second finds nothing to do.
+async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), DbError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| DbError::Lock(std::io::Error::other(e)))?
+    .map_err(DbError::Lock)?;
+    let applied = MIGRATOR.run(pool).await;
+    drop(lock);
+    Ok(applied?)
 }
