@@ -99,7 +99,8 @@ fn processes_opening_a_fresh_data_dir_at_once_all_succeed() {
         for child in children {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", stderr(&out));
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+            let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(page, json!({ "executions": [], "next": null }));
         }
     }
 }
@@ -134,8 +135,8 @@ fn pause_resume_and_cancel_work_across_processes() {
             panic!("the run exited ({status}) before it could be paused: {:?}", child.wait_with_output().unwrap());
         }
         let out = wtb(&h, &["--json", "list"]);
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!([]));
-        if let Some(id) = list.as_array().and_then(|l| l.first()).and_then(|e| e["id"].as_str()) {
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!({}));
+        if let Some(id) = list["executions"].as_array().and_then(|l| l.first()).and_then(|e| e["id"].as_str()) {
             break id.to_owned();
         }
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -60,3 +60,66 @@ async fn a_valid_manifest_loads_with_a_stable_digest() {
     assert_eq!(one.digest, two.digest);
     assert_eq!(one.nodes[0].prepared.digest(), wtb_tests::digest(wtb_tests::PROBE));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_schemas_check_the_initial_state_and_every_update() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    h.file("state.schema.json", json!({
+        "type": "object",
+        "properties": { "count": { "type": "integer", "minimum": 0 } },
+        "required": ["count"],
+    }).to_string());
+    // A flat JSON object is a TOML inline table once `:` becomes `=`.
+    let manifest = |update: serde_json::Value| format!(
+        "name = \"schemas\"\nstate_schema = \"state.schema.json\"\n[state]\ncount = 1\n\n\
+         [[nodes]]\nid = \"a\"\ncomponent = \"probe.wasm\"\nconfig = {{ action = \"write\", update = {} }}\n\
+         update_schema = {{ type = \"object\", properties = {{ count = {{ type = \"integer\" }} }}, additionalProperties = false }}\n",
+        update.to_string().replace(':', " = ")
+    );
+    let good = h.file("good.toml", manifest(json!({ "count": 2 })));
+    let wf = exec.load_workflow(&good).await.unwrap();
+    let s = exec.run(&wf, serde_json::Map::new()).await.unwrap();
+    assert_eq!((s.status, &s.state["count"]), (wtb::model::ExecutionStatus::Completed, &json!(2)));
+
+    // The initial state (manifest `[state]` with `--state` over it) is checked before anything runs.
+    let before = exec.recent(100).await.unwrap().len();
+    let overrides = json!({ "count": "many" }).as_object().cloned().unwrap();
+    let e = exec.run(&wf, overrides).await.unwrap_err().to_string();
+    assert!(e.contains("state_schema") && e.contains("at /count:") && e.contains("\"many\""), "{e}");
+    let overrides = json!({ "count": -3 }).as_object().cloned().unwrap();
+    assert!(exec.run(&wf, overrides).await.unwrap_err().to_string().contains("minimum"));
+    assert_eq!(exec.recent(100).await.unwrap().len(), before, "a refused state starts no execution");
+
+    // An update outside the node's schema fails the node as invalid output, state kept.
+    let bad = h.file("bad.toml", manifest(json!({ "count": 2, "extra": true })));
+    let wf = exec.load_workflow(&bad).await.unwrap();
+    let s = exec.run(&wf, serde_json::Map::new()).await.unwrap();
+    assert_eq!(s.status, wtb::model::ExecutionStatus::Failed);
+    let r = exec.describe(s.execution).await.unwrap();
+    assert_eq!(r.checkpoints.last().unwrap().checkpoint.state["count"], 1, "the update was not applied");
+    let b = &r.nodes[0].boundary;
+    assert_eq!(b.status, wtb::model::AttemptStatus::InvalidOutput);
+    let error = b.error.as_deref().unwrap();
+    assert!(error.contains("update_schema") && error.contains("extra"), "{error}");
+
+    // The definition stored with each execution holds the schemas themselves, not file names.
+    let stored = &wf.definition;
+    assert_eq!(stored["state_schema"]["required"], json!(["count"]));
+    assert_eq!(stored["nodes"][0]["update_schema"]["additionalProperties"], json!(false));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_schemas_are_located() {
+    let h = Harness::new();
+    let node = "[[nodes]]\nid = \"a\"\ncomponent = \"probe.wasm\"\n";
+    let e = load_err(&h, &format!("name = \"w\"\nstate_schema = \"missing.json\"\n{node}")).await;
+    assert!(e.contains(":2:16:") && e.contains("`state_schema`") && e.contains("missing.json"), "{e}");
+    h.file("broken.json", "{ not json");
+    let e = load_err(&h, &format!("name = \"w\"\nstate_schema = \"broken.json\"\n{node}")).await;
+    assert!(e.contains(":2:16:") && e.contains("is not JSON"), "{e}");
+    let e = load_err(&h, &format!("name = \"w\"\n{node}update_schema = {{ type = \"whatever\" }}\n")).await;
+    assert!(e.contains(":5:17:") && e.contains("nodes[0].update_schema") && e.contains("not a usable JSON Schema"), "{e}");
+    let e = load_err(&h, &format!("name = \"w\"\n{node}update_schema = 3\n")).await;
+    assert!(e.contains(":5:") && e.contains("path of a JSON Schema file or an inline table"), "{e}");
+}

@@ -84,6 +84,7 @@ async fn every_model_type_round_trips() {
         status: ExecutionStatus::Completed,
         cursor: None,
         parent_checkpoint: None,
+        parent_execution: None,
         variant: None,
         environment: None,
         error: None,
@@ -114,6 +115,7 @@ async fn every_model_type_round_trips() {
             status,
             cursor: Some("b".into()),
             parent_checkpoint: Some(checkpoint.id),
+            parent_execution: Some(parent_exec.id),
             variant: Some("v2".into()),
             environment: Some(json!({ "seed": 7, "env": { "TZ": "UTC" } })),
             error: Some("why".into()),
@@ -176,6 +178,8 @@ async fn every_model_type_round_trips() {
         EventKind::ExecutionPaused,
         EventKind::ExecutionResumed,
         EventKind::ExecutionCancelled,
+        EventKind::ExecutionRolledBack,
+        EventKind::ExecutionForked,
         EventKind::Guest("order.placed".into()),
     ];
     let events: Vec<OutboxEvent> = kinds

@@ -9,6 +9,7 @@ mod control;
 mod format;
 mod run;
 mod show;
+mod travel;
 
 use crate::clock::{SystemClock, UuidV7Ids};
 use crate::config::DataDir;
@@ -89,11 +90,97 @@ pub enum Command {
         /// The execution id (as printed by `wtb run`).
         execution: String,
     },
-    /// List recent executions, newest first.
+    /// List executions, newest first, filtered, one page at a time (`--after` the last id
+    /// shown, or the `next` of `--json`, for the next page).
     List {
-        /// How many to show.
-        #[arg(long, default_value_t = 20)]
+        /// Executions per page (at most 1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
+        /// Only this status (pending, running, paused, completed, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of the workflow with this name or definition digest.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only executions created at or after this instant (RFC 3339, or a date).
+        #[arg(long, value_name = "TIME")]
+        created_after: Option<String>,
+        /// Only executions created before this instant (RFC 3339, or a date).
+        #[arg(long, value_name = "TIME")]
+        created_before: Option<String>,
+        /// Only forks of this execution.
+        #[arg(long, value_name = "EXECUTION")]
+        parent: Option<String>,
+        /// Only forks made from this checkpoint.
+        #[arg(long, value_name = "CHECKPOINT")]
+        fork_of: Option<String>,
+        /// Only this experiment variant.
+        #[arg(long)]
+        variant: Option<String>,
+        /// The page after this execution id (the cursor).
+        #[arg(long, value_name = "EXECUTION")]
+        after: Option<String>,
+    },
+    /// The timeline of an execution: every checkpoint (seq, node, kind, attempt, status, time,
+    /// state size, files changed), superseded ones after rollbacks included.
+    History {
+        /// The execution id.
+        execution: String,
+    },
+    /// Move a paused or finished execution back to one of its checkpoints: later checkpoints
+    /// become superseded, the workspace gets that checkpoint's files, the execution pauses
+    /// there; `wtb resume` continues from it.
+    Rollback {
+        /// The execution id.
+        execution: String,
+        /// The checkpoint to go back to (see `wtb history`).
+        #[arg(long, value_name = "CHECKPOINT")]
+        to: String,
+    },
+    /// Create a new (paused) execution that starts where a checkpoint stood; run it with
+    /// `wtb resume`. Files are shared with the original, which is left untouched.
+    Fork {
+        /// The checkpoint to fork from.
+        checkpoint: String,
+        /// JSON merge patch (RFC 7396; null removes a key) for the state it starts with, or @file.
+        #[arg(long, value_name = "JSON")]
+        state_patch: Option<String>,
+        /// Another config for a node (repeatable).
+        #[arg(long, value_name = "NODE=JSON")]
+        node_config: Vec<String>,
+        /// Another component for a node (repeatable).
+        #[arg(long, value_name = "NODE=PATH")]
+        component: Vec<String>,
+    },
+    /// Compare two checkpoints (also of different executions): state as a JSON patch, files
+    /// added / removed / modified, with unified diffs for text files up to 1 MiB.
+    Diff {
+        /// The first checkpoint.
+        from: String,
+        /// The second checkpoint.
+        to: String,
+    },
+    /// List the files at a checkpoint.
+    Files {
+        /// The checkpoint id.
+        checkpoint: String,
+    },
+    /// Print one file as it was at a checkpoint.
+    Cat {
+        /// The checkpoint id.
+        checkpoint: String,
+        /// The file's path in the workspace.
+        path: String,
+    },
+    /// Write the workspace as it was at a checkpoint into a directory.
+    Export {
+        /// The checkpoint id.
+        checkpoint: String,
+        /// The directory (created if missing; must be empty unless --force).
+        dir: PathBuf,
+        /// Make a non-empty directory hold exactly the checkpoint's files (others removed).
+        #[arg(long)]
+        force: bool,
     },
     /// Run the example workflow (generate → transform → report) and summarise it.
     Demo,
@@ -182,10 +269,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exec = open(&cli).await?;
             show::show(&exec, execution, cli.json).await
         }
-        Command::List { limit } => {
+        Command::List { limit, ref status, ref workflow, ref created_after, ref created_before, ref parent, ref fork_of, ref variant, ref after } => {
+            let filter = travel::ListArgs { status, workflow, created_after, created_before, parent, fork_of, variant }.filter()?;
+            let after = after.as_deref().map(str::parse).transpose()?;
             let exec = open(&cli).await?;
-            show::list(&exec, limit, cli.json).await
+            show::list(&exec, &filter, after, limit, cli.json).await
         }
+        Command::History { ref execution } => travel::history(&open(&cli).await?, execution, cli.json).await,
+        Command::Rollback { ref execution, ref to } => travel::rollback(&open(&cli).await?, execution, to, cli.json).await,
+        Command::Fork { ref checkpoint, ref state_patch, ref node_config, ref component } => {
+            let opts = travel::fork_options(state_patch.as_deref(), node_config, component)?;
+            travel::fork(&open(&cli).await?, checkpoint, &opts, cli.json).await
+        }
+        Command::Diff { ref from, ref to } => travel::diff(&open(&cli).await?, from, to, cli.json).await,
+        Command::Files { ref checkpoint } => travel::files(&open(&cli).await?, checkpoint, cli.json).await,
+        Command::Cat { ref checkpoint, ref path } => travel::cat(&open(&cli).await?, checkpoint, path).await,
+        Command::Export { ref checkpoint, ref dir, force } => travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await,
         Command::Demo => {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await

@@ -10,14 +10,18 @@ use std::process::ExitCode;
 
 /// Parses `--state`: a JSON object, or `@file` holding one.
 pub fn parse_state(arg: Option<&str>) -> anyhow::Result<Map<String, Value>> {
-    let Some(arg) = arg else { return Ok(Map::new()) };
+    arg.map_or_else(|| Ok(Map::new()), |arg| json_object("--state", arg))
+}
+
+/// Parses a flag's JSON object argument, given inline or as `@file`.
+pub fn json_object(flag: &str, arg: &str) -> anyhow::Result<Map<String, Value>> {
     let (text, origin) = match arg.strip_prefix('@') {
-        Some(path) => (std::fs::read_to_string(path).with_context(|| format!("--state: reading `{path}`"))?, path.to_owned()),
-        None => (arg.to_owned(), "--state".to_owned()),
+        Some(path) => (std::fs::read_to_string(path).with_context(|| format!("{flag}: reading `{path}`"))?, path.to_owned()),
+        None => (arg.to_owned(), flag.to_owned()),
     };
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => bail!("{origin}: the initial state must be a JSON object, got `{}`", truncate(&other.to_string(), 40)),
+        Ok(other) => bail!("{origin}: must be a JSON object, got `{}`", truncate(&other.to_string(), 40)),
         Err(e) => bail!("{origin}: invalid JSON: {e}"),
     }
 }

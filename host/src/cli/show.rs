@@ -1,6 +1,7 @@
 //! `wtb show` and `wtb list`.
 
 use super::format::{bytes, micros};
+use crate::db::execution::ListFilter;
 use crate::executor::{ExecutionReport, Executor};
 use crate::model::{ChangeKind, EntryKind, ExecutionId};
 use anyhow::Context as _;
@@ -86,18 +87,22 @@ fn print_report(r: &ExecutionReport) {
     }
 }
 
-/// Prints the most recent executions.
-pub async fn list(exec: &Executor, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
-    let rows = exec.recent(limit).await?;
+/// Prints one page of executions; `--json` prints `{ "executions": [...], "next": id|null }`.
+pub async fn list(exec: &Executor, filter: &ListFilter, after: Option<ExecutionId>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let page = exec.list(filter, after, limit).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }
-    if rows.is_empty() {
+    if page.executions.is_empty() && after.is_none() && *filter == ListFilter::default() {
         println!("no executions yet (try `wtb demo`)");
     }
-    for e in rows {
-        println!("{}  {:<10} {}  {}", e.id, e.status, e.created_at, e.cursor.as_deref().unwrap_or("-"));
+    for e in &page.executions {
+        let fork = e.parent_checkpoint.map(|c| format!("  fork of {c}")).unwrap_or_default();
+        println!("{}  {:<10} {}  {}{fork}", e.id, e.status, e.created_at, e.cursor.as_deref().unwrap_or("-"));
+    }
+    if let Some(next) = page.next {
+        println!("more: wtb list --after {next}");
     }
     Ok(ExitCode::SUCCESS)
 }

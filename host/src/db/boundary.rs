@@ -58,9 +58,9 @@ fn bind_outcome(batch: &mut Batch<'_>, b: &NodeBoundary) {
         .bind(b.stderr.clone());
 }
 
-/// An execution's boundaries in the order they started.
+/// An execution's live boundaries (not superseded by a rollback) in the order they started.
 pub async fn list_for_execution(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? ORDER BY started_at, id"))
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND superseded_at IS NULL ORDER BY started_at, id"))
         .bind(execution.uuid())
         .fetch_all(db)
         .await?;
@@ -90,11 +90,25 @@ fn decode(r: &SqliteRow) -> Result<NodeBoundary, DbError> {
 
 /// The attempts of an execution that have no exit yet: what a resume runs.
 pub async fn list_open(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' ORDER BY started_at, id"))
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL ORDER BY started_at, id"))
         .bind(execution.uuid())
         .fetch_all(db)
         .await?;
     rows.iter().map(decode).collect()
+}
+
+/// Every boundary of an execution, superseded ones included, with when they were superseded.
+pub async fn list_history(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS}, superseded_at FROM node_boundaries WHERE execution_id = ? ORDER BY started_at, id"))
+        .bind(execution.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|r| Ok((decode(r)?, get::<Option<i64>>(r, "superseded_at")?.map(Timestamp::from_micros)))).collect()
+}
+
+/// Marks a boundary superseded by a rollback (kept for history, ignored by the engine).
+pub fn supersede_into(batch: &mut Batch<'_>, id: BoundaryId, now: Timestamp) {
+    batch.statement("UPDATE node_boundaries SET superseded_at = ? WHERE id = ?").bind(now.micros()).bind(id.uuid());
 }
 
 /// Wall time of every succeeded attempt, from its entry checkpoint to its exit, in µs

@@ -45,13 +45,33 @@ pub async fn get_one(db: impl SqliteExecutor<'_>, id: CheckpointId) -> Result<Op
         .transpose()
 }
 
-/// An execution's checkpoints in order.
+/// An execution's live checkpoints (not superseded by a rollback) in order.
 pub async fn list_for_execution(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<Checkpoint>, DbError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM checkpoints WHERE execution_id = ? ORDER BY seq"))
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM checkpoints WHERE execution_id = ? AND superseded_at IS NULL ORDER BY seq"))
         .bind(execution.uuid())
         .fetch_all(db)
         .await?;
     rows.iter().map(decode).collect()
+}
+
+/// Every checkpoint of an execution in order, superseded ones included, with when they were.
+pub async fn list_history(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS}, superseded_at FROM checkpoints WHERE execution_id = ? ORDER BY seq"))
+        .bind(execution.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|r| Ok((decode(r)?, get::<Option<i64>>(r, "superseded_at")?.map(Timestamp::from_micros)))).collect()
+}
+
+/// When a checkpoint was superseded (`None`: live); outer `None`: no such checkpoint.
+pub async fn superseded_at(db: impl SqliteExecutor<'_>, id: CheckpointId) -> Result<Option<Option<Timestamp>>, DbError> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT superseded_at FROM checkpoints WHERE id = ?").bind(id.uuid()).fetch_optional(db).await?;
+    Ok(row.map(|(t,)| t.map(Timestamp::from_micros)))
+}
+
+/// Marks a checkpoint superseded by a rollback.
+pub fn supersede_into(batch: &mut Batch<'_>, id: CheckpointId, now: Timestamp) {
+    batch.statement("UPDATE checkpoints SET superseded_at = ? WHERE id = ?").bind(now.micros()).bind(id.uuid());
 }
 
 fn decode(r: &SqliteRow) -> Result<Checkpoint, DbError> {
@@ -85,10 +105,11 @@ pub(super) fn parse_ids(column: &'static str, text: &str) -> Result<Vec<Checkpoi
     Ok(uuids.into_iter().map(CheckpointId::from_uuid).collect())
 }
 
-/// The highest seq and the number of entry checkpoints (node attempts) of an execution.
+/// The highest seq (superseded checkpoints included: history only grows) and the number of
+/// live entry checkpoints (node attempts counted against `max_steps`) of an execution.
 pub async fn progress(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<(u32, u32), DbError> {
     let (seq, entries): (i64, i64) =
-        sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(kind = 'entry'), 0) FROM checkpoints WHERE execution_id = ?")
+        sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(kind = 'entry' AND superseded_at IS NULL), 0) FROM checkpoints WHERE execution_id = ?")
             .bind(execution.uuid())
             .fetch_one(db)
             .await?;

@@ -7,13 +7,13 @@ use crate::model::{CheckpointId, Execution, ExecutionId, ExecutionStatus, Tenant
 use sqlx::SqliteExecutor;
 use sqlx::sqlite::SqliteRow;
 
-const COLUMNS: &str = "id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, variant, environment, error, created_at, updated_at";
+const COLUMNS: &str = "id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at";
 
 /// Inserts a new execution.
 pub async fn insert(db: impl SqliteExecutor<'_>, e: &Execution) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO executions (id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, variant, environment, error, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO executions (id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(e.id.uuid())
     .bind(e.tenant.uuid())
@@ -21,6 +21,7 @@ pub async fn insert(db: impl SqliteExecutor<'_>, e: &Execution) -> Result<(), Db
     .bind(e.status.as_str())
     .bind(&e.cursor)
     .bind(e.parent_checkpoint.map(|c| c.uuid()))
+    .bind(e.parent_execution.map(|c| c.uuid()))
     .bind(&e.variant)
     .bind(e.environment.as_ref().map(|v| v.to_string()))
     .bind(&e.error)
@@ -82,6 +83,70 @@ pub async fn list_recent(db: impl SqliteExecutor<'_>, tenant: TenantId, limit: u
     rows.iter().map(decode).collect()
 }
 
+/// Which executions a listing returns; every set field must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<ExecutionStatus>,
+    /// Only runs of workflows with this name or definition digest (hex).
+    pub workflow: Option<String>,
+    /// Only executions created at or after this instant.
+    pub created_after: Option<Timestamp>,
+    /// Only executions created before this instant.
+    pub created_before: Option<Timestamp>,
+    /// Only forks of this execution.
+    pub parent: Option<ExecutionId>,
+    /// Only forks made from this checkpoint.
+    pub fork_of: Option<CheckpointId>,
+    /// Only this experiment variant.
+    pub variant: Option<String>,
+}
+
+/// One page of the tenant's executions matching `filter`, newest first (UUIDv7 order), at most
+/// `limit`, starting after the cursor `after` (the last id of the previous page). Ids never
+/// change and new executions sort first, so paging never repeats or skips a row.
+pub async fn list(db: impl SqliteExecutor<'_>, tenant: TenantId, filter: &ListFilter, after: Option<ExecutionId>, limit: u32) -> Result<Vec<Execution>, DbError> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = "));
+    q.push_bind(tenant.uuid());
+    if let Some(status) = filter.status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(workflow) = &filter.workflow {
+        q.push(" AND workflow_id IN (SELECT id FROM workflows WHERE tenant_id = ").push_bind(tenant.uuid());
+        q.push(" AND (name = ").push_bind(workflow.clone()).push(" OR digest = ").push_bind(workflow.to_ascii_lowercase()).push("))");
+    }
+    if let Some(t) = filter.created_after {
+        q.push(" AND created_at >= ").push_bind(t.micros());
+    }
+    if let Some(t) = filter.created_before {
+        q.push(" AND created_at < ").push_bind(t.micros());
+    }
+    if let Some(parent) = filter.parent {
+        q.push(" AND parent_execution_id = ").push_bind(parent.uuid());
+    }
+    if let Some(cp) = filter.fork_of {
+        q.push(" AND parent_checkpoint_id = ").push_bind(cp.uuid());
+    }
+    if let Some(variant) = &filter.variant {
+        q.push(" AND variant = ").push_bind(variant.clone());
+    }
+    if let Some(after) = after {
+        q.push(" AND id < ").push_bind(after.uuid());
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit));
+    let rows = q.build().fetch_all(db).await?;
+    rows.iter().map(decode).collect()
+}
+
+/// Moves an execution back to paused after a rollback: no pending control request, no error.
+pub fn rolled_back_into(batch: &mut Batch<'_>, id: ExecutionId, cursor: Option<&str>, now: Timestamp) {
+    batch
+        .statement("UPDATE executions SET status = 'paused', control = NULL, error = NULL, cursor = ?, updated_at = ? WHERE id = ?")
+        .bind(cursor.map(str::to_owned))
+        .bind(now.micros())
+        .bind(id.uuid());
+}
+
 fn decode(r: &SqliteRow) -> Result<Execution, DbError> {
     let environment: Option<String> = get(r, "environment")?;
     Ok(Execution {
@@ -91,6 +156,7 @@ fn decode(r: &SqliteRow) -> Result<Execution, DbError> {
         status: parse::<ExecutionStatus>(r, "status")?,
         cursor: get(r, "cursor")?,
         parent_checkpoint: get::<Option<uuid::Uuid>>(r, "parent_checkpoint_id")?.map(CheckpointId::from_uuid),
+        parent_execution: get::<Option<uuid::Uuid>>(r, "parent_execution_id")?.map(ExecutionId::from_uuid),
         variant: get(r, "variant")?,
         environment: environment
             .map(|s| serde_json::from_str(&s))

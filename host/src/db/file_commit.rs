@@ -142,3 +142,9 @@ async fn load(conn: &mut SqliteConnection, tenant: TenantId, id: FileCommitId) -
         tree,
     }))
 }
+
+/// How many paths commit `id` changed from its parent.
+pub async fn change_count(conn: &mut SqliteConnection, id: FileCommitId) -> Result<usize, DbError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM file_changes WHERE commit_id = ?").bind(id.uuid()).fetch_one(conn).await?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}

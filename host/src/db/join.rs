@@ -29,7 +29,18 @@ pub fn insert_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
         .bind(super::checkpoint::ids_json(&a.forks));
 }
 
-/// Removes an arrival the join consumed (in the transaction that fires it).
+/// Marks an arrival consumed by its join (in the transaction that fires it), or — after a
+/// rollback to before the join — waiting again.
+pub fn set_consumed_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival, consumed: bool) {
+    batch
+        .statement("UPDATE join_arrivals SET consumed = ? WHERE execution_id = ? AND edge = ? AND seq = ?")
+        .bind(i64::from(consumed))
+        .bind(execution.uuid())
+        .bind(i64::from(a.edge))
+        .bind(i64::from(a.seq));
+}
+
+/// Removes an arrival whose exit checkpoint a rollback superseded.
 pub fn delete_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
     batch
         .statement("DELETE FROM join_arrivals WHERE execution_id = ? AND edge = ? AND seq = ?")
@@ -38,9 +49,19 @@ pub fn delete_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
         .bind(i64::from(a.seq));
 }
 
+/// Every arrival of an execution, consumed or not (what a rollback re-decides).
+pub async fn list_all(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
+    list(db, execution, "").await
+}
+
 /// The branches waiting at joins, FIFO per edge: what a resume puts back.
 pub async fn list_for_execution(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
-    let rows: Vec<(i64, i64, uuid::Uuid, String)> = sqlx::query_as("SELECT edge, seq, checkpoint_id, forks FROM join_arrivals WHERE execution_id = ? ORDER BY edge, seq")
+    list(db, execution, "AND consumed = 0").await
+}
+
+async fn list(db: impl SqliteExecutor<'_>, execution: ExecutionId, filter: &str) -> Result<Vec<Arrival>, DbError> {
+    let sql = format!("SELECT edge, seq, checkpoint_id, forks FROM join_arrivals WHERE execution_id = ? {filter} ORDER BY edge, seq");
+    let rows: Vec<(i64, i64, uuid::Uuid, String)> = sqlx::query_as(&sql)
         .bind(execution.uuid())
         .fetch_all(db)
         .await?;

@@ -8,7 +8,7 @@ use crate::cas::LocalCas;
 use crate::failpoint;
 use crate::model::{AttemptStatus, Checkpoint, FileTree, NodeBoundary, TenantId, TrapKind};
 use crate::runtime::{AttemptReport, CancelSignal, GuestErrorKind, Limits, NodeCall, Outcome, PreparedNode, Runtime};
-use crate::workflow::parse_update;
+use crate::workflow::{Schema, parse_update};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +73,7 @@ pub(crate) struct Context {
     pub(crate) node: PreparedNode,
     pub(crate) call: NodeCall,
     pub(crate) retry_timeouts: bool,
+    pub(crate) update_schema: Option<Arc<Schema>>,
     pub(crate) slots: Arc<Semaphore>,
 }
 
@@ -99,8 +100,8 @@ pub(crate) async fn attempt(cx: Context, task: Task, mut ws: Workspace, restore_
     let Ok(_slot) = cx.slots.clone().acquire_owned().await else { return idle(task, ws, Result_::Cancelled) };
     let report = cx.runtime.run(&cx.node, &cx.call, ws.host_path(), &cx.limits, &cancel).await;
     let failure = match &report.outcome {
-        Outcome::Returned { update, route } => match parse_update(update, cx.limits.update_bytes) {
-            Err(e) => Failure { status: AttemptStatus::InvalidOutput, trap: None, error: e.to_string(), retryable: false },
+        Outcome::Returned { update, route } => match checked_update(update, &cx) {
+            Err(error) => Failure { status: AttemptStatus::InvalidOutput, trap: None, error, retryable: false },
             Ok(update) => {
                 let (cas, tenant, limits, base) = (cx.cas.clone(), cx.tenant, cx.capture, task.tree.clone());
                 let (back, captured) = super::run::blocking(move || {
@@ -146,4 +147,13 @@ fn node_fault(e: &CaptureError) -> Option<TrapKind> {
         CaptureError::SpecialFile { .. } | CaptureError::NonUtf8Name { .. } => Some(TrapKind::SandboxViolation),
         CaptureError::Io { .. } => None,
     }
+}
+
+/// The node's update, parsed, within the size limit and matching the node's `update_schema`.
+fn checked_update(text: &str, cx: &Context) -> Result<Map<String, Value>, String> {
+    let update = parse_update(text, cx.limits.update_bytes).map_err(|e| e.to_string())?;
+    if let Some(schema) = &cx.update_schema {
+        schema.check(&Value::Object(update.clone())).map_err(|v| format!("update does not match the node's `update_schema`: {v}"))?;
+    }
+    Ok(update)
 }

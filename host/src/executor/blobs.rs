@@ -5,7 +5,7 @@ use super::{ExecError, Executor};
 use crate::capture::BlobSource;
 use crate::cas::LocalCas;
 use crate::db;
-use crate::model::{Digest, FileTree, TenantId};
+use crate::model::{BlobRecord, Digest, FileTree, TenantId, Timestamp};
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -43,6 +43,14 @@ impl Executor {
     }
 
     /// Makes component bytes durable in the CAS (a no-op when already there).
+    /// The database rows of a component stored with [`Executor::store_component`] (its
+    /// `components` row, and its `blobs` row so the cleaner keeps the CAS object).
+    pub(crate) async fn record_component(&self, conn: &mut sqlx::SqliteConnection, digest: Digest, size: u64, now: Timestamp) -> Result<(), ExecError> {
+        db::component::insert(&mut *conn, &db::component::ComponentRecord { tenant: self.tenant, digest, size, created_at: now }).await?;
+        db::blob::insert(&mut *conn, &BlobRecord { tenant: self.tenant, digest, size, inline: None, created_at: now }).await?;
+        Ok(())
+    }
+
     pub(crate) async fn store_component(&self, digest: Digest, bytes: Arc<[u8]>) -> Result<(), ExecError> {
         let (cas, tenant) = (self.cas.clone(), self.tenant);
         super::run::blocking(move || cas.put(tenant, &digest, &mut &bytes[..]))

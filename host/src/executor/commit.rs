@@ -50,7 +50,7 @@ impl ExitTx {
             db::join::insert_into(&mut batch, execution, a);
         }
         for a in &self.consumed {
-            db::join::delete_into(&mut batch, execution, a);
+            db::join::set_consumed_into(&mut batch, execution, a, true);
         }
         let (status, error) = self.end.clone().unwrap_or((ExecutionStatus::Running, None));
         db::execution::set_progress_into(&mut batch, execution, status, cursor.as_deref(), error.as_deref(), now);

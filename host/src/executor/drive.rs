@@ -229,6 +229,7 @@ impl<'a> Drive<'a> {
                 env: spec.env.clone(),
             },
             retry_timeouts: spec.retry.on_timeout,
+            update_schema: loaded.update_schema.clone(),
             slots: self.ex.slots.clone(),
         };
         let cancel = CancelSignal::default();

@@ -4,7 +4,7 @@
 use super::{ExecError, Executor};
 use crate::model::{Digest, WorkflowRecord};
 use crate::runtime::{ComponentError, PreparedNode};
-use crate::workflow::{Definition, Manifest, ManifestError, NodeSpec, Position};
+use crate::workflow::{Definition, Manifest, ManifestError, NodeSpec, Position, Schema, SchemaSource, SchemaSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,6 +65,8 @@ pub struct LoadedNode {
     pub bytes: Arc<[u8]>,
     /// The compiled, world-checked component.
     pub prepared: PreparedNode,
+    /// The schema its updates must match.
+    pub update_schema: Option<Arc<Schema>>,
 }
 
 /// A validated workflow with its components loaded.
@@ -78,6 +80,8 @@ pub struct LoadedWorkflow {
     pub definition: serde_json::Value,
     /// SHA-256 of `definition`.
     pub digest: Digest,
+    /// The schema the initial state must match.
+    pub state_schema: Option<Arc<Schema>>,
 }
 
 impl Executor {
@@ -85,8 +89,10 @@ impl Executor {
     pub async fn load_workflow(&self, path: &Path) -> Result<LoadedWorkflow, LoadError> {
         let text = tokio::fs::read_to_string(path).await.map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         let file = path.display().to_string();
-        let manifest = Manifest::parse(&file, &text)?;
+        let mut manifest = Manifest::parse(&file, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
+        resolve_schema_files(&mut manifest, base, &file).await?;
+        let (state_schema, update_schemas) = compile_schemas(&manifest, &file)?;
         let mut nodes = Vec::with_capacity(manifest.nodes.len());
         for (index, spec) in manifest.nodes.iter().enumerate() {
             let component = base.join(&spec.component);
@@ -99,12 +105,12 @@ impl Executor {
                 .prepare(bytes.clone())
                 .await
                 .map_err(|source| LoadError::Component { file: file.clone(), at: spec.component_at, index, path: component.clone(), source })?;
-            nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared });
+            nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared, update_schema: update_schemas[index].clone() });
         }
         let digests: Vec<String> = nodes.iter().map(|n| n.prepared.digest().to_hex()).collect();
         let definition = serde_json::to_value(Definition::of(&manifest, &digests)).unwrap_or(Value::Null);
         let digest = Digest::of(definition.to_string().as_bytes());
-        Ok(LoadedWorkflow { manifest, nodes, definition, digest })
+        Ok(LoadedWorkflow { manifest, nodes, definition, digest, state_schema })
     }
 
     /// Rebuilds an execution's workflow from its stored definition, components read back
@@ -113,8 +119,9 @@ impl Executor {
         let bad = |e: String| ExecError::StoredWorkflow(format!("`{}` ({}): {e}", record.name, record.digest));
         let def: Definition = serde_json::from_value(record.definition.clone()).map_err(|e| bad(e.to_string()))?;
         let manifest = def.to_manifest().map_err(|p| bad(p.message))?;
+        let (state_schema, update_schemas) = compile_schemas(&manifest, "stored").map_err(|e| bad(e.to_string()))?;
         let mut nodes = Vec::with_capacity(manifest.nodes.len());
-        for (spec, stored) in manifest.nodes.iter().zip(&def.nodes) {
+        for ((spec, stored), update_schema) in manifest.nodes.iter().zip(&def.nodes).zip(update_schemas) {
             let digest: Digest = stored.component.parse().map_err(|e| bad(format!("node `{}`: {e}", spec.id)))?;
             let (cas, tenant) = (self.cas.clone(), self.tenant);
             let bytes: Arc<[u8]> = super::run::blocking(move || cas.read(tenant, &digest))
@@ -122,9 +129,9 @@ impl Executor {
                 .map_err(|e| bad(format!("component of node `{}` ({digest}): {e}", spec.id)))?
                 .into();
             let prepared = self.runtime.prepare(bytes.clone()).await.map_err(|e| bad(format!("node `{}`: {e}", spec.id)))?;
-            nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared });
+            nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared, update_schema });
         }
-        Ok(LoadedWorkflow { manifest, nodes, definition: record.definition.clone(), digest: record.digest })
+        Ok(LoadedWorkflow { manifest, nodes, definition: record.definition.clone(), digest: record.digest, state_schema })
     }
 
     pub(crate) fn workflow_record(&self, wf: &LoadedWorkflow) -> WorkflowRecord {
@@ -137,4 +144,34 @@ impl Executor {
             created_at: self.clock.now(),
         }
     }
+}
+
+/// Replaces every schema that names a file with the file's JSON, so the stored definition
+/// holds the schema itself.
+async fn resolve_schema_files(manifest: &mut Manifest, base: &Path, file: &str) -> Result<(), ManifestError> {
+    let specs = manifest.state_schema.iter_mut().chain(manifest.nodes.iter_mut().filter_map(|n| n.update_schema.as_mut()));
+    for spec in specs {
+        let SchemaSource::File(name) = &spec.source else { continue };
+        let path = base.join(name);
+        let fail = |message: String| ManifestError { file: file.to_owned(), at: spec.at, field: Some(spec.field.clone()), message };
+        let text = tokio::fs::read_to_string(&path).await.map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))?;
+        let value = serde_json::from_str(&text).map_err(|e| fail(format!("`{}` is not JSON: {e}", path.display())))?;
+        spec.source = SchemaSource::Inline(value);
+    }
+    Ok(())
+}
+
+type Schemas = (Option<Arc<Schema>>, Vec<Option<Arc<Schema>>>);
+
+/// Compiles the (resolved) state schema and each node's update schema.
+fn compile_schemas(manifest: &Manifest, file: &str) -> Result<Schemas, ManifestError> {
+    let compile = |spec: &Option<SchemaSpec>| -> Result<Option<Arc<Schema>>, ManifestError> {
+        let Some(spec) = spec else { return Ok(None) };
+        let fail = |message: String| ManifestError { file: file.to_owned(), at: spec.at, field: Some(spec.field.clone()), message };
+        let value = spec.inline().ok_or_else(|| fail("schema file not read".into()))?;
+        Schema::compile(value).map(|s| Some(Arc::new(s))).map_err(|e| fail(format!("not a usable JSON Schema: {e}")))
+    };
+    let state = compile(&manifest.state_schema)?;
+    let nodes = manifest.nodes.iter().map(|n| compile(&n.update_schema)).collect::<Result<_, _>>()?;
+    Ok((state, nodes))
 }

@@ -27,15 +27,21 @@ mod boundary;
 mod commit;
 pub mod control;
 mod drive;
+mod fork;
+mod history;
 mod inspect;
 pub mod load;
 mod run;
+mod travel;
 
 pub use control::Control;
 pub use drive::Breakpoints;
+pub use fork::{ForkOptions, Forked};
+pub use history::{CheckpointDiff, History, HistoryEntry, Page};
 pub use inspect::{CheckpointView, ExecutionReport, NodeView};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
 pub use run::{RunOptions, RunSummary, workspace_dir};
+pub use travel::RolledBack;
 
 use crate::capture::CaptureError;
 use crate::cas::LocalCas;
@@ -104,6 +110,13 @@ pub enum ExecError {
         /// Who holds it.
         holder: String,
     },
+    /// No checkpoint with this id (for this tenant).
+    #[error("no checkpoint {0}")]
+    UnknownCheckpoint(crate::model::CheckpointId),
+    /// A time-travel or file request that cannot be done as asked; the message says why and
+    /// what to do instead. Nothing was changed.
+    #[error("{0}")]
+    Refused(String),
     /// The stored workflow of an execution cannot be loaded again.
     #[error("the stored workflow: {0}")]
     StoredWorkflow(String),

@@ -8,7 +8,7 @@ use super::{ExecError, Executor, LoadedWorkflow};
 use crate::capture::Workspace;
 use crate::db::{self, DbError};
 use crate::model::{
-    BlobRecord, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, Execution, ExecutionId, ExecutionStatus, FileCommit,
+    BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, Execution, ExecutionId, ExecutionStatus, FileCommit,
     FileCommitId, FileTree, NodeBoundary, Transition,
 };
 use crate::workflow::merge_update;
@@ -65,6 +65,9 @@ impl Executor {
         }
         let mut state = wf.manifest.state.clone();
         merge_update(&mut state, overrides);
+        if let Some(schema) = &wf.state_schema {
+            schema.check(&Value::Object(state.clone())).map_err(|v| ExecError::InvalidState(format!("does not match the workflow's `state_schema`: {v}")))?;
+        }
         self.start(wf, state, opts).await?.run().await
     }
 
@@ -110,10 +113,7 @@ impl Executor {
         }));
         let mut tx = self.pool.begin().await.map_err(DbError::from)?;
         for node in &wf.nodes {
-            let digest = node.prepared.digest();
-            let size = node.bytes.len() as u64;
-            db::component::insert(&mut *tx, &db::component::ComponentRecord { tenant: self.tenant, digest, size, created_at: now }).await?;
-            db::blob::insert(&mut *tx, &BlobRecord { tenant: self.tenant, digest, size, inline: None, created_at: now }).await?;
+            self.record_component(&mut tx, node.prepared.digest(), node.bytes.len() as u64, now).await?;
         }
         let workflow = db::workflow::insert_or_get(&mut tx, &self.workflow_record(wf)).await?;
         db::execution::insert(&mut *tx, &Execution {
@@ -123,6 +123,7 @@ impl Executor {
             status: ExecutionStatus::Pending.apply(Transition::Start).map_err(ExecError::Illegal)?,
             cursor: Some(first),
             parent_checkpoint: None,
+            parent_execution: None,
             variant: None,
             environment: None,
             error: None,

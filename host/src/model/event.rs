@@ -23,6 +23,10 @@ pub enum EventKind {
     ExecutionResumed,
     /// The execution was cancelled.
     ExecutionCancelled,
+    /// The execution was rolled back to a checkpoint (and paused there).
+    ExecutionRolledBack,
+    /// The execution was created as a fork of another's checkpoint.
+    ExecutionForked,
     /// An event a guest emitted; the string is the guest's kind.
     Guest(String),
 }
@@ -41,6 +45,8 @@ impl EventKind {
             Self::ExecutionPaused => "execution.paused".into(),
             Self::ExecutionResumed => "execution.resumed".into(),
             Self::ExecutionCancelled => "execution.cancelled".into(),
+            Self::ExecutionRolledBack => "execution.rolled_back".into(),
+            Self::ExecutionForked => "execution.forked".into(),
             Self::Guest(kind) => format!("guest.{kind}"),
         }
     }
@@ -57,6 +63,8 @@ impl EventKind {
             "execution.paused" => Self::ExecutionPaused,
             "execution.resumed" => Self::ExecutionResumed,
             "execution.cancelled" => Self::ExecutionCancelled,
+            "execution.rolled_back" => Self::ExecutionRolledBack,
+            "execution.forked" => Self::ExecutionForked,
             other => Self::Guest(other.strip_prefix("guest.")?.to_owned()),
         })
     }

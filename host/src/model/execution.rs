@@ -45,6 +45,8 @@ pub enum Transition {
     Fail,
     /// `wtb cancel`.
     Cancel,
+    /// `wtb rollback`: back to a checkpoint, paused there (also from a final status).
+    RollBack,
 }
 
 impl Transition {
@@ -57,6 +59,7 @@ impl Transition {
             Self::Complete => "complete",
             Self::Fail => "fail",
             Self::Cancel => "cancel",
+            Self::RollBack => "roll back",
         }
     }
 }
@@ -73,7 +76,8 @@ pub struct IllegalTransition {
 
 impl ExecutionStatus {
     /// The status after `t`: pending → running → (paused ⇄ running) → completed | failed |
-    /// cancelled. The three final statuses accept nothing.
+    /// cancelled. The three final statuses accept only a rollback, which (like one of a paused
+    /// execution) leaves it paused at the checkpoint; a running one must be paused first.
     pub fn apply(self, t: Transition) -> Result<Self, IllegalTransition> {
         use ExecutionStatus as S;
         use Transition as T;
@@ -84,6 +88,7 @@ impl ExecutionStatus {
             (S::Running, T::Complete) => Ok(S::Completed),
             (S::Running, T::Fail) => Ok(S::Failed),
             (S::Pending | S::Running | S::Paused, T::Cancel) => Ok(S::Cancelled),
+            (S::Paused | S::Completed | S::Failed | S::Cancelled, T::RollBack) => Ok(S::Paused),
             (from, transition) => Err(IllegalTransition { from, transition }),
         }
     }
@@ -109,6 +114,8 @@ pub struct Execution {
     pub cursor: Option<String>,
     /// For a fork: the checkpoint of another execution it started from.
     pub parent_checkpoint: Option<CheckpointId>,
+    /// For a fork: the execution that checkpoint belongs to (so forks list by parent).
+    pub parent_execution: Option<ExecutionId>,
     /// For experiments: the variant this execution runs.
     pub variant: Option<String>,
     /// For experiments: the environment (env vars, seed, clock, limits) as JSON.
@@ -148,7 +155,7 @@ mod tests {
     #[test]
     fn every_transition_is_decided() {
         let statuses = [S::Pending, S::Running, S::Paused, S::Completed, S::Failed, S::Cancelled];
-        let transitions = [T::Start, T::Pause, T::Resume, T::Complete, T::Fail, T::Cancel];
+        let transitions = [T::Start, T::Pause, T::Resume, T::Complete, T::Fail, T::Cancel, T::RollBack];
         let legal = [
             (S::Pending, T::Start, S::Running),
             (S::Running, T::Start, S::Running),
@@ -159,6 +166,10 @@ mod tests {
             (S::Pending, T::Cancel, S::Cancelled),
             (S::Running, T::Cancel, S::Cancelled),
             (S::Paused, T::Cancel, S::Cancelled),
+            (S::Paused, T::RollBack, S::Paused),
+            (S::Completed, T::RollBack, S::Paused),
+            (S::Failed, T::RollBack, S::Paused),
+            (S::Cancelled, T::RollBack, S::Paused),
         ];
         for from in statuses {
             for t in transitions {
@@ -170,6 +181,7 @@ mod tests {
             }
         }
         assert_eq!(S::Completed.apply(T::Resume).unwrap_err().to_string(), "cannot resume an execution that is completed");
+        assert_eq!(S::Running.apply(T::RollBack).unwrap_err().to_string(), "cannot roll back an execution that is running");
         assert!(statuses.iter().filter(|s| s.is_final()).count() == 3);
     }
 }

@@ -6,6 +6,7 @@
 use super::graph::{Edge, Graph};
 use super::manifest::{Manifest, NodeLimits, NodeSpec, RetryPolicy};
 use super::reduce::Reducers;
+use super::schema::{SchemaSource, SchemaSpec};
 use super::{GraphProblem, Position};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -28,6 +29,9 @@ pub struct Definition {
     pub nodes: Vec<StoredNode>,
     /// The edges, in manifest order (explicit even when the manifest listed none).
     pub edges: Vec<StoredEdge>,
+    /// The initial state's JSON Schema (absent from definitions stored before schemas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_schema: Option<Value>,
 }
 
 /// One node as stored.
@@ -47,6 +51,9 @@ pub struct StoredNode {
     pub retry: RetryPolicy,
     /// Whether it is a join.
     pub join: bool,
+    /// Its updates' JSON Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_schema: Option<Value>,
 }
 
 /// One edge as stored (node ids, not indexes).
@@ -60,8 +67,13 @@ pub struct StoredEdge {
     pub label: Option<String>,
 }
 
+fn stored(schema: Value, field: String) -> SchemaSpec {
+    SchemaSpec { source: SchemaSource::Inline(schema), at: Position::default(), field }
+}
+
 impl Definition {
     /// The stored form of `manifest`, with `digests[i]` the component digest of node `i`.
+    /// Schemas must be resolved to values first (a schema still naming a file is left out).
     pub fn of(manifest: &Manifest, digests: &[String]) -> Self {
         let g = &manifest.graph;
         Self {
@@ -82,8 +94,10 @@ impl Definition {
                     limits: n.limits,
                     retry: n.retry,
                     join: n.join,
+                    update_schema: n.update_schema.as_ref().and_then(|s| s.inline().cloned()),
                 })
                 .collect(),
+            state_schema: manifest.state_schema.as_ref().and_then(|s| s.inline().cloned()),
             edges: g
                 .edges()
                 .iter()
@@ -120,11 +134,13 @@ impl Definition {
                     limits: n.limits,
                     retry: n.retry,
                     join: n.join,
+                    update_schema: n.update_schema.clone().map(|v| stored(v, format!("nodes[{}].update_schema", n.id))),
                 })
                 .collect(),
             graph,
             reducers: self.reducers.clone(),
             max_steps: self.max_steps,
+            state_schema: self.state_schema.clone().map(|v| stored(v, "state_schema".into())),
         })
     }
 }

@@ -5,6 +5,7 @@
 
 use super::graph::{Edge, Graph, Site};
 use super::reduce::{Reducer, Reducers};
+use super::schema::{SchemaSource, SchemaSpec};
 use super::{ManifestError, Position};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -72,6 +73,8 @@ pub struct NodeSpec {
     pub retry: RetryPolicy,
     /// Waits for one arrival on each incoming edge, then merges them.
     pub join: bool,
+    /// The JSON Schema each of its updates must match.
+    pub update_schema: Option<SchemaSpec>,
 }
 
 /// A parsed, validated manifest.
@@ -89,6 +92,8 @@ pub struct Manifest {
     pub reducers: Reducers,
     /// Most node attempts one execution may make (loops end here with a clear failure).
     pub max_steps: u32,
+    /// The JSON Schema the initial state (after `--state`) must match.
+    pub state_schema: Option<SchemaSpec>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +114,8 @@ struct RawManifest {
     reducers: BTreeMap<String, Reducer>,
     #[serde(default)]
     edges: Option<Vec<RawEdge>>,
+    #[serde(default)]
+    state_schema: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +142,8 @@ struct RawNode {
     retry: Option<Spanned<RetryPolicy>>,
     #[serde(default)]
     join: bool,
+    #[serde(default)]
+    update_schema: Option<Spanned<toml::Value>>,
 }
 
 impl Manifest {
@@ -149,6 +158,15 @@ impl Manifest {
         let raw: RawManifest = toml::from_str(text).map_err(|e| {
             err(e.span().unwrap_or(0..0), None, e.message().trim_end().to_owned())
         })?;
+        let schema = |raw: &Option<Spanned<toml::Value>>, field: String| -> Result<Option<SchemaSpec>, ManifestError> {
+            let Some(raw) = raw else { return Ok(None) };
+            let source = match raw.get_ref() {
+                toml::Value::String(path) if !path.trim().is_empty() => SchemaSource::File(path.clone()),
+                toml::Value::Table(t) => SchemaSource::Inline(toml_to_json(toml::Value::Table(t.clone()))),
+                _ => return Err(err(raw.span(), Some(field), "must be the path of a JSON Schema file or an inline table".into())),
+            };
+            Ok(Some(SchemaSpec { source, at: Position::of_offset(text, raw.span().start), field }))
+        };
         let _ = raw.description;
         let name = raw.name.get_ref().trim();
         if name.is_empty() {
@@ -204,6 +222,7 @@ impl Manifest {
                 limits: node.limits,
                 retry: retry.map(|(p, _)| p).unwrap_or_default(),
                 join: node.join,
+                update_schema: schema(&node.update_schema, format!("nodes[{i}].update_schema"))?,
             });
         }
         let node_at = |id: &Spanned<String>, field: String| {
@@ -256,7 +275,8 @@ impl Manifest {
             Some(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        Ok(Self { name: name.to_owned(), state, nodes, graph, reducers: raw.reducers, max_steps })
+        let state_schema = schema(&raw.state_schema, "state_schema".into())?;
+        Ok(Self { name: name.to_owned(), state, nodes, graph, reducers: raw.reducers, max_steps, state_schema })
     }
 }
 

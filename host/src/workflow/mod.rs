@@ -9,6 +9,7 @@ mod error;
 mod graph;
 mod manifest;
 mod reduce;
+mod schema;
 mod state;
 
 pub use definition::{Definition, StoredEdge, StoredNode};
@@ -16,4 +17,5 @@ pub use error::{ManifestError, Position};
 pub use graph::{Edge, Graph, GraphProblem, RouteError, Site};
 pub use manifest::{DEFAULT_MAX_STEPS, Manifest, NodeLimits, NodeSpec, RetryPolicy};
 pub use reduce::{ReduceError, Reducer, Reducers, apply_update, merge_branches};
+pub use schema::{Schema, SchemaSource, SchemaSpec, SchemaViolation};
 pub use state::{UpdateError, merge_update, parse_update};
