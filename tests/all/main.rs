@@ -11,3 +11,4 @@ mod manifest;
 mod protocol;
 mod roundtrip;
 mod sandbox;
+mod travel;
