@@ -175,3 +175,72 @@ fn pause_resume_and_cancel_work_across_processes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("breakpoint on `nope`: the workflow has no such node"), "{}", stderr(&out));
 }
+
+#[test]
+fn time_travel_commands_work_and_refuse_bad_input_cleanly() {
+    let h = Harness::new();
+    let wf = h.probe_workflow("tt", &[
+        ("a", json!({ "action": "write", "files": { "notes.txt": "one\ntwo\n" }, "update": { "n": 1 } })),
+        ("b", json!({ "action": "write", "files": { "notes.txt": "one\n2\n" }, "update": { "n": 2 } })),
+    ]);
+    let out = wtb(&h, &["--json", "run", wf.to_str().unwrap()]);
+    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["execution"].as_str().unwrap().to_owned();
+    let out = wtb(&h, &["--json", "history", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cps: Vec<&serde_json::Value> = history["checkpoints"].as_array().unwrap().iter().collect();
+    assert_eq!(cps.len(), 4);
+    assert_eq!((cps[1]["status"].as_str(), cps[1]["files_changed"].as_u64()), (Some("succeeded"), Some(1)));
+    let (a_exit, b_exit) = (cps[1]["id"].as_str().unwrap().to_owned(), cps[3]["id"].as_str().unwrap().to_owned());
+    let text = String::from_utf8_lossy(&wtb(&h, &["history", &id]).stdout).into_owned();
+    assert!(text.contains("seq") && text.contains("succeeded"), "{text}");
+
+    let out = wtb(&h, &["diff", &a_exit, &b_exit]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("~ /n: 1 → 2") && text.contains("-two") && text.contains("+2"), "{text}");
+    let out = wtb(&h, &["cat", &a_exit, "notes.txt"]);
+    assert_eq!(out.stdout, b"one\ntwo\n");
+    assert!(String::from_utf8_lossy(&wtb(&h, &["files", &b_exit]).stdout).contains("notes.txt"));
+    let dir = h.dir.path().join("exported");
+    assert!(wtb(&h, &["export", &a_exit, dir.to_str().unwrap()]).status.success());
+    assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"one\ntwo\n");
+    let out = wtb(&h, &["export", &b_exit, dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not empty; pass --force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"one\ntwo\n", "nothing changed");
+    assert!(wtb(&h, &["export", &b_exit, dir.to_str().unwrap(), "--force"]).status.success());
+    assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"one\n2\n");
+
+    let out = wtb(&h, &["rollback", &id, "--to", &a_exit]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("runs b next"), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = wtb(&h, &["--json", "fork", &a_exit, "--state-patch", r#"{"n": 10}"#, "--node-config", r#"b={"action":"write","update":{"m":1}}"#]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fork = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["execution"].as_str().unwrap().to_owned();
+    let out = wtb(&h, &["--json", "resume", &fork]);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["status"].as_str(), &summary["state"]), (Some("completed"), &json!({ "n": 10, "m": 1 })));
+    let out = wtb(&h, &["--json", "list", "--parent", &id, "--status", "completed"]);
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["executions"][0]["id"], fork.as_str());
+
+    let unknown = "01a20000-0000-7000-8000-000000000000";
+    for (args, message) in [
+        (vec!["history", unknown], "no execution"),
+        (vec!["rollback", &id, "--to", unknown], "no checkpoint"),
+        (vec!["rollback", &id, "--to", &b_exit], "superseded by a rollback"),
+        (vec!["fork", unknown], "no checkpoint"),
+        (vec!["fork", &a_exit, "--node-config", "b"], "expected NODE=VALUE"),
+        (vec!["fork", &a_exit, "--state-patch", "[1]"], "must be a JSON object"),
+        (vec!["diff", unknown, &a_exit], "no checkpoint"),
+        (vec!["cat", &a_exit, "missing.txt"], "has no file `missing.txt`"),
+        (vec!["list", "--status", "sleeping"], "--status `sleeping`"),
+        (vec!["list", "--created-after", "yesterday"], "expected an RFC 3339 time"),
+        (vec!["history", "not-an-id"], "not-an-id"),
+    ] {
+        let out = wtb(&h, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains(message) && err.lines().count() == 1, "{args:?}: {err}");
+    }
+}
