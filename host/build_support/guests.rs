@@ -28,6 +28,9 @@ pub fn build(workspace: &Path, packages: &[&str], artifacts: &[&str], out_dir: &
         cmd.env_remove(var);
     }
     cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+    // The guests' proc macros (wit-bindgen and its wit-parser / wit-component stack) run once
+    // per build: compiling them unoptimised saves a minute or more of a clean build on 2 cores.
+    cmd.env("CARGO_PROFILE_RELEASE_BUILD_OVERRIDE_OPT_LEVEL", "0");
     let status = cmd.status().expect("running cargo to build wasm guests");
     assert!(status.success(), "building wasm guests {packages:?} failed (see the output above)");
     std::fs::create_dir_all(out_dir).expect("creating the guest output dir");

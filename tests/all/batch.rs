@@ -48,3 +48,30 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
     batch.execute_atomic(&mut conn, End::Commit).await.unwrap();
     assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = db::open(&dir.path().join("wtb.db"), db::Durability::Normal).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    // 20,000 rows of 5 parameters: 100,000 parameters, three times SQLite's per-call limit.
+    let blobs: Vec<BlobRecord> = (0..20_000u32).map(|i| blob(&i.to_le_bytes())).collect();
+    let mut batch = Batch::new();
+    for b in &blobs {
+        db::blob::insert_into(&mut batch, b);
+    }
+    // A failure in the last chunk undoes the earlier chunks too.
+    let orphan = CheckpointId::from_uuid(uuid::Uuid::from_u128(1));
+    batch.statement("INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at) VALUES (?, ?, 1, 'n', 'entry', 1, '{}', ?, 0)")
+        .bind(orphan.uuid()).bind(uuid::Uuid::from_u128(2)).bind(uuid::Uuid::from_u128(3));
+    batch.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
+    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &blobs[0].digest).await.unwrap().is_none(), "first chunk undone");
+
+    let mut batch = Batch::new();
+    for b in &blobs {
+        db::blob::insert_into(&mut batch, b);
+    }
+    batch.execute_atomic(&mut conn, End::Commit).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(n, 20_000);
+}

@@ -154,3 +154,21 @@ async fn a_rewrite_that_restores_mtime_is_still_captured() {
     assert_eq!(exit.files["f.txt"].digest, Some(digest(b"bbbb")));
     assert_eq!(exit.changes.iter().map(|c| (c.path.as_str(), c.change)).collect::<Vec<_>>(), [("f.txt", wtb::model::ChangeKind::Modified)]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_writing_thousands_of_files_and_events_commits_in_one_transaction() {
+    // 6,000 file changes and 5,000 events bind far more parameters than SQLite takes in one
+    // call; the exit transaction still commits all of them together.
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let files: serde_json::Map<String, serde_json::Value> = (0..6_000).map(|i| (format!("many/{i:05}.txt"), json!(format!("file {i}")))).collect();
+    let events: Vec<serde_json::Value> = (0..5_000).map(|i| json!(["tick", { "i": i }])).collect();
+    let wf = h.probe_workflow("many", &[("a", json!({ "action": "write", "files": files, "events": events }))]);
+    let wf = exec.load_workflow(&wf).await.unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+    let r = exec.describe(s.execution).await.unwrap();
+    let exit = r.checkpoints.iter().find(|c| c.checkpoint.kind == CheckpointKind::Exit).unwrap();
+    assert_eq!(exit.changes.len(), 6_001, "6,000 files and their directory");
+    assert_eq!(r.events.iter().filter(|e| e.kind == "guest.tick").count(), 5_000);
+}

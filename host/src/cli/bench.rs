@@ -1,5 +1,6 @@
 //! `wtb bench`: per-node overhead of the whole protocol (sandbox, capture, one transaction),
-//! then the engine scenarios of [`super::bench_engine`].
+//! then the engine scenarios of [`super::bench_engine`] and the time-travel ones of
+//! [`super::bench_travel`].
 //!
 //! The workflow: `nodes` counter nodes in a line; each increments a counter, appends to a list
 //! in the state and writes one file. Each mode runs in a fresh data dir beside the real one.
@@ -68,9 +69,11 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
         super::bench_engine::fan_out(fan_dir.path(), runs, file_size, shape.inline_blob_max_bytes).await?,
         super::bench_engine::concurrent(conc_dir.path(), shape.executions, shape.in_flight, file_size, shape.inline_blob_max_bytes).await?,
     ];
-    scratch.extend([fan_dir, conc_dir]);
+    let travel_dir = tempfile::Builder::new().prefix("bench-").tempdir_in(data_dir)?;
+    let travel = super::bench_travel::travel(travel_dir.path()).await?;
+    scratch.extend([fan_dir, conc_dir, travel_dir]);
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "engine": engine }))?);
+        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "engine": engine, "time_travel": travel }))?);
     } else {
         println!(
             "{nodes}-node linear workflow, {file_size}-byte file per node, {runs} measured runs per mode, inline blobs up to {} bytes:\n",
@@ -89,6 +92,11 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
                 r.scenario, r.nodes_per_second, r.p50_node_us, r.p99_node_us, r.nodes
             );
         }
+        let t = &travel;
+        println!("\ntime travel (durable, medians):\n");
+        println!("  list, {} executions: first page {:.2} ms, deep page {:.2} ms, filtered page {:.2} ms (50 per page)", t.executions, t.list_first_page_ms, t.list_deep_page_ms, t.list_filtered_page_ms);
+        println!("  rollback, {} files / {}, 1 % changed: {:.0} ms ({} files rewritten)", t.workspace_files, bytes(t.workspace_bytes), t.rollback_ms, t.rollback_written);
+        println!("  capture of the unchanged {}-file workspace: {:.1} ms", t.workspace_files, t.unchanged_capture_ms);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_engine;
+mod bench_travel;
 mod control;
 mod format;
 mod run;
@@ -185,7 +186,8 @@ pub enum Command {
     /// Run the example workflow (generate → transform → report) and summarise it.
     Demo,
     /// Measure per-node overhead (a linear workflow of counter nodes, durable and normal),
-    /// a 16-way fan-out into a join, and many short executions at once.
+    /// a 16-way fan-out into a join, many short executions at once, and time travel (a list
+    /// page among 10,000 executions, rollback and capture of a 10,000-file workspace).
     Bench {
         /// Nodes in the workflow.
         #[arg(long, default_value_t = 50)]

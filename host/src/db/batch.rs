@@ -23,12 +23,30 @@ pub enum End {
 }
 
 /// Statements and their arguments, executed together by [`Batch::execute`].
+///
+/// SQLite accepts at most 32,766 `?` parameters per call, and a node that writes ten thousand
+/// files binds more than that; statements are therefore grouped into chunks of at most
+/// [`CHUNK_BINDS`] parameters, one call each (inside the caller's transaction, so the batch
+/// stays atomic). A normal exit transaction is one chunk: one call.
 #[derive(Default)]
 pub struct Batch<'q> {
-    sql: String,
-    args: SqliteArguments<'q>,
+    chunks: Vec<Chunk<'q>>,
     error: Option<String>,
 }
+
+#[derive(Default)]
+struct Chunk<'q> {
+    sql: String,
+    args: SqliteArguments<'q>,
+    binds: usize,
+}
+
+/// Parameters per call before a new chunk starts.
+pub const CHUNK_BINDS: usize = 16_000;
+
+/// Rows per multi-row `INSERT` (at most 8 columns each): one statement binds at most 8,000
+/// parameters, so a chunk stays under SQLite's 32,766.
+pub const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl<'q> Batch<'q> {
     /// An empty batch.
@@ -38,8 +56,13 @@ impl<'q> Batch<'q> {
 
     /// Appends one statement (without the trailing `;`).
     pub fn statement(&mut self, sql: &str) -> &mut Self {
-        self.sql.push_str(sql);
-        self.sql.push_str(";\n");
+        if self.chunks.last().is_none_or(|c| c.binds >= CHUNK_BINDS) {
+            self.chunks.push(Chunk::default());
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.sql.push_str(sql);
+            chunk.sql.push_str(";\n");
+        }
         self
     }
 
@@ -48,43 +71,62 @@ impl<'q> Batch<'q> {
     where
         T: 'q + Encode<'q, Sqlite> + Type<Sqlite>,
     {
-        if let Err(e) = self.args.add(value) {
+        let Some(chunk) = self.chunks.last_mut() else {
+            self.error.get_or_insert_with(|| "a parameter bound before any statement".into());
+            return self;
+        };
+        chunk.binds += 1;
+        if let Err(e) = chunk.args.add(value) {
             self.error.get_or_insert(e.to_string());
         }
         self
     }
 
-    /// Builds a batch with `build` and runs it on `db`: how an aggregate's single-statement
-    /// function reuses the SQL of its `*_into` form instead of repeating it.
+    /// Builds a batch of one statement with `build` and runs it on `db`: how an aggregate's
+    /// single-statement function reuses the SQL of its `*_into` form instead of repeating it.
     pub async fn run(db: impl SqliteExecutor<'_>, build: impl FnOnce(&mut Batch<'q>)) -> Result<(), DbError> {
         let mut batch = Self::new();
         build(&mut batch);
-        batch.execute(db).await
-    }
-
-    /// Runs every statement, in order, in one call on `db` (normally inside the caller's
-    /// transaction). The first failing statement stops the batch and is returned.
-    pub async fn execute(self, db: impl SqliteExecutor<'_>) -> Result<(), DbError> {
-        if let Some(detail) = self.error {
+        if let Some(detail) = batch.error {
             return Err(DbError::Corrupt { what: "bind argument", detail });
         }
-        if self.sql.is_empty() {
-            return Ok(());
-        }
-        sqlx::query_with(&self.sql, self.args).execute(db).await?;
+        let mut chunks = batch.chunks.into_iter();
+        let (Some(chunk), None) = (chunks.next(), chunks.next()) else {
+            return Err(DbError::Corrupt { what: "batch", detail: "Batch::run is for one statement; use Batch::execute".into() });
+        };
+        sqlx::query_with(&chunk.sql, chunk.args).execute(db).await?;
         Ok(())
     }
 
-    /// Runs `BEGIN IMMEDIATE`, every statement and `COMMIT` (or `ROLLBACK`) as ONE call: one
-    /// transaction, one round trip. If a statement fails, the transaction is rolled back and
-    /// the error returned; nothing of the batch remains.
+    /// Runs every statement, in order, one call per chunk on `conn` (normally inside the
+    /// caller's transaction). The first failing statement stops the batch and is returned.
+    pub async fn execute(self, conn: &mut SqliteConnection) -> Result<(), DbError> {
+        if let Some(detail) = self.error {
+            return Err(DbError::Corrupt { what: "bind argument", detail });
+        }
+        for chunk in self.chunks {
+            sqlx::query_with(&chunk.sql, chunk.args).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `BEGIN IMMEDIATE`, every statement and `COMMIT` (or `ROLLBACK`) as ONE call when
+    /// the batch is one chunk: one transaction, one round trip. If a statement fails, the
+    /// transaction is rolled back and the error returned; nothing of the batch remains.
     pub async fn execute_atomic(mut self, conn: &mut SqliteConnection, end: End) -> Result<(), DbError> {
-        self.sql.insert_str(0, "BEGIN IMMEDIATE;\n");
-        self.sql.push_str(match end {
-            End::Commit => "COMMIT;",
-            End::Rollback => "ROLLBACK;",
-            End::Open => "",
-        });
+        if self.chunks.is_empty() {
+            self.chunks.push(Chunk::default());
+        }
+        if let Some(first) = self.chunks.first_mut() {
+            first.sql.insert_str(0, "BEGIN IMMEDIATE;\n");
+        }
+        if let Some(last) = self.chunks.last_mut() {
+            last.sql.push_str(match end {
+                End::Commit => "COMMIT;",
+                End::Rollback => "ROLLBACK;",
+                End::Open => "",
+            });
+        }
         let result = self.execute(&mut *conn).await;
         if result.is_err() {
             // The failing statement stopped the batch inside its transaction; end it. (If the

@@ -1,7 +1,7 @@
 //! File commits and their changes.
 
 use super::DbError;
-use super::batch::Batch;
+use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{get, int, parse, parse_opt, unsigned, unsigned_opt};
 use crate::capture::apply_changes;
 use crate::model::{ChangeKind, EntryKind, FileChange, FileCommit, FileCommitId, FileEntry, FileTree, TenantId, Timestamp};
@@ -37,18 +37,20 @@ pub fn insert_into(batch: &mut Batch<'_>, c: &FileCommit) -> Result<(), DbError>
     if c.changes.is_empty() {
         return Ok(());
     }
-    let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; c.changes.len()].join(", ");
-    batch.statement(&format!("INSERT INTO file_changes (commit_id, path, change, kind, digest, size, mode) VALUES {rows}"));
-    for ch in &c.changes {
-        let e = ch.entry.as_ref();
-        batch
-            .bind(c.id.uuid())
-            .bind(ch.path.clone())
-            .bind(ch.change.as_str())
-            .bind(e.map(|e| e.kind.as_str()))
-            .bind(e.and_then(|e| e.digest).map(|d| d.to_hex()))
-            .bind(e.map(|e| int(e.size)))
-            .bind(e.map(|e| i64::from(e.mode)));
+    for part in c.changes.chunks(ROWS_PER_STATEMENT) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
+        batch.statement(&format!("INSERT INTO file_changes (commit_id, path, change, kind, digest, size, mode) VALUES {rows}"));
+        for ch in part {
+            let e = ch.entry.as_ref();
+            batch
+                .bind(c.id.uuid())
+                .bind(ch.path.clone())
+                .bind(ch.change.as_str())
+                .bind(e.map(|e| e.kind.as_str()))
+                .bind(e.and_then(|e| e.digest).map(|d| d.to_hex()))
+                .bind(e.map(|e| int(e.size)))
+                .bind(e.map(|e| i64::from(e.mode)));
+        }
     }
     Ok(())
 }

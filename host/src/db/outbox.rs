@@ -1,7 +1,7 @@
 //! The outbox: events written in the same transaction as the change they describe.
 
 use super::DbError;
-use super::batch::Batch;
+use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{get, json, unsigned};
 use crate::model::{EventId, EventKind, ExecutionId, OutboxEvent, TenantId, Timestamp};
 use sqlx::SqliteConnection;
@@ -9,28 +9,32 @@ use sqlx::sqlite::SqliteRow;
 
 /// Inserts events (in order).
 pub async fn insert_all(conn: &mut SqliteConnection, events: &[OutboxEvent]) -> Result<(), DbError> {
-    Batch::run(conn, |batch| insert_all_into(batch, events)).await
+    let mut batch = Batch::new();
+    insert_all_into(&mut batch, events);
+    batch.execute(conn).await
 }
 
-/// [`insert_all`], appended to a batch as one multi-row statement.
+/// [`insert_all`], appended to a batch as multi-row statements.
 pub fn insert_all_into(batch: &mut Batch<'_>, events: &[OutboxEvent]) {
     if events.is_empty() {
         return;
     }
-    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; events.len()].join(", ");
-    batch.statement(&format!(
-        "INSERT INTO outbox (id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at) VALUES {rows}"
-    ));
-    for e in events {
-        batch
-            .bind(e.id.uuid())
-            .bind(e.tenant.uuid())
-            .bind(e.execution.uuid())
-            .bind(i64::from(e.seq))
-            .bind(e.kind.as_string())
-            .bind(e.payload.to_string())
-            .bind(e.idempotency_key.clone())
-            .bind(e.created_at.micros());
+    for part in events.chunks(ROWS_PER_STATEMENT) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
+        batch.statement(&format!(
+            "INSERT INTO outbox (id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at) VALUES {rows}"
+        ));
+        for e in part {
+            batch
+                .bind(e.id.uuid())
+                .bind(e.tenant.uuid())
+                .bind(e.execution.uuid())
+                .bind(i64::from(e.seq))
+                .bind(e.kind.as_string())
+                .bind(e.payload.to_string())
+                .bind(e.idempotency_key.clone())
+                .bind(e.created_at.micros());
+        }
     }
 }
 

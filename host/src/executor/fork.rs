@@ -163,7 +163,7 @@ impl Executor {
             updated_at: now,
         })
         .await?;
-        batch.execute(&mut *tx).await?;
+        batch.execute(&mut tx).await?;
         tx.commit().await.map_err(DbError::from)?;
         self.restore_lane(fork, &copies[&target.id]).await?;
         Ok(Forked { execution: fork, from, parent: parent.id, open, workflow_digest: digest })
