@@ -158,8 +158,9 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RuntimeConfig::default(),
             Err(e) => return Err(io(&config_path)(e)),
         };
-        let probe = root.join(".write-test");
-        std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(io(root))?;
+        // A uniquely named probe: processes opening the same data dir at once must not remove
+        // each other's.
+        tempfile::Builder::new().prefix(".write-test").tempfile_in(root).map_err(io(root))?;
         Ok(Self { db_path: root.join("wtb.db"), root: root.to_owned(), blobs, workspaces, workspaces_path, cache, config })
     }
 }
