@@ -6,26 +6,55 @@ use std::collections::HashMap;
 
 /// Remembers which digest a path had when it had a given fingerprint. An empty index is
 /// always correct (everything is hashed); a full one makes an unchanged file cost one `lstat`.
+///
+/// A capture is one pass: [`begin`](Self::begin), a [`lookup`](Self::lookup) or
+/// [`record`](Self::record) per file, [`finish`](Self::finish). Unchanged files are only
+/// marked, so an unchanged workspace costs no allocation here.
 #[derive(Debug, Default)]
 pub struct StatIndex {
-    entries: HashMap<String, (StatKey, Digest)>,
+    entries: HashMap<String, Slot>,
+    pass: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    key: StatKey,
+    digest: Digest,
+    /// The last pass that saw the path.
+    seen: u64,
 }
 
 impl StatIndex {
-    /// The digest recorded for `path`, if its fingerprint still matches.
-    pub(crate) fn lookup(&self, path: &str, key: &StatKey) -> Option<Digest> {
-        self.entries.get(path).filter(|(k, _)| k == key).map(|(_, d)| *d)
+    /// Starts a capture pass.
+    pub(crate) fn begin(&mut self) {
+        self.pass += 1;
     }
 
-    /// Replaces the index. Entries whose ctime is not older than `tick` (the filesystem clock
-    /// when the scan ended) are left out: a write later in the same tick could keep every
-    /// field of their fingerprint unchanged.
-    pub(crate) fn replace(&mut self, entries: impl IntoIterator<Item = (String, StatKey, Digest)>, tick: (i64, i64)) {
-        self.entries = entries
-            .into_iter()
-            .filter(|(_, key, _)| key.ctime < tick)
-            .map(|(path, key, digest)| (path, (key, digest)))
-            .collect();
+    /// The digest recorded for `path`, if its fingerprint still matches (the path is then
+    /// kept by [`finish`](Self::finish)).
+    pub(crate) fn lookup(&mut self, path: &str, key: &StatKey) -> Option<Digest> {
+        let slot = self.entries.get_mut(path).filter(|s| s.key == *key)?;
+        slot.seen = self.pass;
+        Some(slot.digest)
+    }
+
+    /// Records a path hashed in this pass.
+    pub(crate) fn record(&mut self, path: &str, key: StatKey, digest: Digest) {
+        let slot = Slot { key, digest, seen: self.pass };
+        match self.entries.get_mut(path) {
+            Some(s) => *s = slot,
+            None => {
+                self.entries.insert(path.to_owned(), slot);
+            }
+        }
+    }
+
+    /// Ends the pass: forgets paths it did not see, and those whose ctime is not older than
+    /// `tick` (the filesystem clock when the scan ended): a write later in the same tick could
+    /// keep every field of their fingerprint unchanged.
+    pub(crate) fn finish(&mut self, tick: (i64, i64)) {
+        let pass = self.pass;
+        self.entries.retain(|_, s| s.seen == pass && s.key.ctime < tick);
     }
 
     /// Forgets everything (after the workspace was changed behind the index's back).

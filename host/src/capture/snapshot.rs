@@ -46,7 +46,7 @@ pub fn capture(
     let tick = filesystem_tick();
     let mut tree = FileTree::new();
     let mut pending: BTreeMap<Digest, NewBlob> = BTreeMap::new();
-    let mut fingerprints = Vec::with_capacity(scanned.len());
+    ws.index.begin();
     for s in scanned {
         let entry = match s.kind {
             EntryKind::Dir => FileEntry { kind: EntryKind::Dir, digest: None, size: 0, mode: s.key.mode },
@@ -60,18 +60,20 @@ pub fn capture(
                 FileEntry { kind: EntryKind::Symlink, digest: Some(digest), size, mode: s.key.mode }
             }
             EntryKind::File => {
-                let known = ws.index.lookup(&s.path, &s.key);
-                let digest = match known {
+                let digest = match ws.index.lookup(&s.path, &s.key) {
                     Some(d) => d,
-                    None => hash_file(&ws.dir, &s.path, s.key.size, base, cas, tenant, limits, &mut pending)?,
+                    None => {
+                        let d = hash_file(&ws.dir, &s.path, s.key.size, base, cas, tenant, limits, &mut pending)?;
+                        ws.index.record(&s.path, s.key, d);
+                        d
+                    }
                 };
-                fingerprints.push((s.path.clone(), s.key, digest));
                 FileEntry { kind: EntryKind::File, digest: Some(digest), size: s.key.size, mode: s.key.mode }
             }
         };
         tree.insert(s.path, entry);
     }
-    ws.index.replace(fingerprints, tick);
+    ws.index.finish(tick);
     let changes = diff_trees(base, &tree);
     let needed: std::collections::HashSet<Digest> =
         changes.iter().filter_map(|c| c.entry.as_ref()?.digest).collect();

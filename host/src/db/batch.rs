@@ -110,6 +110,26 @@ impl<'q> Batch<'q> {
         Ok(())
     }
 
+    /// Runs the batch inside the caller's open transaction as savepoint `name`: all of it
+    /// stays, or — when a statement fails, or `keep` is false — none of it does, and the
+    /// transaction carries on for the other batches of a group commit.
+    pub async fn execute_in_savepoint(mut self, conn: &mut SqliteConnection, name: &str, keep: bool) -> Result<(), DbError> {
+        if self.chunks.is_empty() {
+            self.chunks.push(Chunk::default());
+        }
+        if let Some(first) = self.chunks.first_mut() {
+            first.sql.insert_str(0, &format!("SAVEPOINT {name};\n"));
+        }
+        if keep && let Some(last) = self.chunks.last_mut() {
+            last.sql.push_str(&format!("RELEASE {name};"));
+        }
+        let result = self.execute(&mut *conn).await;
+        if result.is_err() || !keep {
+            sqlx::query(&format!("ROLLBACK TO {name}; RELEASE {name};")).execute(&mut *conn).await?;
+        }
+        result
+    }
+
     /// Runs `BEGIN IMMEDIATE`, every statement and `COMMIT` (or `ROLLBACK`) as ONE call when
     /// the batch is one chunk: one transaction, one round trip. If a statement fails, the
     /// transaction is rolled back and the error returned; nothing of the batch remains.

@@ -1,13 +1,17 @@
 //! Exit transactions: everything a node boundary decided, gathered, then committed at once,
-//! in issue order, on a chain that lets the next node run while SQLite commits.
+//! in issue order, on a chain that lets the next node run while SQLite commits (grouped with
+//! other boundaries' by [`super::group`]).
 
+use super::group::{GroupCommitter, Job};
 use super::{ExecError, FailPoint};
-use crate::db::batch::{Batch, End};
+use crate::db::batch::Batch;
 use crate::db::join::Arrival;
-use crate::db::{self, DbError, SqlitePool};
-use crate::failpoint;
+use crate::db;
 use crate::model::{BlobRecord, Checkpoint, ExecutionId, ExecutionStatus, FileCommit, NodeBoundary, OutboxEvent, Timestamp};
-use tokio::task::JoinHandle;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::sync::oneshot;
 
 /// The rows of one transaction. Built by the drive; nothing reaches the database until
 /// [`Chain::issue`].
@@ -62,57 +66,59 @@ impl ExitTx {
     }
 }
 
-/// An execution's transactions, committed strictly in issue order. The drive runs ahead of
-/// the database by the transactions still executing; each waits for its predecessor and a
-/// failed one fails every later one, so the database never holds a boundary's effects
-/// without those of every boundary issued before it — what a crash at that instant leaves.
+/// An execution's transactions, committed strictly in issue order through the executor's
+/// [`GroupCommitter`]. The drive runs ahead of the database by the transactions not yet
+/// committed; a failed one fails every later one, so the database never holds a boundary's
+/// effects without those of every boundary issued before it — what a crash at that instant
+/// leaves.
 pub(crate) struct Chain {
-    pool: SqlitePool,
+    committer: Arc<GroupCommitter>,
     fail_point: Option<FailPoint>,
-    pending: Option<JoinHandle<Result<(), ExecError>>>,
+    poisoned: Arc<AtomicBool>,
+    /// Answers not yet collected, oldest first.
+    pending: VecDeque<oneshot::Receiver<Result<(), ExecError>>>,
+    /// The first failure collected (later refusals only echo it).
+    failed: Option<ExecError>,
 }
 
 impl Chain {
-    pub(crate) fn new(pool: SqlitePool, fail_point: Option<FailPoint>) -> Self {
-        Self { pool, fail_point, pending: None }
+    pub(crate) fn new(committer: Arc<GroupCommitter>, fail_point: Option<FailPoint>) -> Self {
+        Self { committer, fail_point, poisoned: Arc::default(), pending: VecDeque::new(), failed: None }
     }
 
     /// Queues `batch` as one transaction after the ones issued before.
     pub(crate) fn issue(&mut self, batch: Batch<'static>) {
-        let (previous, pool) = (self.pending.take(), self.pool.clone());
-        let end = match self.fail_point {
-            Some(FailPoint::BeforeExitCommit) => End::Rollback,
-            None => End::Commit,
-        };
-        self.pending = Some(tokio::spawn(async move {
-            if let Some(previous) = previous {
-                join(previous).await?;
+        let (reply, answer) = oneshot::channel();
+        let roll_back = self.fail_point == Some(FailPoint::BeforeExitCommit);
+        self.committer.submit(Job { batch, roll_back, poisoned: self.poisoned.clone(), reply });
+        self.pending.push_back(answer);
+        // Collect what is already answered, so the queue stays short on long runs.
+        while let Some(front) = self.pending.front_mut() {
+            match front.try_recv() {
+                Ok(result) => self.collect(Ok(result)),
+                Err(oneshot::error::TryRecvError::Empty) => break,
+                Err(oneshot::error::TryRecvError::Closed) => self.collect(Err(())),
             }
-            let mut conn = pool.acquire().await.map_err(DbError::from)?;
-            if failpoint::is_next("before-commit") {
-                batch.execute_atomic(&mut conn, End::Open).await?;
-                failpoint::hit("before-commit");
-                unreachable!("the failpoint aborts the process");
-            }
-            failpoint::hit("before-commit");
-            batch.execute_atomic(&mut conn, end).await?;
-            if end == End::Rollback {
-                return Err(ExecError::Injected(FailPoint::BeforeExitCommit));
-            }
-            failpoint::hit("after-commit");
-            Ok(())
-        }));
-    }
-
-    /// Waits until every transaction issued so far has committed (or one failed).
-    pub(crate) async fn settle(&mut self) -> Result<(), ExecError> {
-        match self.pending.take() {
-            Some(handle) => join(handle).await,
-            None => Ok(()),
+            self.pending.pop_front();
         }
     }
-}
 
-async fn join(handle: JoinHandle<Result<(), ExecError>>) -> Result<(), ExecError> {
-    handle.await.map_err(|e| ExecError::Task(e.to_string()))?
+    /// Waits until every transaction issued so far has committed; the first failure (not the
+    /// refusals of the execution's later transactions that it caused) is returned.
+    pub(crate) async fn settle(&mut self) -> Result<(), ExecError> {
+        while let Some(answer) = self.pending.pop_front() {
+            let result = answer.await.map_err(|_| ());
+            self.collect(result);
+        }
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    fn collect(&mut self, answer: Result<Result<(), ExecError>, ()>) {
+        let error = match answer {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(()) => ExecError::Task("the commit writer dropped a transaction".into()),
+        };
+        self.failed.get_or_insert(error);
+    }
 }

@@ -96,7 +96,7 @@ impl<'a> Drive<'a> {
             stop: None,
             breakpoints,
             last_state: Map::new(),
-            chain: Chain::new(ex.pool.clone(), ex.fail_point),
+            chain: Chain::new(ex.committer.clone(), ex.fail_point),
             parallelism: parallelism.max(1),
             running: JoinSet::new(),
             in_flight: HashMap::new(),

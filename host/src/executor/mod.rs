@@ -28,6 +28,7 @@ mod commit;
 pub mod control;
 mod drive;
 mod fork;
+mod group;
 mod history;
 mod inspect;
 pub mod load;
@@ -137,6 +138,8 @@ pub struct Executor {
     pub(crate) controls: Arc<control::Controls>,
     /// Guest attempts running at once in this process, across executions.
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    /// The one writer of exit transactions, grouping concurrent ones into one commit.
+    pub(crate) committer: Arc<group::GroupCommitter>,
 }
 
 /// Most guests running at once in one process (the instance pool has room for 128).
@@ -148,6 +151,7 @@ impl Executor {
         let pool = db::open(&data.db_path, data.config.durability).await?;
         let runtime = Runtime::new(data.cache)
             .map_err(|e| ExecError::Io { what: "starting the wasm engine".into(), source: std::io::Error::other(format!("{e:#}")) })?;
+        let committer = Arc::new(group::GroupCommitter::start(pool.clone()));
         Ok(Self {
             pool,
             cas: Arc::new(LocalCas::new(data.blobs)),
@@ -160,6 +164,7 @@ impl Executor {
             fail_point: None,
             controls: Arc::new(control::Controls::new(ids.next())),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
+            committer,
             ids,
         })
     }

@@ -1,0 +1,161 @@
+//! Group commit: one writer task per executor commits the exit transactions of many
+//! boundaries — of many executions — in one SQLite transaction, so they share one `fsync`.
+//!
+//! Each boundary's rows run in their own savepoint, so a failing one is undone alone and the
+//! others commit. Batches are taken in arrival order (FIFO), and an execution's batches arrive
+//! in the order its drive issued them; a batch whose execution already had one fail is
+//! refused. So, as with one transaction per boundary, the database never holds a boundary's
+//! effects without those of every boundary of its execution issued before it, and a crash
+//! mid-group loses the whole group, which no one was told had committed.
+
+use super::ExecError;
+use crate::db::batch::Batch;
+use crate::db::{DbError, SqlitePool};
+use crate::failpoint;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most batches in one group: bounds the transaction (and the wait of the first in it).
+const MAX_GROUP: usize = 128;
+
+/// One boundary's exit transaction waiting for the writer.
+pub(crate) struct Job {
+    pub(crate) batch: Batch<'static>,
+    /// Undo it after running it (the `BeforeExitCommit` fault injection).
+    pub(crate) roll_back: bool,
+    /// Set when one of the execution's batches failed: its later ones are refused.
+    pub(crate) poisoned: Arc<AtomicBool>,
+    /// Told once the group committed (or why not).
+    pub(crate) reply: oneshot::Sender<Result<(), ExecError>>,
+}
+
+/// The handle the drives submit to.
+pub(crate) struct GroupCommitter {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl GroupCommitter {
+    /// Starts the writer task on the current runtime; it ends when the committer is dropped.
+    pub(crate) fn start(pool: SqlitePool) -> Self {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(pool, rx));
+        Self { jobs }
+    }
+
+    /// Queues a job; its reply says when (and whether) it committed.
+    pub(crate) fn submit(&self, job: Job) {
+        if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
+            let _ = job.reply.send(Err(ExecError::Task("the commit writer has stopped".into())));
+        }
+    }
+}
+
+async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&pool, group).await;
+    }
+}
+
+/// One transaction for the whole group; every job is answered.
+async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => return fail_all(group, &DbError::from(e).to_string()),
+    };
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        return fail_all(group, &DbError::from(e).to_string());
+    }
+    let mut kept = Vec::with_capacity(group.len());
+    for job in group {
+        if job.poisoned.load(Ordering::Acquire) {
+            let _ = job.reply.send(Err(ExecError::Task("an earlier transaction of this execution failed".into())));
+            continue;
+        }
+        match job.batch.execute_in_savepoint(&mut conn, "boundary", !job.roll_back).await {
+            Ok(()) if job.roll_back => {
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(ExecError::Injected(super::FailPoint::BeforeExitCommit)));
+            }
+            Ok(()) => kept.push((job.reply, job.poisoned)),
+            Err(e) => {
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(e.into()));
+            }
+        }
+    }
+    for _ in &kept {
+        // Crash tests abort here: every statement ran, the transaction is still open.
+        failpoint::hit("before-commit");
+    }
+    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        let message = DbError::from(e).to_string();
+        for (reply, poisoned) in kept {
+            poisoned.store(true, Ordering::Release);
+            let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
+        }
+        return;
+    }
+    for (reply, _) in kept {
+        failpoint::hit("after-commit");
+        let _ = reply.send(Ok(()));
+    }
+}
+
+fn fail_all(group: Vec<Job>, message: &str) {
+    for job in group {
+        job.poisoned.store(true, Ordering::Release);
+        let _ = job.reply.send(Err(ExecError::Task(format!("committing: {message}"))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{self, Durability};
+
+    fn insert(batch: &mut Batch<'static>, name: &str) {
+        use crate::clock::IdGen as _;
+        batch.statement("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)").bind(crate::clock::UuidV7Ids.next()).bind(name.to_owned());
+    }
+
+    fn job(batch: Batch<'static>, poisoned: &Arc<AtomicBool>) -> (Job, oneshot::Receiver<Result<(), ExecError>>) {
+        let (reply, answer) = oneshot::channel();
+        (Job { batch, roll_back: false, poisoned: poisoned.clone(), reply }, answer)
+    }
+
+    #[tokio::test]
+    async fn one_group_commits_the_good_batches_and_refuses_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&dir.path().join("wtb.db"), Durability::Full).await.unwrap();
+        let committer = GroupCommitter::start(pool.clone());
+        let (a, b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let mut answers = Vec::new();
+        // Submitted before the writer runs (current-thread runtime): one group.
+        for (name, chain) in [("a1", &a), ("b1", &b), ("a2", &a), ("b2", &b)] {
+            let mut batch = Batch::new();
+            insert(&mut batch, name);
+            if name == "b1" {
+                insert(&mut batch, "a1"); // duplicate name: this batch fails, after its first row
+            }
+            let (job, answer) = job(batch, chain);
+            committer.submit(job);
+            answers.push((name, answer));
+        }
+        let mut results = Vec::new();
+        for (name, answer) in answers {
+            results.push((name, answer.await.unwrap().is_ok()));
+        }
+        assert_eq!(results, [("a1", true), ("b1", false), ("a2", true), ("b2", false)]);
+        let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM tenants WHERE name != 'default' ORDER BY name").fetch_all(&pool).await.unwrap();
+        assert_eq!(names, [("a1".to_owned(),), ("a2".to_owned(),)], "b1 undone whole, b2 refused");
+    }
+}
