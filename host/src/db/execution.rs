@@ -11,25 +11,28 @@ const COLUMNS: &str = "id, tenant_id, workflow_id, status, cursor, parent_checkp
 
 /// Inserts a new execution.
 pub async fn insert(db: impl SqliteExecutor<'_>, e: &Execution) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO executions (id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(e.id.uuid())
-    .bind(e.tenant.uuid())
-    .bind(e.workflow.uuid())
-    .bind(e.status.as_str())
-    .bind(&e.cursor)
-    .bind(e.parent_checkpoint.map(|c| c.uuid()))
-    .bind(e.parent_execution.map(|c| c.uuid()))
-    .bind(&e.variant)
-    .bind(e.environment.as_ref().map(|v| v.to_string()))
-    .bind(&e.error)
-    .bind(e.created_at.micros())
-    .bind(e.updated_at.micros())
-    .execute(db)
-    .await?;
-    Ok(())
+    Batch::run(db, |batch| insert_into(batch, e)).await
+}
+
+/// [`insert`], appended to a batch.
+pub fn insert_into(batch: &mut Batch<'_>, e: &Execution) {
+    batch
+        .statement(
+            "INSERT INTO executions (id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.id.uuid())
+        .bind(e.tenant.uuid())
+        .bind(e.workflow.uuid())
+        .bind(e.status.as_str())
+        .bind(e.cursor.clone())
+        .bind(e.parent_checkpoint.map(|c| c.uuid()))
+        .bind(e.parent_execution.map(|c| c.uuid()))
+        .bind(e.variant.clone())
+        .bind(e.environment.as_ref().map(|v| v.to_string()))
+        .bind(e.error.clone())
+        .bind(e.created_at.micros())
+        .bind(e.updated_at.micros());
 }
 
 /// Moves an execution on: its status, the node to run next and (on failure) why.

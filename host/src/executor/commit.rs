@@ -86,11 +86,20 @@ impl Chain {
         Self { committer, fail_point, poisoned: Arc::default(), pending: VecDeque::new(), failed: None }
     }
 
-    /// Queues `batch` as one transaction after the ones issued before.
+    /// Queues a node boundary's exit `batch` as one transaction after the ones issued before.
     pub(crate) fn issue(&mut self, batch: Batch<'static>) {
-        let (reply, answer) = oneshot::channel();
         let roll_back = self.fail_point == Some(FailPoint::BeforeExitCommit);
-        self.committer.submit(Job { batch, roll_back, poisoned: self.poisoned.clone(), reply });
+        self.submit(batch, roll_back, true);
+    }
+
+    /// Queues an execution's start transaction (first on its chain; no fault injection).
+    pub(crate) fn issue_start(&mut self, batch: Batch<'static>) {
+        self.submit(batch, false, false);
+    }
+
+    fn submit(&mut self, batch: Batch<'static>, roll_back: bool, exit: bool) {
+        let (reply, answer) = oneshot::channel();
+        self.committer.submit(Job { batch, roll_back, exit, poisoned: self.poisoned.clone(), reply });
         self.pending.push_back(answer);
         // Collect what is already answered, so the queue stays short on long runs.
         while let Some(front) = self.pending.front_mut() {

@@ -24,6 +24,8 @@ pub(crate) struct Job {
     pub(crate) batch: Batch<'static>,
     /// Undo it after running it (the `BeforeExitCommit` fault injection).
     pub(crate) roll_back: bool,
+    /// A node's exit transaction (the commit failpoints count these), not a start.
+    pub(crate) exit: bool,
     /// Set when one of the execution's batches failed: its later ones are refused.
     pub(crate) poisoned: Arc<AtomicBool>,
     /// Told once the group committed (or why not).
@@ -84,28 +86,30 @@ async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
                 job.poisoned.store(true, Ordering::Release);
                 let _ = job.reply.send(Err(ExecError::Injected(super::FailPoint::BeforeExitCommit)));
             }
-            Ok(()) => kept.push((job.reply, job.poisoned)),
+            Ok(()) => kept.push((job.reply, job.poisoned, job.exit)),
             Err(e) => {
                 job.poisoned.store(true, Ordering::Release);
                 let _ = job.reply.send(Err(e.into()));
             }
         }
     }
-    for _ in &kept {
+    for _ in kept.iter().filter(|(_, _, exit)| *exit) {
         // Crash tests abort here: every statement ran, the transaction is still open.
         failpoint::hit("before-commit");
     }
     if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         let message = DbError::from(e).to_string();
-        for (reply, poisoned) in kept {
+        for (reply, poisoned, _) in kept {
             poisoned.store(true, Ordering::Release);
             let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
         }
         return;
     }
-    for (reply, _) in kept {
-        failpoint::hit("after-commit");
+    for (reply, _, exit) in kept {
+        if exit {
+            failpoint::hit("after-commit");
+        }
         let _ = reply.send(Ok(()));
     }
 }
@@ -129,7 +133,7 @@ mod tests {
 
     fn job(batch: Batch<'static>, poisoned: &Arc<AtomicBool>) -> (Job, oneshot::Receiver<Result<(), ExecError>>) {
         let (reply, answer) = oneshot::channel();
-        (Job { batch, roll_back: false, poisoned: poisoned.clone(), reply }, answer)
+        (Job { batch, roll_back: false, exit: true, poisoned: poisoned.clone(), reply }, answer)
     }
 
     #[tokio::test]

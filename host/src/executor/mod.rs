@@ -140,6 +140,8 @@ pub struct Executor {
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     /// The one writer of exit transactions, grouping concurrent ones into one commit.
     pub(crate) committer: Arc<group::GroupCommitter>,
+    /// Workflows whose definition and component rows this executor has stored.
+    pub(crate) registered: std::sync::Mutex<std::collections::HashMap<crate::model::Digest, crate::model::WorkflowId>>,
 }
 
 /// Most guests running at once in one process (the instance pool has room for 128).
@@ -165,6 +167,7 @@ impl Executor {
             controls: Arc::new(control::Controls::new(ids.next())),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
             committer,
+            registered: std::sync::Mutex::default(),
             ids,
         })
     }

@@ -6,6 +6,7 @@ use super::control::{self, Control};
 use super::drive::{Branch, Breakpoints, Drive};
 use super::{ExecError, Executor, LoadedWorkflow};
 use crate::capture::Workspace;
+use crate::db::batch::Batch;
 use crate::db::{self, DbError};
 use crate::model::{
     BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, Execution, ExecutionId, ExecutionStatus, FileCommit,
@@ -71,14 +72,11 @@ impl Executor {
         self.start(wf, state, opts).await?.run().await
     }
 
-    /// The start transaction: execution, empty file commit, entry checkpoint of the entry
-    /// node, `ExecutionStarted`.
+    /// The start transaction (the first on the execution's chain): execution, empty file
+    /// commit, entry checkpoint of the entry node, `ExecutionStarted`.
     async fn start<'a>(&'a self, wf: &'a LoadedWorkflow, state: Map<String, Value>, opts: &RunOptions) -> Result<Drive<'a>, ExecError> {
         let now = self.clock.now();
         let execution = ExecutionId::from_uuid(self.ids.next());
-        for node in &wf.nodes {
-            self.store_component(node.prepared.digest(), node.bytes.clone()).await?;
-        }
         let ws = self.open_workspace(execution, 0)?;
         let entry_node = wf.manifest.graph.entry();
         let first = wf.manifest.graph.name(entry_node).to_owned();
@@ -111,12 +109,10 @@ impl Executor {
         let started = drive.event(EventKind::ExecutionStarted, json!({
             "workflow": wf.manifest.name, "workflow_digest": wf.digest.to_hex(), "entry": first,
         }));
-        let mut tx = self.pool.begin().await.map_err(DbError::from)?;
-        for node in &wf.nodes {
-            self.record_component(&mut tx, node.prepared.digest(), node.bytes.len() as u64, now).await?;
-        }
-        let workflow = db::workflow::insert_or_get(&mut tx, &self.workflow_record(wf)).await?;
-        db::execution::insert(&mut *tx, &Execution {
+        let workflow = self.register(wf, now).await?;
+        let breakpoints = serde_json::to_value(&opts.breakpoints).map_err(|e| ExecError::InvalidState(e.to_string()))?;
+        let mut batch = Batch::new();
+        db::execution::insert_into(&mut batch, &Execution {
             id: execution,
             tenant: self.tenant,
             workflow,
@@ -129,22 +125,42 @@ impl Executor {
             error: None,
             created_at: now,
             updated_at: now,
-        })
-        .await?;
-        let breakpoints = serde_json::to_value(&opts.breakpoints).map_err(|e| ExecError::InvalidState(e.to_string()))?;
-        db::batch::Batch::run(&mut *tx, |b| {
-            db::execution::lease_into(b, execution, &self.controls.owner, control::lease_until(now));
-            db::execution::set_breakpoints_into(b, execution, &breakpoints);
-        })
-        .await?;
-        db::file_commit::insert(&mut tx, &commit).await?;
-        db::checkpoint::insert(&mut *tx, &entry).await?;
-        db::boundary::insert(&mut *tx, &boundary).await?;
-        db::outbox::insert_all(&mut tx, &[started]).await?;
-        tx.commit().await.map_err(DbError::from)?;
+        });
+        db::execution::lease_into(&mut batch, execution, &self.controls.owner, control::lease_until(now));
+        db::execution::set_breakpoints_into(&mut batch, execution, &breakpoints);
+        db::file_commit::insert_into(&mut batch, &commit)?;
+        db::checkpoint::insert_into(&mut batch, &entry);
+        db::boundary::insert_into(&mut batch, &boundary);
+        db::outbox::insert_all_into(&mut batch, &[started]);
+        // Through the group writer (sharing a commit with other executions' exits, and no
+        // second writer waiting on SQLite's lock); durable before the entry node runs, so a
+        // crash from here on always leaves a resumable execution.
+        drive.chain.issue_start(batch);
+        drive.chain.settle().await?;
         drive.adopt_lane(0, ws, Some(commit.id));
         drive.ready.push_back(Task { node: entry_node, entry, boundary, tree: Arc::new(FileTree::new()), depth: 0, fresh: true, delay: Duration::ZERO });
         Ok(drive)
+    }
+
+    /// Stores the workflow's components (CAS objects and rows) and its definition once per
+    /// executor: they are content-addressed, so later runs of the same workflow find them.
+    async fn register(&self, wf: &LoadedWorkflow, now: crate::model::Timestamp) -> Result<crate::model::WorkflowId, ExecError> {
+        if let Some(id) = self.registered.lock().ok().and_then(|r| r.get(&wf.digest).copied()) {
+            return Ok(id);
+        }
+        for node in &wf.nodes {
+            self.store_component(node.prepared.digest(), node.bytes.clone()).await?;
+        }
+        let mut tx = self.pool.begin().await.map_err(DbError::from)?;
+        for node in &wf.nodes {
+            self.record_component(&mut tx, node.prepared.digest(), node.bytes.len() as u64, now).await?;
+        }
+        let id = db::workflow::insert_or_get(&mut tx, &self.workflow_record(wf)).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        if let Ok(mut registered) = self.registered.lock() {
+            registered.insert(wf.digest, id);
+        }
+        Ok(id)
     }
 
     /// Continues a paused execution, or one whose process died (its open attempts re-run from
