@@ -3,7 +3,6 @@
 //! is copied (rows, not files: file commits and blobs are shared by reference), so the fork
 //! explains itself and resumes like any paused execution; the original is not touched.
 
-use super::travel::open_entries;
 use super::{ExecError, Executor};
 use crate::db::batch::Batch;
 use crate::db::join::Arrival;
@@ -68,7 +67,7 @@ impl Executor {
         let arrivals = db::join::list_all(&mut *conn, parent.id).await?;
         drop(conn);
         let plan = Rewind::to(&live, &target);
-        let open_ids: Vec<CheckpointId> = open_entries(&live, &plan.keep).iter().map(|c| c.id).collect();
+        let open_ids: Vec<CheckpointId> = plan.open_entries(&live).iter().map(|c| c.id).collect();
         let waiting: Vec<(&Arrival, bool)> = arrivals.iter().filter_map(|a| plan.still_waiting(a.checkpoint, &live).map(|w| (a, w))).collect();
         if open_ids.is_empty() && !waiting.iter().any(|(_, w)| *w) {
             return Err(ExecError::Refused(format!("nothing runs after checkpoint {from}: execution {} ended there; fork from an earlier checkpoint", parent.id)));

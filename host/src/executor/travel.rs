@@ -8,7 +8,7 @@ use crate::db::batch::{Batch, End};
 use crate::db::{self, DbError};
 use crate::history::{AttemptFate, Rewind};
 use crate::model::{
-    BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventId, EventKind, Execution, ExecutionId, ExecutionStatus, NodeBoundary,
+    BoundaryId, Checkpoint, CheckpointId, EventId, EventKind, Execution, ExecutionId, ExecutionStatus, NodeBoundary,
     OutboxEvent, Transition,
 };
 use serde::Serialize;
@@ -139,14 +139,4 @@ impl Executor {
             .await?
             .map_err(|source| ExecError::Workspace { execution, source })
     }
-}
-
-/// Entry checkpoints of `keep` that no kept exit closes: the attempts a resume runs.
-pub(crate) fn open_entries<'a>(checkpoints: &'a [Checkpoint], keep: &std::collections::HashSet<CheckpointId>) -> Vec<&'a Checkpoint> {
-    let closed: std::collections::HashSet<CheckpointId> = checkpoints
-        .iter()
-        .filter(|c| c.kind == CheckpointKind::Exit && keep.contains(&c.id))
-        .flat_map(|c| c.parents.iter().copied())
-        .collect();
-    checkpoints.iter().filter(|c| c.kind == CheckpointKind::Entry && keep.contains(&c.id) && !closed.contains(&c.id)).collect()
 }

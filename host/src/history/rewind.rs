@@ -63,6 +63,13 @@ impl Rewind {
         }
     }
 
+    /// The kept entry checkpoints no kept exit closes: the attempts a resume runs.
+    pub fn open_entries<'a>(&self, live: &'a [Checkpoint]) -> Vec<&'a Checkpoint> {
+        let closed: HashSet<CheckpointId> =
+            live.iter().filter(|c| c.kind == CheckpointKind::Exit && self.keep.contains(&c.id)).flat_map(|c| c.parents.iter().copied()).collect();
+        live.iter().filter(|c| c.kind == CheckpointKind::Entry && self.keep.contains(&c.id) && !closed.contains(&c.id)).collect()
+    }
+
     /// Whether a branch that arrived at a join with exit `arrival` still waits there: its exit
     /// is kept and no kept join entry consumed it. `None`: the arrival is superseded.
     pub fn still_waiting(&self, arrival: CheckpointId, live: &[Checkpoint]) -> Option<bool> {
@@ -116,6 +123,7 @@ mod tests {
         // Back to the first node's exit: the second node's entry was written with it.
         let r = Rewind::to(&live, &x2);
         assert_eq!(r.supersede, vec![x4.id]);
+        assert_eq!(r.open_entries(&live).iter().map(|c| c.id).collect::<Vec<_>>(), [e3.id]);
         assert_eq!(r.attempt(&boundary(&e3, Some(&x4))), AttemptFate::Reopen);
         assert_eq!(r.attempt(&boundary(&e1, Some(&x2))), AttemptFate::Keep);
         // Back to the first node's entry: it runs again.
