@@ -211,3 +211,38 @@ async fn diffs_show_state_patches_text_diffs_and_binary_sizes() {
     let same = exec.diff(cps[1].id, cps[1].id).await.unwrap();
     assert!(same.files.is_empty() && same.state.lines.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_is_rolled_back_or_forked_with_a_fixed_node_and_finishes() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let path = h.probe_workflow("broken", &[
+        ("a", json!({ "action": "write", "files": { "a.txt": "a" }, "update": { "n": 1 } })),
+        ("b", json!({ "action": "fail", "message": "bad config", "files": { "a.txt": "vandalised" } })),
+    ]);
+    let wf = exec.load_workflow(&path).await.unwrap();
+    let failed = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    let cps = checkpoints(&exec, failed.execution).await;
+    let b_entry = find(&cps, "b", CheckpointKind::Entry).id;
+
+    // A fork from b's entry with b's config fixed finishes; the failed run stays failed.
+    let fixed = ForkOptions { node_config: vec![("b".into(), json!({ "action": "write", "files": { "b.txt": "b" }, "update": { "n": 2 } }))], ..Default::default() };
+    let f = exec.fork(b_entry, &fixed).await.unwrap();
+    let s = exec.resume(f.execution, 4).await.unwrap();
+    assert_eq!((s.status, &s.state["n"]), (ExecutionStatus::Completed, &json!(2)));
+    assert_eq!(contents(&h.workspace(f.execution)), BTreeMap::from([("a.txt".to_owned(), b"a".to_vec()), ("b.txt".to_owned(), b"b".to_vec())]));
+    assert_eq!(exec.status(failed.execution).await.unwrap(), ExecutionStatus::Failed);
+
+    // Rolling the failed run back to b's entry reopens b; it fails the same way again, and
+    // the history holds both attempts (the first superseded).
+    let r = exec.rollback(failed.execution, b_entry).await.unwrap();
+    assert_eq!(r.open, ["b"]);
+    assert_eq!(exec.describe(failed.execution).await.unwrap().execution.error, None, "the failure is cleared");
+    let again = exec.resume(failed.execution, 4).await.unwrap();
+    assert_eq!(again.status, ExecutionStatus::Failed);
+    assert_eq!(contents(&h.workspace(failed.execution)), BTreeMap::from([("a.txt".to_owned(), b"a".to_vec())]), "the failed attempt's writes are undone");
+    let history = exec.history(failed.execution).await.unwrap();
+    let b_exits: Vec<bool> = history.checkpoints.iter().filter(|c| c.checkpoint.node == "b" && c.checkpoint.kind == CheckpointKind::Exit).map(|c| c.superseded_at.is_some()).collect();
+    assert_eq!(b_exits, [true, false]);
+}
