@@ -61,7 +61,23 @@ pub enum Durability {
 }
 
 /// Opens (creating if needed) the SQLite database at `path` in WAL mode and migrates it.
+///
+/// Both happen while holding an exclusive lock on `<db>.lock`: sqlx takes no migration lock on
+/// SQLite, and turning a fresh database into WAL needs SQLite's exclusive lock, so two processes
+/// opening a fresh data dir at once (a `run` and a `list` started together) would otherwise
+/// both apply the first migration ("table already exists") or meet "database is locked". The
+/// second opener waits, then finds nothing to do.
 pub async fn open(path: &Path, durability: Durability) -> Result<SqlitePool, DbError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| DbError::Lock(std::io::Error::other(e)))?
+    .map_err(DbError::Lock)?;
     let options = SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
         .create_if_missing(true)
@@ -85,27 +101,7 @@ pub async fn open(path: &Path, durability: Durability) -> Result<SqlitePool, DbE
         .test_before_acquire(false)
         .connect_with(options)
         .await?;
-    migrate(&pool, path).await?;
-    Ok(pool)
-}
-
-/// Applies pending migrations while holding an exclusive lock on `<db>.lock`.
-///
-/// sqlx takes no lock on SQLite, so two processes opening a fresh data dir at once (a `run` and
-/// a `list` started together) would both apply the first migration and one would fail with
-/// "table already exists". The OS lock serialises them; the second finds nothing to do.
-async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), DbError> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
-        file.lock()?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| DbError::Lock(std::io::Error::other(e)))?
-    .map_err(DbError::Lock)?;
-    let applied = MIGRATOR.run(pool).await;
+    MIGRATOR.run(&pool).await?;
     drop(lock);
-    Ok(applied?)
+    Ok(pool)
 }
