@@ -36,6 +36,7 @@ pub mod demo;
 
 pub mod executor;
 pub mod failpoint;
+pub mod gc;
 pub mod history;
 pub mod model;
 pub mod runtime;

@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod engine;
 mod failures;
+mod fsck;
 mod listing;
 mod manifest;
 mod protocol;

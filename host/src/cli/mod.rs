@@ -183,6 +183,10 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check that the database and the blob store agree: every referenced blob present with
+    /// its digest and size, every file commit's tree complete, every exit checkpoint with its
+    /// entry. Exit status 1 when anything is wrong.
+    Fsck,
     /// Run the example workflow (generate → transform → report) and summarise it.
     Demo,
     /// Measure per-node overhead (a linear workflow of counter nodes, durable and normal),
@@ -287,6 +291,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Files { ref checkpoint } => travel::files(&open(&cli).await?, checkpoint, cli.json).await,
         Command::Cat { ref checkpoint, ref path } => travel::cat(&open(&cli).await?, checkpoint, path).await,
         Command::Export { ref checkpoint, ref dir, force } => travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await,
+        Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
         Command::Demo => {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await

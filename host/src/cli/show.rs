@@ -106,3 +106,23 @@ pub async fn list(exec: &Executor, filter: &ListFilter, after: Option<ExecutionI
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Runs `fsck` and prints the problems; exit status 1 if there are any.
+pub async fn fsck(exec: &Executor, json: bool) -> anyhow::Result<ExitCode> {
+    let report = crate::gc::fsck(exec).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for p in &report.problems {
+            println!("{} {}: {}", p.what, p.subject, p.detail);
+        }
+        println!(
+            "checked {} blobs, {} file commits, {} checkpoints: {}",
+            report.blobs,
+            report.file_commits,
+            report.checkpoints,
+            if report.problems.is_empty() { "no problems".to_owned() } else { format!("{} problems", report.problems.len()) }
+        );
+    }
+    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

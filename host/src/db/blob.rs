@@ -43,6 +43,25 @@ pub async fn get_one(db: impl SqliteExecutor<'_>, tenant: TenantId, digest: &Dig
     .transpose()
 }
 
+/// Every reference of a tenant, inline contents included (what `wtb fsck` verifies).
+pub async fn list_all(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<BlobRecord>, DbError> {
+    let rows = sqlx::query("SELECT tenant_id, digest, size, inline_data, created_at FROM blobs WHERE tenant_id = ? ORDER BY digest")
+        .bind(tenant.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(BlobRecord {
+                tenant: TenantId::from_uuid(get(r, "tenant_id")?),
+                digest: parse(r, "digest")?,
+                size: unsigned(r, "size")?,
+                inline: get(r, "inline_data")?,
+                created_at: Timestamp::from_micros(get(r, "created_at")?),
+            })
+        })
+        .collect()
+}
+
 /// Number of references and their total size for a tenant, split into inline and CAS.
 pub async fn totals(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<BlobTotals, DbError> {
     let row = sqlx::query(

@@ -63,6 +63,16 @@ pub async fn list_history(db: impl SqliteExecutor<'_>, execution: ExecutionId) -
     rows.iter().map(|r| Ok((decode(r)?, get::<Option<i64>>(r, "superseded_at")?.map(Timestamp::from_micros)))).collect()
 }
 
+/// Every checkpoint of a tenant's executions, superseded ones included.
+pub async fn list_for_tenant(db: impl SqliteExecutor<'_>, tenant: crate::model::TenantId) -> Result<Vec<Checkpoint>, DbError> {
+    let columns = COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+    let rows = sqlx::query(&format!("SELECT {columns} FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ? ORDER BY c.execution_id, c.seq"))
+        .bind(tenant.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
 /// When a checkpoint was superseded (`None`: live); outer `None`: no such checkpoint.
 pub async fn superseded_at(db: impl SqliteExecutor<'_>, id: CheckpointId) -> Result<Option<Option<Timestamp>>, DbError> {
     let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT superseded_at FROM checkpoints WHERE id = ?").bind(id.uuid()).fetch_optional(db).await?;

@@ -47,3 +47,8 @@ pub async fn get_one(db: impl SqliteExecutor<'_>, tenant: TenantId, digest: &Dig
     })
     .transpose()
 }
+
+/// Every component digest of a tenant.
+pub async fn list_digests(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT digest FROM components WHERE tenant_id = ? ORDER BY digest").bind(tenant.uuid()).fetch_all(db).await?)
+}

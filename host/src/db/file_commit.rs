@@ -150,3 +150,9 @@ pub async fn change_count(conn: &mut SqliteConnection, id: FileCommitId) -> Resu
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM file_changes WHERE commit_id = ?").bind(id.uuid()).fetch_one(conn).await?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
+
+/// Every commit id of a tenant.
+pub async fn list_ids(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM file_commits WHERE tenant_id = ? ORDER BY id").bind(tenant.uuid()).fetch_all(conn).await?;
+    Ok(ids.into_iter().map(FileCommitId::from_uuid).collect())
+}

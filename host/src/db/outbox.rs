@@ -71,3 +71,14 @@ fn decode(r: &SqliteRow) -> Result<OutboxEvent, DbError> {
         created_at: Timestamp::from_micros(get(r, "created_at")?),
     })
 }
+
+/// Events whose execution row is missing: `(event id, execution id)`.
+pub async fn without_aggregate(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Vec<(EventId, ExecutionId)>, DbError> {
+    let rows: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+        "SELECT o.id, o.execution_id FROM outbox o LEFT JOIN executions e ON e.id = o.execution_id WHERE o.tenant_id = ? AND e.id IS NULL",
+    )
+    .bind(tenant.uuid())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(e, x)| (EventId::from_uuid(e), ExecutionId::from_uuid(x))).collect())
+}

@@ -42,6 +42,7 @@ pub use history::{CheckpointDiff, History, HistoryEntry, Page};
 pub use inspect::{CheckpointView, ExecutionReport, NodeView};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
 pub use run::{RunOptions, RunSummary, workspace_dir};
+pub(crate) use run::blocking;
 pub use travel::RolledBack;
 
 use crate::capture::CaptureError;
@@ -176,6 +177,11 @@ impl Executor {
     pub fn with_fail_point(mut self, point: FailPoint) -> Self {
         self.fail_point = Some(point);
         self
+    }
+
+    /// The blob store, for checks that read it off the executor's thread.
+    pub(crate) fn cas(&self) -> Arc<LocalCas> {
+        self.cas.clone()
     }
 
     /// The database pool, for inspection.
