@@ -81,11 +81,14 @@ pub struct RuntimeConfig {
     pub inline_blob_max_bytes: u64,
     /// Default limits.
     pub limits: DefaultLimits,
+    /// CAS objects without a `blobs` row are deleted by `wtb gc orphans` once this old: longer
+    /// than any exit transaction stays in flight between writing a blob and committing its row.
+    pub orphan_grace_seconds: u64,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { durability: Durability::Full, inline_blob_max_bytes: 64 << 10, limits: DefaultLimits::default() }
+        Self { durability: Durability::Full, inline_blob_max_bytes: 64 << 10, limits: DefaultLimits::default(), orphan_grace_seconds: 3600 }
     }
 }
 

@@ -51,3 +51,62 @@ async fn fsck_is_clean_after_time_travel_and_names_a_corrupt_or_missing_blob() {
     assert!(text.contains(&format!("is missing (expected {other}, 120000 bytes)")), "{text}");
     assert!(text.contains("2 problems"), "{text}");
 }
+
+fn age(path: &std::path::Path, secs: u64) {
+    // Back from its own mtime: the test never reads a clock of its own.
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    let modified = f.metadata().unwrap().modified().unwrap();
+    f.set_modified(modified - std::time::Duration::from_secs(secs)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_orphan_cleaner_removes_old_orphans_and_keeps_young_and_live_ones() {
+    let h = Harness::new();
+    let big = digest(&(0..150_000usize).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+    let wf = h.probe_workflow("orphan", &[("a", json!({ "action": "write", "sized": { "big.bin": 150_000 } }))]);
+    // A failed exit transaction leaves the large blob in the CAS with no row: an orphan.
+    {
+        let exec = h.executor().await.with_fail_point(wtb::executor::FailPoint::BeforeExitCommit);
+        let loaded = exec.load_workflow(&wf).await.unwrap();
+        exec.run(&loaded, Map::new()).await.unwrap_err();
+        exec.close().await;
+    }
+    let exec = h.executor().await;
+    let object = h.cas_object(&big);
+    assert!(object.exists());
+    let grace = std::time::Duration::from_secs(3600);
+    let r = wtb::gc::clean_orphans(&exec, grace, false).await.unwrap();
+    assert_eq!((r.removed.len(), r.young), (0, 1), "a young orphan may be an in-flight transaction's");
+    assert!(object.exists());
+
+    age(&object, 7200);
+    let tmp = h.data_dir().join("blobs").join(wtb::model::TenantId::DEFAULT.to_string()).join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("leftover.1.0"), b"half").unwrap();
+    age(&tmp.join("leftover.1.0"), 7200);
+    let r = wtb::gc::clean_orphans(&exec, grace, true).await.unwrap();
+    assert_eq!((r.removed.clone(), r.temp_removed), (vec![big], 1));
+    assert!(object.exists(), "a dry run deletes nothing");
+    let r = wtb::gc::clean_orphans(&exec, grace, false).await.unwrap();
+    assert_eq!((r.removed, r.removed_bytes, r.temp_removed), (vec![big], 150_000, 1));
+    assert!(!object.exists() && !tmp.join("leftover.1.0").exists());
+    assert!(wtb::gc::fsck(&exec).await.unwrap().problems.is_empty());
+
+    // Live objects stay however old; an old orphan that a new run stores again is refreshed
+    // first (so a cleaner running before that run commits would keep it).
+    let loaded = exec.load_workflow(&wf).await.unwrap();
+    assert_eq!(exec.run(&loaded, Map::new()).await.unwrap().status, wtb::model::ExecutionStatus::Completed);
+    age(&object, 7200);
+    let r = wtb::gc::clean_orphans(&exec, std::time::Duration::ZERO, false).await.unwrap();
+    assert!(r.removed.is_empty() && object.exists(), "referenced by a row");
+    // A new execution writes the same content again: its capture stores it (already present).
+    exec.run(&loaded, Map::new()).await.unwrap();
+    let modified = std::fs::metadata(&object).unwrap().modified().unwrap();
+    assert!(modified.elapsed().unwrap() < std::time::Duration::from_secs(60), "re-put refreshed the mtime");
+    let (code, text) = {
+        let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(["gc", "orphans", "--grace-seconds", "0", "--dry-run"]).env("WTB_DATA_DIR", h.data_dir()).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("would delete 0 orphans"), "{text}");
+}

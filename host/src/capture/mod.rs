@@ -20,6 +20,7 @@ mod snapshot;
 
 pub use diff::{FileConflict, apply_changes, diff_trees, merge_trees};
 pub use index::StatIndex;
+pub(crate) use index::filesystem_tick;
 pub use restore::{BlobSource, RestoreStats, restore};
 pub use scan::{CaptureError, CaptureLimits};
 pub use snapshot::{Captured, NewBlob, capture};

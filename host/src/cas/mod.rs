@@ -10,7 +10,7 @@ mod hash;
 pub use hash::{hash_reader, HashingReader};
 
 use crate::model::{Digest, TenantId};
-use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
+use cap_fs_ext::{DirExt as _, FollowSymlinks, OpenOptionsFollowExt, SystemTimeSpec};
 use cap_std::fs::{Dir, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +22,17 @@ pub enum PutOutcome {
     Written,
     /// An object with this digest already existed; nothing was written.
     AlreadyPresent,
+}
+
+/// One object in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Its digest (from its path).
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was written or last re-put.
+    pub modified: std::time::SystemTime,
 }
 
 /// Blob store on the local disk.
@@ -52,6 +63,9 @@ impl LocalCas {
     /// again while copying: a mismatch is an error and nothing is stored).
     pub fn put(&self, tenant: TenantId, digest: &Digest, src: &mut dyn Read) -> io::Result<PutOutcome> {
         if self.contains(tenant, digest)? {
+            // The object may be an orphan (no row yet) that the transaction now being built will
+            // reference: a fresh mtime keeps the orphan cleaner's grace period off it until then.
+            self.root.set_mtime(Self::object_path(tenant, digest), SystemTimeSpec::SymbolicNow)?;
             return Ok(PutOutcome::AlreadyPresent);
         }
         let tmp_dir = format!("{tenant}/tmp");
@@ -85,6 +99,49 @@ impl LocalCas {
         }
         out.flush()?;
         out.sync_all()
+    }
+
+    /// Every object of a tenant with its size and last modification (what the orphan cleaner
+    /// weighs against the `blobs` rows). Names that are not digests are skipped.
+    pub fn list_objects(&self, tenant: TenantId) -> io::Result<Vec<StoredObject>> {
+        let mut out = Vec::new();
+        let objects = format!("{tenant}/objects");
+        let Ok(fanout) = self.root.read_dir(&objects) else { return Ok(out) };
+        for prefix in fanout {
+            let prefix = prefix?;
+            let Ok(head) = prefix.file_name().into_string() else { continue };
+            for entry in self.root.read_dir(format!("{objects}/{head}"))? {
+                let entry = entry?;
+                let Some(digest) = entry.file_name().to_str().and_then(|tail| format!("{head}{tail}").parse::<Digest>().ok()) else { continue };
+                let meta = entry.metadata()?;
+                out.push(StoredObject { digest, size: meta.len(), modified: meta.modified()?.into_std() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Temp files of a tenant (`tmp/`), with their last modification: leftovers of crashed
+    /// writes once old.
+    pub fn list_temp(&self, tenant: TenantId) -> io::Result<Vec<(String, std::time::SystemTime)>> {
+        let Ok(dir) = self.root.read_dir(format!("{tenant}/tmp")) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for entry in dir {
+            let entry = entry?;
+            if let Ok(name) = entry.file_name().into_string() {
+                out.push((name, entry.metadata()?.modified()?.into_std()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes an object (the orphan cleaner, after checking no row references it).
+    pub fn remove(&self, tenant: TenantId, digest: &Digest) -> io::Result<()> {
+        self.root.remove_file(Self::object_path(tenant, digest))
+    }
+
+    /// Deletes a temp file named by [`LocalCas::list_temp`].
+    pub fn remove_temp(&self, tenant: TenantId, name: &str) -> io::Result<()> {
+        self.root.remove_file(format!("{tenant}/tmp/{name}"))
     }
 
     /// Opens an object for reading (never following a symlink planted in the store).

@@ -187,6 +187,12 @@ pub enum Command {
     /// its digest and size, every file commit's tree complete, every exit checkpoint with its
     /// entry. Exit status 1 when anything is wrong.
     Fsck,
+    /// Storage hygiene.
+    Gc {
+        /// What to clean.
+        #[command(subcommand)]
+        what: GcCommand,
+    },
     /// Run the example workflow (generate → transform → report) and summarise it.
     Demo,
     /// Measure per-node overhead (a linear workflow of counter nodes, durable and normal),
@@ -212,6 +218,21 @@ pub enum Command {
         /// How many of them run at once.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
+    },
+}
+
+/// `wtb gc` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum GcCommand {
+    /// Delete CAS objects no `blobs` row references, and temp files of crashed writes, once
+    /// older than the grace period (`orphan_grace_seconds` in wtb.toml, default 3600).
+    Orphans {
+        /// Override the grace period, in seconds.
+        #[arg(long)]
+        grace_seconds: Option<u64>,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -292,6 +313,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cat { ref checkpoint, ref path } => travel::cat(&open(&cli).await?, checkpoint, path).await,
         Command::Export { ref checkpoint, ref dir, force } => travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await,
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
+        Command::Gc { what: GcCommand::Orphans { grace_seconds, dry_run } } => {
+            let exec = open(&cli).await?;
+            let grace = std::time::Duration::from_secs(grace_seconds.unwrap_or(exec.config().orphan_grace_seconds));
+            show::orphans(&exec, grace, dry_run, cli.json).await
+        }
         Command::Demo => {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await

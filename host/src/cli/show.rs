@@ -126,3 +126,26 @@ pub async fn fsck(exec: &Executor, json: bool) -> anyhow::Result<ExitCode> {
     }
     Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
+
+/// Runs the orphan cleaner and says what it deleted.
+pub async fn orphans(exec: &Executor, grace: std::time::Duration, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let r = crate::gc::clean_orphans(exec, grace, dry_run).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for d in &r.removed {
+        println!("{verb} {d}");
+    }
+    println!(
+        "{} objects; {verb} {} orphans ({}) and {} old temp files; {} orphans younger than {} s kept",
+        r.objects,
+        r.removed.len(),
+        bytes(r.removed_bytes),
+        r.temp_removed,
+        r.young,
+        grace.as_secs()
+    );
+    Ok(ExitCode::SUCCESS)
+}

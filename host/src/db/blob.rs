@@ -62,6 +62,12 @@ pub async fn list_all(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<V
         .collect()
 }
 
+/// The digests a tenant's rows reference (what keeps a CAS object alive).
+pub async fn digests(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<std::collections::HashSet<Digest>, DbError> {
+    let rows: Vec<String> = sqlx::query_scalar("SELECT digest FROM blobs WHERE tenant_id = ?").bind(tenant.uuid()).fetch_all(db).await?;
+    rows.iter().map(|d| d.parse().map_err(|e| DbError::Corrupt { what: "blob digest", detail: format!("{d}: {e}") })).collect()
+}
+
 /// Number of references and their total size for a tenant, split into inline and CAS.
 pub async fn totals(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<BlobTotals, DbError> {
     let row = sqlx::query(

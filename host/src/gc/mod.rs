@@ -1,6 +1,8 @@
-//! Storage hygiene. So far: `fsck`, which checks that the database and the blob store agree.
-//! (The orphan cleaner and retention GC of the design are not built yet.)
+//! Storage hygiene: `fsck` (the database and the blob store agree) and the orphan cleaner.
+//! (Retention GC of the design is not built yet.)
 
 mod fsck;
+mod orphans;
 
 pub use fsck::{FsckReport, Problem, fsck};
+pub use orphans::{OrphanReport, clean_orphans};

@@ -1,0 +1,79 @@
+//! The orphan cleaner: CAS objects no `blobs` row references, and temp files of crashed
+//! writes, once older than a grace period.
+//!
+//! Order matters: the store is listed first, the rows read second. An object listed before
+//! its row committed was written (or re-put, which refreshes its mtime) moments ago, so the
+//! grace period — longer than any exit transaction stays in flight — keeps it.
+
+use crate::db;
+use crate::executor::{ExecError, Executor};
+use crate::model::Digest;
+use serde::Serialize;
+use std::time::{Duration, SystemTime};
+
+/// What the cleaner found and did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OrphanReport {
+    /// Objects in the store.
+    pub objects: usize,
+    /// Orphans deleted (or, with `dry_run`, that would be).
+    pub removed: Vec<Digest>,
+    /// Their bytes.
+    pub removed_bytes: u64,
+    /// Orphans younger than the grace period, kept for now.
+    pub young: usize,
+    /// Old temp files deleted.
+    pub temp_removed: usize,
+    /// Nothing was deleted.
+    pub dry_run: bool,
+}
+
+/// Deletes the tenant's orphans older than `grace` (lists them only, with `dry_run`).
+pub async fn clean_orphans(exec: &Executor, grace: Duration, dry_run: bool) -> Result<OrphanReport, ExecError> {
+    let (cas, tenant) = (exec.cas(), exec.tenant());
+    let io = |what: &'static str| move |source| ExecError::Io { what: what.into(), source };
+    let listed = {
+        let cas = cas.clone();
+        crate::executor::blocking(move || Ok::<_, std::io::Error>((cas.list_objects(tenant)?, cas.list_temp(tenant)?))).await?.map_err(io("listing the blob store"))?
+    };
+    let (objects, temps) = listed;
+    let live = db::blob::digests(exec.pool(), tenant).await?;
+    // File times come from the kernel's clock, so that is the clock to age them by (not the
+    // domain clock, which tests step through another year).
+    let (secs, nanos) = crate::capture::filesystem_tick();
+    let now = SystemTime::UNIX_EPOCH + Duration::new(u64::try_from(secs).unwrap_or(0), u32::try_from(nanos).unwrap_or(0));
+    let cutoff = now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut report = OrphanReport { objects: objects.len(), dry_run, ..OrphanReport::default() };
+    let mut doomed = Vec::new();
+    for o in objects.iter().filter(|o| !live.contains(&o.digest)) {
+        if o.modified < cutoff {
+            report.removed.push(o.digest);
+            report.removed_bytes += o.size;
+            doomed.push(o.digest);
+        } else {
+            report.young += 1;
+        }
+    }
+    let old_temps: Vec<String> = temps.into_iter().filter(|(_, modified)| *modified < cutoff).map(|(name, _)| name).collect();
+    report.temp_removed = old_temps.len();
+    if !dry_run {
+        crate::executor::blocking(move || -> std::io::Result<()> {
+            for d in &doomed {
+                match cas.remove(tenant, d) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            for name in &old_temps {
+                match cas.remove_temp(tenant, name) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+        .await?
+        .map_err(io("deleting orphans"))?;
+    }
+    Ok(report)
+}
