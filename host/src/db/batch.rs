@@ -41,6 +41,15 @@ struct Chunk<'q> {
     binds: usize,
 }
 
+/// Why [`Batch::execute_in_savepoint`] failed.
+#[derive(Debug)]
+pub enum SavepointError {
+    /// A statement of the batch failed; the batch was undone, the transaction goes on.
+    Batch(DbError),
+    /// The transaction itself is gone (SQLite rolled it back): nothing of it will commit.
+    TransactionLost(DbError),
+}
+
 /// Parameters per call before a new chunk starts.
 pub const CHUNK_BINDS: usize = 16_000;
 
@@ -112,8 +121,10 @@ impl<'q> Batch<'q> {
 
     /// Runs the batch inside the caller's open transaction as savepoint `name`: all of it
     /// stays, or — when a statement fails, or `keep` is false — none of it does, and the
-    /// transaction carries on for the other batches of a group commit.
-    pub async fn execute_in_savepoint(mut self, conn: &mut SqliteConnection, name: &str, keep: bool) -> Result<(), DbError> {
+    /// transaction carries on for the other batches of a group commit. If undoing the savepoint
+    /// fails, SQLite has already rolled the whole transaction back (it does on a full disk or an
+    /// I/O error): [`SavepointError::TransactionLost`], and the caller must give up the group.
+    pub async fn execute_in_savepoint(mut self, conn: &mut SqliteConnection, name: &str, keep: bool) -> Result<(), SavepointError> {
         if self.chunks.is_empty() {
             self.chunks.push(Chunk::default());
         }
@@ -124,10 +135,12 @@ impl<'q> Batch<'q> {
             last.sql.push_str(&format!("RELEASE {name};"));
         }
         let result = self.execute(&mut *conn).await;
-        if result.is_err() || !keep {
-            sqlx::query(&format!("ROLLBACK TO {name}; RELEASE {name};")).execute(&mut *conn).await?;
+        if (result.is_err() || !keep)
+            && let Err(e) = sqlx::query(&format!("ROLLBACK TO {name}; RELEASE {name};")).execute(&mut *conn).await
+        {
+            return Err(SavepointError::TransactionLost(e.into()));
         }
-        result
+        result.map_err(SavepointError::Batch)
     }
 
     /// Runs `BEGIN IMMEDIATE`, every statement and `COMMIT` (or `ROLLBACK`) as ONE call when

@@ -9,7 +9,7 @@
 //! mid-group loses the whole group, which no one was told had committed.
 
 use super::ExecError;
-use crate::db::batch::Batch;
+use crate::db::batch::{Batch, SavepointError};
 use crate::db::{DbError, SqlitePool};
 use crate::failpoint;
 use std::sync::Arc;
@@ -76,7 +76,8 @@ async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
         return fail_all(group, &DbError::from(e).to_string());
     }
     let mut kept = Vec::with_capacity(group.len());
-    for job in group {
+    let mut jobs = group.into_iter();
+    while let Some(job) = jobs.next() {
         if job.poisoned.load(Ordering::Acquire) {
             let _ = job.reply.send(Err(ExecError::Task("an earlier transaction of this execution failed".into())));
             continue;
@@ -87,9 +88,22 @@ async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
                 let _ = job.reply.send(Err(ExecError::Injected(super::FailPoint::BeforeExitCommit)));
             }
             Ok(()) => kept.push((job.reply, job.poisoned, job.exit)),
-            Err(e) => {
+            Err(SavepointError::Batch(e)) => {
                 job.poisoned.store(true, Ordering::Release);
                 let _ = job.reply.send(Err(e.into()));
+            }
+            Err(SavepointError::TransactionLost(e)) => {
+                // Nothing of the group will commit, and later statements must not run outside
+                // a transaction: every job fails.
+                let message = e.to_string();
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(e.into()));
+                for (reply, poisoned, _) in kept {
+                    poisoned.store(true, Ordering::Release);
+                    let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
+                }
+                return fail_all(jobs.collect(), &message);
             }
         }
     }
@@ -161,5 +175,31 @@ mod tests {
         assert_eq!(results, [("a1", true), ("b1", false), ("a2", true), ("b2", false)]);
         let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM tenants WHERE name != 'default' ORDER BY name").fetch_all(&pool).await.unwrap();
         assert_eq!(names, [("a1".to_owned(),), ("a2".to_owned(),)], "b1 undone whole, b2 refused");
+    }
+
+    #[tokio::test]
+    async fn a_transaction_sqlite_rolled_back_fails_the_whole_group_and_runs_nothing_outside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&dir.path().join("wtb.db"), Durability::Full).await.unwrap();
+        let committer = GroupCommitter::start(pool.clone());
+        let mut answers = Vec::new();
+        for name in ["a1", "lost", "a2"] {
+            let mut batch = Batch::new();
+            insert(&mut batch, name);
+            if name == "lost" {
+                // What SQLite does by itself on a full disk or an I/O error: the transaction is
+                // rolled back under the savepoint, then the batch fails.
+                batch.statement("ROLLBACK");
+                batch.statement("INSERT INTO no_such_table VALUES (1)");
+            }
+            let (job, answer) = job(batch, &Arc::new(AtomicBool::new(false)));
+            committer.submit(job);
+            answers.push(answer);
+        }
+        for answer in answers {
+            assert!(answer.await.unwrap().is_err());
+        }
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants WHERE name != 'default'").fetch_one(&pool).await.unwrap();
+        assert_eq!(n, 0, "neither the rolled-back rows nor a later batch (autocommitted) remain");
     }
 }
