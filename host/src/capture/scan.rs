@@ -119,8 +119,19 @@ fn walk(dir: &Dir, prefix: &str, limits: &CaptureLimits, out: &mut Vec<Scanned>)
         }
         names.push(name);
     }
-    for (name, st) in names.iter().zip(stat_all(dir, &names)) {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+    let stats = stat_all(dir, &names);
+    for (name, st) in names.into_iter().zip(stats) {
+        // One allocation per entry: the name becomes the path (or is appended to the prefix).
+        let name_len = name.len();
+        let path = if prefix.is_empty() {
+            name
+        } else {
+            let mut p = String::with_capacity(prefix.len() + 1 + name_len);
+            p.push_str(prefix);
+            p.push('/');
+            p.push_str(&name);
+            p
+        };
         let st = st.map_err(|e| CaptureError::io(&path)(e.into()))?;
         let key = StatKey {
             dev: st.st_dev,
@@ -146,10 +157,12 @@ fn walk(dir: &Dir, prefix: &str, limits: &CaptureLimits, out: &mut Vec<Scanned>)
             }
             FileType::Unknown => return Err(CaptureError::SpecialFile { path, kind: "file of unknown type" }),
         };
-        out.push(Scanned { path: path.clone(), kind, key });
         if kind == EntryKind::Dir {
-            let sub = dir.open_dir_nofollow(name.as_str()).map_err(CaptureError::io(&path))?;
+            let sub = dir.open_dir_nofollow(&path[path.len() - name_len..]).map_err(CaptureError::io(&path))?;
+            out.push(Scanned { path: path.clone(), kind, key });
             walk(&sub, &path, limits, out)?;
+        } else {
+            out.push(Scanned { path, kind, key });
         }
     }
     Ok(())

@@ -44,7 +44,9 @@ pub fn capture(
 ) -> Result<Captured, CaptureError> {
     let scanned = scan(&ws.dir, limits)?;
     let tick = filesystem_tick();
-    let mut tree = FileTree::new();
+    // Collected, then built in one go: `BTreeMap`'s `FromIterator` sorts and bulk-loads, which
+    // beats inserting the walk's (hash-ordered) paths one by one.
+    let mut entries = Vec::with_capacity(scanned.len());
     let mut pending: BTreeMap<Digest, NewBlob> = BTreeMap::new();
     ws.index.begin();
     for s in scanned {
@@ -71,8 +73,9 @@ pub fn capture(
                 FileEntry { kind: EntryKind::File, digest: Some(digest), size: s.key.size, mode: s.key.mode }
             }
         };
-        tree.insert(s.path, entry);
+        entries.push((s.path, entry));
     }
+    let tree: FileTree = entries.into_iter().collect();
     ws.index.finish(tick);
     let changes = diff_trees(base, &tree);
     let needed: std::collections::HashSet<Digest> =
