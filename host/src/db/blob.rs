@@ -62,6 +62,27 @@ pub async fn list_all(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<V
         .collect()
 }
 
+/// The inline contents among `digests` (the others live in the CAS), a few hundred digests
+/// per query.
+pub async fn inline_contents(conn: &mut sqlx::SqliteConnection, tenant: TenantId, digests: &[Digest]) -> Result<std::collections::HashMap<Digest, Vec<u8>>, DbError> {
+    let mut out = std::collections::HashMap::new();
+    for part in digests.chunks(500) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT digest, inline_data FROM blobs WHERE inline_data IS NOT NULL AND tenant_id = ");
+        q.push_bind(tenant.uuid()).push(" AND digest IN (");
+        let mut list = q.separated(", ");
+        for d in part {
+            list.push_bind(d.to_hex());
+        }
+        q.push(")");
+        let rows: Vec<(String, Vec<u8>)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        for (digest, data) in rows {
+            let digest = digest.parse().map_err(|e| DbError::Corrupt { what: "blob digest", detail: format!("{digest}: {e}") })?;
+            out.insert(digest, data);
+        }
+    }
+    Ok(out)
+}
+
 /// The digests a tenant's rows reference (what keeps a CAS object alive).
 pub async fn digests(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<std::collections::HashSet<Digest>, DbError> {
     let rows: Vec<String> = sqlx::query_scalar("SELECT digest FROM blobs WHERE tenant_id = ?").bind(tenant.uuid()).fetch_all(db).await?;

@@ -27,22 +27,15 @@ impl BlobSource for StoredBlobs {
 }
 
 impl Executor {
-    /// A source for every content `tree` references.
+    /// A source for every content `tree` references: inline contents fetched in a few
+    /// queries (not one per file: a 10,000-file rollback spent most of its time there).
     pub(crate) async fn stored_blobs(&self, tree: &FileTree) -> Result<StoredBlobs, ExecError> {
-        let mut inline = HashMap::new();
+        let digests: Vec<Digest> = tree.values().filter_map(|e| e.digest).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let mut conn = self.pool.acquire().await.map_err(db::DbError::from)?;
-        for digest in tree.values().filter_map(|e| e.digest) {
-            if inline.contains_key(&digest) {
-                continue;
-            }
-            if let Some(data) = db::blob::get_one(&mut *conn, self.tenant, &digest).await?.and_then(|b| b.inline) {
-                inline.insert(digest, data);
-            }
-        }
+        let inline = db::blob::inline_contents(&mut conn, self.tenant, &digests).await?;
         Ok(StoredBlobs { inline, cas: self.cas.clone(), tenant: self.tenant })
     }
 
-    /// Makes component bytes durable in the CAS (a no-op when already there).
     /// The database rows of a component stored with [`Executor::store_component`] (its
     /// `components` row, and its `blobs` row so the cleaner keeps the CAS object).
     pub(crate) async fn record_component(&self, conn: &mut sqlx::SqliteConnection, digest: Digest, size: u64, now: Timestamp) -> Result<(), ExecError> {
@@ -51,6 +44,7 @@ impl Executor {
         Ok(())
     }
 
+    /// Makes component bytes durable in the CAS (a no-op when already there).
     pub(crate) async fn store_component(&self, digest: Digest, bytes: Arc<[u8]>) -> Result<(), ExecError> {
         let (cas, tenant) = (self.cas.clone(), self.tenant);
         super::run::blocking(move || cas.put(tenant, &digest, &mut &bytes[..]))
