@@ -30,7 +30,12 @@ impl Executor {
     /// A source for every content `tree` references: inline contents fetched in a few
     /// queries (not one per file: a 10,000-file rollback spent most of its time there).
     pub(crate) async fn stored_blobs(&self, tree: &FileTree) -> Result<StoredBlobs, ExecError> {
-        let digests: Vec<Digest> = tree.values().filter_map(|e| e.digest).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        self.blobs_for(tree.values().filter_map(|e| e.digest).collect()).await
+    }
+
+    /// A source for the contents `digests` name.
+    pub(crate) async fn blobs_for(&self, digests: std::collections::BTreeSet<Digest>) -> Result<StoredBlobs, ExecError> {
+        let digests: Vec<Digest> = digests.into_iter().collect();
         let mut conn = self.pool.acquire().await.map_err(db::DbError::from)?;
         let inline = db::blob::inline_contents(&mut conn, self.tenant, &digests).await?;
         Ok(StoredBlobs { inline, cas: self.cas.clone(), tenant: self.tenant })

@@ -167,15 +167,13 @@ impl Executor {
         let (ca, ta) = self.files(a).await?;
         let (cb, tb) = self.files(b).await?;
         let changes = diff_trees(&ta, &tb);
-        let mut wanted = FileTree::new();
-        for c in &changes {
-            for entry in [ta.get(&c.path), tb.get(&c.path)].into_iter().flatten() {
-                if entry.kind == EntryKind::File && entry.size <= TEXT_DIFF_MAX_BYTES {
-                    wanted.insert(format!("{}#{}", c.path, wanted.len()), entry.clone());
-                }
-            }
-        }
-        let blobs = self.stored_blobs(&wanted).await?;
+        let wanted = changes
+            .iter()
+            .flat_map(|c| [ta.get(&c.path), tb.get(&c.path)])
+            .flatten()
+            .filter(|e| e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES)
+            .filter_map(|e| e.digest);
+        let blobs = self.blobs_for(wanted.collect()).await?;
         let files = super::run::blocking(move || -> std::io::Result<Vec<FileDiff>> {
             let read = |e: Option<&crate::model::FileEntry>| -> std::io::Result<Option<Vec<u8>>> {
                 match e {
