@@ -24,42 +24,35 @@ pub fn insert_into(batch: &mut Batch<'_>, b: &BlobRecord) {
         .bind(b.created_at.micros());
 }
 
+const COLUMNS: &str = "tenant_id, digest, size, inline_data, created_at";
+
 /// The reference to `digest`, with its inline content if it has one.
 pub async fn get_one(db: impl SqliteExecutor<'_>, tenant: TenantId, digest: &Digest) -> Result<Option<BlobRecord>, DbError> {
-    let row = sqlx::query("SELECT tenant_id, digest, size, inline_data, created_at FROM blobs WHERE tenant_id = ? AND digest = ?")
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? AND digest = ?"))
         .bind(tenant.uuid())
         .bind(digest.to_hex())
         .fetch_optional(db)
         .await?;
-    row.map(|r| {
-        Ok(BlobRecord {
-            tenant: TenantId::from_uuid(get(&r, "tenant_id")?),
-            digest: parse(&r, "digest")?,
-            size: unsigned(&r, "size")?,
-            inline: get(&r, "inline_data")?,
-            created_at: Timestamp::from_micros(get(&r, "created_at")?),
-        })
-    })
-    .transpose()
+    row.as_ref().map(decode).transpose()
 }
 
 /// Every reference of a tenant, inline contents included (what `wtb fsck` verifies).
 pub async fn list_all(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<BlobRecord>, DbError> {
-    let rows = sqlx::query("SELECT tenant_id, digest, size, inline_data, created_at FROM blobs WHERE tenant_id = ? ORDER BY digest")
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? ORDER BY digest"))
         .bind(tenant.uuid())
         .fetch_all(db)
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(BlobRecord {
-                tenant: TenantId::from_uuid(get(r, "tenant_id")?),
-                digest: parse(r, "digest")?,
-                size: unsigned(r, "size")?,
-                inline: get(r, "inline_data")?,
-                created_at: Timestamp::from_micros(get(r, "created_at")?),
-            })
-        })
-        .collect()
+    rows.iter().map(decode).collect()
+}
+
+fn decode(r: &sqlx::sqlite::SqliteRow) -> Result<BlobRecord, DbError> {
+    Ok(BlobRecord {
+        tenant: TenantId::from_uuid(get(r, "tenant_id")?),
+        digest: parse(r, "digest")?,
+        size: unsigned(r, "size")?,
+        inline: get(r, "inline_data")?,
+        created_at: Timestamp::from_micros(get(r, "created_at")?),
+    })
 }
 
 /// The inline contents among `digests` (the others live in the CAS), a few hundred digests

@@ -76,16 +76,6 @@ pub async fn get_one(db: impl SqliteExecutor<'_>, tenant: TenantId, id: Executio
         .transpose()
 }
 
-/// The tenant's executions, newest first, at most `limit`.
-pub async fn list_recent(db: impl SqliteExecutor<'_>, tenant: TenantId, limit: u32) -> Result<Vec<Execution>, DbError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = ? ORDER BY id DESC LIMIT ?"))
-        .bind(tenant.uuid())
-        .bind(i64::from(limit))
-        .fetch_all(db)
-        .await?;
-    rows.iter().map(decode).collect()
-}
-
 /// Which executions a listing returns; every set field must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListFilter {

@@ -89,6 +89,6 @@ impl Executor {
 
     /// The tenant's most recent executions.
     pub async fn recent(&self, limit: u32) -> Result<Vec<Execution>, ExecError> {
-        Ok(db::execution::list_recent(&self.pool, self.tenant, limit).await?)
+        Ok(db::execution::list(&self.pool, self.tenant, &db::execution::ListFilter::default(), None, limit).await?)
     }
 }
