@@ -1,6 +1,8 @@
 //! Test support: the test guests, compiled from `guests/` by `build.rs`, and a harness that
 //! opens a real data dir (SQLite file, CAS, workspaces) in a temp directory, as `wtb` does.
 
+pub mod receiver;
+
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

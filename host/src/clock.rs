@@ -57,6 +57,13 @@ impl IdGen for UuidV7Ids {
     }
 }
 
+/// A name for this process as a lease holder: `host:pid:nonce`. The pid lets a process on the
+/// same host tell a dead holder from a live one; the nonce keeps two relays of one process apart.
+pub fn owner_id(ids: &dyn IdGen) -> String {
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    format!("{host}:{}:{}", std::process::id(), ids.next())
+}
+
 /// Sequential UUIDv7-shaped ids (timestamp 0, counter in the random bits): reproducible.
 #[derive(Debug, Default)]
 pub struct SeqIds(AtomicU64);

@@ -84,18 +84,141 @@ pub struct RuntimeConfig {
     /// CAS objects without a `blobs` row are deleted by `wtb gc orphans` once this old: longer
     /// than any exit transaction stays in flight between writing a blob and committing its row.
     pub orphan_grace_seconds: u64,
+    /// Long-running processes clean orphans this often (seconds; 0: never).
+    pub orphan_interval_seconds: u64,
+    /// Outbox delivery: sinks, retries, leases (`[outbox]`).
+    pub outbox: OutboxConfig,
+    /// Which finished executions to keep (`[retention]`); none set: keep everything.
+    pub retention: RetentionConfig,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { durability: Durability::Full, inline_blob_max_bytes: 64 << 10, limits: DefaultLimits::default(), orphan_grace_seconds: 3600 }
+        Self {
+            durability: Durability::Full,
+            inline_blob_max_bytes: 64 << 10,
+            limits: DefaultLimits::default(),
+            orphan_grace_seconds: 3600,
+            orphan_interval_seconds: 3600,
+            outbox: OutboxConfig::default(),
+            retention: RetentionConfig::default(),
+        }
     }
 }
 
+/// `[outbox]`: where events go and how hard the relay tries.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// The sinks (`[[outbox.sinks]]`). Absent: one JSONL sink named `jsonl` writing
+    /// `<data dir>/events.jsonl`; `sinks = []`: none.
+    pub sinks: Option<Vec<SinkConfig>>,
+    /// Attempts per event and sink before it goes dead.
+    pub max_attempts: u32,
+    /// Wait before the second attempt (ms); doubles each time, with jitter.
+    pub backoff_initial_ms: u64,
+    /// Longest wait between attempts (ms).
+    pub backoff_max_ms: u64,
+    /// How long a relay's claim on events holds (s); another relay takes them over after it.
+    pub lease_seconds: u64,
+    /// How often an idle relay looks for new events (ms).
+    pub poll_interval_ms: u64,
+    /// Most events claimed per sink per round.
+    pub batch: u32,
+    /// Most events of one execution per round (delivered one after another).
+    pub per_execution: u32,
+    /// Executions delivered at once per sink.
+    pub concurrency: usize,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            sinks: None,
+            max_attempts: 12,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 300_000,
+            lease_seconds: 300,
+            poll_interval_ms: 200,
+            batch: 512,
+            per_execution: 64,
+            concurrency: 16,
+        }
+    }
+}
+
+/// One `[[outbox.sinks]]` entry.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// Appends one JSON object per line.
+    Jsonl {
+        /// Unique among sinks; delivery state is kept per name.
+        name: String,
+        /// The file, relative to the data dir unless absolute (default `events.jsonl`).
+        path: Option<PathBuf>,
+    },
+    /// POSTs each event as JSON, signed.
+    Webhook {
+        /// Unique among sinks; delivery state is kept per name.
+        name: String,
+        /// `http://` or `https://` URL.
+        url: String,
+        /// HMAC-SHA256 key for the signature header.
+        secret: Option<String>,
+        /// Or: the environment variable holding it (keeps secrets out of the file).
+        secret_env: Option<String>,
+        /// Per request (ms).
+        #[serde(default = "default_webhook_timeout_ms")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    10_000
+}
+
+impl SinkConfig {
+    /// The sink's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Jsonl { name, .. } | Self::Webhook { name, .. } => name,
+        }
+    }
+}
+
+/// `[retention]`: an execution is kept if *any* rule keeps it; with no rule set, all are.
+/// Running, paused and pending executions, forks' parents of kept executions and executions
+/// with undelivered events are always kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Keep executions created in the last D days.
+    pub keep_days: Option<u64>,
+    /// Keep the newest N executions of each workflow (by name).
+    pub keep_last: Option<u32>,
+    /// Long-running processes run the GC this often (s; 0: never).
+    pub interval_seconds: u64,
+}
+
 impl RuntimeConfig {
+    /// The sinks in force: the configured ones, or the default JSONL sink.
+    pub fn sinks(&self) -> Vec<SinkConfig> {
+        self.outbox.sinks.clone().unwrap_or_else(|| vec![SinkConfig::Jsonl { name: "jsonl".into(), path: None }])
+    }
+
     /// Parses `wtb.toml` text.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::File { path: path.to_owned(), message: e.to_string().trim().to_owned() })
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            // One line, `line L, column C: message` (toml's own text spans several).
+            let at = e.span().map(|s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            ConfigError::File { path: path.to_owned(), message: format!("{}{}", at.unwrap_or_default(), e.message().trim()) }
+        })
     }
 
     /// The limits of a node, from its manifest overrides and these defaults.
@@ -117,6 +240,14 @@ impl RuntimeConfig {
             inline_max_bytes: self.inline_blob_max_bytes,
         }
     }
+}
+
+/// Opens (creating) a JSONL sink's file for appending: `path` relative to `root` unless
+/// absolute, `events.jsonl` by default.
+pub fn open_append(root: &Path, path: Option<&Path>) -> Result<(PathBuf, std::fs::File), ConfigError> {
+    let path = root.join(path.unwrap_or(Path::new("events.jsonl")));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|source| ConfigError::DataDir { path: path.clone(), source })?;
+    Ok((path, file))
 }
 
 /// The opened data dir: `wtb.db`, `blobs/`, `workspaces/`, `cache/`.
@@ -179,5 +310,20 @@ mod tests {
         assert_eq!((c.durability, c.limits.timeout_ms), (Durability::Normal, 5));
         let e = RuntimeConfig::parse(p, "durabilty = \"full\"\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `durabilty`"), "{e}");
+    }
+
+    #[test]
+    fn sinks_default_to_jsonl_and_parse_by_kind() {
+        let p = Path::new("wtb.toml");
+        assert_eq!(RuntimeConfig::default().sinks(), vec![SinkConfig::Jsonl { name: "jsonl".into(), path: None }]);
+        let c = RuntimeConfig::parse(p, "[outbox]\nsinks = []\n").unwrap();
+        assert!(c.sinks().is_empty());
+        let text = "[[outbox.sinks]]\nkind = \"webhook\"\nname = \"hook\"\nurl = \"http://127.0.0.1:1/\"\nsecret = \"s\"\n";
+        let c = RuntimeConfig::parse(p, text).unwrap();
+        assert!(matches!(&c.sinks()[..], [SinkConfig::Webhook { timeout_ms: 10_000, .. }]));
+        let e = RuntimeConfig::parse(p, "[[outbox.sinks]]\nkind = \"webhook\"\nname = \"h\"\nurl = \"x\"\nsecrett = 1\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `secrett`"), "{e}");
+        let e = RuntimeConfig::parse(p, "[[outbox.sinks]]\nkind = \"nats\"\nname = \"n\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown variant `nats`"), "{e}");
     }
 }

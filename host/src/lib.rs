@@ -39,5 +39,7 @@ pub mod failpoint;
 pub mod gc;
 pub mod history;
 pub mod model;
+pub mod outbox;
 pub mod runtime;
+pub mod service;
 pub mod workflow;

@@ -8,6 +8,7 @@ mod bench_engine;
 mod bench_travel;
 mod control;
 mod format;
+mod outbox;
 mod run;
 mod show;
 mod travel;
@@ -56,6 +57,10 @@ pub enum Command {
         /// Most nodes of this execution running at once (parallel branches).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         parallelism: u16,
+        /// Stay a long-running process for the run: deliver the outbox to the configured sinks
+        /// (and clean orphans) while it runs, then deliver its remaining events before exiting.
+        #[arg(long)]
+        follow: bool,
     },
     /// Continue a paused execution, or one whose process died (its open nodes re-run from
     /// their entry checkpoints).
@@ -187,11 +192,25 @@ pub enum Command {
     /// its digest and size, every file commit's tree complete, every exit checkpoint with its
     /// entry. Exit status 1 when anything is wrong.
     Fsck,
-    /// Storage hygiene.
+    /// Storage hygiene. Without a subcommand: retention GC — delete the executions the
+    /// `[retention]` rules of wtb.toml let go (never running/paused ones, forks' parents or
+    /// executions with undelivered events), then sweep file commits and blobs nothing kept
+    /// references.
+    #[command(args_conflicts_with_subcommands = true)]
     Gc {
-        /// What to clean.
+        /// Only report what would be deleted and the bytes it would reclaim.
+        #[arg(long)]
+        dry_run: bool,
+        /// Something narrower to clean.
         #[command(subcommand)]
-        what: GcCommand,
+        what: Option<GcCommand>,
+    },
+    /// The outbox: deliver events to the sinks of wtb.toml (`[[outbox.sinks]]`: a JSONL file
+    /// by default, webhooks), inspect deliveries, revive dead ones.
+    Outbox {
+        /// What to do.
+        #[command(subcommand)]
+        what: OutboxCommand,
     },
     /// Run the example workflow (generate → transform → report) and summarise it.
     Demo,
@@ -236,6 +255,47 @@ pub enum GcCommand {
     },
 }
 
+/// `wtb outbox` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum OutboxCommand {
+    /// Deliver pending events to every configured sink, in order per execution, until
+    /// interrupted (also cleaning orphans and running retention GC on their schedules).
+    Relay {
+        /// Deliver what is due now, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// List deliveries (one per event and sink), oldest first.
+    List {
+        /// Only this status: pending, delivered or dead.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this sink.
+        #[arg(long)]
+        sink: Option<String>,
+        /// Only this execution's events.
+        #[arg(long)]
+        execution: Option<String>,
+        /// The page after this position (the `next` of the previous page).
+        #[arg(long, value_name = "POS")]
+        after: Option<i64>,
+        /// Rows per page (at most 1000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
+    /// Make dead deliveries pending again, with a fresh set of attempts.
+    Retry {
+        /// The event whose dead deliveries to revive.
+        #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
+        event: Option<String>,
+        /// Revive every dead delivery.
+        #[arg(long)]
+        all_dead: bool,
+    },
+    /// Per sink: depth (events not yet delivered), pending, dead, delivered, oldest pending age.
+    Stats,
+}
+
 /// Parses the process arguments, runs the command and maps the result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -272,13 +332,13 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { ref workflow, ref state, ref break_before, ref break_after, parallelism } => {
+        Command::Run { ref workflow, ref state, ref break_before, ref break_after, parallelism, follow } => {
             let exec = open(&cli).await?;
             let opts = RunOptions {
                 breakpoints: Breakpoints { before: break_before.clone(), after: break_after.clone() },
                 parallelism: usize::from(parallelism),
             };
-            run::run(&exec, workflow, state.as_deref(), &opts, cli.json).await
+            run::run(&exec, workflow, state.as_deref(), &opts, follow, cli.json).await
         }
         Command::Resume { ref execution, all, parallelism } => {
             let exec = open(&cli).await?;
@@ -313,7 +373,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cat { ref checkpoint, ref path } => travel::cat(&open(&cli).await?, checkpoint, path).await,
         Command::Export { ref checkpoint, ref dir, force } => travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await,
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
-        Command::Gc { what: GcCommand::Orphans { grace_seconds, dry_run } } => {
+        Command::Gc { dry_run, what: None } => outbox::gc(&open(&cli).await?, dry_run, cli.json).await,
+        Command::Outbox { ref what } => {
+            let exec = open(&cli).await?;
+            match what {
+                OutboxCommand::Relay { once } => outbox::relay(&exec, *once, cli.json).await,
+                OutboxCommand::List { status, sink, execution, after, limit } => {
+                    outbox::list(&exec, status.as_deref(), sink.clone(), execution.as_deref(), *after, *limit, cli.json).await
+                }
+                OutboxCommand::Retry { event, .. } => outbox::retry(&exec, event.as_deref(), cli.json).await,
+                OutboxCommand::Stats => outbox::stats(&exec, cli.json).await,
+            }
+        }
+        Command::Gc { what: Some(GcCommand::Orphans { grace_seconds, dry_run }), .. } => {
             let exec = open(&cli).await?;
             let grace = std::time::Duration::from_secs(grace_seconds.unwrap_or(exec.config().orphan_grace_seconds));
             show::orphans(&exec, grace, dry_run, cli.json).await

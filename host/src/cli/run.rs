@@ -30,12 +30,46 @@ fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
 }
 
-/// Runs a manifest and prints the outcome.
-pub async fn run(exec: &Executor, workflow: &Path, state: Option<&str>, opts: &RunOptions, json: bool) -> anyhow::Result<ExitCode> {
+/// Runs a manifest and prints the outcome. With `follow`, the process also relays the outbox
+/// (and cleans, see [`crate::service`]) while the run lasts, then delivers what is left due.
+pub async fn run(exec: &Executor, workflow: &Path, state: Option<&str>, opts: &RunOptions, follow: bool, json: bool) -> anyhow::Result<ExitCode> {
     let state = parse_state(state)?;
     let wf = exec.load_workflow(workflow).await?;
-    let summary = exec.run_with(&wf, state, opts).await?;
-    print_summary(&summary, json)?;
+    if !follow {
+        let summary = exec.run_with(&wf, state, opts).await?;
+        print_summary(&summary, json)?;
+        return Ok(exit_code(&summary));
+    }
+    // Sinks are checked before anything runs: a misconfigured one fails now, not mid-run.
+    let relay = crate::outbox::relay_for(exec)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (summary, background) = tokio::join!(
+        async {
+            let s = exec.run_with(&wf, state, opts).await;
+            let _ = stop.send(true);
+            s
+        },
+        crate::service::maintain(exec, &relay, stopped)
+    );
+    let summary = summary?;
+    let mut delivered = background.relay;
+    delivered += relay.drain().await?;
+    if json {
+        let mut v = serde_json::to_value(&summary)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("outbox".into(), serde_json::to_value(delivered)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_summary(&summary, false)?;
+        println!(
+            "outbox: {} deliveries to {} ({} to retry later, {} dead)",
+            delivered.delivered,
+            relay.sink_names().join(", "),
+            delivered.retried,
+            delivered.dead
+        );
+    }
     Ok(exit_code(&summary))
 }
 

@@ -40,9 +40,7 @@ pub fn insert_all_into(batch: &mut Batch<'_>, events: &[OutboxEvent]) {
 
 /// An execution's events in order.
 pub async fn list_for_execution(conn: &mut SqliteConnection, execution: ExecutionId) -> Result<Vec<OutboxEvent>, DbError> {
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at FROM outbox WHERE execution_id = ? ORDER BY seq",
-    )
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE execution_id = ? ORDER BY seq"))
     .bind(execution.uuid())
     .fetch_all(&mut *conn)
     .await?;
@@ -58,7 +56,10 @@ pub async fn last_seq(conn: &mut SqliteConnection, execution: ExecutionId) -> Re
     unsigned(&row, "seq")
 }
 
-fn decode(r: &SqliteRow) -> Result<OutboxEvent, DbError> {
+/// The columns [`decode`] reads.
+pub(crate) const COLUMNS: &str = "id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at";
+
+pub(crate) fn decode(r: &SqliteRow) -> Result<OutboxEvent, DbError> {
     let kind: String = get(r, "kind")?;
     Ok(OutboxEvent {
         id: EventId::from_uuid(get(r, "id")?),

@@ -72,9 +72,8 @@ impl Drop for Registration {
 }
 
 impl Controls {
-    pub(crate) fn new(nonce: uuid::Uuid) -> Self {
-        let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
-        Self { owner: format!("{host}:{}:{nonce}", std::process::id()), drives: Mutex::default(), watching: AtomicBool::new(false) }
+    pub(crate) fn new(owner: String) -> Self {
+        Self { owner, drives: Mutex::default(), watching: AtomicBool::new(false) }
     }
 
     /// Registers a drive (with the request already pending, if any) and makes sure the

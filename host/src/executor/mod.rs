@@ -134,6 +134,7 @@ pub struct Executor {
     pub(crate) config: RuntimeConfig,
     pub(crate) workspaces: Dir,
     pub(crate) workspaces_path: PathBuf,
+    pub(crate) data_root: PathBuf,
     pub(crate) tenant: TenantId,
     pub(crate) fail_point: Option<FailPoint>,
     pub(crate) controls: Arc<control::Controls>,
@@ -163,9 +164,10 @@ impl Executor {
             config: data.config,
             workspaces: data.workspaces,
             workspaces_path: data.workspaces_path,
+            data_root: data.root,
             tenant: TenantId::DEFAULT,
             fail_point: None,
-            controls: Arc::new(control::Controls::new(ids.next())),
+            controls: Arc::new(control::Controls::new(crate::clock::owner_id(ids.as_ref()))),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
             committer,
             registered: std::sync::Mutex::default(),
@@ -197,6 +199,21 @@ impl Executor {
     /// The tenant this executor acts for.
     pub fn tenant(&self) -> TenantId {
         self.tenant
+    }
+
+    /// The data dir (relative paths of the runtime config start here).
+    pub fn data_root(&self) -> &std::path::Path {
+        &self.data_root
+    }
+
+    /// The clock everything here reads.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// The id source.
+    pub fn ids(&self) -> Arc<dyn IdGen> {
+        self.ids.clone()
     }
 
     /// The runtime config in force.

@@ -278,6 +278,26 @@ impl Executor {
         self.workspaces_path.join(lane_dir(execution, lane))
     }
 
+    /// Deletes every lane workspace of an execution (retention GC, after its rows are gone).
+    pub(crate) async fn remove_workspaces(&self, execution: ExecutionId) -> Result<(), ExecError> {
+        let root = self.workspaces.try_clone().map_err(|source| ExecError::Io { what: "opening the workspaces dir".into(), source })?;
+        let (main, lanes) = (execution.to_string(), format!("{execution}."));
+        blocking(move || -> std::io::Result<()> {
+            for entry in root.entries()? {
+                let name = entry?.file_name().to_string_lossy().into_owned();
+                if name == main || name.starts_with(&lanes) {
+                    match root.remove_dir_all(&name) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?
+        .map_err(|source| ExecError::Io { what: format!("deleting the workspaces of {execution}"), source })
+    }
+
     /// Opens (creating if needed) a lane's workspace.
     pub(crate) fn open_workspace(&self, execution: ExecutionId, lane: u32) -> Result<Workspace, ExecError> {
         let name = lane_dir(execution, lane);

@@ -7,7 +7,7 @@
 
 use crate::db;
 use crate::executor::{ExecError, Executor};
-use crate::model::Digest;
+use crate::model::{Digest, TenantId};
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
@@ -28,9 +28,14 @@ pub struct OrphanReport {
     pub dry_run: bool,
 }
 
-/// Deletes the tenant's orphans older than `grace` (lists them only, with `dry_run`).
+/// Deletes the executor's tenant's orphans older than `grace` (lists them only, with `dry_run`).
 pub async fn clean_orphans(exec: &Executor, grace: Duration, dry_run: bool) -> Result<OrphanReport, ExecError> {
-    let (cas, tenant) = (exec.cas(), exec.tenant());
+    clean_orphans_of(exec, exec.tenant(), grace, dry_run).await
+}
+
+/// [`clean_orphans`] for any tenant's part of the store (retention GC sweeps them all).
+pub(crate) async fn clean_orphans_of(exec: &Executor, tenant: TenantId, grace: Duration, dry_run: bool) -> Result<OrphanReport, ExecError> {
+    let cas = exec.cas();
     let io = |what: &'static str| move |source| ExecError::Io { what: what.into(), source };
     let listed = {
         let cas = cas.clone();

@@ -1,0 +1,159 @@
+//! `wtb outbox relay|list|retry|stats`, `wtb gc`, and the background work of `wtb run --follow`.
+
+use super::format::{bytes, micros};
+use crate::config::RuntimeConfig;
+use crate::db::delivery::{self, DeliveryFilter, DeliveryStatus};
+use crate::executor::{ExecError, Executor};
+use crate::model::{EventId, ExecutionId};
+use crate::outbox::relay_for;
+use crate::service::maintain;
+use anyhow::{Context as _, bail};
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// `wtb outbox relay [--once]`.
+pub async fn relay(exec: &Executor, once: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let relay = relay_for(exec)?;
+    if relay.sink_names().is_empty() {
+        bail!("no outbox sinks are configured (`sinks = []` in wtb.toml): nothing to deliver to");
+    }
+    if once {
+        let r = relay.drain().await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!("delivered {} (sinks: {}); {} to retry later, {} dead", r.delivered, relay.sink_names().join(", "), r.retried, r.dead);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    eprintln!("relaying to {} until interrupted (Ctrl-C or SIGTERM)", relay.sink_names().join(", "));
+    let (m, ()) = tokio::join!(maintain(exec, &relay, stop_rx), async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        println!("delivered {}; {} retries scheduled, {} dead", m.relay.delivered, m.relay.retried, m.relay.dead);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// `wtb outbox list`.
+pub async fn list(exec: &Executor, status: Option<&str>, sink: Option<String>, execution: Option<&str>, after: Option<i64>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let status: Option<DeliveryStatus> = status.map(str::parse).transpose().context("--status (pending, delivered or dead)")?;
+    let execution: Option<ExecutionId> = execution.map(str::parse).transpose().context("--execution")?;
+    let filter = DeliveryFilter { status, sink, execution, after_pos: after };
+    let rows = delivery::list(&mut *exec.pool().acquire().await?, exec.tenant(), &filter, limit).await?;
+    let next = if rows.len() == limit as usize { rows.last().map(|r| r.pos) } else { None };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "deliveries": rows, "next": next }))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no deliveries match (events appear here once a relay has seen them: `wtb outbox relay --once`)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:>7}  {:<38} {:<44} {:<12} {:<9} {:>8}  detail", "pos", "event", "key", "sink", "status", "attempts");
+    for r in &rows {
+        let detail = match (r.status, &r.last_error) {
+            (DeliveryStatus::Delivered, _) => format!("delivered {}", r.delivered_at.map(|t| t.to_string()).unwrap_or_default()),
+            (DeliveryStatus::Pending, Some(e)) => format!("next attempt {}: {e}", r.next_attempt_at),
+            (_, Some(e)) => e.clone(),
+            (_, None) => r.kind.clone(),
+        };
+        println!("{:>7}  {:<38} {:<44} {:<12} {:<9} {:>8}  {detail}", r.pos, r.event.to_string(), r.idempotency_key, r.sink, r.status, r.attempts);
+    }
+    if let Some(n) = next {
+        println!("more: wtb outbox list --after {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wtb outbox retry <event|--all-dead>`.
+pub async fn retry(exec: &Executor, event: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let event: Option<EventId> = event.map(str::parse).transpose()?;
+    let mut conn = exec.pool().acquire().await?;
+    if let Some(e) = event
+        && !delivery::event_exists(&mut *conn, exec.tenant(), e).await?
+    {
+        return Err(ExecError::Refused(format!("no event {e}")).into());
+    }
+    let n = delivery::revive(&mut conn, exec.tenant(), event, exec.clock().now()).await?;
+    if let (Some(e), 0) = (event, n) {
+        return Err(ExecError::Refused(format!("event {e} has no dead delivery (see `wtb outbox list --status dead`)")).into());
+    }
+    if json {
+        println!("{}", serde_json::json!({ "revived": n }));
+    } else {
+        println!("{n} dead deliveries are pending again; a relay delivers them next");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wtb outbox stats`.
+pub async fn stats(exec: &Executor, json: bool) -> anyhow::Result<ExitCode> {
+    let mut names: Vec<String> = exec.config().sinks().iter().map(|s| s.name().to_owned()).collect();
+    let mut conn = exec.pool().acquire().await?;
+    let former = delivery::other_sinks(&mut *conn, &names).await?;
+    names.extend(former.iter().cloned());
+    let now = exec.clock().now();
+    let mut all = Vec::new();
+    for n in &names {
+        all.push(delivery::counts(&mut conn, n).await?);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "now": now, "sinks": all, "unconfigured": former }))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<14} {:>9} {:>9} {:>9} {:>11}  oldest pending", "sink", "depth", "pending", "dead", "delivered");
+    for c in &all {
+        let age = c.oldest_pending.map(|t| format!("{} ago", micros(now.micros_since(t)))).unwrap_or_else(|| "-".into());
+        let note = if former.contains(&c.sink) { "  (no longer configured)" } else { "" };
+        println!("{:<14} {:>9} {:>9} {:>9} {:>11}  {age}{note}", c.sink, c.pending + c.unseen, c.pending, c.dead, c.delivered);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wtb gc [--dry-run]`: retention, then sweep.
+pub async fn gc(exec: &Executor, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let config: &RuntimeConfig = exec.config();
+    let sinks: Vec<String> = config.sinks().iter().map(|s| s.name().to_owned()).collect();
+    let grace = Duration::from_secs(config.orphan_grace_seconds);
+    let r = crate::gc::collect_garbage(exec, &config.retention, &sinks, grace, dry_run).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if r.no_policy {
+        println!("no retention rule in wtb.toml ([retention] keep_days / keep_last): every execution is kept");
+    }
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for id in &r.deleted {
+        println!("{verb} execution {id}");
+    }
+    let kept: Vec<String> = r.kept.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    println!(
+        "{verb} {} executions ({} checkpoints, {} events, {} file commits, {} blobs, {}); kept {} ({})",
+        r.deleted.len(),
+        r.swept.checkpoints,
+        r.swept.events,
+        r.swept.file_commits,
+        r.swept.blobs.len(),
+        bytes(r.bytes_reclaimed),
+        r.kept.values().sum::<usize>(),
+        if kept.is_empty() { "none".into() } else { kept.join(", ") }
+    );
+    Ok(ExitCode::SUCCESS)
+}
