@@ -44,7 +44,8 @@ CREATE TABLE outbox_deliveries (
     lease_until     INTEGER,
     PRIMARY KEY (event_id, sink)
 ) STRICT, WITHOUT ROWID;
--- What is still to deliver, per sink and aggregate in order.
-CREATE INDEX outbox_deliveries_open ON outbox_deliveries (sink, execution_id, seq) WHERE status <> 'delivered';
+-- What is still to deliver, per sink and aggregate in order; covering, so a claim reads only
+-- this index (the table's key, event_id, comes with every entry).
+CREATE INDEX outbox_deliveries_open ON outbox_deliveries (sink, execution_id, seq, status, next_attempt_at, lease_until, pos) WHERE status <> 'delivered';
 -- `wtb outbox list --status` and `stats`.
 CREATE INDEX outbox_deliveries_status ON outbox_deliveries (status, sink, pos);

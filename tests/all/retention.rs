@@ -146,3 +146,37 @@ async fn gc_running_while_executions_run_loses_nothing() {
     exec.rollback(last, cps[1]).await.unwrap();
     assert!(h.workspace(last).join("shared.bin").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_running_relay_cleans_orphans_and_collects_garbage_on_schedule() {
+    let h = Harness::new();
+    config(&h, "orphan_grace_seconds = 0\norphan_interval_seconds = 1\n\n[outbox]\npoll_interval_ms = 50\n\n[retention]\nkeep_last = 1\ninterval_seconds = 1\n");
+    // An orphan: a failed exit transaction leaves its large blob in the CAS without a row.
+    let orphan = {
+        let exec = h.executor().await.with_fail_point(wtb::executor::FailPoint::BeforeExitCommit);
+        let wf = exec.load_workflow(&h.probe_workflow("orphan", &[("a", json!({ "action": "write", "sized": { "lost.bin": 90_001 } }))])).await.unwrap();
+        exec.run(&wf, Map::new()).await.unwrap_err();
+        exec.close().await;
+        wtb_tests::digest(&(0..90_001usize).map(|i| (i % 251) as u8).collect::<Vec<_>>())
+    };
+    assert!(h.cas_object(&orphan).exists());
+    let exec = h.executor().await;
+    let old = run_one(&h, &exec, 0).await;
+    let new = run_one(&h, &exec, 1).await;
+    let mut relay = std::process::Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["outbox", "relay"])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while h.cas_object(&orphan).exists() || exec.history(old).await.is_ok() {
+        assert!(start.elapsed() < Duration::from_secs(30), "the relay process neither cleaned the orphan nor collected {old}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::process::Command::new("sh").args(["-c", &format!("kill -TERM {}", relay.id())]).status();
+    assert!(relay.wait().unwrap().success(), "SIGTERM ends the relay cleanly");
+    assert!(exec.history(new).await.is_ok(), "the newest execution of `gc` stays");
+    assert_intact(&h, &exec).await;
+}

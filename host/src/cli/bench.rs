@@ -1,6 +1,6 @@
 //! `wtb bench`: per-node overhead of the whole protocol (sandbox, capture, one transaction),
-//! then the engine scenarios of [`super::bench_engine`] and the time-travel ones of
-//! [`super::bench_travel`].
+//! then the engine scenarios of [`super::bench_engine`], the time-travel ones of
+//! [`super::bench_travel`] and outbox delivery ([`super::bench_outbox`]).
 //!
 //! The workflow: `nodes` counter nodes in a line; each increments a counter, appends to a list
 //! in the state and writes one file. Each mode runs in a fresh data dir beside the real one.
@@ -46,6 +46,21 @@ pub struct Shape {
     pub executions: usize,
     /// How many of them run at once.
     pub in_flight: usize,
+    /// Run only this section.
+    pub only: Option<Section>,
+}
+
+/// A part of the benchmark (`wtb bench --only`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Per-node overhead of a linear workflow, durable and normal.
+    Linear,
+    /// Fan-out into a join; many executions at once.
+    Engine,
+    /// List pages, rollback and capture of a 10,000-file workspace.
+    Travel,
+    /// Events/s delivered to the JSONL sink and a local webhook.
+    Outbox,
 }
 
 /// Runs the benchmark in both modes and prints the figures.
@@ -53,50 +68,72 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
     let Shape { nodes, runs, file_size, .. } = shape;
     ensure!(nodes >= 1 && runs >= 1, "--nodes and --runs must be at least 1");
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating `{}`", data_dir.display()))?;
+    let want = |section: Section| shape.only.is_none_or(|o| o == section);
     let mut results = Vec::new();
     // Scratch dirs are removed only at the end: on ext4, creating files right after deleting
     // thousands is measurably slower (inode allocation skips recently deleted inodes), which
     // would penalise the second mode.
     let mut scratch = Vec::new();
-    for (mode, durability) in [("durable (synchronous=FULL)", Durability::Full), ("normal (synchronous=NORMAL)", Durability::Normal)] {
+    let mut fresh = || -> anyhow::Result<std::path::PathBuf> {
         let dir = tempfile::Builder::new().prefix("bench-").tempdir_in(data_dir)?;
-        results.push(run_mode(dir.path(), mode, durability, shape).await?);
+        let path = dir.path().to_owned();
         scratch.push(dir);
+        Ok(path)
+    };
+    if want(Section::Linear) {
+        for (mode, durability) in [("durable (synchronous=FULL)", Durability::Full), ("normal (synchronous=NORMAL)", Durability::Normal)] {
+            results.push(run_mode(&fresh()?, mode, durability, shape).await?);
+        }
     }
-    let fan_dir = tempfile::Builder::new().prefix("bench-").tempdir_in(data_dir)?;
-    let conc_dir = tempfile::Builder::new().prefix("bench-").tempdir_in(data_dir)?;
-    let engine = [
-        super::bench_engine::fan_out(fan_dir.path(), runs, file_size, shape.inline_blob_max_bytes).await?,
-        super::bench_engine::concurrent(conc_dir.path(), shape.executions, shape.in_flight, file_size, shape.inline_blob_max_bytes).await?,
-    ];
-    let travel_dir = tempfile::Builder::new().prefix("bench-").tempdir_in(data_dir)?;
-    let travel = super::bench_travel::travel(travel_dir.path()).await?;
-    scratch.extend([fan_dir, conc_dir, travel_dir]);
+    let mut engine = Vec::new();
+    if want(Section::Engine) {
+        engine.push(super::bench_engine::fan_out(&fresh()?, runs, file_size, shape.inline_blob_max_bytes).await?);
+        engine.push(super::bench_engine::concurrent(&fresh()?, shape.executions, shape.in_flight, file_size, shape.inline_blob_max_bytes).await?);
+    }
+    let travel = match want(Section::Travel) {
+        true => Some(super::bench_travel::travel(&fresh()?).await?),
+        false => None,
+    };
+    let outbox = match want(Section::Outbox) {
+        true => super::bench_outbox::outbox(&fresh()?).await?,
+        false => Vec::new(),
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "engine": engine, "time_travel": travel }))?);
+        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "engine": engine, "time_travel": travel, "outbox": outbox }))?);
     } else {
-        println!(
-            "{nodes}-node linear workflow, {file_size}-byte file per node, {runs} measured runs per mode, inline blobs up to {} bytes:\n",
-            shape.inline_blob_max_bytes
-        );
+        if !results.is_empty() {
+            println!(
+                "{nodes}-node linear workflow, {file_size}-byte file per node, {runs} measured runs per mode, inline blobs up to {} bytes:\n",
+                shape.inline_blob_max_bytes
+            );
+        }
         for r in &results {
             println!(
                 "  {:<28} {:>6.0} µs/node (best {:.0})  {:>5.0} nodes/s  db {:>9}/run  blobs {:>9} in all (deduplicated)",
                 r.mode, r.median_us_per_node, r.best_us_per_node, r.nodes_per_second, bytes(r.db_bytes_per_run), bytes(r.blob_bytes_total)
             );
         }
-        println!("\nengine (durable):\n");
+        if !engine.is_empty() {
+            println!("\nengine (durable):\n");
+        }
         for r in &engine {
             println!(
                 "  {:<40} {:>6.0} nodes/s  node latency p50 {:>6} µs  p99 {:>7} µs  ({} nodes)",
                 r.scenario, r.nodes_per_second, r.p50_node_us, r.p99_node_us, r.nodes
             );
         }
-        let t = &travel;
-        println!("\ntime travel (durable, medians):\n");
-        println!("  list, {} executions: first page {:.2} ms, deep page {:.2} ms, filtered page {:.2} ms (50 per page)", t.executions, t.list_first_page_ms, t.list_deep_page_ms, t.list_filtered_page_ms);
-        println!("  rollback, {} files / {}, 1 % changed: {:.0} ms ({} files rewritten)", t.workspace_files, bytes(t.workspace_bytes), t.rollback_ms, t.rollback_written);
-        println!("  capture of the unchanged {}-file workspace: {:.1} ms", t.workspace_files, t.unchanged_capture_ms);
+        if let Some(t) = &travel {
+            println!("\ntime travel (durable, medians):\n");
+            println!("  list, {} executions: first page {:.2} ms, deep page {:.2} ms, filtered page {:.2} ms (50 per page)", t.executions, t.list_first_page_ms, t.list_deep_page_ms, t.list_filtered_page_ms);
+            println!("  rollback, {} files / {}, 1 % changed: {:.0} ms ({} files rewritten)", t.workspace_files, bytes(t.workspace_bytes), t.rollback_ms, t.rollback_written);
+            println!("  capture of the unchanged {}-file workspace: {:.1} ms", t.workspace_files, t.unchanged_capture_ms);
+        }
+        if !outbox.is_empty() {
+            println!("\noutbox delivery (durable):\n");
+        }
+        for r in &outbox {
+            println!("  {:<48} {:>8.0} events/s  ({} events)", r.scenario, r.events_per_second, r.events);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

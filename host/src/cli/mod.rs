@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_engine;
+mod bench_outbox;
 mod bench_travel;
 mod control;
 mod format;
@@ -215,8 +216,9 @@ pub enum Command {
     /// Run the example workflow (generate → transform → report) and summarise it.
     Demo,
     /// Measure per-node overhead (a linear workflow of counter nodes, durable and normal),
-    /// a 16-way fan-out into a join, many short executions at once, and time travel (a list
-    /// page among 10,000 executions, rollback and capture of a 10,000-file workspace).
+    /// a 16-way fan-out into a join, many short executions at once, time travel (a list
+    /// page among 10,000 executions, rollback and capture of a 10,000-file workspace) and
+    /// outbox delivery (events/s to the JSONL sink and to a local webhook).
     Bench {
         /// Nodes in the workflow.
         #[arg(long, default_value_t = 50)]
@@ -237,6 +239,9 @@ pub enum Command {
         /// How many of them run at once.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
+        /// Run only this section.
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
     },
 }
 
@@ -394,9 +399,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await
         }
-        Command::Bench { nodes, runs, file_size, inline_blob_max_bytes, executions, in_flight } => {
+        Command::Bench { nodes, runs, file_size, inline_blob_max_bytes, executions, in_flight, only } => {
             let inline = inline_blob_max_bytes.unwrap_or(crate::config::RuntimeConfig::default().inline_blob_max_bytes);
-            let shape = bench::Shape { nodes, runs, file_size, inline_blob_max_bytes: inline, executions, in_flight };
+            let shape = bench::Shape { nodes, runs, file_size, inline_blob_max_bytes: inline, executions, in_flight, only };
             bench::bench(&cli.data_dir, shape, cli.json).await
         }
     }

@@ -87,16 +87,25 @@ pub struct ClaimSpec<'a> {
 /// stopping before any event that is dead, waiting for a retry or leased by another relay (so
 /// it blocks only its own execution). Executions take turns: every execution's first event
 /// comes before any second one. One statement, so two relays never claim the same row.
+///
+/// Delivery is in order, so an execution's undelivered events are a suffix of its seqs: only
+/// the `per_execution` rows from each head are looked at, not the whole backlog.
 pub async fn claim(conn: &mut SqliteConnection, spec: ClaimSpec<'_>) -> Result<Vec<Claimed>, DbError> {
     let claimed: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
         "UPDATE outbox_deliveries SET lease_owner = ?1, lease_until = ?2
          WHERE sink = ?3 AND event_id IN (
+             WITH heads AS (
+                 SELECT execution_id, MIN(seq) AS head FROM outbox_deliveries
+                 WHERE sink = ?3 AND status <> 'delivered' GROUP BY execution_id
+             )
              SELECT event_id FROM (
-                 SELECT event_id, pos,
-                     SUM(CASE WHEN status = 'dead' OR next_attempt_at > ?4 OR COALESCE(lease_until, 0) > ?4 THEN 1 ELSE 0 END)
-                         OVER (PARTITION BY execution_id ORDER BY seq ROWS UNBOUNDED PRECEDING) AS blocked,
-                     ROW_NUMBER() OVER (PARTITION BY execution_id ORDER BY seq) AS turn
-                 FROM outbox_deliveries WHERE sink = ?3 AND status <> 'delivered'
+                 SELECT d.event_id, d.pos,
+                     SUM(CASE WHEN d.status = 'dead' OR d.next_attempt_at > ?4 OR COALESCE(d.lease_until, 0) > ?4 THEN 1 ELSE 0 END)
+                         OVER (PARTITION BY d.execution_id ORDER BY d.seq ROWS UNBOUNDED PRECEDING) AS blocked,
+                     ROW_NUMBER() OVER (PARTITION BY d.execution_id ORDER BY d.seq) AS turn
+                 FROM heads h CROSS JOIN outbox_deliveries d
+                     ON d.sink = ?3 AND d.execution_id = h.execution_id AND d.status <> 'delivered'
+                     AND d.seq >= h.head AND d.seq < h.head + ?5
              ) WHERE blocked = 0 AND turn <= ?5
              ORDER BY turn, pos LIMIT ?6
          )
