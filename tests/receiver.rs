@@ -69,6 +69,41 @@ impl Receiver {
         Self { url, state, secret: secret.as_bytes().to_vec() }
     }
 
+    /// As [`Receiver::start`], over TLS (rustls) with a fresh self-signed certificate for
+    /// 127.0.0.1; returns the certificate (PEM) for a client to trust.
+    pub async fn start_tls(secret: &str, behaviour: Behaviour) -> (Self, String) {
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("self-signed certificate");
+        let cert_pem = key.cert.pem();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![key.cert.der().clone()],
+                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
+            )
+            .expect("server certificate");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
+        let url = format!("https://{}/hook", listener.local_addr().expect("local addr"));
+        let state = Arc::new(Mutex::new((behaviour, Seen::default())));
+        let app = axum::Router::new().route("/hook", axum::routing::post(handle)).with_state((state.clone(), secret.as_bytes().to_vec()));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that does not trust the certificate hangs up here.
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        let service = hyper_util::service::TowerToHyperService::new(app);
+                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), service).await;
+                    }
+                });
+            }
+        });
+        (Self { url, state, secret: secret.as_bytes().to_vec() }, cert_pem)
+    }
+
     /// Runs `f` over what was seen.
     pub fn seen<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
         f(&self.state.lock().expect("receiver state").1)

@@ -171,6 +171,9 @@ pub enum SinkConfig {
         /// Per request (ms).
         #[serde(default = "default_webhook_timeout_ms")]
         timeout_ms: u64,
+        /// PEM file of CA certificates trusted besides the public roots (a private CA, a
+        /// self-signed receiver), relative to the data dir unless absolute.
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -248,6 +251,12 @@ pub fn open_append(root: &Path, path: Option<&Path>) -> Result<(PathBuf, std::fs
     let path = root.join(path.unwrap_or(Path::new("events.jsonl")));
     let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|source| ConfigError::DataDir { path: path.clone(), source })?;
     Ok((path, file))
+}
+
+/// Reads a file named in the runtime config, relative to `root` unless absolute.
+pub fn read_config_file(root: &Path, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let path = root.join(path);
+    std::fs::read(&path).map_err(|source| ConfigError::DataDir { path, source })
 }
 
 /// The opened data dir: `wtb.db`, `blobs/`, `workspaces/`, `cache/`.

@@ -221,6 +221,46 @@ async fn run_follow_writes_every_event_to_the_jsonl_file_once_in_order() {
     assert_eq!(count(&exec, "delivered").await, events.len() as i64);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_webhook_is_delivered_when_its_ca_is_trusted_and_retried_when_not() {
+    let h = Harness::new();
+    let (rx, ca) = Receiver::start_tls(SECRET, Behaviour::default()).await;
+    webhook_config(&h, &rx.url, "max_attempts = 2");
+    let exec = h.executor().await;
+    run_some(&h, &exec, 1).await;
+    let events = all_events(&exec).await;
+    // Not trusted (a self-signed certificate is not among the public roots): a TLS failure, retried.
+    let untrusted = relay(&exec);
+    step_until(&untrusted, &exec, "the untrusted delivery to die", async |e| count(e, "dead").await == 1).await;
+    let error: String = sqlx::query_scalar("SELECT last_error FROM outbox_deliveries WHERE status = 'dead'").fetch_one(exec.pool()).await.unwrap();
+    assert!(error.contains("certificate") && error.contains("gave up after 2 attempts"), "{error}");
+    assert_eq!(rx.seen(|s| s.requests), 0);
+    // Trusted through ca_file: delivered over TLS, signatures intact.
+    std::fs::write(h.data_dir().join("receiver-ca.pem"), &ca).unwrap();
+    let text = std::fs::read_to_string(h.data_dir().join("wtb.toml")).unwrap() + "ca_file = \"receiver-ca.pem\"\n";
+    std::fs::write(h.data_dir().join("wtb.toml"), text).unwrap();
+    let revived = wtb(&h, &["outbox", "retry", "--all-dead"]);
+    assert!(revived.status.success(), "{revived:?}");
+    let out = wtb(&h, &["outbox", "relay", "--once"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(count(&exec, "delivered").await, events.len() as i64, "{}", String::from_utf8_lossy(&out.stdout));
+    rx.seen(|s| {
+        assert_eq!(s.accepted.len(), events.len());
+        assert_eq!(s.bad_signatures, 0);
+        assert_in_order_per_execution(&s.accepted);
+    });
+    // A CA file that is missing or holds no certificate is a start-up error.
+    for (content, expected) in [(None, "ca_file:"), (Some("not a certificate"), "ca_file: no PEM certificate")] {
+        let _ = std::fs::remove_file(h.data_dir().join("receiver-ca.pem"));
+        if let Some(c) = content {
+            std::fs::write(h.data_dir().join("receiver-ca.pem"), c).unwrap();
+        }
+        let out = wtb(&h, &["outbox", "relay", "--once"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(2) && err.contains(expected) && err.contains("sink `hook`"), "{err}");
+    }
+}
+
 /// A `wtb outbox relay` process.
 fn spawn_relay(h: &Harness) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))

@@ -180,3 +180,36 @@ async fn a_long_running_relay_cleans_orphans_and_collects_garbage_on_schedule() 
     assert!(exec.history(new).await.is_ok(), "the newest execution of `gc` stays");
     assert_intact(&h, &exec).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_dying_between_blob_write_and_commit_leaves_an_orphan_the_cleaner_removes() {
+    let h = Harness::new();
+    let wf = h.probe_workflow("crash", &[("a", json!({ "action": "write", "sized": { "big.bin": 90_002 } }))]);
+    let big = wtb_tests::digest(&(0..90_002usize).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+    let wtb = |args: &[&str], failpoint: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_wtb-under-test"));
+        c.args(args).env("WTB_DATA_DIR", h.data_dir()).env_remove("WTB_FAILPOINT");
+        if let Some(p) = failpoint {
+            c.env("WTB_FAILPOINT", p);
+        }
+        c.output().unwrap()
+    };
+    // The blob is durable in the CAS; the process aborts with the exit rows written but the
+    // transaction not committed.
+    let crashed = wtb(&["run", wf.to_str().unwrap()], Some("before-commit"));
+    assert!(crashed.status.code().is_none(), "the process was killed by the abort: {crashed:?}");
+    assert!(h.cas_object(&big).exists(), "the blob was written before the transaction");
+    let kept = wtb(&["gc", "orphans", "--json"], None);
+    let kept: serde_json::Value = serde_json::from_slice(&kept.stdout).unwrap();
+    assert_eq!((kept["removed"].as_array().unwrap().len(), kept["young"].as_u64()), (0, Some(1)), "within the grace period it may be an in-flight commit's");
+    let cleaned = wtb(&["gc", "orphans", "--grace-seconds", "0", "--json"], None);
+    let cleaned: serde_json::Value = serde_json::from_slice(&cleaned.stdout).unwrap();
+    assert_eq!(cleaned["removed"], json!([big.to_hex()]));
+    assert!(!h.cas_object(&big).exists());
+    // The interrupted run resumes, writes the blob again and finishes consistent.
+    let resumed = wtb(&["resume", "--all"], None);
+    assert!(resumed.status.success(), "{resumed:?}");
+    assert!(h.cas_object(&big).exists());
+    let exec = h.executor().await;
+    assert_intact(&h, &exec).await;
+}

@@ -15,7 +15,7 @@ pub use jsonl::JsonlSink;
 pub use relay::{Relay, RelayOptions, RelayReport};
 pub use retry::RetryPolicy;
 pub use sink::{BoxFuture, DeliveryError, RunOutcome, Sink, event_json};
-pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, Verdict, WebhookSink, classify, signature};
+pub use webhook::{SIGNATURE_HEADER, Settings as WebhookSettings, TIMESTAMP_HEADER, Verdict, WebhookSink, classify, signature};
 
 use crate::clock::Clock;
 use crate::config::{RuntimeConfig, SinkConfig};
@@ -53,14 +53,16 @@ pub fn build_sinks(root: &Path, config: &RuntimeConfig, clock: Arc<dyn Clock>) -
                 let (path, file) = crate::config::open_append(root, path.as_deref()).map_err(|e| err(e.to_string()))?;
                 Arc::new(JsonlSink::new(name.clone(), path, file))
             }
-            SinkConfig::Webhook { url, secret, secret_env, timeout_ms, .. } => {
+            SinkConfig::Webhook { url, secret, secret_env, timeout_ms, ca_file, .. } => {
                 let secret = match (secret, secret_env) {
                     (Some(s), None) => s,
                     (None, Some(var)) => std::env::var(&var).map_err(|e| err(format!("secret_env `{var}`: {e}")))?,
                     (Some(_), Some(_)) => return Err(err("set `secret` or `secret_env`, not both".into())),
                     (None, None) => return Err(err("a webhook needs `secret` (or `secret_env`) to sign with".into())),
                 };
-                Arc::new(WebhookSink::new(name.clone(), &url, secret.into_bytes(), Duration::from_millis(timeout_ms), clock.clone()).map_err(err)?)
+                let ca = ca_file.map(|f| crate::config::read_config_file(root, &f).map_err(|e| err(format!("ca_file: {e}")))).transpose()?;
+                let settings = webhook::Settings { url: &url, secret: secret.into_bytes(), timeout: Duration::from_millis(timeout_ms), ca_pem: ca };
+                Arc::new(WebhookSink::new(name.clone(), settings, clock.clone()).map_err(err)?)
             }
         };
         sinks.push(sink);

@@ -7,6 +7,8 @@
 //! X-WTB-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
 //! ```
 //!
+//! TLS is rustls with the public (webpki) roots, plus the CAs of `ca_file` if set.
+//!
 //! 2xx is delivered; 408, 429 and 5xx, timeouts and connection errors are retried (honouring
 //! `Retry-After` in seconds); any other status is permanent and the event goes dead at once.
 
@@ -38,9 +40,24 @@ impl std::fmt::Debug for WebhookSink {
     }
 }
 
+/// What a webhook sink is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings<'a> {
+    /// `http://` or `https://` URL.
+    pub url: &'a str,
+    /// HMAC-SHA256 key.
+    pub secret: Vec<u8>,
+    /// Per request (connect included).
+    pub timeout: Duration,
+    /// PEM certificates to trust besides the public roots (webpki-roots).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
 impl WebhookSink {
-    /// Checks the settings (a bad URL or empty secret is an error now, not at the first event).
-    pub fn new(name: String, url: &str, secret: Vec<u8>, timeout: Duration, clock: Arc<dyn Clock>) -> Result<Self, String> {
+    /// Checks the settings (a bad URL, an empty secret, an unreadable CA file is an error
+    /// now, not at the first event).
+    pub fn new(name: String, settings: Settings<'_>, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let Settings { url, secret, timeout, ca_pem } = settings;
         let url = reqwest::Url::parse(url).map_err(|e| format!("url `{url}`: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(format!("url `{url}`: must be http:// or https:// with a host"));
@@ -51,7 +68,17 @@ impl WebhookSink {
         if timeout.is_zero() {
             return Err("timeout_ms must be above 0".into());
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca_file: {e}"))?;
+            if certs.is_empty() {
+                return Err("ca_file: no PEM certificate in it".into());
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
