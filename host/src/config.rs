@@ -120,6 +120,7 @@ pub struct OutboxConfig {
     /// Longest wait between attempts (ms).
     pub backoff_max_ms: u64,
     /// How long a relay's claim on events holds (s); another relay takes them over after it.
+    /// Stretched per sink to at least twice its timeout.
     pub lease_seconds: u64,
     /// How often an idle relay looks for new events (ms).
     pub poll_interval_ms: u64,
@@ -140,7 +141,7 @@ impl Default for OutboxConfig {
             backoff_max_ms: 300_000,
             lease_seconds: 300,
             poll_interval_ms: 200,
-            batch: 512,
+            batch: 2048,
             per_execution: 64,
             concurrency: 16,
         }

@@ -163,13 +163,29 @@ pub enum Settled {
 }
 
 /// Records outcomes of `owner`'s claims on `sink`, appended to a batch. A row whose lease
-/// another relay has since taken over is left alone.
+/// another relay has since taken over is left alone. Deliveries and releases are one
+/// statement per few hundred events; failures (rare) one each.
 pub fn settle_into(batch: &mut Batch<'_>, sink: &str, owner: &str, now: Timestamp, settled: &[(EventId, Settled)]) {
+    let ids = |want: fn(&Settled) -> bool| settled.iter().filter(|(_, s)| want(s)).map(|(e, _)| *e).collect::<Vec<_>>();
+    let grouped = [
+        (ids(|s| *s == Settled::Delivered), "status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL"),
+        (ids(|s| *s == Settled::Released), "lease_owner = NULL, lease_until = NULL"),
+    ];
+    for (events, set) in grouped {
+        for part in events.chunks(500) {
+            let marks = vec!["?"; part.len()].join(", ");
+            batch.statement(&format!("UPDATE outbox_deliveries SET {set} WHERE sink = ? AND lease_owner = ? AND event_id IN ({marks})"));
+            if set.contains("delivered_at") {
+                batch.bind(now.micros());
+            }
+            batch.bind(sink.to_owned()).bind(owner.to_owned());
+            for e in part {
+                batch.bind(e.uuid());
+            }
+        }
+    }
     for (event, s) in settled {
         match s {
-            Settled::Delivered => batch
-                .statement("UPDATE outbox_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND sink = ? AND lease_owner = ?")
-                .bind(now.micros()),
             Settled::Retry { error, next_attempt_at } => batch
                 .statement("UPDATE outbox_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND sink = ? AND lease_owner = ?")
                 .bind(error.clone())
@@ -177,7 +193,7 @@ pub fn settle_into(batch: &mut Batch<'_>, sink: &str, owner: &str, now: Timestam
             Settled::Dead { error } => batch
                 .statement("UPDATE outbox_deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND sink = ? AND lease_owner = ?")
                 .bind(error.clone()),
-            Settled::Released => batch.statement("UPDATE outbox_deliveries SET lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND sink = ? AND lease_owner = ?"),
+            Settled::Delivered | Settled::Released => continue,
         }
         .bind(event.uuid())
         .bind(sink.to_owned())

@@ -157,13 +157,15 @@ impl Relay {
 
     async fn round(&self, sink: &dyn Sink) -> Result<RelayReport, DbError> {
         let now = self.clock.now();
-        // A run must end well inside the lease, or another relay could take it over midway.
-        let per_run = (self.opts.lease.as_micros() / (2 * sink.max_delivery_time().as_micros().max(1))).max(1);
+        // A run must end well inside the lease, or another relay could take it over midway;
+        // the lease is stretched to fit one delivery at least.
+        let lease = self.opts.lease.max(sink.max_delivery_time().saturating_mul(2));
+        let per_run = (lease.as_micros() / (2 * sink.max_delivery_time().as_micros().max(1))).max(1);
         let spec = ClaimSpec {
             sink: sink.name(),
             owner: &self.owner,
             now,
-            lease_until: after(now, self.opts.lease),
+            lease_until: after(now, lease),
             limit: self.opts.batch,
             per_execution: self.opts.per_execution.min(u32::try_from(per_run).unwrap_or(u32::MAX)),
         };
@@ -174,6 +176,12 @@ impl Relay {
         let runs = runs_of(claimed);
         let outcomes: Vec<(Vec<Claimed>, RunOutcome)> = futures_util::stream::iter(runs)
             .map(|run| async move {
+                // A run that might not end inside the lease is not started (its claim is
+                // released): once the lease is over another relay may take those events.
+                let worst = sink.max_delivery_time().saturating_mul(u32::try_from(run.len()).unwrap_or(u32::MAX));
+                if after(self.clock.now(), worst) >= spec.lease_until {
+                    return (run, RunOutcome { delivered: 0, error: None });
+                }
                 let events: Vec<OutboxEvent> = run.iter().map(|c| c.event.clone()).collect();
                 let outcome = sink.deliver(&events).await;
                 (run, outcome)
