@@ -133,10 +133,11 @@ async fn handle(State((state, secret)): State<Shared>, headers: HeaderMap, body:
     mac.update(b".");
     mac.update(&body);
     let expected = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
-    let delay = {
+    let (number, delay) = {
         let mut guard = state.lock().expect("receiver state");
         let (_, seen) = &mut *guard;
         seen.requests += 1;
+        let number = seen.requests;
         if header("x-wtb-signature") != expected {
             seen.bad_signatures += 1;
         }
@@ -146,7 +147,7 @@ async fn handle(State((state, secret)): State<Shared>, headers: HeaderMap, body:
         let n = seen.in_flight.entry(key.clone()).or_default();
         *n += 1;
         seen.max_in_flight_per_key = seen.max_in_flight_per_key.max(*n);
-        guard.0.delay
+        (number, guard.0.delay)
     };
     tokio::time::sleep(delay).await;
     let (status, stall) = {
@@ -155,8 +156,9 @@ async fn handle(State((state, secret)): State<Shared>, headers: HeaderMap, body:
         if let Some(n) = seen.in_flight.get_mut(&key) {
             *n -= 1;
         }
-        let failing = seen.requests <= b.fail_first;
-        let throttled = !failing && seen.requests <= b.fail_first + b.throttle_next;
+        // Decided by the request's arrival number: concurrent requests may answer out of order.
+        let failing = number <= b.fail_first;
+        let throttled = !failing && number <= b.fail_first + b.throttle_next;
         if failing {
             (StatusCode::INTERNAL_SERVER_ERROR, false)
         } else if throttled {
@@ -169,7 +171,7 @@ async fn handle(State((state, secret)): State<Shared>, headers: HeaderMap, body:
             } else {
                 seen.duplicates.push(key.clone());
             }
-            let stall = b.stall_after_accepting == Some(seen.requests);
+            let stall = b.stall_after_accepting == Some(number);
             if stall {
                 seen.stalled = Some(key.clone());
             }
