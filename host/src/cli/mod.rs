@@ -102,7 +102,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cat { ref checkpoint, ref path } => travel::cat(&open(&cli).await?, checkpoint, path).await,
         Command::Export { ref checkpoint, ref dir, force } => travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await,
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
-        Command::Gc { dry_run, what: None } => outbox::gc(&open(&cli).await?, dry_run, cli.json).await,
+        Command::Gc { dry_run, what: None } => show::gc(&open(&cli).await?, dry_run, cli.json).await,
         Command::Outbox { ref what } => {
             let exec = open(&cli).await?;
             match what {

@@ -1,7 +1,6 @@
-//! `wtb outbox relay|list|retry|stats`, `wtb gc`, and the background work of `wtb run --follow`.
+//! `wtb outbox relay|list|retry|stats`.
 
-use super::format::{bytes, micros};
-use crate::config::RuntimeConfig;
+use super::format::micros;
 use crate::db::delivery::{self, DeliveryFilter, DeliveryStatus};
 use crate::executor::{ExecError, Executor};
 use crate::model::{EventId, ExecutionId};
@@ -9,7 +8,6 @@ use crate::outbox::relay_for;
 use crate::service::maintain;
 use anyhow::{Context as _, bail};
 use std::process::ExitCode;
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// `wtb outbox relay [--once]`.
@@ -123,37 +121,5 @@ pub async fn stats(exec: &Executor, json: bool) -> anyhow::Result<ExitCode> {
         let note = if former.contains(&c.sink) { "  (no longer configured)" } else { "" };
         println!("{:<14} {:>9} {:>9} {:>9} {:>11}  {age}{note}", c.sink, c.pending + c.unseen, c.pending, c.dead, c.delivered);
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `wtb gc [--dry-run]`: retention, then sweep.
-pub async fn gc(exec: &Executor, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let config: &RuntimeConfig = exec.config();
-    let sinks: Vec<String> = config.sinks().iter().map(|s| s.name().to_owned()).collect();
-    let grace = Duration::from_secs(config.orphan_grace_seconds);
-    let r = crate::gc::collect_garbage(exec, &config.retention, &sinks, grace, dry_run).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if r.no_policy {
-        println!("no retention rule in wtb.toml ([retention] keep_days / keep_last): every execution is kept");
-    }
-    let verb = if dry_run { "would delete" } else { "deleted" };
-    for id in &r.deleted {
-        println!("{verb} execution {id}");
-    }
-    let kept: Vec<String> = r.kept.iter().map(|(why, n)| format!("{n} {why}")).collect();
-    println!(
-        "{verb} {} executions ({} checkpoints, {} events, {} file commits, {} blobs, {}); kept {} ({})",
-        r.deleted.len(),
-        r.swept.checkpoints,
-        r.swept.events,
-        r.swept.file_commits,
-        r.swept.blobs.len(),
-        bytes(r.bytes_reclaimed),
-        r.kept.values().sum::<usize>(),
-        if kept.is_empty() { "none".into() } else { kept.join(", ") }
-    );
     Ok(ExitCode::SUCCESS)
 }

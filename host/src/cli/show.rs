@@ -1,4 +1,4 @@
-//! `wtb show` and `wtb list`.
+//! `wtb show`, `wtb list`, and the reports of `wtb fsck` and `wtb gc`.
 
 use super::format::{bytes, micros};
 use crate::db::execution::ListFilter;
@@ -146,6 +146,38 @@ pub async fn orphans(exec: &Executor, grace: std::time::Duration, dry_run: bool,
         r.temp_removed,
         r.young,
         grace.as_secs()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wtb gc [--dry-run]`: retention, then sweep.
+pub async fn gc(exec: &Executor, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let config = exec.config();
+    let sinks: Vec<String> = config.sinks().iter().map(|s| s.name().to_owned()).collect();
+    let grace = std::time::Duration::from_secs(config.orphan_grace_seconds);
+    let r = crate::gc::collect_garbage(exec, &config.retention, &sinks, grace, dry_run).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if r.no_policy {
+        println!("no retention rule in wtb.toml ([retention] keep_days / keep_last): every execution is kept");
+    }
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for id in &r.deleted {
+        println!("{verb} execution {id}");
+    }
+    let kept: Vec<String> = r.kept.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    println!(
+        "{verb} {} executions ({} checkpoints, {} events, {} file commits, {} blobs, {}); kept {} ({})",
+        r.deleted.len(),
+        r.swept.checkpoints,
+        r.swept.events,
+        r.swept.file_commits,
+        r.swept.blobs.len(),
+        bytes(r.bytes_reclaimed),
+        r.kept.values().sum::<usize>(),
+        if kept.is_empty() { "none".into() } else { kept.join(", ") }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use super::decode::{get, parse, unsigned};
 use crate::model::{Digest, ExecutionId, ExecutionStatus, TenantId, Timestamp};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-/// One execution as retention sees it.
+/// One execution as retention sees it ([`crate::gc::retained`] decides over these).
 #[derive(Clone, Debug)]
 pub struct ExecutionFacts {
     /// The execution.

@@ -8,5 +8,5 @@ mod retention;
 
 pub use fsck::{FsckReport, Problem, fsck};
 pub use orphans::{OrphanReport, clean_orphans};
-pub use policy::{Candidate, Keep, retained};
+pub use policy::{Keep, retained};
 pub use retention::{GcReport, collect_garbage};

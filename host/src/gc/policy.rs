@@ -1,27 +1,9 @@
 //! Which executions retention keeps: pure, over a list of candidates.
 
 use crate::config::RetentionConfig;
-use crate::model::{ExecutionId, ExecutionStatus, TenantId, Timestamp};
+use crate::db::retention::ExecutionFacts;
+use crate::model::{ExecutionId, TenantId, Timestamp};
 use std::collections::{HashMap, HashSet};
-
-/// What retention knows of one execution.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
-    /// The execution.
-    pub id: ExecutionId,
-    /// Its tenant ("last N per workflow" counts per tenant).
-    pub tenant: TenantId,
-    /// Its workflow's name.
-    pub workflow: String,
-    /// Its status.
-    pub status: ExecutionStatus,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// The execution it was forked from.
-    pub parent: Option<ExecutionId>,
-    /// It has events not yet delivered to every configured sink.
-    pub undelivered: bool,
-}
 
 /// Why an execution is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -41,8 +23,9 @@ pub enum Keep {
     ForkParent,
 }
 
-/// The executions to keep, each with its reason; the others expire.
-pub fn retained(candidates: &[Candidate], policy: &RetentionConfig, now: Timestamp) -> HashMap<ExecutionId, Keep> {
+/// The executions to keep, each with its reason; the others expire. `undelivered`: those with
+/// events not yet delivered to every configured sink.
+pub fn retained(candidates: &[ExecutionFacts], undelivered: &HashSet<ExecutionId>, policy: &RetentionConfig, now: Timestamp) -> HashMap<ExecutionId, Keep> {
     if policy.keep_days.is_none() && policy.keep_last.is_none() {
         return candidates.iter().map(|c| (c.id, Keep::NoPolicy)).collect();
     }
@@ -51,7 +34,7 @@ pub fn retained(candidates: &[Candidate], policy: &RetentionConfig, now: Timesta
     for c in candidates {
         let reason = if !c.status.is_final() {
             Some(Keep::Active)
-        } else if c.undelivered {
+        } else if undelivered.contains(&c.id) {
             Some(Keep::Undelivered)
         } else if cutoff.is_some_and(|t| c.created_at >= t) {
             Some(Keep::Recent)
@@ -63,7 +46,7 @@ pub fn retained(candidates: &[Candidate], policy: &RetentionConfig, now: Timesta
         }
     }
     if let Some(n) = policy.keep_last {
-        let mut by_workflow: HashMap<(TenantId, &str), Vec<&Candidate>> = HashMap::new();
+        let mut by_workflow: HashMap<(TenantId, &str), Vec<&ExecutionFacts>> = HashMap::new();
         for c in candidates {
             by_workflow.entry((c.tenant, c.workflow.as_str())).or_default().push(c);
         }
@@ -92,23 +75,24 @@ pub fn retained(candidates: &[Candidate], policy: &RetentionConfig, now: Timesta
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ExecutionStatus;
 
     const DAY: i64 = 86_400_000_000;
 
-    fn cand(n: u128, workflow: &str, status: ExecutionStatus, age_days: i64, parent: Option<u128>) -> Candidate {
-        Candidate {
+    fn cand(n: u128, workflow: &str, status: ExecutionStatus, age_days: i64, parent: Option<u128>) -> ExecutionFacts {
+        ExecutionFacts {
             id: ExecutionId::from_uuid(uuid::Uuid::from_u128(n)),
             tenant: TenantId::DEFAULT,
             workflow: workflow.into(),
             status,
             created_at: Timestamp::from_micros(100 * DAY - age_days * DAY),
             parent: parent.map(|p| ExecutionId::from_uuid(uuid::Uuid::from_u128(p))),
-            undelivered: false,
         }
     }
 
-    fn kept(cands: &[Candidate], policy: RetentionConfig) -> Vec<(u128, Keep)> {
-        let mut v: Vec<(u128, Keep)> = retained(cands, &policy, Timestamp::from_micros(100 * DAY)).into_iter().map(|(id, k)| (id.uuid().as_u128(), k)).collect();
+    fn kept(cands: &[ExecutionFacts], undelivered: &[u128], policy: RetentionConfig) -> Vec<(u128, Keep)> {
+        let undelivered = undelivered.iter().map(|n| ExecutionId::from_uuid(uuid::Uuid::from_u128(*n))).collect();
+        let mut v: Vec<(u128, Keep)> = retained(cands, &undelivered, &policy, Timestamp::from_micros(100 * DAY)).into_iter().map(|(id, k)| (id.uuid().as_u128(), k)).collect();
         v.sort_by_key(|(n, _)| *n);
         v
     }
@@ -116,13 +100,13 @@ mod tests {
     #[test]
     fn no_rule_keeps_everything() {
         let c = [cand(1, "a", ExecutionStatus::Completed, 400, None)];
-        assert_eq!(kept(&c, RetentionConfig::default()), vec![(1, Keep::NoPolicy)]);
+        assert_eq!(kept(&c, &[], RetentionConfig::default()), vec![(1, Keep::NoPolicy)]);
     }
 
     #[test]
     fn rules_union_and_active_undelivered_and_fork_parents_are_kept() {
         use ExecutionStatus::*;
-        let mut c = vec![
+        let c = vec![
             cand(1, "a", Completed, 50, None),
             cand(2, "a", Failed, 40, None),
             cand(3, "a", Completed, 30, None),
@@ -133,14 +117,13 @@ mod tests {
             cand(8, "b", Completed, 60, Some(7)),
             cand(9, "c", Completed, 99, None),
         ];
-        c[8].undelivered = true;
         let policy = RetentionConfig { keep_days: Some(7), keep_last: Some(2), interval_seconds: 0 };
         assert_eq!(
-            kept(&c, policy),
+            kept(&c, &[9], policy),
             vec![(1, Keep::ForkParent), (3, Keep::Newest), (4, Keep::Recent), (5, Keep::Active), (7, Keep::Newest), (8, Keep::Newest), (9, Keep::Undelivered)],
             "2 (third newest of a) and 6 (b's newest two are 8 and 7; 5 is active) expire; 1 stays as 7's parent"
         );
         let only_days = RetentionConfig { keep_days: Some(35), keep_last: None, interval_seconds: 0 };
-        assert_eq!(kept(&c[..4], only_days), vec![(3, Keep::Recent), (4, Keep::Recent)]);
+        assert_eq!(kept(&c[..4], &[], only_days), vec![(3, Keep::Recent), (4, Keep::Recent)]);
     }
 }

@@ -5,7 +5,7 @@
 //! running right now is never lost.
 
 use super::orphans::clean_orphans_of;
-use super::policy::{Candidate, Keep, retained};
+use super::policy::{Keep, retained};
 use crate::config::RetentionConfig;
 use crate::db::{self, retention::Swept};
 use crate::executor::{ExecError, Executor};
@@ -37,13 +37,9 @@ pub struct GcReport {
 pub async fn collect_garbage(exec: &Executor, policy: &RetentionConfig, sinks: &[String], grace: Duration, dry_run: bool) -> Result<GcReport, ExecError> {
     let mut report = GcReport { dry_run, no_policy: policy.keep_days.is_none() && policy.keep_last.is_none(), ..GcReport::default() };
     let mut tx = exec.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db::DbError::from)?;
-    let facts = db::retention::executions(&mut tx).await?;
+    let candidates = db::retention::executions(&mut tx).await?;
     let undelivered: HashSet<ExecutionId> = db::retention::undelivered(&mut tx, sinks).await?.into_iter().collect();
-    let candidates: Vec<Candidate> = facts
-        .into_iter()
-        .map(|f| Candidate { undelivered: undelivered.contains(&f.id), id: f.id, tenant: f.tenant, workflow: f.workflow, status: f.status, created_at: f.created_at, parent: f.parent })
-        .collect();
-    let keep = retained(&candidates, policy, exec.clock().now());
+    let keep = retained(&candidates, &undelivered, policy, exec.clock().now());
     for k in keep.values() {
         *report.kept.entry(keep_name(*k).to_owned()).or_default() += 1;
     }
