@@ -48,8 +48,8 @@ pub async fn executions(conn: &mut SqliteConnection) -> Result<Vec<ExecutionFact
         .collect()
 }
 
-/// Executions with an event some of `sinks` has not had yet: pending or dead-free rows still
-/// open, or events past a sink's cursor. Dead deliveries do not hold an execution back (they
+/// Executions with an event some of `sinks` has not had yet: a pending delivery row, or an
+/// event past a sink's cursor (no row yet). Dead deliveries do not hold an execution back (they
 /// were given up on; `wtb outbox list --status dead` shows them until the GC).
 pub async fn undelivered(conn: &mut SqliteConnection, sinks: &[String]) -> Result<Vec<ExecutionId>, DbError> {
     if sinks.is_empty() {
