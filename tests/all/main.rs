@@ -10,6 +10,7 @@ mod failures;
 mod fsck;
 mod listing;
 mod manifest;
+mod node_run;
 mod outbox;
 mod protocol;
 mod retention;

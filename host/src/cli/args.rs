@@ -186,6 +186,12 @@ pub enum Command {
         #[command(subcommand)]
         what: Option<GcCommand>,
     },
+    /// Plugin authors' tools: try a node on its own.
+    Node {
+        /// What to do.
+        #[command(subcommand)]
+        what: NodeCommand,
+    },
     /// The outbox: deliver events to the sinks of wtb.toml (`[[outbox.sinks]]`: a JSONL file
     /// by default, webhooks), inspect deliveries, revive dead ones.
     Outbox {
@@ -279,4 +285,36 @@ pub enum OutboxCommand {
     },
     /// Per sink: depth (events not yet delivered), pending, dead, delivered, oldest pending age.
     Stats,
+}
+
+/// `wtb node` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Run ONE node outside any workflow, in the same sandbox and with the same limits as in a
+    /// workflow, and print its outcome (update or error/trap), stdout/stderr, the files it
+    /// created/changed/deleted, the events it emitted, its duration and peak memory. Nothing is
+    /// stored. Exit status 0 when it returned a valid update, 1 when it failed.
+    Run {
+        /// The component (`.wasm`).
+        component: PathBuf,
+        /// The state it sees: a JSON object, or @file.
+        #[arg(long, value_name = "JSON")]
+        state: Option<String>,
+        /// Its config: a JSON object, or @file.
+        #[arg(long, value_name = "JSON")]
+        config: Option<String>,
+        /// A directory whose COPY is its workspace (the directory itself is not touched);
+        /// changes are reported against it. Default: an empty workspace.
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+        /// An env var it sees (repeatable); it sees no others.
+        #[arg(long, value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Memory limit in MiB (default: wtb.toml's `[limits] memory_mib`).
+        #[arg(long)]
+        memory_mib: Option<u64>,
+        /// Wall-time limit in ms (default: wtb.toml's `[limits] timeout_ms`).
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+    },
 }

@@ -10,12 +10,13 @@ mod bench_outbox;
 mod bench_travel;
 mod control;
 mod format;
+mod node;
 mod outbox;
 mod run;
 mod show;
 mod travel;
 
-pub use args::{Cli, Command, GcCommand, OutboxCommand};
+pub use args::{Cli, Command, GcCommand, NodeCommand, OutboxCommand};
 
 use crate::clock::{SystemClock, UuidV7Ids};
 use crate::config::DataDir;
@@ -103,6 +104,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { ref checkpoint, ref dir, force } => travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await,
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
         Command::Gc { dry_run, what: None } => show::gc(&open(&cli).await?, dry_run, cli.json).await,
+        Command::Node { what: NodeCommand::Run { ref component, ref state, ref config, ref workspace, ref env, memory_mib, timeout_ms } } => {
+            let opts = node::options(component, state.as_deref(), config.as_deref(), workspace.as_deref(), env, memory_mib, timeout_ms)?;
+            node::run(&open(&cli).await?, &opts, cli.json).await
+        }
         Command::Outbox { ref what } => {
             let exec = open(&cli).await?;
             match what {

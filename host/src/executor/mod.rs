@@ -33,6 +33,7 @@ mod history;
 mod inspect;
 pub mod load;
 mod run;
+mod solo;
 mod travel;
 
 pub use control::Control;
@@ -42,6 +43,7 @@ pub use history::{CheckpointDiff, History, HistoryEntry, Page};
 pub use inspect::{CheckpointView, ExecutionReport, NodeView};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
 pub use run::{RunOptions, RunSummary, workspace_dir};
+pub use solo::{SoloChange, SoloOptions, SoloReport};
 pub(crate) use run::blocking;
 pub use travel::RolledBack;
 

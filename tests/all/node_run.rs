@@ -1,0 +1,89 @@
+//! `wtb node run`: one node on its own, through the real CLI, with the probe component.
+
+use serde_json::{Value, json};
+use std::process::{Command, Output};
+use wtb_tests::Harness;
+
+fn node_run(h: &Harness, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["node", "run"])
+        .args(args)
+        .env("WTB_DATA_DIR", h.data_dir())
+        .current_dir(h.dir.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_node_runs_alone_on_a_copy_of_a_directory_and_reports_everything() {
+    let h = Harness::new();
+    let src = h.dir.path().join("fixture");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("keep.txt"), "kept").unwrap();
+    std::fs::write(src.join("sub/old.txt"), "old").unwrap();
+    std::fs::write(src.join("edit.txt"), "before").unwrap();
+    let config = json!({
+        "action": "write",
+        "files": { "new.txt": "fresh", "edit.txt": "after!" },
+        "delete": ["sub/old.txt"],
+        "events": [["checked", { "ok": true }]],
+        "update": { "seen": 1 },
+        "route": "next"
+    });
+    let out = node_run(&h, &["probe.wasm", "--workspace", "fixture", "--state", r#"{"n": 41}"#, "--config", &config.to_string(), "--env", "MODE=test", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["outcome"], "returned");
+    assert_eq!(r["update"], json!({ "seen": 1 }));
+    assert_eq!(r["route"], "next");
+    assert_eq!(r["events"], json!([{ "kind": "checked", "payload": { "ok": true } }]));
+    let files: Vec<(String, String)> = r["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap().to_owned(), f["change"].as_str().unwrap().to_owned())).collect();
+    assert_eq!(
+        files,
+        vec![("edit.txt".into(), "modified".into()), ("new.txt".into(), "added".into()), ("sub/old.txt".into(), "deleted".into())],
+        "changes against the copy"
+    );
+    let new = r["files"].as_array().unwrap().iter().find(|f| f["path"] == "new.txt").unwrap();
+    assert_eq!((new["size"].as_u64(), new["digest"].as_str()), (Some(5), Some(wtb_tests::digest(b"fresh").to_hex().as_str())));
+    assert!(r["duration_us"].as_u64().unwrap() > 0 && r["peak_memory_bytes"].as_u64().unwrap() > 0);
+    // The directory itself is untouched and nothing was stored.
+    assert_eq!(std::fs::read_to_string(src.join("edit.txt")).unwrap(), "before");
+    assert!(src.join("sub/old.txt").exists() && !src.join("new.txt").exists());
+    let list = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(["list", "--json"]).env("WTB_DATA_DIR", h.data_dir()).output().unwrap();
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list["executions"], json!([]));
+    let scratch: Vec<_> = std::fs::read_dir(h.data_dir().join("workspaces")).unwrap().collect();
+    assert!(scratch.is_empty(), "the scratch workspace is removed");
+    // Text output names the same things.
+    let text = node_run(&h, &["probe.wasm", "--config", &config.to_string(), "--workspace", "fixture"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("returned in") && text.contains("modified") && text.contains("event: checked"), "{text}");
+}
+
+#[test]
+fn failures_exit_1_with_the_reason_and_bad_input_exits_2() {
+    let h = Harness::new();
+    let fail = node_run(&h, &["probe.wasm", "--config", r#"{"action": "fail", "message": "no thanks"}"#]);
+    assert_eq!(fail.status.code(), Some(1), "{fail:?}");
+    let err = String::from_utf8_lossy(&fail.stderr);
+    assert!(err.contains("guest error") && err.contains("no thanks") && err.lines().count() == 1, "{err}");
+    let spin = node_run(&h, &["probe.wasm", "--config", r#"{"action": "spin"}"#, "--timeout-ms", "300", "--json"]);
+    assert_eq!(spin.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&spin.stdout).unwrap();
+    assert_eq!((r["outcome"].as_str(), r["trap"].as_str()), (Some("trapped"), Some("timeout")), "{r}");
+    std::fs::write(h.dir.path().join("plain.wasm"), wtb_tests::PLAIN_COMMAND).unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["missing.wasm"], "missing.wasm: "),
+        (&["plain.wasm"], "does not implement the wtb:node/node world"),
+        (&["probe.wasm", "--state", "[1]"], "--state: must be a JSON object"),
+        (&["probe.wasm", "--config", "{nope"], "--config: invalid JSON"),
+        (&["probe.wasm", "--env", "NOVALUE"], "--env `NOVALUE`: expected KEY=VALUE"),
+        (&["probe.wasm", "--workspace", "no-such-dir"], "--workspace no-such-dir: not a directory"),
+    ];
+    for (args, expected) in cases {
+        let out = node_run(&h, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected) && err.lines().count() == 1, "{args:?}: {err}");
+    }
+}
