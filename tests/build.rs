@@ -11,5 +11,5 @@ fn main() {
     let workspace = manifest_dir.parent().expect("tests/ has a parent").to_owned();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     guests::rerun_if_changed(&workspace, &["tests/guests"]);
-    guests::build(&workspace, &["wtb-test-probe"], &["wtb_test_probe", "plain_command"], &out_dir.join("guests"));
+    guests::build(&workspace, &["wtb-test-probe"], &["wtb_test_probe", "plain_command", "command_node", "net_command"], &out_dir.join("guests"));
 }

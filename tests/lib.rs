@@ -14,8 +14,13 @@ use wtb::model::Timestamp;
 
 /// `guests/probe`: a node whose behaviour is chosen by `config.action`.
 pub const PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/wtb_test_probe.wasm"));
-/// `guests/probe/src/bin/plain_command.rs`: a valid component that is not a node.
+/// `guests/probe/src/bin/plain_command.rs`: a command that prints a line that is not JSON.
 pub const PLAIN_COMMAND: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/plain_command.wasm"));
+/// `guests/probe/src/bin/command_node.rs`: a plain command that acts as a node (state on
+/// stdin, update on stdout).
+pub const COMMAND_NODE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/command_node.wasm"));
+/// `guests/probe/src/bin/net_command.rs`: a command importing `wasi:sockets` (never linked).
+pub const NET_COMMAND: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/net_command.wasm"));
 
 /// A temp directory holding a data dir and workflow files.
 pub struct Harness {

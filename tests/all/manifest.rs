@@ -1,7 +1,7 @@
 //! Bad workflows get an error naming file, line and field, and change nothing.
 
 use serde_json::json;
-use wtb_tests::{Harness, PLAIN_COMMAND};
+use wtb_tests::{Harness, NET_COMMAND};
 
 async fn load_err(h: &Harness, manifest: &str) -> String {
     let exec = h.executor().await;
@@ -46,9 +46,10 @@ async fn missing_and_invalid_components_are_named_with_their_line() {
     h.file("core.wasm", b"\0asm\x01\0\0\0");
     let e = load_err(&h, &manifest("core.wasm")).await;
     assert!(e.contains("not a valid WebAssembly component"), "{e}");
-    h.file("command.wasm", PLAIN_COMMAND);
-    let e = load_err(&h, &manifest("command.wasm")).await;
-    assert!(e.contains("does not implement the wtb:node/node world"), "{e}");
+    // A command importing wasi:sockets (never linked) is refused before anything runs.
+    h.file("net.wasm", NET_COMMAND);
+    let e = load_err(&h, &manifest("net.wasm")).await;
+    assert!(e.contains("does not implement the wtb:node/node world and is not a usable wasi:cli command") && e.contains("wasi:sockets"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -71,10 +71,12 @@ fn failures_exit_1_with_the_reason_and_bad_input_exits_2() {
     assert_eq!(spin.status.code(), Some(1));
     let r: Value = serde_json::from_slice(&spin.stdout).unwrap();
     assert_eq!((r["outcome"].as_str(), r["trap"].as_str()), (Some("trapped"), Some("timeout")), "{r}");
-    std::fs::write(h.dir.path().join("plain.wasm"), wtb_tests::PLAIN_COMMAND).unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    std::fs::write(h.dir.path().join("net.wasm"), wtb_tests::NET_COMMAND).unwrap();
+    std::fs::write(h.dir.path().join("garbage.wasm"), b"not wasm").unwrap();
+    let cases: [(&[&str], &str); 7] = [
         (&["missing.wasm"], "missing.wasm: "),
-        (&["plain.wasm"], "does not implement the wtb:node/node world"),
+        (&["garbage.wasm"], "not a valid WebAssembly component"),
+        (&["net.wasm"], "is not a usable wasi:cli command"),
         (&["probe.wasm", "--state", "[1]"], "--state: must be a JSON object"),
         (&["probe.wasm", "--config", "{nope"], "--config: invalid JSON"),
         (&["probe.wasm", "--env", "NOVALUE"], "--env `NOVALUE`: expected KEY=VALUE"),
@@ -86,4 +88,59 @@ fn failures_exit_1_with_the_reason_and_bad_input_exits_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(expected) && err.lines().count() == 1, "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_plain_wasi_command_is_a_node_state_on_stdin_update_on_stdout() {
+    let h = Harness::new();
+    std::fs::write(h.dir.path().join("cmd.wasm"), wtb_tests::COMMAND_NODE).unwrap();
+    std::fs::write(h.dir.path().join("plain.wasm"), wtb_tests::PLAIN_COMMAND).unwrap();
+    let ok = node_run(&h, &["cmd.wasm", "--state", r#"{"n": 41}"#, "--json"]);
+    assert!(ok.status.success(), "{ok:?}");
+    let r: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(r["update"], json!({ "n": 42, "by": "cmd" }), "the update is what it printed; argv[0] is the node's name");
+    assert_eq!(r["files"][0]["path"], "from-command.txt");
+    let quiet = node_run(&h, &["cmd.wasm", "--state", r#"{"quiet": true}"#, "--json"]);
+    let r: Value = serde_json::from_slice(&quiet.stdout).unwrap();
+    assert_eq!((quiet.status.code(), &r["update"]), (Some(0), &json!({})), "no output: no update");
+    let failed = node_run(&h, &["cmd.wasm", "--state", r#"{"fail": 3}"#]);
+    assert_eq!(failed.status.code(), Some(1));
+    // wasi:cli 0.2's `exit` carries only success or failure: any non-zero status arrives as 1.
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("the command exited with status 1"), "{failed:?}");
+    assert!(String::from_utf8_lossy(&failed.stdout).contains("asked to fail with 3"), "its stderr is shown: {failed:?}");
+    let not_json = node_run(&h, &["plain.wasm"]);
+    assert_eq!(not_json.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&not_json.stderr).contains("invalid output"), "{not_json:?}");
+}
+
+#[test]
+fn commands_and_nodes_mix_in_a_workflow() {
+    let h = Harness::new();
+    std::fs::write(h.dir.path().join("cmd.wasm"), wtb_tests::COMMAND_NODE).unwrap();
+    let manifest = r#"
+name = "mixed"
+[state]
+n = 1
+
+[[nodes]]
+id = "count"
+component = "cmd.wasm"
+
+[[nodes]]
+id = "write"
+component = "probe.wasm"
+config = { action = "write", files = { "after.txt" = "probe ran" } }
+
+[[nodes]]
+id = "count-again"
+component = "cmd.wasm"
+"#;
+    std::fs::write(h.dir.path().join("mixed.toml"), manifest).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(["run", "mixed.toml", "--json"]).env("WTB_DATA_DIR", h.data_dir()).current_dir(h.dir.path()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["state"], json!({ "n": 3, "by": "count-again" }), "each command saw the state before it");
+    let ws = h.workspace(r["execution"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(ws.join("from-command.txt")).unwrap(), "n was 2\n");
+    assert!(ws.join("after.txt").exists());
 }

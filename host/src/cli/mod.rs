@@ -47,7 +47,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line, skipping causes a message already quotes.
+/// The error and its causes on one line, skipping causes a message already quotes. Messages
+/// of other crates that span lines (wasmtime's parse errors print byte arrays) are joined.
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut msg = e.to_string();
     for cause in e.chain().skip(1) {
@@ -56,6 +57,9 @@ pub fn one_line(e: &anyhow::Error) -> String {
             msg.push_str(": ");
             msg.push_str(&c);
         }
+    }
+    if msg.contains('\n') {
+        msg = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
     }
     msg
 }

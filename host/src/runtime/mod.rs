@@ -30,7 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// How often the epoch advances; the granularity of wall-time limits.
@@ -42,8 +43,9 @@ pub enum ComponentError {
     /// Not a WebAssembly component (empty, garbage, or a core module).
     #[error("not a valid WebAssembly component: {0:#}")]
     Invalid(wasmtime::Error),
-    /// A component, but its imports or exports do not fit the `wtb:node/node` world.
-    #[error("does not implement the wtb:node/node world: {0:#}")]
+    /// A component, but it neither implements the `wtb:node/node` world nor is a `wasi:cli`
+    /// command, or it imports what WTB never provides (e.g. `wasi:sockets`).
+    #[error("does not implement the wtb:node/node world and is not a usable wasi:cli command: {0:#}")]
     WrongWorld(wasmtime::Error),
     /// The compile task failed to run.
     #[error("compiling: {0}")]
@@ -54,7 +56,17 @@ pub enum ComponentError {
 #[derive(Clone)]
 pub struct PreparedNode {
     digest: Digest,
-    pre: WorldPre<NodeState>,
+    pre: Prepared,
+}
+
+/// The two kinds of node component.
+#[derive(Clone)]
+enum Prepared {
+    /// Implements `wtb:node/node`: typed input, update or `node-error`, `emit`/`log`.
+    Node(WorldPre<NodeState>),
+    /// A plain `wasi:cli` command (any language's hello world): the state as JSON on stdin, a
+    /// JSON object on stdout as its update (empty stdout: none), exit status ≠ 0 a failure.
+    Command(CommandPre<NodeState>),
 }
 
 impl PreparedNode {
@@ -62,6 +74,21 @@ impl PreparedNode {
     pub fn digest(&self) -> Digest {
         self.digest
     }
+
+    /// `node` (the WTB world) or `command` (a plain `wasi:cli` command), detected from its
+    /// exports.
+    pub fn kind(&self) -> &'static str {
+        match self.pre {
+            Prepared::Node(_) => "node",
+            Prepared::Command(_) => "command",
+        }
+    }
+}
+
+/// What the guest's export returned, by kind.
+enum Ran {
+    Node(Result<bindings::NodeOutput, bindings::NodeError>),
+    Command(Result<(), ()>),
 }
 
 /// Everything one attempt is called with.
@@ -173,7 +200,10 @@ impl Runtime {
 
     fn check_world(&self, digest: Digest, component: &Component) -> Result<PreparedNode, ComponentError> {
         let instance_pre = self.linker.instantiate_pre(component).map_err(ComponentError::WrongWorld)?;
-        let pre = WorldPre::new(instance_pre).map_err(ComponentError::WrongWorld)?;
+        let pre = match WorldPre::new(instance_pre.clone()) {
+            Ok(pre) => Prepared::Node(pre),
+            Err(not_node) => Prepared::Command(CommandPre::new(instance_pre).map_err(|_| ComponentError::WrongWorld(not_node))?),
+        };
         Ok(PreparedNode { digest, pre })
     }
 
@@ -192,6 +222,9 @@ impl Runtime {
             wasi.env(k, v);
         }
         wasi.args(&[call.node.as_str()]);
+        if let Prepared::Command(_) = node.pre {
+            wasi.stdin(MemoryInputPipe::new(call.state.clone()));
+        }
         let started = Instant::now();
         if let Err(e) = wasi.preopened_dir(workspace, "/", FsPerms::ReadWrite) {
             return AttemptReport::host_failure(format!("opening workspace {}: {e:#}", workspace.display()));
@@ -222,8 +255,16 @@ impl Runtime {
         // Epoch interruption cannot stop a guest blocked in a host call; the outer timeout can.
         let outer = limits.timeout + Duration::from_millis(250);
         let call_guest = tokio::time::timeout(outer, async {
-            let instance: Node = node.pre.instantiate_async(&mut store).await?;
-            instance.call_run(&mut store, &input).await
+            match &node.pre {
+                Prepared::Node(pre) => {
+                    let instance: Node = pre.instantiate_async(&mut store).await?;
+                    instance.call_run(&mut store, &input).await.map(Ran::Node)
+                }
+                Prepared::Command(pre) => {
+                    let command = pre.instantiate_async(&mut store).await?;
+                    command.wasi_cli_run().call_run(&mut store).await.map(Ran::Command)
+                }
+            }
         });
         let result = tokio::select! {
             r = call_guest => Some(r),
@@ -239,9 +280,15 @@ impl Runtime {
                 kind: TrapKind::Timeout,
                 detail: format!("still running after {} ms (blocked in a host call)", outer.as_millis()),
             },
-            Some(Ok(Ok(Ok(out)))) => Outcome::Returned { update: out.update, route: out.route },
-            Some(Ok(Ok(Err(e)))) => Outcome::guest_error(e),
-            Some(Ok(Err(trap))) => outcome::classify_trap(&trap, state.limiter.hit, state.violation.as_deref(), &stderr.contents(), limits),
+            Some(Ok(Ok(Ran::Node(Ok(out))))) => Outcome::Returned { update: out.update, route: out.route },
+            Some(Ok(Ok(Ran::Node(Err(e))))) => Outcome::guest_error(e),
+            Some(Ok(Ok(Ran::Command(Ok(()))))) => outcome::command_output(&stdout.contents()),
+            Some(Ok(Ok(Ran::Command(Err(()))))) => Outcome::command_exit(1),
+            Some(Ok(Err(trap))) => match trap.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) if exit.0 == 0 => outcome::command_output(&stdout.contents()),
+                Some(exit) => Outcome::command_exit(exit.0),
+                None => outcome::classify_trap(&trap, state.limiter.hit, state.violation.as_deref(), &stderr.contents(), limits),
+            },
         };
         AttemptReport {
             outcome,

@@ -57,7 +57,20 @@ pub enum Outcome {
     },
 }
 
+/// A command that ended with status 0: its stdout (trimmed) is its update, nothing means
+/// no update. Whether it is a JSON object is checked with every other node's update.
+pub(crate) fn command_output(stdout: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(stdout);
+    let text = text.trim();
+    Outcome::Returned { update: if text.is_empty() { "{}".into() } else { text.to_owned() }, route: None }
+}
+
 impl Outcome {
+    /// A command that exited with a non-zero status: a failure, like a node's `failed` error.
+    pub(crate) fn command_exit(code: i32) -> Self {
+        Self::GuestError { kind: GuestErrorKind::Failed, message: format!("the command exited with status {code}") }
+    }
+
     pub(crate) fn guest_error(e: NodeError) -> Self {
         let (kind, message) = match e {
             NodeError::InvalidInput(m) => (GuestErrorKind::InvalidInput, m),
