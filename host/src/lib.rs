@@ -41,5 +41,6 @@ pub mod history;
 pub mod model;
 pub mod outbox;
 pub mod runtime;
+pub mod scaffold;
 pub mod service;
 pub mod workflow;

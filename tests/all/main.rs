@@ -14,6 +14,7 @@ mod node_run;
 mod outbox;
 mod protocol;
 mod retention;
+mod scaffold;
 mod roundtrip;
 mod sandbox;
 mod travel;

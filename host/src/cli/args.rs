@@ -186,6 +186,23 @@ pub enum Command {
         #[command(subcommand)]
         what: Option<GcCommand>,
     },
+    /// Create a node project: a Cargo project using the WTB guest SDK, with a passing unit
+    /// test, a README of three commands (build, run alone, run in a workflow) and a one-node
+    /// workflow. It builds with plain `cargo build --release --target wasm32-wasip2`.
+    New {
+        /// The node's (and crate's) name: a lowercase letter, then lowercase letters, digits,
+        /// `-` or `_`.
+        name: String,
+        /// Where to create it (default: ./<name>); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The language. Only Rust has a template so far.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// The guest-sdk directory of a WTB checkout (default: the one this wtb was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Plugin authors' tools: try a node on its own.
     Node {
         /// What to do.
@@ -317,4 +334,11 @@ pub enum NodeCommand {
         #[arg(long)]
         timeout_ms: Option<u64>,
     },
+}
+
+/// Languages `wtb new` has a template for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A Cargo project using the `wtb-guest` SDK.
+    Rust,
 }

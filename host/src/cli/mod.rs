@@ -23,6 +23,7 @@ use crate::config::DataDir;
 use crate::executor::{Breakpoints, Executor, RunOptions};
 use anyhow::Context as _;
 use clap::Parser as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -108,6 +109,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { ref checkpoint, ref dir, force } => travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await,
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
         Command::Gc { dry_run, what: None } => show::gc(&open(&cli).await?, dry_run, cli.json).await,
+        Command::New { ref name, ref dir, lang: args::Lang::Rust, ref sdk } => {
+            let dir = dir.clone().unwrap_or_else(|| PathBuf::from(name));
+            let files = crate::scaffold::new_rust(name, &dir, sdk.as_deref().unwrap_or(&crate::scaffold::default_sdk()))?;
+            if cli.json {
+                println!("{}", serde_json::json!({ "dir": dir, "files": files }));
+            } else {
+                println!("created {} ({} files); next:\n  cd {}\n  cargo build --release --target wasm32-wasip2", dir.display(), files.len(), dir.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Node { what: NodeCommand::Run { ref component, ref state, ref config, ref workspace, ref env, memory_mib, timeout_ms } } => {
             let opts = node::options(component, state.as_deref(), config.as_deref(), workspace.as_deref(), env, memory_mib, timeout_ms)?;
             node::run(&open(&cli).await?, &opts, cli.json).await
