@@ -61,12 +61,18 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver checking signatures with `secret`.
     pub async fn start(secret: &str, behaviour: Behaviour) -> Self {
+        let (receiver, listener, app) = Self::bound("http", secret, behaviour).await;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    /// A listener on 127.0.0.1 and the app answering on it, for either scheme.
+    async fn bound(scheme: &str, secret: &str, behaviour: Behaviour) -> (Self, tokio::net::TcpListener, axum::Router) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
-        let url = format!("http://{}/hook", listener.local_addr().expect("local addr"));
+        let url = format!("{scheme}://{}/hook", listener.local_addr().expect("local addr"));
         let state = Arc::new(Mutex::new((behaviour, Seen::default())));
         let app = axum::Router::new().route("/hook", axum::routing::post(handle)).with_state((state.clone(), secret.as_bytes().to_vec()));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, state, secret: secret.as_bytes().to_vec() }
+        (Self { url, state, secret: secret.as_bytes().to_vec() }, listener, app)
     }
 
     /// As [`Receiver::start`], over TLS (rustls) with a fresh self-signed certificate for
@@ -85,10 +91,7 @@ impl Receiver {
             )
             .expect("server certificate");
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
-        let url = format!("https://{}/hook", listener.local_addr().expect("local addr"));
-        let state = Arc::new(Mutex::new((behaviour, Seen::default())));
-        let app = axum::Router::new().route("/hook", axum::routing::post(handle)).with_state((state.clone(), secret.as_bytes().to_vec()));
+        let (receiver, listener, app) = Self::bound("https", secret, behaviour).await;
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (acceptor, app) = (acceptor.clone(), app.clone());
@@ -101,7 +104,7 @@ impl Receiver {
                 });
             }
         });
-        (Self { url, state, secret: secret.as_bytes().to_vec() }, cert_pem)
+        (receiver, cert_pem)
     }
 
     /// Runs `f` over what was seen.

@@ -15,22 +15,11 @@ pub fn build(workspace: &Path, packages: &[&str], artifacts: &[&str], out_dir: &
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
         .join("wasm-guests");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
-        .args(["build", "--release", "--target", TARGET, "--target-dir"])
-        .arg(&target_dir);
+    let mut cmd = guest_cargo(workspace, &target_dir);
+    cmd.args(["build", "--release", "--target", TARGET]);
     for p in packages {
         cmd.args(["-p", p]);
     }
-    // The outer build's settings are for the host, not for wasm guests.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTFLAGS"] {
-        cmd.env_remove(var);
-    }
-    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
-    // The guests' proc macros (wit-bindgen and its wit-parser / wit-component stack) run once
-    // per build: compiling them unoptimised saves a minute or more of a clean build on 2 cores.
-    cmd.env("CARGO_PROFILE_RELEASE_BUILD_OVERRIDE_OPT_LEVEL", "0");
     let status = cmd.status().expect("running cargo to build wasm guests");
     assert!(status.success(), "building wasm guests {packages:?} failed (see the output above)");
     std::fs::create_dir_all(out_dir).expect("creating the guest output dir");
@@ -43,6 +32,25 @@ pub fn build(workspace: &Path, packages: &[&str], artifacts: &[&str], out_dir: &
             to
         })
         .collect()
+}
+
+/// A nested `cargo` in `dir` with `target_dir`, configured as guests are built: without the
+/// outer build's host settings, and with the release profile the guests use (so another guest
+/// project built this way into the same target dir reuses their compiled dependencies).
+pub fn guest_cargo(dir: &Path, target_dir: &Path) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(dir);
+    // The outer build's settings are for the host, not for wasm guests.
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTFLAGS"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_TARGET_DIR", target_dir);
+    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+    // The guests' proc macros (wit-bindgen and its wit-parser / wit-component stack) run once
+    // per build: compiling them unoptimised saves a minute or more of a clean build on 2 cores.
+    cmd.env("CARGO_PROFILE_RELEASE_BUILD_OVERRIDE_OPT_LEVEL", "0");
+    cmd
 }
 
 /// Fails the build with instructions when the `wasm32-wasip2` standard library is missing.

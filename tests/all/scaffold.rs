@@ -10,15 +10,13 @@ fn wtb(h: &Harness, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(args).env("WTB_DATA_DIR", h.data_dir()).current_dir(h.dir.path()).output().unwrap()
 }
 
-/// Cargo as the guests are built (see `host/build_support/guests.rs`), with `target_dir`.
+/// Cargo configured as the guests are built (see `host/build_support/guests.rs`).
+#[allow(dead_code, reason = "the module also holds the build scripts' entry points")]
+#[path = "../../host/build_support/guests.rs"]
+mod guests;
+
 fn cargo(dir: &Path, target_dir: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.current_dir(dir).args(args).arg("--target-dir").arg(target_dir);
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTFLAGS"] {
-        c.env_remove(var);
-    }
-    c.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo").env("CARGO_PROFILE_RELEASE_BUILD_OVERRIDE_OPT_LEVEL", "0");
-    c.output().unwrap()
+    guests::guest_cargo(dir, target_dir).args(args).output().unwrap()
 }
 
 #[test]
