@@ -6,6 +6,7 @@
 
 use crate::db::Durability;
 use crate::runtime::Limits;
+use crate::workflow::NodeLimits;
 use crate::capture::CaptureLimits;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -38,7 +39,8 @@ pub enum ConfigError {
     },
 }
 
-/// Default limits for nodes that do not set their own (`[limits]` in `wtb.toml`).
+/// Default limits for nodes that do not set their own (`[limits]` in `wtb.toml`); the same
+/// names and ranges as a manifest's `limits` (see [`NodeLimits`]), plus workspace-wide caps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DefaultLimits {
@@ -46,11 +48,18 @@ pub struct DefaultLimits {
     pub memory_mib: u64,
     /// Wall time per attempt, ms.
     pub timeout_ms: u64,
+    /// Fuel per attempt (unset: unlimited).
+    pub fuel: Option<u64>,
+    /// MiB one attempt may grow its workspace by.
+    pub disk_mib: u64,
+    /// New files, directories and links per attempt.
+    pub max_files: u64,
     /// Captured stdout and stderr, bytes each.
-    pub output_bytes: usize,
+    pub output_bytes: u64,
     /// Largest state update, bytes.
-    pub update_bytes: usize,
-    /// Largest single file in a workspace, bytes.
+    pub update_bytes: u64,
+    /// Largest single file in a workspace, bytes (checked at capture, from metadata: a huge
+    /// sparse file is refused without being read).
     pub max_file_bytes: u64,
     /// Most entries in a workspace.
     pub max_workspace_entries: usize,
@@ -62,10 +71,28 @@ impl Default for DefaultLimits {
         Self {
             memory_mib: l.memory_bytes >> 20,
             timeout_ms: l.timeout.as_millis() as u64,
-            output_bytes: l.output_bytes,
-            update_bytes: l.update_bytes,
+            fuel: l.fuel,
+            disk_mib: l.disk_bytes >> 20,
+            max_files: l.max_files,
+            output_bytes: l.output_bytes as u64,
+            update_bytes: l.update_bytes as u64,
             max_file_bytes: 1 << 30,
             max_workspace_entries: 100_000,
+        }
+    }
+}
+
+impl DefaultLimits {
+    /// The per-node part, in a manifest's terms.
+    pub fn as_node_limits(&self) -> NodeLimits {
+        NodeLimits {
+            memory_mib: Some(self.memory_mib),
+            timeout_ms: Some(self.timeout_ms),
+            fuel: self.fuel,
+            disk_mib: Some(self.disk_mib),
+            max_files: Some(self.max_files),
+            output_bytes: Some(self.output_bytes),
+            update_bytes: Some(self.update_bytes),
         }
     }
 }
@@ -213,7 +240,7 @@ impl RuntimeConfig {
 
     /// Parses `wtb.toml` text.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e: toml::de::Error| {
+        let config: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
             // One line, `line L, column C: message` (toml's own text spans several).
             let at = e.span().map(|s| {
                 let before = &text[..s.start.min(text.len())];
@@ -222,17 +249,26 @@ impl RuntimeConfig {
                 format!("line {line}, column {column}: ")
             });
             ConfigError::File { path: path.to_owned(), message: format!("{}{}", at.unwrap_or_default(), e.message().trim()) }
-        })
+        })?;
+        if let Err(p) = config.limits.as_node_limits().validate() {
+            return Err(ConfigError::File { path: path.to_owned(), message: format!("[limits] {p}") });
+        }
+        Ok(config)
     }
 
-    /// The limits of a node, from its manifest overrides and these defaults.
-    pub fn node_limits(&self, memory_mib: Option<u64>, timeout_ms: Option<u64>) -> Limits {
+    /// The limits of a node: its manifest's, with these defaults for what it leaves unset.
+    pub fn node_limits(&self, node: &NodeLimits) -> Limits {
+        let l = node.or(&self.limits.as_node_limits());
+        let d = Limits::default();
         Limits {
-            memory_bytes: memory_mib.unwrap_or(self.limits.memory_mib) << 20,
-            timeout: Duration::from_millis(timeout_ms.unwrap_or(self.limits.timeout_ms)),
-            output_bytes: self.limits.output_bytes,
-            update_bytes: self.limits.update_bytes,
-            ..Limits::default()
+            memory_bytes: l.memory_mib.map_or(d.memory_bytes, |m| m << 20),
+            timeout: l.timeout_ms.map_or(d.timeout, Duration::from_millis),
+            fuel: l.fuel,
+            disk_bytes: l.disk_mib.map_or(d.disk_bytes, |m| m.saturating_mul(1 << 20)),
+            max_files: l.max_files.unwrap_or(d.max_files),
+            output_bytes: l.output_bytes.map_or(d.output_bytes, |b| b as usize),
+            update_bytes: l.update_bytes.map_or(d.update_bytes, |b| b as usize),
+            max_resources: d.max_resources,
         }
     }
 

@@ -220,7 +220,7 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
     let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&h.file("d.toml", diamond("left.txt", "right.txt", 0))).await.unwrap();
-    let opts = RunOptions { breakpoints: Breakpoints { before: vec!["merge".into()], after: vec!["router".into()] }, parallelism: 2 };
+    let opts = RunOptions { breakpoints: Breakpoints { before: vec!["merge".into()], after: vec!["router".into()] }, parallelism: 2, ..RunOptions::default() };
     let s = exec.run_with(&wf, Map::new(), &opts).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Paused);
     assert_eq!(s.paused.as_deref(), Some("breakpoint after `router`"));

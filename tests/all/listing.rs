@@ -47,7 +47,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
             parent_checkpoint: forked.then_some(root_cp),
             parent_execution: forked.then_some(root),
             variant: (i % 2 == 0).then(|| format!("v{}", i % 3)),
-            environment: None,
+            environment: Default::default(),
             error: None,
             created_at: Timestamp::from_micros(t0 + i as i64 * 1_000_000),
             updated_at: Timestamp::from_micros(t0),

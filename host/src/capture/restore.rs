@@ -24,7 +24,10 @@ pub struct RestoreStats {
 }
 
 /// Makes the workspace hold exactly `target`. Current content is compared by digest (not
-/// trusted from the index), so whatever a failed node did is undone.
+/// trusted from the index), so whatever a failed node did is undone. A file is hashed only
+/// when the target holds a file of the same size at its path; anything else differs anyway,
+/// so a guest's 1 TB sparse file is deleted, not read. The workspace is scanned without the
+/// capture caps: whatever a guest left, restore must be able to clear it.
 pub fn restore(
     ws: &mut Workspace,
     target: &FileTree,
@@ -33,7 +36,8 @@ pub fn restore(
 ) -> Result<RestoreStats, CaptureError> {
     ws.index.clear();
     let mut current = FileTree::new();
-    for s in scan(&ws.dir, limits)? {
+    let uncapped = CaptureLimits { max_file_bytes: u64::MAX, max_entries: usize::MAX, ..*limits };
+    for s in scan(&ws.dir, &uncapped)? {
         let digest = match s.kind {
             EntryKind::Dir => None,
             EntryKind::Symlink => Some(Digest::of(
@@ -41,6 +45,7 @@ pub fn restore(
                     .map_err(|e| CaptureError::io(&s.path)(e.into()))?
                     .into_bytes(),
             )),
+            EntryKind::File if target.get(&s.path).is_none_or(|t| t.kind != EntryKind::File || t.size != s.key.size) => None,
             EntryKind::File => {
                 let mut opts = OpenOptions::new();
                 opts.read(true).follow(FollowSymlinks::No);

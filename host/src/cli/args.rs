@@ -42,6 +42,14 @@ pub enum Command {
         /// (and clean orphans) while it runs, then deliver its remaining events before exiting.
         #[arg(long)]
         follow: bool,
+        /// Deterministic mode: fixed clocks and seeded random, so a rerun with the same seed
+        /// produces the same states, files and events (the seed is shown by `wtb show`).
+        #[arg(long)]
+        deterministic: bool,
+        /// The deterministic-mode seed (implies --deterministic; default: the workflow's
+        /// `seed`, else a fresh one).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Continue a paused execution, or one whose process died (its open nodes re-run from
     /// their entry checkpoints).
@@ -327,13 +335,43 @@ pub enum NodeCommand {
         /// An env var it sees (repeatable); it sees no others.
         #[arg(long, value_name = "KEY=VALUE")]
         env: Vec<String>,
-        /// Memory limit in MiB (default: wtb.toml's `[limits] memory_mib`).
-        #[arg(long)]
-        memory_mib: Option<u64>,
-        /// Wall-time limit in ms (default: wtb.toml's `[limits] timeout_ms`).
-        #[arg(long)]
-        timeout_ms: Option<u64>,
+        /// Limits, arguments, fixtures, deterministic mode.
+        #[command(flatten)]
+        sandbox: SandboxArgs,
     },
+}
+
+/// What `wtb node run` gives the node besides state and config; limits default to
+/// wtb.toml's `[limits]`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SandboxArgs {
+    /// An argument after the program name (repeatable); it sees no others.
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// Mount a host directory read-only at an absolute guest path (repeatable).
+    #[arg(long, value_name = "GUEST_PATH=DIR")]
+    pub fixture: Vec<String>,
+    /// Deterministic mode with this seed: fixed clocks, seeded random.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Memory limit, MiB.
+    #[arg(long)]
+    pub memory_mib: Option<u64>,
+    /// Wall-time limit, ms.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Fuel budget (instructions, roughly); unlimited by default.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// MiB the node may grow its workspace by.
+    #[arg(long)]
+    pub disk_mib: Option<u64>,
+    /// New files, directories and links it may create.
+    #[arg(long)]
+    pub max_files: Option<u64>,
+    /// Bytes of stdout (and of stderr) it may write.
+    #[arg(long)]
+    pub output_bytes: Option<u64>,
 }
 
 /// Languages `wtb new` has a template for.

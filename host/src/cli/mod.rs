@@ -67,11 +67,13 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { ref workflow, ref state, ref break_before, ref break_after, parallelism, follow } => {
+        Command::Run { ref workflow, ref state, ref break_before, ref break_after, parallelism, follow, deterministic, seed } => {
             let exec = open(&cli).await?;
             let opts = RunOptions {
                 breakpoints: Breakpoints { before: break_before.clone(), after: break_after.clone() },
                 parallelism: usize::from(parallelism),
+                deterministic,
+                seed,
             };
             run::run(&exec, workflow, state.as_deref(), &opts, follow, cli.json).await
         }
@@ -119,8 +121,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node { what: NodeCommand::Run { ref component, ref state, ref config, ref workspace, ref env, memory_mib, timeout_ms } } => {
-            let opts = node::options(component, state.as_deref(), config.as_deref(), workspace.as_deref(), env, memory_mib, timeout_ms)?;
+        Command::Node { what: NodeCommand::Run { ref component, ref state, ref config, ref workspace, ref env, ref sandbox } } => {
+            let opts = node::options(component, state.as_deref(), config.as_deref(), workspace.as_deref(), env, sandbox)?;
             node::run(&open(&cli).await?, &opts, cli.json).await
         }
         Command::Outbox { ref what } => {

@@ -3,14 +3,16 @@
 use super::format::{bytes, micros};
 use super::run::json_object;
 use crate::executor::{Executor, SoloOptions, SoloReport};
+use super::args::SandboxArgs;
 use crate::model::ChangeKind;
+use crate::workflow::{Fixture, NodeLimits};
 use anyhow::bail;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Checks and gathers the flags.
-pub fn options(component: &Path, state: Option<&str>, config: Option<&str>, workspace: Option<&Path>, env: &[String], memory_mib: Option<u64>, timeout_ms: Option<u64>) -> anyhow::Result<SoloOptions> {
+pub fn options(component: &Path, state: Option<&str>, config: Option<&str>, workspace: Option<&Path>, env: &[String], sandbox: &SandboxArgs) -> anyhow::Result<SoloOptions> {
     let mut vars = BTreeMap::new();
     for kv in env {
         let Some((k, v)) = kv.split_once('=') else { bail!("--env `{kv}`: expected KEY=VALUE") };
@@ -19,8 +21,23 @@ pub fn options(component: &Path, state: Option<&str>, config: Option<&str>, work
         }
         vars.insert(k.to_owned(), v.to_owned());
     }
-    if memory_mib == Some(0) || timeout_ms == Some(0) {
-        bail!("--memory-mib and --timeout-ms must be above 0");
+    let mut fixtures = Vec::new();
+    for m in &sandbox.fixture {
+        let Some((guest, host)) = m.split_once('=') else { bail!("--fixture `{m}`: expected GUEST_PATH=DIR") };
+        fixtures.push(Fixture { guest: guest.to_owned(), host: host.to_owned() });
+    }
+    let s = sandbox;
+    let limits = NodeLimits {
+        memory_mib: s.memory_mib,
+        timeout_ms: s.timeout_ms,
+        fuel: s.fuel,
+        disk_mib: s.disk_mib,
+        max_files: s.max_files,
+        output_bytes: s.output_bytes,
+        update_bytes: None,
+    };
+    if let Err(p) = limits.validate() {
+        bail!("--{}: {p}", p.limit.replace('_', "-"));
     }
     Ok(SoloOptions {
         component: component.to_owned(),
@@ -28,8 +45,10 @@ pub fn options(component: &Path, state: Option<&str>, config: Option<&str>, work
         config: config.map(|s| json_object("--config", s)).transpose()?.unwrap_or_default(),
         workspace: workspace.map(Path::to_owned),
         env: vars,
-        memory_mib,
-        timeout_ms,
+        args: sandbox.args.clone(),
+        fixtures,
+        limits,
+        seed: sandbox.seed,
     })
 }
 

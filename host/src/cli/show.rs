@@ -23,11 +23,14 @@ fn print_report(r: &ExecutionReport) {
     let e = &r.execution;
     println!("execution {}  workflow `{}`  {}", e.id, r.workflow, e.status);
     println!("created {}  updated {}", e.created_at, e.updated_at);
+    if let Some(seed) = e.environment.seed {
+        println!("deterministic, seed {seed} (rerun with `wtb run --seed {seed}`)");
+    }
     if let Some(err) = &e.error {
         println!("error: {err}");
     }
     println!("\nnodes:");
-    println!("  {:<16} {:>7}  {:<14} {:>10}  {:>10}  detail", "node", "attempt", "status", "time", "peak mem");
+    println!("  {:<16} {:>7}  {:<14} {:>10}  {:>10}  {:>10}  {:>12}  detail", "node", "attempt", "status", "time", "peak mem", "disk", "fuel");
     for n in &r.nodes {
         let b = &n.boundary;
         let detail = match (&b.trap, &b.error) {
@@ -36,12 +39,14 @@ fn print_report(r: &ExecutionReport) {
             _ => String::new(),
         };
         println!(
-            "  {:<16} {:>7}  {:<14} {:>10}  {:>10}  {detail}",
+            "  {:<16} {:>7}  {:<14} {:>10}  {:>10}  {:>10}  {:>12}  {detail}",
             b.node,
             b.attempt,
             b.status.as_str(),
             b.guest_micros.map(micros).unwrap_or_else(|| "-".into()),
             b.peak_memory_bytes.map(bytes).unwrap_or_else(|| "-".into()),
+            b.disk_bytes.map(bytes).unwrap_or_else(|| "-".into()),
+            b.fuel_used.map(|f| f.to_string()).unwrap_or_else(|| "-".into()),
         );
         for (name, text) in [("stdout", &b.stdout), ("stderr", &b.stderr)] {
             for line in text.lines().take(5) {

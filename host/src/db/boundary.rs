@@ -9,9 +9,9 @@ use sqlx::SqliteExecutor;
 use sqlx::sqlite::SqliteRow;
 
 /// The columns an attempt's end decides, in the order [`bind_outcome`] binds them.
-const OUTCOME: &str = "exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, stdout, stderr";
+const OUTCOME: &str = "exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
 const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, started_at, \
-                       exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, stdout, stderr";
+                       exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
 
 /// Inserts a boundary (normally status `running`, no exit yet).
 pub async fn insert(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
@@ -21,7 +21,7 @@ pub async fn insert(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(),
 /// [`insert`], appended to a batch.
 pub fn insert_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
     batch
-        .statement(&format!("INSERT INTO node_boundaries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+        .statement(&format!("INSERT INTO node_boundaries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
         .bind(b.id.uuid())
         .bind(b.execution.uuid())
         .bind(b.node.clone())
@@ -38,7 +38,7 @@ pub async fn finish(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(),
 
 /// [`finish`], appended to a batch.
 pub fn finish_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
-    batch.statement(&format!("UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"));
+    batch.statement(&format!("UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"));
     bind_outcome(batch, b);
     batch.bind(b.id.uuid());
 }
@@ -54,6 +54,8 @@ fn bind_outcome(batch: &mut Batch<'_>, b: &NodeBoundary) {
         .bind(b.guest_micros.map(int))
         .bind(b.peak_memory_bytes.map(int))
         .bind(b.fuel_used.map(int))
+        .bind(b.disk_bytes.map(int))
+        .bind(b.files_created.map(int))
         .bind(b.stdout.clone())
         .bind(b.stderr.clone());
 }
@@ -83,6 +85,8 @@ fn decode(r: &SqliteRow) -> Result<NodeBoundary, DbError> {
         guest_micros: unsigned_opt(r, "guest_micros")?,
         peak_memory_bytes: unsigned_opt(r, "peak_memory_bytes")?,
         fuel_used: unsigned_opt(r, "fuel_used")?,
+        disk_bytes: unsigned_opt(r, "disk_bytes")?,
+        files_created: unsigned_opt(r, "files_created")?,
         stdout: get(r, "stdout")?,
         stderr: get(r, "stderr")?,
     })

@@ -29,7 +29,7 @@ pub fn insert_into(batch: &mut Batch<'_>, e: &Execution) {
         .bind(e.parent_checkpoint.map(|c| c.uuid()))
         .bind(e.parent_execution.map(|c| c.uuid()))
         .bind(e.variant.clone())
-        .bind(e.environment.as_ref().map(|v| v.to_string()))
+        .bind((!e.environment.is_default()).then(|| serde_json::to_string(&e.environment).unwrap_or_default()))
         .bind(e.error.clone())
         .bind(e.created_at.micros())
         .bind(e.updated_at.micros());
@@ -154,7 +154,8 @@ fn decode(r: &SqliteRow) -> Result<Execution, DbError> {
         environment: environment
             .map(|s| serde_json::from_str(&s))
             .transpose()
-            .map_err(|e| DbError::Corrupt { what: "environment", detail: e.to_string() })?,
+            .map_err(|e| DbError::Corrupt { what: "environment", detail: e.to_string() })?
+            .unwrap_or_default(),
         error: get(r, "error")?,
         created_at: Timestamp::from_micros(get(r, "created_at")?),
         updated_at: Timestamp::from_micros(get(r, "updated_at")?),

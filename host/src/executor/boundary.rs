@@ -40,6 +40,9 @@ impl Drive<'_> {
             finished_at: Some(self.ex.clock.now()),
             guest_micros: Some(report.guest_time.as_micros() as u64),
             peak_memory_bytes: Some(report.peak_memory_bytes),
+            fuel_used: report.fuel_consumed,
+            disk_bytes: Some(report.disk_bytes),
+            files_created: Some(report.files_created),
             stdout: report.stdout.clone(),
             stderr: report.stderr.clone(),
             ..task.boundary.clone()

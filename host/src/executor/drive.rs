@@ -73,6 +73,8 @@ pub(crate) struct Drive<'a> {
     pub(crate) last_state: Map<String, Value>,
     pub(crate) chain: Chain,
     pub(crate) parallelism: usize,
+    /// Deterministic mode's seed, from the execution's environment.
+    pub(crate) seed: Option<u64>,
     running: JoinSet<Result<Attempted, ExecError>>,
     in_flight: HashMap<BoundaryId, (usize, u32, CancelSignal)>,
     lanes: BTreeMap<u32, Lane>,
@@ -98,6 +100,7 @@ impl<'a> Drive<'a> {
             last_state: Map::new(),
             chain: Chain::new(ex.committer.clone(), ex.fail_point),
             parallelism: parallelism.max(1),
+            seed: None,
             running: JoinSet::new(),
             in_flight: HashMap::new(),
             lanes: BTreeMap::new(),
@@ -212,7 +215,7 @@ impl<'a> Drive<'a> {
         };
         let loaded = &self.wf.nodes[task.node];
         let spec = &loaded.spec;
-        let limits = self.ex.config.node_limits(spec.limits.memory_mib, spec.limits.timeout_ms);
+        let limits = self.ex.config.node_limits(&spec.limits);
         let cx = Context {
             runtime: self.ex.runtime.clone(),
             cas: self.ex.cas.clone(),
@@ -227,6 +230,9 @@ impl<'a> Drive<'a> {
                 state: task.entry.state.to_string(),
                 config: spec.config.to_string(),
                 env: spec.env.clone(),
+                args: spec.args.clone(),
+                fixtures: spec.fixtures.clone(),
+                seed: self.seed,
             },
             retry_timeouts: spec.retry.on_timeout,
             update_schema: loaded.update_schema.clone(),

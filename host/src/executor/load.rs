@@ -4,7 +4,7 @@
 use super::{ExecError, Executor};
 use crate::model::{Digest, WorkflowRecord};
 use crate::runtime::{ComponentError, PreparedNode};
-use crate::workflow::{Definition, Manifest, ManifestError, NodeSpec, Position, Schema, SchemaSource, SchemaSpec};
+use crate::workflow::{Definition, Fixture, Manifest, ManifestError, NodeSpec, Position, Schema, SchemaSource, SchemaSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -92,6 +92,20 @@ impl Executor {
         let mut manifest = Manifest::parse(&file, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         resolve_schema_files(&mut manifest, base, &file).await?;
+        for (index, spec) in manifest.nodes.iter_mut().enumerate() {
+            for f in &mut spec.fixtures {
+                *f = resolve_fixture(base, f).map_err(|message| ManifestError {
+                    file: file.clone(),
+                    at: spec.component_at,
+                    field: Some(format!("nodes[{index}].fixtures.\"{}\"", f.guest)),
+                    message,
+                })?;
+            }
+            if spec.limits.fuel.is_some() && !self.runtime.meters_fuel() {
+                let message = "a fuel limit needs fuel metering, which this engine has switched off".into();
+                return Err(ManifestError { file: file.clone(), at: spec.component_at, field: Some(format!("nodes[{index}].limits.fuel")), message }.into());
+            }
+        }
         let (state_schema, update_schemas) = compile_schemas(&manifest, &file)?;
         let mut nodes = Vec::with_capacity(manifest.nodes.len());
         for (index, spec) in manifest.nodes.iter().enumerate() {
@@ -144,6 +158,18 @@ impl Executor {
             created_at: self.clock.now(),
         }
     }
+}
+
+/// A fixture with its host directory made absolute (relative to `base`) and checked to be a
+/// directory, so a stored workflow names the same directory wherever it is resumed from.
+pub(crate) fn resolve_fixture(base: &Path, f: &Fixture) -> Result<Fixture, String> {
+    crate::workflow::check_mount_point(&f.guest)?;
+    let host = base.join(&f.host);
+    let host = std::fs::canonicalize(&host).map_err(|e| format!("fixture directory `{}`: {e}", host.display()))?;
+    if !host.is_dir() {
+        return Err(format!("fixture `{}` is not a directory", host.display()));
+    }
+    Ok(Fixture { guest: f.guest.clone(), host: host.display().to_string() })
 }
 
 /// Replaces every schema that names a file with the file's JSON, so the stored definition

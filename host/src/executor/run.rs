@@ -9,7 +9,7 @@ use crate::capture::Workspace;
 use crate::db::batch::Batch;
 use crate::db::{self, DbError};
 use crate::model::{
-    BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, Execution, ExecutionId, ExecutionStatus, FileCommit,
+    BoundaryId, Checkpoint, CheckpointId, CheckpointKind, Environment, EventKind, Execution, ExecutionId, ExecutionStatus, FileCommit,
     FileCommitId, FileTree, NodeBoundary, Transition,
 };
 use crate::workflow::merge_update;
@@ -43,11 +43,16 @@ pub struct RunOptions {
     pub breakpoints: Breakpoints,
     /// Most attempts of this execution running at once (parallel branches).
     pub parallelism: usize,
+    /// Deterministic mode even if the workflow does not ask for it.
+    pub deterministic: bool,
+    /// The deterministic-mode seed (implies `deterministic`; unset: the workflow's `seed`,
+    /// else a fresh one, recorded on the execution).
+    pub seed: Option<u64>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { breakpoints: Breakpoints::default(), parallelism: 4 }
+        Self { breakpoints: Breakpoints::default(), parallelism: 4, deterministic: false, seed: None }
     }
 }
 
@@ -105,7 +110,10 @@ impl Executor {
         };
         let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ids.next()), &entry);
         let registration = self.controls.register(execution, None, &self.pool, &self.clock);
+        let deterministic = opts.deterministic || opts.seed.is_some() || wf.manifest.deterministic;
+        let seed = deterministic.then(|| opts.seed.or(wf.manifest.seed).unwrap_or_else(|| self.ids.next().as_u64_pair().1));
         let mut drive = Drive::new(self, wf, execution, 1, 0, 1, opts.breakpoints.clone(), opts.parallelism, registration);
+        drive.seed = seed;
         let started = drive.event(EventKind::ExecutionStarted, json!({
             "workflow": wf.manifest.name, "workflow_digest": wf.digest.to_hex(), "entry": first,
         }));
@@ -121,7 +129,7 @@ impl Executor {
             parent_checkpoint: None,
             parent_execution: None,
             variant: None,
-            environment: None,
+            environment: Environment { seed },
             error: None,
             created_at: now,
             updated_at: now,
@@ -236,6 +244,7 @@ impl Executor {
         let pending = if recovering { db::execution::control(&mut *conn, id).await? } else { None };
         let registration = self.controls.register(id, pending.as_deref(), &self.pool, &self.clock);
         let mut drive = Drive::new(self, wf, id, seq, event_seq, steps, breakpoints, parallelism, registration);
+        drive.seed = exec.environment.seed;
         let corrupt = |what: &'static str, detail: String| ExecError::Db(DbError::Corrupt { what, detail });
         for b in db::boundary::list_open(&mut *conn, id).await? {
             let entry = db::checkpoint::get_one(&mut *conn, b.entry_checkpoint).await?.ok_or_else(|| corrupt("entry checkpoint", b.entry_checkpoint.to_string()))?;

@@ -7,7 +7,7 @@ use crate::capture::{CaptureError, Workspace, capture};
 use crate::cas::LocalCas;
 use crate::model::{ChangeKind, Digest, EntryKind, FileTree, TrapKind};
 use crate::runtime::{CancelSignal, NodeCall, Outcome};
-use crate::workflow::parse_update;
+use crate::workflow::{Fixture, NodeLimits, parse_update};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -27,10 +27,15 @@ pub struct SoloOptions {
     pub workspace: Option<PathBuf>,
     /// The env vars it sees (it sees no others).
     pub env: BTreeMap<String, String>,
-    /// Memory limit, MiB (default: the runtime config's).
-    pub memory_mib: Option<u64>,
-    /// Wall-time limit, ms (default: the runtime config's).
-    pub timeout_ms: Option<u64>,
+    /// Arguments after the program name.
+    pub args: Vec<String>,
+    /// Read-only host directories it sees (checked here: absolute mount points, existing
+    /// directories).
+    pub fixtures: Vec<Fixture>,
+    /// Limits (unset ones: the runtime config's defaults).
+    pub limits: NodeLimits,
+    /// Deterministic mode with this seed.
+    pub seed: Option<u64>,
 }
 
 /// One path the node changed.
@@ -90,6 +95,10 @@ impl Executor {
         let path = opts.component.display().to_string();
         let bytes: Arc<[u8]> = tokio::fs::read(&opts.component).await.map_err(|e| ExecError::Refused(format!("{path}: {e}")))?.into();
         let prepared = self.runtime.prepare(bytes).await.map_err(|e| ExecError::Refused(format!("{path}: {e}")))?;
+        opts.limits.validate().map_err(|p| ExecError::Refused(format!("limits: {p}")))?;
+        let cwd = std::env::current_dir().map_err(|source| ExecError::Io { what: "reading the current directory".into(), source })?;
+        let fixtures = opts.fixtures.iter().map(|f| super::load::resolve_fixture(&cwd, f)).collect::<Result<Vec<_>, _>>().map_err(ExecError::Refused)?;
+        let opts = &SoloOptions { fixtures, ..opts.clone() };
         if let Some(dir) = &opts.workspace
             && !dir.is_dir()
         {
@@ -123,7 +132,7 @@ impl Executor {
         .await?;
         ws = back;
         let (base, cas) = base.map_err(|e| ExecError::Refused(format!("--workspace: {e}")))?;
-        let node_limits = self.config.node_limits(opts.memory_mib, opts.timeout_ms);
+        let node_limits = self.config.node_limits(&opts.limits);
         let call = NodeCall {
             execution: "node-run".into(),
             node: opts.component.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "node".into()),
@@ -131,6 +140,9 @@ impl Executor {
             state: Value::Object(opts.state.clone()).to_string(),
             config: Value::Object(opts.config.clone()).to_string(),
             env: opts.env.clone(),
+            args: opts.args.clone(),
+            fixtures: opts.fixtures.clone(),
+            seed: opts.seed,
         };
         let report = self.runtime.run(prepared, &call, ws.host_path(), &node_limits, &CancelSignal::default()).await;
         let (back, captured) = super::run::blocking(move || {

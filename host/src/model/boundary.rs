@@ -98,6 +98,10 @@ pub struct NodeBoundary {
     pub peak_memory_bytes: Option<u64>,
     /// Fuel consumed, when fuel metering is on.
     pub fuel_used: Option<u64>,
+    /// Bytes by which it grew its workspace (what the disk quota charged).
+    pub disk_bytes: Option<u64>,
+    /// New files, directories and links it created.
+    pub files_created: Option<u64>,
     /// What the guest printed to stdout (capped, lossy UTF-8).
     pub stdout: String,
     /// What the guest printed to stderr (capped, lossy UTF-8).
@@ -122,6 +126,8 @@ impl NodeBoundary {
             guest_micros: None,
             peak_memory_bytes: None,
             fuel_used: None,
+            disk_bytes: None,
+            files_created: None,
             stdout: String::new(),
             stderr: String::new(),
         }

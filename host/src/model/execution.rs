@@ -118,14 +118,31 @@ pub struct Execution {
     pub parent_execution: Option<ExecutionId>,
     /// For experiments: the variant this execution runs.
     pub variant: Option<String>,
-    /// For experiments: the environment (env vars, seed, clock, limits) as JSON.
-    pub environment: Option<serde_json::Value>,
+    /// What its nodes see beyond the workflow (the deterministic-mode seed, ...).
+    pub environment: Environment,
     /// Why it failed, when it did.
     pub error: Option<String>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When its row last changed.
     pub updated_at: Timestamp,
+}
+
+/// What an execution's nodes see beyond the workflow itself. Stored as JSON, so experiments
+/// can add overrides (env, clock, limits) without a schema change; unknown keys are kept out
+/// of the way rather than refused, so an older `wtb` can still read a newer row.
+#[derive(Clone, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Environment {
+    /// Deterministic mode: the seed clocks and random derive from (`None`: real ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl Environment {
+    /// Whether nothing is set (stored as NULL).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// A validated workflow manifest as stored: content-hashed, so re-registering the same

@@ -16,7 +16,7 @@ pub use boundary::{AttemptStatus, NodeBoundary, TrapKind};
 pub use checkpoint::{Checkpoint, CheckpointKind};
 pub use digest::{Digest, DigestParseError};
 pub use event::{EventKind, OutboxEvent};
-pub use execution::{Execution, ExecutionStatus, IllegalTransition, Transition, WorkflowRecord};
+pub use execution::{Environment, Execution, ExecutionStatus, IllegalTransition, Transition, WorkflowRecord};
 pub use files::{BlobRecord, ChangeKind, EntryKind, FileChange, FileCommit, FileEntry, FileTree, SNAPSHOT_INTERVAL};
 pub use ids::{BoundaryId, CheckpointId, EventId, ExecutionId, FileCommitId, IdParseError, TenantId, WorkflowId};
 pub use time::Timestamp;

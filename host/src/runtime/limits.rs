@@ -9,7 +9,14 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Wall-time limit (epoch interruption inside wasm, plus an outer timeout around host calls).
     pub timeout: Duration,
-    /// Bytes of stdout and of stderr kept (each); writes beyond fail in the guest.
+    /// Instructions' fuel: a budget that runs out after the same work on every machine
+    /// (`None`: unlimited; the wall-time limit still holds).
+    pub fuel: Option<u64>,
+    /// Bytes by which the attempt may grow its workspace (checked before each write lands).
+    pub disk_bytes: u64,
+    /// New files, directories and links the attempt may create.
+    pub max_files: u64,
+    /// Bytes of stdout and of stderr kept (each); the write past it ends the attempt.
     pub output_bytes: usize,
     /// Most WASI resources (open files, streams, ...) alive at once.
     pub max_resources: usize,
@@ -22,9 +29,30 @@ impl Default for Limits {
         Self {
             memory_bytes: 256 << 20,
             timeout: Duration::from_secs(30),
+            fuel: None,
+            disk_bytes: 1 << 30,
+            max_files: 10_000,
             output_bytes: 1 << 20,
             max_resources: 10_000,
             update_bytes: 16 << 20,
         }
+    }
+}
+
+/// Engine-wide switches, for measuring what each safeguard costs (`wtb bench --only limits`).
+/// Production always runs with [`Tuning::default`]: everything on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Epoch interruption: wall-time limits and cancellation inside wasm code.
+    pub epoch: bool,
+    /// Fuel metering: instruction budgets (manifests may set `fuel` only with it on).
+    pub fuel: bool,
+    /// Disk accounting on every workspace write.
+    pub disk_accounting: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self { epoch: true, fuel: true, disk_accounting: true }
     }
 }

@@ -4,6 +4,7 @@
 //! fails to instantiate with an error naming the import, rather than running and being denied.
 
 use super::bindings::{HostImports, NodeInput, TypesHost};
+use super::quota::QuotaFsData;
 use super::state::NodeState;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::Engine;
@@ -29,7 +30,8 @@ pub fn node_linker(engine: &Engine) -> wasmtime::Result<Linker<NodeState>> {
     wasmtime_wasi_io::bindings::wasi::io::streams::add_to_linker::<NodeState, HasIo>(l, |t| t.ctx().table)?;
     clocks::wall_clock::add_to_linker::<NodeState, WasiClocks>(l, NodeState::clocks)?;
     clocks::monotonic_clock::add_to_linker::<NodeState, WasiClocks>(l, NodeState::clocks)?;
-    filesystem::types::add_to_linker::<NodeState, WasiFilesystem>(l, NodeState::filesystem)?;
+    // Writes go through the disk quota (see `quota.rs`); everything else is wasmtime-wasi's.
+    filesystem::types::add_to_linker::<NodeState, QuotaFsData>(l, NodeState::quota_fs)?;
     filesystem::preopens::add_to_linker::<NodeState, WasiFilesystem>(l, NodeState::filesystem)?;
     random::random::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;
     random::insecure::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;

@@ -8,20 +8,26 @@
 
 mod bindings;
 mod cache;
+mod determinism;
 mod limits;
 mod linker;
 mod outcome;
+mod output;
+mod quota;
 mod state;
 
 pub use cache::CacheStats;
-pub use limits::Limits;
+pub use limits::{Limits, Tuning};
 pub use outcome::{AttemptReport, GuestErrorKind, Outcome};
 pub use state::GuestEvent;
 
 use crate::model::{Digest, TrapKind};
+use crate::workflow::Fixture;
 use bindings::{Node, NodeInput, WorldPre};
 use cache::ComponentCache;
 use cap_std::fs::Dir;
+use output::CappedOutput;
+use quota::DiskQuota;
 use state::{AttemptTag, NodeState};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,7 +37,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// How often the epoch advances; the granularity of wall-time limits.
@@ -106,6 +112,12 @@ pub struct NodeCall {
     pub config: String,
     /// The env vars the manifest declares; the guest sees no others.
     pub env: BTreeMap<String, String>,
+    /// Arguments after the program name (the node id); the guest sees no others.
+    pub args: Vec<String>,
+    /// Read-only host directories mounted beside the workspace (host paths absolute).
+    pub fixtures: Vec<Fixture>,
+    /// Deterministic mode: the execution's seed (clocks and random derive from it).
+    pub seed: Option<u64>,
 }
 
 /// Stops a running attempt from outside: the guest traps at its next epoch tick (within
@@ -151,17 +163,23 @@ pub struct Runtime {
     linker: Linker<NodeState>,
     cache: Arc<ComponentCache>,
     ticker_stop: Arc<AtomicBool>,
+    tuning: Tuning,
 }
 
 impl Runtime {
     /// Builds the engine and starts its epoch ticker. `cache_dir` holds compiled artifacts.
     pub fn new(cache_dir: Dir) -> wasmtime::Result<Self> {
-        let engine = match Engine::new(&engine_config(true)) {
+        Self::with_tuning(cache_dir, Tuning::default())
+    }
+
+    /// [`Runtime::new`] with safeguards switched off, to measure what they cost.
+    pub fn with_tuning(cache_dir: Dir, tuning: Tuning) -> wasmtime::Result<Self> {
+        let engine = match Engine::new(&engine_config(true, tuning)) {
             Ok(engine) => engine,
             Err(e) => {
                 // E.g. a `ulimit -v` too small for the pool's address-space reservation.
                 tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
-                Engine::new(&engine_config(false))?
+                Engine::new(&engine_config(false, tuning))?
             }
         };
         let linker = linker::node_linker(&engine)?;
@@ -177,7 +195,12 @@ impl Runtime {
                 }
             }
         })?;
-        Ok(Self { engine, linker, cache, ticker_stop })
+        Ok(Self { engine, linker, cache, ticker_stop, tuning })
+    }
+
+    /// Whether fuel budgets can be enforced (always, outside benchmarks).
+    pub fn meters_fuel(&self) -> bool {
+        self.tuning.fuel
     }
 
     /// Cache counters, e.g. to check that a second run compiled nothing.
@@ -210,8 +233,11 @@ impl Runtime {
     /// Runs one attempt of `node` in a fresh store, with `workspace` preopened at `/`.
     /// Never fails: every way an attempt can end is an [`Outcome`].
     pub async fn run(&self, node: &PreparedNode, call: &NodeCall, workspace: &Path, limits: &Limits, cancel: &CancelSignal) -> AttemptReport {
-        let stdout = MemoryOutputPipe::new(limits.output_bytes);
-        let stderr = MemoryOutputPipe::new(limits.output_bytes);
+        if limits.fuel.is_some() && !self.tuning.fuel {
+            return AttemptReport::host_failure("a fuel limit is set but fuel metering is switched off".into());
+        }
+        let stdout = CappedOutput::new(limits.output_bytes);
+        let stderr = CappedOutput::new(limits.output_bytes);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
@@ -221,30 +247,45 @@ impl Runtime {
         for (k, v) in &call.env {
             wasi.env(k, v);
         }
-        wasi.args(&[call.node.as_str()]);
+        wasi.arg(&call.node).args(&call.args);
         if let Prepared::Command(_) = node.pre {
             wasi.stdin(MemoryInputPipe::new(call.state.clone()));
+        }
+        if let Some(seed) = call.seed {
+            determinism::AttemptSeed::new(seed, &call.node, call.attempt).apply(seed, &mut wasi);
         }
         let started = Instant::now();
         if let Err(e) = wasi.preopened_dir(workspace, "/", FsPerms::ReadWrite) {
             return AttemptReport::host_failure(format!("opening workspace {}: {e:#}", workspace.display()));
         }
+        for m in &call.fixtures {
+            if let Err(e) = wasi.preopened_dir(&m.host, &m.guest, FsPerms::ReadOnly) {
+                return AttemptReport::host_failure(format!("opening fixture {} for {}: {e:#}", m.host, m.guest));
+            }
+        }
         let tag = AttemptTag { execution: call.execution.clone(), node: call.node.clone(), attempt: call.attempt };
-        let mut store = Store::new(&self.engine, NodeState::new(wasi.build(), limits, tag));
+        let quota = self.tuning.disk_accounting.then(|| DiskQuota::new(limits.disk_bytes, limits.max_files));
+        let mut store = Store::new(&self.engine, NodeState::new(wasi.build(), limits, quota.clone(), tag));
         store.limiter(|s| &mut s.limiter);
-        // Every tick: stop if cancelled or past the time limit, else yield to the async
-        // runtime, so a long guest never holds a worker thread other executions need.
-        let (deadline, flag) = (started + limits.timeout, cancel.flag.clone());
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if flag.load(Ordering::Relaxed) {
-                return Err(CancelledTrap.into());
-            }
-            if Instant::now() >= deadline {
-                return Err(wasmtime::Trap::Interrupt.into());
-            }
-            Ok(wasmtime::UpdateDeadline::Yield(1))
-        });
+        let fuel = limits.fuel.unwrap_or(u64::MAX);
+        if self.tuning.fuel {
+            store.set_fuel(fuel).expect("fuel metering is on");
+        }
+        if self.tuning.epoch {
+            // Every tick: stop if cancelled or past the time limit, else yield to the async
+            // runtime, so a long guest never holds a worker thread other executions need.
+            let (deadline, flag) = (started + limits.timeout, cancel.flag.clone());
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                if flag.load(Ordering::Relaxed) {
+                    return Err(CancelledTrap.into());
+                }
+                if Instant::now() >= deadline {
+                    return Err(wasmtime::Trap::Interrupt.into());
+                }
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            });
+        }
         let input = NodeInput {
             execution_id: call.execution.clone(),
             node_id: call.node.clone(),
@@ -272,7 +313,14 @@ impl Runtime {
             () = async { cancel.cancelled().await; tokio::time::sleep(EPOCH_TICK * 4).await } => None,
         };
         let guest_time = started.elapsed();
+        let fuel_consumed = (self.tuning.fuel).then(|| fuel - store.get_fuel().unwrap_or(0));
         let state = store.data();
+        let signals = outcome::Signals {
+            violation: state.violation.clone(),
+            memory_limit_hit: state.limiter.hit,
+            disk: quota.as_ref().and_then(|q| q.exceeded()),
+            output: [("stdout", &stdout), ("stderr", &stderr)].into_iter().find(|(_, o)| o.overflowed()).map(|(name, o)| format!("wrote more than {} bytes to {name}", o.cap())),
+        };
         let outcome = match result {
             _ if cancel.is_cancelled() => Outcome::Cancelled,
             None => Outcome::Cancelled,
@@ -287,7 +335,7 @@ impl Runtime {
             Some(Ok(Err(trap))) => match trap.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 Some(exit) if exit.0 == 0 => outcome::command_output(&stdout.contents()),
                 Some(exit) => Outcome::command_exit(exit.0),
-                None => outcome::classify_trap(&trap, state.limiter.hit, state.violation.as_deref(), &stderr.contents(), limits),
+                None => outcome::classify_trap(&trap, &signals, &stderr.contents(), limits),
             },
         };
         AttemptReport {
@@ -296,6 +344,9 @@ impl Runtime {
             stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
             stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
             peak_memory_bytes: state.limiter.peak,
+            fuel_consumed,
+            disk_bytes: quota.as_ref().map_or(0, |q| q.bytes_used()),
+            files_created: quota.as_ref().map_or(0, |q| q.files_used()),
             guest_time,
         }
     }
@@ -307,9 +358,10 @@ const POOL_SLOTS: u32 = 128;
 /// The engine settings. With `pooling`, instances reuse pre-reserved slots and the first
 /// 2 MiB of each memory stay resident between uses, so a small node does not page-fault its
 /// way through fresh memory on every attempt (measured: the largest per-node cost without it).
-fn engine_config(pooling: bool) -> Config {
+fn engine_config(pooling: bool, tuning: Tuning) -> Config {
     let mut config = Config::new();
-    config.epoch_interruption(true);
+    config.epoch_interruption(tuning.epoch);
+    config.consume_fuel(tuning.fuel);
     config.max_wasm_stack(1 << 20);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     if pooling {

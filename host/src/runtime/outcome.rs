@@ -94,6 +94,12 @@ pub struct AttemptReport {
     pub stderr: String,
     /// Largest linear memory reached.
     pub peak_memory_bytes: u64,
+    /// Fuel the guest burned (`None` when metering is off).
+    pub fuel_consumed: Option<u64>,
+    /// Bytes by which the guest grew its workspace (what the disk quota charged).
+    pub disk_bytes: u64,
+    /// New files, directories and links it created.
+    pub files_created: u64,
     /// Wall time from sandbox creation to return.
     pub guest_time: Duration,
 }
@@ -112,29 +118,45 @@ impl AttemptReport {
             stdout: String::new(),
             stderr: String::new(),
             peak_memory_bytes: 0,
+            fuel_consumed: None,
+            disk_bytes: 0,
+            files_created: 0,
             guest_time: Duration::ZERO,
         }
     }
 }
 
+/// What the host saw go wrong during an attempt, beyond the trap itself.
+#[derive(Debug, Default)]
+pub(crate) struct Signals {
+    /// A host call refused the guest's request (bad event, ...).
+    pub violation: Option<String>,
+    /// Memory growth past the limit was refused.
+    pub memory_limit_hit: bool,
+    /// The disk quota refused a write (why).
+    pub disk: Option<String>,
+    /// A write to stdout/stderr went past the cap (which).
+    pub output: Option<String>,
+}
+
 /// Classifies a trap by the limit that was hit where known, else by wasmtime's trap code.
-pub(crate) fn classify_trap(
-    err: &wasmtime::Error,
-    memory_limit_hit: bool,
-    violation: Option<&str>,
-    stderr: &[u8],
-    limits: &Limits,
-) -> Outcome {
+pub(crate) fn classify_trap(err: &wasmtime::Error, signals: &Signals, stderr: &[u8], limits: &Limits) -> Outcome {
     let trapped = |kind, detail: String| Outcome::Trapped { kind, detail };
-    if let Some(v) = violation {
-        return trapped(TrapKind::SandboxViolation, v.to_owned());
+    if let Some(v) = &signals.violation {
+        return trapped(TrapKind::SandboxViolation, v.clone());
     }
-    if memory_limit_hit {
+    if let Some(d) = &signals.disk {
+        return trapped(TrapKind::DiskQuotaExceeded, d.clone());
+    }
+    if let Some(o) = &signals.output {
+        return trapped(TrapKind::OutputTooLarge, o.clone());
+    }
+    if signals.memory_limit_hit {
         return trapped(TrapKind::OutOfMemory, format!("exceeded the {}-byte memory limit", limits.memory_bytes));
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => trapped(TrapKind::Timeout, format!("exceeded the {} ms time limit", limits.timeout.as_millis())),
-        Some(Trap::OutOfFuel) => trapped(TrapKind::OutOfFuel, "ran out of fuel".into()),
+        Some(Trap::OutOfFuel) => trapped(TrapKind::OutOfFuel, format!("used up its fuel ({})", limits.fuel.unwrap_or(u64::MAX))),
         Some(Trap::StackOverflow) => trapped(TrapKind::StackOverflow, "call stack exhausted".into()),
         Some(Trap::UnreachableCodeReached) => {
             let text = String::from_utf8_lossy(stderr);

@@ -2,8 +2,11 @@
 
 use super::bindings::{HostImports, Level, TypesHost};
 use super::limits::Limits;
+use super::quota::{DiskQuota, QuotaFs};
+use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result as WtResult};
+use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Most events one attempt may emit.
@@ -40,13 +43,15 @@ pub struct NodeState {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) events: Vec<GuestEvent>,
     pub(crate) violation: Option<String>,
+    /// The disk budget; `None` only when accounting is switched off for a benchmark.
+    pub(crate) quota: Option<Arc<DiskQuota>>,
     log_lines: usize,
     tag: AttemptTag,
 }
 
 impl NodeState {
     /// Wraps a built WASI context.
-    pub fn new(wasi: WasiCtx, limits: &Limits, tag: AttemptTag) -> Self {
+    pub fn new(wasi: WasiCtx, limits: &Limits, quota: Option<Arc<DiskQuota>>, tag: AttemptTag) -> Self {
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
         Self {
@@ -55,9 +60,15 @@ impl NodeState {
             limiter: MemoryLimiter { limit: limits.memory_bytes, peak: 0, hit: false },
             events: Vec::new(),
             violation: None,
+            quota,
             log_lines: 0,
             tag,
         }
+    }
+
+    /// `wasi:filesystem/types` with the disk quota charged on the way.
+    pub(crate) fn quota_fs(&mut self) -> QuotaFs<'_> {
+        QuotaFs { fs: WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table }, quota: self.quota.as_ref() }
     }
 
     /// Records a sandbox violation and returns the trap that ends the attempt.

@@ -4,7 +4,8 @@
 //! after a crash — even when the manifest file has since changed or gone.
 
 use super::graph::{Edge, Graph};
-use super::manifest::{Manifest, NodeLimits, NodeSpec, RetryPolicy};
+use super::manifest::{Manifest, NodeSpec, RetryPolicy};
+use super::sandbox::{Fixture, NodeLimits};
 use super::reduce::Reducers;
 use super::schema::{SchemaSource, SchemaSpec};
 use super::{GraphProblem, Position};
@@ -32,6 +33,12 @@ pub struct Definition {
     /// The initial state's JSON Schema (absent from definitions stored before schemas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_schema: Option<Value>,
+    /// Deterministic mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deterministic: bool,
+    /// Its default seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// One node as stored.
@@ -45,6 +52,12 @@ pub struct StoredNode {
     pub config: Value,
     /// Its env vars.
     pub env: BTreeMap<String, String>,
+    /// Its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Its fixtures (host directories absolute).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixtures: Vec<Fixture>,
     /// Its limits.
     pub limits: NodeLimits,
     /// Its retry policy.
@@ -91,6 +104,8 @@ impl Definition {
                     component: d.clone(),
                     config: n.config.clone(),
                     env: n.env.clone(),
+                    args: n.args.clone(),
+                    fixtures: n.fixtures.clone(),
                     limits: n.limits,
                     retry: n.retry,
                     join: n.join,
@@ -98,6 +113,8 @@ impl Definition {
                 })
                 .collect(),
             state_schema: manifest.state_schema.as_ref().and_then(|s| s.inline().cloned()),
+            deterministic: manifest.deterministic,
+            seed: manifest.seed,
             edges: g
                 .edges()
                 .iter()
@@ -131,6 +148,8 @@ impl Definition {
                     component_at: Position::default(),
                     config: n.config.clone(),
                     env: n.env.clone(),
+                    args: n.args.clone(),
+                    fixtures: n.fixtures.clone(),
                     limits: n.limits,
                     retry: n.retry,
                     join: n.join,
@@ -141,6 +160,8 @@ impl Definition {
             reducers: self.reducers.clone(),
             max_steps: self.max_steps,
             state_schema: self.state_schema.clone().map(|v| stored(v, "state_schema".into())),
+            deterministic: self.deterministic,
+            seed: self.seed,
         })
     }
 }

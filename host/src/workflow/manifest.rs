@@ -5,6 +5,7 @@
 
 use super::graph::{Edge, Graph, Site};
 use super::reduce::{Reducer, Reducers};
+use super::sandbox::{Fixture, NodeLimits, check_arg, check_mount_point};
 use super::schema::{SchemaSource, SchemaSpec};
 use super::{ManifestError, Position};
 use serde::Deserialize;
@@ -12,16 +13,6 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
-
-/// Per-node limits; unset fields take the runtime config's defaults.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeLimits {
-    /// Largest linear memory, in MiB.
-    pub memory_mib: Option<u64>,
-    /// Wall-time limit of one attempt, in milliseconds.
-    pub timeout_ms: Option<u64>,
-}
 
 /// When a failed attempt is tried again. Every attempt is its own node boundary.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize, serde::Serialize)]
@@ -67,6 +58,10 @@ pub struct NodeSpec {
     pub config: Value,
     /// Environment variables the node sees; it sees no others.
     pub env: BTreeMap<String, String>,
+    /// Arguments after the program name (the node id); it sees no others.
+    pub args: Vec<String>,
+    /// Read-only host directories it sees beside its workspace.
+    pub fixtures: Vec<Fixture>,
     /// Limits for this node.
     pub limits: NodeLimits,
     /// When to try again after a failure.
@@ -94,6 +89,11 @@ pub struct Manifest {
     pub max_steps: u32,
     /// The JSON Schema the initial state (after `--state`) must match.
     pub state_schema: Option<SchemaSpec>,
+    /// Deterministic mode for every run: fixed clocks, seeded random.
+    pub deterministic: bool,
+    /// The seed deterministic runs use unless `--seed` says otherwise (unset: a fresh one per
+    /// run, recorded on the execution).
+    pub seed: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +116,10 @@ struct RawManifest {
     edges: Option<Vec<RawEdge>>,
     #[serde(default)]
     state_schema: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    deterministic: bool,
+    #[serde(default)]
+    seed: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -137,7 +141,11 @@ struct RawNode {
     #[serde(default)]
     env: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
-    limits: NodeLimits,
+    args: Vec<Spanned<String>>,
+    #[serde(default)]
+    fixtures: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    limits: Option<Spanned<NodeLimits>>,
     #[serde(default)]
     retry: Option<Spanned<RetryPolicy>>,
     #[serde(default)]
@@ -202,10 +210,23 @@ impl Manifest {
                 }
                 env.insert(key.clone(), value.get_ref().clone());
             }
-            for (limit, value) in [("memory_mib", node.limits.memory_mib), ("timeout_ms", node.limits.timeout_ms)] {
-                if value == Some(0) {
-                    return Err(err(node.id.span(), Some(format!("nodes[{i}].limits.{limit}")), "must be greater than 0".into()));
+            let mut args = Vec::with_capacity(node.args.len());
+            for (j, arg) in node.args.iter().enumerate() {
+                check_arg(arg.get_ref()).map_err(|m| err(arg.span(), Some(format!("nodes[{i}].args[{j}]")), m))?;
+                args.push(arg.get_ref().clone());
+            }
+            let mut fixtures = Vec::with_capacity(node.fixtures.len());
+            for (guest, host) in &node.fixtures {
+                let field = Some(format!("nodes[{i}].fixtures.\"{guest}\""));
+                check_mount_point(guest).map_err(|m| err(host.span(), field.clone(), m))?;
+                if host.get_ref().trim().is_empty() {
+                    return Err(err(host.span(), field, "the host directory must not be empty".into()));
                 }
+                fixtures.push(Fixture { guest: guest.clone(), host: host.get_ref().clone() });
+            }
+            let limits = node.limits.as_ref().map(|l| (*l.get_ref(), l.span()));
+            if let Some((l, span)) = &limits {
+                l.validate().map_err(|p| err(span.clone(), Some(format!("nodes[{i}].limits.{}", p.limit)), format!("node `{id}`: {p}")))?;
             }
             let retry = node.retry.as_ref().map(|r| (*r.get_ref(), r.span()));
             if let Some((policy, span)) = &retry
@@ -219,7 +240,9 @@ impl Manifest {
                 component_at: Position::of_offset(text, node.component.span().start),
                 config: node.config.clone().map_or(Value::Null, toml_to_json),
                 env,
-                limits: node.limits,
+                args,
+                fixtures,
+                limits: limits.map(|(l, _)| l).unwrap_or_default(),
                 retry: retry.map(|(p, _)| p).unwrap_or_default(),
                 join: node.join,
                 update_schema: schema(&node.update_schema, format!("nodes[{i}].update_schema"))?,
@@ -276,7 +299,8 @@ impl Manifest {
             _ => Map::new(),
         };
         let state_schema = schema(&raw.state_schema, "state_schema".into())?;
-        Ok(Self { name: name.to_owned(), state, nodes, graph, reducers: raw.reducers, max_steps, state_schema })
+        let deterministic = raw.deterministic || raw.seed.is_some();
+        Ok(Self { name: name.to_owned(), state, nodes, graph, reducers: raw.reducers, max_steps, state_schema, deterministic, seed: raw.seed })
     }
 }
 

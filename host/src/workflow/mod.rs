@@ -9,13 +9,15 @@ mod error;
 mod graph;
 mod manifest;
 mod reduce;
+mod sandbox;
 mod schema;
 mod state;
 
 pub use definition::{Definition, StoredEdge, StoredNode};
 pub use error::{ManifestError, Position};
 pub use graph::{Edge, Graph, GraphProblem, RouteError, Site};
-pub use manifest::{DEFAULT_MAX_STEPS, Manifest, NodeLimits, NodeSpec, RetryPolicy};
+pub use manifest::{DEFAULT_MAX_STEPS, Manifest, NodeSpec, RetryPolicy};
+pub use sandbox::{Fixture, LimitProblem, NodeLimits, check_mount_point};
 pub use reduce::{ReduceError, Reducer, Reducers, apply_update, merge_branches};
 pub use schema::{Schema, SchemaSource, SchemaSpec, SchemaViolation};
 pub use state::{UpdateError, merge_update, parse_update};

@@ -54,6 +54,28 @@ enum Action {
     /// Waits `sleep_ms`, overwrites `path` with `text` (same length as before, so size can't
     /// tell), then sets its mtime back: change detection must still see the new content.
     RewriteKeepMtime { path: String, text: String, sleep_ms: u64 },
+    /// Writes `bytes` bytes to `path` through a write stream, 1 MiB at a time (a disk bomb
+    /// when large).
+    Fill { path: String, bytes: u64 },
+    /// Creates `count` one-byte files under `dir`.
+    ManyFiles { dir: String, count: u64 },
+    /// Makes `path` a sparse file of `size` bytes (set-size; nothing written).
+    Sparse { path: String, size: u64 },
+    /// Prints `bytes` bytes to stdout.
+    Flood { bytes: u64 },
+    /// Recurses until something stops it.
+    Recurse,
+    /// Reads the clocks and both random sources; returns what it saw, writes it to
+    /// `observed.json` and emits it.
+    Observe,
+    /// Reads `path` (e.g. in a fixture) into the state, then tries to write `write_to`.
+    ReadFile {
+        path: String,
+        #[serde(default)]
+        write_to: Option<String>,
+    },
+    /// Reports its arguments and every env var it can see.
+    Environ,
     /// Returns an update that is not JSON (bypasses the SDK's encoding).
     BadJson,
     /// Returns an update that is JSON but not an object.
@@ -139,8 +161,85 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             let after = std::fs::metadata(&path)?.modified()?;
             Ok(Update::new().set("mtime_restored", before == after))
         }
+        Action::Fill { path, bytes } => {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(&path)?;
+            let chunk = vec![7u8; 1 << 20];
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                f.write_all(&chunk[..n])?;
+                left -= n as u64;
+            }
+            Ok(Update::new().set("filled", bytes))
+        }
+        Action::ManyFiles { dir, count } => {
+            std::fs::create_dir_all(&dir)?;
+            for i in 0..count {
+                std::fs::write(format!("{dir}/{i}"), "x")?;
+            }
+            Ok(Update::new().set("files", count))
+        }
+        Action::Sparse { path, size } => {
+            std::fs::File::create(&path)?.set_len(size)?;
+            Ok(Update::new().set("sparse", size))
+        }
+        Action::Flood { bytes } => {
+            use std::io::Write as _;
+            let line = [b'y'; 4095];
+            let mut out = std::io::stdout().lock();
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(line.len() as u64) as usize;
+                out.write_all(&line[..n])?;
+                left -= n as u64;
+            }
+            Ok(Update::new().set("flooded", bytes))
+        }
+        Action::Recurse => Ok(Update::new().set("depth", recurse(0))),
+        Action::Observe => {
+            let seen = observe();
+            std::fs::write("observed.json", seen.to_string())?;
+            emit("observed", &seen)?;
+            Ok(Update::new().set("observed", seen))
+        }
+        Action::ReadFile { path, write_to } => {
+            let text = std::fs::read_to_string(&path)?;
+            let write = write_to.map(|p| match std::fs::write(&p, "x") {
+                Ok(()) => "ALLOWED".to_owned(),
+                Err(e) => format!("denied: {e}"),
+            });
+            Ok(Update::new().set("read", text).set("write", write))
+        }
+        Action::Environ => {
+            let env: BTreeMap<String, String> = std::env::vars().collect();
+            Ok(Update::new().set("args", std::env::args().collect::<Vec<_>>()).set("env", env))
+        }
         Action::BadJson | Action::NotObject => unreachable!("handled before decoding"),
     }
+}
+
+/// Recursion the optimizer cannot turn into a loop.
+fn recurse(depth: u64) -> u64 {
+    if std::hint::black_box(depth) == u64::MAX {
+        return depth;
+    }
+    recurse(depth + 1) + std::hint::black_box(1)
+}
+
+/// What a node could read that changes between runs unless deterministic mode fixes it.
+#[expect(clippy::disallowed_methods, reason = "reading the real clock is the point: deterministic mode must fix it")]
+fn observe() -> Value {
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let started = std::time::Instant::now();
+    let elapsed = started.elapsed().as_nanos() as u64;
+    let mut hashed = std::collections::HashMap::new();
+    hashed.insert("k", 1);
+    #[cfg(target_os = "wasi")]
+    let (random, insecure) = (wasi::random::random::get_random_bytes(16), wasi::random::insecure::get_insecure_random_bytes(16));
+    #[cfg(not(target_os = "wasi"))]
+    let (random, insecure) = (Vec::<u8>::new(), Vec::<u8>::new());
+    json!({ "wall_nanos": wall, "elapsed_nanos": elapsed, "random": random, "insecure": insecure })
 }
 
 fn write(path: &str, bytes: &[u8]) -> Result<(), NodeError> {
@@ -169,7 +268,11 @@ fn escape_attempts() -> BTreeMap<&'static str, String> {
     out.insert("create_outward_symlink", verdict(symlink("../../../../etc", "out-link")));
     out.insert("read_through_symlink", verdict(std::fs::read("out-link/passwd")));
     out.insert("write_through_symlink", verdict(std::fs::write("out-link/escaped.txt", "x")));
+    out.insert("hard_link_out", verdict(std::fs::hard_link("../../../../etc/passwd", "pw-link")));
+    out.insert("hard_link_abs", verdict(std::fs::hard_link("/etc/passwd", "pw-link2")));
+    out.insert("rename_out", verdict(std::fs::write("inside.txt", "x").and_then(|()| std::fs::rename("inside.txt", "../moved.txt"))));
     out.insert("env_home", std::env::var("HOME").map_or("denied: absent".into(), |_| "ALLOWED".into()));
+    out.insert("env_any", if std::env::vars().next().is_none() { "denied: empty".into() } else { "ALLOWED".into() });
     out
 }
 
