@@ -5,7 +5,7 @@
 //! else receives a [`Dir`].
 
 use crate::db::Durability;
-use crate::runtime::Limits;
+use crate::runtime::{Limits, Tuning};
 use crate::workflow::NodeLimits;
 use crate::capture::CaptureLimits;
 use cap_std::ambient_authority;
@@ -117,6 +117,9 @@ pub struct RuntimeConfig {
     pub outbox: OutboxConfig,
     /// Which finished executions to keep (`[retention]`); none set: keep everything.
     pub retention: RetentionConfig,
+    /// Engine safeguards; not configurable (always all on), only switched by `wtb bench`.
+    #[serde(skip)]
+    pub tuning: Tuning,
 }
 
 impl Default for RuntimeConfig {
@@ -129,6 +132,7 @@ impl Default for RuntimeConfig {
             orphan_interval_seconds: 3600,
             outbox: OutboxConfig::default(),
             retention: RetentionConfig::default(),
+            tuning: Tuning::default(),
         }
     }
 }

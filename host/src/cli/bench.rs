@@ -1,5 +1,5 @@
 //! `wtb bench`: per-node overhead of the whole protocol (sandbox, capture, one transaction),
-//! then the engine scenarios of [`super::bench_engine`], the time-travel ones of
+//! what the sandbox's safeguards add to it, then the engine scenarios of [`super::bench_engine`], the time-travel ones of
 //! [`super::bench_travel`] and outbox delivery ([`super::bench_outbox`]).
 //!
 //! The workflow: `nodes` counter nodes in a line; each increments a counter, appends to a list
@@ -10,6 +10,7 @@ use crate::clock::{SystemClock, UuidV7Ids};
 use crate::config::DataDir;
 use crate::db::{self, Durability};
 use crate::executor::Executor;
+use crate::runtime::Tuning;
 use anyhow::{Context as _, ensure};
 use serde_json::{Map, json};
 use std::fmt::Write as _;
@@ -61,6 +62,8 @@ pub enum Section {
     Travel,
     /// Events/s delivered to the JSONL sink and a local webhook.
     Outbox,
+    /// What the sandbox's safeguards cost per node: epoch, fuel, disk accounting.
+    Limits,
 }
 
 /// Runs the benchmark in both modes and prints the figures.
@@ -82,9 +85,13 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
     };
     if want(Section::Linear) {
         for (mode, durability) in [("durable (synchronous=FULL)", Durability::Full), ("normal (synchronous=NORMAL)", Durability::Normal)] {
-            results.push(run_mode(&fresh()?, mode, durability, shape).await?);
+            results.push(run_mode(&fresh()?, mode, durability, Tuning::default(), shape).await?);
         }
     }
+    let limits = match want(Section::Limits) {
+        true => super::bench_limits::limits(&fresh()?, shape.nodes, shape.runs, file_size).await?,
+        false => Vec::new(),
+    };
     let mut engine = Vec::new();
     if want(Section::Engine) {
         engine.push(super::bench_engine::fan_out(&fresh()?, runs, file_size, shape.inline_blob_max_bytes).await?);
@@ -99,7 +106,7 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
         false => Vec::new(),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "engine": engine, "time_travel": travel, "outbox": outbox }))?);
+        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "limits": limits, "engine": engine, "time_travel": travel, "outbox": outbox }))?);
     } else {
         if !results.is_empty() {
             println!(
@@ -111,6 +118,15 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
             println!(
                 "  {:<28} {:>6.0} µs/node (best {:.0})  {:>5.0} nodes/s  db {:>9}/run  blobs {:>9} in all (deduplicated)",
                 r.mode, r.median_us_per_node, r.best_us_per_node, r.nodes_per_second, bytes(r.db_bytes_per_run), bytes(r.blob_bytes_total)
+            );
+        }
+        if !limits.is_empty() {
+            println!("\nsandbox safeguards ({nodes}-node linear workflow, synchronous=NORMAL, modes interleaved run by run, medians):\n");
+        }
+        for r in &limits {
+            println!(
+                "  {:<30} {:>6.0} µs/node  {:>+6.1} %   guest part {:>5.0} µs/node  {:>+6.1} %   (vs nothing)",
+                r.mode, r.us_per_node, r.extra_percent, r.guest_us_per_node, r.guest_extra_percent
             );
         }
         if !engine.is_empty() {
@@ -138,7 +154,7 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_mode(dir: &Path, mode: &'static str, durability: Durability, shape: Shape) -> anyhow::Result<ModeResult> {
+async fn run_mode(dir: &Path, mode: &'static str, durability: Durability, tuning: Tuning, shape: Shape) -> anyhow::Result<ModeResult> {
     let Shape { nodes, runs, file_size, inline_blob_max_bytes, .. } = shape;
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
     let mut manifest = String::from("name = \"bench\"\n[state]\ncounter = 0\nlog = []\n");
@@ -150,6 +166,7 @@ async fn run_mode(dir: &Path, mode: &'static str, durability: Durability, shape:
     let data_path = dir.join("data");
     let mut data = DataDir::open(&data_path)?;
     data.config.durability = durability;
+    data.config.tuning = tuning;
     data.config.inline_blob_max_bytes = inline_blob_max_bytes;
     let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
     let wf = exec.load_workflow(&manifest_path).await?;

@@ -6,6 +6,7 @@
 mod args;
 mod bench;
 mod bench_engine;
+mod bench_limits;
 mod bench_outbox;
 mod bench_travel;
 mod control;

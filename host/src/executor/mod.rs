@@ -155,7 +155,7 @@ impl Executor {
     /// Opens the data dir's database (migrating it) and builds the runtime.
     pub async fn open(data: DataDir, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Result<Self, ExecError> {
         let pool = db::open(&data.db_path, data.config.durability).await?;
-        let runtime = Runtime::new(data.cache)
+        let runtime = Runtime::with_tuning(data.cache, data.config.tuning)
             .map_err(|e| ExecError::Io { what: "starting the wasm engine".into(), source: std::io::Error::other(format!("{e:#}")) })?;
         let committer = Arc::new(group::GroupCommitter::start(pool.clone()));
         Ok(Self {
