@@ -27,8 +27,15 @@ pub async fn maintain(exec: &Executor, relay: &Relay, stop: watch::Receiver<bool
     let config = exec.config();
     let grace = Duration::from_secs(config.orphan_grace_seconds);
     let orphans = every(config.orphan_interval_seconds, stop.clone(), || async move {
-        if let Err(e) = clean_orphans(exec, grace, false).await {
-            tracing::warn!("orphan cleaner: {e}");
+        // Every tenant's part of the store: the relay and GC also serve them all.
+        let tenants = match crate::db::tenant::list(exec.pool()).await {
+            Ok(t) => t,
+            Err(e) => return tracing::warn!("orphan cleaner: listing tenants: {e}"),
+        };
+        for t in tenants {
+            if let Err(e) = clean_orphans(&exec.for_tenant(t.id), grace, false).await {
+                tracing::warn!("orphan cleaner, tenant `{}`: {e}", t.name);
+            }
         }
     });
     let policy = &config.retention;

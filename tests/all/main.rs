@@ -19,4 +19,5 @@ mod retention;
 mod scaffold;
 mod roundtrip;
 mod sandbox;
+mod tenancy;
 mod travel;

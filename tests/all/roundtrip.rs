@@ -25,10 +25,16 @@ async fn pool() -> (tempfile::TempDir, SqlitePool) {
 async fn every_model_type_round_trips() {
     let (_dir, pool) = pool().await;
     let mut conn = pool.acquire().await.unwrap();
-    let tenant = db::tenant::Tenant { id: TenantId::from_uuid(id()), name: "acme".into(), created_at: t(1) };
+    let quotas = wtb::model::Quotas { max_concurrent: Some(2), max_stored_bytes: None, max_nodes_per_hour: Some(100) };
+    let tenant = wtb::model::Tenant { id: TenantId::from_uuid(id()), name: "acme".into(), created_at: t(1), quotas };
     db::tenant::insert(&mut *conn, &tenant).await.unwrap();
     assert_eq!(db::tenant::get_one(&mut *conn, tenant.id).await.unwrap(), Some(tenant.clone()));
     let tid = tenant.id;
+    let token = wtb::model::ApiToken { id: wtb::model::TokenId::from_uuid(id()), tenant: tid, name: "ci".into(), created_at: t(1), revoked_at: None };
+    db::tenant::insert_token(&mut *conn, &token, "ab12").await.unwrap();
+    assert_eq!(db::tenant::token_by_hash(&mut *conn, "ab12").await.unwrap(), Some(token.clone()));
+    assert!(db::tenant::revoke_token(&mut *conn, tid, token.id, t(5)).await.unwrap());
+    assert_eq!(db::tenant::list_tokens(&mut *conn, tid).await.unwrap(), vec![wtb::model::ApiToken { revoked_at: Some(t(5)), ..token }]);
 
     let component = db::component::ComponentRecord { tenant: tid, digest: Digest::of(b"wasm"), size: 4, created_at: t(2) };
     db::component::insert(&mut *conn, &component).await.unwrap();

@@ -1,6 +1,8 @@
 //! The command line's shape: every command, flag and help text (clap derive).
 
 use clap::{Parser, Subcommand};
+pub use super::args_node::{NodeCommand, SandboxArgs};
+pub use super::args_tenancy::{TenantCommand, TokenCommand};
 use std::path::PathBuf;
 
 /// WTB, the Workflow Test Bench: run workflow nodes as sandboxed WebAssembly components, with
@@ -14,6 +16,12 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act for this tenant (default: `default`); everything else stays invisible.
+    #[arg(long, global = true, env = "WTB_TENANT", conflicts_with = "token")]
+    pub tenant: Option<String>,
+    /// Act for the tenant this API token belongs to (as the HTTP API does).
+    #[arg(long, global = true, env = "WTB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -217,6 +225,19 @@ pub enum Command {
         #[command(subcommand)]
         what: NodeCommand,
     },
+    /// Tenants: create them, list them with their usage, set their quotas.
+    Tenant {
+        /// What to do.
+        #[command(subcommand)]
+        what: TenantCommand,
+    },
+    /// API tokens of the selected tenant (`--tenant`): create (the secret is shown once), list,
+    /// revoke.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
     /// The outbox: deliver events to the sinks of wtb.toml (`[[outbox.sinks]]`: a JSONL file
     /// by default, webhooks), inspect deliveries, revive dead ones.
     Outbox {
@@ -310,68 +331,6 @@ pub enum OutboxCommand {
     },
     /// Per sink: depth (events not yet delivered), pending, dead, delivered, oldest pending age.
     Stats,
-}
-
-/// `wtb node` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum NodeCommand {
-    /// Run ONE node outside any workflow, in the same sandbox and with the same limits as in a
-    /// workflow, and print its outcome (update or error/trap), stdout/stderr, the files it
-    /// created/changed/deleted, the events it emitted, its duration and peak memory. Nothing is
-    /// stored. Exit status 0 when it returned a valid update, 1 when it failed.
-    Run {
-        /// The component (`.wasm`).
-        component: PathBuf,
-        /// The state it sees: a JSON object, or @file.
-        #[arg(long, value_name = "JSON")]
-        state: Option<String>,
-        /// Its config: a JSON object, or @file.
-        #[arg(long, value_name = "JSON")]
-        config: Option<String>,
-        /// A directory whose COPY is its workspace (the directory itself is not touched);
-        /// changes are reported against it. Default: an empty workspace.
-        #[arg(long, value_name = "DIR")]
-        workspace: Option<PathBuf>,
-        /// An env var it sees (repeatable); it sees no others.
-        #[arg(long, value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// Limits, arguments, fixtures, deterministic mode.
-        #[command(flatten)]
-        sandbox: SandboxArgs,
-    },
-}
-
-/// What `wtb node run` gives the node besides state and config; limits default to
-/// wtb.toml's `[limits]`.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct SandboxArgs {
-    /// An argument after the program name (repeatable); it sees no others.
-    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub args: Vec<String>,
-    /// Mount a host directory read-only at an absolute guest path (repeatable).
-    #[arg(long, value_name = "GUEST_PATH=DIR")]
-    pub fixture: Vec<String>,
-    /// Deterministic mode with this seed: fixed clocks, seeded random.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Memory limit, MiB.
-    #[arg(long)]
-    pub memory_mib: Option<u64>,
-    /// Wall-time limit, ms.
-    #[arg(long)]
-    pub timeout_ms: Option<u64>,
-    /// Fuel budget (instructions, roughly); unlimited by default.
-    #[arg(long)]
-    pub fuel: Option<u64>,
-    /// MiB the node may grow its workspace by.
-    #[arg(long)]
-    pub disk_mib: Option<u64>,
-    /// New files, directories and links it may create.
-    #[arg(long)]
-    pub max_files: Option<u64>,
-    /// Bytes of stdout (and of stderr) it may write.
-    #[arg(long)]
-    pub output_bytes: Option<u64>,
 }
 
 /// Languages `wtb new` has a template for.

@@ -4,6 +4,8 @@
 //! host error (message on stderr, one line, naming what and where).
 
 mod args;
+mod args_node;
+mod args_tenancy;
 mod bench;
 mod bench_engine;
 mod bench_limits;
@@ -15,9 +17,10 @@ mod node;
 mod outbox;
 mod run;
 mod show;
+mod tenancy;
 mod travel;
 
-pub use args::{Cli, Command, GcCommand, NodeCommand, OutboxCommand};
+pub use args::{Cli, Command, GcCommand, NodeCommand, OutboxCommand, TenantCommand, TokenCommand};
 
 use crate::clock::{SystemClock, UuidV7Ids};
 use crate::config::DataDir;
@@ -142,6 +145,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let grace = std::time::Duration::from_secs(grace_seconds.unwrap_or(exec.config().orphan_grace_seconds));
             show::orphans(&exec, grace, dry_run, cli.json).await
         }
+        Command::Tenant { ref what } => tenancy::tenant(&open(&cli).await?, what, cli.json).await,
+        Command::Token { ref what } => tenancy::token(&open(&cli).await?, what, cli.json).await,
         Command::Demo => {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await
@@ -157,7 +162,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Opens the data dir and the executor with the real clock and ids.
 pub async fn open(cli: &Cli) -> anyhow::Result<Executor> {
     let data = DataDir::open(&cli.data_dir)?;
-    Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids))
+    let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids))
         .await
-        .with_context(|| format!("opening data dir `{}`", cli.data_dir.display()))
+        .with_context(|| format!("opening data dir `{}`", cli.data_dir.display()))?;
+    Ok(match (&cli.token, &cli.tenant) {
+        (Some(token), _) => exec.authenticate(token).await?,
+        (None, Some(name)) => {
+            let tenant = exec.tenant_named(name).await?;
+            exec.for_tenant(tenant.id)
+        }
+        (None, None) => exec,
+    })
 }

@@ -75,6 +75,8 @@ pub(crate) struct Drive<'a> {
     pub(crate) parallelism: usize,
     /// Deterministic mode's seed, from the execution's environment.
     pub(crate) seed: Option<u64>,
+    /// The tenant's `max_nodes_per_hour`, checked before each attempt (the drive pauses there).
+    pub(crate) node_quota: Option<u64>,
     running: JoinSet<Result<Attempted, ExecError>>,
     in_flight: HashMap<BoundaryId, (usize, u32, CancelSignal)>,
     lanes: BTreeMap<u32, Lane>,
@@ -101,6 +103,7 @@ impl<'a> Drive<'a> {
             chain: Chain::new(ex.committer.clone(), ex.fail_point),
             parallelism: parallelism.max(1),
             seed: None,
+            node_quota: None,
             running: JoinSet::new(),
             in_flight: HashMap::new(),
             lanes: BTreeMap::new(),
@@ -151,6 +154,14 @@ impl<'a> Drive<'a> {
                 if task.fresh && self.breakpoints.before.contains(&node) {
                     self.ready.push_front(task);
                     self.stop = Some(Stop::Pause(format!("breakpoint before `{node}`")));
+                    break;
+                }
+                // Settled first, so attempts whose exit is still committing are counted.
+                if let Some(max) = self.node_quota
+                    && let Some(why) = async { self.chain.settle().await?; self.ex.node_quota_reached(max, self.running.len() as u64).await }.await?
+                {
+                    self.ready.push_front(task);
+                    self.stop = Some(Stop::Pause(why));
                     break;
                 }
                 self.launch(task).await?;

@@ -34,6 +34,7 @@ mod inspect;
 pub mod load;
 mod run;
 mod solo;
+mod tenancy;
 mod travel;
 
 pub use control::Control;
@@ -44,6 +45,7 @@ pub use inspect::{CheckpointView, ExecutionReport, NodeView};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
 pub use run::{RunOptions, RunSummary, workspace_dir};
 pub use solo::{SoloChange, SoloOptions, SoloReport};
+pub use tenancy::NewToken;
 pub(crate) use run::blocking;
 pub use travel::RolledBack;
 
@@ -121,13 +123,39 @@ pub enum ExecError {
     /// what to do instead. Nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// No tenant has this name.
+    #[error("no tenant named `{0}` (see `wtb tenant list`)")]
+    UnknownTenant(String),
+    /// An API token that is malformed, unknown or revoked.
+    #[error("the API token is not valid (unknown, malformed or revoked)")]
+    BadToken,
+    /// A tenant's quota would be exceeded.
+    #[error("tenant `{tenant}` is at its quota: `{quota}` = {limit} (now {current})")]
+    Quota {
+        /// The tenant's name.
+        tenant: String,
+        /// Which quota.
+        quota: &'static str,
+        /// Its value.
+        limit: u64,
+        /// The usage that reached it.
+        current: u64,
+    },
     /// The stored workflow of an execution cannot be loaded again.
     #[error("the stored workflow: {0}")]
     StoredWorkflow(String),
 }
 
-/// The embedded WTB host: database, blob store, runtime, clock and ids.
+/// The embedded WTB host — database, blob store, runtime, clock and ids — acting for one
+/// tenant. [`Executor::for_tenant`] gives another tenant's view of the same host cheaply
+/// (one engine, pool and group committer for all), which is how a server serves many.
 pub struct Executor {
+    inner: Arc<Host>,
+    pub(crate) tenant: TenantId,
+}
+
+/// What every tenant's [`Executor`] shares.
+pub struct Host {
     pub(crate) pool: SqlitePool,
     pub(crate) cas: Arc<LocalCas>,
     pub(crate) runtime: Arc<Runtime>,
@@ -137,15 +165,22 @@ pub struct Executor {
     pub(crate) workspaces: Dir,
     pub(crate) workspaces_path: PathBuf,
     pub(crate) data_root: PathBuf,
-    pub(crate) tenant: TenantId,
     pub(crate) fail_point: Option<FailPoint>,
     pub(crate) controls: Arc<control::Controls>,
     /// Guest attempts running at once in this process, across executions.
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     /// The one writer of exit transactions, grouping concurrent ones into one commit.
     pub(crate) committer: Arc<group::GroupCommitter>,
-    /// Workflows whose definition and component rows this executor has stored.
-    pub(crate) registered: std::sync::Mutex<std::collections::HashMap<crate::model::Digest, crate::model::WorkflowId>>,
+    /// Workflows whose definition and component rows this host has stored, per tenant.
+    pub(crate) registered: std::sync::Mutex<std::collections::HashMap<(TenantId, crate::model::Digest), crate::model::WorkflowId>>,
+}
+
+impl std::ops::Deref for Executor {
+    type Target = Host;
+
+    fn deref(&self) -> &Host {
+        &self.inner
+    }
 }
 
 /// Most guests running at once in one process (the instance pool has room for 128).
@@ -158,7 +193,7 @@ impl Executor {
         let runtime = Runtime::with_tuning(data.cache, data.config.tuning)
             .map_err(|e| ExecError::Io { what: "starting the wasm engine".into(), source: std::io::Error::other(format!("{e:#}")) })?;
         let committer = Arc::new(group::GroupCommitter::start(pool.clone()));
-        Ok(Self {
+        let host = Host {
             pool,
             cas: Arc::new(LocalCas::new(data.blobs)),
             runtime: Arc::new(runtime),
@@ -167,19 +202,24 @@ impl Executor {
             workspaces: data.workspaces,
             workspaces_path: data.workspaces_path,
             data_root: data.root,
-            tenant: TenantId::DEFAULT,
             fail_point: None,
             controls: Arc::new(control::Controls::new(crate::clock::owner_id(ids.as_ref()))),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
             committer,
             registered: std::sync::Mutex::default(),
             ids,
-        })
+        };
+        Ok(Self { inner: Arc::new(host), tenant: TenantId::DEFAULT })
+    }
+
+    /// The same host acting for `tenant` (which must exist: see [`Executor::tenant_named`]).
+    pub fn for_tenant(&self, tenant: TenantId) -> Executor {
+        Executor { inner: self.inner.clone(), tenant }
     }
 
     /// Arms a [`FailPoint`] (tests only; never set in production paths).
     pub fn with_fail_point(mut self, point: FailPoint) -> Self {
-        self.fail_point = Some(point);
+        Arc::get_mut(&mut self.inner).expect("armed before the executor is shared").fail_point = Some(point);
         self
     }
 

@@ -74,7 +74,10 @@ impl Executor {
         if let Some(schema) = &wf.state_schema {
             schema.check(&Value::Object(state.clone())).map_err(|v| ExecError::InvalidState(format!("does not match the workflow's `state_schema`: {v}")))?;
         }
-        self.start(wf, state, opts).await?.run().await
+        let quotas = self.check_quotas(true).await?;
+        let mut drive = self.start(wf, state, opts).await?;
+        drive.node_quota = quotas.max_nodes_per_hour;
+        drive.run().await
     }
 
     /// The start transaction (the first on the execution's chain): execution, empty file
@@ -153,7 +156,7 @@ impl Executor {
     /// Stores the workflow's components (CAS objects and rows) and its definition once per
     /// executor: they are content-addressed, so later runs of the same workflow find them.
     async fn register(&self, wf: &LoadedWorkflow, now: crate::model::Timestamp) -> Result<crate::model::WorkflowId, ExecError> {
-        if let Some(id) = self.registered.lock().ok().and_then(|r| r.get(&wf.digest).copied()) {
+        if let Some(id) = self.registered.lock().ok().and_then(|r| r.get(&(self.tenant, wf.digest)).copied()) {
             return Ok(id);
         }
         for node in &wf.nodes {
@@ -166,7 +169,7 @@ impl Executor {
         let id = db::workflow::insert_or_get(&mut tx, &self.workflow_record(wf)).await?;
         tx.commit().await.map_err(DbError::from)?;
         if let Ok(mut registered) = self.registered.lock() {
-            registered.insert(wf.digest, id);
+            registered.insert((self.tenant, wf.digest), id);
         }
         Ok(id)
     }
@@ -178,13 +181,15 @@ impl Executor {
         let recovering = exec.status == ExecutionStatus::Running;
         let transition = if recovering { Transition::Start } else { Transition::Resume };
         exec.status.apply(transition).map_err(ExecError::Illegal)?;
+        let quotas = self.check_quotas(!recovering).await?;
         let now = self.clock.now();
         if let Err(holder) = control::claim(&self.pool, &self.controls.owner, id, now).await? {
             return Err(ExecError::Busy { execution: id, holder });
         }
         let record = db::workflow::get_one(&self.pool, self.tenant, exec.workflow).await?.ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
         let wf = self.load_stored(&record).await?;
-        let drive = self.rebuild(&wf, &exec, recovering, parallelism, true).await?;
+        let mut drive = self.rebuild(&wf, &exec, recovering, parallelism, true).await?;
+        drive.node_quota = quotas.max_nodes_per_hour;
         drive.run().await
     }
 

@@ -77,6 +77,11 @@ id_type!(
     BoundaryId, "node boundary"
 );
 
+id_type!(
+    /// An API token (its id, never its secret).
+    TokenId, "token"
+);
+
 impl TenantId {
     /// The tenant every single-user installation runs as; created by the first migration.
     pub const DEFAULT: Self = Self(Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));

@@ -10,6 +10,7 @@ mod event;
 mod execution;
 mod files;
 mod ids;
+mod tenant;
 mod time;
 
 pub use boundary::{AttemptStatus, NodeBoundary, TrapKind};
@@ -18,7 +19,8 @@ pub use digest::{Digest, DigestParseError};
 pub use event::{EventKind, OutboxEvent};
 pub use execution::{Environment, Execution, ExecutionStatus, IllegalTransition, Transition, WorkflowRecord};
 pub use files::{BlobRecord, ChangeKind, EntryKind, FileChange, FileCommit, FileEntry, FileTree, SNAPSHOT_INTERVAL};
-pub use ids::{BoundaryId, CheckpointId, EventId, ExecutionId, FileCommitId, IdParseError, TenantId, WorkflowId};
+pub use ids::{BoundaryId, CheckpointId, EventId, ExecutionId, FileCommitId, IdParseError, TenantId, TokenId, WorkflowId};
+pub use tenant::{ApiToken, Quotas, Tenant, valid_tenant_name};
 pub use time::Timestamp;
 
 /// A string stored in the database did not name a known enum variant.

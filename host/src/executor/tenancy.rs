@@ -1,0 +1,175 @@
+//! Tenants, API tokens and quotas. Every other operation of an [`Executor`] acts for the one
+//! tenant it was opened or scoped for ([`Executor::for_tenant`]); these are the ones that
+//! create tenants and map a name or a token to one.
+
+use super::{ExecError, Executor};
+use crate::db::{self, DbError};
+use crate::model::{ApiToken, Quotas, Tenant, TenantId, Timestamp, TokenId, valid_tenant_name};
+use sha2::{Digest as _, Sha256};
+
+/// Secrets start with this, so a leaked one is recognisable (e.g. by secret scanners).
+const TOKEN_PREFIX: &str = "wtb_";
+
+/// A token as created: the only time its secret exists outside its holder.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NewToken {
+    /// The stored part.
+    pub token: ApiToken,
+    /// `wtb_` and 64 hex digits (256 random bits).
+    pub secret: String,
+}
+
+/// SHA-256 of a secret, hex: all that is stored.
+fn token_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The quota a new attempt or execution would break, if any (pure).
+pub(crate) fn over_quota(q: &Quotas, usage: &db::tenant::Usage, starting: bool) -> Option<(&'static str, u64, u64)> {
+    if let Some(max) = q.max_concurrent
+        && starting
+        && usage.running >= max
+    {
+        return Some(("max_concurrent", max, usage.running));
+    }
+    if let Some(max) = q.max_stored_bytes
+        && usage.stored_bytes >= max
+    {
+        return Some(("max_stored_bytes", max, usage.stored_bytes));
+    }
+    if let Some(max) = q.max_nodes_per_hour
+        && usage.nodes_since >= max
+    {
+        return Some(("max_nodes_per_hour", max, usage.nodes_since));
+    }
+    None
+}
+
+/// An hour before `now`: the window of `max_nodes_per_hour`.
+pub(crate) fn hour_before(now: Timestamp) -> Timestamp {
+    Timestamp::from_micros(now.micros() - 3_600_000_000)
+}
+
+impl Executor {
+    /// Creates a tenant.
+    pub async fn create_tenant(&self, name: &str, quotas: Quotas) -> Result<Tenant, ExecError> {
+        if !valid_tenant_name(name) {
+            return Err(ExecError::Refused(format!("`{name}` is not a valid tenant name (1-64 of a-z 0-9 _ -)")));
+        }
+        if db::tenant::get_by_name(&self.pool, name).await?.is_some() {
+            return Err(ExecError::Refused(format!("a tenant named `{name}` already exists")));
+        }
+        let tenant = Tenant { id: TenantId::from_uuid(self.ids.next()), name: name.to_owned(), created_at: self.clock.now(), quotas };
+        db::tenant::insert(&self.pool, &tenant).await?;
+        Ok(tenant)
+    }
+
+    /// Replaces a tenant's quotas.
+    pub async fn set_quotas(&self, name: &str, quotas: Quotas) -> Result<Tenant, ExecError> {
+        let tenant = self.tenant_named(name).await?;
+        db::tenant::set_quotas(&self.pool, tenant.id, &quotas).await?;
+        Ok(Tenant { quotas, ..tenant })
+    }
+
+    /// Every tenant with its usage now.
+    pub async fn tenants(&self) -> Result<Vec<(Tenant, db::tenant::Usage)>, ExecError> {
+        let since = hour_before(self.clock.now());
+        let mut out = Vec::new();
+        for t in db::tenant::list(&self.pool).await? {
+            let usage = db::tenant::usage(&self.pool, t.id, since).await?;
+            out.push((t, usage));
+        }
+        Ok(out)
+    }
+
+    /// The tenant called `name`, or [`ExecError::UnknownTenant`].
+    pub async fn tenant_named(&self, name: &str) -> Result<Tenant, ExecError> {
+        db::tenant::get_by_name(&self.pool, name).await?.ok_or_else(|| ExecError::UnknownTenant(name.to_owned()))
+    }
+
+    /// Creates a token for this executor's tenant. The secret is in the result and nowhere
+    /// else: show it once.
+    pub async fn create_token(&self, name: &str) -> Result<NewToken, ExecError> {
+        if name.trim().is_empty() || name.len() > 128 {
+            return Err(ExecError::Refused("a token name must be 1-128 characters".into()));
+        }
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random).map_err(|e| ExecError::Io { what: "reading OS randomness for a token".into(), source: std::io::Error::other(e.to_string()) })?;
+        let secret = format!("{TOKEN_PREFIX}{}", hex::encode(random));
+        let token = ApiToken { id: TokenId::from_uuid(self.ids.next()), tenant: self.tenant, name: name.to_owned(), created_at: self.clock.now(), revoked_at: None };
+        db::tenant::insert_token(&self.pool, &token, &token_hash(&secret)).await?;
+        Ok(NewToken { token, secret })
+    }
+
+    /// Revokes one of this tenant's tokens (another tenant's is as unknown as a made-up id).
+    pub async fn revoke_token(&self, id: TokenId) -> Result<(), ExecError> {
+        match db::tenant::revoke_token(&self.pool, self.tenant, id, self.clock.now()).await? {
+            true => Ok(()),
+            false => Err(ExecError::Refused(format!("no live token {id} for this tenant"))),
+        }
+    }
+
+    /// This tenant's tokens (never their secrets).
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>, ExecError> {
+        Ok(db::tenant::list_tokens(&self.pool, self.tenant).await?)
+    }
+
+    /// The tenant a secret acts for: this host scoped to it, or [`ExecError::BadToken`] for an
+    /// unknown, malformed or revoked one (the same error, so a guess learns nothing).
+    pub async fn authenticate(&self, secret: &str) -> Result<Executor, ExecError> {
+        let secret = secret.trim();
+        if !secret.starts_with(TOKEN_PREFIX) {
+            return Err(ExecError::BadToken);
+        }
+        match db::tenant::token_by_hash(&self.pool, &token_hash(secret)).await? {
+            Some(t) if t.revoked_at.is_none() => Ok(self.for_tenant(t.tenant)),
+            _ => Err(ExecError::BadToken),
+        }
+    }
+
+    /// Refuses to start (`starting`) or resume an execution when this tenant is at one of its
+    /// quotas; returns the quotas, for the drive to keep checking `max_nodes_per_hour`.
+    pub(crate) async fn check_quotas(&self, starting: bool) -> Result<Quotas, ExecError> {
+        let tenant = db::tenant::get_one(&self.pool, self.tenant).await?.ok_or(DbError::Corrupt { what: "tenant", detail: self.tenant.to_string() })?;
+        if tenant.quotas == Quotas::default() {
+            return Ok(tenant.quotas);
+        }
+        let usage = db::tenant::usage(&self.pool, self.tenant, hour_before(self.clock.now())).await?;
+        match over_quota(&tenant.quotas, &usage, starting) {
+            Some((quota, limit, current)) => Err(ExecError::Quota { tenant: tenant.name, quota, limit, current }),
+            None => Ok(tenant.quotas),
+        }
+    }
+
+    /// Why the next attempt must wait, when this tenant's attempts that ended in the last hour
+    /// plus `in_flight` reach its `max_nodes_per_hour`.
+    pub(crate) async fn node_quota_reached(&self, max: u64, in_flight: u64) -> Result<Option<String>, ExecError> {
+        let used = db::tenant::nodes_since(&self.pool, self.tenant, hour_before(self.clock.now())).await? + in_flight;
+        Ok((used >= max).then(|| format!("tenant quota `max_nodes_per_hour` = {max} reached ({used} in the last hour); resume later")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::tenant::Usage;
+
+    #[test]
+    fn the_first_quota_reached_is_named() {
+        let q = Quotas { max_concurrent: Some(2), max_stored_bytes: Some(100), max_nodes_per_hour: Some(10) };
+        let u = |running, stored_bytes, nodes_since| Usage { running, stored_bytes, nodes_since };
+        assert_eq!(over_quota(&q, &u(1, 99, 9), true), None);
+        assert_eq!(over_quota(&q, &u(2, 0, 0), true), Some(("max_concurrent", 2, 2)));
+        assert_eq!(over_quota(&q, &u(2, 0, 0), false), None, "a running execution's next attempt does not start one more");
+        assert_eq!(over_quota(&q, &u(0, 100, 0), false), Some(("max_stored_bytes", 100, 100)));
+        assert_eq!(over_quota(&q, &u(0, 0, 10), false), Some(("max_nodes_per_hour", 10, 10)));
+        assert_eq!(over_quota(&Quotas::default(), &u(99, 99, 99), true), None);
+    }
+
+    #[test]
+    fn secrets_hash_stably() {
+        assert_eq!(token_hash("wtb_x"), token_hash("wtb_x"));
+        assert_ne!(token_hash("wtb_x"), token_hash("wtb_y"));
+        assert_eq!(token_hash("a").len(), 64);
+    }
+}
