@@ -59,3 +59,29 @@ async fn a_workflow_can_ask_for_determinism_itself() {
     let replay = exec.run_with(&wf, Map::new(), &RunOptions { seed: Some(seed), ..RunOptions::default() }).await.unwrap();
     assert_eq!(first.state, replay.state);
 }
+
+#[test]
+fn wtb_run_seed_replays_and_wtb_show_names_the_seed() {
+    let h = Harness::new();
+    let wf = h.probe_workflow("observe-cli", &[("o", json!({ "action": "observe" }))]);
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+            .args(["run", wf.to_str().unwrap(), "--json"])
+            .args(extra)
+            .env("WTB_DATA_DIR", h.data_dir())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (a, b) = (run(&["--seed", "5"]), run(&["--seed", "5"]));
+    assert_eq!(a["state"], b["state"]);
+    let fresh = run(&["--deterministic"]);
+    assert_ne!(fresh["state"], a["state"]);
+    let show = std::process::Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["show", a["execution"].as_str().unwrap()])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&show.stdout).contains("deterministic, seed 5 (rerun with `wtb run --seed 5`)"), "{show:?}");
+}

@@ -73,7 +73,10 @@ fn failures_exit_1_with_the_reason_and_bad_input_exits_2() {
     assert_eq!((r["outcome"].as_str(), r["trap"].as_str()), (Some("trapped"), Some("timeout")), "{r}");
     std::fs::write(h.dir.path().join("net.wasm"), wtb_tests::NET_COMMAND).unwrap();
     std::fs::write(h.dir.path().join("garbage.wasm"), b"not wasm").unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 10] = [
+        (&["probe.wasm", "--memory-mib", "0"], "--memory-mib: `memory_mib` = 0 makes no sense"),
+        (&["probe.wasm", "--fixture", "data"], "--fixture `data`: expected GUEST_PATH=DIR"),
+        (&["probe.wasm", "--fixture", "/data=no-such-dir"], "fixture directory"),
         (&["missing.wasm"], "missing.wasm: "),
         (&["garbage.wasm"], "not a valid WebAssembly component"),
         (&["net.wasm"], "is not a usable wasi:cli command"),
@@ -88,6 +91,34 @@ fn failures_exit_1_with_the_reason_and_bad_input_exits_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(expected) && err.lines().count() == 1, "{args:?}: {err}");
     }
+}
+
+#[test]
+fn args_fixtures_seed_and_limits_reach_the_node() {
+    let h = Harness::new();
+    std::fs::create_dir_all(h.dir.path().join("inputs")).unwrap();
+    h.file("inputs/in.txt", "from a fixture");
+    let read = node_run(&h, &["probe.wasm", "--config", r#"{"action": "read_file", "path": "/in/in.txt", "write_to": "/in/x"}"#, "--fixture", "/in=inputs", "--json"]);
+    assert!(read.status.success(), "{read:?}");
+    let r: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(r["update"]["read"], "from a fixture");
+    assert!(r["update"]["write"].as_str().unwrap().starts_with("denied"), "{r}");
+    let environ = node_run(&h, &["probe.wasm", "--config", r#"{"action": "environ"}"#, "--arg", "-v", "--arg", "x", "--json"]);
+    let r: Value = serde_json::from_slice(&environ.stdout).unwrap();
+    assert_eq!(r["update"]["args"], json!(["probe", "-v", "x"]));
+    let observe = |seed: &str| {
+        let out = node_run(&h, &["probe.wasm", "--config", r#"{"action": "observe"}"#, "--seed", seed, "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["update"]["observed"].clone()
+    };
+    assert_eq!(observe("9"), observe("9"));
+    assert_ne!(observe("9"), observe("10"));
+    let fuel = node_run(&h, &["probe.wasm", "--config", r#"{"action": "spin"}"#, "--fuel", "1000000", "--json"]);
+    assert_eq!(fuel.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&fuel.stdout).unwrap();
+    assert_eq!(r["trap"], "out_of_fuel", "{r}");
+    let disk = node_run(&h, &["probe.wasm", "--config", r#"{"action": "fill", "path": "f", "bytes": 5000000}"#, "--disk-mib", "1", "--json"]);
+    let r: Value = serde_json::from_slice(&disk.stdout).unwrap();
+    assert_eq!(r["trap"], "disk_quota_exceeded", "{r}");
 }
 
 #[test]
