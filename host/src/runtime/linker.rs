@@ -4,7 +4,7 @@
 //! fails to instantiate with an error naming the import, rather than running and being denied.
 
 use super::bindings::{HostImports, NodeInput, TypesHost};
-use super::quota::QuotaFsData;
+use super::quota_fs::QuotaFsData;
 use super::state::NodeState;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::Engine;

@@ -14,6 +14,7 @@ mod linker;
 mod outcome;
 mod output;
 mod quota;
+mod quota_fs;
 mod state;
 
 pub use cache::CacheStats;

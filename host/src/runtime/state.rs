@@ -2,7 +2,8 @@
 
 use super::bindings::{HostImports, Level, TypesHost};
 use super::limits::Limits;
-use super::quota::{DiskQuota, QuotaFs};
+use super::quota::DiskQuota;
+use super::quota_fs::QuotaFs;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result as WtResult};

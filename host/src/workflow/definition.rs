@@ -4,7 +4,8 @@
 //! after a crash — even when the manifest file has since changed or gone.
 
 use super::graph::{Edge, Graph};
-use super::manifest::{Manifest, NodeSpec, RetryPolicy};
+use super::manifest::{Manifest, NodeSpec};
+use super::retry::RetryPolicy;
 use super::sandbox::{Fixture, NodeLimits};
 use super::reduce::Reducers;
 use super::schema::{SchemaSource, SchemaSpec};
