@@ -156,13 +156,7 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
 
 async fn run_mode(dir: &Path, mode: &'static str, durability: Durability, tuning: Tuning, shape: Shape) -> anyhow::Result<ModeResult> {
     let Shape { nodes, runs, file_size, inline_blob_max_bytes, .. } = shape;
-    std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
-    let mut manifest = String::from("name = \"bench\"\n[state]\ncounter = 0\nlog = []\n");
-    for i in 1..=nodes {
-        let _ = write!(manifest, "\n[[nodes]]\nid = \"n{i:03}\"\ncomponent = \"counter.wasm\"\nconfig = {{ size = {file_size} }}\n");
-    }
-    let manifest_path = dir.join("bench.toml");
-    std::fs::write(&manifest_path, manifest)?;
+    let manifest_path = linear_workflow(dir, nodes, file_size)?;
     let data_path = dir.join("data");
     let mut data = DataDir::open(&data_path)?;
     data.config.durability = durability;
@@ -196,4 +190,17 @@ async fn run_mode(dir: &Path, mode: &'static str, durability: Durability, tuning
         // deduplication at work.
         blob_bytes_total: totals.bytes,
     })
+}
+
+/// Writes the linear bench workflow into `dir`: `nodes` counter nodes in a line, each writing a
+/// `file_size`-byte file; returns the manifest's path.
+pub(super) fn linear_workflow(dir: &Path, nodes: usize, file_size: usize) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
+    let mut manifest = String::from("name = \"bench\"\n[state]\ncounter = 0\nlog = []\n");
+    for i in 1..=nodes {
+        let _ = write!(manifest, "\n[[nodes]]\nid = \"n{i:03}\"\ncomponent = \"counter.wasm\"\nconfig = {{ size = {file_size} }}\n");
+    }
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, manifest)?;
+    Ok(path)
 }

@@ -11,7 +11,6 @@ use crate::executor::Executor;
 use crate::runtime::Tuning;
 use anyhow::ensure;
 use serde_json::Map;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,13 +39,7 @@ const MODES: [(&str, Tuning); 4] = [
 
 /// Runs the comparison under `dir`.
 pub async fn limits(dir: &Path, nodes: usize, runs: usize, file_size: usize) -> anyhow::Result<Vec<LimitsResult>> {
-    std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
-    let mut manifest = String::from("name = \"bench-limits\"\n[state]\ncounter = 0\nlog = []\n");
-    for i in 1..=nodes {
-        let _ = write!(manifest, "\n[[nodes]]\nid = \"n{i:03}\"\ncomponent = \"counter.wasm\"\nconfig = {{ size = {file_size} }}\n");
-    }
-    let manifest_path = dir.join("bench.toml");
-    std::fs::write(&manifest_path, manifest)?;
+    let manifest_path = super::bench::linear_workflow(dir, nodes, file_size)?;
     let mut lanes = Vec::new();
     for (i, (_, tuning)) in MODES.iter().enumerate() {
         let mut data = DataDir::open(&dir.join(format!("data-{i}")))?;
