@@ -50,6 +50,22 @@ async fn missing_and_invalid_components_are_named_with_their_line() {
     h.file("net.wasm", NET_COMMAND);
     let e = load_err(&h, &manifest("net.wasm")).await;
     assert!(e.contains("does not implement the wtb:node/node world and is not a usable wasi:cli command") && e.contains("wasi:sockets"), "{e}");
+    assert!(e.contains("(it exports: wasi:cli/run@") && e.contains("set `network = \"deny\"` on the node"), "names its exports and the way out: {e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_network_deny_sockets_are_linked_and_every_use_fails() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    h.file("net.wasm", NET_COMMAND);
+    let e = load_err(&h, "name = \"b\"\n[[nodes]]\nid = \"n\"\ncomponent = \"net.wasm\"\nnetwork = \"open\"\n").await;
+    assert!(e.contains("unknown variant `open`, expected `none` or `deny`"), "{e}");
+    let path = h.file("deny.toml", "name = \"deny\"\n[[nodes]]\nid = \"net\"\ncomponent = \"net.wasm\"\nnetwork = \"deny\"\n");
+    let wf = exec.load_workflow(&path).await.unwrap();
+    let s = exec.run(&wf, serde_json::Map::new()).await.unwrap();
+    // It ran, and TCP connect, UDP send and DNS lookup each failed: no connection was made.
+    let r = exec.describe(s.execution).await.unwrap();
+    assert_eq!(r.nodes[0].boundary.stdout.trim(), "false false false", "{:?}", r.nodes[0].boundary);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,6 +45,10 @@ pub struct SandboxArgs {
     /// Deterministic mode with this seed: fixed clocks, seeded random.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// `deny`: link wasi:sockets with every use refused (for toolchains such as componentize-py
+    /// that import sockets); default `none`: not linked, a component importing them is refused.
+    #[arg(long, value_enum, default_value = "none")]
+    pub network: NetworkArg,
     /// Memory limit, MiB.
     #[arg(long)]
     pub memory_mib: Option<u64>,
@@ -65,3 +69,12 @@ pub struct SandboxArgs {
     pub output_bytes: Option<u64>,
 }
 
+/// `--network`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkArg {
+    /// Sockets not linked.
+    #[default]
+    None,
+    /// Sockets linked, every use refused.
+    Deny,
+}

@@ -4,8 +4,9 @@ use super::format::{bytes, micros};
 use super::run::json_object;
 use crate::executor::{Executor, SoloOptions, SoloReport};
 use super::args::SandboxArgs;
+use super::args_node::NetworkArg;
 use crate::model::ChangeKind;
-use crate::workflow::{Fixture, NodeLimits};
+use crate::workflow::{Fixture, Network, NodeLimits};
 use anyhow::bail;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,6 +50,10 @@ pub fn options(component: &Path, state: Option<&str>, config: Option<&str>, work
         fixtures,
         limits,
         seed: sandbox.seed,
+        network: match sandbox.network {
+            NetworkArg::None => Network::None,
+            NetworkArg::Deny => Network::Deny,
+        },
     })
 }
 
@@ -64,7 +69,7 @@ pub async fn run(exec: &Executor, opts: &SoloOptions, json: bool) -> anyhow::Res
         return Ok(ExitCode::SUCCESS);
     }
     let trap = r.trap.map(|t| format!(" ({t})")).unwrap_or_default();
-    eprintln!("error: the node {}{trap}: {}", r.outcome.replace('_', " "), r.error.as_deref().unwrap_or("").lines().next().unwrap_or(""));
+    eprintln!("error: {}{trap}: {}", r.outcome.replace('_', " "), r.error.as_deref().unwrap_or("").lines().next().unwrap_or(""));
     Ok(ExitCode::from(1))
 }
 

@@ -184,7 +184,7 @@ impl Executor {
                 .await
                 .map_err(|source| ExecError::Io { what: format!("--component {node}: reading `{}`", path.display()), source })?
                 .into();
-            let prepared = self.runtime.prepare(bytes.clone()).await.map_err(|e| ExecError::Refused(format!("--component {node}: `{}` {e}", path.display())))?;
+            let prepared = self.runtime.prepare(bytes.clone(), n.network).await.map_err(|e| ExecError::Refused(format!("--component {node}: `{}` {e}", path.display())))?;
             n.component = prepared.digest().to_hex();
             components.push((node.clone(), prepared.digest(), bytes));
         }

@@ -116,7 +116,7 @@ impl Executor {
                 .into();
             let prepared = self
                 .runtime
-                .prepare(bytes.clone())
+                .prepare(bytes.clone(), spec.network)
                 .await
                 .map_err(|source| LoadError::Component { file: file.clone(), at: spec.component_at, index, path: component.clone(), source })?;
             nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared, update_schema: update_schemas[index].clone() });
@@ -142,7 +142,7 @@ impl Executor {
                 .await?
                 .map_err(|e| bad(format!("component of node `{}` ({digest}): {e}", spec.id)))?
                 .into();
-            let prepared = self.runtime.prepare(bytes.clone()).await.map_err(|e| bad(format!("node `{}`: {e}", spec.id)))?;
+            let prepared = self.runtime.prepare(bytes.clone(), spec.network).await.map_err(|e| bad(format!("node `{}`: {e}", spec.id)))?;
             nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared, update_schema });
         }
         Ok(LoadedWorkflow { manifest, nodes, definition: record.definition.clone(), digest: record.digest, state_schema })

@@ -7,7 +7,7 @@ use crate::capture::{CaptureError, Workspace, capture};
 use crate::cas::LocalCas;
 use crate::model::{ChangeKind, Digest, EntryKind, FileTree, TrapKind};
 use crate::runtime::{CancelSignal, NodeCall, Outcome};
-use crate::workflow::{Fixture, NodeLimits, parse_update};
+use crate::workflow::{Fixture, Network, NodeLimits, parse_update};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -36,6 +36,8 @@ pub struct SoloOptions {
     pub limits: NodeLimits,
     /// Deterministic mode with this seed.
     pub seed: Option<u64>,
+    /// Whether sockets are linked (and denied).
+    pub network: Network,
 }
 
 /// One path the node changed.
@@ -94,7 +96,7 @@ impl Executor {
     pub async fn run_node(&self, opts: &SoloOptions) -> Result<SoloReport, ExecError> {
         let path = opts.component.display().to_string();
         let bytes: Arc<[u8]> = tokio::fs::read(&opts.component).await.map_err(|e| ExecError::Refused(format!("{path}: {e}")))?.into();
-        let prepared = self.runtime.prepare(bytes).await.map_err(|e| ExecError::Refused(format!("{path}: {e}")))?;
+        let prepared = self.runtime.prepare(bytes, opts.network).await.map_err(|e| ExecError::Refused(format!("{path}: {e}")))?;
         opts.limits.validate().map_err(|p| ExecError::Refused(format!("limits: {p}")))?;
         let cwd = std::env::current_dir().map_err(|source| ExecError::Io { what: "reading the current directory".into(), source })?;
         let fixtures = opts.fixtures.iter().map(|f| super::load::resolve_fixture(&cwd, f)).collect::<Result<Vec<_>, _>>().map_err(ExecError::Refused)?;

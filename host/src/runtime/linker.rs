@@ -1,7 +1,10 @@
 //! What a node may import: WASI without sockets, plus our `host` interface.
 //!
-//! `wasi:sockets` and `wasi:http` are not linked at all, so a component that imports them
-//! fails to instantiate with an error naming the import, rather than running and being denied.
+//! `wasi:sockets` and `wasi:http` are not linked, so a component that imports them fails to
+//! instantiate with an error naming the import, rather than running and being denied. A node
+//! declared `network = "deny"` gets a second linker with `wasi:sockets` linked: every socket
+//! and name lookup is then refused by the WASI context (TCP, UDP and lookups disabled, no
+//! address allowed), for toolchains that import sockets whether or not a node uses them.
 
 use super::bindings::{HostImports, NodeInput, TypesHost};
 use super::quota_fs::QuotaFsData;
@@ -14,6 +17,8 @@ use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView as _};
 use wasmtime_wasi::WasiView;
+use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView as _};
+use crate::workflow::Network;
 
 struct HasIo;
 
@@ -21,8 +26,8 @@ impl wasmtime::component::HasData for HasIo {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// Builds the linker every node is instantiated with.
-pub fn node_linker(engine: &Engine) -> wasmtime::Result<Linker<NodeState>> {
+/// Builds the linker nodes are instantiated with (`Deny`: with `wasi:sockets`, all refused).
+pub fn node_linker(engine: &Engine, network: Network) -> wasmtime::Result<Linker<NodeState>> {
     let mut linker = Linker::<NodeState>::new(engine);
     let l = &mut linker;
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<NodeState, HasIo>(l, |t| t.ctx().table)?;
@@ -47,6 +52,16 @@ pub fn node_linker(engine: &Engine) -> wasmtime::Result<Linker<NodeState>> {
     cli::terminal_stdout::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
     cli::terminal_stderr::add_to_linker::<NodeState, WasiCli>(l, NodeState::cli)?;
     super::bindings::Node::add_to_linker::<NodeState, HasSelf<NodeState>>(l, |s| s)?;
+    if network == Network::Deny {
+        use wasmtime_wasi::p2::bindings::sockets;
+        sockets::network::add_to_linker::<NodeState, WasiSockets>(l, &Default::default(), NodeState::sockets)?;
+        sockets::instance_network::add_to_linker::<NodeState, WasiSockets>(l, NodeState::sockets)?;
+        sockets::tcp::add_to_linker::<NodeState, WasiSockets>(l, NodeState::sockets)?;
+        sockets::tcp_create_socket::add_to_linker::<NodeState, WasiSockets>(l, NodeState::sockets)?;
+        sockets::udp::add_to_linker::<NodeState, WasiSockets>(l, NodeState::sockets)?;
+        sockets::udp_create_socket::add_to_linker::<NodeState, WasiSockets>(l, NodeState::sockets)?;
+        sockets::ip_name_lookup::add_to_linker::<NodeState, WasiSockets>(l, NodeState::sockets)?;
+    }
     Ok(linker)
 }
 

@@ -23,7 +23,7 @@ pub use outcome::{AttemptReport, GuestErrorKind, Outcome};
 pub use state::GuestEvent;
 
 use crate::model::{Digest, TrapKind};
-use crate::workflow::Fixture;
+use crate::workflow::{Fixture, Network};
 use bindings::{Node, NodeInput, WorldPre};
 use cache::ComponentCache;
 use cap_std::fs::Dir;
@@ -51,9 +51,16 @@ pub enum ComponentError {
     #[error("not a valid WebAssembly component: {0:#}")]
     Invalid(wasmtime::Error),
     /// A component, but it neither implements the `wtb:node/node` world nor is a `wasi:cli`
-    /// command, or it imports what WTB never provides (e.g. `wasi:sockets`).
-    #[error("does not implement the wtb:node/node world and is not a usable wasi:cli command: {0:#}")]
-    WrongWorld(wasmtime::Error),
+    /// command, or it imports what WTB does not provide (e.g. `wasi:sockets`, `wasi:http`).
+    #[error("does not implement the wtb:node/node world and is not a usable wasi:cli command: {source:#} (it exports: {exports}){hint}")]
+    WrongWorld {
+        /// What wasmtime found missing or mismatched.
+        source: wasmtime::Error,
+        /// The component's export names.
+        exports: String,
+        /// How to fix it, when known.
+        hint: &'static str,
+    },
     /// The compile task failed to run.
     #[error("compiling: {0}")]
     Task(String),
@@ -64,6 +71,7 @@ pub enum ComponentError {
 pub struct PreparedNode {
     digest: Digest,
     pre: Prepared,
+    network: Network,
 }
 
 /// The two kinds of node component.
@@ -80,6 +88,11 @@ impl PreparedNode {
     /// The component's SHA-256.
     pub fn digest(&self) -> Digest {
         self.digest
+    }
+
+    /// Whether it was linked with (denied) sockets.
+    pub fn network(&self) -> Network {
+        self.network
     }
 
     /// `node` (the WTB world) or `command` (a plain `wasi:cli` command), detected from its
@@ -162,6 +175,8 @@ struct CancelledTrap;
 pub struct Runtime {
     engine: Engine,
     linker: Linker<NodeState>,
+    /// The same plus `wasi:sockets` (every use refused), for `network = "deny"` nodes.
+    deny_linker: Linker<NodeState>,
     cache: Arc<ComponentCache>,
     ticker_stop: Arc<AtomicBool>,
     tuning: Tuning,
@@ -183,7 +198,8 @@ impl Runtime {
                 Engine::new(&engine_config(false, tuning))?
             }
         };
-        let linker = linker::node_linker(&engine)?;
+        let linker = linker::node_linker(&engine, Network::None)?;
+        let deny_linker = linker::node_linker(&engine, Network::Deny)?;
         let cache = Arc::new(ComponentCache::new(&engine, cache_dir));
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (weak, stop) = (engine.weak(), ticker_stop.clone());
@@ -196,7 +212,7 @@ impl Runtime {
                 }
             }
         })?;
-        Ok(Self { engine, linker, cache, ticker_stop, tuning })
+        Ok(Self { engine, linker, deny_linker, cache, ticker_stop, tuning })
     }
 
     /// Whether fuel budgets can be enforced (always, outside benchmarks).
@@ -209,8 +225,9 @@ impl Runtime {
         self.cache.stats()
     }
 
-    /// Compiles (or loads from cache) `bytes` and checks it implements the node world.
-    pub async fn prepare(&self, bytes: Arc<[u8]>) -> Result<PreparedNode, ComponentError> {
+    /// Compiles (or loads from cache) `bytes` and checks it implements the node world (or is a
+    /// command) with the imports `network` allows.
+    pub async fn prepare(&self, bytes: Arc<[u8]>, network: Network) -> Result<PreparedNode, ComponentError> {
         let (engine, cache) = (self.engine.clone(), self.cache.clone());
         let (digest, component) = tokio::task::spawn_blocking(move || {
             let digest = Digest::of(&bytes);
@@ -219,16 +236,32 @@ impl Runtime {
         .await
         .map_err(|e| ComponentError::Task(e.to_string()))?
         .map_err(ComponentError::Invalid)?;
-        self.check_world(digest, &component)
+        self.check_world(digest, &component, network)
     }
 
-    fn check_world(&self, digest: Digest, component: &Component) -> Result<PreparedNode, ComponentError> {
-        let instance_pre = self.linker.instantiate_pre(component).map_err(ComponentError::WrongWorld)?;
+    fn check_world(&self, digest: Digest, component: &Component, network: Network) -> Result<PreparedNode, ComponentError> {
+        let linker = match network {
+            Network::None => &self.linker,
+            Network::Deny => &self.deny_linker,
+        };
+        let instance_pre = linker.instantiate_pre(component).map_err(|e| self.wrong_world(component, e, network))?;
         let pre = match WorldPre::new(instance_pre.clone()) {
             Ok(pre) => Prepared::Node(pre),
-            Err(not_node) => Prepared::Command(CommandPre::new(instance_pre).map_err(|_| ComponentError::WrongWorld(not_node))?),
+            Err(not_node) => Prepared::Command(CommandPre::new(instance_pre).map_err(|_| self.wrong_world(component, not_node, network))?),
         };
-        Ok(PreparedNode { digest, pre })
+        Ok(PreparedNode { digest, pre, network })
+    }
+
+    /// The refusal, naming what the component does export and, for sockets, the way out.
+    fn wrong_world(&self, component: &Component, e: wasmtime::Error, network: Network) -> ComponentError {
+        let exports: Vec<String> = component.component_type().exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        let exports = if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") };
+        let hint = if network == Network::None && format!("{e:#}").contains("wasi:sockets") {
+            "; if the toolchain imports sockets the node never uses (componentize-py does), set `network = \"deny\"` on the node (`--network deny` for `wtb node run`): sockets are then linked and every use refused"
+        } else {
+            ""
+        };
+        ComponentError::WrongWorld { source: e, exports, hint }
     }
 
     /// Runs one attempt of `node` in a fresh store, with `workspace` preopened at `/`.

@@ -6,7 +6,7 @@
 use super::graph::{Edge, Graph};
 use super::manifest::{Manifest, NodeSpec};
 use super::retry::RetryPolicy;
-use super::sandbox::{Fixture, NodeLimits};
+use super::sandbox::{Fixture, Network, NodeLimits};
 use super::reduce::Reducers;
 use super::schema::{SchemaSource, SchemaSpec};
 use super::{GraphProblem, Position};
@@ -59,6 +59,9 @@ pub struct StoredNode {
     /// Its fixtures (host directories absolute).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fixtures: Vec<Fixture>,
+    /// Whether sockets are linked (denied).
+    #[serde(default, skip_serializing_if = "Network::is_none")]
+    pub network: Network,
     /// Its limits.
     pub limits: NodeLimits,
     /// Its retry policy.
@@ -107,6 +110,7 @@ impl Definition {
                     env: n.env.clone(),
                     args: n.args.clone(),
                     fixtures: n.fixtures.clone(),
+                    network: n.network,
                     limits: n.limits,
                     retry: n.retry,
                     join: n.join,
@@ -151,6 +155,7 @@ impl Definition {
                     env: n.env.clone(),
                     args: n.args.clone(),
                     fixtures: n.fixtures.clone(),
+                    network: n.network,
                     limits: n.limits,
                     retry: n.retry,
                     join: n.join,

@@ -6,7 +6,7 @@
 use super::graph::{Edge, Graph, Site};
 use super::reduce::{Reducer, Reducers};
 use super::retry::RetryPolicy;
-use super::sandbox::{Fixture, NodeLimits, check_arg, check_mount_point};
+use super::sandbox::{Fixture, Network, NodeLimits, check_arg, check_mount_point};
 use super::schema::{SchemaSource, SchemaSpec};
 use super::{ManifestError, Position};
 use serde::Deserialize;
@@ -35,6 +35,8 @@ pub struct NodeSpec {
     pub args: Vec<String>,
     /// Read-only host directories it sees beside its workspace.
     pub fixtures: Vec<Fixture>,
+    /// Whether `wasi:sockets` is linked (never usable).
+    pub network: Network,
     /// Limits for this node.
     pub limits: NodeLimits,
     /// When to try again after a failure.
@@ -117,6 +119,8 @@ struct RawNode {
     args: Vec<Spanned<String>>,
     #[serde(default)]
     fixtures: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    network: Network,
     #[serde(default)]
     limits: Option<Spanned<NodeLimits>>,
     #[serde(default)]
@@ -215,6 +219,7 @@ impl Manifest {
                 env,
                 args,
                 fixtures,
+                network: node.network,
                 limits: limits.map(|(l, _)| l).unwrap_or_default(),
                 retry: retry.map(|(p, _)| p).unwrap_or_default(),
                 join: node.join,

@@ -89,6 +89,26 @@ impl NodeLimits {
     }
 }
 
+/// Whether `wasi:sockets` is linked for a node. There is no network either way.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Not linked: a component importing `wasi:sockets` is refused when it is loaded.
+    #[default]
+    None,
+    /// Linked, with every socket, connection and name lookup refused at the call (an error
+    /// the guest sees, never a connection): for toolchains that import sockets whether or
+    /// not the node uses them, such as componentize-py.
+    Deny,
+}
+
+impl Network {
+    /// Whether this is the default (left out of stored definitions).
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+}
+
 /// A host directory a node sees, read-only, at an absolute path beside its workspace.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Fixture {
