@@ -41,6 +41,12 @@ pub fn guest_cargo(dir: &Path, target_dir: &Path) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(dir);
+    guest_env(&mut cmd, target_dir);
+    cmd
+}
+
+/// The environment of [`guest_cargo`], for a command (a script) that runs cargo itself.
+pub fn guest_env(cmd: &mut Command, target_dir: &Path) {
     // The outer build's settings are for the host, not for wasm guests.
     for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTFLAGS"] {
         cmd.env_remove(var);
@@ -50,7 +56,6 @@ pub fn guest_cargo(dir: &Path, target_dir: &Path) -> Command {
     // The guests' proc macros (wit-bindgen and its wit-parser / wit-component stack) run once
     // per build: compiling them unoptimised saves a minute or more of a clean build on 2 cores.
     cmd.env("CARGO_PROFILE_RELEASE_BUILD_OVERRIDE_OPT_LEVEL", "0");
-    cmd
 }
 
 /// Fails the build with instructions when the `wasm32-wasip2` standard library is missing.

@@ -14,6 +14,7 @@ mod listing;
 mod manifest;
 mod node_run;
 mod outbox;
+mod polyglot;
 mod protocol;
 mod retention;
 mod scaffold;
