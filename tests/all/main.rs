@@ -22,3 +22,9 @@ mod roundtrip;
 mod sandbox;
 mod tenancy;
 mod travel;
+
+/// Cargo configured as the guests are built (see `host/build_support/guests.rs`), for the tests
+/// that build components from source themselves.
+#[allow(dead_code, reason = "the module also holds the build scripts' entry points")]
+#[path = "../../host/build_support/guests.rs"]
+mod guests;

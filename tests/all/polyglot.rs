@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use wtb::model::ExecutionStatus;
 use wtb_tests::Harness;
-
-#[allow(dead_code, reason = "the module also holds the build scripts' entry points")]
-#[path = "../../host/build_support/guests.rs"]
-mod guests;
+use crate::guests;
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()

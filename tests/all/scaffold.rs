@@ -5,15 +5,12 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use wtb_tests::Harness;
+use crate::guests;
 
 fn wtb(h: &Harness, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(args).env("WTB_DATA_DIR", h.data_dir()).current_dir(h.dir.path()).output().unwrap()
 }
 
-/// Cargo configured as the guests are built (see `host/build_support/guests.rs`).
-#[allow(dead_code, reason = "the module also holds the build scripts' entry points")]
-#[path = "../../host/build_support/guests.rs"]
-mod guests;
 
 fn cargo(dir: &Path, target_dir: &Path, args: &[&str]) -> Output {
     guests::guest_cargo(dir, target_dir).args(args).output().unwrap()
