@@ -105,6 +105,30 @@ impl Harness {
     }
 }
 
+/// The workspace's target dir (where guests and the polyglot toolchains are built).
+pub fn target_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned();
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"))
+}
+
+/// The Python and JavaScript toolchains, installed by `examples/polyglot/tools.sh` once per test
+/// process (concurrent callers wait for the first) into `target/polyglot-tools`. `Err` says why
+/// this machine cannot have them (no python3/pip or npm): the caller skips, printing it.
+pub fn polyglot_tools() -> Result<PathBuf, String> {
+    static TOOLS: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    TOOLS
+        .get_or_init(|| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/polyglot/tools.sh");
+            let out = std::process::Command::new("sh").arg(script).env("WTB_TOOLS", target_dir().join("polyglot-tools")).output().expect("running sh");
+            match out.status.code() {
+                Some(0) => Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())),
+                Some(3) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+                _ => panic!("tools.sh failed:\n{}", String::from_utf8_lossy(&out.stderr)),
+            }
+        })
+        .clone()
+}
+
 /// SHA-256 of `bytes` as a model digest.
 pub fn digest(bytes: &[u8]) -> wtb::model::Digest {
     wtb::model::Digest::of(bytes)

@@ -13,22 +13,20 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
-}
-
 /// Runs `build.sh` with the guests' cargo settings (so the Rust node is already built) and the
-/// toolchains under `target/polyglot-tools`. `None`: a toolchain cannot be had here (the
-/// script said which, exit 3).
+/// toolchains of [`wtb_tests::polyglot_tools`]; `None` (after saying why) when they cannot be had.
 fn build(example: &Path) -> Option<()> {
+    let tools = match wtb_tests::polyglot_tools() {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("SKIPPED polyglot: {why}");
+            return None;
+        }
+    };
     let mut cmd = Command::new("sh");
-    cmd.arg(example.join("build.sh")).env("WTB_TOOLS", target().join("polyglot-tools"));
-    guests::guest_env(&mut cmd, &target().join("wasm-guests"));
+    cmd.arg(example.join("build.sh")).env("WTB_TOOLS", tools);
+    guests::guest_env(&mut cmd, &wtb_tests::target_dir().join("wasm-guests"));
     let out = cmd.output().expect("running sh");
-    if out.status.code() == Some(3) {
-        eprintln!("SKIPPED polyglot: {}", String::from_utf8_lossy(&out.stderr).trim());
-        return None;
-    }
     assert!(out.status.success(), "build.sh failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     Some(())
 }

@@ -63,3 +63,74 @@ fn wtb_new_refuses_bad_names_occupied_dirs_and_a_missing_sdk() {
     }
     assert!(!h.dir.path().join("ok").exists(), "nothing was created");
 }
+
+/// Scaffolds `name` in `lang`, checks its native unit test passes, builds it with `build`
+/// (given the toolchains dir), runs it alone and in its workflow; returns `wtb node run`'s report.
+fn new_polyglot_node(lang: &str, name: &str, test: &[&str], build: impl Fn(&Path, &Path) -> Output, run_args: &[&str]) -> Option<Value> {
+    let tools = match wtb_tests::polyglot_tools() {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("SKIPPED wtb new --lang {lang}: {why}");
+            return None;
+        }
+    };
+    let h = Harness::new();
+    let out = wtb(&h, &["new", name, "--lang", lang]);
+    assert!(out.status.success(), "{out:?}");
+    let project = h.dir.path().join(name);
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    assert!(readme.contains(&format!("wtb node run {name}.wasm")) && readme.contains("wtb run workflow.toml"), "{readme}");
+    let tested = Command::new(test[0]).args(&test[1..]).current_dir(&project).output().unwrap();
+    assert!(tested.status.success(), "{tested:?}");
+    let built = build(&project, &tools);
+    assert!(built.status.success(), "{built:?}");
+    let mut args = vec!["node", "run"];
+    let wasm = format!("{name}/{name}.wasm");
+    args.push(&wasm);
+    args.extend(run_args);
+    args.extend(["--state", r#"{"count": 1}"#, "--config", r#"{"greeting": "hi"}"#, "--json"]);
+    let ran = wtb(&h, &args);
+    assert!(ran.status.success(), "{ran:?}");
+    let in_workflow = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(["run", "workflow.toml", "--json"]).env("WTB_DATA_DIR", h.data_dir()).current_dir(&project).output().unwrap();
+    assert!(in_workflow.status.success(), "{in_workflow:?}");
+    assert_eq!(serde_json::from_slice::<Value>(&in_workflow.stdout).unwrap()["status"], "completed");
+    let again = wtb(&h, &["new", name, "--lang", lang]);
+    assert_eq!(again.status.code(), Some(2), "an existing directory is refused");
+    Some(serde_json::from_slice(&ran.stdout).unwrap())
+}
+
+#[test]
+fn a_new_python_node_passes_its_test_builds_and_runs() {
+    let build = |project: &Path, tools: &Path| {
+        Command::new(tools.join("py/bin/componentize-py"))
+            .args(["-d", "wit", "-w", "node", "componentize", "app", "-o", "greeter-py.wasm"])
+            .env("PYTHONPATH", tools.join("py"))
+            .current_dir(project)
+            .output()
+            .unwrap()
+    };
+    let Some(r) = new_polyglot_node("python", "greeter-py", &["python3", "-m", "unittest", "-q"], build, &["--network", "deny"]) else { return };
+    assert_eq!(r["update"], json!({ "count": 2 }));
+    assert_eq!(r["files"][0]["path"], "greeter-py.txt");
+}
+
+#[test]
+fn a_new_javascript_node_passes_its_test_builds_and_runs() {
+    let build = |project: &Path, tools: &Path| {
+        Command::new(tools.join("js/node_modules/.bin/componentize-js"))
+            .args(["app.js", "--wit", "wit", "-n", "node", "-d", "http", "-d", "fetch-event", "-o", "greeter-js.wasm"])
+            .current_dir(project)
+            .output()
+            .unwrap()
+    };
+    let Some(r) = new_polyglot_node("js", "greeter-js", &["node", "--test"], build, &[]) else { return };
+    assert_eq!(r["update"], json!({ "count": 2, "greeting": "hi from greeter-js" }));
+    assert_eq!(r["events"][0]["kind"], "greeter-js.ran");
+}
+
+#[test]
+fn the_templates_and_the_polyglot_example_pin_the_same_toolchains() {
+    let tools = include_str!("../../examples/polyglot/tools.sh");
+    assert!(tools.contains(&format!("componentize_py={}", wtb::scaffold::COMPONENTIZE_PY)));
+    assert!(tools.contains(&format!("componentize_js={}", wtb::scaffold::COMPONENTIZE_JS)));
+}

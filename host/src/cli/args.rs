@@ -202,9 +202,10 @@ pub enum Command {
         #[command(subcommand)]
         what: Option<GcCommand>,
     },
-    /// Create a node project: a Cargo project using the WTB guest SDK, with a passing unit
-    /// test, a README of three commands (build, run alone, run in a workflow) and a one-node
-    /// workflow. It builds with plain `cargo build --release --target wasm32-wasip2`.
+    /// Create a node project — Rust (a Cargo project using the WTB guest SDK; builds with plain
+    /// `cargo build --release --target wasm32-wasip2`), Python (componentize-py) or JavaScript
+    /// (componentize-js) — with a passing native unit test, a README of three commands (build,
+    /// run alone, run in a workflow) and a one-node workflow.
     New {
         /// The node's (and crate's) name: a lowercase letter, then lowercase letters, digits,
         /// `-` or `_`.
@@ -212,10 +213,12 @@ pub enum Command {
         /// Where to create it (default: ./<name>); must not exist or be empty.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The language. Only Rust has a template so far.
+        /// The language: `rust` (the wtb-guest SDK), `python` (componentize-py) or `js`
+        /// (componentize-js).
         #[arg(long, value_enum, default_value = "rust")]
         lang: Lang,
-        /// The guest-sdk directory of a WTB checkout (default: the one this wtb was built from).
+        /// For Rust: the guest-sdk directory of a WTB checkout (default: the one this wtb was
+        /// built from).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -338,4 +341,8 @@ pub enum OutboxCommand {
 pub enum Lang {
     /// A Cargo project using the `wtb-guest` SDK.
     Rust,
+    /// A Python project built with componentize-py.
+    Python,
+    /// A JavaScript project built with componentize-js.
+    Js,
 }

@@ -115,13 +115,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { ref checkpoint, ref dir, force } => travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await,
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
         Command::Gc { dry_run, what: None } => show::gc(&open(&cli).await?, dry_run, cli.json).await,
-        Command::New { ref name, ref dir, lang: args::Lang::Rust, ref sdk } => {
+        Command::New { ref name, ref dir, lang, ref sdk } => {
+            use crate::scaffold::Language;
             let dir = dir.clone().unwrap_or_else(|| PathBuf::from(name));
-            let files = crate::scaffold::new_rust(name, &dir, sdk.as_deref().unwrap_or(&crate::scaffold::default_sdk()))?;
+            let (language, build) = match lang {
+                args::Lang::Rust => (Language::Rust, "cargo build --release --target wasm32-wasip2".to_owned()),
+                args::Lang::Python => (Language::Python, format!("componentize-py -d wit -w node componentize app -o {name}.wasm   (README.md: installing componentize-py)")),
+                args::Lang::Js => (Language::JavaScript, "npm install && npm run build".to_owned()),
+            };
+            let files = crate::scaffold::new_project(language, name, &dir, sdk.as_deref().unwrap_or(&crate::scaffold::default_sdk()))?;
             if cli.json {
                 println!("{}", serde_json::json!({ "dir": dir, "files": files }));
             } else {
-                println!("created {} ({} files); next:\n  cd {}\n  cargo build --release --target wasm32-wasip2", dir.display(), files.len(), dir.display());
+                println!("created {} ({} files); next:\n  cd {}\n  {build}", dir.display(), files.len(), dir.display());
             }
             Ok(ExitCode::SUCCESS)
         }

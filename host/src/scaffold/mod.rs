@@ -1,6 +1,10 @@
-//! `wtb new`: a node project a plugin author can build, try alone and put in a workflow at once.
-//! Only the Rust template exists so far (the SDK crate, a unit test, a README of three
-//! commands, a one-node workflow).
+//! `wtb new`: a node project a plugin author can build, try alone and put in a workflow at once:
+//! Rust (the SDK crate), Python (componentize-py) or JavaScript (componentize-js), each with a
+//! unit test that runs natively, a README of three commands and a one-node workflow.
+
+mod js;
+mod python;
+mod rust;
 
 use std::path::{Path, PathBuf};
 
@@ -32,8 +36,28 @@ pub fn default_sdk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk")
 }
 
-/// Writes a Rust node project named `name` into `dir`; returns the files written.
-pub fn new_rust(name: &str, dir: &Path, sdk: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
+/// The componentize-py release the Python template and the polyglot example are tested with.
+pub const COMPONENTIZE_PY: &str = "0.25.1";
+/// The componentize-js release the JavaScript template and the polyglot example are tested with.
+pub const COMPONENTIZE_JS: &str = "0.19.3";
+
+/// The WIT package, copied into Python and JavaScript projects (their toolchains read it).
+const NODE_WIT: &str = include_str!("../../../wit/node.wit");
+
+/// The languages there is a template for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// A Cargo project using the `wtb-guest` SDK.
+    Rust,
+    /// componentize-py against the `wtb:node` world.
+    Python,
+    /// componentize-js against the `wtb:node` world.
+    JavaScript,
+}
+
+/// Writes a node project named `name` into `dir`; returns the files written. `sdk` is the
+/// guest SDK a Rust project depends on (unused for the others).
+pub fn new_project(language: Language, name: &str, dir: &Path, sdk: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
     let valid = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
@@ -43,16 +67,14 @@ pub fn new_rust(name: &str, dir: &Path, sdk: &Path) -> Result<Vec<PathBuf>, Scaf
     if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         return Err(ScaffoldError::Exists(dir.to_owned()));
     }
-    let sdk = std::fs::canonicalize(sdk).ok().filter(|p| p.join("Cargo.toml").is_file()).ok_or_else(|| ScaffoldError::NoSdk(sdk.to_owned()))?;
-    let artifact = name.replace('-', "_");
-    let fill = |t: &str| t.replace("{name}", name).replace("{artifact}", &artifact).replace("{sdk}", &sdk.display().to_string().replace('\\', "/"));
-    let files = [
-        ("Cargo.toml", fill(CARGO_TOML)),
-        ("src/lib.rs", fill(LIB_RS)),
-        ("README.md", fill(README)),
-        ("workflow.toml", fill(WORKFLOW)),
-        (".gitignore", "/target\n".to_owned()),
-    ];
+    let files: Vec<(&str, String)> = match language {
+        Language::Rust => {
+            let sdk = std::fs::canonicalize(sdk).ok().filter(|p| p.join("Cargo.toml").is_file()).ok_or_else(|| ScaffoldError::NoSdk(sdk.to_owned()))?;
+            rust::files(name, &sdk.display().to_string().replace('\\', "/"))
+        }
+        Language::Python => python::files(name),
+        Language::JavaScript => js::files(name),
+    };
     let mut written = Vec::new();
     for (rel, text) in files {
         let path = dir.join(rel);
@@ -64,102 +86,3 @@ pub fn new_rust(name: &str, dir: &Path, sdk: &Path) -> Result<Vec<PathBuf>, Scaf
     Ok(written)
 }
 
-const CARGO_TOML: &str = r#"[package]
-name = "{name}"
-version = "0.1.0"
-edition = "2024"
-
-# A cdylib is the component; the rlib lets `cargo test` call `run` natively.
-[lib]
-crate-type = ["cdylib", "rlib"]
-
-[dependencies]
-wtb-guest = { path = "{sdk}" }
-serde = { version = "1", features = ["derive"] }
-serde_json = "1"
-
-# A project of its own, even inside another workspace's directory.
-[workspace]
-"#;
-
-const LIB_RS: &str = r#"//! `{name}`: a WTB workflow node. It counts its runs in the workflow state and writes a
-//! greeting file into the workspace; change `run` to do your node's work.
-
-use serde::Deserialize;
-use wtb_guest::{Input, NodeError, Update};
-
-/// The node's `config` table in the workflow manifest.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct Config {
-    /// What to greet with.
-    pub greeting: Option<String>,
-}
-
-/// The part of the workflow state this node reads.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct State {
-    /// How often this node ran before.
-    pub count: u64,
-}
-
-/// One attempt: the state and config in, a state update out. Files written under `/` (the
-/// current directory) are the execution's workspace; every checkpoint records them.
-pub fn run(input: Input<State, Config>) -> Result<Update, NodeError> {
-    let count = input.state.count + 1;
-    let greeting = input.config.greeting.unwrap_or_else(|| "hello".into());
-    std::fs::write("{name}.txt", format!("{greeting} from {name}, run {count}\n"))?;
-    Ok(Update::new().set("count", count))
-}
-
-wtb_guest::node!(run);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_and_writes_its_file() {
-        let dir = std::env::temp_dir().join(format!("{name}-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::env::set_current_dir(&dir).unwrap();
-        let input = Input {
-            execution_id: "test".into(),
-            node_id: "{name}".into(),
-            attempt: 1,
-            state: State { count: 41 },
-            config: Config { greeting: Some("hi".into()) },
-        };
-        assert_eq!(run(input).unwrap(), Update::new().set("count", 42));
-        assert_eq!(std::fs::read_to_string(dir.join("{name}.txt")).unwrap(), "hi from {name}, run 42\n");
-    }
-}
-"#;
-
-const README: &str = r#"# {name}
-
-A WTB workflow node (a WebAssembly component built against the `wtb:node` world).
-
-```sh
-# 1. build it (and run its unit test natively: cargo test)
-cargo build --release --target wasm32-wasip2
-# 2. run it alone, in the same sandbox as in a workflow; nothing is stored
-wtb node run target/wasm32-wasip2/release/{artifact}.wasm --state '{"count": 1}' --config '{"greeting": "hi"}'
-# 3. run it in a workflow (workflow.toml names it; add your other nodes there)
-wtb run workflow.toml
-```
-
-`rustup target add wasm32-wasip2` once, if cargo says the target is missing.
-"#;
-
-const WORKFLOW: &str = r#"name = "{name}-demo"
-
-[state]
-count = 0
-
-[[nodes]]
-id = "{name}"
-component = "target/wasm32-wasip2/release/{artifact}.wasm"
-config = { greeting = "hello" }
-"#;
