@@ -50,12 +50,27 @@
 //! - **No network, no host environment**: only env vars the manifest declares.
 //! - **Logs and events**: [`log`] writes to the host's log; [`emit`] adds an event to the outbox,
 //!   delivered only if the node's checkpoint commits. `println!` goes to a captured, capped buffer.
+//! - **Errors name the field**: a state or config that does not fit `S` / `C` fails as
+//!   `invalid-input: config.rows: invalid type: string "x", expected u64 …`.
+//!
+//! # Testing a node natively
+//! [`testing::call`] runs your function without wasm or a host, through the same decoding and
+//! encoding, and returns the update (or error), route, emitted events and log lines:
+//!
+//! ```ignore
+//! #[test]
+//! fn greets() {
+//!     let run = wtb_guest::testing::call(run, serde_json::json!({}), serde_json::json!({ "name": "Ada" }));
+//!     assert_eq!(run.update()["greeted"], "Ada");
+//! }
+//! ```
 #![deny(missing_docs)]
 
 extern crate self as wtb_guest;
 
 mod error;
 mod input;
+pub mod testing;
 mod update;
 
 pub use error::NodeError;
@@ -94,8 +109,12 @@ pub enum Level {
     Error,
 }
 
-/// Writes one line to the host's log, tagged with the execution, node and attempt.
+/// Writes one line to the host's log, tagged with the execution, node and attempt. (Outside
+/// wasm, in a native test, the line is recorded for [`testing::call`].)
 pub fn log(level: Level, message: &str) {
+    if !cfg!(target_arch = "wasm32") {
+        return testing::record_log(level, message);
+    }
     use wit::wtb::node::host::Level as L;
     let level = match level {
         Level::Trace => L::Trace,
@@ -110,9 +129,14 @@ pub fn log(level: Level, message: &str) {
 /// Emits an event of `kind` with a JSON `payload`.
 ///
 /// The event becomes an outbox row in the same transaction as this node's exit checkpoint:
-/// if the node fails or the host dies before the commit, the event never existed.
+/// if the node fails or the host dies before the commit, the event never existed. (Outside
+/// wasm, in a native test, the event is recorded for [`testing::call`].)
 pub fn emit(kind: &str, payload: &impl serde::Serialize) -> Result<(), NodeError> {
     let payload = serde_json::to_string(payload)?;
+    if !cfg!(target_arch = "wasm32") {
+        testing::record_event(kind, &payload);
+        return Ok(());
+    }
     wit::wtb::node::host::emit(kind, &payload);
     Ok(())
 }

@@ -41,7 +41,7 @@ async fn guest_error_and_panic_are_recorded_differently_and_the_host_keeps_going
     let r = run_second_node(&h, "invalid-input", json!({ "action": "no_such_action" }), None).await;
     let b = &r.nodes[1].boundary;
     assert_eq!(b.status, AttemptStatus::GuestError);
-    assert!(b.error.as_deref().unwrap().starts_with("invalid-input: config: unknown variant `no_such_action`"), "{:?}", b.error);
+    assert!(b.error.as_deref().unwrap().starts_with("invalid-input: config.action: unknown variant `no_such_action`"), "{:?}", b.error);
 
     let r = run_second_node(&h, "panic", json!({ "action": "panic", "message": "index out of range" }), None).await;
     let b = &r.nodes[1].boundary;

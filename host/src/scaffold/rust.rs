@@ -73,15 +73,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("{name}-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::env::set_current_dir(&dir).unwrap();
-        let input = Input {
-            execution_id: "test".into(),
-            node_id: "{name}".into(),
-            attempt: 1,
-            state: State { count: 41 },
-            config: Config { greeting: Some("hi".into()) },
-        };
-        assert_eq!(run(input).unwrap(), Update::new().set("count", 42));
+        // Called as the host calls it: JSON in, decoded and encoded the same way.
+        let r = wtb_guest::testing::call(run, serde_json::json!({ "count": 41 }), serde_json::json!({ "greeting": "hi" }));
+        assert_eq!(r.update()["count"], 42);
         assert_eq!(std::fs::read_to_string(dir.join("{name}.txt")).unwrap(), "hi from {name}, run 42\n");
+    }
+
+    #[test]
+    fn a_state_of_the_wrong_shape_names_the_field() {
+        let r = wtb_guest::testing::call(run, serde_json::json!({ "count": "many" }), serde_json::json!({}));
+        assert!(matches!(r.result, Err(NodeError::InvalidInput(m)) if m.starts_with("state.count: invalid type")));
     }
 }
 "#;
