@@ -134,3 +134,18 @@ fn the_templates_and_the_polyglot_example_pin_the_same_toolchains() {
     assert!(tools.contains(&format!("componentize_py={}", wtb::scaffold::COMPONENTIZE_PY)));
     assert!(tools.contains(&format!("componentize_js={}", wtb::scaffold::COMPONENTIZE_JS)));
 }
+
+#[test]
+fn a_missing_python_or_node_toolchain_names_the_install_step() {
+    let tools = tempfile::tempdir().unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/polyglot/tools.sh");
+    // A PATH with a shell's basics but no python3 and no npm.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["dirname", "mkdir"] {
+        let found = ["/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists()).unwrap();
+        std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    }
+    let out = Command::new("/bin/sh").arg(&script).env("WTB_TOOLS", tools.path()).env("PATH", bin.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`python3` is needed: install Python 3.9 or newer with pip"), "{out:?}");
+}
