@@ -35,6 +35,7 @@ pub mod db;
 pub mod demo;
 
 pub mod executor;
+pub mod experiment;
 pub mod failpoint;
 pub mod gc;
 pub mod history;

@@ -123,7 +123,7 @@ async fn every_model_type_round_trips() {
             parent_checkpoint: Some(checkpoint.id),
             parent_execution: Some(parent_exec.id),
             variant: Some("v2".into()),
-            environment: wtb::model::Environment { seed: Some(7) },
+            environment: wtb::model::Environment { seed: Some(7), clock: Some(1_700_000_000), cell: None },
             error: Some("why".into()),
             created_at: t(10),
             updated_at: t(11),

@@ -1,6 +1,7 @@
 //! The command line's shape: every command, flag and help text (clap derive).
 
 use clap::{Parser, Subcommand};
+pub use super::args_experiment::ExperimentCommand;
 pub use super::args_node::{NodeCommand, SandboxArgs};
 pub use super::args_tenancy::{TenantCommand, TokenCommand};
 use std::path::PathBuf;
@@ -227,6 +228,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         what: NodeCommand,
+    },
+    /// Experiments: a workflow over variants × environments × repetitions, compared against a
+    /// baseline, with nondeterminism detection.
+    Experiment {
+        /// What to do.
+        #[command(subcommand)]
+        what: ExperimentCommand,
     },
     /// Tenants: create them, list them with their usage, set their quotas.
     Tenant {

@@ -4,15 +4,17 @@
 //! host error (message on stderr, one line, naming what and where).
 
 mod args;
+mod args_experiment;
 mod args_node;
 mod args_tenancy;
 mod bench;
 mod bench_engine;
 mod bench_limits;
 mod bench_outbox;
+mod experiment;
 mod bench_travel;
 mod control;
-mod format;
+pub(crate) mod format;
 mod node;
 mod outbox;
 mod run;
@@ -78,6 +80,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 parallelism: usize::from(parallelism),
                 deterministic,
                 seed,
+                ..RunOptions::default()
             };
             run::run(&exec, workflow, state.as_deref(), &opts, follow, cli.json).await
         }
@@ -151,6 +154,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let grace = std::time::Duration::from_secs(grace_seconds.unwrap_or(exec.config().orphan_grace_seconds));
             show::orphans(&exec, grace, dry_run, cli.json).await
         }
+        Command::Experiment { ref what } => experiment::experiment(&open(&cli).await?, what, cli.json).await,
         Command::Tenant { ref what } => tenancy::tenant(&open(&cli).await?, what, cli.json).await,
         Command::Token { ref what } => tenancy::token(&open(&cli).await?, what, cli.json).await,
         Command::Demo => {

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod component;
 pub mod delivery;
 pub mod execution;
+pub mod experiment;
 pub mod file_commit;
 pub mod join;
 pub mod outbox;

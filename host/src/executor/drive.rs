@@ -75,6 +75,8 @@ pub(crate) struct Drive<'a> {
     pub(crate) parallelism: usize,
     /// Deterministic mode's seed, from the execution's environment.
     pub(crate) seed: Option<u64>,
+    /// Deterministic mode's wall-clock start, from the execution's environment.
+    pub(crate) clock: Option<u64>,
     /// The tenant's `max_nodes_per_hour`, checked before each attempt (the drive pauses there).
     pub(crate) node_quota: Option<u64>,
     running: JoinSet<Result<Attempted, ExecError>>,
@@ -103,6 +105,7 @@ impl<'a> Drive<'a> {
             chain: Chain::new(ex.committer.clone(), ex.fail_point),
             parallelism: parallelism.max(1),
             seed: None,
+            clock: None,
             node_quota: None,
             running: JoinSet::new(),
             in_flight: HashMap::new(),
@@ -244,6 +247,7 @@ impl<'a> Drive<'a> {
                 args: spec.args.clone(),
                 fixtures: spec.fixtures.clone(),
                 seed: self.seed,
+                clock: self.clock,
             },
             retry_timeouts: spec.retry.on_timeout,
             update_schema: loaded.update_schema.clone(),

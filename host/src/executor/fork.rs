@@ -12,7 +12,7 @@ use crate::model::{
     BoundaryId, Checkpoint, CheckpointId, Digest, EventId, EventKind, Execution, ExecutionId, ExecutionStatus, NodeBoundary, OutboxEvent,
     WorkflowId, WorkflowRecord,
 };
-use crate::workflow::{Definition, Schema};
+use crate::workflow::{Overrides, Definition, Schema};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -171,23 +171,24 @@ impl Executor {
     /// The parent's stored definition with the fork's node configs and components, and the
     /// new components (node, digest, bytes), each checked against the node world.
     async fn changed_definition(&self, record: &WorkflowRecord, opts: &ForkOptions) -> Result<(Definition, Vec<(String, Digest, Arc<[u8]>)>), ExecError> {
-        let mut def: Definition = serde_json::from_value(record.definition.clone()).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
-        let no_node = |flag: &str, node: &str| ExecError::Refused(format!("{flag} {node}=...: the workflow `{}` has no node `{node}`", record.name));
-        for (node, config) in &opts.node_config {
-            let n = def.nodes.iter_mut().find(|n| n.id == *node).ok_or_else(|| no_node("--node-config", node))?;
-            n.config = config.clone();
-        }
+        let def: Definition = serde_json::from_value(record.definition.clone()).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
+        let no_node = |node: &str| {
+            let flag = if opts.node_config.iter().any(|(n, _)| n == node) { "--node-config" } else { "--component" };
+            ExecError::Refused(format!("{flag} {node}=...: the workflow `{}` has no node `{node}`", record.name))
+        };
+        let mut overrides = Overrides { node_config: opts.node_config.clone(), ..Overrides::default() };
         let mut components = Vec::new();
         for (node, path) in &opts.components {
-            let n = def.nodes.iter_mut().find(|n| n.id == *node).ok_or_else(|| no_node("--component", node))?;
+            let n = def.nodes.iter().find(|n| n.id == *node).ok_or_else(|| no_node(node))?;
             let bytes: Arc<[u8]> = tokio::fs::read(path)
                 .await
                 .map_err(|source| ExecError::Io { what: format!("--component {node}: reading `{}`", path.display()), source })?
                 .into();
             let prepared = self.runtime.prepare(bytes.clone(), n.network).await.map_err(|e| ExecError::Refused(format!("--component {node}: `{}` {e}", path.display())))?;
-            n.component = prepared.digest().to_hex();
+            overrides.node_component.push((node.clone(), prepared.digest().to_hex()));
             components.push((node.clone(), prepared.digest(), bytes));
         }
+        let def = def.with_overrides(&overrides).map_err(|node| no_node(&node))?;
         Ok((def, components))
     }
 }

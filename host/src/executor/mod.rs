@@ -27,6 +27,7 @@ mod boundary;
 mod commit;
 pub mod control;
 mod drive;
+mod experiment;
 mod fork;
 mod group;
 mod history;
@@ -39,6 +40,7 @@ mod travel;
 
 pub use control::Control;
 pub use drive::Breakpoints;
+pub use experiment::{CellDone, LoadedExperiment};
 pub use fork::{ForkOptions, Forked};
 pub use history::{CheckpointDiff, History, HistoryEntry, Page};
 pub use inspect::{CheckpointView, ExecutionReport, NodeView};

@@ -48,11 +48,17 @@ pub struct RunOptions {
     /// The deterministic-mode seed (implies `deterministic`; unset: the workflow's `seed`,
     /// else a fresh one, recorded on the execution).
     pub seed: Option<u64>,
+    /// Deterministic mode with the wall clock starting here (seconds since the epoch).
+    pub clock: Option<u64>,
+    /// The variant the execution runs (an experiment's cell).
+    pub variant: Option<String>,
+    /// The experiment cell the execution is.
+    pub cell: Option<crate::model::CellTag>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { breakpoints: Breakpoints::default(), parallelism: 4, deterministic: false, seed: None }
+        Self { breakpoints: Breakpoints::default(), parallelism: 4, deterministic: false, seed: None, clock: None, variant: None, cell: None }
     }
 }
 
@@ -113,10 +119,11 @@ impl Executor {
         };
         let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ids.next()), &entry);
         let registration = self.controls.register(execution, None, &self.pool, &self.clock);
-        let deterministic = opts.deterministic || opts.seed.is_some() || wf.manifest.deterministic;
+        let deterministic = opts.deterministic || opts.seed.is_some() || opts.clock.is_some() || wf.manifest.deterministic;
         let seed = deterministic.then(|| opts.seed.or(wf.manifest.seed).unwrap_or_else(|| self.ids.next().as_u64_pair().1));
         let mut drive = Drive::new(self, wf, execution, 1, 0, 1, opts.breakpoints.clone(), opts.parallelism, registration);
         drive.seed = seed;
+        drive.clock = opts.clock;
         let started = drive.event(EventKind::ExecutionStarted, json!({
             "workflow": wf.manifest.name, "workflow_digest": wf.digest.to_hex(), "entry": first,
         }));
@@ -131,8 +138,8 @@ impl Executor {
             cursor: Some(first),
             parent_checkpoint: None,
             parent_execution: None,
-            variant: None,
-            environment: Environment { seed },
+            variant: opts.variant.clone(),
+            environment: Environment { seed, clock: opts.clock, cell: opts.cell.clone() },
             error: None,
             created_at: now,
             updated_at: now,
@@ -250,6 +257,7 @@ impl Executor {
         let registration = self.controls.register(id, pending.as_deref(), &self.pool, &self.clock);
         let mut drive = Drive::new(self, wf, id, seq, event_seq, steps, breakpoints, parallelism, registration);
         drive.seed = exec.environment.seed;
+        drive.clock = exec.environment.clock;
         let corrupt = |what: &'static str, detail: String| ExecError::Db(DbError::Corrupt { what, detail });
         for b in db::boundary::list_open(&mut *conn, id).await? {
             let entry = db::checkpoint::get_one(&mut *conn, b.entry_checkpoint).await?.ok_or_else(|| corrupt("entry checkpoint", b.entry_checkpoint.to_string()))?;

@@ -145,6 +145,7 @@ impl Executor {
             args: opts.args.clone(),
             fixtures: opts.fixtures.clone(),
             seed: opts.seed,
+            clock: None,
         };
         let report = self.runtime.run(prepared, &call, ws.host_path(), &node_limits, &CancelSignal::default()).await;
         let (back, captured) = super::run::blocking(move || {

@@ -136,6 +136,26 @@ pub struct Environment {
     /// Deterministic mode: the seed clocks and random derive from (`None`: real ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Deterministic mode's wall-clock start, seconds since the Unix epoch (`None`: derived
+    /// from the seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<u64>,
+    /// The experiment cell this execution is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<CellTag>,
+}
+
+/// Which cell of which experiment an execution runs.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct CellTag {
+    /// The experiment.
+    pub experiment: super::ExperimentId,
+    /// Its variant.
+    pub variant: String,
+    /// Its environment.
+    pub environment: String,
+    /// Its repetition, from 1.
+    pub repetition: u32,
 }
 
 impl Environment {

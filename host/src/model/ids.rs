@@ -82,6 +82,11 @@ id_type!(
     TokenId, "token"
 );
 
+id_type!(
+    /// An experiment: a matrix of executions of one workflow.
+    ExperimentId, "experiment"
+);
+
 impl TenantId {
     /// The tenant every single-user installation runs as; created by the first migration.
     pub const DEFAULT: Self = Self(Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));

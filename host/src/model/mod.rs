@@ -17,9 +17,9 @@ pub use boundary::{AttemptStatus, NodeBoundary, TrapKind};
 pub use checkpoint::{Checkpoint, CheckpointKind};
 pub use digest::{Digest, DigestParseError};
 pub use event::{EventKind, OutboxEvent};
-pub use execution::{Environment, Execution, ExecutionStatus, IllegalTransition, Transition, WorkflowRecord};
+pub use execution::{CellTag, Environment, Execution, ExecutionStatus, IllegalTransition, Transition, WorkflowRecord};
 pub use files::{BlobRecord, ChangeKind, EntryKind, FileChange, FileCommit, FileEntry, FileTree, SNAPSHOT_INTERVAL};
-pub use ids::{BoundaryId, CheckpointId, EventId, ExecutionId, FileCommitId, IdParseError, TenantId, TokenId, WorkflowId};
+pub use ids::{BoundaryId, CheckpointId, EventId, ExecutionId, ExperimentId, FileCommitId, IdParseError, TenantId, TokenId, WorkflowId};
 pub use tenant::{ApiToken, Quotas, Tenant, valid_tenant_name};
 pub use time::Timestamp;
 

@@ -82,9 +82,11 @@ impl AttemptSeed {
         Duration::from_secs(EARLIEST + n % SPAN)
     }
 
-    /// Installs the virtual clocks and seeded random sources in `wasi`.
-    pub(crate) fn apply(&self, execution_seed: u64, wasi: &mut WasiCtxBuilder) {
-        let time = VirtualTime { nanos: Arc::default(), wall_start: Self::wall_start(execution_seed) };
+    /// Installs the virtual clocks and seeded random sources in `wasi`; the wall clock starts
+    /// at `clock` (seconds since the epoch) when given, else where the seed puts it.
+    pub(crate) fn apply(&self, execution_seed: u64, clock: Option<u64>, wasi: &mut WasiCtxBuilder) {
+        let wall_start = clock.map_or_else(|| Self::wall_start(execution_seed), Duration::from_secs);
+        let time = VirtualTime { nanos: Arc::default(), wall_start };
         wasi.wall_clock(time.clone()).monotonic_clock(time);
         wasi.secure_random(Pcg64::from_seed(self.sub(b"random")));
         wasi.insecure_random(Pcg64::from_seed(self.sub(b"insecure")));

@@ -132,6 +132,8 @@ pub struct NodeCall {
     pub fixtures: Vec<Fixture>,
     /// Deterministic mode: the execution's seed (clocks and random derive from it).
     pub seed: Option<u64>,
+    /// Deterministic mode's wall-clock start (seconds since the epoch), instead of the seed's.
+    pub clock: Option<u64>,
 }
 
 /// Stops a running attempt from outside: the guest traps at its next epoch tick (within
@@ -285,8 +287,9 @@ impl Runtime {
         if let Prepared::Command(_) = node.pre {
             wasi.stdin(MemoryInputPipe::new(call.state.clone()));
         }
-        if let Some(seed) = call.seed {
-            determinism::AttemptSeed::new(seed, &call.node, call.attempt).apply(seed, &mut wasi);
+        if call.seed.is_some() || call.clock.is_some() {
+            let seed = call.seed.unwrap_or(0);
+            determinism::AttemptSeed::new(seed, &call.node, call.attempt).apply(seed, call.clock, &mut wasi);
         }
         let started = Instant::now();
         if let Err(e) = wasi.preopened_dir(workspace, "/", FsPerms::ReadWrite) {

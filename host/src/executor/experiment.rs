@@ -1,0 +1,293 @@
+//! Running experiments: each cell (variant × environment × repetition) is an ordinary
+//! execution of the workflow with the variant's and environment's overrides applied, tagged
+//! with its cell; a resumed run starts only the cells that have no execution yet and resumes
+//! the ones that were interrupted. The report compares the cells' final checkpoints.
+
+use super::load::{LoadError, LoadedNode, LoadedWorkflow, resolve_fixture};
+use super::{ExecError, Executor, RunOptions};
+use crate::db::{self, experiment::ExperimentRecord};
+use crate::experiment::compare::{self, Exit};
+use crate::experiment::report::{BaselineDiff, CellReport, ExperimentReport, Finding, MatrixEntry};
+use crate::experiment::ExperimentSpec;
+use crate::model::{CellTag, Digest, ExecutionId, ExecutionStatus, ExperimentId};
+use crate::workflow::{Definition, ManifestError, Overrides};
+use futures_util::StreamExt as _;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An experiment file with its workflow and every variant's components loaded and checked.
+pub struct LoadedExperiment {
+    /// The validated file.
+    pub spec: ExperimentSpec,
+    /// Its path.
+    pub file: PathBuf,
+    /// The workflow every cell runs (before overrides).
+    pub workflow: LoadedWorkflow,
+    /// Each variant's component files, compiled and checked (path as written → node).
+    components: HashMap<String, (Arc<[u8]>, crate::runtime::PreparedNode)>,
+}
+
+/// One finished (or stopped) cell, as the run reports it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CellDone {
+    /// Which cell.
+    pub cell: CellTag,
+    /// Its execution.
+    pub execution: ExecutionId,
+    /// How it ended.
+    pub status: ExecutionStatus,
+}
+
+impl Executor {
+    /// Reads and checks an experiment file, its workflow and the variants' components: every
+    /// error before any cell runs, located in the file that has it.
+    pub async fn load_experiment(&self, path: &Path) -> Result<LoadedExperiment, LoadError> {
+        let text = tokio::fs::read_to_string(path).await.map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let file = path.display().to_string();
+        let spec = ExperimentSpec::parse(&file, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let workflow = self.load_workflow(&base.join(&spec.workflow)).await?;
+        spec.check_against(&file, &workflow.manifest)?;
+        let mut components = HashMap::new();
+        for v in &spec.variants {
+            for (node, change) in &v.nodes {
+                let Some(c) = &change.component else { continue };
+                let network = workflow.manifest.nodes.iter().find(|n| n.id == *node).map(|n| n.network).unwrap_or_default();
+                let p = base.join(c);
+                let at = v.at;
+                let bytes: Arc<[u8]> = tokio::fs::read(&p).await.map_err(|source| LoadError::ComponentRead { file: file.clone(), at, index: 0, path: p.clone(), source })?.into();
+                let prepared = self.runtime.prepare(bytes.clone(), network).await.map_err(|source| LoadError::Component { file: file.clone(), at, index: 0, path: p.clone(), source })?;
+                components.insert(c.clone(), (bytes, prepared));
+            }
+        }
+        for e in &spec.environments {
+            for f in &e.fixtures {
+                resolve_fixture(base, f).map_err(|message| ManifestError { file: file.clone(), at: e.at, field: Some(format!("environments.{}.fixtures", e.name)), message })?;
+            }
+        }
+        Ok(LoadedExperiment { spec, file: path.to_owned(), workflow, components })
+    }
+
+    /// Records a new experiment (its cells run with [`Executor::run_experiment`]).
+    pub async fn create_experiment(&self, loaded: &LoadedExperiment) -> Result<ExperimentRecord, ExecError> {
+        let record = ExperimentRecord {
+            id: ExperimentId::from_uuid(self.ids.next()),
+            tenant: self.tenant,
+            name: loaded.spec.name.clone(),
+            spec: loaded.spec.clone(),
+            file: loaded.file.display().to_string(),
+            created_at: self.clock.now(),
+        };
+        db::experiment::insert(&self.pool, &record).await?;
+        Ok(record)
+    }
+
+    /// The tenant's experiment `id`.
+    pub async fn experiment(&self, id: ExperimentId) -> Result<ExperimentRecord, ExecError> {
+        db::experiment::get_one(&self.pool, self.tenant, id).await?.ok_or_else(|| ExecError::Refused(format!("no experiment {id} (see `wtb experiment list`)")))
+    }
+
+    /// The tenant's experiments, newest first.
+    pub async fn experiments(&self, limit: u32) -> Result<Vec<ExperimentRecord>, ExecError> {
+        Ok(db::experiment::list(&self.pool, self.tenant, limit).await?)
+    }
+
+    /// Runs every cell of `experiment` that has not finished, `parallelism` at a time; calls
+    /// `done` as each ends. Cells already finished are not run again; interrupted ones resume;
+    /// `stop` (checked before each cell starts) ends the run early, leaving the rest pending.
+    pub async fn run_experiment(
+        &self,
+        loaded: &LoadedExperiment,
+        experiment: &ExperimentRecord,
+        parallelism: usize,
+        stop: &(dyn Fn() -> bool + Sync),
+        done: &(dyn Fn(&CellDone) + Sync),
+    ) -> Result<Vec<CellDone>, ExecError> {
+        let existing = self.cell_executions(experiment.id).await?;
+        let cells = loaded.spec.cells();
+        let runs = futures_util::stream::iter(cells.into_iter().map(|(variant, environment, repetition)| {
+            let tag = CellTag { experiment: experiment.id, variant, environment, repetition };
+            let known = existing.get(&(tag.variant.clone(), tag.environment.clone(), tag.repetition)).copied();
+            async move {
+                if stop() {
+                    return Ok(None);
+                }
+                let (execution, status) = match known {
+                    Some((id, status)) if status.is_final() => (id, status),
+                    Some((id, _)) => (id, self.resume(id, 4).await?.status),
+                    None => {
+                        let wf = self.cell_workflow(loaded, &tag)?;
+                        let env = loaded.spec.environments.iter().find(|e| e.name == tag.environment).expect("a cell's environment exists");
+                        let opts = RunOptions { seed: env.seed, clock: env.clock, variant: Some(tag.variant.clone()), cell: Some(tag.clone()), ..RunOptions::default() };
+                        let s = self.run_with(&wf, Default::default(), &opts).await?;
+                        (s.execution, s.status)
+                    }
+                };
+                let cell = CellDone { cell: tag, execution, status };
+                done(&cell);
+                Ok::<_, ExecError>(Some(cell))
+            }
+        }))
+        .buffer_unordered(parallelism.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        runs.into_iter().filter_map(Result::transpose).collect()
+    }
+
+    /// The experiment's cells that have an execution: (variant, environment, repetition) →
+    /// (execution, status).
+    async fn cell_executions(&self, id: ExperimentId) -> Result<BTreeMap<(String, String, u32), (ExecutionId, ExecutionStatus)>, ExecError> {
+        let mut out = BTreeMap::new();
+        for e in db::experiment::cells(&self.pool, self.tenant, id).await? {
+            let exec = db::execution::get_one(&self.pool, self.tenant, e).await?.ok_or(ExecError::UnknownExecution(e))?;
+            if let Some(c) = exec.environment.cell {
+                out.insert((c.variant, c.environment, c.repetition), (exec.id, exec.status));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The workflow one cell runs: the experiment's with the variant's components and configs
+    /// and the environment's env vars, limits and fixtures.
+    fn cell_workflow(&self, loaded: &LoadedExperiment, cell: &CellTag) -> Result<LoadedWorkflow, ExecError> {
+        let spec = &loaded.spec;
+        let variant = spec.variants.iter().find(|v| v.name == cell.variant).expect("a cell's variant exists");
+        let env = spec.environments.iter().find(|e| e.name == cell.environment).expect("a cell's environment exists");
+        let base_dir = loaded.file.parent().unwrap_or(Path::new("."));
+        let mut overrides = Overrides { env: env.env.clone(), limits: env.limits, ..Overrides::default() };
+        for f in &env.fixtures {
+            overrides.fixtures.push(resolve_fixture(base_dir, f).map_err(ExecError::Refused)?);
+        }
+        for (node, change) in &variant.nodes {
+            if let Some(config) = &change.config {
+                overrides.node_config.push((node.clone(), config.clone()));
+            }
+            if let Some(c) = &change.component {
+                overrides.node_component.push((node.clone(), loaded.components[c].1.digest().to_hex()));
+            }
+        }
+        let base: Definition = serde_json::from_value(loaded.workflow.definition.clone()).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
+        let def = base.with_overrides(&overrides).map_err(|node| ExecError::Refused(format!("variant `{}`: no node `{node}`", variant.name)))?;
+        let manifest = def.to_manifest().map_err(|p| ExecError::StoredWorkflow(p.message))?;
+        let nodes = manifest
+            .nodes
+            .iter()
+            .zip(&loaded.workflow.nodes)
+            .map(|(spec, base)| {
+                let (bytes, prepared) = match variant.nodes.get(&spec.id).and_then(|c| c.component.as_ref()) {
+                    Some(c) => loaded.components[c].clone(),
+                    None => (base.bytes.clone(), base.prepared.clone()),
+                };
+                LoadedNode { spec: spec.clone(), bytes, prepared, update_schema: base.update_schema.clone() }
+            })
+            .collect();
+        let definition = serde_json::to_value(&def).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
+        let digest = Digest::of(definition.to_string().as_bytes());
+        Ok(LoadedWorkflow { manifest, nodes, definition, digest, state_schema: loaded.workflow.state_schema.clone() })
+    }
+
+    /// Compares the experiment's cells: against the baseline, across repetitions, as a matrix.
+    pub async fn experiment_report(&self, id: ExperimentId) -> Result<ExperimentReport, ExecError> {
+        let record = self.experiment(id).await?;
+        let spec = &record.spec;
+        let runs = self.cell_executions(id).await?;
+        let mut cells = Vec::new();
+        let mut finals = HashMap::new();
+        for (variant, environment, repetition) in spec.cells() {
+            let key = (variant.clone(), environment.clone(), repetition);
+            let deterministic = spec.environments.iter().any(|e| e.name == environment && (e.seed.is_some() || e.clock.is_some()));
+            let mut cell = CellReport {
+                variant,
+                environment,
+                repetition,
+                execution: None,
+                status: "pending".into(),
+                error: None,
+                deterministic,
+                guest_ms: 0.0,
+                peak_memory_bytes: 0,
+                fuel: None,
+                outcome: "-".into(),
+                vs_baseline: None,
+            };
+            if let Some((execution, _)) = runs.get(&key) {
+                let r = self.describe(*execution).await?;
+                cell.execution = Some(*execution);
+                cell.status = r.execution.status.as_str().to_owned();
+                cell.error = r.execution.error.clone();
+                cell.guest_ms = r.nodes.iter().filter_map(|n| n.boundary.guest_micros).sum::<u64>() as f64 / 1000.0;
+                cell.peak_memory_bytes = r.nodes.iter().filter_map(|n| n.boundary.peak_memory_bytes).max().unwrap_or(0);
+                cell.fuel = r.nodes.iter().map(|n| n.boundary.fuel_used).sum();
+                finals.insert(key, r);
+            }
+            cells.push(cell);
+        }
+        let outcome_of = |k: &(String, String, u32)| {
+            finals.get(k).and_then(|r| r.checkpoints.last()).map(|c| compare::outcome_digest(r_status(&finals, k), &c.checkpoint.state, &c.files))
+        };
+        let keys: Vec<(String, String, u32)> = cells.iter().map(|c| (c.variant.clone(), c.environment.clone(), c.repetition)).collect();
+        let digests: Vec<Option<Digest>> = keys.iter().map(outcome_of).collect();
+        let present: Vec<Digest> = digests.iter().flatten().copied().collect();
+        let mut labels = compare::group_labels(&present).into_iter();
+        for (cell, d) in cells.iter_mut().zip(&digests) {
+            if d.is_some() {
+                cell.outcome = labels.next().unwrap_or_default();
+            }
+        }
+        let baseline_key = (spec.baseline.0.clone(), spec.baseline.1.clone(), 1);
+        if let Some(base_cp) = finals.get(&baseline_key).and_then(|r| r.checkpoints.last()).map(|c| c.checkpoint.id) {
+            for cell in cells.iter_mut().filter(|c| c.execution.is_some()) {
+                let key = (cell.variant.clone(), cell.environment.clone(), cell.repetition);
+                if key == baseline_key {
+                    continue;
+                }
+                if let Some(cp) = finals.get(&key).and_then(|r| r.checkpoints.last()).map(|c| c.checkpoint.id) {
+                    let d = self.diff(base_cp, cp).await?;
+                    cell.vs_baseline = Some(BaselineDiff { state: d.state.lines, files: d.files });
+                }
+            }
+        }
+        let mut matrix = Vec::new();
+        let mut nondeterminism = Vec::new();
+        for v in &spec.variants {
+            for e in &spec.environments {
+                let reps: Vec<&CellReport> = cells.iter().filter(|c| c.variant == v.name && c.environment == e.name).collect();
+                matrix.push(MatrixEntry { variant: v.name.clone(), environment: e.name.clone(), outcomes: reps.iter().map(|c| c.outcome.clone()).collect() });
+                let first = (v.name.clone(), e.name.clone(), 1);
+                let Some(a) = finals.get(&first) else { continue };
+                let exits_a = exits(a);
+                for rep in 2..=spec.repetitions {
+                    let Some(b) = finals.get(&(v.name.clone(), e.name.clone(), rep)) else { continue };
+                    if let Some(divergence) = compare::first_divergence(&exits_a, &exits(b)) {
+                        let deterministic = e.seed.is_some() || e.clock.is_some();
+                        nondeterminism.push(Finding { variant: v.name.clone(), environment: e.name.clone(), repetitions: (1, rep), divergence, deterministic });
+                    }
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        let pending = cells.iter().filter(|c| c.execution.is_none()).count();
+        if pending > 0 {
+            problems.push(format!("{pending} cell(s) have not run (wtb experiment resume {id})"));
+        }
+        for f in nondeterminism.iter().filter(|f| f.deterministic) {
+            problems.push(format!("{} × {} is deterministic, yet repetitions {} and {} differ", f.variant, f.environment, f.repetitions.0, f.repetitions.1));
+        }
+        let workflow = spec.workflow.clone();
+        Ok(ExperimentReport { id, name: record.name.clone(), workflow, created_at: record.created_at, baseline: spec.baseline.clone(), cells, matrix, nondeterminism, passed: problems.is_empty(), problems })
+    }
+}
+
+fn r_status<'a>(finals: &'a HashMap<(String, String, u32), super::ExecutionReport>, k: &(String, String, u32)) -> &'a str {
+    finals.get(k).map_or("pending", |r| r.execution.status.as_str())
+}
+
+/// A run's exit checkpoints, in order, as compared.
+fn exits(r: &super::ExecutionReport) -> Vec<Exit<'_>> {
+    r.checkpoints
+        .iter()
+        .filter(|c| c.checkpoint.kind == crate::model::CheckpointKind::Exit)
+        .map(|c| Exit { node: &c.checkpoint.node, state: &c.checkpoint.state, files: &c.files })
+        .collect()
+}
