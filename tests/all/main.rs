@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod determinism;
 mod engine;
+mod experiment;
 mod failures;
 mod fsck;
 mod limits;

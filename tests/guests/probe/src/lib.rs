@@ -76,6 +76,8 @@ enum Action {
     },
     /// Reports its arguments and every env var it can see.
     Environ,
+    /// Writes `path` and reports its modification time: host time even in deterministic mode.
+    Mtime { path: String },
     /// Returns an update that is not JSON (bypasses the SDK's encoding).
     BadJson,
     /// Returns an update that is JSON but not an object.
@@ -214,6 +216,11 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
         Action::Environ => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
             Ok(Update::new().set("args", std::env::args().collect::<Vec<_>>()).set("env", env))
+        }
+        Action::Mtime { path } => {
+            std::fs::write(&path, "x")?;
+            let mtime = std::fs::metadata(&path)?.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            Ok(Update::new().set("mtime", mtime))
         }
         Action::BadJson | Action::NotObject => unreachable!("handled before decoding"),
     }

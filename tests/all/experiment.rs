@@ -1,0 +1,151 @@
+//! Experiments end to end: the greeting example (2 variants × 2 environments × 3 repetitions),
+//! its report in every format, a run stopped and resumed without rerunning finished cells,
+//! nondeterminism in deterministic mode failing the experiment, and bad experiment files.
+
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wtb::experiment::report;
+use wtb_tests::Harness;
+
+fn greeting(h: &Harness) -> std::path::PathBuf {
+    wtb::demo::materialize(&h.dir.path().join("demo")).unwrap();
+    h.dir.path().join("demo/greeting-experiment.toml")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_greeting_experiment_finds_the_clock_reader_nondeterministic_only_under_a_real_clock() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let loaded = exec.load_experiment(&greeting(&h)).await.unwrap();
+    let record = exec.create_experiment(&loaded).await.unwrap();
+    let done = AtomicUsize::new(0);
+    let cells = exec.run_experiment(&loaded, &record, 4, &|| false, &|_| { done.fetch_add(1, Ordering::SeqCst); }).await.unwrap();
+    assert_eq!((cells.len(), done.load(Ordering::SeqCst)), (12, 12));
+    let r = exec.experiment_report(record.id).await.unwrap();
+    assert!(r.passed, "{:?}", r.problems);
+    let matrix: Vec<(String, String, String)> = r.matrix.iter().map(|m| (m.variant.clone(), m.environment.clone(), m.outcomes.join(" "))).collect();
+    assert_eq!(matrix, [
+        ("plain".into(), "fixed-clock".into(), "A A A".into()),
+        ("plain".into(), "real-clock".into(), "A A A".into()),
+        ("stamped".into(), "fixed-clock".into(), "B B B".into()),
+        ("stamped".into(), "real-clock".into(), "C D E".into()),
+    ]);
+    assert_eq!(r.nondeterminism.len(), 2);
+    let f = &r.nondeterminism[0];
+    assert_eq!((f.variant.as_str(), f.environment.as_str(), f.divergence.node.as_str(), f.divergence.what.as_str(), f.deterministic), ("stamped", "real-clock", "hello", "state key `stamped_at`", false));
+    // Against the baseline: the stamped greeting file differs, with a text diff.
+    let stamped = r.cells.iter().find(|c| c.variant == "stamped" && c.environment == "fixed-clock").unwrap();
+    let d = stamped.vs_baseline.as_ref().unwrap();
+    assert_eq!(d.state.len(), 1);
+    assert!(matches!(&d.files[0].content, Some(wtb::history::TextChange::Text { unified }) if unified.contains("+hello, Ada (at 1704067200")), "{:?}", d.files);
+    assert!(r.cells.iter().all(|c| c.status == "completed" && c.fuel.unwrap() > 0 && c.peak_memory_bytes > 0));
+
+    // Cells are ordinary executions, tagged: history, diff and listing by variant work on them.
+    let cell = stamped.execution.unwrap();
+    let x = exec.describe(cell).await.unwrap().execution;
+    assert_eq!((x.variant.as_deref(), x.environment.seed, x.environment.clock), (Some("stamped"), Some(1), Some(1_704_067_200)));
+    assert!(exec.history(cell).await.is_ok());
+    let filter = wtb::db::execution::ListFilter { variant: Some("stamped".into()), ..Default::default() };
+    assert_eq!(exec.list(&filter, None, 100).await.unwrap().executions.len(), 6);
+
+    // Every format.
+    let v: Value = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["cells"].as_array().unwrap().len(), 12);
+    let md = report::markdown(&r);
+    assert!(md.contains("| stamped | real-clock | C D E |") && md.contains("```diff"), "{md}");
+    let html = report::html(&r);
+    assert!(html.starts_with("<!doctype html>") && html.contains("id=\"verdict\" class=\"passed\"") && !html.contains("<script"), "{html}");
+    assert!(report::table(&r).contains("stamped × real-clock: repetitions 1 and 2 differ first at node `hello`, state key `stamped_at`"));
+    assert_eq!(exec.experiments(10).await.unwrap()[0].id, record.id);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_experiment_resumes_without_rerunning_finished_cells() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let loaded = exec.load_experiment(&greeting(&h)).await.unwrap();
+    let record = exec.create_experiment(&loaded).await.unwrap();
+    let started = AtomicUsize::new(0);
+    let stop = || started.fetch_add(1, Ordering::SeqCst) >= 5;
+    let first = exec.run_experiment(&loaded, &record, 1, &stop, &|_| {}).await.unwrap();
+    assert_eq!(first.len(), 5);
+    let r = exec.experiment_report(record.id).await.unwrap();
+    assert!(!r.passed && r.problems[0].starts_with("7 cell(s) have not run"), "{:?}", r.problems);
+    let second = exec.run_experiment(&loaded, &record, 4, &|| false, &|_| {}).await.unwrap();
+    assert_eq!(second.len(), 12);
+    for c in &first {
+        let again = second.iter().find(|s| s.cell == c.cell).unwrap();
+        assert_eq!(again.execution, c.execution, "finished cells are not run again");
+    }
+    assert_eq!(exec.recent(100).await.unwrap().len(), 12, "12 executions in all");
+    assert!(exec.experiment_report(record.id).await.unwrap().passed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_difference_in_deterministic_mode_fails_the_experiment() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    h.probe_workflow("touch", &[("touch", json!({ "action": "mtime", "path": "t.txt" }))]);
+    let file = h.file("touch-exp.toml", "name = \"touch\"\nworkflow = \"touch.toml\"\nrepetitions = 2\n[[environments]]\nname = \"det\"\nseed = 3\n");
+    let loaded = exec.load_experiment(&file).await.unwrap();
+    let record = exec.create_experiment(&loaded).await.unwrap();
+    exec.run_experiment(&loaded, &record, 1, &|| false, &|_| {}).await.unwrap();
+    let r = exec.experiment_report(record.id).await.unwrap();
+    assert!(!r.passed);
+    assert_eq!(r.problems, ["base × det is deterministic, yet repetitions 1 and 2 differ"]);
+    assert_eq!(r.nondeterminism[0].divergence.what, "state key `mtime`");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_experiment_files_are_refused_before_any_cell_runs() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    h.probe_workflow("wf", &[("a", json!({ "action": "write" }))]);
+    h.file("garbage.wasm", b"not wasm");
+    std::fs::create_dir_all(h.dir.path().join("fx")).unwrap();
+    let cases = [
+        ("[[variants]]\nname = \"v\"\nnodes.nope = { config = {} }\n", "has no node `nope` (it has: a)"),
+        ("[[variants]]\nname = \"v\"\nnodes.a = { component = \"garbage.wasm\" }\n", "not a valid WebAssembly component"),
+        ("variants = []\n", "an empty matrix"),
+        ("[[variants]]\nname = \"v\"\n[alternatives]\na = [\"x.wasm\"]\n", "conflicts with [[variants]]"),
+        ("[[environments]]\nname = \"e\"\nfixtures = { \"/d\" = \"missing\" }\n", "fixture directory"),
+        ("repetitions = 0\n", "must be between 1 and 1000"),
+    ];
+    for (body, expected) in cases {
+        let file = h.file("bad-exp.toml", format!("name = \"bad\"\nworkflow = \"wf.toml\"\n{body}"));
+        let e = exec.load_experiment(&file).await.err().map(|e| e.to_string()).expect("refused");
+        assert!(e.contains(expected) && e.contains("bad-exp.toml:"), "{body}: {e}");
+    }
+    assert!(exec.recent(10).await.unwrap().is_empty(), "nothing ran");
+    assert_eq!(exec.experiments(10).await.unwrap().len(), 0);
+}
+
+/// A headless Chromium on this machine, if any.
+fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome", "headless_shell"].iter().flat_map(|b| std::env::split_paths(&path).map(move |d| d.join(b))).find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_html_report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED html rendering: no chromium on PATH (apt install chromium)");
+        return;
+    };
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let loaded = exec.load_experiment(&greeting(&h)).await.unwrap();
+    let record = exec.create_experiment(&loaded).await.unwrap();
+    exec.run_experiment(&loaded, &record, 4, &|| false, &|_| {}).await.unwrap();
+    let page = h.dir.path().join("report.html");
+    std::fs::write(&page, report::html(&exec.experiment_report(record.id).await.unwrap())).unwrap();
+    let url = format!("file://{}", page.display());
+    let headless = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"];
+    let dom = std::process::Command::new(&browser).args(headless).args(["--dump-dom", &url]).output().unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("id=\"verdict\"") && dom.contains(">passed<") && dom.contains("C D E"), "the rendered DOM: {dom}");
+    let shot = h.dir.path().join("report.png");
+    let out = std::process::Command::new(&browser).args(headless).args([&format!("--screenshot={}", shot.display()), "--window-size=1200,900", &url]).output().unwrap();
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {out:?}"));
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real picture of the page");
+}
