@@ -149,3 +149,46 @@ async fn the_html_report_renders_in_headless_chromium() {
     let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {out:?}"));
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real picture of the page");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let wf = h.probe_workflow("three", &[
+        ("expensive", json!({ "action": "write", "sized": { "big.bin": 200_000 }, "update": { "prepared": true } })),
+        ("tune", json!({ "action": "write", "update": { "mode": "a" } })),
+        ("finish", json!({ "action": "write", "files": { "done.txt": "done" } })),
+    ]);
+    let run = exec.run(&exec.load_workflow(&wf).await.unwrap(), serde_json::Map::new()).await.unwrap();
+    let r = exec.describe(run.execution).await.unwrap();
+    // The entry checkpoint of `tune`: after `expensive` committed.
+    let from = r.checkpoints.iter().find(|c| c.checkpoint.node == "tune" && c.checkpoint.kind == wtb::model::CheckpointKind::Entry).unwrap().checkpoint.id;
+    let blobs_before = wtb::db::blob::totals(exec.pool(), exec.tenant()).await.unwrap();
+    let file = h.file("fork-exp.toml", format!(
+        "name = \"fork\"\nworkflow = \"three.toml\"\nfrom = \"{from}\"\nrepetitions = 2\n\
+         [[variants]]\nname = \"a\"\n[[variants]]\nname = \"b\"\nnodes.tune = {{ config = {{ action = \"write\", update = {{ mode = \"b\" }} }} }}\n"
+    ));
+    let loaded = exec.load_experiment(&file).await.unwrap();
+    let record = exec.create_experiment(&loaded).await.unwrap();
+    let cells = exec.run_experiment(&loaded, &record, 2, &|| false, &|_| {}).await.unwrap();
+    assert_eq!(cells.len(), 4);
+    for c in &cells {
+        let x = exec.describe(c.execution).await.unwrap();
+        assert_eq!(x.execution.parent_checkpoint, Some(from), "a fork of the checkpoint");
+        assert_eq!(x.execution.status.as_str(), "completed");
+        let state = &x.checkpoints.last().unwrap().checkpoint.state;
+        assert_eq!((state["prepared"].clone(), state["mode"].clone()), (json!(true), json!(c.cell.variant.clone())));
+        let expensive_runs = x.nodes.iter().filter(|n| n.boundary.node == "expensive" && n.boundary.started_at > record.created_at).count();
+        assert_eq!(expensive_runs, 0, "the node before the checkpoint did not run again");
+    }
+    let blobs_after = wtb::db::blob::totals(exec.pool(), exec.tenant()).await.unwrap();
+    assert_eq!(blobs_after.bytes, blobs_before.bytes, "forks share blobs: none copied");
+    let r = exec.experiment_report(record.id).await.unwrap();
+    assert!(r.passed, "{:?}", r.problems);
+    assert_eq!(r.matrix.iter().map(|m| m.outcomes.join(" ")).collect::<Vec<_>>(), ["A A", "B B"]);
+
+    // A checkpoint that is not this tenant's (or does not exist) is refused before any cell.
+    let other = h.file("bad-from.toml", "name = \"x\"\nworkflow = \"three.toml\"\nfrom = \"01a20a14-ebfd-76e7-80e5-a292b641ee44\"\n");
+    let loaded = exec.load_experiment(&other).await.unwrap();
+    assert!(exec.create_experiment(&loaded).await.unwrap_err().to_string().contains("no checkpoint 01a20a14-ebfd-76e7-80e5-a292b641ee44"));
+}

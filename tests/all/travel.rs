@@ -146,7 +146,7 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
     let opts = ForkOptions {
         state_patch: Some(json!({ "extra": true, "step": null })),
         node_config: vec![("c".into(), json!({ "action": "write", "files": { "c.txt": "fork" }, "update": { "n": 30 } }))],
-        components: Vec::new(),
+        ..ForkOptions::default()
     };
     let f = exec.fork(b_entry, &opts).await.unwrap();
     assert_eq!((f.parent, f.open.clone()), (original, vec!["b".to_owned()]));

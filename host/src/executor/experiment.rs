@@ -4,12 +4,12 @@
 //! the ones that were interrupted. The report compares the cells' final checkpoints.
 
 use super::load::{LoadError, LoadedNode, LoadedWorkflow, resolve_fixture};
-use super::{ExecError, Executor, RunOptions};
+use super::{ExecError, Executor, ForkOptions, RunOptions};
 use crate::db::{self, experiment::ExperimentRecord};
 use crate::experiment::compare::{self, Exit};
 use crate::experiment::report::{BaselineDiff, CellReport, ExperimentReport, Finding, MatrixEntry};
 use crate::experiment::ExperimentSpec;
-use crate::model::{CellTag, Digest, ExecutionId, ExecutionStatus, ExperimentId};
+use crate::model::{CellTag, CheckpointId, Digest, Environment, ExecutionId, ExecutionStatus, ExperimentId};
 use crate::workflow::{Definition, ManifestError, Overrides};
 use futures_util::StreamExt as _;
 use std::collections::{BTreeMap, HashMap};
@@ -69,8 +69,19 @@ impl Executor {
         Ok(LoadedExperiment { spec, file: path.to_owned(), workflow, components })
     }
 
-    /// Records a new experiment (its cells run with [`Executor::run_experiment`]).
+    /// The checkpoint the cells fork from, checked to be this tenant's and live.
+    async fn experiment_start(&self, loaded: &LoadedExperiment) -> Result<Option<CheckpointId>, ExecError> {
+        let Some(from) = &loaded.spec.from else { return Ok(None) };
+        let id: CheckpointId = from.parse().map_err(|e: crate::model::IdParseError| ExecError::Refused(e.to_string()))?;
+        self.checkpoint_of_tenant(id).await?;
+        self.require_live(id).await?;
+        Ok(Some(id))
+    }
+
+    /// Records a new experiment (its cells run with [`Executor::run_experiment`]), after
+    /// checking the checkpoint it starts from.
     pub async fn create_experiment(&self, loaded: &LoadedExperiment) -> Result<ExperimentRecord, ExecError> {
+        self.experiment_start(loaded).await?;
         let record = ExperimentRecord {
             id: ExperimentId::from_uuid(self.ids.next()),
             tenant: self.tenant,
@@ -105,6 +116,8 @@ impl Executor {
         done: &(dyn Fn(&CellDone) + Sync),
     ) -> Result<Vec<CellDone>, ExecError> {
         let existing = self.cell_executions(experiment.id).await?;
+        let from = self.experiment_start(loaded).await?;
+        let from = &from;
         let cells = loaded.spec.cells();
         let runs = futures_util::stream::iter(cells.into_iter().map(|(variant, environment, repetition)| {
             let tag = CellTag { experiment: experiment.id, variant, environment, repetition };
@@ -117,11 +130,23 @@ impl Executor {
                     Some((id, status)) if status.is_final() => (id, status),
                     Some((id, _)) => (id, self.resume(id, 4).await?.status),
                     None => {
-                        let wf = self.cell_workflow(loaded, &tag)?;
                         let env = loaded.spec.environments.iter().find(|e| e.name == tag.environment).expect("a cell's environment exists");
-                        let opts = RunOptions { seed: env.seed, clock: env.clock, variant: Some(tag.variant.clone()), cell: Some(tag.clone()), ..RunOptions::default() };
-                        let s = self.run_with(&wf, Default::default(), &opts).await?;
-                        (s.execution, s.status)
+                        match &from {
+                            // From a checkpoint: a fork of it with the cell's changes, then run.
+                            Some(cp) => {
+                                let (overrides, prepared) = self.cell_overrides(loaded, &tag)?;
+                                let environment = Environment { seed: env.seed, clock: env.clock, cell: Some(tag.clone()) };
+                                let opts = ForkOptions { overrides, prepared, environment: Some(environment), variant: Some(tag.variant.clone()), ..ForkOptions::default() };
+                                let fork = self.fork(*cp, &opts).await?;
+                                (fork.execution, self.resume(fork.execution, 4).await?.status)
+                            }
+                            None => {
+                                let wf = self.cell_workflow(loaded, &tag)?;
+                                let opts = RunOptions { seed: env.seed, clock: env.clock, variant: Some(tag.variant.clone()), cell: Some(tag.clone()), ..RunOptions::default() };
+                                let s = self.run_with(&wf, Default::default(), &opts).await?;
+                                (s.execution, s.status)
+                            }
+                        }
                     }
                 };
                 let cell = CellDone { cell: tag, execution, status };
@@ -148,9 +173,9 @@ impl Executor {
         Ok(out)
     }
 
-    /// The workflow one cell runs: the experiment's with the variant's components and configs
-    /// and the environment's env vars, limits and fixtures.
-    fn cell_workflow(&self, loaded: &LoadedExperiment, cell: &CellTag) -> Result<LoadedWorkflow, ExecError> {
+    /// What one cell changes: the variant's components and configs, the environment's env
+    /// vars, limits and fixtures; with the variant's components (node, digest, bytes).
+    fn cell_overrides(&self, loaded: &LoadedExperiment, cell: &CellTag) -> Result<(Overrides, Vec<(String, Digest, Arc<[u8]>)>), ExecError> {
         let spec = &loaded.spec;
         let variant = spec.variants.iter().find(|v| v.name == cell.variant).expect("a cell's variant exists");
         let env = spec.environments.iter().find(|e| e.name == cell.environment).expect("a cell's environment exists");
@@ -159,14 +184,25 @@ impl Executor {
         for f in &env.fixtures {
             overrides.fixtures.push(resolve_fixture(base_dir, f).map_err(ExecError::Refused)?);
         }
+        let mut components = Vec::new();
         for (node, change) in &variant.nodes {
             if let Some(config) = &change.config {
                 overrides.node_config.push((node.clone(), config.clone()));
             }
             if let Some(c) = &change.component {
-                overrides.node_component.push((node.clone(), loaded.components[c].1.digest().to_hex()));
+                let (bytes, prepared) = &loaded.components[c];
+                overrides.node_component.push((node.clone(), prepared.digest().to_hex()));
+                components.push((node.clone(), prepared.digest(), bytes.clone()));
             }
         }
+        Ok((overrides, components))
+    }
+
+    /// The workflow one cell runs when it starts from scratch: the experiment's with the
+    /// cell's overrides.
+    fn cell_workflow(&self, loaded: &LoadedExperiment, cell: &CellTag) -> Result<LoadedWorkflow, ExecError> {
+        let variant = loaded.spec.variants.iter().find(|v| v.name == cell.variant).expect("a cell's variant exists");
+        let (overrides, _) = self.cell_overrides(loaded, cell)?;
         let base: Definition = serde_json::from_value(loaded.workflow.definition.clone()).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
         let def = base.with_overrides(&overrides).map_err(|node| ExecError::Refused(format!("variant `{}`: no node `{node}`", variant.name)))?;
         let manifest = def.to_manifest().map_err(|p| ExecError::StoredWorkflow(p.message))?;

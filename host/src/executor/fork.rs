@@ -9,7 +9,7 @@ use crate::db::join::Arrival;
 use crate::db::{self, DbError};
 use crate::history::{AttemptFate, Rewind};
 use crate::model::{
-    BoundaryId, Checkpoint, CheckpointId, Digest, EventId, EventKind, Execution, ExecutionId, ExecutionStatus, NodeBoundary, OutboxEvent,
+    BoundaryId, Checkpoint, CheckpointId, Digest, Environment, EventId, EventKind, Execution, ExecutionId, ExecutionStatus, NodeBoundary, OutboxEvent,
     WorkflowId, WorkflowRecord,
 };
 use crate::workflow::{Overrides, Definition, Schema};
@@ -29,6 +29,16 @@ pub struct ForkOptions {
     pub node_config: Vec<(String, Value)>,
     /// New components (paths to `.wasm` files), by node id.
     pub components: Vec<(String, PathBuf)>,
+    /// Further changes: per node, and env vars, limits and fixtures for every node (an
+    /// experiment cell's variant and environment).
+    pub overrides: Overrides,
+    /// Components already read and checked (node, digest, bytes), named in
+    /// `overrides.node_component`.
+    pub prepared: Vec<(String, Digest, Arc<[u8]>)>,
+    /// The fork's environment (default: the parent's).
+    pub environment: Option<Environment>,
+    /// The fork's variant (default: the parent's).
+    pub variant: Option<String>,
 }
 
 /// A new fork.
@@ -155,8 +165,8 @@ impl Executor {
             cursor: (!open.is_empty()).then(|| open.join(",")),
             parent_checkpoint: Some(from),
             parent_execution: Some(parent.id),
-            variant: parent.variant.clone(),
-            environment: parent.environment.clone(),
+            variant: opts.variant.clone().or_else(|| parent.variant.clone()),
+            environment: opts.environment.clone().unwrap_or_else(|| parent.environment.clone()),
             error: None,
             created_at: now,
             updated_at: now,
@@ -173,11 +183,18 @@ impl Executor {
     async fn changed_definition(&self, record: &WorkflowRecord, opts: &ForkOptions) -> Result<(Definition, Vec<(String, Digest, Arc<[u8]>)>), ExecError> {
         let def: Definition = serde_json::from_value(record.definition.clone()).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
         let no_node = |node: &str| {
-            let flag = if opts.node_config.iter().any(|(n, _)| n == node) { "--node-config" } else { "--component" };
-            ExecError::Refused(format!("{flag} {node}=...: the workflow `{}` has no node `{node}`", record.name))
+            let flag = if opts.node_config.iter().any(|(n, _)| n == node) {
+                "--node-config"
+            } else if opts.components.iter().any(|(n, _)| n == node) {
+                "--component"
+            } else {
+                "a change to node"
+            };
+            ExecError::Refused(format!("{flag} {node}: the workflow `{}` has no node `{node}`", record.name))
         };
-        let mut overrides = Overrides { node_config: opts.node_config.clone(), ..Overrides::default() };
-        let mut components = Vec::new();
+        let mut overrides = opts.overrides.clone();
+        overrides.node_config.extend(opts.node_config.iter().cloned());
+        let mut components = opts.prepared.clone();
         for (node, path) in &opts.components {
             let n = def.nodes.iter().find(|n| n.id == *node).ok_or_else(|| no_node(node))?;
             let bytes: Arc<[u8]> = tokio::fs::read(path)
