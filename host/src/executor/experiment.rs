@@ -4,6 +4,7 @@
 //! the ones that were interrupted. The report compares the cells' final checkpoints.
 
 use super::load::{LoadError, LoadedNode, LoadedWorkflow, resolve_fixture};
+use super::fork::NewComponent;
 use super::{ExecError, Executor, ForkOptions, RunOptions};
 use crate::db::{self, experiment::ExperimentRecord};
 use crate::experiment::compare::{self, Exit};
@@ -175,7 +176,7 @@ impl Executor {
 
     /// What one cell changes: the variant's components and configs, the environment's env
     /// vars, limits and fixtures; with the variant's components (node, digest, bytes).
-    fn cell_overrides(&self, loaded: &LoadedExperiment, cell: &CellTag) -> Result<(Overrides, Vec<(String, Digest, Arc<[u8]>)>), ExecError> {
+    fn cell_overrides(&self, loaded: &LoadedExperiment, cell: &CellTag) -> Result<(Overrides, Vec<NewComponent>), ExecError> {
         let spec = &loaded.spec;
         let variant = spec.variants.iter().find(|v| v.name == cell.variant).expect("a cell's variant exists");
         let env = spec.environments.iter().find(|e| e.name == cell.environment).expect("a cell's environment exists");

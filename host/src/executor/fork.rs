@@ -19,6 +19,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// A component a fork brings in: node, digest, bytes (read and checked already).
+pub type NewComponent = (String, Digest, Arc<[u8]>);
+
 /// How a fork differs from the execution it comes from.
 #[derive(Clone, Debug, Default)]
 pub struct ForkOptions {
@@ -34,7 +37,7 @@ pub struct ForkOptions {
     pub overrides: Overrides,
     /// Components already read and checked (node, digest, bytes), named in
     /// `overrides.node_component`.
-    pub prepared: Vec<(String, Digest, Arc<[u8]>)>,
+    pub prepared: Vec<NewComponent>,
     /// The fork's environment (default: the parent's).
     pub environment: Option<Environment>,
     /// The fork's variant (default: the parent's).
@@ -180,7 +183,7 @@ impl Executor {
 
     /// The parent's stored definition with the fork's node configs and components, and the
     /// new components (node, digest, bytes), each checked against the node world.
-    async fn changed_definition(&self, record: &WorkflowRecord, opts: &ForkOptions) -> Result<(Definition, Vec<(String, Digest, Arc<[u8]>)>), ExecError> {
+    async fn changed_definition(&self, record: &WorkflowRecord, opts: &ForkOptions) -> Result<(Definition, Vec<NewComponent>), ExecError> {
         let def: Definition = serde_json::from_value(record.definition.clone()).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
         let no_node = |node: &str| {
             let flag = if opts.node_config.iter().any(|(n, _)| n == node) {
