@@ -64,6 +64,8 @@ pub enum Section {
     Outbox,
     /// What the sandbox's safeguards cost per node: epoch, fuel, disk accounting.
     Limits,
+    /// A 100-cell experiment forking from a checkpoint of a 10-node workflow.
+    Experiment,
 }
 
 /// Runs the benchmark in both modes and prints the figures.
@@ -101,12 +103,16 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
         true => Some(super::bench_travel::travel(&fresh()?).await?),
         false => None,
     };
+    let experiment = match want(Section::Experiment) {
+        true => Some(super::bench_experiment::experiment(&fresh()?, file_size, shape.in_flight.min(16)).await?),
+        false => None,
+    };
     let outbox = match want(Section::Outbox) {
         true => super::bench_outbox::outbox(&fresh()?).await?,
         false => Vec::new(),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "limits": limits, "engine": engine, "time_travel": travel, "outbox": outbox }))?);
+        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "limits": limits, "engine": engine, "time_travel": travel, "experiment": experiment, "outbox": outbox }))?);
     } else {
         if !results.is_empty() {
             println!(
@@ -143,6 +149,9 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
             println!("  list, {} executions: first page {:.2} ms, deep page {:.2} ms, filtered page {:.2} ms (50 per page)", t.executions, t.list_first_page_ms, t.list_deep_page_ms, t.list_filtered_page_ms);
             println!("  rollback, {} files / {}, 1 % changed: {:.0} ms ({} files rewritten)", t.workspace_files, bytes(t.workspace_bytes), t.rollback_ms, t.rollback_written);
             println!("  capture of the unchanged {}-file workspace: {:.1} ms", t.workspace_files, t.unchanged_capture_ms);
+        }
+        if let Some(x) = &experiment {
+            println!("\nexperiment (durable): {} cells of {} nodes each, forked from a checkpoint: {:.0} ms, {:.1} cells/s; blobs {} before, {} added by the cells", x.cells, x.nodes_per_cell, x.total_ms, x.cells_per_second, bytes(x.blob_bytes_before), bytes(x.blob_bytes_added));
         }
         if !outbox.is_empty() {
             println!("\noutbox delivery (durable):\n");

@@ -9,6 +9,7 @@ mod args_node;
 mod args_tenancy;
 mod bench;
 mod bench_engine;
+mod bench_experiment;
 mod bench_limits;
 mod bench_outbox;
 mod experiment;
