@@ -8,8 +8,8 @@
 use super::attempt::{Attempted, Context, Task, attempt};
 use super::commit::{Chain, ExitTx};
 use super::control::{Control, Registration};
+use super::lanes::Lane;
 use super::{ExecError, Executor, LoadedWorkflow, RunSummary};
-use crate::capture::{Workspace, restore};
 use crate::db::join::Arrival;
 use crate::failpoint;
 use crate::model::{
@@ -18,7 +18,7 @@ use crate::model::{
 };
 use crate::runtime::{CancelSignal, NodeCall};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -50,13 +50,6 @@ pub(crate) struct Branch {
     pub(crate) lane: u32,
 }
 
-#[derive(Default)]
-struct Lane {
-    ws: Option<Workspace>,
-    /// The file commit the workspace is known to hold (`None`: unknown, restore first).
-    commit: Option<FileCommitId>,
-}
-
 pub(crate) struct Drive<'a> {
     pub(crate) ex: &'a Executor,
     pub(crate) wf: &'a LoadedWorkflow,
@@ -80,8 +73,8 @@ pub(crate) struct Drive<'a> {
     /// The tenant's `max_nodes_per_hour`, checked before each attempt (the drive pauses there).
     pub(crate) node_quota: Option<u64>,
     running: JoinSet<Result<Attempted, ExecError>>,
-    in_flight: HashMap<BoundaryId, (usize, u32, CancelSignal)>,
-    lanes: BTreeMap<u32, Lane>,
+    pub(super) in_flight: HashMap<BoundaryId, (usize, u32, CancelSignal)>,
+    pub(super) lanes: BTreeMap<u32, Lane>,
     registration: Registration,
 }
 
@@ -112,11 +105,6 @@ impl<'a> Drive<'a> {
             lanes: BTreeMap::new(),
             registration,
         }
-    }
-
-    /// Notes that lane 0 already holds `commit` (a fresh execution's empty workspace).
-    pub(crate) fn adopt_lane(&mut self, lane: u32, ws: Workspace, commit: Option<FileCommitId>) {
-        self.lanes.insert(lane, Lane { ws: Some(ws), commit });
     }
 
     /// Runs until nothing is left to run or a stop takes effect; then commits the ending.
@@ -270,59 +258,6 @@ impl<'a> Drive<'a> {
         self.lanes.entry(lane).or_default().ws = Some(a.ws);
         self.set_lane_commit(lane, None);
         self.conclude(a.task, a.report, a.result).await
-    }
-
-    pub(crate) fn set_lane_commit(&mut self, lane: u32, commit: Option<FileCommitId>) {
-        self.lanes.entry(lane).or_default().commit = commit;
-    }
-
-    fn take_lane(&mut self, lane: u32) -> Result<(Workspace, Option<FileCommitId>), ExecError> {
-        let state = self.lanes.entry(lane).or_default();
-        if let Some(ws) = state.ws.take() {
-            return Ok((ws, state.commit));
-        }
-        Ok((self.ex.open_workspace(self.id, lane)?, None))
-    }
-
-    /// The lowest lane no ready or running task holds, other than `besides`.
-    pub(crate) fn free_lane(&self, besides: &[u32]) -> u32 {
-        let busy: BTreeSet<u32> =
-            self.ready.iter().map(|t| t.entry.lane).chain(self.in_flight.values().map(|(_, l, _)| *l)).chain(besides.iter().copied()).collect();
-        (0..).find(|l| !busy.contains(l)).unwrap_or(0)
-    }
-
-    pub(crate) fn lane_is_free(&self, lane: u32) -> bool {
-        !self.ready.iter().any(|t| t.entry.lane == lane) && !self.in_flight.values().any(|(_, l, _)| *l == lane)
-    }
-
-    /// Puts a lane's workspace back to `tree` now (after a failure, so the workspace shows
-    /// the files the failed node was given).
-    pub(crate) async fn restore_lane(&mut self, lane: u32, commit: FileCommitId, tree: Arc<FileTree>) -> Result<(), ExecError> {
-        self.chain.settle().await?;
-        let blobs = self.ex.stored_blobs(&tree).await?;
-        let (mut ws, _) = self.take_lane(lane)?;
-        let limits = self.ex.config.capture_limits();
-        let (ws, r) = super::run::blocking(move || {
-            let r = restore(&mut ws, &tree, &blobs, &limits);
-            (ws, r)
-        })
-        .await?;
-        let ok = r.map_err(|source| ExecError::Workspace { execution: self.id, source });
-        self.lanes.insert(lane, Lane { ws: Some(ws), commit: ok.is_ok().then_some(commit) });
-        ok.map(|_| ())
-    }
-
-    /// Removes the workspaces of lanes other than 0 once nothing will run in them.
-    async fn cleanup_lanes(&mut self) {
-        if !matches!(self.stop, None | Some(Stop::Fail(_)) | Some(Stop::Cancel)) {
-            return;
-        }
-        let extra: Vec<u32> = self.lanes.keys().copied().filter(|l| *l != 0).collect();
-        for lane in extra {
-            self.lanes.remove(&lane);
-            let path = self.ex.workspace_path(self.id, lane);
-            let _ = super::run::blocking(move || std::fs::remove_dir_all(path)).await;
-        }
     }
 
     /// Allocates the next checkpoint seq.

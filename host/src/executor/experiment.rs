@@ -253,6 +253,8 @@ impl Executor {
                 cell.execution = Some(*execution);
                 cell.status = r.execution.status.as_str().to_owned();
                 cell.error = r.execution.error.clone();
+                // The execution's own record: a workflow with `seed` is deterministic too.
+                cell.deterministic = r.execution.environment.seed.is_some() || r.execution.environment.clock.is_some();
                 cell.guest_ms = r.nodes.iter().filter_map(|n| n.boundary.guest_micros).sum::<u64>() as f64 / 1000.0;
                 cell.peak_memory_bytes = r.nodes.iter().filter_map(|n| n.boundary.peak_memory_bytes).max().unwrap_or(0);
                 cell.fuel = r.nodes.iter().map(|n| n.boundary.fuel_used).sum();
@@ -297,7 +299,7 @@ impl Executor {
                 for rep in 2..=spec.repetitions {
                     let Some(b) = finals.get(&(v.name.clone(), e.name.clone(), rep)) else { continue };
                     if let Some(divergence) = compare::first_divergence(&exits_a, &exits(b)) {
-                        let deterministic = e.seed.is_some() || e.clock.is_some();
+                        let deterministic = [a, b].iter().all(|r| r.execution.environment.seed.is_some() || r.execution.environment.clock.is_some());
                         nondeterminism.push(Finding { variant: v.name.clone(), environment: e.name.clone(), repetitions: (1, rep), divergence, deterministic });
                     }
                 }

@@ -32,6 +32,7 @@ mod fork;
 mod group;
 mod history;
 mod inspect;
+mod lanes;
 pub mod load;
 mod run;
 mod solo;

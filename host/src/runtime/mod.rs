@@ -8,6 +8,7 @@
 
 mod bindings;
 mod cache;
+mod cancel;
 mod determinism;
 mod limits;
 mod linker;
@@ -18,6 +19,8 @@ mod quota_fs;
 mod state;
 
 pub use cache::CacheStats;
+pub use cancel::CancelSignal;
+use cancel::CancelledTrap;
 pub use limits::{Limits, Tuning};
 pub use outcome::{AttemptReport, GuestErrorKind, Outcome};
 pub use state::GuestEvent;
@@ -135,43 +138,6 @@ pub struct NodeCall {
     /// Deterministic mode's wall-clock start (seconds since the epoch), instead of the seed's.
     pub clock: Option<u64>,
 }
-
-/// Stops a running attempt from outside: the guest traps at its next epoch tick (within
-/// [`EPOCH_TICK`]) or, if blocked in a host call, is dropped by the outer wait.
-#[derive(Clone, Default)]
-pub struct CancelSignal {
-    flag: Arc<AtomicBool>,
-    notify: Arc<tokio::sync::Notify>,
-}
-
-impl CancelSignal {
-    /// Requests the stop.
-    pub fn cancel(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-
-    /// Whether the stop was requested.
-    pub fn is_cancelled(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    /// Resolves once the stop is requested.
-    pub async fn cancelled(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.is_cancelled() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-/// The error an epoch callback returns to stop a cancelled guest.
-#[derive(Debug, thiserror::Error)]
-#[error("cancelled")]
-struct CancelledTrap;
 
 /// The wasmtime side of WTB: engine, linker and component cache.
 pub struct Runtime {
@@ -311,7 +277,7 @@ impl Runtime {
         if self.tuning.epoch {
             // Every tick: stop if cancelled or past the time limit, else yield to the async
             // runtime, so a long guest never holds a worker thread other executions need.
-            let (deadline, flag) = (started + limits.timeout, cancel.flag.clone());
+            let (deadline, flag) = (started + limits.timeout, cancel.flag());
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(move |_| {
                 if flag.load(Ordering::Relaxed) {
