@@ -120,17 +120,14 @@ async fn bad_experiment_files_are_refused_before_any_cell_runs() {
     assert_eq!(exec.experiments(10).await.unwrap().len(), 0);
 }
 
-/// A headless Chromium on this machine, if any.
-fn chromium() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome", "headless_shell"].iter().flat_map(|b| std::env::split_paths(&path).map(move |d| d.join(b))).find(|p| p.is_file())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_html_report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        eprintln!("SKIPPED html rendering: no chromium on PATH (apt install chromium)");
-        return;
+    let browser = match wtb_tests::chromium() {
+        Ok(b) => b,
+        Err(why) => {
+            eprintln!("SKIPPED html rendering: {why}");
+            return;
+        }
     };
     let h = Harness::new();
     let exec = h.executor().await;
