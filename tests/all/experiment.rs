@@ -47,6 +47,11 @@ async fn the_greeting_experiment_finds_the_clock_reader_nondeterministic_only_un
     assert!(exec.history(cell).await.is_ok());
     let filter = wtb::db::execution::ListFilter { variant: Some("stamped".into()), ..Default::default() };
     assert_eq!(exec.list(&filter, None, 100).await.unwrap().executions.len(), 6);
+    // A fork of a cell is not that cell: the report still shows the original.
+    let cp = exec.describe(cell).await.unwrap().checkpoints[0].checkpoint.id;
+    let fork = exec.fork(cp, &Default::default()).await.unwrap();
+    assert_eq!(exec.describe(fork.execution).await.unwrap().execution.environment.cell, None);
+    assert_eq!(exec.experiment_report(record.id).await.unwrap().cells.iter().find(|c| c.execution == Some(cell)).map(|c| c.repetition), Some(stamped.repetition));
 
     // Every format.
     let v: Value = serde_json::to_value(&r).unwrap();

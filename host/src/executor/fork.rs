@@ -169,7 +169,8 @@ impl Executor {
             parent_checkpoint: Some(from),
             parent_execution: Some(parent.id),
             variant: opts.variant.clone().or_else(|| parent.variant.clone()),
-            environment: opts.environment.clone().unwrap_or_else(|| parent.environment.clone()),
+            // A fork keeps its parent's seed and clock, but is not that experiment cell.
+            environment: opts.environment.clone().unwrap_or_else(|| Environment { cell: None, ..parent.environment.clone() }),
             error: None,
             created_at: now,
             updated_at: now,
