@@ -194,3 +194,29 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
     let loaded = exec.load_experiment(&other).await.unwrap();
     assert!(exec.create_experiment(&loaded).await.unwrap_err().to_string().contains("no checkpoint 01a20a14-ebfd-76e7-80e5-a292b641ee44"));
 }
+
+#[test]
+fn the_experiment_commands_work_from_the_command_line() {
+    let h = Harness::new();
+    let file = greeting(&h);
+    let wtb = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(args).env("WTB_DATA_DIR", h.data_dir()).current_dir(h.dir.path()).output().unwrap();
+    let run = wtb(&["experiment", "run", file.to_str().unwrap(), "--parallelism", "3", "--json"]);
+    assert!(run.status.success(), "{run:?}");
+    let v: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((v["ran"].as_u64(), v["report"]["passed"].as_bool()), (Some(12), Some(true)));
+    let id = v["experiment"].as_str().unwrap().to_owned();
+    let list = String::from_utf8(wtb(&["experiment", "list"]).stdout).unwrap();
+    assert!(list.contains(&id) && list.contains("greeting-ab") && list.contains("2 variant(s) × 2 environment(s) × 3"), "{list}");
+    let show = String::from_utf8(wtb(&["experiment", "show", &id]).stdout).unwrap();
+    assert!(show.contains("stamped        × real-clock     C D E"), "{show}");
+    let html = h.dir.path().join("r.html");
+    assert!(wtb(&["experiment", "report", &id, "--format", "html", "-o", html.to_str().unwrap()]).status.success());
+    assert!(std::fs::read_to_string(&html).unwrap().contains("greeting-ab"));
+    let resumed = wtb(&["experiment", "resume", &id, "--json"]);
+    assert_eq!(serde_json::from_slice::<Value>(&resumed.stdout).unwrap()["report"]["cells"].as_array().unwrap().len(), 12, "nothing left to run, same report");
+    for (args, expected) in [(vec!["experiment", "show", "nope"], "not a valid experiment id"), (vec!["experiment", "show", "01a20a14-ebfd-76e7-80e5-a292b641ee44"], "no experiment"), (vec!["experiment", "run", "missing.toml"], "missing.toml")] {
+        let out = wtb(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{args:?}: {out:?}");
+    }
+}
