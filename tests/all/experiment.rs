@@ -121,6 +121,11 @@ async fn bad_experiment_files_are_refused_before_any_cell_runs() {
         let e = exec.load_experiment(&file).await.err().map(|e| e.to_string()).expect("refused");
         assert!(e.contains(expected) && e.contains("bad-exp.toml:"), "{body}: {e}");
     }
+    // An environment mounting a fixture where a node already has one: conflicting overrides.
+    h.file("fxwf.toml", "name = \"fx\"\n[[nodes]]\nid = \"a\"\ncomponent = \"probe.wasm\"\nfixtures = { \"/d\" = \"fx\" }\n");
+    let file = h.file("clash.toml", "name = \"clash\"\nworkflow = \"fxwf.toml\"\n[[environments]]\nname = \"e\"\nfixtures = { \"/d\" = \"fx\" }\n");
+    let e = exec.load_experiment(&file).await.err().map(|e| e.to_string()).expect("refused");
+    assert!(e.contains("conflicting overrides: node `a` already mounts a fixture at `/d`") && e.contains("clash.toml:4:"), "{e}");
     assert!(exec.recent(10).await.unwrap().is_empty(), "nothing ran");
     assert_eq!(exec.experiments(10).await.unwrap().len(), 0);
 }
