@@ -25,6 +25,7 @@
 //! `model` / `workflow`. `model` and `workflow` are pure.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod capture;
 pub mod cli;
 pub mod cas;

@@ -1,6 +1,7 @@
 //! WTB's end-to-end tests: one binary, a module per area. Every test uses a real SQLite file,
 //! real components compiled from source and a real data dir in a temp directory.
 
+mod api;
 mod batch;
 mod cache;
 mod cli;

@@ -229,6 +229,14 @@ pub enum Command {
         #[command(subcommand)]
         what: NodeCommand,
     },
+    /// Serve the HTTP API (bearer tokens of `wtb token create`; first cut: executions), resume
+    /// every tenant's interrupted executions, and run the outbox relay and cleaners, until
+    /// Ctrl-C / SIGTERM.
+    Serve {
+        /// Address to listen on (port 0: any free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Experiments: a workflow over variants × environments × repetitions, compared against a
     /// baseline, with nondeterminism detection.
     Experiment {

@@ -19,6 +19,7 @@ pub(crate) mod format;
 mod node;
 mod outbox;
 mod run;
+mod serve;
 mod show;
 mod tenancy;
 mod travel;
@@ -155,6 +156,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let grace = std::time::Duration::from_secs(grace_seconds.unwrap_or(exec.config().orphan_grace_seconds));
             show::orphans(&exec, grace, dry_run, cli.json).await
         }
+        Command::Serve { listen } => serve::serve(open(&cli).await?, listen).await,
         Command::Experiment { ref what } => experiment::experiment(&open(&cli).await?, what, cli.json).await,
         Command::Tenant { ref what } => tenancy::tenant(&open(&cli).await?, what, cli.json).await,
         Command::Token { ref what } => tenancy::token(&open(&cli).await?, what, cli.json).await,

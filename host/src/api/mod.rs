@@ -1,0 +1,47 @@
+//! `wtb serve`'s HTTP API (axum): every request authenticated by `Authorization: Bearer
+//! <token>` and scoped to the token's tenant (another tenant's id is a 404, as an unknown one
+//! is); every error an RFC 9457 problem. This first cut serves executions (list with filters
+//! and cursor, show, history, pause, resume, cancel); the rest of the CLI follows.
+
+mod executions;
+mod problem;
+
+pub use problem::Problem;
+
+use crate::executor::Executor;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use std::sync::Arc;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// What every handler shares: the host, acting for no tenant until a token says which.
+#[derive(Clone)]
+pub struct AppState {
+    host: Arc<Executor>,
+}
+
+/// The routes, over `host`.
+pub fn router(host: Arc<Executor>) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(executions::routes())
+        .fallback(|| async { Problem::new(axum::http::StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(AppState { host })
+}
+
+/// The tenant a request acts for, from its bearer token.
+pub struct Tenant(pub Executor);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| Problem::unauthorized("an `Authorization: Bearer <token>` header is required (`wtb token create`)"))?;
+        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        Ok(Tenant(state.host.authenticate(token).await?))
+    }
+}

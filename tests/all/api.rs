@@ -1,0 +1,97 @@
+//! `wtb serve` as a real process on 127.0.0.1: bearer-token auth scoped to the tenant, RFC 9457
+//! problems for bad input, executions listed, shown, paused/resumed; graceful stop on SIGTERM.
+
+use serde_json::{Value, json};
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use wtb_tests::Harness;
+
+fn wtb(h: &Harness, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(args).env("WTB_DATA_DIR", h.data_dir()).env_remove("WTB_TENANT").env_remove("WTB_TOKEN").current_dir(h.dir.path()).output().unwrap()
+}
+
+fn token(h: &Harness, tenant: &str) -> String {
+    assert!(wtb(h, &["tenant", "create", tenant]).status.success());
+    let out = wtb(h, &["--tenant", tenant, "token", "create"]);
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_serves_a_tenant_its_executions_and_nothing_else() {
+    let h = Harness::new();
+    let (alpha, beta) = (token(&h, "alpha"), token(&h, "beta"));
+    let wf = h.probe_workflow("api", &[("one", json!({ "action": "write", "files": { "a.txt": "a" } })), ("two", json!({ "action": "write" }))]);
+    let run = wtb(&h, &["--tenant", "alpha", "run", wf.to_str().unwrap(), "--break-after", "one", "--json"]);
+    let paused: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(paused["status"], "paused", "{run:?}");
+    let id = paused["execution"].as_str().unwrap().to_owned();
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut r = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+
+    // No token, a wrong token: 401 problems.
+    let r = get("/executions", None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!((p["status"].as_u64(), p["title"].as_str()), (Some(401), Some("Unauthorized")));
+    assert_eq!(get("/executions", Some("wtb_00")).await.unwrap().status(), 401);
+
+    // alpha sees its execution; beta sees nothing, and alpha's id is a 404 for beta.
+    let list: Value = get("/executions", Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert_eq!(list["executions"].as_array().unwrap().len(), 1);
+    assert_eq!(list["executions"][0]["id"], id.as_str());
+    let none: Value = get("/executions", Some(&beta)).await.unwrap().json().await.unwrap();
+    assert_eq!(none["executions"], json!([]));
+    assert_eq!(get(&format!("/executions/{id}"), Some(&beta)).await.unwrap().status(), 404);
+    let shown: Value = get(&format!("/executions/{id}"), Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert_eq!(shown["execution"]["status"], "paused");
+    assert!(get(&format!("/executions/{id}/history"), Some(&alpha)).await.unwrap().status().is_success());
+
+    // Bad input: a 400 naming the field; unknown query keys; unknown routes.
+    let p: Value = get("/executions/not-an-id", Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert_eq!((p["status"].as_u64(), p["field"].as_str()), (Some(400), Some("id")));
+    let p: Value = get("/executions?status=sleeping", Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert_eq!((p["status"].as_u64(), p["field"].as_str()), (Some(400), Some("status")));
+    assert_eq!(get("/executions?colour=red", Some(&alpha)).await.unwrap().status(), 400);
+    assert_eq!(get("/executions?limit=0", Some(&alpha)).await.unwrap().status(), 400);
+    assert_eq!(get("/nowhere", Some(&alpha)).await.unwrap().status(), 404);
+
+    // Resume over HTTP: 202, then the execution completes.
+    let r = http.post(format!("{base}/executions/{id}/resume")).bearer_auth(&alpha).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let mut status = String::new();
+    for _ in 0..100 {
+        let s: Value = get(&format!("/executions/{id}"), Some(&alpha)).await.unwrap().json().await.unwrap();
+        status = s["execution"]["status"].as_str().unwrap().to_owned();
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "completed");
+    let r = http.post(format!("{base}/executions/{id}/resume")).bearer_auth(&alpha).send().await.unwrap();
+    assert_eq!(r.status(), 409, "a completed execution cannot resume");
+
+    // SIGTERM: a graceful stop.
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let exit = server.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
