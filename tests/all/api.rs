@@ -90,6 +90,53 @@ async fn the_api_serves_a_tenant_its_executions_and_nothing_else() {
     let r = http.post(format!("{base}/executions/{id}/resume")).bearer_auth(&alpha).send().await.unwrap();
     assert_eq!(r.status(), 409, "a completed execution cannot resume");
 
+    // Time travel over HTTP: events, files, content, diff, fork, rollback.
+    let events: Value = get(&format!("/executions/{id}/events"), Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert!(events["events"].as_array().unwrap().iter().any(|e| e["kind"] == "execution.completed"), "{events}");
+    let shown: Value = get(&format!("/executions/{id}"), Some(&alpha)).await.unwrap().json().await.unwrap();
+    let cps = shown["checkpoints"].as_array().unwrap();
+    let (first, last) = (cps[0]["id"].as_str().unwrap().to_owned(), cps.last().unwrap()["id"].as_str().unwrap().to_owned());
+    let files: Value = get(&format!("/checkpoints/{last}/files"), Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert!(files["files"]["a.txt"].is_object(), "{files}");
+    let r = get(&format!("/checkpoints/{last}/files/a.txt"), Some(&alpha)).await.unwrap();
+    assert_eq!((r.status().as_u16(), r.bytes().await.unwrap().as_ref()), (200, b"a".as_ref()));
+    for path in ["..%2F..%2Fetc%2Fpasswd", "nope.txt", "%2Fetc%2Fpasswd"] {
+        assert_eq!(get(&format!("/checkpoints/{last}/files/{path}"), Some(&alpha)).await.unwrap().status(), 404, "{path}");
+    }
+    assert_eq!(get(&format!("/checkpoints/{last}/files/a.txt"), Some(&beta)).await.unwrap().status(), 404, "another tenant's checkpoint");
+    let d: Value = get(&format!("/checkpoints/{first}/diff/{last}"), Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert_eq!(d["files"][0]["path"], "a.txt");
+    let post = |path: String, body: Value| http.post(format!("{base}{path}")).bearer_auth(&alpha).json(&body).send();
+    let r = post(format!("/checkpoints/{first}/fork"), json!({ "state_patch": { "forked": true } })).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let forked: Value = r.json().await.unwrap();
+    assert_eq!(forked["parent"], id.as_str());
+    let r = post(format!("/checkpoints/{first}/fork"), json!({ "node_config": { "ghost": {} } })).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(post(format!("/checkpoints/{first}/fork"), json!({ "colour": 1 })).await.unwrap().status(), 422, "unknown fields");
+    let bad = http.post(format!("{base}/executions/{id}/rollback")).bearer_auth(&alpha).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+    let r = post(format!("/executions/{id}/rollback"), json!({ "to": first })).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let s: Value = get(&format!("/executions/{id}"), Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert_eq!(s["execution"]["status"], "paused");
+    let huge = http.post(format!("{base}/executions/{id}/rollback")).bearer_auth(&alpha).header("content-type", "application/json").body(vec![b' '; 17 << 20]).send().await.unwrap();
+    assert_eq!(huge.status(), 413, "bodies over 16 MiB are refused");
+    let exps: Value = get("/experiments", Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert_eq!(exps["experiments"], json!([]));
+    wtb::demo::materialize(&h.dir.path().join("demo")).unwrap();
+    let ran = wtb(&h, &["--tenant", "alpha", "experiment", "run", "demo/greeting-experiment.toml", "--json"]);
+    let exp = serde_json::from_slice::<Value>(&ran.stdout).unwrap()["experiment"].as_str().unwrap().to_owned();
+    let r = get(&format!("/experiments/{exp}/report?format=html"), Some(&alpha)).await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "text/html; charset=utf-8"));
+    assert!(r.text().await.unwrap().contains("greeting-ab"));
+    let j: Value = get(&format!("/experiments/{exp}/report"), Some(&alpha)).await.unwrap().json().await.unwrap();
+    assert_eq!(j["passed"], true);
+    assert_eq!(get(&format!("/experiments/{exp}/report?format=pdf"), Some(&alpha)).await.unwrap().status(), 400);
+    assert_eq!(get(&format!("/experiments/{exp}/report"), Some(&beta)).await.unwrap().status(), 404);
+    assert_eq!(get("/healthz", None).await.unwrap().status(), 200);
+
     // SIGTERM: a graceful stop.
     Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     let exit = server.wait().unwrap();

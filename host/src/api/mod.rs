@@ -1,9 +1,12 @@
 //! `wtb serve`'s HTTP API (axum): every request authenticated by `Authorization: Bearer
 //! <token>` and scoped to the token's tenant (another tenant's id is a 404, as an unknown one
 //! is); every error an RFC 9457 problem. This first cut serves executions (list with filters
-//! and cursor, show, history, pause, resume, cancel); the rest of the CLI follows.
+//! and cursor, show, history, events, pause, resume, cancel, rollback), checkpoints (files, file
+//! content, diff, fork) and experiments (list, report); starting runs and uploads follow.
 
+mod checkpoints;
 mod executions;
+mod experiments;
 mod problem;
 
 pub use problem::Problem;
@@ -28,6 +31,8 @@ pub fn router(host: Arc<Executor>) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .merge(executions::routes())
+        .merge(checkpoints::routes())
+        .merge(experiments::routes())
         .fallback(|| async { Problem::new(axum::http::StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState { host })
