@@ -137,6 +137,44 @@ async fn the_api_serves_a_tenant_its_executions_and_nothing_else() {
     assert_eq!(get(&format!("/experiments/{exp}/report"), Some(&beta)).await.unwrap().status(), 404);
     assert_eq!(get("/healthz", None).await.unwrap().status(), 200);
 
+    // Upload a component and start a run over HTTP.
+    let up = |token: &str, bytes: Vec<u8>| http.post(format!("{base}/components")).bearer_auth(token).header("content-type", "application/wasm").body(bytes).send();
+    let r = up(&alpha, wtb_tests::PROBE.to_vec()).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let component = r.json::<Value>().await.unwrap()["component"].as_str().unwrap().to_owned();
+    assert_eq!(component, format!("sha256:{}", wtb_tests::digest(wtb_tests::PROBE)));
+    let r = up(&alpha, b"not wasm".to_vec()).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let manifest = |c: &str| format!("name = \"remote\"\n[[nodes]]\nid = \"w\"\ncomponent = \"{c}\"\nconfig = {{ action = \"write\", files = {{ \"r.txt\" = \"remote\" }}, update = {{ done = true }} }}\n");
+    let start = |token: &str, body: Value| http.post(format!("{base}/executions")).bearer_auth(token).json(&body).send();
+    let r = start(&alpha, json!({ "manifest": manifest(&component), "state": { "n": 1 } })).await.unwrap();
+    assert_eq!(r.status(), 202);
+    let started = r.json::<Value>().await.unwrap()["execution"].as_str().unwrap().to_owned();
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        done = get(&format!("/executions/{started}"), Some(&alpha)).await.unwrap().json().await.unwrap();
+        if done["execution"]["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["checkpoints"].as_array().unwrap().last().unwrap()["state"], json!({ "n": 1, "done": true }));
+    for (body, status, field) in [
+        (json!({ "manifest": manifest("probe.wasm") }), 400, "manifest.nodes[0].component"),
+        (json!({ "manifest": manifest("sha256:00") }), 400, "manifest.nodes[0].component"),
+        (json!({ "manifest": manifest(&component).replace("config =", "fixtures = { \"/d\" = \"/etc\" }\nconfig =") }), 400, "manifest.nodes[0].fixtures"),
+        (json!({ "manifest": "name = 5" }), 400, "manifest"),
+    ] {
+        let r = start(&alpha, body.clone()).await.unwrap();
+        assert_eq!(r.status(), status, "{body}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["field"], field, "{p}");
+    }
+    assert_eq!(start(&alpha, json!({ "manifest": manifest(&component), "colour": 1 })).await.unwrap().status(), 422, "unknown fields");
+    let r = start(&beta, json!({ "manifest": manifest(&component) })).await.unwrap();
+    assert_eq!(r.status(), 400, "another tenant's upload is not beta's");
+    assert!(r.json::<Value>().await.unwrap()["detail"].as_str().unwrap().contains("no uploaded component"));
+
     // SIGTERM: a graceful stop.
     Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     let exit = server.wait().unwrap();

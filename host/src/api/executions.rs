@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 pub(super) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/executions", get(list))
+        .route("/components", post(upload))
+        .route("/executions", get(list).post(start))
         .route("/executions/{id}", get(show))
         .route("/executions/{id}/history", get(history))
         .route("/executions/{id}/pause", post(pause))
@@ -31,6 +32,45 @@ struct ListQuery {
     created_before: Option<String>,
     after: Option<String>,
     limit: Option<u32>,
+}
+
+/// `POST /components`: the body is the `.wasm` file; 201 with its digest (name it in a
+/// manifest as `sha256:<digest>`).
+async fn upload(Tenant(exec): Tenant, bytes: axum::body::Bytes) -> Result<(StatusCode, Json<Value>), Problem> {
+    if bytes.is_empty() {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "the body must be a WebAssembly component (.wasm)"));
+    }
+    let (digest, kind) = exec.upload_component(bytes.to_vec()).await.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(json!({ "digest": digest, "component": format!("sha256:{digest}"), "kind": kind }))))
+}
+
+/// `POST /executions` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    /// The workflow manifest (TOML text); components named `sha256:<digest>` of uploads.
+    manifest: String,
+    /// Merged over the manifest's `[state]`.
+    #[serde(default)]
+    state: serde_json::Map<String, Value>,
+    /// Deterministic mode with this seed.
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+/// Validates the manifest and starts it: 202 with the execution id once it is durable.
+async fn start(Tenant(exec): Tenant, body: Result<Json<StartBody>, axum::extract::rejection::JsonRejection>) -> Result<(StatusCode, Json<Value>), Problem> {
+    let Json(b) = body.map_err(|e| Problem::new(e.status(), e.body_text()))?;
+    let wf = exec.load_workflow_text("manifest", &b.manifest).await.map_err(|e| {
+        let field = match &e {
+            crate::executor::LoadError::Manifest(m) => m.field.clone().map(|f| format!("manifest.{f}")).unwrap_or_else(|| "manifest".into()),
+            _ => "manifest".into(),
+        };
+        Problem::bad_field(&field, e.to_string())
+    })?;
+    let opts = crate::executor::RunOptions { seed: b.seed, ..Default::default() };
+    let id = exec.start_detached(wf, b.state, opts).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "execution": id }))))
 }
 
 fn execution_id(text: &str) -> Result<ExecutionId, Problem> {

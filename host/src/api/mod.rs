@@ -1,8 +1,9 @@
 //! `wtb serve`'s HTTP API (axum): every request authenticated by `Authorization: Bearer
 //! <token>` and scoped to the token's tenant (another tenant's id is a 404, as an unknown one
-//! is); every error an RFC 9457 problem. This first cut serves executions (list with filters
-//! and cursor, show, history, events, pause, resume, cancel, rollback), checkpoints (files, file
-//! content, diff, fork) and experiments (list, report); starting runs and uploads follow.
+//! is); every error an RFC 9457 problem. This first cut serves component uploads, executions
+//! (start from a manifest, list with filters and cursor, show, history, events, pause, resume,
+//! cancel, rollback), checkpoints (files, file content, diff, fork) and experiments (list,
+//! report).
 
 mod checkpoints;
 mod executions;

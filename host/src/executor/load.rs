@@ -4,6 +4,7 @@
 use super::{ExecError, Executor};
 use crate::model::{Digest, WorkflowRecord};
 use crate::runtime::{ComponentError, PreparedNode};
+use crate::db;
 use crate::workflow::{Definition, Fixture, Manifest, ManifestError, NodeSpec, Position, Schema, SchemaSource, SchemaSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -88,13 +89,37 @@ impl Executor {
     /// Reads, validates and prepares the workflow at `path`.
     pub async fn load_workflow(&self, path: &Path) -> Result<LoadedWorkflow, LoadError> {
         let text = tokio::fs::read_to_string(path).await.map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
-        let file = path.display().to_string();
-        let mut manifest = Manifest::parse(&file, &text)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        resolve_schema_files(&mut manifest, base, &file).await?;
+        self.load_manifest(&path.display().to_string(), &text, Some(path.parent().unwrap_or(Path::new(".")))).await
+    }
+
+    /// Validates and prepares a manifest sent over the API (`name` labels its errors). It may
+    /// name only this tenant's uploaded components, as `sha256:<hex>`, and nothing of the
+    /// host's file system (no fixtures, no schema files).
+    pub async fn load_workflow_text(&self, name: &str, text: &str) -> Result<LoadedWorkflow, LoadError> {
+        self.load_manifest(name, text, None).await
+    }
+
+    /// `base`: the manifest's directory (relative paths start there); `None`: a manifest from
+    /// the network, see [`Executor::load_workflow_text`].
+    async fn load_manifest(&self, file: &str, text: &str, base: Option<&Path>) -> Result<LoadedWorkflow, LoadError> {
+        let file = file.to_owned();
+        let mut manifest = Manifest::parse(&file, text)?;
+        let remote = |at: Position, field: String, message: &str| LoadError::from(ManifestError { file: file.clone(), at, field: Some(field), message: message.to_owned() });
+        match base {
+            Some(base) => resolve_schema_files(&mut manifest, base, &file).await?,
+            None => {
+                let specs = manifest.state_schema.iter().chain(manifest.nodes.iter().filter_map(|n| n.update_schema.as_ref()));
+                if let Some(spec) = specs.into_iter().find(|s| matches!(s.source, SchemaSource::File(_))) {
+                    return Err(remote(spec.at, spec.field.clone(), "a workflow sent over the API must give its schemas inline"));
+                }
+            }
+        }
         for (index, spec) in manifest.nodes.iter_mut().enumerate() {
+            if base.is_none() && !spec.fixtures.is_empty() {
+                return Err(remote(spec.component_at, format!("nodes[{index}].fixtures"), "fixtures name host directories: not allowed in a workflow sent over the API"));
+            }
             for f in &mut spec.fixtures {
-                *f = resolve_fixture(base, f).map_err(|message| ManifestError {
+                *f = resolve_fixture(base.unwrap_or(Path::new(".")), f).map_err(|message| ManifestError {
                     file: file.clone(),
                     at: spec.component_at,
                     field: Some(format!("nodes[{index}].fixtures.\"{}\"", f.guest)),
@@ -109,11 +134,14 @@ impl Executor {
         let (state_schema, update_schemas) = compile_schemas(&manifest, &file)?;
         let mut nodes = Vec::with_capacity(manifest.nodes.len());
         for (index, spec) in manifest.nodes.iter().enumerate() {
-            let component = base.join(&spec.component);
-            let bytes: Arc<[u8]> = tokio::fs::read(&component)
-                .await
-                .map_err(|source| LoadError::ComponentRead { file: file.clone(), at: spec.component_at, index, path: component.clone(), source })?
-                .into();
+            let component = base.map_or_else(|| PathBuf::from(&spec.component), |b| b.join(&spec.component));
+            let bytes: Arc<[u8]> = match base {
+                Some(_) => tokio::fs::read(&component)
+                    .await
+                    .map_err(|source| LoadError::ComponentRead { file: file.clone(), at: spec.component_at, index, path: component.clone(), source })?
+                    .into(),
+                None => self.uploaded_component(&spec.component).await.map_err(|m| remote(spec.component_at, format!("nodes[{index}].component"), &m))?,
+            };
             let prepared = self
                 .runtime
                 .prepare(bytes.clone(), spec.network)
@@ -125,6 +153,39 @@ impl Executor {
         let definition = serde_json::to_value(Definition::of(&manifest, &digests)).unwrap_or(Value::Null);
         let digest = Digest::of(definition.to_string().as_bytes());
         Ok(LoadedWorkflow { manifest, nodes, definition, digest, state_schema })
+    }
+
+    /// This tenant's uploaded component named `sha256:<hex>`.
+    async fn uploaded_component(&self, name: &str) -> Result<Arc<[u8]>, String> {
+        let hex = name.strip_prefix("sha256:").ok_or_else(|| format!("`{name}`: name an uploaded component as sha256:<hex> (POST /components)"))?;
+        let digest: Digest = hex.parse().map_err(|e| format!("`{name}`: {e}"))?;
+        match db::component::get_one(&self.pool, self.tenant, &digest).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(format!("no uploaded component {digest} (POST /components first)")),
+            Err(e) => return Err(e.to_string()),
+        }
+        let (cas, tenant) = (self.cas.clone(), self.tenant);
+        match super::run::blocking(move || cas.read(tenant, &digest)).await {
+            Ok(Ok(bytes)) => Ok(bytes.into()),
+            Ok(Err(e)) => Err(format!("component {digest}: {e}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Checks `bytes` is a node (or command) component and stores it for this tenant; returns
+    /// its digest and kind. Sockets are allowed here (`network = "deny"` nodes need them); a
+    /// workflow using it without that setting is refused when it loads.
+    pub async fn upload_component(&self, bytes: Vec<u8>) -> Result<(Digest, &'static str), ComponentError> {
+        let bytes: Arc<[u8]> = bytes.into();
+        let prepared = self.runtime.prepare(bytes.clone(), crate::workflow::Network::Deny).await?;
+        let digest = prepared.digest();
+        let stored = async {
+            self.store_component(digest, bytes.clone()).await?;
+            let mut conn = self.pool.acquire().await.map_err(crate::db::DbError::from)?;
+            self.record_component(&mut conn, digest, bytes.len() as u64, self.clock.now()).await
+        };
+        stored.await.map_err(|e| ComponentError::Task(e.to_string()))?;
+        Ok((digest, prepared.kind()))
     }
 
     /// Rebuilds an execution's workflow from its stored definition, components read back

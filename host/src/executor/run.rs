@@ -70,6 +70,26 @@ impl Executor {
 
     /// [`Executor::run`] with breakpoints and a parallelism bound.
     pub async fn run_with(&self, wf: &LoadedWorkflow, overrides: Map<String, Value>, opts: &RunOptions) -> Result<RunSummary, ExecError> {
+        self.run_reporting(wf, overrides, opts, None).await
+    }
+
+    /// Starts `wf` and returns the execution's id once its start transaction is durable; the
+    /// run goes on in a task of its own (the HTTP API's `POST /executions`). Refusals (bad
+    /// state, quotas) come back as errors, before anything is stored.
+    pub async fn start_detached(self, wf: LoadedWorkflow, overrides: Map<String, Value>, opts: RunOptions) -> Result<ExecutionId, ExecError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let run = tokio::spawn(async move { self.run_reporting(&wf, overrides, &opts, Some(tx)).await });
+        match rx.await {
+            Ok(id) => Ok(id),
+            Err(_) => match run.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(s)) => Ok(s.execution),
+                Err(e) => Err(ExecError::Task(e.to_string())),
+            },
+        }
+    }
+
+    async fn run_reporting(&self, wf: &LoadedWorkflow, overrides: Map<String, Value>, opts: &RunOptions, started: Option<tokio::sync::oneshot::Sender<ExecutionId>>) -> Result<RunSummary, ExecError> {
         for id in opts.breakpoints.before.iter().chain(&opts.breakpoints.after) {
             if wf.manifest.graph.node(id).is_none() {
                 return Err(ExecError::InvalidState(format!("breakpoint on `{id}`: the workflow has no such node")));
@@ -83,6 +103,9 @@ impl Executor {
         let quotas = self.check_quotas(true).await?;
         let mut drive = self.start(wf, state, opts).await?;
         drive.node_quota = quotas.max_nodes_per_hour;
+        if let Some(tx) = started {
+            let _ = tx.send(drive.id);
+        }
         drive.run().await
     }
 
