@@ -121,12 +121,15 @@ async fn the_api_serves_a_tenant_its_executions_and_nothing_else() {
     assert_eq!(r.status(), 200);
     let s: Value = get(&format!("/executions/{id}"), Some(&alpha)).await.unwrap().json().await.unwrap();
     assert_eq!(s["execution"]["status"], "paused");
-    let huge = http.post(format!("{base}/executions/{id}/rollback")).bearer_auth(&alpha).header("content-type", "application/json").body(vec![b' '; 17 << 20]).send().await.unwrap();
+    // Its own client: the server answers before reading the body and closes the connection,
+    // which a pooled connection would otherwise be reused across.
+    let huge = reqwest::Client::new().post(format!("{base}/executions/{id}/rollback")).bearer_auth(&alpha).header("content-type", "application/json").body(vec![b' '; 17 << 20]).send().await.unwrap();
     assert_eq!(huge.status(), 413, "bodies over 16 MiB are refused");
     let exps: Value = get("/experiments", Some(&alpha)).await.unwrap().json().await.unwrap();
     assert_eq!(exps["experiments"], json!([]));
     wtb::demo::materialize(&h.dir.path().join("demo")).unwrap();
     let ran = wtb(&h, &["--tenant", "alpha", "experiment", "run", "demo/greeting-experiment.toml", "--json"]);
+    assert!(ran.status.success(), "{ran:?}");
     let exp = serde_json::from_slice::<Value>(&ran.stdout).unwrap()["experiment"].as_str().unwrap().to_owned();
     let r = get(&format!("/experiments/{exp}/report?format=html"), Some(&alpha)).await.unwrap();
     assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "text/html; charset=utf-8"));
