@@ -13,7 +13,7 @@ pub(super) fn files(name: &str) -> Vec<(&'static str, String)> {
         ("package.json", fill(PACKAGE)),
         ("wit/node.wit", NODE_WIT.to_owned()),
         ("README.md", fill(README)),
-        ("workflow.toml", fill(WORKFLOW)),
+        ("workflow.toml", super::workflow(name, &format!("{name}.wasm"), "")),
         (".gitignore", "*.wasm\nnode_modules/\n".to_owned()),
     ]
 }
@@ -95,13 +95,3 @@ The engine inside the component (StarlingMonkey) has no file-system API: a JavaS
 works on the state and emits events; use a Rust or Python node for workspace files.
 "#;
 
-const WORKFLOW: &str = r#"name = "{name}-demo"
-
-[state]
-count = 0
-
-[[nodes]]
-id = "{name}"
-component = "{name}.wasm"
-config = { greeting = "hello" }
-"#;

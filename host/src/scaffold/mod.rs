@@ -44,6 +44,11 @@ pub const COMPONENTIZE_JS: &str = "0.19.3";
 /// The WIT package, copied into Python and JavaScript projects (their toolchains read it).
 const NODE_WIT: &str = include_str!("../../../wit/node.wit");
 
+/// The one-node workflow every template has: the node counting its runs, greeting "hello".
+fn workflow(name: &str, component: &str, extra: &str) -> String {
+    format!("name = \"{name}-demo\"\n\n[state]\ncount = 0\n\n[[nodes]]\nid = \"{name}\"\ncomponent = \"{component}\"\nconfig = {{ greeting = \"hello\" }}\n{extra}")
+}
+
 /// The languages there is a template for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Language {

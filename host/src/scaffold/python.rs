@@ -12,7 +12,7 @@ pub(super) fn files(name: &str) -> Vec<(&'static str, String)> {
         ("test_logic.py", fill(TEST)),
         ("wit/node.wit", NODE_WIT.to_owned()),
         ("README.md", fill(README)),
-        ("workflow.toml", fill(WORKFLOW)),
+        ("workflow.toml", super::workflow(name, &format!("{name}.wasm"), "network = \"deny\"\n")),
         (".gitignore", "*.wasm\n__pycache__/\nwit_world/\ncomponentize_py_*\npoll_loop.py\n".to_owned()),
     ]
 }
@@ -91,14 +91,3 @@ componentize-py's components import `wasi:sockets`, which WTB links only for nod
 `network = "deny"` (`--network deny`): every socket use is then refused. A node has no network.
 "#;
 
-const WORKFLOW: &str = r#"name = "{name}-demo"
-
-[state]
-count = 0
-
-[[nodes]]
-id = "{name}"
-component = "{name}.wasm"
-config = { greeting = "hello" }
-network = "deny"
-"#;

@@ -8,7 +8,7 @@ pub(super) fn files(name: &str, sdk: &str) -> Vec<(&'static str, String)> {
         ("Cargo.toml", fill(CARGO_TOML)),
         ("src/lib.rs", fill(LIB_RS)),
         ("README.md", fill(README)),
-        ("workflow.toml", fill(WORKFLOW)),
+        ("workflow.toml", super::workflow(name, &format!("target/wasm32-wasip2/release/{artifact}.wasm"), "")),
         (".gitignore", "/target\n".to_owned()),
     ]
 }
@@ -103,13 +103,3 @@ wtb run workflow.toml
 `rustup target add wasm32-wasip2` once, if cargo says the target is missing.
 "#;
 
-const WORKFLOW: &str = r#"name = "{name}-demo"
-
-[state]
-count = 0
-
-[[nodes]]
-id = "{name}"
-component = "target/wasm32-wasip2/release/{artifact}.wasm"
-config = { greeting = "hello" }
-"#;
