@@ -1,7 +1,7 @@
 //! Checkpoints and time travel: events of an execution, files and file content at a
 //! checkpoint, diff, rollback, fork.
 
-use super::{AppState, Problem, Tenant};
+use super::{AppState, Problem, Tenant, id, to_json};
 use crate::executor::ForkOptions;
 use crate::model::{CheckpointId, ExecutionId};
 use axum::Json;
@@ -22,16 +22,8 @@ pub(super) fn routes() -> axum::Router<AppState> {
         .route("/checkpoints/{id}/fork", post(fork))
 }
 
-fn id<T: std::str::FromStr<Err = crate::model::IdParseError>>(field: &str, text: &str) -> Result<T, Problem> {
-    text.parse().map_err(|e: crate::model::IdParseError| Problem::bad_field(field, e.to_string()))
-}
-
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, Problem> {
     b.map(|Json(t)| t).map_err(|e| Problem::new(e.status(), e.body_text()))
-}
-
-fn to_json(v: impl serde::Serialize) -> Result<Json<Value>, Problem> {
-    serde_json::to_value(v).map(Json).map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 async fn events(Tenant(exec): Tenant, Path(e): Path<String>) -> Result<Json<Value>, Problem> {

@@ -1,6 +1,6 @@
 //! `/executions`: list (filters, cursor), show, history, pause, resume, cancel.
 
-use super::{AppState, Problem, Tenant};
+use super::{AppState, Problem, Tenant, id, to_json};
 use crate::db::execution::ListFilter;
 use crate::model::{ExecutionId, ExecutionStatus, Timestamp};
 use axum::Json;
@@ -74,12 +74,11 @@ async fn start(Tenant(exec): Tenant, body: Result<Json<StartBody>, axum::extract
 }
 
 fn execution_id(text: &str) -> Result<ExecutionId, Problem> {
-    text.parse().map_err(|e: crate::model::IdParseError| Problem::bad_field("id", e.to_string()))
+    id("id", text)
 }
 
 fn instant(field: &str, text: &str) -> Result<Timestamp, Problem> {
-    let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_owned() };
-    humantime::parse_rfc3339_weak(&full).map(Timestamp::from).map_err(|_| Problem::bad_field(field, format!("`{text}` is not an RFC 3339 time or a date")))
+    Timestamp::parse_instant(text).ok_or_else(|| Problem::bad_field(field, format!("`{text}` is not an RFC 3339 time or a date")))
 }
 
 async fn list(Tenant(exec): Tenant, query: Result<Query<ListQuery>, QueryRejection>) -> Result<Json<Value>, Problem> {
@@ -92,7 +91,7 @@ async fn list(Tenant(exec): Tenant, query: Result<Query<ListQuery>, QueryRejecti
         created_before: q.created_before.as_deref().map(|t| instant("created_before", t)).transpose()?,
         ..ListFilter::default()
     };
-    let after = q.after.as_deref().map(|a| a.parse::<ExecutionId>().map_err(|e| Problem::bad_field("after", e.to_string()))).transpose()?;
+    let after = q.after.as_deref().map(|a| id::<ExecutionId>("after", a)).transpose()?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(Problem::bad_field("limit", format!("{limit} is not between 1 and 1000")));
@@ -103,12 +102,12 @@ async fn list(Tenant(exec): Tenant, query: Result<Query<ListQuery>, QueryRejecti
 
 async fn show(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
     let r = exec.describe(execution_id(&id)?).await?;
-    Ok(Json(serde_json::to_value(r).map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?))
+    to_json(r)
 }
 
 async fn history(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
     let h = exec.history(execution_id(&id)?).await?;
-    Ok(Json(serde_json::to_value(h).map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?))
+    to_json(h)
 }
 
 async fn pause(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), Problem> {

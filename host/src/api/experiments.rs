@@ -26,7 +26,7 @@ struct Format {
 }
 
 async fn show(Tenant(exec): Tenant, Path(id): Path<String>, Query(f): Query<Format>) -> Result<Response, Problem> {
-    let id: ExperimentId = id.parse().map_err(|e: crate::model::IdParseError| Problem::bad_field("id", e.to_string()))?;
+    let id: ExperimentId = super::id("id", &id)?;
     let r = exec.experiment_report(id).await.map_err(|e| match e {
         crate::executor::ExecError::Refused(m) => Problem::new(StatusCode::NOT_FOUND, m),
         other => other.into(),

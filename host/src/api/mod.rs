@@ -39,6 +39,16 @@ pub fn router(host: Arc<Executor>) -> Router {
         .with_state(AppState { host })
 }
 
+/// A path or body id, or a 400 naming `field`.
+fn id<T: std::str::FromStr<Err = crate::model::IdParseError>>(field: &str, text: &str) -> Result<T, Problem> {
+    text.parse().map_err(|e: crate::model::IdParseError| Problem::bad_field(field, e.to_string()))
+}
+
+/// A response body as JSON (a failure to encode is the server's, a 500).
+fn to_json(v: impl serde::Serialize) -> Result<axum::Json<serde_json::Value>, Problem> {
+    serde_json::to_value(v).map(axum::Json).map_err(|e| Problem::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 /// The tenant a request acts for, from its bearer token.
 pub struct Tenant(pub Executor);
 

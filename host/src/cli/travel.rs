@@ -47,9 +47,7 @@ impl ListArgs<'_> {
 
 /// An RFC 3339 instant (`2026-11-23T10:00:00Z`, offsets allowed) or a UTC date.
 fn instant(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
-    let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_owned() };
-    let t = humantime::parse_rfc3339_weak(&full).with_context(|| format!("{flag} `{text}`: expected an RFC 3339 time like 2026-11-23T10:00:00Z, or a date"))?;
-    Ok(Timestamp::from(t))
+    Timestamp::parse_instant(text).with_context(|| format!("{flag} `{text}`: expected an RFC 3339 time like 2026-11-23T10:00:00Z, or a date"))
 }
 
 /// Prints an execution's timeline.

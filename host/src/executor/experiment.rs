@@ -254,7 +254,7 @@ impl Executor {
                 cell.status = r.execution.status.as_str().to_owned();
                 cell.error = r.execution.error.clone();
                 // The execution's own record: a workflow with `seed` is deterministic too.
-                cell.deterministic = r.execution.environment.seed.is_some() || r.execution.environment.clock.is_some();
+                cell.deterministic = r.execution.environment.is_deterministic();
                 cell.guest_ms = r.nodes.iter().filter_map(|n| n.boundary.guest_micros).sum::<u64>() as f64 / 1000.0;
                 cell.peak_memory_bytes = r.nodes.iter().filter_map(|n| n.boundary.peak_memory_bytes).max().unwrap_or(0);
                 cell.fuel = r.nodes.iter().map(|n| n.boundary.fuel_used).sum();
@@ -263,7 +263,8 @@ impl Executor {
             cells.push(cell);
         }
         let outcome_of = |k: &(String, String, u32)| {
-            finals.get(k).and_then(|r| r.checkpoints.last()).map(|c| compare::outcome_digest(r_status(&finals, k), &c.checkpoint.state, &c.files))
+            let r = finals.get(k)?;
+            r.checkpoints.last().map(|c| compare::outcome_digest(r.execution.status.as_str(), &c.checkpoint.state, &c.files))
         };
         let keys: Vec<(String, String, u32)> = cells.iter().map(|c| (c.variant.clone(), c.environment.clone(), c.repetition)).collect();
         let digests: Vec<Option<Digest>> = keys.iter().map(outcome_of).collect();
@@ -299,7 +300,7 @@ impl Executor {
                 for rep in 2..=spec.repetitions {
                     let Some(b) = finals.get(&(v.name.clone(), e.name.clone(), rep)) else { continue };
                     if let Some(divergence) = compare::first_divergence(&exits_a, &exits(b)) {
-                        let deterministic = [a, b].iter().all(|r| r.execution.environment.seed.is_some() || r.execution.environment.clock.is_some());
+                        let deterministic = [a, b].iter().all(|r| r.execution.environment.is_deterministic());
                         nondeterminism.push(Finding { variant: v.name.clone(), environment: e.name.clone(), repetitions: (1, rep), divergence, deterministic });
                     }
                 }
@@ -316,10 +317,6 @@ impl Executor {
         let workflow = spec.workflow.clone();
         Ok(ExperimentReport { id, name: record.name.clone(), workflow, created_at: record.created_at, baseline: spec.baseline.clone(), cells, matrix, nondeterminism, passed: problems.is_empty(), problems })
     }
-}
-
-fn r_status<'a>(finals: &'a HashMap<(String, String, u32), super::ExecutionReport>, k: &(String, String, u32)) -> &'a str {
-    finals.get(k).map_or("pending", |r| r.execution.status.as_str())
 }
 
 /// A run's exit checkpoints, in order, as compared.

@@ -4,7 +4,7 @@
 //! error quality (file, line, column, field); checks against the workflow itself (unknown
 //! nodes, fixtures clashing with a node's own) are in [`ExperimentSpec::check_against`].
 
-use crate::workflow::{Fixture, Manifest, ManifestError, NodeLimits, Position, check_mount_point};
+use crate::workflow::{Fixture, Manifest, ManifestError, NodeLimits, Position, check_env, check_mount_point};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -208,9 +208,7 @@ impl ExperimentSpec {
                         fixtures.push(Fixture { guest: guest.clone(), host: host.clone() });
                     }
                     for (k, v) in &r.env {
-                        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-                            return Err(err(r.name.span(), &field(&format!("env.{k}")), "env names must be non-empty without `=`, and values without NUL".into()));
-                        }
+                        check_env(k, v).map_err(|m| err(r.name.span(), &field(&format!("env.{k}")), m))?;
                     }
                     environments.push(EnvironmentSpec {
                         name: r.name.get_ref().clone(),

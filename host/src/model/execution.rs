@@ -159,6 +159,11 @@ pub struct CellTag {
 }
 
 impl Environment {
+    /// Whether clocks and random were fixed (a seed or a clock set).
+    pub fn is_deterministic(&self) -> bool {
+        self.seed.is_some() || self.clock.is_some()
+    }
+
     /// Whether nothing is set (stored as NULL).
     pub fn is_default(&self) -> bool {
         *self == Self::default()

@@ -23,6 +23,15 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// An instant as people type it: RFC 3339 (`2026-11-23T10:00:00Z`, offsets allowed) or a
+    /// UTC date (`2026-11-23`, its midnight).
+    pub fn parse_instant(text: &str) -> Option<Self> {
+        let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_owned() };
+        humantime::parse_rfc3339_weak(&full).ok().map(Self::from)
+    }
+}
+
 impl From<std::time::SystemTime> for Timestamp {
     fn from(t: std::time::SystemTime) -> Self {
         let micros = match t.duration_since(std::time::UNIX_EPOCH) {

@@ -6,7 +6,7 @@
 use super::graph::{Edge, Graph, Site};
 use super::reduce::{Reducer, Reducers};
 use super::retry::RetryPolicy;
-use super::sandbox::{Fixture, Network, NodeLimits, check_arg, check_mount_point};
+use super::sandbox::{Fixture, Network, NodeLimits, check_arg, check_env, check_mount_point};
 use super::schema::{SchemaSource, SchemaSpec};
 use super::{ManifestError, Position};
 use serde::Deserialize;
@@ -181,10 +181,7 @@ impl Manifest {
             }
             let mut env = BTreeMap::new();
             for (key, value) in &node.env {
-                if key.is_empty() || key.contains('=') || key.contains('\0') || value.get_ref().contains('\0') {
-                    return Err(err(value.span(), Some(format!("nodes[{i}].env.{key}")),
-                        "env names must be non-empty without `=`, and values without NUL".into()));
-                }
+                check_env(key, value.get_ref()).map_err(|m| err(value.span(), Some(format!("nodes[{i}].env.{key}")), m))?;
                 env.insert(key.clone(), value.get_ref().clone());
             }
             let mut args = Vec::with_capacity(node.args.len());

@@ -133,6 +133,14 @@ pub fn check_mount_point(guest: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks one env var: a non-empty name without `=`, and neither part with NUL.
+pub fn check_env(key: &str, value: &str) -> Result<(), String> {
+    match key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+        true => Err("env names must be non-empty without `=`, and values without NUL".into()),
+        false => Ok(()),
+    }
+}
+
 /// Checks one argument or env value: WASI strings cannot hold NUL.
 pub fn check_arg(arg: &str) -> Result<(), String> {
     match arg.contains('\0') {
