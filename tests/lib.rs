@@ -129,33 +129,46 @@ pub fn polyglot_tools() -> Result<PathBuf, String> {
         .clone()
 }
 
-/// A headless-capable Chromium: found on `PATH`, or installed with `apt-get install chromium`
-/// (Debian) once per test process when missing and this process may (root, apt-get present).
-/// `Err` says why there is none; the caller skips, printing it.
-pub fn chromium() -> Result<PathBuf, String> {
-    static CHROMIUM: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    let find = || {
-        let path = std::env::var_os("PATH")?;
-        ["chromium", "chromium-browser", "google-chrome", "headless_shell"].iter().flat_map(|b| std::env::split_paths(&path).map(move |d| d.join(b))).find(|p| p.is_file())
-    };
-    CHROMIUM
+/// The first of `names` on `PATH`.
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().flat_map(|b| std::env::split_paths(&path).map(move |d| d.join(b))).find(|p| p.is_file())
+}
+
+/// Chromium and its WebDriver: found on `PATH`, or installed with `apt-get install chromium
+/// chromium-driver` (Debian) once per test process when missing and this process may (root,
+/// apt-get present). `Err` says why there are none; the caller skips, printing it.
+fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
+    static TOOLS: std::sync::OnceLock<Result<(PathBuf, PathBuf), String>> = std::sync::OnceLock::new();
+    let find = || Some((on_path(&["chromium", "chromium-browser", "google-chrome", "headless_shell"])?, on_path(&["chromedriver"])?));
+    TOOLS
         .get_or_init(|| {
             if let Some(found) = find() {
                 return Ok(found);
             }
             let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
             if !root || std::process::Command::new("apt-get").arg("--version").output().is_err() {
-                return Err("no chromium on PATH, and apt-get is not available to root here: install chromium".into());
+                return Err("no chromium and chromedriver on PATH, and apt-get is not available to root here: install chromium chromium-driver".into());
             }
             let install = |args: &[&str]| std::process::Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").output();
-            let ok = install(&["install", "-y", "-q", "chromium"]).is_ok_and(|o| o.status.success())
-                || (install(&["update", "-q"]).is_ok_and(|o| o.status.success()) && install(&["install", "-y", "-q", "chromium"]).is_ok_and(|o| o.status.success()));
+            let packages = ["install", "-y", "-q", "chromium", "chromium-driver"];
+            let ok = install(&packages).is_ok_and(|o| o.status.success()) || (install(&["update", "-q"]).is_ok_and(|o| o.status.success()) && install(&packages).is_ok_and(|o| o.status.success()));
             match (ok, find()) {
                 (true, Some(found)) => Ok(found),
-                _ => Err("apt-get install chromium failed: install chromium".into()),
+                _ => Err("apt-get install chromium chromium-driver failed: install them".into()),
             }
         })
         .clone()
+}
+
+/// A headless-capable Chromium (see [`browser_tools`]).
+pub fn chromium() -> Result<PathBuf, String> {
+    browser_tools().map(|(c, _)| c)
+}
+
+/// Chromium's WebDriver server, `chromedriver` (see [`browser_tools`]).
+pub fn chromedriver() -> Result<PathBuf, String> {
+    browser_tools().map(|(_, d)| d)
 }
 
 /// SHA-256 of `bytes` as a model digest.

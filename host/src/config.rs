@@ -11,6 +11,7 @@ use crate::capture::CaptureLimits;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use serde::Deserialize;
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -117,6 +118,8 @@ pub struct RuntimeConfig {
     pub outbox: OutboxConfig,
     /// Which finished executions to keep (`[retention]`); none set: keep everything.
     pub retention: RetentionConfig,
+    /// `wtb serve` (`[serve]`): the admin token.
+    pub serve: ServeConfig,
     /// Engine safeguards; not configurable (always all on), only switched by `wtb bench`.
     #[serde(skip)]
     pub tuning: Tuning,
@@ -132,6 +135,7 @@ impl Default for RuntimeConfig {
             orphan_interval_seconds: 3600,
             outbox: OutboxConfig::default(),
             retention: RetentionConfig::default(),
+            serve: ServeConfig::default(),
             tuning: Tuning::default(),
         }
     }
@@ -236,6 +240,39 @@ pub struct RetentionConfig {
     pub interval_seconds: u64,
 }
 
+/// `[serve]`: the token that manages tenants over HTTP (`/admin/...`, `/metrics`). Neither
+/// set: no admin API. The file holds only a hash, or the name of a variable holding the token,
+/// never the token itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// SHA-256 (hex) of the admin token (`printf %s "$TOKEN" | sha256sum`).
+    pub admin_token_sha256: Option<String>,
+    /// Or: the environment variable holding the admin token.
+    pub admin_token_env: Option<String>,
+}
+
+impl ServeConfig {
+    /// The admin token's SHA-256, if one is configured; an error names what is wrong (a
+    /// malformed hash, an unset or short variable, both ways at once).
+    pub fn admin_token_hash(&self) -> Result<Option<[u8; 32]>, String> {
+        match (&self.admin_token_sha256, &self.admin_token_env) {
+            (Some(_), Some(_)) => Err("[serve] set admin_token_sha256 or admin_token_env, not both".into()),
+            (Some(h), None) => {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(h.trim(), &mut out).map_err(|_| format!("[serve] admin_token_sha256 must be 64 hex digits, not `{h}`"))?;
+                Ok(Some(out))
+            }
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(t) if t.trim().len() >= 16 => Ok(Some(sha2::Sha256::digest(t.trim().as_bytes()).into())),
+                Ok(_) => Err(format!("[serve] admin_token_env: ${var} must hold at least 16 characters")),
+                Err(_) => Err(format!("[serve] admin_token_env: ${var} is not set")),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 impl RuntimeConfig {
     /// The sinks in force: the configured ones, or the default JSONL sink.
     pub fn sinks(&self) -> Vec<SinkConfig> {
@@ -254,6 +291,11 @@ impl RuntimeConfig {
             });
             ConfigError::File { path: path.to_owned(), message: format!("{}{}", at.unwrap_or_default(), e.message().trim()) }
         })?;
+        if let Some(h) = &config.serve.admin_token_sha256
+            && (h.trim().len() != 64 || !h.trim().bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ConfigError::File { path: path.to_owned(), message: format!("[serve] admin_token_sha256 must be 64 hex digits, not `{h}`") });
+        }
         if let Err(p) = config.limits.as_node_limits().validate() {
             return Err(ConfigError::File { path: path.to_owned(), message: format!("[limits] {p}") });
         }

@@ -1,20 +1,9 @@
 //! `wtb serve` as a real process on 127.0.0.1: bearer-token auth scoped to the tenant, RFC 9457
 //! problems for bad input, executions listed, shown, paused/resumed; graceful stop on SIGTERM.
 
+use super::server::{Server, token, wtb};
 use serde_json::{Value, json};
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use wtb_tests::Harness;
-
-fn wtb(h: &Harness, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(args).env("WTB_DATA_DIR", h.data_dir()).env_remove("WTB_TENANT").env_remove("WTB_TOKEN").current_dir(h.dir.path()).output().unwrap()
-}
-
-fn token(h: &Harness, tenant: &str) -> String {
-    assert!(wtb(h, &["tenant", "create", tenant]).status.success());
-    let out = wtb(h, &["--tenant", tenant, "token", "create"]);
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_serves_a_tenant_its_executions_and_nothing_else() {
@@ -26,17 +15,8 @@ async fn the_api_serves_a_tenant_its_executions_and_nothing_else() {
     assert_eq!(paused["status"], "paused", "{run:?}");
     let id = paused["execution"].as_str().unwrap().to_owned();
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("WTB_DATA_DIR", h.data_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let server = Server::start(&h, &[]);
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let get = |path: &str, token: Option<&str>| {
         let mut r = http.get(format!("{base}{path}"));
@@ -98,12 +78,13 @@ async fn the_api_serves_a_tenant_its_executions_and_nothing_else() {
     let (first, last) = (cps[0]["id"].as_str().unwrap().to_owned(), cps.last().unwrap()["id"].as_str().unwrap().to_owned());
     let files: Value = get(&format!("/checkpoints/{last}/files"), Some(&alpha)).await.unwrap().json().await.unwrap();
     assert!(files["files"]["a.txt"].is_object(), "{files}");
-    let r = get(&format!("/checkpoints/{last}/files/a.txt"), Some(&alpha)).await.unwrap();
+    let r = get(&format!("/checkpoints/{last}/file?path=a.txt"), Some(&alpha)).await.unwrap();
     assert_eq!((r.status().as_u16(), r.bytes().await.unwrap().as_ref()), (200, b"a".as_ref()));
-    for path in ["..%2F..%2Fetc%2Fpasswd", "nope.txt", "%2Fetc%2Fpasswd"] {
-        assert_eq!(get(&format!("/checkpoints/{last}/files/{path}"), Some(&alpha)).await.unwrap().status(), 404, "{path}");
+    for path in ["..%2F..%2Fetc%2Fpasswd", "nope.txt", "%2Fetc%2Fpasswd", "..", ""] {
+        assert_eq!(get(&format!("/checkpoints/{last}/file?path={path}"), Some(&alpha)).await.unwrap().status(), 404, "{path}");
     }
-    assert_eq!(get(&format!("/checkpoints/{last}/files/a.txt"), Some(&beta)).await.unwrap().status(), 404, "another tenant's checkpoint");
+    assert_eq!(get(&format!("/checkpoints/{last}/file"), Some(&alpha)).await.unwrap().status(), 400, "no path");
+    assert_eq!(get(&format!("/checkpoints/{last}/file?path=a.txt"), Some(&beta)).await.unwrap().status(), 404, "another tenant's checkpoint");
     let d: Value = get(&format!("/checkpoints/{first}/diff/{last}"), Some(&alpha)).await.unwrap().json().await.unwrap();
     assert_eq!(d["files"][0]["path"], "a.txt");
     let post = |path: String, body: Value| http.post(format!("{base}{path}")).bearer_auth(&alpha).json(&body).send();
@@ -179,7 +160,6 @@ async fn the_api_serves_a_tenant_its_executions_and_nothing_else() {
     assert!(r.json::<Value>().await.unwrap()["detail"].as_str().unwrap().contains("no uploaded component"));
 
     // SIGTERM: a graceful stop.
-    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
-    let exit = server.wait().unwrap();
+    let exit = server.stop();
     assert!(exit.success(), "{exit:?}");
 }

@@ -2,6 +2,8 @@
 //! real components compiled from source and a real data dir in a temp directory.
 
 mod api;
+mod api_admin;
+mod api_live;
 mod batch;
 mod cache;
 mod cli;
@@ -20,10 +22,12 @@ mod polyglot;
 mod protocol;
 mod retention;
 mod scaffold;
+mod server;
 mod roundtrip;
 mod sandbox;
 mod tenancy;
 mod travel;
+mod web;
 
 /// Cargo configured as the guests are built (see `host/build_support/guests.rs`), for the tests
 /// that build components from source themselves.

@@ -1,58 +1,70 @@
-//! Checkpoints and time travel: events of an execution, files and file content at a
-//! checkpoint, diff, rollback, fork.
+//! Checkpoints and time travel: rollback, the files at a checkpoint (listing, one file's
+//! content, a tar of all), diff, fork.
 
-use super::{AppState, Problem, Tenant, id, to_json};
+use super::{AppState, Problem, Tenant, body, id, query, to_json};
 use crate::executor::ForkOptions;
 use crate::model::{CheckpointId, ExecutionId};
 use axum::Json;
-use axum::extract::{Path, rejection::JsonRejection};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub(super) fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/executions/{id}/events", get(events))
-        .route("/executions/{id}/rollback", post(rollback))
-        .route("/checkpoints/{id}/files", get(files))
-        .route("/checkpoints/{id}/files/{*path}", get(file))
-        .route("/checkpoints/{a}/diff/{b}", get(diff))
-        .route("/checkpoints/{id}/fork", post(fork))
-}
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, Problem> {
-    b.map(|Json(t)| t).map_err(|e| Problem::new(e.status(), e.body_text()))
-}
-
-async fn events(Tenant(exec): Tenant, Path(e): Path<String>) -> Result<Json<Value>, Problem> {
-    let r = exec.describe(id::<ExecutionId>("id", &e)?).await?;
-    to_json(json!({ "events": r.events }))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(rollback))
+        .routes(routes!(files))
+        .routes(routes!(file))
+        .routes(routes!(export))
+        .routes(routes!(diff))
+        .routes(routes!(fork))
 }
 
 /// `POST /executions/{id}/rollback` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RollbackBody {
+    /// The checkpoint to go back to (one of this execution's).
     to: String,
 }
 
+/// Puts an execution back to one of its checkpoints — state *and* files — and pauses it there.
+#[utoipa::path(post, path = "/executions/{id}/rollback", tag = "checkpoints", params(("id" = String, Path, description = "execution id")), request_body = RollbackBody,
+    responses((status = 200, description = "what was restored", body = Object), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn rollback(Tenant(exec): Tenant, Path(e): Path<String>, b: Result<Json<RollbackBody>, JsonRejection>) -> Result<Json<Value>, Problem> {
     let execution = id::<ExecutionId>("id", &e)?;
     let to = id::<CheckpointId>("to", &body(b)?.to)?;
     to_json(exec.rollback(execution, to).await?)
 }
 
+/// Every file, directory and symlink at a checkpoint (path → kind, digest, size, mode).
+#[utoipa::path(get, path = "/checkpoints/{id}/files", tag = "checkpoints", params(("id" = String, Path, description = "checkpoint id")),
+    responses((status = 200, description = "the file tree", body = Object), (status = 404, body = Problem)))]
 async fn files(Tenant(exec): Tenant, Path(c): Path<String>) -> Result<Json<Value>, Problem> {
     let (checkpoint, tree) = exec.files(id("id", &c)?).await?;
     to_json(json!({ "checkpoint": checkpoint.id, "files": tree }))
 }
 
-/// One file's bytes. Paths are looked up in the checkpoint's tree, never on disk, so `..` or
-/// an absolute path simply names nothing.
-async fn file(Tenant(exec): Tenant, Path((c, path)): Path<(String, String)>) -> Result<impl IntoResponse, Problem> {
+/// `GET /checkpoints/{id}/file` query.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct FileQuery {
+    /// The file's path in the workspace (`/`-separated, relative).
+    path: String,
+}
+
+/// One file's bytes. The path is looked up in the checkpoint's tree, never on disk, so `..`
+/// or an absolute path simply names nothing.
+#[utoipa::path(get, path = "/checkpoints/{id}/file", tag = "checkpoints", params(("id" = String, Path, description = "checkpoint id"), FileQuery),
+    responses((status = 200, description = "the file's content", content_type = "application/octet-stream", body = Vec<u8>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn file(Tenant(exec): Tenant, Path(c): Path<String>, q: Result<Query<FileQuery>, QueryRejection>) -> Result<impl IntoResponse, Problem> {
     let checkpoint: CheckpointId = id("id", &c)?;
+    let path = query(q)?.path;
     let (_, tree) = exec.files(checkpoint).await?;
     if !tree.get(path.as_str()).is_some_and(|e| e.kind == crate::model::EntryKind::File) {
         return Err(Problem::new(StatusCode::NOT_FOUND, format!("checkpoint {checkpoint} has no file `{path}`")));
@@ -61,22 +73,43 @@ async fn file(Tenant(exec): Tenant, Path((c, path)): Path<(String, String)>) -> 
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
 }
 
+/// The workspace at a checkpoint as a tar archive (streamed).
+#[utoipa::path(get, path = "/checkpoints/{id}/export", tag = "checkpoints", params(("id" = String, Path, description = "checkpoint id")),
+    responses((status = 200, description = "a tar archive", content_type = "application/x-tar", body = Vec<u8>), (status = 404, body = Problem)))]
+async fn export(Tenant(exec): Tenant, Path(c): Path<String>) -> Result<impl IntoResponse, Problem> {
+    let checkpoint: CheckpointId = id("id", &c)?;
+    let rx = exec.export_tar(checkpoint).await?;
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let disposition = format!("attachment; filename=\"checkpoint-{checkpoint}.tar\"");
+    Ok(([(header::CONTENT_TYPE, "application/x-tar".to_owned()), (header::CONTENT_DISPOSITION, disposition)], axum::body::Body::from_stream(chunks)))
+}
+
+/// How checkpoint `b` differs from checkpoint `a`: the state as an RFC 6902 patch, files as
+/// changes with unified diffs of text.
+#[utoipa::path(get, path = "/checkpoints/{a}/diff/{b}", tag = "checkpoints", params(("a" = String, Path, description = "from checkpoint"), ("b" = String, Path, description = "to checkpoint")),
+    responses((status = 200, description = "the diff", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn diff(Tenant(exec): Tenant, Path((a, b)): Path<(String, String)>) -> Result<Json<Value>, Problem> {
     to_json(exec.diff(id("a", &a)?, id("b", &b)?).await?)
 }
 
 /// `POST /checkpoints/{id}/fork` body.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ForkBody {
     /// An RFC 7396 merge patch for the state.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     state_patch: Option<Value>,
     /// New configs by node id.
     #[serde(default)]
+    #[schema(value_type = Object)]
     node_config: Map<String, Value>,
 }
 
+/// A new execution starting from this checkpoint's state and files (paused there), optionally
+/// with a patched state and node configs.
+#[utoipa::path(post, path = "/checkpoints/{id}/fork", tag = "checkpoints", params(("id" = String, Path, description = "checkpoint id")), request_body = ForkBody,
+    responses((status = 201, description = "the fork", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn fork(Tenant(exec): Tenant, Path(c): Path<String>, b: Result<Json<ForkBody>, JsonRejection>) -> Result<(StatusCode, Json<Value>), Problem> {
     let from: CheckpointId = id("id", &c)?;
     let b = body(b)?;

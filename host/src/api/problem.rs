@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// An API error.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
@@ -55,7 +55,7 @@ impl IntoResponse for Problem {
 impl From<ExecError> for Problem {
     fn from(e: ExecError) -> Self {
         let status = match &e {
-            ExecError::UnknownExecution(_) | ExecError::UnknownCheckpoint(_) | ExecError::UnknownTenant(_) => StatusCode::NOT_FOUND,
+            ExecError::UnknownExecution(_) | ExecError::UnknownCheckpoint(_) | ExecError::UnknownTenant(_) | ExecError::UnknownWorkflow(_) | ExecError::UnknownExperiment(_) => StatusCode::NOT_FOUND,
             ExecError::BadToken => StatusCode::UNAUTHORIZED,
             ExecError::Quota { .. } => StatusCode::TOO_MANY_REQUESTS,
             ExecError::Busy { .. } | ExecError::Illegal(_) | ExecError::Refused(_) => StatusCode::CONFLICT,

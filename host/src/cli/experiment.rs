@@ -19,7 +19,10 @@ pub async fn experiment(exec: &Executor, what: &ExperimentCommand, json: bool) -
         }
         ExperimentCommand::Resume { id, parallelism } => {
             let record = exec.experiment(id.parse()?).await?;
-            let loaded = exec.load_experiment(Path::new(&record.file)).await.with_context(|| format!("reading experiment {} again from `{}`", record.id, record.file))?;
+            let loaded = match record.file.as_str() {
+                crate::executor::API_FILE => exec.load_remote_experiment(record.spec.clone()).await.with_context(|| format!("loading experiment {} again", record.id))?,
+                file => exec.load_experiment(Path::new(file)).await.with_context(|| format!("reading experiment {} again from `{file}`", record.id))?,
+            };
             run(exec, &loaded, &record, usize::from(*parallelism), json).await
         }
         ExperimentCommand::List { limit } => {

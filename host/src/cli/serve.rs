@@ -15,6 +15,7 @@ use tokio::sync::watch;
 /// Serves until interrupted.
 pub async fn serve(exec: Executor, listen: SocketAddr) -> anyhow::Result<ExitCode> {
     let relay = relay_for(&exec)?;
+    let admin = exec.config().serve.admin_token_hash().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     let host = Arc::new(exec);
@@ -23,10 +24,21 @@ pub async fn serve(exec: Executor, listen: SocketAddr) -> anyhow::Result<ExitCod
         let host = host.clone();
         tokio::spawn(async move {
             for t in crate::db::tenant::list(host.pool()).await.unwrap_or_default() {
-                match host.for_tenant(t.id).resume_all(4).await {
+                let tenant = host.for_tenant(t.id);
+                match tenant.resume_all(4).await {
                     Ok(done) if !done.is_empty() => tracing::info!("resumed {} execution(s) of tenant `{}`", done.len(), t.name),
                     Ok(_) => {}
                     Err(e) => tracing::warn!("resuming tenant `{}`: {e}", t.name),
+                }
+                // Then API experiments' cells that never started (interrupted ones just finished).
+                match tenant.unfinished_remote_experiments().await {
+                    Ok(all) => {
+                        for (loaded, record) in all {
+                            tracing::info!("continuing experiment {} of tenant `{}`", record.id, t.name);
+                            tenant.run_experiment_detached(loaded, record, 4);
+                        }
+                    }
+                    Err(e) => tracing::warn!("continuing experiments of tenant `{}`: {e}", t.name),
                 }
             }
         })
@@ -34,7 +46,7 @@ pub async fn serve(exec: Executor, listen: SocketAddr) -> anyhow::Result<ExitCod
     println!("wtb serve: listening on http://{addr}");
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, crate::api::router(host.clone())).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, crate::api::router(host.clone(), admin)).with_graceful_shutdown(async move {
         let _ = server_stop.wait_for(|s| *s).await;
     });
     let (served, _, ()) = tokio::join!(server, maintain(&host, &relay, stop_rx), async move {

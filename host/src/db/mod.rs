@@ -14,6 +14,7 @@ pub mod execution;
 pub mod experiment;
 pub mod file_commit;
 pub mod join;
+pub mod metrics;
 pub mod outbox;
 pub mod retention;
 pub mod tenant;

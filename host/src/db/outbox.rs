@@ -40,10 +40,16 @@ pub fn insert_all_into(batch: &mut Batch<'_>, events: &[OutboxEvent]) {
 
 /// An execution's events in order.
 pub async fn list_for_execution(conn: &mut SqliteConnection, execution: ExecutionId) -> Result<Vec<OutboxEvent>, DbError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE execution_id = ? ORDER BY seq"))
-    .bind(execution.uuid())
-    .fetch_all(&mut *conn)
-    .await?;
+    list_after(conn, execution, 0).await
+}
+
+/// An execution's events with `seq` above `after`, in order (what a live stream has not sent).
+pub async fn list_after(conn: &mut SqliteConnection, execution: ExecutionId, after: u32) -> Result<Vec<OutboxEvent>, DbError> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE execution_id = ? AND seq > ? ORDER BY seq"))
+        .bind(execution.uuid())
+        .bind(after)
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter().map(decode).collect()
 }
 

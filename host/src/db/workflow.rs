@@ -39,6 +39,16 @@ pub async fn get_one(db: impl SqliteExecutor<'_>, tenant: TenantId, id: Workflow
         .transpose()
 }
 
+/// The tenant's workflows, newest first, at most `limit`.
+pub async fn list(db: impl SqliteExecutor<'_>, tenant: TenantId, limit: u32) -> Result<Vec<WorkflowRecord>, DbError> {
+    let rows = sqlx::query("SELECT id, tenant_id, name, digest, definition, created_at FROM workflows WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+        .bind(tenant.uuid())
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
 fn decode(r: &SqliteRow) -> Result<WorkflowRecord, DbError> {
     Ok(WorkflowRecord {
         id: WorkflowId::from_uuid(get(r, "id")?),

@@ -29,6 +29,13 @@ pub struct LoadedExperiment {
     components: HashMap<String, (Arc<[u8]>, crate::runtime::PreparedNode)>,
 }
 
+impl LoadedExperiment {
+    /// Assembles a checked experiment (its components by name as written).
+    pub(crate) fn new(spec: ExperimentSpec, file: PathBuf, workflow: LoadedWorkflow, components: HashMap<String, (Arc<[u8]>, crate::runtime::PreparedNode)>) -> Self {
+        Self { spec, file, workflow, components }
+    }
+}
+
 /// One finished (or stopped) cell, as the run reports it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CellDone {
@@ -67,7 +74,7 @@ impl Executor {
                 resolve_fixture(base, f).map_err(|message| ManifestError { file: file.clone(), at: e.at, field: Some(format!("environments.{}.fixtures", e.name)), message })?;
             }
         }
-        Ok(LoadedExperiment { spec, file: path.to_owned(), workflow, components })
+        Ok(LoadedExperiment::new(spec, path.to_owned(), workflow, components))
     }
 
     /// The checkpoint the cells fork from, checked to be this tenant's and live.
@@ -97,7 +104,7 @@ impl Executor {
 
     /// The tenant's experiment `id`.
     pub async fn experiment(&self, id: ExperimentId) -> Result<ExperimentRecord, ExecError> {
-        db::experiment::get_one(&self.pool, self.tenant, id).await?.ok_or_else(|| ExecError::Refused(format!("no experiment {id} (see `wtb experiment list`)")))
+        db::experiment::get_one(&self.pool, self.tenant, id).await?.ok_or(ExecError::UnknownExperiment(id))
     }
 
     /// The tenant's experiments, newest first.
@@ -163,7 +170,7 @@ impl Executor {
 
     /// The experiment's cells that have an execution: (variant, environment, repetition) →
     /// (execution, status).
-    async fn cell_executions(&self, id: ExperimentId) -> Result<BTreeMap<(String, String, u32), (ExecutionId, ExecutionStatus)>, ExecError> {
+    pub(crate) async fn cell_executions(&self, id: ExperimentId) -> Result<BTreeMap<(String, String, u32), (ExecutionId, ExecutionStatus)>, ExecError> {
         let mut out = BTreeMap::new();
         for e in db::experiment::cells(&self.pool, self.tenant, id).await? {
             let exec = db::execution::get_one(&self.pool, self.tenant, e).await?.ok_or(ExecError::UnknownExecution(e))?;

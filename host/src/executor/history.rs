@@ -28,6 +28,9 @@ pub struct HistoryEntry {
     pub files_changed: usize,
     /// When a rollback superseded it (`None`: live).
     pub superseded_at: Option<Timestamp>,
+    /// On an exit checkpoint: how long its node attempt took, entry to exit (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
 }
 
 /// An execution's timeline.
@@ -68,11 +71,15 @@ impl Executor {
         let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
         let execution = db::execution::get_one(&mut *conn, self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
         let mut status: HashMap<CheckpointId, String> = HashMap::new();
+        let mut durations: HashMap<CheckpointId, f64> = HashMap::new();
         for (b, _) in db::boundary::list_history(&mut *conn, id).await? {
             // A reopened attempt shares its entry with the superseded one: the later row wins.
             status.insert(b.entry_checkpoint, b.status.as_str().to_owned());
             if let Some(exit) = b.exit_checkpoint {
                 status.insert(exit, b.status.as_str().to_owned());
+                if let Some(end) = b.finished_at {
+                    durations.insert(exit, (end.micros() - b.started_at.micros()) as f64 / 1000.0);
+                }
             }
         }
         let rows = db::checkpoint::list_history(&mut *conn, id).await?;
@@ -94,7 +101,8 @@ impl Executor {
                 }
             };
             let status = status.get(&cp.id).cloned().unwrap_or_else(|| if cp.kind == CheckpointKind::Entry { "pending".into() } else { "unknown".into() });
-            checkpoints.push(HistoryEntry { status, state_bytes: cp.state.to_string().len(), files_changed, superseded_at, checkpoint: cp });
+            let duration_ms = durations.get(&cp.id).copied();
+            checkpoints.push(HistoryEntry { status, state_bytes: cp.state.to_string().len(), files_changed, superseded_at, duration_ms, checkpoint: cp });
         }
         Ok(History { execution, checkpoints })
     }

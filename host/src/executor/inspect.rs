@@ -41,6 +41,12 @@ pub struct EventView {
     pub payload: serde_json::Value,
 }
 
+impl From<crate::model::OutboxEvent> for EventView {
+    fn from(e: crate::model::OutboxEvent) -> Self {
+        Self { seq: e.seq, kind: e.kind.as_string(), key: e.idempotency_key, payload: e.payload }
+    }
+}
+
 /// Everything recorded about an execution.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExecutionReport {
@@ -79,12 +85,17 @@ impl Executor {
             previous = Some(cp.file_commit);
             checkpoints.push(CheckpointView { files: c.tree.clone(), changes, checkpoint: cp });
         }
-        let events = db::outbox::list_for_execution(&mut conn, id)
-            .await?
-            .into_iter()
-            .map(|e| EventView { seq: e.seq, kind: e.kind.as_string(), key: e.idempotency_key, payload: e.payload })
-            .collect();
+        let events = db::outbox::list_for_execution(&mut conn, id).await?.into_iter().map(EventView::from).collect();
         Ok(ExecutionReport { execution, workflow, nodes, checkpoints, events })
+    }
+
+    /// Execution `id`'s status and its events after `after` (a live stream's next batch).
+    pub async fn events_after(&self, id: ExecutionId, after: u32) -> Result<(crate::model::ExecutionStatus, Vec<EventView>), ExecError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        // Status first: events committed before a final status are then always in the batch.
+        let status = db::execution::get_one(&mut *conn, self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?.status;
+        let events = db::outbox::list_after(&mut conn, id, after).await?.into_iter().map(EventView::from).collect();
+        Ok((status, events))
     }
 
     /// The tenant's most recent executions.

@@ -156,7 +156,7 @@ impl Executor {
     }
 
     /// This tenant's uploaded component named `sha256:<hex>`.
-    async fn uploaded_component(&self, name: &str) -> Result<Arc<[u8]>, String> {
+    pub(crate) async fn uploaded_component(&self, name: &str) -> Result<Arc<[u8]>, String> {
         let hex = name.strip_prefix("sha256:").ok_or_else(|| format!("`{name}`: name an uploaded component as sha256:<hex> (POST /components)"))?;
         let digest: Digest = hex.parse().map_err(|e| format!("`{name}`: {e}"))?;
         match db::component::get_one(&self.pool, self.tenant, &digest).await {
@@ -186,6 +186,17 @@ impl Executor {
         };
         stored.await.map_err(|e| ComponentError::Task(e.to_string()))?;
         Ok((digest, prepared.kind()))
+    }
+
+    /// The tenant's registered workflow `id`, ready to run (components from the CAS).
+    pub async fn registered_workflow(&self, id: crate::model::WorkflowId) -> Result<LoadedWorkflow, ExecError> {
+        let record = db::workflow::get_one(&self.pool, self.tenant, id).await?.ok_or(ExecError::UnknownWorkflow(id))?;
+        self.load_stored(&record).await
+    }
+
+    /// The tenant's workflows (every one registered or run), newest first.
+    pub async fn workflows(&self, limit: u32) -> Result<Vec<WorkflowRecord>, ExecError> {
+        Ok(db::workflow::list(&self.pool, self.tenant, limit).await?)
     }
 
     /// Rebuilds an execution's workflow from its stored definition, components read back

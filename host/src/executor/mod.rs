@@ -21,6 +21,7 @@
 //! commit one after another on the execution's [`commit::Chain`], in the order the drive
 //! issued them; the next node starts while the previous transaction executes.
 
+mod archive;
 mod attempt;
 mod blobs;
 mod boundary;
@@ -34,6 +35,7 @@ mod history;
 mod inspect;
 mod lanes;
 pub mod load;
+mod remote_experiment;
 mod run;
 mod solo;
 mod tenancy;
@@ -44,8 +46,9 @@ pub use drive::Breakpoints;
 pub use experiment::{CellDone, LoadedExperiment};
 pub use fork::{ForkOptions, Forked};
 pub use history::{CheckpointDiff, History, HistoryEntry, Page};
-pub use inspect::{CheckpointView, ExecutionReport, NodeView};
+pub use inspect::{CheckpointView, EventView, ExecutionReport, NodeView};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
+pub use remote_experiment::API_FILE;
 pub use run::{RunOptions, RunSummary, workspace_dir};
 pub use solo::{SoloChange, SoloOptions, SoloReport};
 pub use tenancy::NewToken;
@@ -126,6 +129,12 @@ pub enum ExecError {
     /// what to do instead. Nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// No workflow with this id (for this tenant).
+    #[error("no workflow {0} (see GET /workflows)")]
+    UnknownWorkflow(crate::model::WorkflowId),
+    /// No experiment with this id (for this tenant).
+    #[error("no experiment {0} (see `wtb experiment list`)")]
+    UnknownExperiment(crate::model::ExperimentId),
     /// No tenant has this name.
     #[error("no tenant named `{0}` (see `wtb tenant list`)")]
     UnknownTenant(String),

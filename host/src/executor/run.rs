@@ -185,7 +185,7 @@ impl Executor {
 
     /// Stores the workflow's components (CAS objects and rows) and its definition once per
     /// executor: they are content-addressed, so later runs of the same workflow find them.
-    async fn register(&self, wf: &LoadedWorkflow, now: crate::model::Timestamp) -> Result<crate::model::WorkflowId, ExecError> {
+    pub async fn register(&self, wf: &LoadedWorkflow, now: crate::model::Timestamp) -> Result<crate::model::WorkflowId, ExecError> {
         if let Some(id) = self.registered.lock().ok().and_then(|r| r.get(&(self.tenant, wf.digest)).copied()) {
             return Ok(id);
         }

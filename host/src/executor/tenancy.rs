@@ -20,7 +20,7 @@ pub struct NewToken {
 }
 
 /// SHA-256 of a secret, hex: all that is stored.
-fn token_hash(secret: &str) -> String {
+pub(crate) fn token_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
