@@ -229,9 +229,10 @@ pub enum Command {
         #[command(subcommand)]
         what: NodeCommand,
     },
-    /// Serve the HTTP API (bearer tokens of `wtb token create`; first cut: executions), resume
-    /// every tenant's interrupted executions, and run the outbox relay and cleaners, until
-    /// Ctrl-C / SIGTERM.
+    /// Serve the HTTP API (bearer tokens of `wtb token create`; `/openapi.json` describes it,
+    /// `/admin` and `/metrics` take the `[serve]` admin token) and the web page at `/`; resume
+    /// every tenant's interrupted executions and API experiments, and run the outbox relay and
+    /// cleaners, until Ctrl-C / SIGTERM.
     Serve {
         /// Address to listen on (port 0: any free port; the address is printed).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -291,9 +292,15 @@ pub enum Command {
         /// How many of them run at once.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
-        /// Run only this section.
+        /// Run only this section (`api`, the HTTP load test, runs only when asked for).
         #[arg(long, value_enum)]
         only: Option<super::bench::Section>,
+        /// Concurrent clients of the API load test.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        clients: u16,
+        /// Seconds the API load test runs.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        api_seconds: u64,
     },
 }
 

@@ -49,6 +49,10 @@ pub struct Shape {
     pub in_flight: usize,
     /// Run only this section.
     pub only: Option<Section>,
+    /// Concurrent clients of the API load test.
+    pub clients: usize,
+    /// Length of the API load test (s).
+    pub api_seconds: u64,
 }
 
 /// A part of the benchmark (`wtb bench --only`).
@@ -66,6 +70,8 @@ pub enum Section {
     Limits,
     /// A 100-cell experiment forking from a checkpoint of a 10-node workflow.
     Experiment,
+    /// `wtb serve` under load: concurrent clients starting executions and listing.
+    Api,
 }
 
 /// Runs the benchmark in both modes and prints the figures.
@@ -107,12 +113,17 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
         true => Some(super::bench_experiment::experiment(&fresh()?, file_size, shape.in_flight.min(16)).await?),
         false => None,
     };
+    // Not part of the default run (it takes `api_seconds` and a 50-client backlog to drain).
+    let api = match shape.only == Some(Section::Api) {
+        true => Some(super::bench_api::api(&fresh()?, shape.clients, shape.api_seconds).await?),
+        false => None,
+    };
     let outbox = match want(Section::Outbox) {
         true => super::bench_outbox::outbox(&fresh()?).await?,
         false => Vec::new(),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "limits": limits, "engine": engine, "time_travel": travel, "experiment": experiment, "outbox": outbox }))?);
+        println!("{}", serde_json::to_string_pretty(&json!({ "linear": results, "limits": limits, "engine": engine, "time_travel": travel, "experiment": experiment, "outbox": outbox, "api": api }))?);
     } else {
         if !results.is_empty() {
             println!(
@@ -152,6 +163,11 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
         }
         if let Some(x) = &experiment {
             println!("\nexperiment (durable): {} cells of {} nodes each, forked from a checkpoint: {:.0} ms, {:.1} cells/s; blobs {} before, {} added by the cells", x.cells, x.nodes_per_cell, x.total_ms, x.cells_per_second, bytes(x.blob_bytes_before), bytes(x.blob_bytes_added));
+        }
+        if let Some(a) = &api {
+            println!("\nAPI load (127.0.0.1, {} clients starting 3-node executions and listing, {:.0} s):\n", a.clients, a.seconds);
+            println!("  {:.0} requests/s ({} requests), latency p50 {:.1} ms, p99 {:.1} ms (starts p99 {:.1} ms, lists p99 {:.1} ms)", a.requests_per_second, a.requests, a.p50_ms, a.p99_ms, a.start_p99_ms, a.list_p99_ms);
+            println!("  errors {}, executions started {}, completed {}, lost {} (backlog drained in {:.1} s)", a.errors, a.started, a.completed, a.lost, a.drain_seconds);
         }
         if !outbox.is_empty() {
             println!("\noutbox delivery (durable):\n");

@@ -8,6 +8,7 @@ mod args_experiment;
 mod args_node;
 mod args_tenancy;
 mod bench;
+mod bench_api;
 mod bench_engine;
 mod bench_experiment;
 mod bench_limits;
@@ -164,9 +165,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await
         }
-        Command::Bench { nodes, runs, file_size, inline_blob_max_bytes, executions, in_flight, only } => {
+        Command::Bench { nodes, runs, file_size, inline_blob_max_bytes, executions, in_flight, only, clients, api_seconds } => {
             let inline = inline_blob_max_bytes.unwrap_or(crate::config::RuntimeConfig::default().inline_blob_max_bytes);
-            let shape = bench::Shape { nodes, runs, file_size, inline_blob_max_bytes: inline, executions, in_flight, only };
+            let shape = bench::Shape { nodes, runs, file_size, inline_blob_max_bytes: inline, executions, in_flight, only, clients: usize::from(clients), api_seconds };
             bench::bench(&cli.data_dir, shape, cli.json).await
         }
     }
