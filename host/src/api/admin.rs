@@ -101,7 +101,7 @@ struct CreatedToken {
     responses((status = 201, body = CreatedToken), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn create_token(Admin(host): Admin, Path(name): Path<String>, b: Result<Json<NewTokenBody>, JsonRejection>) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
     let b = body(b)?;
-    if b.name.trim().is_empty() || b.name.len() > 128 {
+    if !crate::model::valid_token_name(&b.name) {
         return Err(Problem::bad_field("name", "a token name must be 1-128 characters"));
     }
     let t = host.tenant_named(&name).await?;

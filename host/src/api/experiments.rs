@@ -1,7 +1,6 @@
 //! Experiments: start one (it runs in the server), list them, and the report in any format.
 
 use super::{AppState, Problem, Tenant, body, id, query};
-use crate::executor::LoadError;
 use crate::experiment::report;
 use crate::model::ExperimentId;
 use axum::Json;
@@ -56,13 +55,7 @@ async fn start(Tenant(exec): Tenant, b: Result<Json<StartBody>, JsonRejection>) 
     if !(1..=64).contains(&parallelism) {
         return Err(Problem::bad_field("parallelism", format!("{parallelism} is not between 1 and 64")));
     }
-    let loaded = exec.load_experiment_text(&b.experiment).await.map_err(|e| {
-        let field = match &e {
-            LoadError::Manifest(m) => m.field.as_ref().map_or_else(|| "experiment".into(), |f| format!("experiment.{f}")),
-            _ => "experiment".into(),
-        };
-        Problem::bad_field(&field, e.to_string())
-    })?;
+    let loaded = exec.load_experiment_text(&b.experiment).await.map_err(|e| super::workflows::load_problem("experiment", e))?;
     let record = exec.create_experiment(&loaded).await?;
     let started = Started { experiment: record.id.to_string(), cells: loaded.spec.cells().len() };
     exec.run_experiment_detached(loaded, record, usize::from(parallelism));

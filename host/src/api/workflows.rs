@@ -71,13 +71,17 @@ impl WorkflowSummary {
 /// A manifest checked and prepared, or the problem naming the field at fault
 /// (`manifest.nodes[1].component`, ...).
 pub(super) async fn load(exec: &Executor, text: &str) -> Result<LoadedWorkflow, Problem> {
-    exec.load_workflow_text("manifest", text).await.map_err(|e| {
-        let field = match &e {
-            LoadError::Manifest(m) => m.field.as_ref().map_or_else(|| "manifest".into(), |f| format!("manifest.{f}")),
-            _ => "manifest".into(),
-        };
-        Problem::bad_field(&field, e.to_string())
-    })
+    exec.load_workflow_text("manifest", text).await.map_err(|e| load_problem("manifest", e))
+}
+
+/// A 400 for a document sent in body field `body_field` that does not load, naming the field
+/// inside it when the error has one (`manifest.nodes[0].component`).
+pub(super) fn load_problem(body_field: &str, e: LoadError) -> Problem {
+    let field = match &e {
+        LoadError::Manifest(m) => m.field.as_ref().map_or_else(|| body_field.to_owned(), |f| format!("{body_field}.{f}")),
+        _ => body_field.to_owned(),
+    };
+    Problem::bad_field(&field, e.to_string())
 }
 
 /// Checks a manifest (syntax, graph, schemas, components) without storing anything.
@@ -109,7 +113,7 @@ async fn list(Tenant(exec): Tenant) -> Result<Json<WorkflowList>, Problem> {
         .await?
         .into_iter()
         .map(|w| {
-            let nodes = w.definition.get("nodes").and_then(|n| n.as_array()).map(|n| n.iter().filter_map(|n| n.get("id")?.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let nodes = serde_json::from_value::<crate::workflow::Definition>(w.definition).map(|d| d.nodes.into_iter().map(|n| n.id).collect()).unwrap_or_default();
             WorkflowSummary { id: Some(w.id.to_string()), name: w.name, digest: w.digest.to_hex(), nodes, created_at: Some(w.created_at.to_string()) }
         })
         .collect();

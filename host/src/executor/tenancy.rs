@@ -4,7 +4,7 @@
 
 use super::{ExecError, Executor};
 use crate::db::{self, DbError};
-use crate::model::{ApiToken, Quotas, Tenant, TenantId, Timestamp, TokenId, valid_tenant_name};
+use crate::model::{ApiToken, Quotas, Tenant, TenantId, Timestamp, TokenId, valid_tenant_name, valid_token_name};
 use sha2::{Digest as _, Sha256};
 
 /// Secrets start with this, so a leaked one is recognisable (e.g. by secret scanners).
@@ -90,7 +90,7 @@ impl Executor {
     /// Creates a token for this executor's tenant. The secret is in the result and nowhere
     /// else: show it once.
     pub async fn create_token(&self, name: &str) -> Result<NewToken, ExecError> {
-        if name.trim().is_empty() || name.len() > 128 {
+        if !valid_token_name(name) {
             return Err(ExecError::Refused("a token name must be 1-128 characters".into()));
         }
         let mut random = [0u8; 32];

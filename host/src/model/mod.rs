@@ -20,7 +20,7 @@ pub use event::{EventKind, OutboxEvent};
 pub use execution::{CellTag, Environment, Execution, ExecutionStatus, IllegalTransition, Transition, WorkflowRecord};
 pub use files::{BlobRecord, ChangeKind, EntryKind, FileChange, FileCommit, FileEntry, FileTree, SNAPSHOT_INTERVAL};
 pub use ids::{BoundaryId, CheckpointId, EventId, ExecutionId, ExperimentId, FileCommitId, IdParseError, TenantId, TokenId, WorkflowId};
-pub use tenant::{ApiToken, Quotas, Tenant, valid_tenant_name};
+pub use tenant::{ApiToken, Quotas, Tenant, valid_tenant_name, valid_token_name};
 pub use time::Timestamp;
 
 /// A string stored in the database did not name a known enum variant.

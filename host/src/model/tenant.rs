@@ -42,6 +42,11 @@ pub struct ApiToken {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// Whether `name` can label an API token (1-128 characters, not blank).
+pub fn valid_token_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.len() <= 128
+}
+
 /// Whether `name` can name a tenant.
 pub fn valid_tenant_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
