@@ -127,3 +127,27 @@ async fn an_experiment_started_over_http_runs_in_the_server_and_survives_a_kill(
     let cells = list["executions"].as_array().unwrap().iter().filter(|e| e["environment"]["cell"]["experiment"] == exp.as_str()).count();
     assert_eq!(cells, 6, "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_interrupted_by_sigterm_finishes_when_the_server_starts_again() {
+    let h = Harness::new();
+    let alpha = token(&h, "alpha");
+    let server = Server::start(&h, &[]);
+    let http = reqwest::Client::new();
+    let component = upload(&http, &server, &alpha).await;
+    let node = |id: &str| format!("[[nodes]]\nid = \"{id}\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", files = {{ \"{id}.txt\" = \"{id}\" }}, sleep_ms = 400 }}\n");
+    let manifest = format!("name = \"long\"\n{}{}{}{}", node("a"), node("b"), node("c"), node("d"));
+    let r = http.post(server.url("/executions")).bearer_auth(&alpha).json(&json!({ "manifest": manifest })).send().await.unwrap();
+    let id = r.json::<Value>().await.unwrap()["execution"].as_str().unwrap().to_owned();
+    // Stopped gracefully while a node runs: a clean exit, the execution not finished.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(server.stop().success());
+    let server = Server::start(&h, &[]);
+    let done = super::api_admin::wait_final(&http, &server, &alpha, &id).await;
+    assert_eq!(done["execution"]["status"], "completed", "{done}");
+    let last = done["checkpoints"].as_array().unwrap().last().unwrap()["files"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(last, ["a.txt", "b.txt", "c.txt", "d.txt"], "every node's file, nothing lost");
+    // Each node succeeded exactly once (an interrupted attempt is re-run, not duplicated).
+    let ok = done["nodes"].as_array().unwrap().iter().filter(|n| n["status"] == "succeeded").count();
+    assert_eq!(ok, 4, "{done}");
+}

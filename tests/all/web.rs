@@ -182,4 +182,24 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
     let http = reqwest::Client::new();
     let done = super::api_admin::wait_final(&http, &server, &alpha, &paused).await;
     assert_eq!(done["execution"]["status"], "completed");
+
+    // An experiment: listed, and its report rendered in the page.
+    wtb::demo::materialize(&h.dir.path().join("demo")).unwrap();
+    let ran = wtb(&h, &["--tenant", "alpha", "experiment", "run", "demo/greeting-experiment.toml", "--json"]);
+    let exp = serde_json::from_slice::<Value>(&ran.stdout).unwrap_or_else(|_| panic!("{ran:?}"))["experiment"].as_str().unwrap().to_owned();
+    browser.go(&server.url("/#/experiments")).await;
+    browser.click(&browser.wait("#experiments tbody a").await).await;
+    browser.wait("#report").await;
+    let script = "const f = document.getElementById('report'); return f && f.contentDocument ? f.contentDocument.body.innerText : '';";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = browser.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] }))).await;
+        if shown.as_str().is_some_and(|t| t.contains("greeting-ab") && t.contains("passed")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the report did not render: {shown}; {}", browser.text("#view").await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(browser.text("h2").await.contains(&exp));
+    browser.screenshot("experiment").await;
 }
