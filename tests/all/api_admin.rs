@@ -66,7 +66,7 @@ async fn the_admin_token_manages_tenants_tokens_quotas_and_reads_metrics() {
     // Quotas: none may run at once, so a start is a 429; lifted, it runs.
     let up = call(M::PUT, "/admin/tenants/gamma/quotas", Some(ADMIN), Some(json!({ "max_concurrent": 0 }))).await.unwrap();
     assert_eq!(up.status(), 200);
-    let component = http.post(server.url("/components")).bearer_auth(&gamma).body(wtb_tests::PROBE.to_vec()).send().await.unwrap().json::<Value>().await.unwrap()["component"].as_str().unwrap().to_owned();
+    let component = server.upload_probe(&http, &gamma).await;
     let manifest = format!("name = \"q\"\n[[nodes]]\nid = \"w\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", files = {{ \"q.txt\" = \"q\" }} }}\n");
     let r = call(M::POST, "/executions", Some(&gamma), Some(json!({ "manifest": manifest }))).await.unwrap();
     assert_eq!(r.status(), 429);
@@ -171,7 +171,7 @@ async fn registered_workflows_start_by_id_and_a_checkpoint_exports_as_tar() {
     let server = Server::start(&h, &[]);
     let http = reqwest::Client::new();
     let post = |path: &str, token: &str, body: Value| http.post(server.url(path)).bearer_auth(token).json(&body).send();
-    let component = http.post(server.url("/components")).bearer_auth(&alpha).body(wtb_tests::PROBE.to_vec()).send().await.unwrap().json::<Value>().await.unwrap()["component"].as_str().unwrap().to_owned();
+    let component = server.upload_probe(&http, &alpha).await;
     let manifest = format!(
         "name = \"tarred\"\n[[nodes]]\nid = \"w\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", files = {{ \"out/r.txt\" = \"remote\", \"top.txt\" = \"top\" }} }}\n"
     );

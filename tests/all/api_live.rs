@@ -24,18 +24,13 @@ async fn read_stream(r: reqwest::Response) -> Vec<(String, Option<String>, Strin
         .collect()
 }
 
-async fn upload(http: &reqwest::Client, server: &Server, token: &str) -> String {
-    let r: Value = http.post(server.url("/components")).bearer_auth(token).body(wtb_tests::PROBE.to_vec()).send().await.unwrap().json().await.unwrap();
-    r["component"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_event_stream_sends_each_event_once_in_order_and_ends_with_the_run() {
     let h = Harness::new();
     let (alpha, beta) = (token(&h, "alpha"), token(&h, "beta"));
     let server = Server::start(&h, &[]);
     let http = reqwest::Client::new();
-    let component = upload(&http, &server, &alpha).await;
+    let component = server.upload_probe(&http, &alpha).await;
     // No edges: the nodes run in the order listed.
     let node = |id: &str| format!("[[nodes]]\nid = \"{id}\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", files = {{ \"{id}.txt\" = \"{id}\" }}, sleep_ms = 150 }}\n");
     let manifest = format!("name = \"live\"\n{}{}{}", node("a"), node("b"), node("c"));
@@ -72,7 +67,7 @@ async fn an_experiment_started_over_http_runs_in_the_server_and_survives_a_kill(
     let alpha = token(&h, "alpha");
     let server = Server::start(&h, &[]);
     let http = reqwest::Client::new();
-    let component = upload(&http, &server, &alpha).await;
+    let component = server.upload_probe(&http, &alpha).await;
     let manifest = format!("name = \"exp\"\n[[nodes]]\nid = \"w\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", files = {{ \"w.txt\" = \"w\" }}, sleep_ms = 300 }}\n");
     let wf: Value = http.post(server.url("/workflows")).bearer_auth(&alpha).json(&json!({ "manifest": manifest })).send().await.unwrap().json().await.unwrap();
     let wf_id = wf["id"].as_str().unwrap();
@@ -134,7 +129,7 @@ async fn a_run_interrupted_by_sigterm_finishes_when_the_server_starts_again() {
     let alpha = token(&h, "alpha");
     let server = Server::start(&h, &[]);
     let http = reqwest::Client::new();
-    let component = upload(&http, &server, &alpha).await;
+    let component = server.upload_probe(&http, &alpha).await;
     let node = |id: &str| format!("[[nodes]]\nid = \"{id}\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", files = {{ \"{id}.txt\" = \"{id}\" }}, sleep_ms = 400 }}\n");
     let manifest = format!("name = \"long\"\n{}{}{}{}", node("a"), node("b"), node("c"), node("d"));
     let r = http.post(server.url("/executions")).bearer_auth(&alpha).json(&json!({ "manifest": manifest })).send().await.unwrap();

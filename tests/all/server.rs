@@ -48,6 +48,12 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Uploads the probe component for `token`'s tenant; returns how a manifest names it.
+    pub async fn upload_probe(&self, http: &reqwest::Client, token: &str) -> String {
+        let r: serde_json::Value = http.post(self.url("/components")).bearer_auth(token).body(wtb_tests::PROBE.to_vec()).send().await.unwrap().json().await.unwrap();
+        r["component"].as_str().unwrap_or_else(|| panic!("upload refused: {r}")).to_owned()
+    }
+
     /// SIGTERM, then the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
