@@ -171,12 +171,23 @@ fn walk(dir: &Dir, prefix: &str, limits: &CaptureLimits, out: &mut Vec<Scanned>)
 /// Directories with at least this many entries are `lstat`ed by several threads.
 const PARALLEL_STAT_FROM: usize = 1024;
 
+/// Threads for a large directory's `lstat`s, asked of the OS once per process: on Linux
+/// `available_parallelism` reads cgroup files, which cost ~130 µs — most of a small
+/// workspace's capture when it was asked at every directory (measured).
+fn stat_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+}
+
 /// `lstat` of every name in `dir`, in order. One syscall per entry is most of an unchanged
 /// capture's time, so large directories spread them over the cores.
 fn stat_all(dir: &Dir, names: &[String]) -> Vec<rustix::io::Result<rustix::fs::Stat>> {
     let stat = |name: &String| rustix::fs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if names.len() < PARALLEL_STAT_FROM || threads < 2 {
+    if names.len() < PARALLEL_STAT_FROM {
+        return names.iter().map(stat).collect();
+    }
+    let threads = stat_threads();
+    if threads < 2 {
         return names.iter().map(stat).collect();
     }
     std::thread::scope(|scope| {
