@@ -65,11 +65,11 @@ struct FileQuery {
 async fn file(Tenant(exec): Tenant, Path(c): Path<String>, q: Result<Query<FileQuery>, QueryRejection>) -> Result<impl IntoResponse, Problem> {
     let checkpoint: CheckpointId = id("id", &c)?;
     let path = query(q)?.path;
-    let (_, tree) = exec.files(checkpoint).await?;
-    if !tree.get(path.as_str()).is_some_and(|e| e.kind == crate::model::EntryKind::File) {
-        return Err(Problem::new(StatusCode::NOT_FOUND, format!("checkpoint {checkpoint} has no file `{path}`")));
-    }
-    let bytes = exec.cat(checkpoint, &path).await?;
+    // `cat` reads the tree once and refuses a path it does not hold as a file: here, a 404.
+    let bytes = exec.cat(checkpoint, &path).await.map_err(|e| match e {
+        crate::executor::ExecError::Refused(m) => Problem::new(StatusCode::NOT_FOUND, m),
+        other => other.into(),
+    })?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
 }
 

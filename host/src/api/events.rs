@@ -83,8 +83,8 @@ struct Live {
 }
 
 impl Live {
-    /// The next SSE event: pending events first, then a changed status, then (unless final) a
-    /// wait for more.
+    /// The next SSE event: pending events first, then a changed status (a final one ends the
+    /// stream), then a wait for more.
     async fn next(mut self) -> Option<(Result<Event, std::convert::Infallible>, Self)> {
         loop {
             if self.done {
@@ -101,9 +101,6 @@ impl Live {
                 self.status = Some(s);
                 self.done = s.is_final();
                 return Some((Ok(Event::default().event("status").data(format!("{{\"status\":\"{}\"}}", s.as_str()))), self));
-            }
-            if self.status.is_some_and(ExecutionStatus::is_final) {
-                return None;
             }
             tokio::time::sleep(POLL).await;
             match self.exec.events_after(self.execution, self.after).await {

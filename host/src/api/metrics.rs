@@ -19,12 +19,16 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Prometheus metrics of the whole host (all tenants).
 #[utoipa::path(get, path = "/metrics", tag = "admin", responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn metrics(Admin(host): Admin) -> Result<impl IntoResponse, Problem> {
-    let mut conn = host.pool().acquire().await.map_err(DbError::from).map_err(crate::executor::ExecError::from)?;
-    let snapshot = db::metrics::snapshot(&mut conn).await.map_err(crate::executor::ExecError::from)?;
-    let mut sinks = Vec::new();
-    for sink in host.config().sinks() {
-        sinks.push(db::delivery::counts(&mut conn, sink.name()).await.map_err(crate::executor::ExecError::from)?);
-    }
+    let read = async {
+        let mut conn = host.pool().acquire().await?;
+        let snapshot = db::metrics::snapshot(&mut conn).await?;
+        let mut sinks = Vec::new();
+        for sink in host.config().sinks() {
+            sinks.push(db::delivery::counts(&mut conn, sink.name()).await?);
+        }
+        Ok::<_, DbError>((snapshot, sinks))
+    };
+    let (snapshot, sinks) = read.await.map_err(crate::executor::ExecError::from)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&snapshot, &sinks, host.clock().now())))
 }
 

@@ -176,11 +176,7 @@ impl ServeConfig {
     pub fn admin_token_hash(&self) -> Result<Option<[u8; 32]>, String> {
         match (&self.admin_token_sha256, &self.admin_token_env) {
             (Some(_), Some(_)) => Err("[serve] set admin_token_sha256 or admin_token_env, not both".into()),
-            (Some(h), None) => {
-                let mut out = [0u8; 32];
-                hex::decode_to_slice(h.trim(), &mut out).map_err(|_| format!("[serve] admin_token_sha256 must be 64 hex digits, not `{h}`"))?;
-                Ok(Some(out))
-            }
+            (Some(h), None) => parse_sha256(h).map(Some),
             (None, Some(var)) => match std::env::var(var) {
                 Ok(t) if t.trim().len() >= 16 => Ok(Some(sha2::Sha256::digest(t.trim().as_bytes()).into())),
                 Ok(_) => Err(format!("[serve] admin_token_env: ${var} must hold at least 16 characters")),
@@ -189,6 +185,13 @@ impl ServeConfig {
             (None, None) => Ok(None),
         }
     }
+}
+
+/// `admin_token_sha256`'s value as bytes, or the error naming it.
+fn parse_sha256(h: &str) -> Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(h.trim(), &mut out).map_err(|_| format!("[serve] admin_token_sha256 must be 64 hex digits, not `{h}`"))?;
+    Ok(out)
 }
 
 impl RuntimeConfig {
@@ -209,10 +212,8 @@ impl RuntimeConfig {
             });
             ConfigError::File { path: path.to_owned(), message: format!("{}{}", at.unwrap_or_default(), e.message().trim()) }
         })?;
-        if let Some(h) = &config.serve.admin_token_sha256
-            && (h.trim().len() != 64 || !h.trim().bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(ConfigError::File { path: path.to_owned(), message: format!("[serve] admin_token_sha256 must be 64 hex digits, not `{h}`") });
+        if let Some(Err(message)) = config.serve.admin_token_sha256.as_deref().map(parse_sha256) {
+            return Err(ConfigError::File { path: path.to_owned(), message });
         }
         if let Err(p) = config.limits.as_node_limits().validate() {
             return Err(ConfigError::File { path: path.to_owned(), message: format!("[limits] {p}") });
