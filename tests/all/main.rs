@@ -26,6 +26,7 @@ mod server;
 mod roundtrip;
 mod sandbox;
 mod tenancy;
+mod touched;
 mod travel;
 mod web;
 

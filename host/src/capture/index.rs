@@ -57,6 +57,11 @@ impl StatIndex {
         self.entries.retain(|_, s| s.seen == pass && s.key.ctime < tick);
     }
 
+    /// Forgets one path (changed where no walk saw it).
+    pub(crate) fn forget(&mut self, path: &str) {
+        self.entries.remove(path);
+    }
+
     /// Forgets everything (after the workspace was changed behind the index's back).
     pub fn clear(&mut self) {
         self.entries.clear();

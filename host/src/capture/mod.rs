@@ -11,19 +11,28 @@
 //! hide a change. Fingerprints recorded in the same filesystem-clock tick as the scan are not
 //! trusted (git's "racily clean" rule): a later write in that tick could leave every field
 //! unchanged, so such files are hashed again next time.
+//!
+//! Usually no walk is needed at all: the WASI layer reports the paths an attempt changed
+//! ([`Touched`]) and capture examines only those, the entry tree standing for the rest. It
+//! walks the whole workspace when the report is "everything", when the workspace holds a
+//! symlink (a path through it names another place), or may hold a hard link (a write through
+//! one name changes another); in debug builds every path-only capture is checked against a
+//! full walk.
 
 mod diff;
 mod index;
 mod restore;
 mod scan;
 mod snapshot;
+mod touched;
 
 pub use diff::{FileConflict, apply_changes, diff_trees, merge_trees};
 pub use index::StatIndex;
 pub(crate) use index::filesystem_tick;
 pub use restore::{BlobSource, RestoreStats, restore};
 pub use scan::{CaptureError, CaptureLimits};
-pub use snapshot::{Captured, NewBlob, capture};
+pub use snapshot::{Captured, NewBlob, capture, capture_quick};
+pub use touched::{Touched, join as join_path};
 
 use cap_std::fs::Dir;
 use std::path::{Path, PathBuf};
@@ -35,12 +44,14 @@ pub struct Workspace {
     dir: Dir,
     host_path: PathBuf,
     index: StatIndex,
+    /// May hold a file with several hard links (unknown until a full walk has looked).
+    aliased: bool,
 }
 
 impl Workspace {
     /// Wraps an open directory. `host_path` is only used to preopen it for the guest.
     pub fn new(dir: Dir, host_path: PathBuf) -> Self {
-        Self { dir, host_path, index: StatIndex::default() }
+        Self { dir, host_path, index: StatIndex::default(), aliased: true }
     }
 
     /// The directory.

@@ -84,6 +84,8 @@ pub struct Scanned {
     pub(crate) path: String,
     pub(crate) kind: EntryKind,
     pub(crate) key: StatKey,
+    /// Hard links to it (a file with more than one can change through another path).
+    pub(crate) links: u64,
 }
 
 /// Walks `dir` depth-first without following links; paths are `/`-separated and relative.
@@ -133,39 +135,62 @@ fn walk(dir: &Dir, prefix: &str, limits: &CaptureLimits, out: &mut Vec<Scanned>)
             p
         };
         let st = st.map_err(|e| CaptureError::io(&path)(e.into()))?;
-        let key = StatKey {
-            dev: st.st_dev,
-            ino: st.st_ino,
-            size: st.st_size as u64,
-            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
-            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
-            mode: st.st_mode & 0o7777,
-        };
-        let kind = match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => {
-                if key.size > limits.max_file_bytes {
-                    return Err(CaptureError::FileTooLarge { path, size: key.size, limit: limits.max_file_bytes });
-                }
-                EntryKind::File
-            }
-            FileType::Directory => EntryKind::Dir,
-            FileType::Symlink => EntryKind::Symlink,
-            FileType::Fifo => return Err(CaptureError::SpecialFile { path, kind: "FIFO" }),
-            FileType::Socket => return Err(CaptureError::SpecialFile { path, kind: "socket" }),
-            FileType::CharacterDevice | FileType::BlockDevice => {
-                return Err(CaptureError::SpecialFile { path, kind: "device" });
-            }
-            FileType::Unknown => return Err(CaptureError::SpecialFile { path, kind: "file of unknown type" }),
-        };
+        let (kind, key) = classify(&path, &st, limits)?;
         if kind == EntryKind::Dir {
             let sub = dir.open_dir_nofollow(&path[path.len() - name_len..]).map_err(CaptureError::io(&path))?;
-            out.push(Scanned { path: path.clone(), kind, key });
+            out.push(Scanned { path: path.clone(), kind, key, links: st.st_nlink });
             walk(&sub, &path, limits, out)?;
         } else {
-            out.push(Scanned { path, kind, key });
+            out.push(Scanned { path, kind, key, links: st.st_nlink });
         }
     }
     Ok(())
+}
+
+/// The entry at `path` and, for a directory, everything under it, as [`scan`] finds them;
+/// nothing when `path` does not exist. `path` must not pass through a symlink (the caller
+/// knows the workspace holds none).
+pub fn scan_at(dir: &Dir, path: &str, limits: &CaptureLimits) -> Result<Vec<Scanned>, CaptureError> {
+    let st = match rustix::fs::statat(dir, path, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(CaptureError::io(path)(e.into())),
+    };
+    let (kind, key) = classify(path, &st, limits)?;
+    let mut out = vec![Scanned { path: path.to_owned(), kind, key, links: st.st_nlink }];
+    if kind == EntryKind::Dir {
+        let sub = dir.open_dir_nofollow(path).map_err(CaptureError::io(path))?;
+        walk(&sub, path, limits, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// What an `lstat` says an entry is, refusing what a workspace may not hold.
+fn classify(path: &str, st: &rustix::fs::Stat, limits: &CaptureLimits) -> Result<(EntryKind, StatKey), CaptureError> {
+    let key = StatKey {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        size: st.st_size as u64,
+        mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+        ctime: (st.st_ctime, st.st_ctime_nsec as i64),
+        mode: st.st_mode & 0o7777,
+    };
+    let special = |kind| Err(CaptureError::SpecialFile { path: path.to_owned(), kind });
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {
+            if key.size > limits.max_file_bytes {
+                return Err(CaptureError::FileTooLarge { path: path.to_owned(), size: key.size, limit: limits.max_file_bytes });
+            }
+            EntryKind::File
+        }
+        FileType::Directory => EntryKind::Dir,
+        FileType::Symlink => EntryKind::Symlink,
+        FileType::Fifo => return special("FIFO"),
+        FileType::Socket => return special("socket"),
+        FileType::CharacterDevice | FileType::BlockDevice => return special("device"),
+        FileType::Unknown => return special("file of unknown type"),
+    };
+    Ok((kind, key))
 }
 
 /// Directories with at least this many entries are `lstat`ed by several threads.

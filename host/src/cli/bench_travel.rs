@@ -2,7 +2,7 @@
 //! 10,000-file / 100 MB workspace where 1 % of the files changed, and the capture of an
 //! unchanged 10,000-file workspace. Durable mode, in a fresh data dir beside the real one.
 
-use crate::capture::{Workspace, capture};
+use crate::capture::{Touched, Workspace, capture};
 use crate::clock::{IdGen as _, SystemClock, UuidV7Ids};
 use crate::config::DataDir;
 use crate::db::{self, execution::ListFilter};
@@ -64,12 +64,12 @@ pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
     let handle = cap_std::fs::Dir::open_ambient_dir(&ws_path, cap_std::ambient_authority())?;
     let mut ws = Workspace::new(handle, ws_path);
     let limits = exec.config.capture_limits();
-    let first = capture(&mut ws, &final_tree, &exec.cas, exec.tenant, &limits)?;
+    let first = capture(&mut ws, &final_tree, &exec.cas, exec.tenant, &limits, &Touched::everything())?;
     ensure!(first.changes.is_empty(), "the workspace changed after the run");
     let mut captures = Vec::new();
     for _ in 0..9 {
         let t = Instant::now();
-        let c = capture(&mut ws, &final_tree, &exec.cas, exec.tenant, &limits)?;
+        let c = capture(&mut ws, &final_tree, &exec.cas, exec.tenant, &limits, &Touched::everything())?;
         captures.push(t.elapsed().as_secs_f64() * 1e3);
         ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
     }

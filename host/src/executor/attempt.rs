@@ -3,7 +3,7 @@
 
 use super::blobs::StoredBlobs;
 use super::ExecError;
-use crate::capture::{CaptureError, CaptureLimits, Captured, Workspace, capture, restore};
+use crate::capture::{CaptureError, CaptureLimits, Captured, Workspace, capture, capture_quick, restore};
 use crate::cas::LocalCas;
 use crate::failpoint;
 use crate::model::{AttemptStatus, Checkpoint, FileTree, NodeBoundary, TenantId, TrapKind};
@@ -98,18 +98,26 @@ pub(crate) async fn attempt(cx: Context, task: Task, mut ws: Workspace, restore_
         r.map_err(|source| ExecError::Workspace { execution: task.entry.execution, source })?;
     }
     let Ok(_slot) = cx.slots.clone().acquire_owned().await else { return idle(task, ws, Result_::Cancelled) };
-    let report = cx.runtime.run(&cx.node, &cx.call, ws.host_path(), &cx.limits, &cancel).await;
+    let mut report = cx.runtime.run(&cx.node, &cx.call, ws.host_path(), &cx.limits, &cancel).await;
     let failure = match &report.outcome {
         Outcome::Returned { update, route } => match checked_update(update, &cx) {
             Err(error) => Failure { status: AttemptStatus::InvalidOutput, trap: None, error, retryable: false },
             Ok(update) => {
-                let (cas, tenant, limits, base) = (cx.cas.clone(), cx.tenant, cx.capture, task.tree.clone());
-                let (back, captured) = super::run::blocking(move || {
-                    let r = capture(&mut ws, &base, &cas, tenant, &limits);
-                    (ws, r)
-                })
-                .await?;
-                ws = back;
+                let touched = std::mem::take(&mut report.touched);
+                let captured = match capture_quick(&mut ws, &task.tree, &cx.cas, cx.tenant, &cx.capture, &touched) {
+                    Ok(Some(captured)) => Ok(captured),
+                    Err(e) => Err(e),
+                    Ok(None) => {
+                        let (cas, tenant, limits, base) = (cx.cas.clone(), cx.tenant, cx.capture, task.tree.clone());
+                        let (back, r) = super::run::blocking(move || {
+                            let r = capture(&mut ws, &base, &cas, tenant, &limits, &touched);
+                            (ws, r)
+                        })
+                        .await?;
+                        ws = back;
+                        r
+                    }
+                };
                 match captured {
                     Ok(captured) => {
                         failpoint::hit("after-capture");

@@ -3,7 +3,7 @@
 //! stays untouched), with nothing written to the database or the blob store.
 
 use super::{ExecError, Executor};
-use crate::capture::{CaptureError, Workspace, capture};
+use crate::capture::{CaptureError, Touched, Workspace, capture};
 use crate::cas::LocalCas;
 use crate::model::{ChangeKind, Digest, EntryKind, FileTree, TrapKind};
 use crate::runtime::{CancelSignal, NodeCall, Outcome};
@@ -128,7 +128,7 @@ impl Executor {
         let source = opts.workspace.clone();
         let (back, base) = super::run::blocking(move || {
             let r = source.map_or(Ok(()), |src| copy_tree(&src, ws.dir()).map_err(|e| CaptureError::Io { path: src.display().to_string(), source: e }));
-            let r = r.and_then(|()| capture(&mut ws, &FileTree::new(), &cas, tenant, &limits).map(|c| (c.tree, cas)));
+            let r = r.and_then(|()| capture(&mut ws, &FileTree::new(), &cas, tenant, &limits, &Touched::everything()).map(|c| (c.tree, cas)));
             (ws, r)
         })
         .await?;
@@ -148,8 +148,9 @@ impl Executor {
             clock: None,
         };
         let report = self.runtime.run(prepared, &call, ws.host_path(), &node_limits, &CancelSignal::default()).await;
+        let touched = report.touched.clone();
         let (back, captured) = super::run::blocking(move || {
-            let r = capture(&mut ws, &base, &cas, tenant, &limits);
+            let r = capture(&mut ws, &base, &cas, tenant, &limits, &touched);
             (ws, r)
         })
         .await?;

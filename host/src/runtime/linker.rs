@@ -13,7 +13,6 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::Engine;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
-use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView as _};
 use wasmtime_wasi::WasiView;
@@ -37,7 +36,7 @@ pub fn node_linker(engine: &Engine, network: Network) -> wasmtime::Result<Linker
     clocks::monotonic_clock::add_to_linker::<NodeState, WasiClocks>(l, NodeState::clocks)?;
     // Writes go through the disk quota (see `quota.rs`); everything else is wasmtime-wasi's.
     filesystem::types::add_to_linker::<NodeState, QuotaFsData>(l, NodeState::quota_fs)?;
-    filesystem::preopens::add_to_linker::<NodeState, WasiFilesystem>(l, NodeState::filesystem)?;
+    filesystem::preopens::add_to_linker::<NodeState, QuotaFsData>(l, NodeState::quota_fs)?;
     random::random::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;
     random::insecure::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;
     random::insecure_seed::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;

@@ -10,6 +10,7 @@ mod bindings;
 mod cache;
 mod cancel;
 mod determinism;
+mod file_stream;
 mod limits;
 mod linker;
 mod outcome;
@@ -317,6 +318,7 @@ impl Runtime {
         };
         let guest_time = started.elapsed();
         let fuel_consumed = (self.tuning.fuel).then(|| fuel - store.get_fuel().unwrap_or(0));
+        let touched = std::mem::take(&mut store.data_mut().touch.touched);
         let state = store.data();
         let signals = outcome::Signals {
             violation: state.violation.clone(),
@@ -351,6 +353,7 @@ impl Runtime {
             disk_bytes: quota.as_ref().map_or(0, |q| q.bytes_used()),
             files_created: quota.as_ref().map_or(0, |q| q.files_used()),
             guest_time,
+            touched,
         }
     }
 }

@@ -3,6 +3,7 @@
 use super::bindings::NodeError;
 use super::limits::Limits;
 use super::state::GuestEvent;
+use crate::capture::Touched;
 use crate::model::TrapKind;
 use std::time::Duration;
 use wasmtime::Trap;
@@ -102,6 +103,8 @@ pub struct AttemptReport {
     pub files_created: u64,
     /// Wall time from sandbox creation to return.
     pub guest_time: Duration,
+    /// The workspace paths it changed, for capture.
+    pub touched: Touched,
 }
 
 impl AttemptReport {
@@ -122,6 +125,7 @@ impl AttemptReport {
             disk_bytes: 0,
             files_created: 0,
             guest_time: Duration::ZERO,
+            touched: Touched::everything(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! wasmtime-wasi has no quota, so the linker binds `wasi:filesystem/types` to `QuotaFs` (`quota_fs.rs`), which
 //! forwards every call to wasmtime-wasi's own implementation and charges, before the bytes
 //! reach the disk, whatever makes the workspace grow: a positional write past a file's end, a
-//! write stream (wrapped in [`QuotaStream`]), an append, `set-size` (so a 1 TB sparse file is
+//! write stream (written by `file_stream.rs`), an append, `set-size` (so a 1 TB sparse file is
 //! refused at the call), and every new file, directory or link (hard links too: one entry
 //! each). A charge over the limit traps the guest at once, so the host disk holds at most the
 //! quota — the slack is file-system metadata, not data.
@@ -16,9 +16,6 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wasmtime_wasi_io::bytes::Bytes;
-use wasmtime_wasi_io::poll::Pollable;
-use wasmtime_wasi_io::streams::{DynOutputStream, OutputStream, StreamError, StreamResult};
 
 /// One attempt's disk budget and what it has used; shared with its write streams.
 #[derive(Debug)]
@@ -93,74 +90,6 @@ impl DiskQuota {
 /// the file now spans).
 pub(super) fn growth(size: u64, pos: u64, len: u64) -> u64 {
     pos.saturating_add(len).saturating_sub(size)
-}
-
-/// A file write stream that charges growth before passing bytes on.
-pub(super) struct QuotaStream {
-    pub(super) inner: DynOutputStream,
-    pub(super) file: Arc<std::fs::File>,
-    /// Where the next byte goes; `None` for an append stream (every byte is growth).
-    pub(super) pos: Option<u64>,
-    pub(super) quota: Arc<DiskQuota>,
-}
-
-impl QuotaStream {
-    fn charge(&mut self, len: usize) -> StreamResult<()> {
-        let len = len as u64;
-        let grows = match self.pos {
-            None => len,
-            Some(pos) => {
-                let size = self.file.metadata().map_err(|e| StreamError::LastOperationFailed(e.into()))?.len();
-                growth(size, pos, len)
-            }
-        };
-        self.quota.charge_bytes(grows, "a stream write").map_err(|t| StreamError::Trap(t.into()))?;
-        if let Some(pos) = &mut self.pos {
-            *pos += len;
-        }
-        Ok(())
-    }
-}
-
-#[wasmtime_wasi_io::async_trait]
-impl OutputStream for QuotaStream {
-    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.charge(bytes.len())?;
-        self.inner.write(bytes)
-    }
-
-    fn flush(&mut self) -> StreamResult<()> {
-        self.inner.flush()
-    }
-
-    fn check_write(&mut self) -> StreamResult<usize> {
-        self.inner.check_write()
-    }
-
-    async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.charge(bytes.len())?;
-        self.inner.blocking_write_and_flush(bytes).await
-    }
-
-    fn write_zeroes(&mut self, n: usize) -> StreamResult<()> {
-        self.charge(n)?;
-        self.inner.write_zeroes(n)
-    }
-
-    async fn write_ready(&mut self) -> StreamResult<usize> {
-        self.inner.write_ready().await
-    }
-
-    async fn cancel(&mut self) {
-        self.inner.cancel().await
-    }
-}
-
-#[wasmtime_wasi_io::async_trait]
-impl Pollable for QuotaStream {
-    async fn ready(&mut self) {
-        self.inner.ready().await
-    }
 }
 
 #[cfg(test)]

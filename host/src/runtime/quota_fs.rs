@@ -1,10 +1,16 @@
-//! `wasi:filesystem/types` through the disk quota: every call goes to wasmtime-wasi's own
-//! implementation; the ones that make the workspace grow are charged first (see `quota.rs`).
+//! `wasi:filesystem` through the disk quota and the touch log: every call goes to
+//! wasmtime-wasi's own implementation; the ones that make the workspace grow are charged first
+//! (see `quota.rs`), and the paths of the ones that change it are recorded, so capture looks
+//! at those alone (see [`Touched`]).
 
-use super::quota::{DiskQuota, QuotaStream, QuotaTrap, growth};
+use super::file_stream::FileWriter;
+use super::quota::{DiskQuota, QuotaTrap, growth};
+use crate::capture::{Touched, join_path};
+use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView};
+use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     self, Advice, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, DirectoryEntryStream, ErrorCode, Filesize, HostDescriptor,
     HostDirectoryEntryStream, MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
@@ -18,6 +24,38 @@ pub struct QuotaFs<'a> {
     pub fs: WasiFilesystemCtxView<'a>,
     /// The attempt's budget; `None` switches accounting off (benchmarks only).
     pub quota: Option<&'a Arc<DiskQuota>>,
+    /// Where each descriptor is, and what changed.
+    pub touch: &'a mut TouchLog,
+}
+
+/// The workspace path of every open descriptor, and the paths the attempt changed.
+#[derive(Debug, Default)]
+pub struct TouchLog {
+    /// Descriptor (resource rep) → its workspace path; `None` outside the workspace (a
+    /// fixture) or not nameable. Descriptors not in the map are of unknown origin.
+    descriptors: HashMap<u32, Option<String>>,
+    /// What changed.
+    pub touched: Touched,
+}
+
+impl TouchLog {
+    /// Notes the preopened directories: the workspace is the one at `/`.
+    pub fn preopened(&mut self, dirs: &[(Resource<types::Descriptor>, String)]) {
+        for (fd, guest_path) in dirs {
+            self.descriptors.insert(fd.rep(), (guest_path == "/").then(String::new));
+        }
+    }
+
+    /// The workspace path of `rel` under descriptor `fd`, if it can be named.
+    fn path(&self, fd: &Resource<types::Descriptor>, rel: &str) -> Option<String> {
+        join_path(self.descriptors.get(&fd.rep())?.as_deref()?, rel)
+    }
+
+    /// Records a change at `rel` under `fd` (a change that cannot be named marks everything).
+    fn mark(&mut self, fd: &Resource<types::Descriptor>, rel: &str) {
+        let path = self.path(fd, rel);
+        self.touched.mark(path);
+    }
 }
 
 /// Selects [`QuotaFs`] as the host of `wasi:filesystem` in the linker.
@@ -46,10 +84,18 @@ impl QuotaFs<'_> {
     }
 
     fn wrap_stream(&mut self, stream: Resource<DynOutputStream>, file: Arc<std::fs::File>, pos: Option<u64>) -> FsResult<Resource<DynOutputStream>> {
-        let Some(quota) = self.quota.cloned() else { return Ok(stream) };
-        let inner = self.fs.table.delete(stream)?;
-        let wrapped: DynOutputStream = Box::new(QuotaStream { inner, file, pos, quota });
-        Ok(self.fs.table.push(wrapped)?)
+        // wasmtime-wasi's stream checked the descriptor's permissions; ours does the writing.
+        drop(self.fs.table.delete(stream)?);
+        let ours: DynOutputStream = Box::new(FileWriter::new(file, pos, self.quota.cloned()));
+        Ok(self.fs.table.push(ours)?)
+    }
+}
+
+impl preopens::Host for QuotaFs<'_> {
+    fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<types::Descriptor>, String)>> {
+        let dirs = preopens::Host::get_directories(&mut self.fs)?;
+        self.touch.preopened(&dirs);
+        Ok(dirs)
     }
 }
 
@@ -85,6 +131,7 @@ impl HostDescriptor for QuotaFs<'_> {
             let current = file.metadata().map_err(ErrorCode::from)?.len();
             quota.charge_bytes(size.saturating_sub(current), "set-size").map_err(trap)?;
         }
+        self.touch.mark(&fd, ".");
         self.fs.set_size(fd, size).await
     }
 
@@ -101,6 +148,7 @@ impl HostDescriptor for QuotaFs<'_> {
             let size = file.metadata().map_err(ErrorCode::from)?.len();
             quota.charge_bytes(growth(size, offset, buf.len() as u64), "a write").map_err(trap)?;
         }
+        self.touch.mark(&fd, ".");
         self.fs.write(fd, buf, offset).await
     }
 
@@ -113,11 +161,15 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     async fn create_directory_at(&mut self, fd: Resource<types::Descriptor>, path: String) -> FsResult<()> {
-        let Some(quota) = self.quota else { return self.fs.create_directory_at(fd, path).await };
-        quota.charge_file(&path).map_err(trap)?;
+        let touched = self.touch.path(&fd, &path);
+        if let Some(quota) = self.quota {
+            quota.charge_file(&path).map_err(trap)?;
+        }
         let r = self.fs.create_directory_at(fd, path).await;
-        if r.is_err() {
-            quota.refund_file();
+        match (&r, self.quota) {
+            (Ok(()), _) => self.touch.touched.mark(touched),
+            (Err(_), Some(quota)) => quota.refund_file(),
+            (Err(_), None) => {}
         }
         r
     }
@@ -135,6 +187,8 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     async fn link_at(&mut self, fd: Resource<types::Descriptor>, old_flags: PathFlags, old_path: String, new_fd: Resource<types::Descriptor>, new_path: String) -> FsResult<()> {
+        // A hard link makes a write through one name change another: capture walks everything.
+        self.touch.touched.mark_everything();
         let Some(quota) = self.quota else { return self.fs.link_at(fd, old_flags, old_path, new_fd, new_path).await };
         quota.charge_file(&new_path).map_err(trap)?;
         let r = self.fs.link_at(fd, old_flags, old_path, new_fd, new_path).await;
@@ -145,23 +199,38 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     async fn open_at(&mut self, fd: Resource<types::Descriptor>, path_flags: PathFlags, path: String, oflags: OpenFlags, flags: DescriptorFlags) -> FsResult<Resource<types::Descriptor>> {
-        let quota = match self.quota {
-            Some(q) if oflags.contains(OpenFlags::CREATE) => q,
-            _ => return self.fs.open_at(fd, path_flags, path, oflags, flags).await,
+        let at = self.touch.path(&fd, &path);
+        let changes = oflags.intersects(OpenFlags::CREATE | OpenFlags::TRUNCATE) || flags.intersects(DescriptorFlags::WRITE | DescriptorFlags::MUTATE_DIRECTORY);
+        let charged = match self.quota {
+            Some(quota) if oflags.contains(OpenFlags::CREATE) => {
+                // Charged only when the entry is new; refunded if the open then fails.
+                let exists = self.fs.stat_at(again(&fd), PathFlags::empty(), path.clone()).await.is_ok();
+                if !exists {
+                    quota.charge_file(&path).map_err(trap)?;
+                }
+                (!exists).then_some(quota)
+            }
+            _ => None,
         };
-        // Charged only when the entry is new; refunded if the open then fails.
-        let exists = self.fs.stat_at(again(&fd), PathFlags::empty(), path.clone()).await.is_ok();
-        if !exists {
-            quota.charge_file(&path).map_err(trap)?;
-        }
         let r = self.fs.open_at(fd, path_flags, path, oflags, flags).await;
-        if r.is_err() && !exists {
-            quota.refund_file();
+        match &r {
+            Ok(opened) => {
+                if changes {
+                    self.touch.touched.mark(at.clone());
+                }
+                self.touch.descriptors.insert(opened.rep(), at);
+            }
+            Err(_) => {
+                if let Some(quota) = charged {
+                    quota.refund_file();
+                }
+            }
         }
         r
     }
 
     fn drop(&mut self, fd: Resource<types::Descriptor>) -> wasmtime::Result<()> {
+        self.touch.descriptors.remove(&fd.rep());
         HostDescriptor::drop(&mut self.fs, fd)
     }
 
@@ -170,14 +239,27 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     async fn remove_directory_at(&mut self, fd: Resource<types::Descriptor>, path: String) -> FsResult<()> {
-        self.fs.remove_directory_at(fd, path).await
+        let at = self.touch.path(&fd, &path);
+        let r = self.fs.remove_directory_at(fd, path).await;
+        if r.is_ok() {
+            self.touch.touched.mark(at);
+        }
+        r
     }
 
     async fn rename_at(&mut self, fd: Resource<types::Descriptor>, old_path: String, new_fd: Resource<types::Descriptor>, new_path: String) -> FsResult<()> {
-        self.fs.rename_at(fd, old_path, new_fd, new_path).await
+        let (from, to) = (self.touch.path(&fd, &old_path), self.touch.path(&new_fd, &new_path));
+        let r = self.fs.rename_at(fd, old_path, new_fd, new_path).await;
+        if r.is_ok() {
+            self.touch.touched.mark(from);
+            self.touch.touched.mark(to);
+        }
+        r
     }
 
     async fn symlink_at(&mut self, fd: Resource<types::Descriptor>, src_path: String, dest_path: String) -> FsResult<()> {
+        // A path through a symlink names another place: capture walks everything.
+        self.touch.touched.mark_everything();
         let Some(quota) = self.quota else { return self.fs.symlink_at(fd, src_path, dest_path).await };
         quota.charge_file(&dest_path).map_err(trap)?;
         let r = self.fs.symlink_at(fd, src_path, dest_path).await;
@@ -188,7 +270,12 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     async fn unlink_file_at(&mut self, fd: Resource<types::Descriptor>, path: String) -> FsResult<()> {
-        self.fs.unlink_file_at(fd, path).await
+        let at = self.touch.path(&fd, &path);
+        let r = self.fs.unlink_file_at(fd, path).await;
+        if r.is_ok() {
+            self.touch.touched.mark(at);
+        }
+        r
     }
 
     fn read_via_stream(&mut self, fd: Resource<types::Descriptor>, offset: Filesize) -> FsResult<Resource<DynInputStream>> {
@@ -196,6 +283,7 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     fn write_via_stream(&mut self, fd: Resource<types::Descriptor>, offset: Filesize) -> FsResult<Resource<DynOutputStream>> {
+        self.touch.mark(&fd, ".");
         let file = self.file(&fd)?;
         let stream = self.fs.write_via_stream(fd, offset)?;
         match file {
@@ -205,6 +293,7 @@ impl HostDescriptor for QuotaFs<'_> {
     }
 
     fn append_via_stream(&mut self, fd: Resource<types::Descriptor>) -> FsResult<Resource<DynOutputStream>> {
+        self.touch.mark(&fd, ".");
         let file = self.file(&fd)?;
         let stream = self.fs.append_via_stream(fd)?;
         match file {

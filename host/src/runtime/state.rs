@@ -3,7 +3,7 @@
 use super::bindings::{HostImports, Level, TypesHost};
 use super::limits::Limits;
 use super::quota::DiskQuota;
-use super::quota_fs::QuotaFs;
+use super::quota_fs::{QuotaFs, TouchLog};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result as WtResult};
@@ -46,6 +46,8 @@ pub struct NodeState {
     pub(crate) violation: Option<String>,
     /// The disk budget; `None` only when accounting is switched off for a benchmark.
     pub(crate) quota: Option<Arc<DiskQuota>>,
+    /// What the guest changed in its workspace, for capture.
+    pub(crate) touch: TouchLog,
     log_lines: usize,
     tag: AttemptTag,
 }
@@ -62,6 +64,7 @@ impl NodeState {
             events: Vec::new(),
             violation: None,
             quota,
+            touch: TouchLog::default(),
             log_lines: 0,
             tag,
         }
@@ -69,7 +72,7 @@ impl NodeState {
 
     /// `wasi:filesystem/types` with the disk quota charged on the way.
     pub(crate) fn quota_fs(&mut self) -> QuotaFs<'_> {
-        QuotaFs { fs: WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table }, quota: self.quota.as_ref() }
+        QuotaFs { fs: WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table }, quota: self.quota.as_ref(), touch: &mut self.touch }
     }
 
     /// Records a sandbox violation and returns the trap that ends the attempt.

@@ -78,10 +78,55 @@ enum Action {
     Environ,
     /// Writes `path` and reports its modification time: host time even in deterministic mode.
     Mtime { path: String },
+    /// Changes the workspace every way `wasi:filesystem` allows, in order (capture must see
+    /// exactly what changed, whichever way).
+    Mutate { ops: Vec<Op> },
     /// Returns an update that is not JSON (bypasses the SDK's encoding).
     BadJson,
     /// Returns an update that is JSON but not an object.
     NotObject,
+}
+
+/// One workspace change of [`Action::Mutate`].
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Op {
+    Mkdir { path: String },
+    Write { path: String, text: String },
+    Append { path: String, text: String },
+    Truncate { path: String, size: u64 },
+    /// Overwrites bytes in place through a write stream at an offset.
+    Overwrite { path: String, at: u64, text: String },
+    /// The same through `descriptor.write` (a positional write, no stream).
+    WriteAt { path: String, at: u64, text: String },
+    Rename { from: String, to: String },
+    Unlink { path: String },
+    Rmdir { path: String },
+    RemoveTree { path: String },
+    HardLink { from: String, to: String },
+    Symlink { target: String, link: String },
+}
+
+fn mutate(op: &Op) -> std::io::Result<()> {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+    match op {
+        Op::Mkdir { path } => std::fs::create_dir(path),
+        Op::Write { path, text } => std::fs::write(path, text),
+        Op::Append { path, text } => std::fs::OpenOptions::new().append(true).create(true).open(path)?.write_all(text.as_bytes()),
+        Op::Truncate { path, size } => std::fs::OpenOptions::new().write(true).open(path)?.set_len(*size),
+        Op::Overwrite { path, at, text } => {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            f.seek(SeekFrom::Start(*at))?;
+            f.write_all(text.as_bytes())
+        }
+        Op::WriteAt { path, at, text } => write_at(path, *at, text),
+        Op::Rename { from, to } => std::fs::rename(from, to),
+        Op::Unlink { path } => std::fs::remove_file(path),
+        Op::Rmdir { path } => std::fs::remove_dir(path),
+        Op::RemoveTree { path } => std::fs::remove_dir_all(path),
+        Op::HardLink { from, to } => std::fs::hard_link(from, to),
+        Op::Symlink { target, link } => symlink(target, link),
+    }
 }
 
 fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
@@ -222,6 +267,12 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             let mtime = std::fs::metadata(&path)?.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
             Ok(Update::new().set("mtime", mtime))
         }
+        Action::Mutate { ops } => {
+            for op in &ops {
+                mutate(op)?;
+            }
+            Ok(Update::new().set("ops", ops.len()))
+        }
         Action::BadJson | Action::NotObject => unreachable!("handled before decoding"),
     }
 }
@@ -294,6 +345,25 @@ fn symlink(target: &str, link: &str) -> std::io::Result<()> {
     #[cfg(not(target_os = "wasi"))]
     {
         let _ = (target, link);
+        Err(std::io::Error::other("only meaningful under WASI"))
+    }
+}
+
+/// A positional `descriptor.write` through raw WASI (std always uses streams).
+fn write_at(path: &str, at: u64, text: &str) -> std::io::Result<()> {
+    #[cfg(target_os = "wasi")]
+    {
+        use wasi::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+        let dirs = wasi::filesystem::preopens::get_directories();
+        let (root, _) = dirs.first().ok_or_else(|| std::io::Error::other("no preopen"))?;
+        let err = |e| std::io::Error::other(format!("{e:?}"));
+        let file = root.open_at(PathFlags::empty(), path, OpenFlags::empty(), DescriptorFlags::WRITE).map_err(err)?;
+        file.write(text.as_bytes(), at).map_err(err)?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "wasi"))]
+    {
+        let _ = (path, at, text);
         Err(std::io::Error::other("only meaningful under WASI"))
     }
 }
