@@ -54,6 +54,12 @@ impl Workspace {
         Self { dir, host_path, index: StatIndex::default(), aliased: true }
     }
 
+    /// Wraps a directory just created, hence empty: it holds no hard link, so its first capture
+    /// need not walk it.
+    pub fn created(dir: Dir, host_path: PathBuf) -> Self {
+        Self { aliased: false, ..Self::new(dir, host_path) }
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Dir {
         &self.dir

@@ -37,7 +37,10 @@ pub fn restore(
     ws.index.clear();
     let mut current = FileTree::new();
     let uncapped = CaptureLimits { max_file_bytes: u64::MAX, max_entries: usize::MAX, ..*limits };
-    for s in scan(&ws.dir, &uncapped)? {
+    let scanned = scan(&ws.dir, &uncapped)?;
+    // Files are restored as copies; only a file kept from before can still be a hard link.
+    ws.aliased = scanned.iter().any(|s| s.kind == EntryKind::File && s.links > 1);
+    for s in scanned {
         let digest = match s.kind {
             EntryKind::Dir => None,
             EntryKind::Symlink => Some(Digest::of(

@@ -12,6 +12,8 @@ use super::ExecError;
 use crate::db::batch::{Batch, SavepointError};
 use crate::db::{DbError, SqlitePool};
 use crate::failpoint;
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -54,6 +56,10 @@ impl GroupCommitter {
 }
 
 async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
+    // One connection while there is work: SQLite drops a connection's page cache whenever
+    // another connection wrote, so rotating through the pool re-read pages at every group.
+    // Given back when the queue is empty, so closing the pool never waits on the writer.
+    let mut held: Option<PoolConnection<Sqlite>> = None;
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -62,18 +68,28 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_group(&pool, group).await;
+        let conn = match held.take() {
+            Some(c) => c,
+            None => match pool.acquire().await {
+                Ok(c) => c,
+                Err(e) => {
+                    fail_all(group, &DbError::from(e).to_string());
+                    continue;
+                }
+            },
+        };
+        let conn = commit_group(conn, group).await;
+        if !rx.is_empty() {
+            held = conn;
+        }
     }
 }
 
 /// One transaction for the whole group; every job is answered.
-async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
-    let mut conn = match pool.acquire().await {
-        Ok(c) => c,
-        Err(e) => return fail_all(group, &DbError::from(e).to_string()),
-    };
+async fn commit_group(mut conn: PoolConnection<Sqlite>, group: Vec<Job>) -> Option<PoolConnection<Sqlite>> {
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        return fail_all(group, &DbError::from(e).to_string());
+        fail_all(group, &DbError::from(e).to_string());
+        return None;
     }
     let mut kept = Vec::with_capacity(group.len());
     let mut jobs = group.into_iter();
@@ -103,7 +119,8 @@ async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
                     poisoned.store(true, Ordering::Release);
                     let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
                 }
-                return fail_all(jobs.collect(), &message);
+                fail_all(jobs.collect(), &message);
+                return None;
             }
         }
     }
@@ -118,7 +135,7 @@ async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
             poisoned.store(true, Ordering::Release);
             let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
         }
-        return;
+        return None;
     }
     for (reply, _, exit) in kept {
         if exit {
@@ -126,6 +143,7 @@ async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
         }
         let _ = reply.send(Ok(()));
     }
+    Some(conn)
 }
 
 fn fail_all(group: Vec<Job>, message: &str) {

@@ -347,13 +347,14 @@ impl Executor {
     pub(crate) fn open_workspace(&self, execution: ExecutionId, lane: u32) -> Result<Workspace, ExecError> {
         let name = lane_dir(execution, lane);
         let io = |source| ExecError::Io { what: format!("opening workspace `{name}`"), source };
-        match self.workspaces.create_dir(&name) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        let created = match self.workspaces.create_dir(&name) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(io(e)),
-        }
+        };
         let dir: Dir = self.workspaces.open_dir(&name).map_err(io)?;
-        Ok(Workspace::new(dir, self.workspaces_path.join(&name)))
+        let path = self.workspaces_path.join(&name);
+        Ok(if created { Workspace::created(dir, path) } else { Workspace::new(dir, path) })
     }
 }
 
