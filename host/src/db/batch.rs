@@ -22,6 +22,15 @@ pub enum End {
     Open,
 }
 
+/// Transaction statements that [`Batch::execute_in_savepoint`] sends in the batch's own call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Around {
+    /// `BEGIN IMMEDIATE` first: the batch opens the transaction.
+    pub begin: bool,
+    /// `COMMIT` last (only when the batch is kept): the batch ends it.
+    pub commit: bool,
+}
+
 /// Statements and their arguments, executed together by [`Batch::execute`].
 ///
 /// SQLite accepts at most 32,766 `?` parameters per call, and a node that writes ten thousand
@@ -119,26 +128,33 @@ impl<'q> Batch<'q> {
         Ok(())
     }
 
-    /// Runs the batch inside the caller's open transaction as savepoint `name`: all of it
-    /// stays, or — when a statement fails, or `keep` is false — none of it does, and the
-    /// transaction carries on for the other batches of a group commit. If undoing the savepoint
-    /// fails, SQLite has already rolled the whole transaction back (it does on a full disk or an
-    /// I/O error): [`SavepointError::TransactionLost`], and the caller must give up the group.
-    pub async fn execute_in_savepoint(mut self, conn: &mut SqliteConnection, name: &str, keep: bool) -> Result<(), SavepointError> {
+    /// Runs the batch as savepoint `name`: all of it stays, or — when a statement fails, or
+    /// `keep` is false — none of it does, and the transaction carries on for the other batches
+    /// of a group commit. `around` opens the transaction before the savepoint and/or commits
+    /// it after, in the same call (each is a thread round trip saved; a group of one costs one
+    /// call, not three). If undoing the savepoint fails — SQLite already rolled the whole
+    /// transaction back (it does on a full disk or an I/O error), or the folded `BEGIN` or
+    /// `COMMIT` is what failed — it is [`SavepointError::TransactionLost`], and the caller must
+    /// roll back and give up the group.
+    pub async fn execute_in_savepoint(mut self, conn: &mut SqliteConnection, name: &str, keep: bool, around: Around) -> Result<(), SavepointError> {
         if self.chunks.is_empty() {
             self.chunks.push(Chunk::default());
         }
         if let Some(first) = self.chunks.first_mut() {
-            first.sql.insert_str(0, &format!("SAVEPOINT {name};\n"));
+            let begin = if around.begin { "BEGIN IMMEDIATE;\n" } else { "" };
+            first.sql.insert_str(0, &format!("{begin}SAVEPOINT {name};\n"));
         }
         if keep && let Some(last) = self.chunks.last_mut() {
             last.sql.push_str(&format!("RELEASE {name};"));
+            if around.commit {
+                last.sql.push_str("\nCOMMIT;");
+            }
         }
         let result = self.execute(&mut *conn).await;
         if (result.is_err() || !keep)
             && let Err(e) = sqlx::query(&format!("ROLLBACK TO {name}; RELEASE {name};")).execute(&mut *conn).await
         {
-            return Err(SavepointError::TransactionLost(e.into()));
+            return Err(SavepointError::TransactionLost(result.err().unwrap_or_else(|| e.into())));
         }
         result.map_err(SavepointError::Batch)
     }

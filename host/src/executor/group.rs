@@ -9,7 +9,7 @@
 //! mid-group loses the whole group, which no one was told had committed.
 
 use super::ExecError;
-use crate::db::batch::{Batch, SavepointError};
+use crate::db::batch::{Around, Batch, SavepointError};
 use crate::db::{DbError, SqlitePool};
 use crate::failpoint;
 use sqlx::Sqlite;
@@ -85,32 +85,39 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// One transaction for the whole group; every job is answered.
+/// One transaction for the whole group; every job is answered. The first batch run opens the
+/// transaction and the last commits it, in their own calls (a group of one is one round trip);
+/// the commit stays a call of its own when a crash test stops the process before it.
 async fn commit_group(mut conn: PoolConnection<Sqlite>, group: Vec<Job>) -> Option<PoolConnection<Sqlite>> {
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        fail_all(group, &DbError::from(e).to_string());
-        return None;
-    }
+    let fold_commit = !failpoint::is_armed("before-commit");
+    let (mut begun, mut committed) = (false, false);
     let mut kept = Vec::with_capacity(group.len());
-    let mut jobs = group.into_iter();
+    let mut jobs = group.into_iter().peekable();
     while let Some(job) = jobs.next() {
         if job.poisoned.load(Ordering::Acquire) {
             let _ = job.reply.send(Err(ExecError::Task("an earlier transaction of this execution failed".into())));
             continue;
         }
-        match job.batch.execute_in_savepoint(&mut conn, "boundary", !job.roll_back).await {
+        let commit = fold_commit && !job.roll_back && jobs.peek().is_none();
+        let around = Around { begin: !begun, commit };
+        begun = true;
+        match job.batch.execute_in_savepoint(&mut conn, "boundary", !job.roll_back, around).await {
             Ok(()) if job.roll_back => {
                 job.poisoned.store(true, Ordering::Release);
                 let _ = job.reply.send(Err(ExecError::Injected(super::FailPoint::BeforeExitCommit)));
             }
-            Ok(()) => kept.push((job.reply, job.poisoned, job.exit)),
+            Ok(()) => {
+                committed = commit;
+                kept.push((job.reply, job.poisoned, job.exit));
+            }
             Err(SavepointError::Batch(e)) => {
                 job.poisoned.store(true, Ordering::Release);
                 let _ = job.reply.send(Err(e.into()));
             }
             Err(SavepointError::TransactionLost(e)) => {
                 // Nothing of the group will commit, and later statements must not run outside
-                // a transaction: every job fails.
+                // a transaction: every job fails. (After a failed BEGIN there is nothing to
+                // roll back, and the ROLLBACK fails harmlessly.)
                 let message = e.to_string();
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 job.poisoned.store(true, Ordering::Release);
@@ -124,18 +131,20 @@ async fn commit_group(mut conn: PoolConnection<Sqlite>, group: Vec<Job>) -> Opti
             }
         }
     }
-    for _ in kept.iter().filter(|(_, _, exit)| *exit) {
-        // Crash tests abort here: every statement ran, the transaction is still open.
-        failpoint::hit("before-commit");
-    }
-    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        let message = DbError::from(e).to_string();
-        for (reply, poisoned, _) in kept {
-            poisoned.store(true, Ordering::Release);
-            let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
+    if begun && !committed {
+        for _ in kept.iter().filter(|(_, _, exit)| *exit) {
+            // Crash tests abort here: every statement ran, the transaction is still open.
+            failpoint::hit("before-commit");
         }
-        return None;
+        if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let message = DbError::from(e).to_string();
+            for (reply, poisoned, _) in kept {
+                poisoned.store(true, Ordering::Release);
+                let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
+            }
+            return None;
+        }
     }
     for (reply, _, exit) in kept {
         if exit {
@@ -219,5 +228,37 @@ mod tests {
         }
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants WHERE name != 'default'").fetch_one(&pool).await.unwrap();
         assert_eq!(n, 0, "neither the rolled-back rows nor a later batch (autocommitted) remain");
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_fails_in_the_last_batch_s_call_fails_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&dir.path().join("wtb.db"), Durability::Full).await.unwrap();
+        let committer = GroupCommitter::start(pool.clone());
+        let mut answers = Vec::new();
+        for name in ["a1", "fk"] {
+            let mut batch = Batch::new();
+            insert(&mut batch, name);
+            if name == "fk" {
+                // A deferred foreign-key violation passes every statement and RELEASE, and
+                // fails the COMMIT that rides in this (the group's last) batch's call.
+                batch.statement("PRAGMA defer_foreign_keys = ON");
+                batch.statement("INSERT INTO components (tenant_id, digest, size, created_at) VALUES (X'00', 'x', 0, 0)");
+            }
+            let (job, answer) = job(batch, &Arc::new(AtomicBool::new(false)));
+            committer.submit(job);
+            answers.push(answer);
+        }
+        for answer in answers {
+            assert!(answer.await.unwrap().is_err(), "no job may be told it committed");
+        }
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants WHERE name != 'default'").fetch_one(&pool).await.unwrap();
+        assert_eq!(n, 0, "the group's transaction was rolled back");
+        // The writer goes on: a later group commits.
+        let mut batch = Batch::new();
+        insert(&mut batch, "later");
+        let (job, answer) = job(batch, &Arc::new(AtomicBool::new(false)));
+        committer.submit(job);
+        answer.await.unwrap().unwrap();
     }
 }
