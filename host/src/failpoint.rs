@@ -36,12 +36,6 @@ pub fn is_next(name: &str) -> bool {
     armed().is_some_and(|a| a.name == name && a.hits.load(Ordering::SeqCst) + 1 == a.at)
 }
 
-/// Whether `name` is the armed point at all (a step may then take a slower path that keeps
-/// the point reachable).
-pub fn is_armed(name: &str) -> bool {
-    armed().is_some_and(|a| a.name == name)
-}
-
 /// Counts a pass through `name`; aborts the process on the armed pass.
 pub fn hit(name: &str) {
     if let Some(a) = armed()

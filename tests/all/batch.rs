@@ -75,3 +75,29 @@ async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs").fetch_one(&mut *conn).await.unwrap();
     assert_eq!(n, 20_000);
 }
+
+#[tokio::test]
+async fn the_commit_writer_s_direct_path_stores_what_sqlx_reads_back_and_refuses_a_short_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wtb.db");
+    let pool = db::open(&path, db::Durability::Full).await.unwrap();
+    let direct = db::open_direct(&path, db::Durability::Full).unwrap();
+    let inline = blob(b"inline \x00 bytes");
+    let external = BlobRecord { inline: None, ..blob(b"in the CAS") };
+    let mut batch = Batch::new();
+    db::blob::insert_into(&mut batch, &inline);
+    db::blob::insert_into(&mut batch, &external);
+    batch.execute_direct(&direct).unwrap();
+    for b in [&inline, &external] {
+        let stored = db::blob::get_one(&pool, TenantId::DEFAULT, &b.digest).await.unwrap().expect("row written on the direct connection");
+        assert_eq!(&stored, b, "every column (uuid, text, integer, blob, NULL) reads back as written");
+    }
+
+    // One `?` left unbound would reuse a cached statement's stale value: refused before running.
+    let mut batch = Batch::new();
+    batch.statement("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)").bind(uuid::Uuid::from_u128(5));
+    let err = batch.execute_direct(&direct).unwrap_err();
+    assert!(matches!(err, DbError::Corrupt { what: "batch statement", .. }), "{err}");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants").fetch_one(&pool).await.unwrap();
+    assert_eq!(n, 1, "only the default tenant");
+}

@@ -1,15 +1,18 @@
-//! Several statements sent to SQLite in one call.
+//! Several statements sent to SQLite together.
 //!
 //! sqlx's SQLite driver runs each call on the connection's worker thread; a transaction of a
 //! dozen single statements pays a dozen thread round trips, which measured as the largest part
 //! of a node's exit transaction. Aggregates therefore *append* their statements to a `Batch`
 //! (the SQL still lives once, in the aggregate's module) and the caller sends the batch inside
-//! its transaction in one call. Positional `?` parameters are bound across the statements in
-//! order.
+//! its transaction in one call — or, for the group-commit writer, runs it on its own thread's
+//! connection ([`Batch::execute_direct`]). Positional `?` parameters are bound across the
+//! statements in order.
 
 use super::DbError;
-use sqlx::sqlite::SqliteArguments;
+use sqlx::encode::IsNull;
+use sqlx::sqlite::{SqliteArgumentValue, SqliteArguments};
 use sqlx::{Arguments as _, Encode, Sqlite, SqliteConnection, SqliteExecutor, Type};
+use std::borrow::Cow;
 
 /// How [`Batch::execute_atomic`] ends its transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,41 +25,24 @@ pub enum End {
     Open,
 }
 
-/// Transaction statements that [`Batch::execute_in_savepoint`] sends in the batch's own call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Around {
-    /// `BEGIN IMMEDIATE` first: the batch opens the transaction.
-    pub begin: bool,
-    /// `COMMIT` last (only when the batch is kept): the batch ends it.
-    pub commit: bool,
-}
-
-/// Statements and their arguments, executed together by [`Batch::execute`].
+/// Statements and their arguments, executed together by [`Batch::execute`] (through sqlx) or
+/// [`Batch::execute_direct`] (on a connection the caller's thread owns).
 ///
 /// SQLite accepts at most 32,766 `?` parameters per call, and a node that writes ten thousand
-/// files binds more than that; statements are therefore grouped into chunks of at most
-/// [`CHUNK_BINDS`] parameters, one call each (inside the caller's transaction, so the batch
+/// files binds more than that; through sqlx, statements are therefore grouped into chunks of at
+/// most [`CHUNK_BINDS`] parameters, one call each (inside the caller's transaction, so the batch
 /// stays atomic). A normal exit transaction is one chunk: one call.
 #[derive(Default)]
 pub struct Batch<'q> {
-    chunks: Vec<Chunk<'q>>,
+    statements: Vec<Statement>,
+    values: Vec<SqliteArgumentValue<'q>>,
     error: Option<String>,
 }
 
-#[derive(Default)]
-struct Chunk<'q> {
+/// One statement and how many of the batch's values it binds.
+struct Statement {
     sql: String,
-    args: SqliteArguments<'q>,
     binds: usize,
-}
-
-/// Why [`Batch::execute_in_savepoint`] failed.
-#[derive(Debug)]
-pub enum SavepointError {
-    /// A statement of the batch failed; the batch was undone, the transaction goes on.
-    Batch(DbError),
-    /// The transaction itself is gone (SQLite rolled it back): nothing of it will commit.
-    TransactionLost(DbError),
 }
 
 /// Parameters per call before a new chunk starts.
@@ -74,13 +60,7 @@ impl<'q> Batch<'q> {
 
     /// Appends one statement (without the trailing `;`).
     pub fn statement(&mut self, sql: &str) -> &mut Self {
-        if self.chunks.last().is_none_or(|c| c.binds >= CHUNK_BINDS) {
-            self.chunks.push(Chunk::default());
-        }
-        if let Some(chunk) = self.chunks.last_mut() {
-            chunk.sql.push_str(sql);
-            chunk.sql.push_str(";\n");
-        }
+        self.statements.push(Statement { sql: sql.to_owned(), binds: 0 });
         self
     }
 
@@ -89,14 +69,21 @@ impl<'q> Batch<'q> {
     where
         T: 'q + Encode<'q, Sqlite> + Type<Sqlite>,
     {
-        let Some(chunk) = self.chunks.last_mut() else {
+        let Some(statement) = self.statements.last_mut() else {
             self.error.get_or_insert_with(|| "a parameter bound before any statement".into());
             return self;
         };
-        chunk.binds += 1;
-        if let Err(e) = chunk.args.add(value) {
-            self.error.get_or_insert(e.to_string());
+        let before = self.values.len();
+        match value.encode(&mut self.values) {
+            Ok(IsNull::No) => {}
+            Ok(IsNull::Yes) => self.values.push(SqliteArgumentValue::Null),
+            Err(e) => {
+                self.values.truncate(before);
+                self.error.get_or_insert(e.to_string());
+                return self;
+            }
         }
+        statement.binds += 1;
         self
     }
 
@@ -105,76 +92,97 @@ impl<'q> Batch<'q> {
     pub async fn run(db: impl SqliteExecutor<'_>, build: impl FnOnce(&mut Batch<'q>)) -> Result<(), DbError> {
         let mut batch = Self::new();
         build(&mut batch);
-        if let Some(detail) = batch.error {
-            return Err(DbError::Corrupt { what: "bind argument", detail });
-        }
-        let mut chunks = batch.chunks.into_iter();
-        let (Some(chunk), None) = (chunks.next(), chunks.next()) else {
+        let mut chunks = batch.into_chunks()?.into_iter();
+        let (Some((sql, args)), None) = (chunks.next(), chunks.next()) else {
             return Err(DbError::Corrupt { what: "batch", detail: "Batch::run is for one statement; use Batch::execute".into() });
         };
-        sqlx::query_with(&chunk.sql, chunk.args).execute(db).await?;
+        sqlx::query_with(&sql, args).execute(db).await?;
         Ok(())
+    }
+
+    /// The statements joined into calls of at most [`CHUNK_BINDS`] parameters (one when empty).
+    fn into_chunks(self) -> Result<Vec<(String, SqliteArguments<'q>)>, DbError> {
+        if let Some(detail) = self.error {
+            return Err(DbError::Corrupt { what: "bind argument", detail });
+        }
+        let mut chunks: Vec<(String, SqliteArguments<'q>, usize)> = vec![(String::new(), SqliteArguments::default(), 0)];
+        let mut values = self.values.into_iter();
+        for statement in self.statements {
+            if chunks.last().is_some_and(|(sql, _, binds)| !sql.is_empty() && *binds >= CHUNK_BINDS) {
+                chunks.push((String::new(), SqliteArguments::default(), 0));
+            }
+            let Some((sql, args, binds)) = chunks.last_mut() else { break };
+            sql.push_str(&statement.sql);
+            sql.push_str(";\n");
+            *binds += statement.binds;
+            for value in values.by_ref().take(statement.binds) {
+                let added = match value {
+                    SqliteArgumentValue::Null => args.add(Option::<i64>::None),
+                    SqliteArgumentValue::Text(Cow::Borrowed(t)) => args.add(t),
+                    SqliteArgumentValue::Text(Cow::Owned(t)) => args.add(t),
+                    SqliteArgumentValue::Blob(Cow::Borrowed(b)) => args.add(b),
+                    SqliteArgumentValue::Blob(Cow::Owned(b)) => args.add(b),
+                    SqliteArgumentValue::Double(f) => args.add(f),
+                    SqliteArgumentValue::Int(i) => args.add(i),
+                    SqliteArgumentValue::Int64(i) => args.add(i),
+                };
+                added.map_err(|e| DbError::Corrupt { what: "bind argument", detail: e.to_string() })?;
+            }
+        }
+        Ok(chunks.into_iter().map(|(sql, args, _)| (sql, args)).collect())
     }
 
     /// Runs every statement, in order, one call per chunk on `conn` (normally inside the
     /// caller's transaction). The first failing statement stops the batch and is returned.
     pub async fn execute(self, conn: &mut SqliteConnection) -> Result<(), DbError> {
-        if let Some(detail) = self.error {
-            return Err(DbError::Corrupt { what: "bind argument", detail });
-        }
-        for chunk in self.chunks {
-            sqlx::query_with(&chunk.sql, chunk.args).execute(&mut *conn).await?;
+        for (sql, args) in self.into_chunks()? {
+            sqlx::query_with(&sql, args).execute(&mut *conn).await?;
         }
         Ok(())
     }
 
-    /// Runs the batch as savepoint `name`: all of it stays, or — when a statement fails, or
-    /// `keep` is false — none of it does, and the transaction carries on for the other batches
-    /// of a group commit. `around` opens the transaction before the savepoint and/or commits
-    /// it after, in the same call (each is a thread round trip saved; a group of one costs one
-    /// call, not three). If undoing the savepoint fails — SQLite already rolled the whole
-    /// transaction back (it does on a full disk or an I/O error), or the folded `BEGIN` or
-    /// `COMMIT` is what failed — it is [`SavepointError::TransactionLost`], and the caller must
-    /// roll back and give up the group.
-    pub async fn execute_in_savepoint(mut self, conn: &mut SqliteConnection, name: &str, keep: bool, around: Around) -> Result<(), SavepointError> {
-        if self.chunks.is_empty() {
-            self.chunks.push(Chunk::default());
+    /// Runs every statement, in order, on `db` on the calling thread, each prepared once per
+    /// connection (its statement cache). The first failing statement stops the batch and is
+    /// returned; the caller owns the transaction. This is the group-commit writer's path: a
+    /// call through sqlx hands every statement's result from SQLite's thread to the async
+    /// side, and on a busy machine each hand-off waits for a free worker.
+    pub fn execute_direct(self, db: &rusqlite::Connection) -> Result<(), DbError> {
+        use rusqlite::types::ValueRef;
+        if let Some(detail) = self.error {
+            return Err(DbError::Corrupt { what: "bind argument", detail });
         }
-        if let Some(first) = self.chunks.first_mut() {
-            let begin = if around.begin { "BEGIN IMMEDIATE;\n" } else { "" };
-            first.sql.insert_str(0, &format!("{begin}SAVEPOINT {name};\n"));
-        }
-        if keep && let Some(last) = self.chunks.last_mut() {
-            last.sql.push_str(&format!("RELEASE {name};"));
-            if around.commit {
-                last.sql.push_str("\nCOMMIT;");
+        let mut values = self.values.iter();
+        for statement in &self.statements {
+            let mut prepared = db.prepare_cached(&statement.sql)?;
+            if prepared.parameter_count() != statement.binds {
+                let detail = format!("{} parameters, {} bound: {}", prepared.parameter_count(), statement.binds, statement.sql);
+                return Err(DbError::Corrupt { what: "batch statement", detail });
             }
+            for (i, value) in values.by_ref().take(statement.binds).enumerate() {
+                let value = match value {
+                    SqliteArgumentValue::Null => ValueRef::Null,
+                    SqliteArgumentValue::Text(t) => ValueRef::Text(t.as_bytes()),
+                    SqliteArgumentValue::Blob(b) => ValueRef::Blob(b),
+                    SqliteArgumentValue::Double(f) => ValueRef::Real(*f),
+                    SqliteArgumentValue::Int(n) => ValueRef::Integer(i64::from(*n)),
+                    SqliteArgumentValue::Int64(n) => ValueRef::Integer(*n),
+                };
+                prepared.raw_bind_parameter(i + 1, rusqlite::types::ToSqlOutput::Borrowed(value))?;
+            }
+            prepared.raw_execute()?;
         }
-        let result = self.execute(&mut *conn).await;
-        if (result.is_err() || !keep)
-            && let Err(e) = sqlx::query(&format!("ROLLBACK TO {name}; RELEASE {name};")).execute(&mut *conn).await
-        {
-            return Err(SavepointError::TransactionLost(result.err().unwrap_or_else(|| e.into())));
-        }
-        result.map_err(SavepointError::Batch)
+        Ok(())
     }
 
     /// Runs `BEGIN IMMEDIATE`, every statement and `COMMIT` (or `ROLLBACK`) as ONE call when
     /// the batch is one chunk: one transaction, one round trip. If a statement fails, the
     /// transaction is rolled back and the error returned; nothing of the batch remains.
     pub async fn execute_atomic(mut self, conn: &mut SqliteConnection, end: End) -> Result<(), DbError> {
-        if self.chunks.is_empty() {
-            self.chunks.push(Chunk::default());
-        }
-        if let Some(first) = self.chunks.first_mut() {
-            first.sql.insert_str(0, "BEGIN IMMEDIATE;\n");
-        }
-        if let Some(last) = self.chunks.last_mut() {
-            last.sql.push_str(match end {
-                End::Commit => "COMMIT;",
-                End::Rollback => "ROLLBACK;",
-                End::Open => "",
-            });
+        self.statements.insert(0, Statement { sql: "BEGIN IMMEDIATE".into(), binds: 0 });
+        match end {
+            End::Commit => self.statements.push(Statement { sql: "COMMIT".into(), binds: 0 }),
+            End::Rollback => self.statements.push(Statement { sql: "ROLLBACK".into(), binds: 0 }),
+            End::Open => {}
         }
         let result = self.execute(&mut *conn).await;
         if result.is_err() {

@@ -43,6 +43,12 @@ pub enum DbError {
     /// The lock that serialises migrations between processes could not be taken.
     #[error("locking the database for migration: {0}")]
     Lock(std::io::Error),
+    /// SQLite failed on the commit writer's own connection.
+    #[error("database: {0}")]
+    Direct(#[from] rusqlite::Error),
+    /// The commit writer's thread could not be started.
+    #[error("starting the commit writer: {0}")]
+    Writer(std::io::Error),
     /// A row holds a value the model cannot represent (a bug or a hand-edited database).
     #[error("database holds an invalid {what}: {detail}")]
     Corrupt {
@@ -62,6 +68,40 @@ pub enum Durability {
     Full,
     /// `synchronous=NORMAL`: survives a crash of WTB, may lose the last commits on power loss.
     Normal,
+}
+
+/// Per-connection settings beyond durability and foreign keys: reads through mmap and a 32 MiB
+/// page cache (fewer `pread` calls per transaction), temporary tables in memory.
+const PRAGMAS: [(&str, &str); 3] = [("cache_size", "-32768"), ("mmap_size", "268435456"), ("temp_store", "memory")];
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
+/// A second connection to a database [`open`] has created and migrated, owned by the calling
+/// thread (no async driver in between), with the pool's settings: the group-commit writer's.
+pub fn open_direct(path: &Path, durability: Durability) -> Result<rusqlite::Connection, DbError> {
+    let db = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    db.busy_timeout(BUSY_TIMEOUT)?;
+    db.pragma_update(None, "synchronous", durability.pragma())?;
+    db.pragma_update(None, "foreign_keys", "ON")?;
+    for (name, value) in PRAGMAS {
+        db.pragma_update(None, name, value)?;
+    }
+    db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(db)
+}
+
+/// How long a connection waits for another's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Durability {
+    /// The value of SQLite's `synchronous` pragma, for every connection.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
 }
 
 /// Opens (creating if needed) the SQLite database at `path` in WAL mode and migrates it.
@@ -86,18 +126,12 @@ pub async fn open(path: &Path, durability: Durability) -> Result<SqlitePool, DbE
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(match durability {
-            Durability::Full => SqliteSynchronous::Full,
-            Durability::Normal => SqliteSynchronous::Normal,
-        })
+        .synchronous(SqliteSynchronous::from_str(durability.pragma())?)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10))
-        .statement_cache_capacity(256)
-        // Reads through mmap and a 32 MiB page cache: fewer pread calls per transaction.
-        .pragma("cache_size", "-32768")
-        .pragma("mmap_size", "268435456")
-        .pragma("temp_store", "memory")
+        .busy_timeout(BUSY_TIMEOUT)
+        .statement_cache_capacity(STATEMENT_CACHE)
         .disable_statement_logging();
+    let options = PRAGMAS.iter().fold(options, |o, (name, value)| o.pragma(*name, *value));
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .min_connections(1)

@@ -1,4 +1,4 @@
-//! Group commit: one writer task per executor commits the exit transactions of many
+//! Group commit: one writer thread per executor commits the exit transactions of many
 //! boundaries — of many executions — in one SQLite transaction, so they share one `fsync`.
 //!
 //! Each boundary's rows run in their own savepoint, so a failing one is undone alone and the
@@ -9,11 +9,10 @@
 //! mid-group loses the whole group, which no one was told had committed.
 
 use super::ExecError;
-use crate::db::batch::{Around, Batch, SavepointError};
-use crate::db::{DbError, SqlitePool};
+use crate::db::batch::Batch;
+use crate::db::{self, DbError, Durability};
 use crate::failpoint;
-use sqlx::Sqlite;
-use sqlx::pool::PoolConnection;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -36,31 +35,55 @@ pub(crate) struct Job {
 
 /// The handle the drives submit to.
 pub(crate) struct GroupCommitter {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl GroupCommitter {
-    /// Starts the writer task on the current runtime; it ends when the committer is dropped.
-    pub(crate) fn start(pool: SqlitePool) -> Self {
+    /// Starts the writer on a thread of its own with its own connection to the (migrated)
+    /// database at `path`. SQLite runs on that thread from `BEGIN` to `COMMIT`: through the
+    /// async driver, every statement's result was handed to a tokio worker, and with guests
+    /// keeping both cores busy each hand-off waited for one (~180 µs per boundary).
+    pub(crate) fn start(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        Self::start_after(path, durability, None)
+    }
+
+    /// [`Self::start`], the writer taking its first group only once `gate` opens (so a test can
+    /// queue several jobs that will form one group).
+    fn start_after(path: &Path, durability: Durability, gate: Option<std::sync::mpsc::Receiver<()>>) -> Result<Self, DbError> {
+        let db = db::open_direct(path, durability)?;
         let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer(pool, rx));
-        Self { jobs }
+        let run = move || {
+            if let Some(gate) = gate {
+                let _ = gate.recv();
+            }
+            writer(&db, rx);
+        };
+        let thread = std::thread::Builder::new().name("wtb-commit".into()).spawn(run).map_err(DbError::Writer)?;
+        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
     }
 
     /// Queues a job; its reply says when (and whether) it committed.
     pub(crate) fn submit(&self, job: Job) {
-        if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
+        let Some(jobs) = &self.jobs else { return };
+        if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
             let _ = job.reply.send(Err(ExecError::Task("the commit writer has stopped".into())));
         }
     }
 }
 
-async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
-    // One connection while there is work: SQLite drops a connection's page cache whenever
-    // another connection wrote, so rotating through the pool re-read pages at every group.
-    // Given back when the queue is empty, so closing the pool never waits on the writer.
-    let mut held: Option<PoolConnection<Sqlite>> = None;
-    while let Some(first) = rx.recv().await {
+impl Drop for GroupCommitter {
+    /// Lets the writer finish the queued groups, then closes its connection.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn writer(db: &rusqlite::Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -68,83 +91,55 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        let conn = match held.take() {
-            Some(c) => c,
-            None => match pool.acquire().await {
-                Ok(c) => c,
-                Err(e) => {
-                    fail_all(group, &DbError::from(e).to_string());
-                    continue;
-                }
-            },
-        };
-        let conn = commit_group(conn, group).await;
-        if !rx.is_empty() {
-            held = conn;
-        }
+        commit_group(db, group);
     }
 }
 
-/// One transaction for the whole group; every job is answered. The first batch run opens the
-/// transaction and the last commits it, in their own calls (a group of one is one round trip);
-/// the commit stays a call of its own when a crash test stops the process before it.
-async fn commit_group(mut conn: PoolConnection<Sqlite>, group: Vec<Job>) -> Option<PoolConnection<Sqlite>> {
-    let fold_commit = !failpoint::is_armed("before-commit");
-    let (mut begun, mut committed) = (false, false);
-    let mut kept = Vec::with_capacity(group.len());
-    let mut jobs = group.into_iter().peekable();
+/// One transaction for the whole group; every job is answered.
+fn commit_group(db: &rusqlite::Connection, group: Vec<Job>) {
+    if let Err(e) = run(db, "BEGIN IMMEDIATE") {
+        return fail_all(group, &e.to_string());
+    }
+    let mut kept: Vec<Kept> = Vec::with_capacity(group.len());
+    let mut jobs = group.into_iter();
     while let Some(job) = jobs.next() {
         if job.poisoned.load(Ordering::Acquire) {
             let _ = job.reply.send(Err(ExecError::Task("an earlier transaction of this execution failed".into())));
             continue;
         }
-        let commit = fold_commit && !job.roll_back && jobs.peek().is_none();
-        let around = Around { begin: !begun, commit };
-        begun = true;
-        match job.batch.execute_in_savepoint(&mut conn, "boundary", !job.roll_back, around).await {
+        match in_savepoint(db, job.batch, !job.roll_back) {
             Ok(()) if job.roll_back => {
                 job.poisoned.store(true, Ordering::Release);
                 let _ = job.reply.send(Err(ExecError::Injected(super::FailPoint::BeforeExitCommit)));
             }
-            Ok(()) => {
-                committed = commit;
-                kept.push((job.reply, job.poisoned, job.exit));
-            }
+            Ok(()) => kept.push((job.reply, job.poisoned, job.exit)),
             Err(SavepointError::Batch(e)) => {
                 job.poisoned.store(true, Ordering::Release);
                 let _ = job.reply.send(Err(e.into()));
             }
             Err(SavepointError::TransactionLost(e)) => {
                 // Nothing of the group will commit, and later statements must not run outside
-                // a transaction: every job fails. (After a failed BEGIN there is nothing to
-                // roll back, and the ROLLBACK fails harmlessly.)
+                // a transaction: every job fails.
                 let message = e.to_string();
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                let _ = run(db, "ROLLBACK");
                 job.poisoned.store(true, Ordering::Release);
                 let _ = job.reply.send(Err(e.into()));
-                for (reply, poisoned, _) in kept {
-                    poisoned.store(true, Ordering::Release);
-                    let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
-                }
-                fail_all(jobs.collect(), &message);
-                return None;
+                fail_kept(kept, &message);
+                return fail_all(jobs.collect(), &message);
             }
         }
     }
-    if begun && !committed {
-        for _ in kept.iter().filter(|(_, _, exit)| *exit) {
-            // Crash tests abort here: every statement ran, the transaction is still open.
-            failpoint::hit("before-commit");
+    for _ in kept.iter().filter(|(_, _, exit)| *exit) {
+        // Crash tests abort here: every statement ran, the transaction is still open.
+        failpoint::hit("before-commit");
+    }
+    if let Err(e) = run(db, "COMMIT") {
+        // A failed COMMIT may leave the transaction open (a deferred constraint, a busy
+        // reader); it must not stay open under the next group.
+        if !db.is_autocommit() {
+            let _ = run(db, "ROLLBACK");
         }
-        if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            let message = DbError::from(e).to_string();
-            for (reply, poisoned, _) in kept {
-                poisoned.store(true, Ordering::Release);
-                let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
-            }
-            return None;
-        }
+        return fail_kept(kept, &e.to_string());
     }
     for (reply, _, exit) in kept {
         if exit {
@@ -152,7 +147,50 @@ async fn commit_group(mut conn: PoolConnection<Sqlite>, group: Vec<Job>) -> Opti
         }
         let _ = reply.send(Ok(()));
     }
-    Some(conn)
+}
+
+/// Why [`in_savepoint`] failed.
+enum SavepointError {
+    /// A statement of the batch failed; the batch was undone, the transaction goes on.
+    Batch(DbError),
+    /// The transaction itself is gone (SQLite rolls it back by itself on a full disk or an I/O
+    /// error): nothing of it will commit.
+    TransactionLost(DbError),
+}
+
+/// Runs `batch` as a savepoint of the open transaction: all of it stays, or — when a statement
+/// fails, or `keep` is false — none of it does, and the transaction carries on for the other
+/// batches of the group.
+fn in_savepoint(db: &rusqlite::Connection, batch: Batch<'static>, keep: bool) -> Result<(), SavepointError> {
+    run(db, "SAVEPOINT boundary").map_err(SavepointError::TransactionLost)?;
+    let result = batch.execute_direct(db);
+    if result.is_ok() && keep {
+        return run(db, "RELEASE boundary").map_err(SavepointError::TransactionLost);
+    }
+    if db.is_autocommit() {
+        let lost = result.err().unwrap_or_else(|| DbError::Corrupt { what: "transaction", detail: "ended inside a boundary's batch".into() });
+        return Err(SavepointError::TransactionLost(lost));
+    }
+    run(db, "ROLLBACK TO boundary").and_then(|()| run(db, "RELEASE boundary")).map_err(SavepointError::TransactionLost)?;
+    result.map_err(SavepointError::Batch)
+}
+
+/// One parameterless statement, prepared once per connection.
+fn run(db: &rusqlite::Connection, sql: &str) -> Result<(), DbError> {
+    db.prepare_cached(sql)?.raw_execute()?;
+    Ok(())
+}
+
+/// A job whose batch ran and waits for the commit: its reply, its chain's poison flag, and
+/// whether it is a node's exit.
+type Kept = (oneshot::Sender<Result<(), ExecError>>, Arc<AtomicBool>, bool);
+
+/// Tells the jobs whose batches ran that the transaction did not commit.
+fn fail_kept(kept: Vec<Kept>, message: &str) {
+    for (reply, poisoned, _) in kept {
+        poisoned.store(true, Ordering::Release);
+        let _ = reply.send(Err(ExecError::Task(format!("committing: {message}"))));
+    }
 }
 
 fn fail_all(group: Vec<Job>, message: &str) {
@@ -165,7 +203,6 @@ fn fail_all(group: Vec<Job>, message: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, Durability};
 
     fn insert(batch: &mut Batch<'static>, name: &str) {
         use crate::clock::IdGen as _;
@@ -180,11 +217,13 @@ mod tests {
     #[tokio::test]
     async fn one_group_commits_the_good_batches_and_refuses_after_a_failure() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = db::open(&dir.path().join("wtb.db"), Durability::Full).await.unwrap();
-        let committer = GroupCommitter::start(pool.clone());
+        let path = dir.path().join("wtb.db");
+        let pool = db::open(&path, Durability::Full).await.unwrap();
+        let (open, gate) = std::sync::mpsc::channel();
+        let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
         let (a, b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
         let mut answers = Vec::new();
-        // Submitted before the writer runs (current-thread runtime): one group.
+        // Queued before the writer starts: one group.
         for (name, chain) in [("a1", &a), ("b1", &b), ("a2", &a), ("b2", &b)] {
             let mut batch = Batch::new();
             insert(&mut batch, name);
@@ -195,6 +234,7 @@ mod tests {
             committer.submit(job);
             answers.push((name, answer));
         }
+        open.send(()).unwrap();
         let mut results = Vec::new();
         for (name, answer) in answers {
             results.push((name, answer.await.unwrap().is_ok()));
@@ -207,8 +247,10 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_sqlite_rolled_back_fails_the_whole_group_and_runs_nothing_outside_it() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = db::open(&dir.path().join("wtb.db"), Durability::Full).await.unwrap();
-        let committer = GroupCommitter::start(pool.clone());
+        let path = dir.path().join("wtb.db");
+        let pool = db::open(&path, Durability::Full).await.unwrap();
+        let (open, gate) = std::sync::mpsc::channel();
+        let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
         let mut answers = Vec::new();
         for name in ["a1", "lost", "a2"] {
             let mut batch = Batch::new();
@@ -223,6 +265,7 @@ mod tests {
             committer.submit(job);
             answers.push(answer);
         }
+        open.send(()).unwrap();
         for answer in answers {
             assert!(answer.await.unwrap().is_err());
         }
@@ -231,17 +274,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_commit_that_fails_in_the_last_batch_s_call_fails_the_whole_group() {
+    async fn a_failed_commit_fails_the_whole_group_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = db::open(&dir.path().join("wtb.db"), Durability::Full).await.unwrap();
-        let committer = GroupCommitter::start(pool.clone());
+        let path = dir.path().join("wtb.db");
+        let pool = db::open(&path, Durability::Full).await.unwrap();
+        let (open, gate) = std::sync::mpsc::channel();
+        let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
         let mut answers = Vec::new();
         for name in ["a1", "fk"] {
             let mut batch = Batch::new();
             insert(&mut batch, name);
             if name == "fk" {
                 // A deferred foreign-key violation passes every statement and RELEASE, and
-                // fails the COMMIT that rides in this (the group's last) batch's call.
+                // fails the group's COMMIT, leaving the transaction open.
                 batch.statement("PRAGMA defer_foreign_keys = ON");
                 batch.statement("INSERT INTO components (tenant_id, digest, size, created_at) VALUES (X'00', 'x', 0, 0)");
             }
@@ -249,6 +294,7 @@ mod tests {
             committer.submit(job);
             answers.push(answer);
         }
+        open.send(()).unwrap();
         for answer in answers {
             assert!(answer.await.unwrap().is_err(), "no job may be told it committed");
         }

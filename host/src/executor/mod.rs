@@ -204,7 +204,7 @@ impl Executor {
         let pool = db::open(&data.db_path, data.config.durability).await?;
         let runtime = Runtime::with_tuning(data.cache, data.config.tuning)
             .map_err(|e| ExecError::Io { what: "starting the wasm engine".into(), source: std::io::Error::other(format!("{e:#}")) })?;
-        let committer = Arc::new(group::GroupCommitter::start(pool.clone()));
+        let committer = Arc::new(group::GroupCommitter::start(&data.db_path, data.config.durability)?);
         let host = Host {
             pool,
             cas: Arc::new(LocalCas::new(data.blobs)),
