@@ -100,15 +100,16 @@ impl<'q> Batch<'q> {
         Ok(())
     }
 
-    /// The statements joined into calls of at most [`CHUNK_BINDS`] parameters (one when empty).
+    /// The statements joined into calls of at most [`CHUNK_BINDS`] parameters (none when the
+    /// batch is empty).
     fn into_chunks(self) -> Result<Vec<(String, SqliteArguments<'q>)>, DbError> {
         if let Some(detail) = self.error {
             return Err(DbError::Corrupt { what: "bind argument", detail });
         }
-        let mut chunks: Vec<(String, SqliteArguments<'q>, usize)> = vec![(String::new(), SqliteArguments::default(), 0)];
+        let mut chunks: Vec<(String, SqliteArguments<'q>, usize)> = Vec::new();
         let mut values = self.values.into_iter();
         for statement in self.statements {
-            if chunks.last().is_some_and(|(sql, _, binds)| !sql.is_empty() && *binds >= CHUNK_BINDS) {
+            if chunks.last().is_none_or(|(_, _, binds)| *binds >= CHUNK_BINDS) {
                 chunks.push((String::new(), SqliteArguments::default(), 0));
             }
             let Some((sql, args, binds)) = chunks.last_mut() else { break };

@@ -70,9 +70,22 @@ pub enum Durability {
     Normal,
 }
 
+impl Durability {
+    /// The value of SQLite's `synchronous` pragma, for every connection.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
 /// Per-connection settings beyond durability and foreign keys: reads through mmap and a 32 MiB
 /// page cache (fewer `pread` calls per transaction), temporary tables in memory.
 const PRAGMAS: [(&str, &str); 3] = [("cache_size", "-32768"), ("mmap_size", "268435456"), ("temp_store", "memory")];
+
+/// How long a connection waits for another's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
@@ -89,19 +102,6 @@ pub fn open_direct(path: &Path, durability: Durability) -> Result<rusqlite::Conn
     }
     db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(db)
-}
-
-/// How long a connection waits for another's write lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl Durability {
-    /// The value of SQLite's `synchronous` pragma, for every connection.
-    pub fn pragma(self) -> &'static str {
-        match self {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        }
-    }
 }
 
 /// Opens (creating if needed) the SQLite database at `path` in WAL mode and migrates it.
