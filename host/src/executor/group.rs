@@ -209,6 +209,17 @@ mod tests {
         batch.statement("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)").bind(crate::clock::UuidV7Ids.next()).bind(name.to_owned());
     }
 
+    /// A fresh database and a committer whose writer waits for the returned sender: jobs
+    /// submitted before it is sent form one group.
+    async fn gated() -> (tempfile::TempDir, db::SqlitePool, GroupCommitter, std::sync::mpsc::Sender<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wtb.db");
+        let pool = db::open(&path, Durability::Full).await.unwrap();
+        let (open, gate) = std::sync::mpsc::channel();
+        let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
+        (dir, pool, committer, open)
+    }
+
     fn job(batch: Batch<'static>, poisoned: &Arc<AtomicBool>) -> (Job, oneshot::Receiver<Result<(), ExecError>>) {
         let (reply, answer) = oneshot::channel();
         (Job { batch, roll_back: false, exit: true, poisoned: poisoned.clone(), reply }, answer)
@@ -216,11 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_group_commits_the_good_batches_and_refuses_after_a_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wtb.db");
-        let pool = db::open(&path, Durability::Full).await.unwrap();
-        let (open, gate) = std::sync::mpsc::channel();
-        let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
+        let (_dir, pool, committer, open) = gated().await;
         let (a, b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
         let mut answers = Vec::new();
         // Queued before the writer starts: one group.
@@ -246,11 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_sqlite_rolled_back_fails_the_whole_group_and_runs_nothing_outside_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wtb.db");
-        let pool = db::open(&path, Durability::Full).await.unwrap();
-        let (open, gate) = std::sync::mpsc::channel();
-        let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
+        let (_dir, pool, committer, open) = gated().await;
         let mut answers = Vec::new();
         for name in ["a1", "lost", "a2"] {
             let mut batch = Batch::new();
@@ -275,11 +278,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_commit_fails_the_whole_group_and_the_writer_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wtb.db");
-        let pool = db::open(&path, Durability::Full).await.unwrap();
-        let (open, gate) = std::sync::mpsc::channel();
-        let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
+        let (_dir, pool, committer, open) = gated().await;
         let mut answers = Vec::new();
         for name in ["a1", "fk"] {
             let mut batch = Batch::new();
