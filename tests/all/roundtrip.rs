@@ -60,7 +60,7 @@ async fn every_model_type_round_trips() {
         assert_eq!(db::blob::get_one(&mut *conn, tid, &b.digest).await.unwrap().as_ref(), Some(b));
     }
 
-    let root = FileCommit { id: FileCommitId::from_uuid(id()), tenant: tid, parent: None, tree: FileTree::new(), changes: vec![], depth: 0, created_at: t(6) };
+    let root = FileCommit { id: FileCommitId::from_uuid(id()), tenant: tid, parent: None, tree: FileTree::new().into(), changes: vec![], depth: 0, created_at: t(6) };
     let file = FileEntry { kind: EntryKind::File, digest: Some(inline.digest), size: 2, mode: 0o644 };
     let dir = FileEntry { kind: EntryKind::Dir, digest: None, size: 0, mode: 0o755 };
     let link = FileEntry { kind: EntryKind::Symlink, digest: Some(in_cas.digest), size: 3, mode: 0o777 };
@@ -68,7 +68,7 @@ async fn every_model_type_round_trips() {
         id: FileCommitId::from_uuid(id()),
         tenant: tid,
         parent: Some(root.id),
-        tree: [("d".to_owned(), dir.clone()), ("d/f.txt".to_owned(), file.clone()), ("l".to_owned(), link.clone())].into(),
+        tree: [("d".to_owned(), dir.clone()), ("d/f.txt".to_owned(), file.clone()), ("l".to_owned(), link.clone())].into_iter().collect::<FileTree>().into(),
         changes: vec![
             FileChange { path: "d".into(), change: ChangeKind::Added, entry: Some(dir) },
             FileChange { path: "d/f.txt".into(), change: ChangeKind::Added, entry: Some(file) },
@@ -229,7 +229,7 @@ async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
             tenant: TenantId::DEFAULT,
             parent: parent.as_ref().map(|p| p.id),
             changes: diff_trees(&tree, &next),
-            tree: next.clone(),
+            tree: next.clone().into(),
             depth,
             created_at: t(i64::from(depth)),
         };

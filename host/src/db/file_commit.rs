@@ -7,6 +7,7 @@ use crate::capture::apply_changes;
 use crate::model::{ChangeKind, EntryKind, FileChange, FileCommit, FileCommitId, FileEntry, FileTree, TenantId, Timestamp};
 use crate::model::SNAPSHOT_INTERVAL;
 use sqlx::SqliteConnection;
+use std::sync::Arc;
 
 /// Inserts a commit and its change rows.
 pub async fn insert(conn: &mut SqliteConnection, c: &FileCommit) -> Result<(), DbError> {
@@ -19,7 +20,7 @@ pub async fn insert(conn: &mut SqliteConnection, c: &FileCommit) -> Result<(), D
 /// Only snapshot commits store their tree; the others are rebuilt by [`get_one`].
 pub fn insert_into(batch: &mut Batch<'_>, c: &FileCommit) -> Result<(), DbError> {
     let tree = match c.is_snapshot() {
-        true => Some(serde_json::to_string(&c.tree).map_err(|e| DbError::Corrupt { what: "tree", detail: e.to_string() })?),
+        true => Some(serde_json::to_string(c.tree.as_ref()).map_err(|e| DbError::Corrupt { what: "tree", detail: e.to_string() })?),
         false => None,
     };
     batch
@@ -87,7 +88,7 @@ pub async fn get_one(conn: &mut SqliteConnection, tenant: TenantId, id: FileComm
             tree
         }
     };
-    Ok(Some(FileCommit { tree, ..commit }))
+    Ok(Some(FileCommit { tree: Arc::new(tree), ..commit }))
 }
 
 /// One stored row: the commit (tree left empty) and its stored tree, if a snapshot.
@@ -136,7 +137,7 @@ async fn load(conn: &mut SqliteConnection, tenant: TenantId, id: FileCommitId) -
             id: FileCommitId::from_uuid(get(&r, "id")?),
             tenant: TenantId::from_uuid(get(&r, "tenant_id")?),
             parent: get::<Option<uuid::Uuid>>(&r, "parent_id")?.map(FileCommitId::from_uuid),
-            tree: FileTree::new(),
+            tree: Arc::default(),
             changes,
             depth: unsigned(&r, "depth")?,
             created_at: Timestamp::from_micros(get(&r, "created_at")?),

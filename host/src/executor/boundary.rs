@@ -61,7 +61,7 @@ impl Drive<'_> {
             id: FileCommitId::from_uuid(self.ex.ids.next()),
             tenant: self.ex.tenant,
             parent: Some(task.entry.file_commit),
-            tree: captured.tree,
+            tree: Arc::new(captured.tree),
             changes: captured.changes,
             depth: task.depth + 1,
             created_at: now,
@@ -100,7 +100,7 @@ impl Drive<'_> {
         let (tree, depth) = match commit {
             Some(c) => {
                 let depth = c.depth;
-                let tree = Arc::new(c.tree.clone());
+                let tree = c.tree.clone();
                 tx.commits.push(c);
                 (tree, depth)
             }
@@ -228,11 +228,11 @@ impl Drive<'_> {
                 tenant: self.ex.tenant,
                 parent: Some(first.file_commit),
                 changes: diff_trees(&first.tree, &tree),
-                tree,
+                tree: Arc::new(tree),
                 depth: first.depth + 1,
                 created_at: self.ex.clock.now(),
             };
-            let out = (commit.id, commit.depth, Arc::new(commit.tree.clone()));
+            let out = (commit.id, commit.depth, commit.tree.clone());
             tx.commits.push(commit);
             out
         };
@@ -249,7 +249,7 @@ impl Drive<'_> {
         let mut conn = self.ex.pool.acquire().await.map_err(DbError::from)?;
         let cp = db::checkpoint::get_one(&mut *conn, id).await?.ok_or(DbError::Corrupt { what: "fork checkpoint", detail: id.to_string() })?;
         let commit = db::file_commit::get_one(&mut conn, self.ex.tenant, cp.file_commit).await?.ok_or(DbError::Corrupt { what: "fork file commit", detail: cp.file_commit.to_string() })?;
-        let base = (cp.state.as_object().cloned().unwrap_or_default(), Arc::new(commit.tree));
+        let base = (cp.state.as_object().cloned().unwrap_or_default(), commit.tree);
         self.fork_bases.insert(id, base.clone());
         Ok(base)
     }

@@ -12,6 +12,7 @@ use crate::model::{Checkpoint, CheckpointId, CheckpointKind, EntryKind, Executio
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Arc;
 use std::path::Path;
 
 /// One checkpoint in an execution's timeline.
@@ -126,7 +127,7 @@ impl Executor {
         let (cp, _) = self.checkpoint_of_tenant(id).await?;
         let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
         let commit = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit).await?.ok_or(DbError::Corrupt { what: "file commit", detail: cp.file_commit.to_string() })?;
-        Ok((cp, commit.tree))
+        Ok((cp, Arc::unwrap_or_clone(commit.tree)))
     }
 
     /// The content of `path` at checkpoint `id`.

@@ -83,7 +83,7 @@ impl Executor {
             let c = &commits[&cp.file_commit];
             let changes = if previous == Some(cp.file_commit) { Vec::new() } else { c.changes.clone() };
             previous = Some(cp.file_commit);
-            checkpoints.push(CheckpointView { files: c.tree.clone(), changes, checkpoint: cp });
+            checkpoints.push(CheckpointView { files: FileTree::clone(&c.tree), changes, checkpoint: cp });
         }
         let events = db::outbox::list_for_execution(&mut conn, id).await?.into_iter().map(EventView::from).collect();
         Ok(ExecutionReport { execution, workflow, nodes, checkpoints, events })

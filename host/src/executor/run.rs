@@ -121,7 +121,7 @@ impl Executor {
             id: FileCommitId::from_uuid(self.ids.next()),
             tenant: self.tenant,
             parent: None,
-            tree: FileTree::new(),
+            tree: Arc::default(),
             changes: Vec::new(),
             depth: 0,
             created_at: now,
@@ -286,7 +286,7 @@ impl Executor {
             let entry = db::checkpoint::get_one(&mut *conn, b.entry_checkpoint).await?.ok_or_else(|| corrupt("entry checkpoint", b.entry_checkpoint.to_string()))?;
             let commit = db::file_commit::get_one(&mut conn, self.tenant, entry.file_commit).await?.ok_or_else(|| corrupt("file commit", entry.file_commit.to_string()))?;
             let node = wf.manifest.graph.node(&entry.node).ok_or_else(|| corrupt("checkpoint node", entry.node.clone()))?;
-            drive.ready.push_back(Task { node, entry, boundary: b, tree: Arc::new(commit.tree), depth: commit.depth, fresh: false, delay: Duration::ZERO });
+            drive.ready.push_back(Task { node, entry, boundary: b, tree: commit.tree, depth: commit.depth, fresh: false, delay: Duration::ZERO });
         }
         for arrival in db::join::list_for_execution(&mut *conn, id).await? {
             let cp = db::checkpoint::get_one(&mut *conn, arrival.checkpoint).await?.ok_or_else(|| corrupt("arrival checkpoint", arrival.checkpoint.to_string()))?;
@@ -296,7 +296,7 @@ impl Executor {
                 node: cp.node.clone(),
                 state: cp.state.as_object().cloned().unwrap_or_default(),
                 file_commit: cp.file_commit,
-                tree: Arc::new(commit.tree),
+                tree: commit.tree,
                 depth: commit.depth,
                 lane: cp.lane,
             });

@@ -50,7 +50,7 @@ pub async fn fsck(exec: &Executor) -> Result<FsckReport, ExecError> {
         report.file_commits += 1;
         match db::file_commit::get_one(&mut conn, tenant, id).await {
             Ok(Some(commit)) => {
-                for (path, entry) in &commit.tree {
+                for (path, entry) in commit.tree.iter() {
                     if let Some(d) = entry.digest.filter(|d| !known.contains(d)) {
                         report.problems.push(Problem { what: "file_commit", subject: id.to_string(), detail: format!("`{path}` names {d}, which has no blob row") });
                     }

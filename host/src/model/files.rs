@@ -2,6 +2,7 @@
 
 use super::{Digest, FileCommitId, TenantId, Timestamp, text_enum};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What a path in a workspace is. Symlinks are stored as links (their target is the blob),
 /// never followed.
@@ -72,8 +73,9 @@ pub struct FileCommit {
     pub tenant: TenantId,
     /// The commit it was captured against; `None` for an execution's first (empty) commit.
     pub parent: Option<FileCommitId>,
-    /// Every path in the workspace.
-    pub tree: FileTree,
+    /// Every path in the workspace; shared (not copied) with the drive's next entries, since a
+    /// tree is O(files) and a node may run in a workspace of ten thousand.
+    pub tree: Arc<FileTree>,
     /// What changed from `parent`.
     pub changes: Vec<FileChange>,
     /// Commits between this one and the first of its chain (0 for the first).
