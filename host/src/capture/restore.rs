@@ -1,6 +1,6 @@
 //! Restore: make a workspace equal to a file tree, rewriting only what differs.
 
-use super::scan::{CaptureError, CaptureLimits, scan};
+use super::scan::{CaptureError, CaptureLimits, Scanned, scan};
 use super::{Workspace, diff_trees};
 use crate::cas::hash_reader;
 use crate::model::{ChangeKind, Digest, EntryKind, FileEntry, FileTree};
@@ -39,7 +39,7 @@ pub fn restore(
     let uncapped = CaptureLimits { max_file_bytes: u64::MAX, max_entries: usize::MAX, ..*limits };
     let scanned = scan(&ws.dir, &uncapped)?;
     // Files are restored as copies; only a file kept from before can still be a hard link.
-    ws.aliased = scanned.iter().any(|s| s.kind == EntryKind::File && s.links > 1);
+    ws.aliased = scanned.iter().any(Scanned::is_hard_linked);
     for s in scanned {
         let digest = match s.kind {
             EntryKind::Dir => None,

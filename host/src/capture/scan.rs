@@ -88,6 +88,14 @@ pub struct Scanned {
     pub(crate) links: u64,
 }
 
+impl Scanned {
+    /// A file reachable through another path too: a write there changes it unrecorded, so the
+    /// workspace must be walked whole.
+    pub(crate) fn is_hard_linked(&self) -> bool {
+        self.kind == EntryKind::File && self.links > 1
+    }
+}
+
 /// Walks `dir` depth-first without following links; paths are `/`-separated and relative.
 pub fn scan(dir: &Dir, limits: &CaptureLimits) -> Result<Vec<Scanned>, CaptureError> {
     let mut out = Vec::new();

@@ -84,7 +84,7 @@ fn by_path(ws: &Workspace, base: &FileTree, touched: &Touched) -> bool {
 fn capture_all(ws: &mut Workspace, base: &FileTree, cas: &LocalCas, tenant: TenantId, limits: &CaptureLimits) -> Result<Captured, CaptureError> {
     let scanned = scan(&ws.dir, limits)?;
     let tick = filesystem_tick();
-    ws.aliased = scanned.iter().any(|s| s.kind == EntryKind::File && s.links > 1);
+    ws.aliased = scanned.iter().any(Scanned::is_hard_linked);
     // Collected, then built in one go: `BTreeMap`'s `FromIterator` sorts and bulk-loads, which
     // beats inserting the walk's (hash-ordered) paths one by one.
     let mut entries = Vec::with_capacity(scanned.len());
@@ -133,7 +133,7 @@ fn capture_touched(
         for s in &scanned {
             match s.kind {
                 EntryKind::Symlink => return Ok(None),
-                EntryKind::File if s.links > 1 => return Ok(None),
+                EntryKind::File if s.is_hard_linked() => return Ok(None),
                 EntryKind::File if budget.is_some() && s.key.size > limits.inline_max_bytes => return Ok(None),
                 EntryKind::File => to_hash += s.key.size,
                 EntryKind::Dir => {}

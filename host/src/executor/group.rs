@@ -193,11 +193,9 @@ fn fail_kept(kept: Vec<Kept>, message: &str) {
     }
 }
 
+/// Tells every job of `group` that the transaction did not commit.
 fn fail_all(group: Vec<Job>, message: &str) {
-    for job in group {
-        job.poisoned.store(true, Ordering::Release);
-        let _ = job.reply.send(Err(ExecError::Task(format!("committing: {message}"))));
-    }
+    fail_kept(group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect(), message);
 }
 
 #[cfg(test)]
