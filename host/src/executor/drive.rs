@@ -8,6 +8,7 @@
 use super::attempt::{Attempted, Context, Task, attempt};
 use super::commit::{Chain, ExitTx};
 use super::control::{Control, Registration};
+use super::flight::InFlight;
 use super::lanes::Lane;
 use super::{ExecError, Executor, LoadedWorkflow, RunSummary};
 use crate::db::join::Arrival;
@@ -20,7 +21,6 @@ use crate::runtime::{CancelSignal, NodeCall};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use tokio::task::JoinSet;
 
 /// Nodes that pause the execution when reached.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -72,7 +72,7 @@ pub(crate) struct Drive<'a> {
     pub(crate) clock: Option<u64>,
     /// The tenant's `max_nodes_per_hour`, checked before each attempt (the drive pauses there).
     pub(crate) node_quota: Option<u64>,
-    running: JoinSet<Result<Attempted, ExecError>>,
+    running: InFlight,
     pub(super) in_flight: HashMap<BoundaryId, (usize, u32, CancelSignal)>,
     pub(super) lanes: BTreeMap<u32, Lane>,
     registration: Registration,
@@ -100,7 +100,7 @@ impl<'a> Drive<'a> {
             seed: None,
             clock: None,
             node_quota: None,
-            running: JoinSet::new(),
+            running: InFlight::default(),
             in_flight: HashMap::new(),
             lanes: BTreeMap::new(),
             registration,
@@ -114,7 +114,7 @@ impl<'a> Drive<'a> {
             for (_, _, cancel) in self.in_flight.values() {
                 cancel.cancel();
             }
-            while self.running.join_next().await.is_some() {}
+            self.running.drain().await;
         }
         // Nothing is reported before the last transaction is durable; a failed commit is the
         // more fundamental error when both occurred.
@@ -162,8 +162,8 @@ impl<'a> Drive<'a> {
             }
             let mut requests = self.registration.requests.clone();
             tokio::select! {
-                done = self.running.join_next() => {
-                    let attempted = done.ok_or_else(|| ExecError::Task("no attempt in flight".into()))?.map_err(|e| ExecError::Task(e.to_string()))??;
+                done = self.running.next() => {
+                    let attempted = done.ok_or_else(|| ExecError::Task("no attempt in flight".into()))??;
                     self.finish(attempted).await?;
                 }
                 Ok(()) = requests.changed() => self.take_request(),
@@ -244,7 +244,8 @@ impl<'a> Drive<'a> {
         let cancel = CancelSignal::default();
         let branch = !task.entry.forks.is_empty() && !self.running.is_empty();
         self.in_flight.insert(task.boundary.id, (task.node, lane, cancel.clone()));
-        self.running.spawn(attempt(cx, task, ws, restore_from, cancel));
+        let alone = self.ready.is_empty();
+        self.running.launch(attempt(cx, task, ws, restore_from, cancel), alone);
         if branch {
             failpoint::hit("branch-start");
         }

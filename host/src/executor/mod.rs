@@ -28,6 +28,7 @@ mod boundary;
 mod commit;
 pub mod control;
 mod drive;
+mod flight;
 mod experiment;
 mod fork;
 mod group;
