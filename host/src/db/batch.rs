@@ -147,10 +147,10 @@ impl<'q> Batch<'q> {
     /// returned; the caller owns the transaction. This is the group-commit writer's path: a
     /// call through sqlx hands every statement's result from SQLite's thread to the async
     /// side, and on a busy machine each hand-off waits for a free worker.
-    pub fn execute_direct(self, db: &rusqlite::Connection) -> Result<(), DbError> {
+    pub fn execute_direct(&self, db: &rusqlite::Connection) -> Result<(), DbError> {
         use rusqlite::types::ValueRef;
-        if let Some(detail) = self.error {
-            return Err(DbError::Corrupt { what: "bind argument", detail });
+        if let Some(detail) = &self.error {
+            return Err(DbError::Corrupt { what: "bind argument", detail: detail.clone() });
         }
         let mut values = self.values.iter();
         for statement in &self.statements {

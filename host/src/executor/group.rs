@@ -1,8 +1,8 @@
 //! Group commit: one writer thread per executor commits the exit transactions of many
 //! boundaries — of many executions — in one SQLite transaction, so they share one `fsync`.
 //!
-//! Each boundary's rows run in their own savepoint, so a failing one is undone alone and the
-//! others commit. Batches are taken in arrival order (FIFO), and an execution's batches arrive
+//! A failing boundary's rows are undone alone and the others commit (when a batch fails, the
+//! group runs again with a savepoint per batch, see [`commit_group`]). Batches are taken in arrival order (FIFO), and an execution's batches arrive
 //! in the order its drive issued them; a batch whose execution already had one fail is
 //! refused. So, as with one transaction per boundary, the database never holds a boundary's
 //! effects without those of every boundary of its execution issued before it, and a crash
@@ -96,39 +96,35 @@ fn writer(db: &rusqlite::Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
 }
 
 /// One transaction for the whole group; every job is answered.
+///
+/// The batches first run straight in the transaction. Savepoints cost a copy of every page a
+/// batch touches first (SQLite's statement journal), so they are only paid for when needed:
+/// if a batch fails (or one must be undone, the fault injection), the transaction is rolled
+/// back and the group runs again with a savepoint per batch, which undoes the failing one
+/// alone.
 fn commit_group(db: &rusqlite::Connection, group: Vec<Job>) {
+    let group: Vec<Job> = group.into_iter().filter_map(refuse_poisoned).collect();
+    if group.is_empty() {
+        return;
+    }
     if let Err(e) = run(db, "BEGIN IMMEDIATE") {
         return fail_all(group, &e.to_string());
     }
-    let mut kept: Vec<Kept> = Vec::with_capacity(group.len());
-    let mut jobs = group.into_iter();
-    while let Some(job) = jobs.next() {
-        if job.poisoned.load(Ordering::Acquire) {
-            let _ = job.reply.send(Err(ExecError::Task("an earlier transaction of this execution failed".into())));
-            continue;
+    let straight = !group.iter().any(|job| job.roll_back) && group.iter().all(|job| job.batch.execute_direct(db).is_ok());
+    let kept = if straight {
+        group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect()
+    } else {
+        if !db.is_autocommit() {
+            let _ = run(db, "ROLLBACK");
         }
-        match in_savepoint(db, job.batch, !job.roll_back) {
-            Ok(()) if job.roll_back => {
-                job.poisoned.store(true, Ordering::Release);
-                let _ = job.reply.send(Err(ExecError::Injected(super::FailPoint::BeforeExitCommit)));
-            }
-            Ok(()) => kept.push((job.reply, job.poisoned, job.exit)),
-            Err(SavepointError::Batch(e)) => {
-                job.poisoned.store(true, Ordering::Release);
-                let _ = job.reply.send(Err(e.into()));
-            }
-            Err(SavepointError::TransactionLost(e)) => {
-                // Nothing of the group will commit, and later statements must not run outside
-                // a transaction: every job fails.
-                let message = e.to_string();
-                let _ = run(db, "ROLLBACK");
-                job.poisoned.store(true, Ordering::Release);
-                let _ = job.reply.send(Err(e.into()));
-                fail_kept(kept, &message);
-                return fail_all(jobs.collect(), &message);
-            }
+        if let Err(e) = run(db, "BEGIN IMMEDIATE") {
+            return fail_all(group, &e.to_string());
         }
-    }
+        match each_in_savepoint(db, group) {
+            Some(kept) => kept,
+            None => return,
+        }
+    };
     for _ in kept.iter().filter(|(_, _, exit)| *exit) {
         // Crash tests abort here: every statement ran, the transaction is still open.
         failpoint::hit("before-commit");
@@ -149,6 +145,49 @@ fn commit_group(db: &rusqlite::Connection, group: Vec<Job>) {
     }
 }
 
+/// Answers a job whose execution already had a batch fail; passes the others on.
+fn refuse_poisoned(job: Job) -> Option<Job> {
+    if !job.poisoned.load(Ordering::Acquire) {
+        return Some(job);
+    }
+    let _ = job.reply.send(Err(ExecError::Task("an earlier transaction of this execution failed".into())));
+    None
+}
+
+/// Runs each batch of `group` in a savepoint of the open transaction, in order: a failing
+/// batch is undone alone and poisons its execution's later ones. Returns the jobs kept, or
+/// `None` when the transaction itself was lost (every job has then been answered).
+fn each_in_savepoint(db: &rusqlite::Connection, group: Vec<Job>) -> Option<Vec<Kept>> {
+    let mut kept: Vec<Kept> = Vec::with_capacity(group.len());
+    let mut jobs = group.into_iter();
+    while let Some(job) = jobs.next() {
+        let Some(job) = refuse_poisoned(job) else { continue };
+        match in_savepoint(db, &job.batch, !job.roll_back) {
+            Ok(()) if job.roll_back => {
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(ExecError::Injected(super::FailPoint::BeforeExitCommit)));
+            }
+            Ok(()) => kept.push((job.reply, job.poisoned, job.exit)),
+            Err(SavepointError::Batch(e)) => {
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(e.into()));
+            }
+            Err(SavepointError::TransactionLost(e)) => {
+                // Nothing of the group will commit, and later statements must not run outside
+                // a transaction: every job fails.
+                let message = e.to_string();
+                let _ = run(db, "ROLLBACK");
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(e.into()));
+                fail_kept(kept, &message);
+                fail_all(jobs.collect(), &message);
+                return None;
+            }
+        }
+    }
+    Some(kept)
+}
+
 /// Why [`in_savepoint`] failed.
 enum SavepointError {
     /// A statement of the batch failed; the batch was undone, the transaction goes on.
@@ -161,7 +200,7 @@ enum SavepointError {
 /// Runs `batch` as a savepoint of the open transaction: all of it stays, or — when a statement
 /// fails, or `keep` is false — none of it does, and the transaction carries on for the other
 /// batches of the group.
-fn in_savepoint(db: &rusqlite::Connection, batch: Batch<'static>, keep: bool) -> Result<(), SavepointError> {
+fn in_savepoint(db: &rusqlite::Connection, batch: &Batch<'static>, keep: bool) -> Result<(), SavepointError> {
     run(db, "SAVEPOINT boundary").map_err(SavepointError::TransactionLost)?;
     let result = batch.execute_direct(db);
     if result.is_ok() && keep {
