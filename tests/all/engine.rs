@@ -254,19 +254,7 @@ async fn cancel_interrupts_a_running_guest_and_records_it() {
     let path = h.probe_workflow_with_limits("spin", &[("spin", json!({ "action": "spin" }))], Some(json!({ "timeout_ms": 60_000 })));
     let wf = exec.load_workflow(&path).await.unwrap();
     let started = Instant::now();
-    let run = exec.run(&wf, Map::new());
-    let cancel = async {
-        loop {
-            assert!(started.elapsed() < Duration::from_secs(60), "the execution never showed up as running");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let running = exec.recent(10).await.unwrap();
-            if let Some(e) = running.iter().find(|e| e.status == ExecutionStatus::Running) {
-                assert!(exec.cancel(e.id).await.unwrap().is_none(), "a live run is asked, not taken over");
-                return Instant::now();
-            }
-        }
-    };
-    let (s, asked) = tokio::join!(run, cancel);
+    let (s, asked) = tokio::join!(exec.run(&wf, Map::new()), cancel_once_running(&exec, started));
     let s = s.unwrap();
     assert_eq!(s.status, ExecutionStatus::Cancelled);
     assert!(asked.elapsed() < Duration::from_secs(5) && started.elapsed() < Duration::from_secs(30), "interrupted, not timed out");
@@ -274,6 +262,37 @@ async fn cancel_interrupts_a_running_guest_and_records_it() {
     assert_eq!(report.nodes[0].boundary.status, AttemptStatus::Cancelled);
     assert_eq!(report.execution.status, ExecutionStatus::Cancelled);
     assert!(wtb_tests::files_under(&h.workspace(s.execution)).is_empty(), "the interrupted node's writes are undone");
+}
+
+/// Waits until an execution shows up as `running`, asks its process to cancel it, and
+/// returns when it asked.
+async fn cancel_once_running(exec: &wtb::executor::Executor, started: Instant) -> Instant {
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "the execution never showed up as running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let running = exec.recent(10).await.unwrap();
+        if let Some(e) = running.iter().find(|e| e.status == ExecutionStatus::Running) {
+            assert!(exec.cancel(e.id).await.unwrap().is_none(), "a live run is asked, not taken over");
+            return Instant::now();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_execution_shows_as_running_and_can_be_cancelled() {
+    // A running drive leaves the status column alone; the resumed drive's first transaction
+    // must still turn `paused` back into `running` (else `wtb pause`/`cancel` would not reach it).
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let path = h.probe_workflow_with_limits("spin", &[("spin", json!({ "action": "spin" }))], Some(json!({ "timeout_ms": 60_000 })));
+    let wf = exec.load_workflow(&path).await.unwrap();
+    let opts = RunOptions { breakpoints: Breakpoints { before: vec!["spin".into()], after: vec![] }, ..RunOptions::default() };
+    let paused = exec.run_with(&wf, Map::new(), &opts).await.unwrap();
+    assert_eq!(paused.status, ExecutionStatus::Paused);
+    let started = Instant::now();
+    let (s, _) = tokio::join!(exec.resume(paused.execution, 1), cancel_once_running(&exec, started));
+    assert_eq!(s.unwrap().status, ExecutionStatus::Cancelled);
+    assert_eq!(exec.describe(paused.execution).await.unwrap().execution.status, ExecutionStatus::Cancelled);
 }
 
 #[tokio::test]

@@ -11,16 +11,28 @@ const COLUMNS: &str = "id, tenant_id, workflow_id, status, cursor, parent_checkp
 
 /// Inserts a new execution.
 pub async fn insert(db: impl SqliteExecutor<'_>, e: &Execution) -> Result<(), DbError> {
-    Batch::run(db, |batch| insert_into(batch, e)).await
+    Batch::run(db, |batch| insert_into(batch, e, None)).await
 }
 
-/// [`insert`], appended to a batch.
-pub fn insert_into(batch: &mut Batch<'_>, e: &Execution) {
+/// What a drive stores with the execution it starts: its lease and the breakpoints.
+pub struct Driven<'a> {
+    /// The process holding the lease.
+    pub owner: &'a str,
+    /// When the lease runs out unless renewed.
+    pub lease_until: Timestamp,
+    /// The breakpoints, as stored (`{"before": [..], "after": [..]}`).
+    pub breakpoints: &'a serde_json::Value,
+}
+
+/// [`insert`], appended to a batch; with `driven`, the lease and breakpoints are set in the
+/// same statement (the start transaction's row is written once).
+pub fn insert_into(batch: &mut Batch<'_>, e: &Execution, driven: Option<&Driven<'_>>) {
+    let (columns, values) = match driven {
+        Some(_) => (", lease_owner, lease_until, breakpoints", ", ?, ?, ?"),
+        None => ("", ""),
+    };
     batch
-        .statement(
-            "INSERT INTO executions (id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+        .statement(&format!("INSERT INTO executions ({COLUMNS}{columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values})"))
         .bind(e.id.uuid())
         .bind(e.tenant.uuid())
         .bind(e.workflow.uuid())
@@ -33,36 +45,26 @@ pub fn insert_into(batch: &mut Batch<'_>, e: &Execution) {
         .bind(e.error.clone())
         .bind(e.created_at.micros())
         .bind(e.updated_at.micros());
+    if let Some(d) = driven {
+        batch.bind(d.owner.to_owned()).bind(d.lease_until.micros()).bind(d.breakpoints.to_string());
+    }
 }
 
-/// Moves an execution on: its status, the node to run next and (on failure) why.
-pub async fn set_progress(
-    db: impl SqliteExecutor<'_>,
-    id: ExecutionId,
-    status: ExecutionStatus,
-    cursor: Option<&str>,
-    error: Option<&str>,
-    now: Timestamp,
-) -> Result<(), DbError> {
-    Batch::run(db, |batch| set_progress_into(batch, id, status, cursor, error, now)).await
-}
-
-/// [`set_progress`], appended to a batch.
-pub fn set_progress_into(
-    batch: &mut Batch<'_>,
-    id: ExecutionId,
-    status: ExecutionStatus,
-    cursor: Option<&str>,
-    error: Option<&str>,
-    now: Timestamp,
-) {
-    batch
-        .statement("UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ? WHERE id = ?")
-        .bind(status.as_str())
-        .bind(cursor.map(str::to_owned))
-        .bind(error.map(str::to_owned))
-        .bind(now.micros())
-        .bind(id.uuid());
+/// Moves an execution on: the nodes left open (`cursor`), the time, and — when `status` is
+/// given — its status and (on failure) why; a status other than `running` also releases the
+/// lease and clears pending requests. A running drive leaves the status out: the row already
+/// says `running`, and rewriting it would update the status index at every boundary.
+pub fn set_progress_into(batch: &mut Batch<'_>, id: ExecutionId, status: Option<ExecutionStatus>, cursor: Option<&str>, error: Option<&str>, now: Timestamp) {
+    let sql = match status {
+        None => "UPDATE executions SET cursor = ?, error = ?, updated_at = ? WHERE id = ?",
+        Some(ExecutionStatus::Running) => "UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ? WHERE id = ?",
+        Some(_) => "UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL, control = NULL WHERE id = ?",
+    };
+    batch.statement(sql);
+    if let Some(status) = status {
+        batch.bind(status.as_str());
+    }
+    batch.bind(cursor.map(str::to_owned)).bind(error.map(str::to_owned)).bind(now.micros()).bind(id.uuid());
 }
 
 /// The tenant's execution with `id`; `None` for another tenant's (no existence leak).
@@ -163,15 +165,6 @@ fn decode(r: &SqliteRow) -> Result<Execution, DbError> {
 }
 
 
-/// Records that `owner` runs the execution until `until` (renewed while it does).
-pub fn lease_into(batch: &mut Batch<'_>, id: ExecutionId, owner: &str, until: Timestamp) {
-    batch
-        .statement("UPDATE executions SET lease_owner = ?, lease_until = ? WHERE id = ?")
-        .bind(owner.to_owned())
-        .bind(until.micros())
-        .bind(id.uuid());
-}
-
 /// Takes the lease if it is free, expired, ours, or held by `stale` (a dead process).
 /// Returns whether it was taken.
 pub async fn claim(db: impl SqliteExecutor<'_>, id: ExecutionId, owner: &str, until: Timestamp, now: Timestamp, stale: Option<&str>) -> Result<bool, DbError> {
@@ -231,11 +224,6 @@ pub async fn requests(db: impl SqliteExecutor<'_>) -> Result<Vec<(ExecutionId, S
 pub async fn control(db: impl SqliteExecutor<'_>, id: ExecutionId) -> Result<Option<String>, DbError> {
     let row: Option<(Option<String>,)> = sqlx::query_as("SELECT control FROM executions WHERE id = ?").bind(id.uuid()).fetch_optional(db).await?;
     Ok(row.and_then(|(c,)| c))
-}
-
-/// Stores the breakpoints (JSON `{"before": [...], "after": [...]}`).
-pub fn set_breakpoints_into(batch: &mut Batch<'_>, id: ExecutionId, breakpoints: &serde_json::Value) {
-    batch.statement("UPDATE executions SET breakpoints = ? WHERE id = ?").bind(breakpoints.to_string()).bind(id.uuid());
 }
 
 /// The stored breakpoints.

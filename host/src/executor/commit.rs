@@ -32,8 +32,9 @@ pub(crate) struct ExitTx {
 }
 
 impl ExitTx {
-    /// The statements, in dependency order. `cursor` lists the nodes left open.
-    pub(crate) fn into_batch(self, execution: ExecutionId, cursor: Option<String>, now: Timestamp) -> Result<Batch<'static>, ExecError> {
+    /// The statements, in dependency order. `cursor` lists the nodes left open; `write_status`
+    /// says the execution's row may not say `running` yet (a resumed drive's first transaction).
+    pub(crate) fn into_batch(self, execution: ExecutionId, cursor: Option<String>, now: Timestamp, write_status: bool) -> Result<Batch<'static>, ExecError> {
         let mut batch = Batch::new();
         for b in &self.blobs {
             db::blob::insert_into(&mut batch, b);
@@ -56,11 +57,11 @@ impl ExitTx {
         for a in &self.consumed {
             db::join::set_consumed_into(&mut batch, execution, a, true);
         }
-        let (status, error) = self.end.clone().unwrap_or((ExecutionStatus::Running, None));
+        let (status, error) = match self.end.clone() {
+            Some((status, error)) => (Some(status), error),
+            None => (write_status.then_some(ExecutionStatus::Running), None),
+        };
         db::execution::set_progress_into(&mut batch, execution, status, cursor.as_deref(), error.as_deref(), now);
-        if status != ExecutionStatus::Running {
-            db::execution::release_into(&mut batch, execution);
-        }
         db::outbox::insert_all_into(&mut batch, &self.events);
         Ok(batch)
     }

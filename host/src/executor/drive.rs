@@ -72,6 +72,9 @@ pub(crate) struct Drive<'a> {
     pub(crate) clock: Option<u64>,
     /// The tenant's `max_nodes_per_hour`, checked before each attempt (the drive pauses there).
     pub(crate) node_quota: Option<u64>,
+    /// Whether the execution's row is known to say `running` (set by the start transaction or
+    /// by this drive's first one).
+    pub(crate) status_written: bool,
     running: InFlight,
     pub(super) in_flight: HashMap<BoundaryId, (usize, u32, CancelSignal)>,
     pub(super) lanes: BTreeMap<u32, Lane>,
@@ -100,6 +103,7 @@ impl<'a> Drive<'a> {
             seed: None,
             clock: None,
             node_quota: None,
+            status_written: false,
             running: InFlight::default(),
             in_flight: HashMap::new(),
             lanes: BTreeMap::new(),
@@ -289,8 +293,11 @@ impl<'a> Drive<'a> {
         open.sort_unstable();
         open.dedup();
         let cursor = (!open.is_empty()).then(|| open.join(","));
-        match tx.into_batch(self.id, cursor, self.ex.clock.now()) {
-            Ok(batch) => self.chain.issue(batch),
+        match tx.into_batch(self.id, cursor, self.ex.clock.now(), !self.status_written) {
+            Ok(batch) => {
+                self.status_written = true;
+                self.chain.issue(batch);
+            }
             Err(e) => tracing::error!("building a transaction: {e}"),
         }
     }

@@ -153,6 +153,7 @@ impl Executor {
         let workflow = self.register(wf, now).await?;
         let breakpoints = serde_json::to_value(&opts.breakpoints).map_err(|e| ExecError::InvalidState(e.to_string()))?;
         let mut batch = Batch::new();
+        let driven = db::execution::Driven { owner: &self.controls.owner, lease_until: control::lease_until(now), breakpoints: &breakpoints };
         db::execution::insert_into(&mut batch, &Execution {
             id: execution,
             tenant: self.tenant,
@@ -166,9 +167,7 @@ impl Executor {
             error: None,
             created_at: now,
             updated_at: now,
-        });
-        db::execution::lease_into(&mut batch, execution, &self.controls.owner, control::lease_until(now));
-        db::execution::set_breakpoints_into(&mut batch, execution, &breakpoints);
+        }, Some(&driven));
         db::file_commit::insert_into(&mut batch, &commit)?;
         db::checkpoint::insert_into(&mut batch, &entry);
         db::boundary::insert_into(&mut batch, &boundary);
@@ -177,6 +176,7 @@ impl Executor {
         // second writer waiting on SQLite's lock); durable before the entry node runs, so a
         // crash from here on always leaves a resumable execution.
         drive.chain.issue_start(batch);
+        drive.status_written = true;
         drive.chain.settle().await?;
         drive.adopt_lane(0, ws, Some(commit.id));
         drive.ready.push_back(Task { node: entry_node, entry, boundary, tree: Arc::new(FileTree::new()), depth: 0, fresh: true, delay: Duration::ZERO });
