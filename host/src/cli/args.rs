@@ -272,6 +272,11 @@ pub enum Command {
     /// experiment forking from a checkpoint, a 16-way fan-out into a join, many short executions at once, time travel (a list
     /// page among 10,000 executions, rollback and capture of a 10,000-file workspace) and
     /// outbox delivery (events/s to the JSONL sink and to a local webhook).
+    ///
+    /// Scratch data goes in fresh dirs under the data dir and is removed at the end. On ext4
+    /// without a journal, creating files within a minute or so of deleting thousands is slow
+    /// (the kernel skips recently freed inodes one by one): wait ~70 s between invocations
+    /// there, or see README § Performance.
     Bench {
         /// Nodes in the workflow.
         #[arg(long, default_value_t = 50)]
