@@ -251,8 +251,7 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
 async fn cancel_interrupts_a_running_guest_and_records_it() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let path = h.probe_workflow_with_limits("spin", &[("spin", json!({ "action": "spin" }))], Some(json!({ "timeout_ms": 60_000 })));
-    let wf = exec.load_workflow(&path).await.unwrap();
+    let wf = exec.load_workflow(&spinning(&h)).await.unwrap();
     let started = Instant::now();
     let (s, asked) = tokio::join!(exec.run(&wf, Map::new()), cancel_once_running(&exec, started));
     let s = s.unwrap();
@@ -262,6 +261,11 @@ async fn cancel_interrupts_a_running_guest_and_records_it() {
     assert_eq!(report.nodes[0].boundary.status, AttemptStatus::Cancelled);
     assert_eq!(report.execution.status, ExecutionStatus::Cancelled);
     assert!(wtb_tests::files_under(&h.workspace(s.execution)).is_empty(), "the interrupted node's writes are undone");
+}
+
+/// A one-node workflow whose guest spins until it is stopped (time limit 60 s).
+fn spinning(h: &Harness) -> std::path::PathBuf {
+    h.probe_workflow_with_limits("spin", &[("spin", json!({ "action": "spin" }))], Some(json!({ "timeout_ms": 60_000 })))
 }
 
 /// Waits until an execution shows up as `running`, asks its process to cancel it, and
@@ -284,8 +288,7 @@ async fn a_resumed_execution_shows_as_running_and_can_be_cancelled() {
     // must still turn `paused` back into `running` (else `wtb pause`/`cancel` would not reach it).
     let h = Harness::new();
     let exec = h.executor().await;
-    let path = h.probe_workflow_with_limits("spin", &[("spin", json!({ "action": "spin" }))], Some(json!({ "timeout_ms": 60_000 })));
-    let wf = exec.load_workflow(&path).await.unwrap();
+    let wf = exec.load_workflow(&spinning(&h)).await.unwrap();
     let opts = RunOptions { breakpoints: Breakpoints { before: vec!["spin".into()], after: vec![] }, ..RunOptions::default() };
     let paused = exec.run_with(&wf, Map::new(), &opts).await.unwrap();
     assert_eq!(paused.status, ExecutionStatus::Paused);
