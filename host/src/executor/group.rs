@@ -2,11 +2,12 @@
 //! boundaries — of many executions — in one SQLite transaction, so they share one `fsync`.
 //!
 //! A failing boundary's rows are undone alone and the others commit (when a batch fails, the
-//! group runs again with a savepoint per batch, see [`commit_group`]). Batches are taken in arrival order (FIFO), and an execution's batches arrive
-//! in the order its drive issued them; a batch whose execution already had one fail is
-//! refused. So, as with one transaction per boundary, the database never holds a boundary's
-//! effects without those of every boundary of its execution issued before it, and a crash
-//! mid-group loses the whole group, which no one was told had committed.
+//! group runs again with a savepoint per batch, see [`commit_group`]). Batches are taken in
+//! arrival order (FIFO), and an execution's batches arrive in the order its drive issued them;
+//! a batch whose execution already had one fail is refused. So, as with one transaction per
+//! boundary, the database never holds a boundary's effects without those of every boundary of
+//! its execution issued before it, and a crash mid-group loses the whole group, which no one
+//! was told had committed.
 
 use super::ExecError;
 use crate::db::batch::Batch;
