@@ -39,13 +39,15 @@ pub struct TravelResult {
 
 const FILES: u32 = 10_000;
 const FILE_SIZE: usize = 10 * 1024;
+/// The nodes' new-entry limit: the default (10,000) has no room for the files' directory.
+const MAX_FILES: u32 = FILES + 100;
 
 /// Runs the three scenarios in `dir`.
 pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
     let manifest = format!(
-        "name = \"bulk\"\n\n[[nodes]]\nid = \"fill\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\nlimits = {{ timeout_ms = 120000 }}\n\n\
-         [[nodes]]\nid = \"change\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\nlimits = {{ timeout_ms = 120000 }}\n"
+        "name = \"bulk\"\n\n[[nodes]]\nid = \"fill\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\nlimits = {{ timeout_ms = 120000, max_files = {MAX_FILES}, disk_mib = 1024 }}\n\n\
+         [[nodes]]\nid = \"change\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\nlimits = {{ timeout_ms = 120000, max_files = {MAX_FILES}, disk_mib = 1024 }}\n"
     );
     std::fs::write(dir.join("bulk.toml"), manifest)?;
     let data_path = dir.join("data");
