@@ -5,6 +5,7 @@
 
 use super::server::{Server, token, wtb};
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt as _;
 use std::time::{Duration, Instant};
 use wtb_tests::Harness;
 
@@ -21,7 +22,14 @@ struct Browser {
 impl Browser {
     async fn start(chromium: &std::path::Path, chromedriver: &std::path::Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = std::process::Command::new(chromedriver).arg(format!("--port={port}")).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        // In a process group of its own, so the browser it starts goes with it (see `Drop`).
+        let driver = std::process::Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -93,8 +101,11 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Kills chromedriver's whole process group: killing chromedriver alone left each run's
+    /// Chromium (a dozen processes) behind.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = std::process::Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
