@@ -45,10 +45,14 @@ const MAX_FILES: u32 = FILES + 100;
 /// Runs the three scenarios in `dir`.
 pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
-    let manifest = format!(
-        "name = \"bulk\"\n\n[[nodes]]\nid = \"fill\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\nlimits = {{ timeout_ms = 120000, max_files = {MAX_FILES}, disk_mib = 1024 }}\n\n\
-         [[nodes]]\nid = \"change\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\nlimits = {{ timeout_ms = 120000, max_files = {MAX_FILES}, disk_mib = 1024 }}\n"
-    );
+    // Two identical bulk nodes: `fill` writes the files, `change` rewrites the 1 % that vary.
+    let node = |id: &str| {
+        format!(
+            "\n[[nodes]]\nid = \"{id}\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\n\
+             limits = {{ timeout_ms = 120000, max_files = {MAX_FILES}, disk_mib = 1024 }}\n"
+        )
+    };
+    let manifest = format!("name = \"bulk\"\n{}{}", node("fill"), node("change"));
     std::fs::write(dir.join("bulk.toml"), manifest)?;
     let data_path = dir.join("data");
     let exec = Executor::open(DataDir::open(&data_path)?, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;

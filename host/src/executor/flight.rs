@@ -22,6 +22,8 @@ type AttemptFuture = Pin<Box<dyn Future<Output = Result<Attempted, ExecError>> +
 pub(crate) struct InFlight {
     /// Only ever touched through `&mut self`: the wrapper makes the drive `Sync`.
     inline: SyncWrapper<Option<AttemptFuture>>,
+    /// Whether `inline` holds an attempt: kept beside it because the wrapper cannot be read
+    /// through `&self` (`len`).
     inline_busy: bool,
     spawned: JoinSet<Result<Attempted, ExecError>>,
 }

@@ -263,6 +263,23 @@ mod tests {
         (Job { batch, roll_back: false, exit: true, poisoned: poisoned.clone(), reply }, answer)
     }
 
+    /// Queues one job per name, each inserting a tenant of that name and, for the name `odd`,
+    /// the statements `spoil` adds; each on a chain of its own. Returns the answers in order.
+    fn queue(committer: &GroupCommitter, names: &[&str], odd: &str, spoil: impl Fn(&mut Batch<'static>)) -> Vec<oneshot::Receiver<Result<(), ExecError>>> {
+        let mut answers = Vec::new();
+        for name in names {
+            let mut batch = Batch::new();
+            insert(&mut batch, name);
+            if *name == odd {
+                spoil(&mut batch);
+            }
+            let (job, answer) = job(batch, &Arc::new(AtomicBool::new(false)));
+            committer.submit(job);
+            answers.push(answer);
+        }
+        answers
+    }
+
     #[tokio::test]
     async fn one_group_commits_the_good_batches_and_refuses_after_a_failure() {
         let (_dir, pool, committer, open) = gated().await;
@@ -292,20 +309,12 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_sqlite_rolled_back_fails_the_whole_group_and_runs_nothing_outside_it() {
         let (_dir, pool, committer, open) = gated().await;
-        let mut answers = Vec::new();
-        for name in ["a1", "lost", "a2"] {
-            let mut batch = Batch::new();
-            insert(&mut batch, name);
-            if name == "lost" {
-                // What SQLite does by itself on a full disk or an I/O error: the transaction is
-                // rolled back under the savepoint, then the batch fails.
-                batch.statement("ROLLBACK");
-                batch.statement("INSERT INTO no_such_table VALUES (1)");
-            }
-            let (job, answer) = job(batch, &Arc::new(AtomicBool::new(false)));
-            committer.submit(job);
-            answers.push(answer);
-        }
+        let answers = queue(&committer, &["a1", "lost", "a2"], "lost", |batch| {
+            // What SQLite does by itself on a full disk or an I/O error: the transaction is
+            // rolled back under the savepoint, then the batch fails.
+            batch.statement("ROLLBACK");
+            batch.statement("INSERT INTO no_such_table VALUES (1)");
+        });
         open.send(()).unwrap();
         for answer in answers {
             assert!(answer.await.unwrap().is_err());
@@ -317,20 +326,12 @@ mod tests {
     #[tokio::test]
     async fn a_failed_commit_fails_the_whole_group_and_the_writer_goes_on() {
         let (_dir, pool, committer, open) = gated().await;
-        let mut answers = Vec::new();
-        for name in ["a1", "fk"] {
-            let mut batch = Batch::new();
-            insert(&mut batch, name);
-            if name == "fk" {
-                // A deferred foreign-key violation passes every statement and RELEASE, and
-                // fails the group's COMMIT, leaving the transaction open.
-                batch.statement("PRAGMA defer_foreign_keys = ON");
-                batch.statement("INSERT INTO components (tenant_id, digest, size, created_at) VALUES (X'00', 'x', 0, 0)");
-            }
-            let (job, answer) = job(batch, &Arc::new(AtomicBool::new(false)));
-            committer.submit(job);
-            answers.push(answer);
-        }
+        let answers = queue(&committer, &["a1", "fk"], "fk", |batch| {
+            // A deferred foreign-key violation passes every statement and RELEASE, and fails
+            // the group's COMMIT, leaving the transaction open.
+            batch.statement("PRAGMA defer_foreign_keys = ON");
+            batch.statement("INSERT INTO components (tenant_id, digest, size, created_at) VALUES (X'00', 'x', 0, 0)");
+        });
         open.send(()).unwrap();
         for answer in answers {
             assert!(answer.await.unwrap().is_err(), "no job may be told it committed");
@@ -338,10 +339,8 @@ mod tests {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants WHERE name != 'default'").fetch_one(&pool).await.unwrap();
         assert_eq!(n, 0, "the group's transaction was rolled back");
         // The writer goes on: a later group commits.
-        let mut batch = Batch::new();
-        insert(&mut batch, "later");
-        let (job, answer) = job(batch, &Arc::new(AtomicBool::new(false)));
-        committer.submit(job);
-        answer.await.unwrap().unwrap();
+        for answer in queue(&committer, &["later"], "", |_| {}) {
+            answer.await.unwrap().unwrap();
+        }
     }
 }
