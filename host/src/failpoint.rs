@@ -6,6 +6,9 @@
 //! `after-commit` (exit transaction durable), `branch-start` (a parallel branch was just
 //! launched while others run), `join` (a join is about to fire). Unset: every check is one
 //! relaxed atomic load.
+//!
+//! Pause points ([`arm_pause`], [`pause`]) hold a task at a step instead, in-process:
+//! `orphans-before-delete` (the orphan cleaner has chosen what to delete).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,5 +47,54 @@ pub fn hit(name: &str) {
     {
         eprintln!("wtb: failpoint `{name}` reached, aborting");
         std::process::abort();
+    }
+}
+
+/// In-process pause points, for tests that must force one interleaving of two tasks (no
+/// sleeps): the test arms a point, waits until the code has [`reached`](Pause::reached) it,
+/// does its part, then [`release`](Pause::release)s it. Never armed in production, where
+/// [`pause`] is one relaxed atomic load. A point is keyed by name and a scope (e.g. a tenant
+/// id), so tests running side by side in one process never catch each other's code.
+pub struct Pause {
+    reached: tokio::sync::Semaphore,
+    release: tokio::sync::Semaphore,
+}
+
+static PAUSES_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn pauses() -> &'static std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Pause>>> {
+    static PAUSES: OnceLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Pause>>>> = OnceLock::new();
+    PAUSES.get_or_init(Default::default)
+}
+
+/// Arms the pause point `name` for `scope`: the next [`pause`] there waits for the release.
+pub fn arm_pause(name: &str, scope: &str) -> std::sync::Arc<Pause> {
+    let p = std::sync::Arc::new(Pause { reached: tokio::sync::Semaphore::new(0), release: tokio::sync::Semaphore::new(0) });
+    pauses().lock().unwrap_or_else(|e| e.into_inner()).insert(format!("{name}:{scope}"), p.clone());
+    PAUSES_ARMED.store(true, Ordering::SeqCst);
+    p
+}
+
+impl Pause {
+    /// Waits until the code is at the point.
+    pub async fn reached(&self) {
+        let _ = self.reached.acquire().await.map(|p| p.forget());
+    }
+
+    /// Lets the code go on.
+    pub fn release(&self) {
+        self.release.add_permits(1);
+    }
+}
+
+/// Waits here if a test armed `name` for `scope` (once per arming).
+pub async fn pause(name: &str, scope: &str) {
+    if !PAUSES_ARMED.load(Ordering::Relaxed) {
+        return;
+    }
+    let armed = pauses().lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{name}:{scope}"));
+    if let Some(p) = armed {
+        p.reached.add_permits(1);
+        let _ = p.release.acquire().await.map(|p| p.forget());
     }
 }

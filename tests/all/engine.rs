@@ -9,54 +9,31 @@ use wtb_tests::Harness;
 
 /// The diamond: `router` fans out to `left` and `right`, which meet at the join `merge`.
 pub fn diamond(left_file: &str, right_file: &str, sleep_ms: u64) -> String {
-    format!(
-        r#"name = "diamond"
-[reducers]
-log = "append"
-total = "sum"
-
-[state]
-log = ["start"]
-total = 1
-
-[[nodes]]
-id = "router"
-component = "probe.wasm"
-config = {{ action = "write", files = {{ "base.txt" = "base" }}, update = {{ log = "router" }}, events = [["step", {{ node = "router" }}]] }}
-
-[[nodes]]
-id = "left"
-component = "probe.wasm"
-config = {{ action = "write", sleep_ms = {sleep_ms}, files = {{ "{left_file}" = "from left" }}, update = {{ log = "left", total = 10 }}, events = [["step", {{ node = "left" }}]] }}
-
-[[nodes]]
-id = "right"
-component = "probe.wasm"
-config = {{ action = "write", sleep_ms = {sleep_ms}, files = {{ "{right_file}" = "from right" }}, update = {{ log = "right", total = 100 }}, events = [["step", {{ node = "right" }}]] }}
-
-[[nodes]]
-id = "merge"
-component = "probe.wasm"
-join = true
-config = {{ action = "write", files = {{ "joined.txt" = "joined" }}, update = {{ log = "merge" }}, events = [["step", {{ node = "merge" }}]] }}
-
-[[edges]]
-from = "router"
-to = "left"
-
-[[edges]]
-from = "router"
-to = "right"
-
-[[edges]]
-from = "left"
-to = "merge"
-
-[[edges]]
-from = "right"
-to = "merge"
-"#
+    let head = "[reducers]\nlog = \"append\"\ntotal = \"sum\"\n\n[state]\nlog = [\"start\"]\ntotal = 1\n";
+    diamond_with(
+        "diamond",
+        head,
+        r#"{ action = "write", files = { "base.txt" = "base" }, update = { log = "router" }, events = [["step", { node = "router" }]] }"#,
+        &format!(r#"{{ action = "write", sleep_ms = {sleep_ms}, files = {{ "{left_file}" = "from left" }}, update = {{ log = "left", total = 10 }}, events = [["step", {{ node = "left" }}]] }}"#),
+        &format!(r#"{{ action = "write", sleep_ms = {sleep_ms}, files = {{ "{right_file}" = "from right" }}, update = {{ log = "right", total = 100 }}, events = [["step", {{ node = "right" }}]] }}"#),
+        r#"{ action = "write", files = { "joined.txt" = "joined" }, update = { log = "merge" }, events = [["step", { node = "merge" }]] }"#,
     )
+}
+
+/// A diamond of probe nodes with these configs (inline TOML tables) after `head` (reducers,
+/// state): `router` fans out to `left` and `right`, which meet at the join `merge`.
+pub fn diamond_with(name: &str, head: &str, router: &str, left: &str, right: &str, merge: &str) -> String {
+    let node = |id: &str, config: &str, join: &str| format!("[[nodes]]\nid = \"{id}\"\ncomponent = \"probe.wasm\"\n{join}config = {config}\n\n");
+    let edge = |from: &str, to: &str| format!("[[edges]]\nfrom = \"{from}\"\nto = \"{to}\"\n\n");
+    let mut m = format!("name = \"{name}\"\n{head}\n");
+    m += &node("router", router, "");
+    m += &node("left", left, "");
+    m += &node("right", right, "");
+    m += &node("merge", merge, "join = true\n");
+    for (from, to) in [("router", "left"), ("router", "right"), ("left", "merge"), ("right", "merge")] {
+        m += &edge(from, to);
+    }
+    m
 }
 
 #[tokio::test]

@@ -155,3 +155,127 @@ async fn limits_that_make_no_sense_are_refused_with_the_limit_and_value() {
     let e = wtb::config::DataDir::open(&h.data_dir()).err().map(|e| e.to_string()).expect("refused");
     assert!(e.contains("[limits] `memory_mib` = 0 makes no sense"), "{e}");
 }
+
+/// A `wasi:cli` command component that instantiates one core module `copies` times, each
+/// instance with a `pages`-page memory: the shape of finding 2 of the security issue (a
+/// per-memory limit let such a node use `copies` times its limit).
+fn many_memories_component(copies: u32, pages: u64) -> Vec<u8> {
+    use wasm_encoder::{
+        CanonicalFunctionSection, CodeSection, Component, ComponentExportKind, ComponentExportSection, ComponentInstanceSection, ComponentTypeSection,
+        ComponentValType, ExportKind, ExportSection, Function, FunctionSection, InstanceSection, MemorySection, MemoryType, Module, ModuleSection,
+        TypeSection, ValType,
+    };
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]);
+    module.section(&types);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    module.section(&funcs);
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType { minimum: pages, maximum: None, memory64: false, shared: false, page_size_log2: None });
+    module.section(&memories);
+    let mut exports = ExportSection::new();
+    exports.export("run", ExportKind::Func, 0);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    let mut body = Function::new([]);
+    body.instructions().i32_const(0).end();
+    code.function(&body);
+    module.section(&code);
+
+    let mut component = Component::new();
+    component.section(&ModuleSection(&module));
+    let mut instances = InstanceSection::new();
+    for _ in 0..copies {
+        instances.instantiate(0, Vec::<(&str, wasm_encoder::ModuleArg)>::new());
+    }
+    component.section(&instances);
+    let mut alias = wasm_encoder::ComponentAliasSection::new();
+    alias.alias(wasm_encoder::Alias::CoreInstanceExport { instance: 0, kind: ExportKind::Func, name: "run" });
+    component.section(&alias);
+    let mut ctypes = ComponentTypeSection::new();
+    ctypes.defined_type().result(None, None);
+    ctypes.function().params(Vec::<(&str, ComponentValType)>::new()).result(Some(ComponentValType::Type(0)));
+    component.section(&ctypes);
+    let mut canon = CanonicalFunctionSection::new();
+    canon.lift(0, 1, Vec::<wasm_encoder::CanonicalOption>::new());
+    component.section(&canon);
+    let mut inst = ComponentInstanceSection::new();
+    inst.export_items([("run", ComponentExportKind::Func, 0)]);
+    component.section(&inst);
+    let mut export = ComponentExportSection::new();
+    export.export("wasi:cli/run@0.2.0", ComponentExportKind::Instance, 0, None);
+    component.section(&export);
+    component.finish()
+}
+
+/// Finding 2 of the security issue: a component that instantiated one module 8 times used
+/// 8× its memory limit. Now more memories than a node may have are refused when the workflow
+/// loads (one node cannot take the pool's slots), and the limit holds for the sum: four
+/// 16 MiB memories under a 48 MiB limit are out of memory, though each alone would fit.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_memory_limit_holds_for_all_of_a_node_s_memories_together() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let manifest = |name: &str| format!("name = \"{name}\"\n[[nodes]]\nid = \"many\"\ncomponent = \"{name}.wasm\"\nlimits = {{ memory_mib = 48 }}\n");
+    h.file("eight.wasm", many_memories_component(8, 256));
+    let e = exec.load_workflow(&h.file("eight.toml", manifest("eight"))).await.err().expect("refused").to_string();
+    assert!(e.contains("8 Wasm linear memories, which exceeds the configured maximum of 4"), "{e}");
+
+    h.file("four.wasm", many_memories_component(4, 256));
+    let wf = exec.load_workflow(&h.file("four.toml", manifest("four"))).await.unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Failed);
+    let r = exec.describe(s.execution).await.unwrap();
+    trapped(&r.nodes[0].boundary, TrapKind::OutOfMemory);
+
+    h.file("two.wasm", many_memories_component(2, 256));
+    let wf = exec.load_workflow(&h.file("two.toml", manifest("two"))).await.unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+    let b = exec.describe(s.execution).await.unwrap().nodes[0].boundary.clone();
+    assert!(b.peak_memory_bytes.unwrap() >= 32 << 20, "the peak is the total of both memories: {:?}", b.peak_memory_bytes);
+}
+
+/// Finding 3 of the security issue: 40 events of ~1 MiB each were all held (as parsed trees,
+/// then cloned). The total per attempt is capped, and going past it ends the attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_and_logs_are_capped_in_total_per_attempt() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let (status, b, _) = run_one(&h, &exec, "emit-flood", json!({ "action": "emit_many", "count": 40, "bytes": 1_000_000 }), None).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    trapped(&b, TrapKind::OutputTooLarge);
+    assert!(b.error.as_deref().unwrap().contains("more than 4194304 bytes of events"), "{:?}", b.error);
+
+    let (_, b, _) = run_one(&h, &exec, "log-flood", json!({ "action": "log_many", "count": 100, "bytes": 100_000 }), Some(json!({ "log_bytes": 1_000_000 }))).await;
+    trapped(&b, TrapKind::OutputTooLarge);
+    assert!(b.error.as_deref().unwrap().contains("more than 1000000 bytes of log messages"), "{:?}", b.error);
+
+    let (status, _, _) = run_one(&h, &exec, "emit-some", json!({ "action": "emit_many", "count": 3, "bytes": 1_000 }), Some(json!({ "event_bytes": 10_000 }))).await;
+    assert_eq!(status, ExecutionStatus::Completed, "within the budget");
+}
+
+/// Finding 4 of the security issue: `[limits.max]` in `wtb.toml` caps what any manifest may
+/// ask; the refusal names the limit, the value and the ceiling. Defaults above a ceiling are
+/// a config error.
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_above_the_operator_s_ceilings_are_refused_naming_limit_value_and_ceiling() {
+    let h = Harness::new();
+    std::fs::create_dir_all(h.data_dir()).unwrap();
+    std::fs::write(h.data_dir().join("wtb.toml"), "[limits]\nmemory_mib = 64\n\n[limits.max]\nmemory_mib = 512\ntimeout_ms = 60000\n").unwrap();
+    let exec = h.executor().await;
+    let greedy = h.probe_workflow_with_limits("greedy", &[("a", json!({ "action": "write" }))], Some(json!({ "memory_mib": 4096 })));
+    let e = exec.load_workflow(&greedy).await.err().expect("refused").to_string();
+    assert!(e.contains("limit `memory_mib` = 4096 is above the operator's ceiling of 512"), "{e}");
+    let slow = h.probe_workflow_with_limits("slow", &[("a", json!({ "action": "write" }))], Some(json!({ "timeout_ms": 86_400_000 })));
+    let e = exec.load_workflow(&slow).await.err().expect("refused").to_string();
+    assert!(e.contains("limit `timeout_ms` = 86400000 is above the operator's ceiling of 60000"), "{e}");
+    let modest = h.probe_workflow_with_limits("modest", &[("a", json!({ "action": "write" }))], Some(json!({ "memory_mib": 256 })));
+    assert_eq!(exec.run(&exec.load_workflow(&modest).await.unwrap(), Map::new()).await.unwrap().status, ExecutionStatus::Completed);
+
+    std::fs::write(h.data_dir().join("wtb.toml"), "[limits]\nmemory_mib = 1024\n\n[limits.max]\nmemory_mib = 512\n").unwrap();
+    let e = wtb::config::DataDir::open(&h.data_dir()).err().expect("a default above its ceiling").to_string();
+    assert!(e.contains("[limits] default limit `memory_mib` = 1024 is above the operator's ceiling of 512"), "{e}");
+}

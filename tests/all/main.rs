@@ -19,6 +19,7 @@ mod manifest;
 mod node_run;
 mod outbox;
 mod polyglot;
+mod props;
 mod protocol;
 mod retention;
 mod scaffold;

@@ -213,3 +213,38 @@ async fn a_process_dying_between_blob_write_and_commit_leaves_an_orphan_the_clea
     let exec = h.executor().await;
     assert_intact(&h, &exec).await;
 }
+
+/// Finding 5 of the security issue: the cleaner lists an old orphan and decides to delete
+/// it; before it does, a node produces the same content (its `put` only refreshes the mtime)
+/// and commits a checkpoint referencing it. The pause point holds the cleaner exactly there.
+/// The blob must survive, and the store must stay consistent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_orphan_cleaner_never_deletes_a_blob_a_node_re_puts_after_its_listing() {
+    let h = Harness::new();
+    let host = h.executor().await;
+    let tenant = host.create_tenant("reput", wtb::model::Quotas::default()).await.unwrap().id;
+    let exec = host.for_tenant(tenant);
+    let content: Vec<u8> = (0..100_000usize).map(|i| (i % 251) as u8).collect();
+    let digest = wtb_tests::digest(&content);
+    // An old orphan: in the store, no row references it.
+    let blobs = cap_std::fs::Dir::open_ambient_dir(h.data_dir().join("blobs"), cap_std::ambient_authority()).unwrap();
+    wtb::cas::LocalCas::new(blobs).put(tenant, &digest, &mut content.as_slice()).unwrap();
+    let object = h.data_dir().join("blobs").join(wtb::cas::LocalCas::object_path(tenant, &digest));
+    let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    std::fs::File::options().write(true).open(&object).unwrap().set_modified(day_ago).unwrap();
+
+    let pause = wtb::failpoint::arm_pause("orphans-before-delete", &tenant.to_string());
+    let node = async {
+        pause.reached().await;
+        let wf = exec.load_workflow(&h.probe_workflow("reput", &[("a", json!({ "action": "write", "sized": { "big.bin": 100_000 } }))])).await.unwrap();
+        let s = exec.run(&wf, Map::new()).await.unwrap();
+        assert_eq!(s.status, wtb::model::ExecutionStatus::Completed, "{:?}", s.failure);
+        pause.release();
+    };
+    let (cleaned, ()) = tokio::join!(wtb::gc::clean_orphans(&exec, Duration::from_secs(3600), false), node);
+    let report = cleaned.unwrap();
+    assert!(object.exists(), "the cleaner deleted a blob a committed checkpoint references");
+    assert!(report.removed.is_empty(), "{report:?}");
+    let fsck = wtb::gc::fsck(&exec).await.unwrap();
+    assert!(fsck.problems.is_empty(), "{:?}", fsck.problems);
+}

@@ -1,6 +1,6 @@
 //! Tree comparison. Pure.
 
-use crate::model::{ChangeKind, FileChange, FileTree};
+use crate::model::{ChangeKind, FileChange, FileTree, TreeError, check_tree};
 
 /// The changes that turn `base` into `tree`, in path order.
 pub fn diff_trees(base: &FileTree, tree: &FileTree) -> Vec<FileChange> {
@@ -62,28 +62,50 @@ pub fn apply_changes(tree: &mut FileTree, changes: &[crate::model::FileChange]) 
     }
 }
 
-/// Two joined branches that changed one path differently.
+/// Why two joined branches cannot be merged. Names the path and both nodes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("branches `{first}` and `{second}` both changed `{path}`, differently")]
-pub struct FileConflict {
-    /// The path.
-    pub path: String,
-    /// The first branch (in input order) that changed it.
-    pub first: String,
-    /// The other.
-    pub second: String,
+pub enum FileConflict {
+    /// Both changed one path, to different results.
+    #[error("branches `{first}` and `{second}` both changed `{path}`, differently")]
+    Differently {
+        /// The path.
+        path: String,
+        /// The first branch (in input order) that changed it.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// One put an entry under a path the other removed or made a file or symlink: restoring
+    /// the merge would create the entry through whatever is there.
+    #[error("branch `{child_node}` wrote `{path}` while branch `{parent_node}` left `{parent}` {what}")]
+    UnderNonDirectory {
+        /// The entry.
+        path: String,
+        /// Its parent.
+        parent: String,
+        /// What the parent is in the merge: "missing", "a file" or "a symlink".
+        what: &'static str,
+        /// The branch that changed the parent.
+        parent_node: String,
+        /// The branch that wrote the entry.
+        child_node: String,
+    },
+    /// A branch's own tree was not a workspace (a corrupt store).
+    #[error("the merged tree is not a workspace: {0}")]
+    Invalid(TreeError),
 }
 
 /// Three-way merge of branch trees that forked from `base`: every branch's changes apply;
-/// two branches may change one path only to the same result. `branches` are (node that ended
-/// the branch, its tree).
+/// two branches may change one path only to the same result, and the result must be a
+/// workspace (no entry under a non-directory). `branches` are (node that ended the branch,
+/// its tree).
 pub fn merge_trees(base: &FileTree, branches: &[(&str, &FileTree)]) -> Result<FileTree, FileConflict> {
     let mut decided: std::collections::BTreeMap<String, (&str, Option<crate::model::FileEntry>)> = Default::default();
     for (node, tree) in branches {
         for c in diff_trees(base, tree) {
             match decided.get(&c.path) {
                 Some((first, entry)) if *entry != c.entry => {
-                    return Err(FileConflict { path: c.path, first: (*first).to_owned(), second: (*node).to_owned() });
+                    return Err(FileConflict::Differently { path: c.path, first: (*first).to_owned(), second: (*node).to_owned() });
                 }
                 Some(_) => {}
                 None => {
@@ -93,13 +115,20 @@ pub fn merge_trees(base: &FileTree, branches: &[(&str, &FileTree)]) -> Result<Fi
         }
     }
     let mut merged = base.clone();
-    for (path, (_, entry)) in decided {
+    for (path, (_, entry)) in &decided {
         match entry {
-            Some(e) => merged.insert(path, e),
-            None => merged.remove(&path),
+            Some(e) => merged.insert(path.clone(), e.clone()),
+            None => merged.remove(path),
         };
     }
-    Ok(merged)
+    match check_tree(&merged) {
+        Ok(()) => Ok(merged),
+        Err(TreeError::UnderNonDirectory { path, parent, what }) => {
+            let by = |p: &str| decided.get(p).map_or("(the fork point)", |(node, _)| *node).to_owned();
+            Err(FileConflict::UnderNonDirectory { parent_node: by(&parent), child_node: by(&path), path, parent, what })
+        }
+        Err(e) => Err(FileConflict::Invalid(e)),
+    }
 }
 
 #[cfg(test)]
@@ -139,5 +168,19 @@ mod tests {
         let d: FileTree = [("gone".into(), file(b"g")), ("both".into(), file(b"0"))].into();
         let e = merge_trees(&base, &[("left", &c), ("right", &d)]).unwrap_err();
         assert_eq!(e.to_string(), "branches `left` and `right` both changed `keep`, differently");
+    }
+
+    #[test]
+    fn a_merge_that_would_put_an_entry_under_a_link_or_a_removed_directory_is_a_conflict() {
+        let dir = FileEntry { kind: EntryKind::Dir, digest: None, size: 0, mode: 0o755 };
+        let link = FileEntry { kind: EntryKind::Symlink, digest: Some(Digest::of(b"../..")), size: 5, mode: 0o777 };
+        let base: FileTree = [("a".into(), dir.clone())].into();
+        let linked: FileTree = [("a".into(), link)].into();
+        let removed = FileTree::new();
+        let wrote: FileTree = [("a".into(), dir), ("a/x".into(), file(b"x"))].into();
+        let e = merge_trees(&base, &[("left", &linked), ("right", &wrote)]).unwrap_err();
+        assert_eq!(e.to_string(), "branch `right` wrote `a/x` while branch `left` left `a` a symlink");
+        let e = merge_trees(&base, &[("right", &wrote), ("left", &removed)]).unwrap_err();
+        assert_eq!(e.to_string(), "branch `right` wrote `a/x` while branch `left` left `a` missing");
     }
 }

@@ -19,6 +19,7 @@
 //! one name changes another); in debug builds every path-only capture is checked against a
 //! full walk.
 
+pub mod beneath;
 mod diff;
 mod index;
 mod restore;

@@ -1,11 +1,9 @@
 //! Restore: make a workspace equal to a file tree, rewriting only what differs.
 
 use super::scan::{CaptureError, CaptureLimits, Scanned, scan};
-use super::{Workspace, diff_trees};
+use super::{Workspace, beneath, diff_trees};
 use crate::cas::hash_reader;
-use crate::model::{ChangeKind, Digest, EntryKind, FileEntry, FileTree};
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
-use cap_std::fs::OpenOptions;
+use crate::model::{ChangeKind, Digest, EntryKind, FileEntry, FileTree, check_tree};
 use std::io::{self, Read, Write};
 
 /// Where restore gets contents from (inline rows and CAS objects, in the executor).
@@ -28,12 +26,17 @@ pub struct RestoreStats {
 /// when the target holds a file of the same size at its path; anything else differs anyway,
 /// so a guest's 1 TB sparse file is deleted, not read. The workspace is scanned without the
 /// capture caps: whatever a guest left, restore must be able to clear it.
+///
+/// A target that is not a workspace (an entry under a non-directory, a path with `..`) is
+/// refused before anything changes; and every operation resolves its path beneath the root
+/// without following a link (see [`beneath`]), whatever the guest left on disk.
 pub fn restore(
     ws: &mut Workspace,
     target: &FileTree,
     blobs: &dyn BlobSource,
     limits: &CaptureLimits,
 ) -> Result<RestoreStats, CaptureError> {
+    check_tree(target).map_err(|e| CaptureError::InvalidTree(e.to_string()))?;
     ws.index.clear();
     let mut current = FileTree::new();
     let uncapped = CaptureLimits { max_file_bytes: u64::MAX, max_entries: usize::MAX, ..*limits };
@@ -43,16 +46,10 @@ pub fn restore(
     for s in scanned {
         let digest = match s.kind {
             EntryKind::Dir => None,
-            EntryKind::Symlink => Some(Digest::of(
-                &rustix::fs::readlinkat(&ws.dir, s.path.as_str(), Vec::new())
-                    .map_err(|e| CaptureError::io(&s.path)(e.into()))?
-                    .into_bytes(),
-            )),
+            EntryKind::Symlink => Some(Digest::of(&beneath::readlink(&ws.dir, &s.path).map_err(CaptureError::io(&s.path))?)),
             EntryKind::File if target.get(&s.path).is_none_or(|t| t.kind != EntryKind::File || t.size != s.key.size) => None,
             EntryKind::File => {
-                let mut opts = OpenOptions::new();
-                opts.read(true).follow(FollowSymlinks::No);
-                let f = ws.dir.open_with(&s.path, &opts).map_err(CaptureError::io(&s.path))?;
+                let f = beneath::open_file(&ws.dir, &s.path).map_err(CaptureError::io(&s.path))?;
                 Some(hash_reader(f).map_err(CaptureError::io(&s.path))?.0)
             }
         };
@@ -66,7 +63,7 @@ pub fn restore(
         let old = current.get(&c.path);
         let kind_changed = matches!((old, &c.entry), (Some(o), Some(n)) if o.kind != n.kind);
         if c.change == ChangeKind::Deleted || kind_changed || old.is_some_and(|o| o.kind != EntryKind::Dir && c.entry.is_some()) {
-            remove(ws, &c.path, old.map(|o| o.kind))?;
+            remove(ws, &c.path)?;
             if c.change == ChangeKind::Deleted {
                 stats.removed += 1;
             }
@@ -78,24 +75,20 @@ pub fn restore(
         match entry.kind {
             EntryKind::Dir => {
                 if current.get(path).is_none_or(|o| o.kind != EntryKind::Dir) {
-                    ws.dir.create_dir(path).map_err(CaptureError::io(path))?;
+                    beneath::create_dir(&ws.dir, path).map_err(CaptureError::io(path))?;
                 }
             }
             EntryKind::File => {
                 let digest = entry.digest.ok_or_else(|| missing_digest(path))?;
                 let mut src = blobs.open(&digest).map_err(CaptureError::io(path))?;
-                let mut opts = OpenOptions::new();
-                opts.write(true).create_new(true).follow(FollowSymlinks::No);
-                let mut out = ws.dir.open_with(path, &opts).map_err(CaptureError::io(path))?;
+                let mut out = beneath::create_file(&ws.dir, path).map_err(CaptureError::io(path))?;
                 io::copy(&mut src, &mut out).and_then(|_| out.flush()).map_err(CaptureError::io(path))?;
             }
             EntryKind::Symlink => {
                 let digest = entry.digest.ok_or_else(|| missing_digest(path))?;
                 let mut target_bytes = Vec::new();
                 blobs.open(&digest).and_then(|mut r| r.read_to_end(&mut target_bytes)).map_err(CaptureError::io(path))?;
-                let link = String::from_utf8(target_bytes)
-                    .map_err(|e| CaptureError::io(path)(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-                rustix::fs::symlinkat(link.as_str(), &ws.dir, path).map_err(|e| CaptureError::io(path)(e.into()))?;
+                beneath::symlink(&ws.dir, &target_bytes, path).map_err(CaptureError::io(path))?;
             }
         }
         stats.written += 1;
@@ -103,12 +96,8 @@ pub fn restore(
     Ok(stats)
 }
 
-fn remove(ws: &Workspace, path: &str, kind: Option<EntryKind>) -> Result<(), CaptureError> {
-    let r = match kind {
-        Some(EntryKind::Dir) => ws.dir.remove_dir_all(path),
-        _ => ws.dir.remove_file_or_symlink(path),
-    };
-    match r {
+fn remove(ws: &Workspace, path: &str) -> Result<(), CaptureError> {
+    match beneath::remove_all(&ws.dir, path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CaptureError::io(path)(e)),
         _ => Ok(()),
     }

@@ -53,6 +53,9 @@ pub enum CaptureError {
         /// What it is.
         kind: &'static str,
     },
+    /// A tree that is not a workspace (see `model::check_tree`): refused before restoring it.
+    #[error("the tree to restore is not a workspace: {0}")]
+    InvalidTree(String),
     /// A name that is not UTF-8 (WASI names always are, so something else wrote it).
     #[error("a file name under `{parent}` is not UTF-8")]
     NonUtf8Name {
@@ -156,18 +159,17 @@ fn walk(dir: &Dir, prefix: &str, limits: &CaptureLimits, out: &mut Vec<Scanned>)
 }
 
 /// The entry at `path` and, for a directory, everything under it, as [`scan`] finds them;
-/// nothing when `path` does not exist. `path` must not pass through a symlink (the caller
-/// knows the workspace holds none).
+/// nothing when `path` does not exist. A symlink on the way is an error, never followed.
 pub fn scan_at(dir: &Dir, path: &str, limits: &CaptureLimits) -> Result<Vec<Scanned>, CaptureError> {
-    let st = match rustix::fs::statat(dir, path, AtFlags::SYMLINK_NOFOLLOW) {
+    let st = match super::beneath::lstat(dir, path) {
         Ok(st) => st,
-        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
-        Err(e) => return Err(CaptureError::io(path)(e.into())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(CaptureError::io(path)(e)),
     };
     let (kind, key) = classify(path, &st, limits)?;
     let mut out = vec![Scanned { path: path.to_owned(), kind, key, links: st.st_nlink }];
     if kind == EntryKind::Dir {
-        let sub = dir.open_dir_nofollow(path).map_err(CaptureError::io(path))?;
+        let sub = super::beneath::open_dir(dir, path).map_err(CaptureError::io(path))?;
         walk(&sub, path, limits, &mut out)?;
     }
     Ok(out)

@@ -3,11 +3,10 @@
 use super::index::filesystem_tick;
 use super::scan::{CaptureError, CaptureLimits, Scanned, scan, scan_at};
 use super::touched::{Touched, is_under};
-use super::{Workspace, diff_trees};
+use super::{Workspace, beneath, diff_trees};
 use crate::cas::{LocalCas, hash_reader};
 use crate::model::{Digest, EntryKind, FileChange, FileEntry, FileTree, TenantId};
-use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::Dir;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek};
 
@@ -191,7 +190,7 @@ fn entry_of(
     Ok(match s.kind {
         EntryKind::Dir => FileEntry { kind: EntryKind::Dir, digest: None, size: 0, mode: s.key.mode },
         EntryKind::Symlink => {
-            let target = rustix::fs::readlinkat(dir, s.path.as_str(), Vec::new()).map_err(|e| CaptureError::io(&s.path)(e.into()))?.into_bytes();
+            let target = beneath::readlink(dir, &s.path).map_err(CaptureError::io(&s.path))?;
             let digest = Digest::of(&target);
             let size = target.len() as u64;
             pending.entry(digest).or_insert(NewBlob { digest, size, inline: Some(target) });
@@ -220,9 +219,9 @@ fn verify_against_walk(ws: &Workspace, tree: &FileTree, limits: &CaptureLimits) 
         .map(|s| {
             let digest = match s.kind {
                 EntryKind::Dir => None,
-                EntryKind::Symlink => Some(Digest::of(&rustix::fs::readlinkat(&ws.dir, s.path.as_str(), Vec::new()).expect("readlink").into_bytes())),
+                EntryKind::Symlink => Some(Digest::of(&beneath::readlink(&ws.dir, &s.path).expect("readlink"))),
                 EntryKind::File => {
-                    let f = ws.dir.open_with(&s.path, OpenOptions::new().read(true).follow(FollowSymlinks::No)).expect("opening to verify");
+                    let f = beneath::open_file(&ws.dir, &s.path).expect("opening to verify");
                     Some(hash_reader(f).expect("hashing to verify").0)
                 }
             };
@@ -249,9 +248,7 @@ fn hash_file(
     limits: &CaptureLimits,
     pending: &mut BTreeMap<Digest, NewBlob>,
 ) -> Result<Digest, CaptureError> {
-    let mut opts = OpenOptions::new();
-    opts.read(true).follow(FollowSymlinks::No);
-    let mut file = dir.open_with(path, &opts).map_err(CaptureError::io(path))?;
+    let mut file = beneath::open_file(dir, path).map_err(CaptureError::io(path))?;
     if size <= limits.inline_max_bytes {
         let mut bytes = Vec::with_capacity(size as usize);
         file.by_ref().take(limits.inline_max_bytes + 1).read_to_end(&mut bytes).map_err(CaptureError::io(path))?;

@@ -24,6 +24,9 @@ pub enum PutOutcome {
     AlreadyPresent,
 }
 
+/// Suffix of an object the orphan cleaner has set aside to delete.
+const DOOMED: &str = ".doomed";
+
 /// One object in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoredObject {
@@ -64,9 +67,13 @@ impl LocalCas {
     pub fn put(&self, tenant: TenantId, digest: &Digest, src: &mut dyn Read) -> io::Result<PutOutcome> {
         if self.contains(tenant, digest)? {
             // The object may be an orphan (no row yet) that the transaction now being built will
-            // reference: a fresh mtime keeps the orphan cleaner's grace period off it until then.
-            self.root.set_mtime(Self::object_path(tenant, digest), SystemTimeSpec::SymbolicNow)?;
-            return Ok(PutOutcome::AlreadyPresent);
+            // reference: a fresh mtime keeps the orphan cleaner off it until then (see
+            // [`LocalCas::remove_if_stale`]). Gone meanwhile: the cleaner took it, write anew.
+            match self.root.set_mtime(Self::object_path(tenant, digest), SystemTimeSpec::SymbolicNow) {
+                Ok(()) => return Ok(PutOutcome::AlreadyPresent),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         let tmp_dir = format!("{tenant}/tmp");
         self.root.create_dir_all(&tmp_dir)?;
@@ -134,9 +141,54 @@ impl LocalCas {
         Ok(out)
     }
 
-    /// Deletes an object (the orphan cleaner, after checking no row references it).
-    pub fn remove(&self, tenant: TenantId, digest: &Digest) -> io::Result<()> {
-        self.root.remove_file(Self::object_path(tenant, digest))
+    /// Deletes an object the orphan cleaner found unreferenced and last modified before
+    /// `cutoff`, unless a [`put`](Self::put) has refreshed it since; whether it was deleted.
+    ///
+    /// The cleaner's listing is stale by the time it deletes: a node may have re-produced the
+    /// content meanwhile (its `put` only refreshed the mtime) and be about to commit a row
+    /// for it. So the object is first renamed into `tmp/` (atomic). A `put` after the rename
+    /// finds no object and writes a new one; a `put` before it refreshed the mtime, which is
+    /// read from the renamed file, and such a file is renamed back; a `put` whose refresh
+    /// finds the object gone writes it anew. No interleaving loses content a `put` vouched
+    /// for. (A crash between the rename and the delete leaves a `.doomed` temp file, which
+    /// the next pass puts back: [`LocalCas::reinstate`].)
+    pub fn remove_if_stale(&self, tenant: TenantId, digest: &Digest, cutoff: std::time::SystemTime) -> io::Result<bool> {
+        let object = Self::object_path(tenant, digest);
+        let tmp_dir = format!("{tenant}/tmp");
+        self.root.create_dir_all(&tmp_dir)?;
+        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+        let doomed = format!("{tmp_dir}/{}.{}.{n}{DOOMED}", digest.to_hex(), std::process::id());
+        match self.root.rename(&object, &self.root, &doomed) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            r => r?,
+        }
+        if self.root.symlink_metadata(&doomed)?.modified()?.into_std() >= cutoff {
+            // Refreshed by a put: back it goes (if a put wrote it anew since, the bytes are
+            // the same, and either copy will do).
+            self.root.rename(&doomed, &self.root, &object)?;
+            return Ok(false);
+        }
+        self.root.remove_file(&doomed)?;
+        Ok(true)
+    }
+
+    /// Whether a temp file (named by [`LocalCas::list_temp`]) is an object a crashed
+    /// [`remove_if_stale`](Self::remove_if_stale) set aside.
+    pub fn is_set_aside(name: &str) -> bool {
+        name.ends_with(DOOMED)
+    }
+
+    /// Puts back an object set aside (see [`LocalCas::is_set_aside`]); `false` for a name
+    /// that is not one.
+    pub fn reinstate(&self, tenant: TenantId, name: &str) -> io::Result<bool> {
+        let Some(digest) = name.strip_suffix(DOOMED).and_then(|n| n.split('.').next()).and_then(|hex| hex.parse::<Digest>().ok()) else {
+            return Ok(false);
+        };
+        let object = Self::object_path(tenant, &digest);
+        let (parent, _) = object.rsplit_once('/').unwrap_or(("", ""));
+        self.root.create_dir_all(parent)?;
+        self.root.rename(format!("{tenant}/tmp/{name}"), &self.root, &object)?;
+        Ok(true)
     }
 
     /// Deletes a temp file named by [`LocalCas::list_temp`].

@@ -36,6 +36,8 @@ pub fn options(component: &Path, state: Option<&str>, config: Option<&str>, work
         max_files: s.max_files,
         output_bytes: s.output_bytes,
         update_bytes: None,
+        event_bytes: None,
+        log_bytes: None,
     };
     if let Err(p) = limits.validate() {
         bail!("--{}: {p}", p.limit.replace('_', "-"));

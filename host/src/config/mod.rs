@@ -6,7 +6,7 @@
 
 use crate::db::Durability;
 use crate::runtime::{Limits, Tuning};
-use crate::workflow::NodeLimits;
+use crate::workflow::{CeilingProblem, NodeLimits};
 use crate::capture::CaptureLimits;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -67,6 +67,13 @@ pub struct DefaultLimits {
     pub max_file_bytes: u64,
     /// Most entries in a workspace.
     pub max_workspace_entries: usize,
+    /// Emitted event bytes per attempt, in total.
+    pub event_bytes: u64,
+    /// Log message bytes per attempt, in total.
+    pub log_bytes: u64,
+    /// The operator's ceilings (`[limits.max]`): what no manifest, experiment or API request
+    /// may ask beyond. Unset: no ceiling beyond the ranges every limit has.
+    pub max: NodeLimits,
 }
 
 impl Default for DefaultLimits {
@@ -82,6 +89,9 @@ impl Default for DefaultLimits {
             update_bytes: l.update_bytes as u64,
             max_file_bytes: 1 << 30,
             max_workspace_entries: 100_000,
+            event_bytes: l.event_bytes as u64,
+            log_bytes: l.log_bytes as u64,
+            max: NodeLimits::default(),
         }
     }
 }
@@ -97,6 +107,8 @@ impl DefaultLimits {
             max_files: Some(self.max_files),
             output_bytes: Some(self.output_bytes),
             update_bytes: Some(self.update_bytes),
+            event_bytes: Some(self.event_bytes),
+            log_bytes: Some(self.log_bytes),
         }
     }
 }
@@ -112,6 +124,10 @@ pub struct RuntimeConfig {
     pub inline_blob_max_bytes: u64,
     /// Default limits.
     pub limits: DefaultLimits,
+    /// Most node attempts one tenant may run at once in this process (of the process's 64);
+    /// the rest stay free for other tenants. A freed slot always goes to the waiting tenant
+    /// running fewest.
+    pub attempt_slots_per_tenant: usize,
     /// CAS objects without a `blobs` row are deleted by `wtb gc orphans` once this old: longer
     /// than any exit transaction stays in flight between writing a blob and committing its row.
     pub orphan_grace_seconds: u64,
@@ -134,6 +150,7 @@ impl Default for RuntimeConfig {
             durability: Durability::Full,
             inline_blob_max_bytes: 64 << 10,
             limits: DefaultLimits::default(),
+            attempt_slots_per_tenant: 64,
             orphan_grace_seconds: 3600,
             orphan_interval_seconds: 3600,
             outbox: OutboxConfig::default(),
@@ -218,12 +235,45 @@ impl RuntimeConfig {
         if let Err(p) = config.limits.as_node_limits().validate() {
             return Err(ConfigError::File { path: path.to_owned(), message: format!("[limits] {p}") });
         }
+        if config.attempt_slots_per_tenant == 0 {
+            return Err(ConfigError::File { path: path.to_owned(), message: "`attempt_slots_per_tenant` = 0 makes no sense: it must be at least 1".into() });
+        }
+        if let Err(p) = config.limits.max.validate() {
+            return Err(ConfigError::File { path: path.to_owned(), message: format!("[limits.max] {p}") });
+        }
+        if let Some(p) = config.limits.as_node_limits().above(&config.limits.max) {
+            return Err(ConfigError::File { path: path.to_owned(), message: format!("[limits] default {p}") });
+        }
         Ok(config)
     }
 
-    /// The limits of a node: its manifest's, with these defaults for what it leaves unset.
+    /// Refuses limits above the operator's ceilings; `node` as the manifest, experiment or
+    /// request states them (unset ones take the defaults, which are within the ceilings).
+    pub fn check_ceilings(&self, node: &NodeLimits) -> Result<(), CeilingProblem> {
+        node.or(&self.limits.as_node_limits()).above(&self.limits.max).map_or(Ok(()), Err)
+    }
+
+    /// The limits of a node: its manifest's, with these defaults for what it leaves unset,
+    /// each held to its ceiling (a definition stored before the operator lowered one runs
+    /// under the new ceiling; loads refuse what is above it, see [`Self::check_ceilings`]).
     pub fn node_limits(&self, node: &NodeLimits) -> Limits {
         let l = node.or(&self.limits.as_node_limits());
+        let max = &self.limits.max;
+        let cap = |v: Option<u64>, c: Option<u64>| match (v, c) {
+            (Some(v), Some(c)) => Some(v.min(c)),
+            (v, c) => v.or(c),
+        };
+        let l = NodeLimits {
+            memory_mib: cap(l.memory_mib, max.memory_mib),
+            timeout_ms: cap(l.timeout_ms, max.timeout_ms),
+            fuel: cap(l.fuel, max.fuel),
+            disk_mib: cap(l.disk_mib, max.disk_mib),
+            max_files: cap(l.max_files, max.max_files),
+            output_bytes: cap(l.output_bytes, max.output_bytes),
+            update_bytes: cap(l.update_bytes, max.update_bytes),
+            event_bytes: cap(l.event_bytes, max.event_bytes),
+            log_bytes: cap(l.log_bytes, max.log_bytes),
+        };
         let d = Limits::default();
         Limits {
             memory_bytes: l.memory_mib.map_or(d.memory_bytes, |m| m << 20),
@@ -233,6 +283,8 @@ impl RuntimeConfig {
             max_files: l.max_files.unwrap_or(d.max_files),
             output_bytes: l.output_bytes.map_or(d.output_bytes, |b| b as usize),
             update_bytes: l.update_bytes.map_or(d.update_bytes, |b| b as usize),
+            event_bytes: l.event_bytes.map_or(d.event_bytes, |b| b as usize),
+            log_bytes: l.log_bytes.map_or(d.log_bytes, |b| b as usize),
             max_resources: d.max_resources,
         }
     }

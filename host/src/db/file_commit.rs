@@ -5,7 +5,7 @@ use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{get, int, parse, parse_opt, unsigned, unsigned_opt};
 use crate::capture::apply_changes;
 use crate::model::{ChangeKind, EntryKind, FileChange, FileCommit, FileCommitId, FileEntry, FileTree, TenantId, Timestamp};
-use crate::model::SNAPSHOT_INTERVAL;
+use crate::model::{SNAPSHOT_INTERVAL, check_tree};
 use sqlx::SqliteConnection;
 use std::sync::Arc;
 
@@ -88,6 +88,9 @@ pub async fn get_one(conn: &mut SqliteConnection, tenant: TenantId, id: FileComm
             tree
         }
     };
+    // A stored tree with an entry under a non-directory would make a restore write through a
+    // link: it is corrupt, whatever wrote it.
+    check_tree(&tree).map_err(|e| corrupt(format!("file commit {id}: {e}")))?;
     Ok(Some(FileCommit { tree: Arc::new(tree), ..commit }))
 }
 

@@ -12,7 +12,6 @@ use crate::workflow::{Schema, parse_update};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// A node activation: an entry checkpoint whose boundary is open.
 pub(crate) struct Task {
@@ -74,7 +73,7 @@ pub(crate) struct Context {
     pub(crate) call: NodeCall,
     pub(crate) retry_timeouts: bool,
     pub(crate) update_schema: Option<Arc<Schema>>,
-    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) slots: Arc<super::slots::FairSlots>,
 }
 
 /// Runs the attempt. `restore_from` is given when the lane's workspace may not hold the
@@ -97,7 +96,10 @@ pub(crate) async fn attempt(cx: Context, task: Task, mut ws: Workspace, restore_
         ws = back;
         r.map_err(|source| ExecError::Workspace { execution: task.entry.execution, source })?;
     }
-    let Ok(_slot) = cx.slots.clone().acquire_owned().await else { return idle(task, ws, Result_::Cancelled) };
+    let _slot = tokio::select! {
+        slot = cx.slots.acquire(cx.tenant) => slot,
+        () = cancel.cancelled() => return idle(task, ws, Result_::Cancelled),
+    };
     let mut report = cx.runtime.run(&cx.node, &cx.call, ws.host_path(), &cx.limits, &cancel).await;
     let failure = match &report.outcome {
         Outcome::Returned { update, route } => match checked_update(update, &cx) {
@@ -153,7 +155,8 @@ fn node_fault(e: &CaptureError) -> Option<TrapKind> {
     match e {
         CaptureError::FileTooLarge { .. } | CaptureError::TooManyEntries { .. } => Some(TrapKind::DiskQuotaExceeded),
         CaptureError::SpecialFile { .. } | CaptureError::NonUtf8Name { .. } => Some(TrapKind::SandboxViolation),
-        CaptureError::Io { .. } => None,
+        // Not from a capture: restore refuses such a tree before touching the workspace.
+        CaptureError::Io { .. } | CaptureError::InvalidTree(_) => None,
     }
 }
 

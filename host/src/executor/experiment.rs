@@ -189,6 +189,11 @@ impl Executor {
         let env = spec.environments.iter().find(|e| e.name == cell.environment).expect("a cell's environment exists");
         let base_dir = loaded.file.parent().unwrap_or(Path::new("."));
         let mut overrides = Overrides { env: env.env.clone(), limits: env.limits, ..Overrides::default() };
+        for node in &loaded.workflow.manifest.nodes {
+            if let Err(p) = self.config.check_ceilings(&env.limits.or(&node.limits)) {
+                return Err(ExecError::Refused(format!("environment `{}`, node `{}`: {p}", env.name, node.id)));
+            }
+        }
         for f in &env.fixtures {
             overrides.fixtures.push(resolve_fixture(base_dir, f).map_err(ExecError::Refused)?);
         }

@@ -210,6 +210,9 @@ impl Executor {
             components.push((node.clone(), prepared.digest(), bytes));
         }
         let def = def.with_overrides(&overrides).map_err(|node| no_node(&node))?;
+        for node in &def.nodes {
+            self.config.check_ceilings(&node.limits).map_err(|p| ExecError::Refused(format!("node `{}`: {p}", node.id)))?;
+        }
         Ok((def, components))
     }
 }

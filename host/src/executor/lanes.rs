@@ -70,11 +70,13 @@ impl Drive<'_> {
             return;
         }
         let extra: Vec<u32> = self.lanes.keys().copied().filter(|l| *l != 0).collect();
+        let Ok(root) = self.ex.workspaces.try_clone() else { return };
+        let names: Vec<String> = extra.iter().map(|lane| super::run::lane_dir(self.id, *lane)).collect();
         for lane in extra {
             self.lanes.remove(&lane);
-            let path = self.ex.workspace_path(self.id, lane);
-            let _ = super::run::blocking(move || std::fs::remove_dir_all(path)).await;
         }
+        // Best effort: a lane left behind is removed with its execution (retention GC).
+        let _ = super::run::blocking(move || names.iter().try_for_each(|n| crate::capture::beneath::remove_all(&root, n))).await;
     }
 
 }

@@ -130,6 +130,9 @@ impl Executor {
                 let message = "a fuel limit needs fuel metering, which this engine has switched off".into();
                 return Err(ManifestError { file: file.clone(), at: spec.component_at, field: Some(format!("nodes[{index}].limits.fuel")), message }.into());
             }
+            if let Err(p) = self.config.check_ceilings(&spec.limits) {
+                return Err(ManifestError { file: file.clone(), at: spec.component_at, field: Some(format!("nodes[{index}].limits.{}", p.limit)), message: p.to_string() }.into());
+            }
         }
         let (state_schema, update_schemas) = compile_schemas(&manifest, &file)?;
         let mut nodes = Vec::with_capacity(manifest.nodes.len());

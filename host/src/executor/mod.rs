@@ -38,6 +38,7 @@ mod lanes;
 pub mod load;
 mod remote_experiment;
 mod run;
+mod slots;
 mod solo;
 mod tenancy;
 mod travel;
@@ -180,8 +181,9 @@ pub struct Host {
     pub(crate) data_root: PathBuf,
     pub(crate) fail_point: Option<FailPoint>,
     pub(crate) controls: Arc<control::Controls>,
-    /// Guest attempts running at once in this process, across executions.
-    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    /// Guest attempts running at once in this process, across executions, shared fairly
+    /// between tenants.
+    pub(crate) slots: Arc<slots::FairSlots>,
     /// The one writer of exit transactions, grouping concurrent ones into one commit.
     pub(crate) committer: Arc<group::GroupCommitter>,
     /// Workflows whose definition and component rows this host has stored, per tenant.
@@ -206,6 +208,7 @@ impl Executor {
         let runtime = Runtime::with_tuning(data.cache, data.config.tuning)
             .map_err(|e| ExecError::Io { what: "starting the wasm engine".into(), source: std::io::Error::other(format!("{e:#}")) })?;
         let committer = Arc::new(group::GroupCommitter::start(&data.db_path, data.config.durability)?);
+        let slots = slots::FairSlots::new(MAX_CONCURRENT_ATTEMPTS, data.config.attempt_slots_per_tenant);
         let host = Host {
             pool,
             cas: Arc::new(LocalCas::new(data.blobs)),
@@ -217,7 +220,7 @@ impl Executor {
             data_root: data.root,
             fail_point: None,
             controls: Arc::new(control::Controls::new(crate::clock::owner_id(ids.as_ref()))),
-            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_ATTEMPTS)),
+            slots,
             committer,
             registered: std::sync::Mutex::default(),
             ids,

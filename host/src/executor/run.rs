@@ -318,11 +318,6 @@ impl Executor {
         Ok(drive)
     }
 
-    /// Where a lane's workspace lives on the host.
-    pub(crate) fn workspace_path(&self, execution: ExecutionId, lane: u32) -> PathBuf {
-        self.workspaces_path.join(lane_dir(execution, lane))
-    }
-
     /// Deletes every lane workspace of an execution (retention GC, after its rows are gone).
     pub(crate) async fn remove_workspaces(&self, execution: ExecutionId) -> Result<(), ExecError> {
         let root = self.workspaces.try_clone().map_err(|source| ExecError::Io { what: "opening the workspaces dir".into(), source })?;
@@ -331,7 +326,7 @@ impl Executor {
             for entry in root.entries()? {
                 let name = entry?.file_name().to_string_lossy().into_owned();
                 if name == main || name.starts_with(&lanes) {
-                    match root.remove_dir_all(&name) {
+                    match crate::capture::beneath::remove_all(&root, &name) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                         _ => {}
                     }
@@ -366,7 +361,7 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
 
 /// A lane's workspace directory name: lane 0 (the main line) is `<execution>`, lane n (a
 /// parallel branch) `<execution>.<n>`.
-fn lane_dir(execution: ExecutionId, lane: u32) -> String {
+pub(super) fn lane_dir(execution: ExecutionId, lane: u32) -> String {
     if lane == 0 { execution.to_string() } else { format!("{execution}.{lane}") }
 }
 

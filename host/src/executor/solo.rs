@@ -98,6 +98,7 @@ impl Executor {
         let bytes: Arc<[u8]> = tokio::fs::read(&opts.component).await.map_err(|e| ExecError::Refused(format!("{path}: {e}")))?.into();
         let prepared = self.runtime.prepare(bytes, opts.network).await.map_err(|e| ExecError::Refused(format!("{path}: {e}")))?;
         opts.limits.validate().map_err(|p| ExecError::Refused(format!("limits: {p}")))?;
+        self.config.check_ceilings(&opts.limits).map_err(|p| ExecError::Refused(format!("limits: {p}")))?;
         let cwd = std::env::current_dir().map_err(|source| ExecError::Io { what: "reading the current directory".into(), source })?;
         let fixtures = opts.fixtures.iter().map(|f| super::load::resolve_fixture(&cwd, f)).collect::<Result<Vec<_>, _>>().map_err(ExecError::Refused)?;
         let opts = &SoloOptions { fixtures, ..opts.clone() };
@@ -164,7 +165,7 @@ impl Executor {
             trap: None,
             stdout: report.stdout.clone(),
             stderr: report.stderr.clone(),
-            events: report.events.iter().map(|e| serde_json::json!({ "kind": e.kind, "payload": e.payload })).collect(),
+            events: report.events.iter().map(|e| serde_json::json!({ "kind": e.kind, "payload": serde_json::from_str::<serde_json::Value>(&e.payload).unwrap_or_default() })).collect(),
             files: Vec::new(),
             duration_us: u64::try_from(report.guest_time.as_micros()).unwrap_or(u64::MAX),
             peak_memory_bytes: report.peak_memory_bytes,

@@ -3,8 +3,11 @@
 //!
 //! Order matters: the store is listed first, the rows read second. An object listed before
 //! its row committed was written (or re-put, which refreshes its mtime) moments ago, so the
-//! grace period — longer than any exit transaction stays in flight — keeps it.
+//! grace period — longer than any exit transaction stays in flight — keeps it. A node that
+//! re-puts an old orphan *after* the listing is caught at delete time: each object is set
+//! aside atomically and its mtime read again ([`LocalCas::remove_if_stale`]).
 
+use crate::cas::LocalCas;
 use crate::db;
 use crate::executor::{ExecError, Executor};
 use crate::model::{Digest, TenantId};
@@ -59,26 +62,47 @@ pub(crate) async fn clean_orphans_of(exec: &Executor, tenant: TenantId, grace: D
             report.young += 1;
         }
     }
+    // Objects a crashed pass set aside go back whatever their age (a row may name them);
+    // other temp files are crashed writes, removed once old.
+    let (set_aside, temps): (Vec<_>, Vec<_>) = temps.into_iter().partition(|(name, _)| LocalCas::is_set_aside(name));
     let old_temps: Vec<String> = temps.into_iter().filter(|(_, modified)| *modified < cutoff).map(|(name, _)| name).collect();
-    report.temp_removed = old_temps.len();
-    if !dry_run {
-        crate::executor::blocking(move || -> std::io::Result<()> {
-            for d in &doomed {
-                match cas.remove(tenant, d) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
+    if dry_run {
+        report.temp_removed = old_temps.len();
+        return Ok(report);
+    }
+    crate::failpoint::pause("orphans-before-delete", &tenant.to_string()).await;
+    let (kept, temp_removed) = crate::executor::blocking(move || -> std::io::Result<(Vec<Digest>, usize)> {
+        let mut kept = Vec::new();
+        for d in doomed {
+            if !cas.remove_if_stale(tenant, &d, cutoff)? {
+                kept.push(d);
             }
-            for name in &old_temps {
-                match cas.remove_temp(tenant, name) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
+        }
+        for (name, _) in &set_aside {
+            match cas.reinstate(tenant, name) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
             }
-            Ok(())
-        })
-        .await?
-        .map_err(io("deleting orphans"))?;
+        }
+        let mut temp_removed = 0;
+        for name in &old_temps {
+            match cas.remove_temp(tenant, name) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                Err(_) => {}
+                Ok(()) => temp_removed += 1,
+            }
+        }
+        Ok((kept, temp_removed))
+    })
+    .await?
+    .map_err(io("deleting orphans"))?;
+    report.temp_removed = temp_removed;
+    for d in &kept {
+        if let Some(i) = report.removed.iter().position(|r| r == d) {
+            report.removed.remove(i);
+            report.young += 1;
+            report.removed_bytes -= objects.iter().find(|o| o.digest == *d).map_or(0, |o| o.size);
+        }
     }
     Ok(report)
 }

@@ -12,6 +12,7 @@ mod files;
 mod ids;
 mod tenant;
 mod time;
+mod tree;
 
 pub use boundary::{AttemptStatus, NodeBoundary, TrapKind};
 pub use checkpoint::{Checkpoint, CheckpointKind};
@@ -22,6 +23,7 @@ pub use files::{BlobRecord, ChangeKind, EntryKind, FileChange, FileCommit, FileE
 pub use ids::{BoundaryId, CheckpointId, EventId, ExecutionId, ExperimentId, FileCommitId, IdParseError, TenantId, TokenId, WorkflowId};
 pub use tenant::{ApiToken, Quotas, Tenant, valid_tenant_name, valid_token_name};
 pub use time::Timestamp;
+pub use tree::{TreeError, check_tree, is_plain_path};
 
 /// A string stored in the database did not name a known enum variant.
 #[derive(Debug, thiserror::Error)]

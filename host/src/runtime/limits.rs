@@ -5,7 +5,7 @@ use std::time::Duration;
 /// Resource limits of one node attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest linear memory, in bytes.
+    /// Memory of the node: all its linear memories and tables together, in bytes.
     pub memory_bytes: u64,
     /// Wall-time limit (epoch interruption inside wasm, plus an outer timeout around host calls).
     pub timeout: Duration,
@@ -22,6 +22,10 @@ pub struct Limits {
     pub max_resources: usize,
     /// Largest state update, in bytes of JSON.
     pub update_bytes: usize,
+    /// Bytes of event kinds and payloads one attempt may emit, in total.
+    pub event_bytes: usize,
+    /// Bytes of log messages one attempt may write, in total.
+    pub log_bytes: usize,
 }
 
 impl Default for Limits {
@@ -35,6 +39,8 @@ impl Default for Limits {
             output_bytes: 1 << 20,
             max_resources: 10_000,
             update_bytes: 16 << 20,
+            event_bytes: 4 << 20,
+            log_bytes: 1 << 20,
         }
     }
 }

@@ -319,12 +319,18 @@ impl Runtime {
         let guest_time = started.elapsed();
         let fuel_consumed = (self.tuning.fuel).then(|| fuel - store.get_fuel().unwrap_or(0));
         let touched = std::mem::take(&mut store.data_mut().touch.touched);
+        // Moved, not cloned: what a guest emitted may be up to its whole event budget.
+        let events = std::mem::take(&mut store.data_mut().events);
         let state = store.data();
         let signals = outcome::Signals {
             violation: state.violation.clone(),
             memory_limit_hit: state.limiter.hit,
             disk: quota.as_ref().and_then(|q| q.exceeded()),
-            output: [("stdout", &stdout), ("stderr", &stderr)].into_iter().find(|(_, o)| o.overflowed()).map(|(name, o)| format!("wrote more than {} bytes to {name}", o.cap())),
+            output: [("stdout", &stdout), ("stderr", &stderr)]
+                .into_iter()
+                .find(|(_, o)| o.overflowed())
+                .map(|(name, o)| format!("wrote more than {} bytes to {name}", o.cap()))
+                .or_else(|| state.overflow.clone()),
         };
         let outcome = match result {
             _ if cancel.is_cancelled() => Outcome::Cancelled,
@@ -345,7 +351,7 @@ impl Runtime {
         };
         AttemptReport {
             outcome,
-            events: state.events.clone(),
+            events,
             stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
             stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
             peak_memory_bytes: state.limiter.peak,
@@ -372,10 +378,16 @@ fn engine_config(pooling: bool, tuning: Tuning) -> Config {
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     if pooling {
         let mut pool = PoolingAllocationConfig::new();
+        // Per-component caps equal to the per-store ones, and totals that hold every slot's
+        // worth: one node can never take the pool slots another needs.
+        let (instances, memories, tables) = (state::MAX_CORE_INSTANCES as u32, state::MAX_MEMORIES as u32, state::MAX_TABLES as u32);
         pool.total_component_instances(POOL_SLOTS)
-            .total_core_instances(POOL_SLOTS * 8)
-            .total_memories(POOL_SLOTS * 2)
-            .total_tables(POOL_SLOTS * 8)
+            .max_core_instances_per_component(instances)
+            .max_memories_per_component(memories)
+            .max_tables_per_component(tables)
+            .total_core_instances(POOL_SLOTS * instances)
+            .total_memories(POOL_SLOTS * memories)
+            .total_tables(POOL_SLOTS * tables)
             .total_stacks(POOL_SLOTS)
             // Per-node memory limits are enforced by the store's limiter; the pool only
             // needs room for the largest one wasm32 allows.

@@ -93,7 +93,8 @@ pub struct AttemptReport {
     pub stdout: String,
     /// Captured stderr (capped).
     pub stderr: String,
-    /// Largest linear memory reached.
+    /// Largest total of the store's linear memories and tables reached (what the memory
+    /// limit caps).
     pub peak_memory_bytes: u64,
     /// Fuel the guest burned (`None` when metering is off).
     pub fuel_consumed: Option<u64>,

@@ -16,14 +16,17 @@ pub const MAX_EVENTS: usize = 10_000;
 pub const MAX_EVENT_PAYLOAD: usize = 1 << 20;
 /// Most log lines one attempt may write (more are counted and dropped).
 pub const MAX_LOG_LINES: usize = 10_000;
+/// Longest log line passed on; a longer one is cut (its whole length is still charged).
+pub const MAX_LOG_LINE: usize = 4096;
 
 /// An event a guest emitted; it becomes an outbox row only if the attempt commits.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestEvent {
     /// The guest's kind (stored as `guest.<kind>`).
     pub kind: String,
-    /// The payload, validated as JSON.
-    pub payload: serde_json::Value,
+    /// The payload as the guest sent it, checked to be JSON. Kept as text: a parsed tree
+    /// costs many times its text (a guest sending `[0,0,0,…]` made the host hold ~16×).
+    pub payload: String,
 }
 
 /// Who is running, for log lines.
@@ -48,8 +51,21 @@ pub struct NodeState {
     pub(crate) quota: Option<Arc<DiskQuota>>,
     /// What the guest changed in its workspace, for capture.
     pub(crate) touch: TouchLog,
+    /// A total budget (events, logs) the guest went past: ends the attempt as output too large.
+    pub(crate) overflow: Option<String>,
     log_lines: usize,
+    /// Bytes charged so far against `budget`.
+    event_bytes: usize,
+    log_bytes: usize,
+    budget: Budget,
     tag: AttemptTag,
+}
+
+/// The per-attempt totals of what a guest may send through host calls.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    event_bytes: usize,
+    log_bytes: usize,
 }
 
 impl NodeState {
@@ -60,12 +76,16 @@ impl NodeState {
         Self {
             wasi,
             table,
-            limiter: MemoryLimiter { limit: limits.memory_bytes, peak: 0, hit: false },
+            limiter: MemoryLimiter::new(limits.memory_bytes),
             events: Vec::new(),
             violation: None,
             quota,
             touch: TouchLog::default(),
+            overflow: None,
             log_lines: 0,
+            event_bytes: 0,
+            log_bytes: 0,
+            budget: Budget { event_bytes: limits.event_bytes, log_bytes: limits.log_bytes },
             tag,
         }
     }
@@ -73,6 +93,12 @@ impl NodeState {
     /// `wasi:filesystem/types` with the disk quota charged on the way.
     pub(crate) fn quota_fs(&mut self) -> QuotaFs<'_> {
         QuotaFs { fs: WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table }, quota: self.quota.as_ref(), touch: &mut self.touch }
+    }
+
+    /// Records a spent budget and returns the trap that ends the attempt.
+    fn overflow(&mut self, what: String) -> wasmtime::Error {
+        self.overflow = Some(what.clone());
+        wasmtime::Error::msg(what)
     }
 
     /// Records a sandbox violation and returns the trap that ends the attempt.
@@ -91,10 +117,21 @@ impl WasiView for NodeState {
 impl TypesHost for NodeState {}
 
 impl HostImports for NodeState {
-    fn log(&mut self, level: Level, message: String) -> WtResult<()> {
+    fn log(&mut self, level: Level, mut message: String) -> WtResult<()> {
+        // Charged in full before anything else: the string is already in host memory, and a
+        // guest must not be able to send more of them than the budget, dropped or not.
+        self.log_bytes = self.log_bytes.saturating_add(message.len());
+        if self.log_bytes > self.budget.log_bytes {
+            return Err(self.overflow(format!("log: more than {} bytes of log messages in one attempt", self.budget.log_bytes)));
+        }
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
             return Ok(());
+        }
+        if message.len() > MAX_LOG_LINE {
+            let cut = (0..=MAX_LOG_LINE).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
+            message.truncate(cut);
+            message.push_str("… (cut)");
         }
         let AttemptTag { execution, node, attempt } = &self.tag;
         match level {
@@ -120,8 +157,13 @@ impl HostImports for NodeState {
         if payload.len() > MAX_EVENT_PAYLOAD {
             return Err(self.violate(format!("emit: `{kind}` payload is {} bytes, over {MAX_EVENT_PAYLOAD}", payload.len())));
         }
-        match serde_json::from_str(&payload) {
-            Ok(payload) => {
+        self.event_bytes = self.event_bytes.saturating_add(kind.len() + payload.len());
+        if self.event_bytes > self.budget.event_bytes {
+            return Err(self.overflow(format!("emit: more than {} bytes of events in one attempt", self.budget.event_bytes)));
+        }
+        // Checked without building a tree; parsed once, when its outbox row is written.
+        match serde_json::from_str::<serde::de::IgnoredAny>(&payload) {
+            Ok(_) => {
                 self.events.push(GuestEvent { kind, payload });
                 Ok(())
             }
@@ -130,28 +172,71 @@ impl HostImports for NodeState {
     }
 }
 
-/// Enforces the memory limit and remembers the peak and whether the limit was hit, so a
-/// trap can be classified as out-of-memory rather than a generic failure.
+/// Bytes one table element takes in wasmtime (a pointer), per its `ResourceLimiter` docs.
+const TABLE_ELEMENT_BYTES: u64 = std::mem::size_of::<usize>() as u64;
+
+/// Most core instances, linear memories and tables one node's store may create: a component
+/// that instantiates one module many times must not multiply its memory limit, nor take the
+/// pool slots other nodes need. Generous for real toolchains' components (a Rust node has a
+/// handful of each; interpreters built as components a few more).
+pub(crate) const MAX_CORE_INSTANCES: usize = 32;
+/// See [`MAX_CORE_INSTANCES`].
+pub(crate) const MAX_MEMORIES: usize = 4;
+/// See [`MAX_CORE_INSTANCES`].
+pub(crate) const MAX_TABLES: usize = 32;
+
+/// Enforces the node's memory limit over the *sum* of every linear memory and table in its
+/// store (the limit is per node, however many memories a component creates), remembers the
+/// peak of that sum, and whether the limit was hit, so a trap can be classified as
+/// out-of-memory rather than a generic failure.
 pub(crate) struct MemoryLimiter {
     limit: u64,
+    /// Bytes of all memories and tables now.
+    total: u64,
     pub(crate) peak: u64,
     pub(crate) hit: bool,
 }
 
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> WtResult<bool> {
-        if desired as u64 > self.limit {
+impl MemoryLimiter {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self { limit, total: 0, peak: 0, hit: false }
+    }
+
+    /// Charges growth from `current` to `desired` bytes of one memory or table.
+    fn grow(&mut self, what: &str, current: u64, desired: u64) -> WtResult<bool> {
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.hit = true;
             return Err(wasmtime::Error::msg(format!(
-                "memory limit: tried to grow linear memory from {current} to {desired} bytes, limit {}",
+                "memory limit: growing a {what} from {current} to {desired} bytes would make the node's memories and tables {total} bytes, limit {}",
                 self.limit
             )));
         }
-        self.peak = self.peak.max(desired as u64);
+        self.total = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
+}
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> WtResult<bool> {
-        Ok(desired <= 1_000_000)
+impl ResourceLimiter for MemoryLimiter {
+    // Also called when a memory or table is created (`current` 0), so the sum covers all.
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> WtResult<bool> {
+        self.grow("linear memory", current as u64, desired as u64)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> WtResult<bool> {
+        self.grow("table", current as u64 * TABLE_ELEMENT_BYTES, desired as u64 * TABLE_ELEMENT_BYTES)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }

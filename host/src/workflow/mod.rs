@@ -21,7 +21,7 @@ pub use graph::{Edge, Graph, GraphProblem, RouteError, Site};
 pub use manifest::{DEFAULT_MAX_STEPS, Manifest, NodeSpec};
 pub use overrides::Overrides;
 pub use retry::RetryPolicy;
-pub use sandbox::{Fixture, LimitProblem, Network, NodeLimits, check_env, check_mount_point};
+pub use sandbox::{CeilingProblem, Fixture, LimitProblem, Network, NodeLimits, check_env, check_mount_point};
 pub use reduce::{ReduceError, Reducer, Reducers, apply_update, merge_branches};
 pub use schema::{Schema, SchemaSource, SchemaSpec, SchemaViolation};
 pub use state::{UpdateError, merge_update, parse_update};

@@ -28,6 +28,14 @@ pub struct NodeLimits {
     /// Largest state update, in bytes of JSON (2 – 1 GiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_bytes: Option<u64>,
+    /// Bytes of `emit` payloads (and kinds) one attempt may send in total; the call past it
+    /// ends the attempt (≤ 1 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_bytes: Option<u64>,
+    /// Bytes of `log` messages one attempt may write in total; the call past it ends the
+    /// attempt (≤ 1 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes: Option<u64>,
 }
 
 /// Longest wall-time limit: a day.
@@ -54,16 +62,27 @@ impl std::fmt::Display for LimitProblem {
     }
 }
 
+impl std::fmt::Display for CeilingProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = if self.limit == "fuel" && self.value == u64::MAX { "unlimited".to_owned() } else { self.value.to_string() };
+        write!(f, "limit `{}` = {value} is above the operator's ceiling of {} ([limits.max] in wtb.toml)", self.limit, self.ceiling)
+    }
+}
+
+impl std::error::Error for CeilingProblem {}
+
 impl NodeLimits {
     /// Checks every limit that is set.
     pub fn validate(&self) -> Result<(), LimitProblem> {
-        let rules: [(&'static str, Option<u64>, u64, u64, &'static str); 6] = [
+        let rules: [(&'static str, Option<u64>, u64, u64, &'static str); 8] = [
             ("memory_mib", self.memory_mib, 1, MAX_MEMORY_MIB, "between 1 and 4096 (MiB)"),
             ("timeout_ms", self.timeout_ms, 1, MAX_TIMEOUT_MS, "between 1 and 86400000 (ms, one day)"),
             ("fuel", self.fuel, 1, u64::MAX, "at least 1"),
             ("disk_mib", self.disk_mib, 0, 1 << 40, "at most 2^40 (MiB)"),
             ("output_bytes", self.output_bytes, 0, MAX_BUFFER_BYTES, "at most 1073741824 (1 GiB)"),
             ("update_bytes", self.update_bytes, 2, MAX_BUFFER_BYTES, "between 2 and 1073741824 (1 GiB)"),
+            ("event_bytes", self.event_bytes, 0, MAX_BUFFER_BYTES, "at most 1073741824 (1 GiB)"),
+            ("log_bytes", self.log_bytes, 0, MAX_BUFFER_BYTES, "at most 1073741824 (1 GiB)"),
         ];
         for (limit, value, min, max, allowed) in rules {
             if let Some(value) = value
@@ -85,8 +104,51 @@ impl NodeLimits {
             max_files: self.max_files.or(defaults.max_files),
             output_bytes: self.output_bytes.or(defaults.output_bytes),
             update_bytes: self.update_bytes.or(defaults.update_bytes),
+            event_bytes: self.event_bytes.or(defaults.event_bytes),
+            log_bytes: self.log_bytes.or(defaults.log_bytes),
         }
     }
+
+    /// Each limit paired with its name, for checks that treat them alike.
+    pub fn named(&self) -> [(&'static str, Option<u64>); 9] {
+        [
+            ("memory_mib", self.memory_mib),
+            ("timeout_ms", self.timeout_ms),
+            ("fuel", self.fuel),
+            ("disk_mib", self.disk_mib),
+            ("max_files", self.max_files),
+            ("output_bytes", self.output_bytes),
+            ("update_bytes", self.update_bytes),
+            ("event_bytes", self.event_bytes),
+            ("log_bytes", self.log_bytes),
+        ]
+    }
+
+    /// The first limit above the operator's `ceilings` (`[limits.max]` in `wtb.toml`): a
+    /// tenant may ask for less than the operator allows, never more. Unset ceilings allow
+    /// anything; an unset fuel means "unlimited", which a fuel ceiling refuses.
+    pub fn above(&self, ceilings: &NodeLimits) -> Option<CeilingProblem> {
+        self.named().into_iter().zip(ceilings.named()).find_map(|((limit, value), (_, ceiling))| {
+            let ceiling = ceiling?;
+            let value = match value {
+                Some(v) => v,
+                None if limit == "fuel" => u64::MAX,
+                None => return None,
+            };
+            (value > ceiling).then_some(CeilingProblem { limit, value, ceiling })
+        })
+    }
+}
+
+/// A limit above the operator's ceiling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CeilingProblem {
+    /// The limit's name, e.g. `memory_mib`.
+    pub limit: &'static str,
+    /// What was asked (after defaults).
+    pub value: u64,
+    /// The operator's ceiling.
+    pub ceiling: u64,
 }
 
 /// Whether `wasi:sockets` is linked for a node. There is no network either way.
@@ -161,6 +223,17 @@ mod tests {
         assert!(bad(NodeLimits { fuel: Some(0), ..Default::default() }).starts_with("`fuel` = 0"));
         assert!(bad(NodeLimits { update_bytes: Some(1), ..Default::default() }).starts_with("`update_bytes` = 1"));
         assert!(NodeLimits { disk_mib: Some(0), max_files: Some(0), output_bytes: Some(0), ..Default::default() }.validate().is_ok());
+    }
+
+    #[test]
+    fn limits_above_the_operators_ceilings_are_named() {
+        let max = NodeLimits { memory_mib: Some(512), fuel: Some(1_000), ..Default::default() };
+        let asked = NodeLimits { memory_mib: Some(4096), fuel: Some(10), ..Default::default() };
+        assert_eq!(asked.above(&max).unwrap().to_string(), "limit `memory_mib` = 4096 is above the operator's ceiling of 512 ([limits.max] in wtb.toml)");
+        let unlimited_fuel = NodeLimits { memory_mib: Some(512), ..Default::default() };
+        assert_eq!(unlimited_fuel.above(&max).unwrap().to_string(), "limit `fuel` = unlimited is above the operator's ceiling of 1000 ([limits.max] in wtb.toml)");
+        assert_eq!(NodeLimits { memory_mib: Some(512), fuel: Some(1_000), ..Default::default() }.above(&max), None);
+        assert_eq!(asked.above(&NodeLimits::default()), None, "no ceilings, no refusal");
     }
 
     #[test]

@@ -63,6 +63,10 @@ enum Action {
     Sparse { path: String, size: u64 },
     /// Prints `bytes` bytes to stdout.
     Flood { bytes: u64 },
+    /// Emits `count` events, each a JSON string of `bytes` bytes.
+    EmitMany { count: u64, bytes: usize },
+    /// Logs `count` lines of `bytes` bytes each.
+    LogMany { count: u64, bytes: usize },
     /// Recurses until something stops it.
     Recurse,
     /// Reads the clocks and both random sources; returns what it saw, writes it to
@@ -191,6 +195,20 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             loop {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
+        }
+        Action::EmitMany { count, bytes } => {
+            let payload = "e".repeat(bytes.saturating_sub(2));
+            for _ in 0..count {
+                emit("flood", &payload)?;
+            }
+            Ok(Update::new().set("emitted", count))
+        }
+        Action::LogMany { count, bytes } => {
+            let line = "l".repeat(bytes);
+            for _ in 0..count {
+                wtb_guest::log(wtb_guest::Level::Info, &line);
+            }
+            Ok(Update::new().set("logged", count))
         }
         Action::Hog => {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
