@@ -276,6 +276,7 @@ async fn limits_above_the_operator_s_ceilings_are_refused_naming_limit_value_and
     assert_eq!(exec.run(&exec.load_workflow(&modest).await.unwrap(), Map::new()).await.unwrap().status, ExecutionStatus::Completed);
 
     std::fs::write(h.data_dir().join("wtb.toml"), "[limits]\nmemory_mib = 1024\n\n[limits.max]\nmemory_mib = 512\n").unwrap();
-    let e = wtb::config::DataDir::open(&h.data_dir()).err().expect("a default above its ceiling").to_string();
+    let Err(e) = wtb::config::DataDir::open(&h.data_dir()) else { panic!("a default above its ceiling was accepted") };
+    let e = e.to_string();
     assert!(e.contains("[limits] default limit `memory_mib` = 1024 is above the operator's ceiling of 512"), "{e}");
 }

@@ -230,8 +230,8 @@ async fn the_orphan_cleaner_never_deletes_a_blob_a_node_re_puts_after_its_listin
     let blobs = cap_std::fs::Dir::open_ambient_dir(h.data_dir().join("blobs"), cap_std::ambient_authority()).unwrap();
     wtb::cas::LocalCas::new(blobs).put(tenant, &digest, &mut content.as_slice()).unwrap();
     let object = h.data_dir().join("blobs").join(wtb::cas::LocalCas::object_path(tenant, &digest));
-    let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
-    std::fs::File::options().write(true).open(&object).unwrap().set_modified(day_ago).unwrap();
+    let long_ago = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options().write(true).open(&object).unwrap().set_modified(long_ago).unwrap();
 
     let pause = wtb::failpoint::arm_pause("orphans-before-delete", &tenant.to_string());
     let node = async {
