@@ -25,7 +25,7 @@ async fn pool() -> (tempfile::TempDir, SqlitePool) {
 async fn every_model_type_round_trips() {
     let (_dir, pool) = pool().await;
     let mut conn = pool.acquire().await.unwrap();
-    let quotas = wtb::model::Quotas { max_concurrent: Some(2), max_stored_bytes: None, max_nodes_per_hour: Some(100) };
+    let quotas = wtb::model::Quotas { max_concurrent: Some(2), max_stored_bytes: None, max_nodes_per_hour: Some(100), max_running_attempts: Some(3) };
     let tenant = wtb::model::Tenant { id: TenantId::from_uuid(id()), name: "acme".into(), created_at: t(1), quotas };
     db::tenant::insert(&mut *conn, &tenant).await.unwrap();
     assert_eq!(db::tenant::get_one(&mut *conn, tenant.id).await.unwrap(), Some(tenant.clone()));

@@ -153,3 +153,29 @@ fn tokens_are_shown_once_stored_hashed_and_revocable() {
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(text.contains("acme") && text.contains("0/3") && text.contains("default"), "{text}");
 }
+
+/// Finding 4 of the security issue: `max_stored_bytes` counted blobs only, and only when an
+/// execution started. It now counts states, events and output too, and each exit is checked:
+/// a run that starts under the quota pauses before the exit that would pass it, with nothing
+/// of that attempt committed, and finishes once the quota allows.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stored_bytes_quota_is_checked_at_each_exit_and_counts_more_than_blobs() {
+    let h = Harness::new();
+    let host = h.executor().await;
+    let t = host.create_tenant("thrifty", Quotas { max_stored_bytes: Some(150_000), ..Quotas::default() }).await.unwrap();
+    let exec = host.for_tenant(t.id);
+    let nodes = [("a", json!({ "action": "write", "sized": { "a.bin": 100_000 } })), ("b", json!({ "action": "write", "sized": { "b.bin": 100_001 } }))];
+    let wf = exec.load_workflow(&h.probe_workflow("two-big", &nodes)).await.unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Paused, "{:?}", s.failure);
+    let why = s.paused.clone().unwrap();
+    assert!(why.contains("tenant quota `max_stored_bytes` = 150000 reached"), "{why}");
+    let r = exec.describe(s.execution).await.unwrap();
+    let done: Vec<&str> = r.nodes.iter().filter(|n| n.boundary.finished_at.is_some()).map(|n| n.boundary.node.as_str()).collect();
+    assert_eq!(done, ["a"], "b's exit was not committed");
+    let (_, usage) = host.tenants().await.unwrap().into_iter().find(|(t, _)| t.name == "thrifty").unwrap();
+    assert!(usage.stored_bytes > 100_000, "the blob and the states and events beside it: {usage:?}");
+    host.set_quotas("thrifty", Quotas { max_stored_bytes: Some(1_000_000), ..Quotas::default() }).await.unwrap();
+    let s = exec.resume(s.execution, 1).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+}

@@ -22,15 +22,17 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 struct QuotaBody {
     /// Executions running at once.
     max_concurrent: Option<u64>,
-    /// Bytes of stored blobs.
+    /// Bytes stored (blobs, states, events, output).
     max_stored_bytes: Option<u64>,
     /// Node attempts in any hour.
     max_nodes_per_hour: Option<u64>,
+    /// Node attempts running at once in one process.
+    max_running_attempts: Option<u64>,
 }
 
 impl From<QuotaBody> for Quotas {
     fn from(q: QuotaBody) -> Self {
-        Quotas { max_concurrent: q.max_concurrent, max_stored_bytes: q.max_stored_bytes, max_nodes_per_hour: q.max_nodes_per_hour }
+        Quotas { max_concurrent: q.max_concurrent, max_stored_bytes: q.max_stored_bytes, max_nodes_per_hour: q.max_nodes_per_hour, max_running_attempts: q.max_running_attempts }
     }
 }
 

@@ -31,12 +31,15 @@ pub struct QuotaArgs {
     /// Executions running at once.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_concurrent: Option<u64>,
-    /// Bytes of stored file contents and components.
+    /// Bytes stored: file contents, components, states, events and captured output.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_stored_bytes: Option<u64>,
     /// Node attempts per hour.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_nodes_per_hour: Option<u64>,
+    /// Node attempts running at once in one process (the rest of the slots stay for others).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_running_attempts: Option<u64>,
 }
 
 /// `wtb token` subcommands.

@@ -9,7 +9,7 @@ use serde_json::json;
 use std::process::ExitCode;
 
 fn quotas(q: &QuotaArgs) -> Quotas {
-    Quotas { max_concurrent: q.max_concurrent, max_stored_bytes: q.max_stored_bytes, max_nodes_per_hour: q.max_nodes_per_hour }
+    Quotas { max_concurrent: q.max_concurrent, max_stored_bytes: q.max_stored_bytes, max_nodes_per_hour: q.max_nodes_per_hour, max_running_attempts: q.max_running_attempts }
 }
 
 fn limit(v: Option<u64>) -> String {
@@ -31,11 +31,12 @@ pub async fn tenant(exec: &Executor, what: &TenantCommand, json: bool) -> anyhow
             match json {
                 true => println!("{}", serde_json::to_string_pretty(&t)?),
                 false => println!(
-                    "tenant `{}`: max_concurrent {}, max_stored_bytes {}, max_nodes_per_hour {}",
+                    "tenant `{}`: max_concurrent {}, max_stored_bytes {}, max_nodes_per_hour {}, max_running_attempts {}",
                     t.name,
                     limit(t.quotas.max_concurrent),
                     limit(t.quotas.max_stored_bytes),
-                    limit(t.quotas.max_nodes_per_hour)
+                    limit(t.quotas.max_nodes_per_hour),
+                    limit(t.quotas.max_running_attempts)
                 ),
             }
         }

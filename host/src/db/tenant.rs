@@ -6,17 +6,18 @@ use crate::model::{ApiToken, Quotas, Tenant, TenantId, Timestamp, TokenId};
 use sqlx::SqliteExecutor;
 use sqlx::sqlite::SqliteRow;
 
-const COLUMNS: &str = "id, name, created_at, max_concurrent, max_stored_bytes, max_nodes_per_hour";
+const COLUMNS: &str = "id, name, created_at, max_concurrent, max_stored_bytes, max_nodes_per_hour, max_running_attempts";
 
 /// Inserts a tenant.
 pub async fn insert(db: impl SqliteExecutor<'_>, t: &Tenant) -> Result<(), DbError> {
-    sqlx::query(&format!("INSERT INTO tenants ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"))
+    sqlx::query(&format!("INSERT INTO tenants ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
         .bind(t.id.uuid())
         .bind(&t.name)
         .bind(t.created_at.micros())
         .bind(t.quotas.max_concurrent.map(int))
         .bind(t.quotas.max_stored_bytes.map(int))
         .bind(t.quotas.max_nodes_per_hour.map(int))
+        .bind(t.quotas.max_running_attempts.map(int))
         .execute(db)
         .await?;
     Ok(())
@@ -24,10 +25,11 @@ pub async fn insert(db: impl SqliteExecutor<'_>, t: &Tenant) -> Result<(), DbErr
 
 /// Replaces a tenant's quotas; false if there is no such tenant.
 pub async fn set_quotas(db: impl SqliteExecutor<'_>, id: TenantId, q: &Quotas) -> Result<bool, DbError> {
-    let done = sqlx::query("UPDATE tenants SET max_concurrent = ?, max_stored_bytes = ?, max_nodes_per_hour = ? WHERE id = ?")
+    let done = sqlx::query("UPDATE tenants SET max_concurrent = ?, max_stored_bytes = ?, max_nodes_per_hour = ?, max_running_attempts = ? WHERE id = ?")
         .bind(q.max_concurrent.map(int))
         .bind(q.max_stored_bytes.map(int))
         .bind(q.max_nodes_per_hour.map(int))
+        .bind(q.max_running_attempts.map(int))
         .bind(id.uuid())
         .execute(db)
         .await?;
@@ -61,6 +63,7 @@ fn decode(r: &SqliteRow) -> Result<Tenant, DbError> {
             max_concurrent: unsigned_opt(r, "max_concurrent")?,
             max_stored_bytes: unsigned_opt(r, "max_stored_bytes")?,
             max_nodes_per_hour: unsigned_opt(r, "max_nodes_per_hour")?,
+            max_running_attempts: unsigned_opt(r, "max_running_attempts")?,
         },
     })
 }
@@ -70,7 +73,8 @@ fn decode(r: &SqliteRow) -> Result<Tenant, DbError> {
 pub struct Usage {
     /// Executions running.
     pub running: u64,
-    /// Bytes of blobs stored (inline and in the CAS).
+    /// Bytes stored: blobs (inline and in the CAS), checkpoint states, outbox payloads and
+    /// captured stdout/stderr.
     pub stored_bytes: u64,
     /// Node attempts that ended since `since`.
     pub nodes_since: u64,
@@ -80,7 +84,11 @@ pub struct Usage {
 pub async fn usage(db: impl SqliteExecutor<'_>, id: TenantId, since: Timestamp) -> Result<Usage, DbError> {
     let row = sqlx::query(
         "SELECT (SELECT count(*) FROM executions WHERE tenant_id = ?1 AND status = 'running') AS running,
-                (SELECT coalesce(sum(size), 0) FROM blobs WHERE tenant_id = ?1) AS stored_bytes,
+                (SELECT coalesce(sum(size), 0) FROM blobs WHERE tenant_id = ?1)
+                + (SELECT coalesce(sum(length(CAST(c.state AS BLOB))), 0) FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ?1)
+                + (SELECT coalesce(sum(length(CAST(b.stdout AS BLOB)) + length(CAST(b.stderr AS BLOB))), 0)
+                     FROM node_boundaries b JOIN executions e ON e.id = b.execution_id WHERE e.tenant_id = ?1)
+                + (SELECT coalesce(sum(length(CAST(payload AS BLOB))), 0) FROM outbox WHERE tenant_id = ?1) AS stored_bytes,
                 (SELECT count(*) FROM node_boundaries b JOIN executions e ON e.id = b.execution_id
                   WHERE b.finished_at >= ?2 AND e.tenant_id = ?1) AS nodes_since",
     )

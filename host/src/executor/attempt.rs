@@ -74,6 +74,8 @@ pub(crate) struct Context {
     pub(crate) retry_timeouts: bool,
     pub(crate) update_schema: Option<Arc<Schema>>,
     pub(crate) slots: Arc<super::slots::FairSlots>,
+    /// The tenant's `max_running_attempts`, if lower than the host's per-tenant cap.
+    pub(crate) slot_cap: Option<u64>,
 }
 
 /// Runs the attempt. `restore_from` is given when the lane's workspace may not hold the
@@ -97,7 +99,7 @@ pub(crate) async fn attempt(cx: Context, task: Task, mut ws: Workspace, restore_
         r.map_err(|source| ExecError::Workspace { execution: task.entry.execution, source })?;
     }
     let _slot = tokio::select! {
-        slot = cx.slots.acquire(cx.tenant) => slot,
+        slot = cx.slots.acquire(cx.tenant, cx.slot_cap) => slot,
         () = cancel.cancelled() => return idle(task, ws, Result_::Cancelled),
     };
     let mut report = cx.runtime.run(&cx.node, &cx.call, ws.host_path(), &cx.limits, &cancel).await;

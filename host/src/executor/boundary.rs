@@ -55,6 +55,15 @@ impl Drive<'_> {
             let failure = Failure { status: AttemptStatus::InvalidOutput, trap: None, error: e.to_string(), retryable: false };
             return self.failed(task, failure, report).await;
         }
+        // Past the tenant's storage quota, nothing of the attempt is committed: the execution
+        // pauses with the node still open (it re-runs on resume, as after a crash).
+        if let Some(q) = &mut self.quotas.stored
+            && let Err(why) = q.charge(super::tenancy::exit_bytes(&state, &captured, &report))
+        {
+            self.ready.push_front(task);
+            self.stop.get_or_insert(Stop::Pause(why));
+            return Ok(());
+        }
         let now = self.ex.clock.now();
         let mut tx = ExitTx::default();
         let commit = (!captured.changes.is_empty()).then(|| FileCommit {

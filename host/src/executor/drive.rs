@@ -70,8 +70,8 @@ pub(crate) struct Drive<'a> {
     pub(crate) seed: Option<u64>,
     /// Deterministic mode's wall-clock start, from the execution's environment.
     pub(crate) clock: Option<u64>,
-    /// The tenant's `max_nodes_per_hour`, checked before each attempt (the drive pauses there).
-    pub(crate) node_quota: Option<u64>,
+    /// The tenant's quotas it keeps checking (`max_nodes_per_hour`, `max_stored_bytes`).
+    pub(crate) quotas: super::tenancy::QuotaWatch,
     /// Whether the execution's row is known to say `running` (set by the start transaction or
     /// by this drive's first one).
     pub(crate) status_written: bool,
@@ -102,7 +102,7 @@ impl<'a> Drive<'a> {
             parallelism: parallelism.max(1),
             seed: None,
             clock: None,
-            node_quota: None,
+            quotas: Default::default(),
             status_written: false,
             running: InFlight::default(),
             in_flight: HashMap::new(),
@@ -152,7 +152,7 @@ impl<'a> Drive<'a> {
                     break;
                 }
                 // Settled first, so attempts whose exit is still committing are counted.
-                if let Some(max) = self.node_quota
+                if let Some(max) = self.quotas.nodes_per_hour
                     && let Some(why) = async { self.chain.settle().await?; self.ex.node_quota_reached(max, self.running.len() as u64).await }.await?
                 {
                     self.ready.push_front(task);
@@ -244,6 +244,7 @@ impl<'a> Drive<'a> {
             retry_timeouts: spec.retry.on_timeout,
             update_schema: loaded.update_schema.clone(),
             slots: self.ex.slots.clone(),
+            slot_cap: self.quotas.running_attempts,
         };
         let cancel = CancelSignal::default();
         let branch = !task.entry.forks.is_empty() && !self.running.is_empty();

@@ -102,7 +102,7 @@ impl Executor {
         }
         let quotas = self.check_quotas(true).await?;
         let mut drive = self.start(wf, state, opts).await?;
-        drive.node_quota = quotas.max_nodes_per_hour;
+        drive.quotas = quotas;
         if let Some(tx) = started {
             let _ = tx.send(drive.id);
         }
@@ -219,7 +219,7 @@ impl Executor {
         let record = db::workflow::get_one(&self.pool, self.tenant, exec.workflow).await?.ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
         let wf = self.load_stored(&record).await?;
         let mut drive = self.rebuild(&wf, &exec, recovering, parallelism, true).await?;
-        drive.node_quota = quotas.max_nodes_per_hour;
+        drive.quotas = quotas;
         drive.run().await
     }
 

@@ -3,9 +3,9 @@
 //! A process runs at most [`MAX_CONCURRENT_ATTEMPTS`](super::MAX_CONCURRENT_ATTEMPTS)
 //! attempts at once. A first-come semaphore let one tenant's 64 sleeping nodes stall every
 //! other tenant. Here each tenant holds at most its cap (`attempt_slots_per_tenant` in
-//! `wtb.toml`), and a freed slot goes to the waiting tenant that holds the fewest, oldest
-//! waiter first among equals: a tenant with nothing running is served next, however many
-//! attempts another has queued.
+//! `wtb.toml`, or the tenant's lower `max_running_attempts` quota), and a freed slot goes to
+//! the waiting tenant that holds the fewest, oldest waiter first among equals: a tenant with
+//! nothing running is served next, however many attempts another has queued.
 
 use crate::model::TenantId;
 use std::collections::{HashMap, VecDeque};
@@ -23,7 +23,8 @@ pub struct FairSlots {
 struct State {
     free: usize,
     running: HashMap<TenantId, usize>,
-    waiting: VecDeque<(TenantId, oneshot::Sender<()>)>,
+    /// Waiters in arrival order: tenant, its cap, where to send the grant.
+    waiting: VecDeque<(TenantId, usize, oneshot::Sender<()>)>,
 }
 
 /// A held slot; dropping it hands the slot on.
@@ -40,21 +41,24 @@ impl FairSlots {
         Arc::new(Self { state: Mutex::new(state), per_tenant: per_tenant.max(1) })
     }
 
-    /// Waits for a slot for `tenant`. Cancel-safe: a waiter dropped before its turn takes
-    /// nothing, and a slot granted to it as it is dropped goes to the next.
-    pub async fn acquire(self: &Arc<Self>, tenant: TenantId) -> Slot {
+    /// Waits for a slot for `tenant`, which may hold at most `quota` (its
+    /// `max_running_attempts`) or the host's per-tenant cap, whichever is lower. Cancel-safe:
+    /// a waiter dropped before its turn takes nothing, and a slot granted to it as it is
+    /// dropped goes to the next.
+    pub async fn acquire(self: &Arc<Self>, tenant: TenantId, quota: Option<u64>) -> Slot {
+        let cap = quota.map_or(self.per_tenant, |q| usize::try_from(q).unwrap_or(usize::MAX).clamp(1, self.per_tenant));
         let rx = {
             let mut s = self.lock();
             let held = s.running.get(&tenant).copied().unwrap_or(0);
             // Waiters exist only while no slot is free or they are at their cap, so a tenant
             // under its cap may take a free slot at once without jumping anyone.
-            if s.free > 0 && held < self.per_tenant {
+            if s.free > 0 && held < cap {
                 s.free -= 1;
                 *s.running.entry(tenant).or_default() += 1;
                 return Slot { slots: self.clone(), tenant };
             }
             let (tx, rx) = oneshot::channel();
-            s.waiting.push_back((tenant, tx));
+            s.waiting.push_back((tenant, cap, tx));
             rx
         };
         // The sender is only dropped after granting (then `Ok`) or by the grant loop when
@@ -89,9 +93,9 @@ impl FairSlots {
     fn grant(&self, s: &mut State) {
         while s.free > 0 {
             let held = |t: &TenantId| s.running.get(t).copied().unwrap_or(0);
-            let best = s.waiting.iter().enumerate().filter(|(_, (t, _))| held(t) < self.per_tenant).min_by_key(|(i, (t, _))| (held(t), *i)).map(|(i, _)| i);
+            let best = s.waiting.iter().enumerate().filter(|(_, (t, cap, _))| held(t) < *cap).min_by_key(|(i, (t, _, _))| (held(t), *i)).map(|(i, _)| i);
             let Some(i) = best else { return };
-            let (tenant, tx) = s.waiting.remove(i).expect("index from the same queue");
+            let (tenant, _, tx) = s.waiting.remove(i).expect("index from the same queue");
             if tx.send(()).is_ok() {
                 s.free -= 1;
                 *s.running.entry(tenant).or_default() += 1;
@@ -124,10 +128,10 @@ mod tests {
     async fn a_tenant_stops_at_its_cap_while_another_still_gets_a_slot() {
         let slots = FairSlots::new(4, 2);
         let (a, b) = (tenant(1), tenant(2));
-        let _a1 = slots.acquire(a).await;
-        let _a2 = slots.acquire(a).await;
-        assert!(pending(slots.acquire(a)).await, "a third slot for `a` is over its cap");
-        let _b1 = slots.acquire(b).await;
+        let _a1 = slots.acquire(a, None).await;
+        let _a2 = slots.acquire(a, None).await;
+        assert!(pending(slots.acquire(a, None)).await, "a third slot for `a` is over its cap");
+        let _b1 = slots.acquire(b, None).await;
         assert_eq!((slots.running(a), slots.running(b)), (2, 1));
     }
 
@@ -135,12 +139,12 @@ mod tests {
     async fn a_freed_slot_goes_to_the_waiting_tenant_holding_fewest() {
         let slots = FairSlots::new(2, 2);
         let (a, b) = (tenant(1), tenant(2));
-        let a1 = slots.acquire(a).await;
-        let _a2 = slots.acquire(a).await;
+        let a1 = slots.acquire(a, None).await;
+        let _a2 = slots.acquire(a, None).await;
         // `a` queued first, `b` second; `b` holds nothing, so it is served first.
-        let mut a3 = Box::pin(slots.acquire(a));
+        let mut a3 = Box::pin(slots.acquire(a, None));
         assert!(pending(&mut a3).await);
-        let mut b1 = Box::pin(slots.acquire(b));
+        let mut b1 = Box::pin(slots.acquire(b, None));
         assert!(pending(&mut b1).await);
         drop(a1);
         let _b1 = b1.await;
@@ -149,14 +153,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_tenant_s_own_quota_caps_it_below_the_host_s_cap() {
+        let slots = FairSlots::new(8, 3);
+        let (a, b) = (tenant(1), tenant(2));
+        let _a1 = slots.acquire(a, Some(1)).await;
+        assert!(pending(slots.acquire(a, Some(1))).await, "`a`'s quota is one slot");
+        let _b1 = slots.acquire(b, Some(10)).await;
+        let _b2 = slots.acquire(b, Some(10)).await;
+        let _b3 = slots.acquire(b, Some(10)).await;
+        assert!(pending(slots.acquire(b, Some(10))).await, "a quota above the host's cap is held to it");
+    }
+
+    #[tokio::test]
     async fn a_waiter_dropped_before_its_turn_takes_nothing() {
         let slots = FairSlots::new(1, 1);
         let (a, b) = (tenant(1), tenant(2));
-        let a1 = slots.acquire(a).await;
-        assert!(pending(slots.acquire(b)).await);
+        let a1 = slots.acquire(a, None).await;
+        assert!(pending(slots.acquire(b, None)).await);
         drop(a1);
         assert_eq!(slots.running(b), 0, "the dropped waiter holds no slot");
-        let _b = slots.acquire(b).await;
+        let _b = slots.acquire(b, None).await;
         assert_eq!(slots.running(b), 1);
     }
 }

@@ -205,20 +205,24 @@ impl Executor {
 }
 
 /// Copies a host directory into the workspace: files, directories and symlinks (as links,
-/// never followed), nothing else.
+/// never followed), nothing else. The source is the user's own directory, but it may be a
+/// workspace a guest wrote, so the copy never follows a link on either side.
 fn copy_tree(src: &Path, dst: &cap_std::fs::Dir) -> std::io::Result<()> {
+    use crate::capture::beneath;
+    use std::os::unix::ffi::OsStrExt as _;
     fn walk(src: &Path, dst: &cap_std::fs::Dir, rel: &Path) -> std::io::Result<()> {
         for entry in std::fs::read_dir(src.join(rel))? {
             let entry = entry?;
             let rel = rel.join(entry.file_name());
+            let name = rel.to_str().ok_or_else(|| std::io::Error::other(format!("{}: the name is not UTF-8", src.join(&rel).display())))?;
             let kind = entry.file_type()?;
             if kind.is_dir() {
-                dst.create_dir(&rel)?;
+                beneath::create_dir(dst, name)?;
                 walk(src, dst, &rel)?;
             } else if kind.is_symlink() {
-                dst.symlink(std::fs::read_link(src.join(&rel))?, &rel)?;
+                beneath::symlink(dst, std::fs::read_link(src.join(&rel))?.as_os_str().as_bytes(), name)?;
             } else if kind.is_file() {
-                dst.write(&rel, std::fs::read(src.join(&rel))?)?;
+                std::io::Write::write_all(&mut beneath::create_file(dst, name)?, &std::fs::read(src.join(&rel))?)?;
             } else {
                 return Err(std::io::Error::other(format!("{}: not a file, directory or symlink", src.join(&rel).display())));
             }

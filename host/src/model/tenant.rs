@@ -21,10 +21,15 @@ pub struct Tenant {
 pub struct Quotas {
     /// Executions running at once.
     pub max_concurrent: Option<u64>,
-    /// Bytes of stored blobs (file contents and components).
+    /// Bytes stored: blobs (file contents and components), checkpoint states, events and
+    /// captured output. Checked at start and resume, and at each exit.
     pub max_stored_bytes: Option<u64>,
     /// Node attempts started in any hour.
     pub max_nodes_per_hour: Option<u64>,
+    /// Node attempts running at once in one process (below the host's
+    /// `attempt_slots_per_tenant`), so a tenant's queue cannot hold every slot.
+    #[serde(default)]
+    pub max_running_attempts: Option<u64>,
 }
 
 /// An API token: its secret is shown once and stored only as a SHA-256 hash.
