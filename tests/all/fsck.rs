@@ -110,3 +110,30 @@ async fn the_orphan_cleaner_removes_old_orphans_and_keeps_young_and_live_ones() 
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("would delete 0 orphans"), "{text}");
 }
+
+/// A stored tree with an entry under a symlink (what a join could once produce) is corrupt:
+/// `fsck` names the commit and the path.
+#[tokio::test(flavor = "multi_thread")]
+async fn fsck_reports_a_stored_tree_with_an_entry_under_a_symlink() {
+    use wtb::model::{EntryKind, FileCommit, FileCommitId, FileEntry, FileTree, TenantId, Timestamp};
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let link = FileEntry { kind: EntryKind::Symlink, digest: Some(digest(b"..")), size: 2, mode: 0o777 };
+    let file = FileEntry { kind: EntryKind::File, digest: Some(digest(b"x")), size: 1, mode: 0o644 };
+    let tree: FileTree = [("a".to_owned(), link), ("a/x".to_owned(), file)].into();
+    let commit = FileCommit {
+        id: FileCommitId::from_uuid(uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0042)),
+        tenant: TenantId::DEFAULT,
+        parent: None,
+        changes: Vec::new(),
+        tree: std::sync::Arc::new(tree),
+        depth: 0,
+        created_at: Timestamp::from_micros(1),
+    };
+    let mut conn = exec.pool().acquire().await.unwrap();
+    wtb::db::file_commit::insert(&mut conn, &commit).await.unwrap();
+    drop(conn);
+    let report = wtb::gc::fsck(&exec).await.unwrap();
+    let problem = report.problems.iter().find(|p| p.subject == commit.id.to_string()).expect("the commit is reported");
+    assert!(problem.detail.contains("`a/x` sits under `a`, which is a symlink"), "{problem:?}");
+}
