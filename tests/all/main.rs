@@ -3,6 +3,7 @@
 
 mod api;
 mod api_admin;
+mod api_hostile;
 mod api_live;
 mod batch;
 mod cache;

@@ -15,7 +15,9 @@ use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod limits;
 mod outbox;
+pub use limits::DefaultLimits;
 pub use outbox::{OutboxConfig, SinkConfig};
 
 /// The runtime config file's name inside the data dir.
@@ -41,76 +43,6 @@ pub enum ConfigError {
         /// What is wrong, with line and column.
         message: String,
     },
-}
-
-/// Default limits for nodes that do not set their own (`[limits]` in `wtb.toml`); the same
-/// names and ranges as a manifest's `limits` (see [`NodeLimits`]), plus workspace-wide caps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DefaultLimits {
-    /// Largest linear memory, MiB.
-    pub memory_mib: u64,
-    /// Wall time per attempt, ms.
-    pub timeout_ms: u64,
-    /// Fuel per attempt (unset: unlimited).
-    pub fuel: Option<u64>,
-    /// MiB one attempt may grow its workspace by.
-    pub disk_mib: u64,
-    /// New files, directories and links per attempt.
-    pub max_files: u64,
-    /// Captured stdout and stderr, bytes each.
-    pub output_bytes: u64,
-    /// Largest state update, bytes.
-    pub update_bytes: u64,
-    /// Largest single file in a workspace, bytes (checked at capture, from metadata: a huge
-    /// sparse file is refused without being read).
-    pub max_file_bytes: u64,
-    /// Most entries in a workspace.
-    pub max_workspace_entries: usize,
-    /// Emitted event bytes per attempt, in total.
-    pub event_bytes: u64,
-    /// Log message bytes per attempt, in total.
-    pub log_bytes: u64,
-    /// The operator's ceilings (`[limits.max]`): what no manifest, experiment or API request
-    /// may ask beyond. Unset: no ceiling beyond the ranges every limit has.
-    pub max: NodeLimits,
-}
-
-impl Default for DefaultLimits {
-    fn default() -> Self {
-        let l = Limits::default();
-        Self {
-            memory_mib: l.memory_bytes >> 20,
-            timeout_ms: l.timeout.as_millis() as u64,
-            fuel: l.fuel,
-            disk_mib: l.disk_bytes >> 20,
-            max_files: l.max_files,
-            output_bytes: l.output_bytes as u64,
-            update_bytes: l.update_bytes as u64,
-            max_file_bytes: 1 << 30,
-            max_workspace_entries: 100_000,
-            event_bytes: l.event_bytes as u64,
-            log_bytes: l.log_bytes as u64,
-            max: NodeLimits::default(),
-        }
-    }
-}
-
-impl DefaultLimits {
-    /// The per-node part, in a manifest's terms.
-    pub fn as_node_limits(&self) -> NodeLimits {
-        NodeLimits {
-            memory_mib: Some(self.memory_mib),
-            timeout_ms: Some(self.timeout_ms),
-            fuel: self.fuel,
-            disk_mib: Some(self.disk_mib),
-            max_files: Some(self.max_files),
-            output_bytes: Some(self.output_bytes),
-            update_bytes: Some(self.update_bytes),
-            event_bytes: Some(self.event_bytes),
-            log_bytes: Some(self.log_bytes),
-        }
-    }
 }
 
 /// Settings read from `<data dir>/wtb.toml` (all optional).
@@ -219,7 +151,7 @@ impl RuntimeConfig {
 
     /// Parses `wtb.toml` text.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
+        let mut config: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
             // One line, `line L, column C: message` (toml's own text spans several).
             let at = e.span().map(|s| {
                 let before = &text[..s.start.min(text.len())];
@@ -241,6 +173,7 @@ impl RuntimeConfig {
         if let Err(p) = config.limits.max.validate() {
             return Err(ConfigError::File { path: path.to_owned(), message: format!("[limits.max] {p}") });
         }
+        config.limits.fit_to_ceilings();
         if let Some(p) = config.limits.as_node_limits().above(&config.limits.max) {
             return Err(ConfigError::File { path: path.to_owned(), message: format!("[limits] default {p}") });
         }
@@ -257,23 +190,7 @@ impl RuntimeConfig {
     /// each held to its ceiling (a definition stored before the operator lowered one runs
     /// under the new ceiling; loads refuse what is above it, see [`Self::check_ceilings`]).
     pub fn node_limits(&self, node: &NodeLimits) -> Limits {
-        let l = node.or(&self.limits.as_node_limits());
-        let max = &self.limits.max;
-        let cap = |v: Option<u64>, c: Option<u64>| match (v, c) {
-            (Some(v), Some(c)) => Some(v.min(c)),
-            (v, c) => v.or(c),
-        };
-        let l = NodeLimits {
-            memory_mib: cap(l.memory_mib, max.memory_mib),
-            timeout_ms: cap(l.timeout_ms, max.timeout_ms),
-            fuel: cap(l.fuel, max.fuel),
-            disk_mib: cap(l.disk_mib, max.disk_mib),
-            max_files: cap(l.max_files, max.max_files),
-            output_bytes: cap(l.output_bytes, max.output_bytes),
-            update_bytes: cap(l.update_bytes, max.update_bytes),
-            event_bytes: cap(l.event_bytes, max.event_bytes),
-            log_bytes: cap(l.log_bytes, max.log_bytes),
-        };
+        let l = node.or(&self.limits.as_node_limits()).held_to(&self.limits.max);
         let d = Limits::default();
         Limits {
             memory_bytes: l.memory_mib.map_or(d.memory_bytes, |m| m << 20),

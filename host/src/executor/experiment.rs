@@ -57,6 +57,7 @@ impl Executor {
         let base = path.parent().unwrap_or(Path::new("."));
         let workflow = self.load_workflow(&base.join(&spec.workflow)).await?;
         spec.check_against(&file, &workflow.manifest)?;
+        self.check_environment_ceilings(&file, &spec, &workflow)?;
         let mut components = HashMap::new();
         for v in &spec.variants {
             for (node, change) in &v.nodes {
@@ -75,6 +76,20 @@ impl Executor {
             }
         }
         Ok(LoadedExperiment::new(spec, path.to_owned(), workflow, components))
+    }
+
+    /// Refuses an environment whose limits, over any node's own, pass the operator's
+    /// ceilings, before any cell runs.
+    pub(crate) fn check_environment_ceilings(&self, file: &str, spec: &ExperimentSpec, workflow: &LoadedWorkflow) -> Result<(), LoadError> {
+        for e in &spec.environments {
+            for node in &workflow.manifest.nodes {
+                if let Err(p) = self.config.check_ceilings(&e.limits.or(&node.limits)) {
+                    let message = format!("node `{}`: {p}", node.id);
+                    return Err(ManifestError { file: file.to_owned(), at: e.at, field: Some(format!("environments.{}.limits.{}", e.name, p.limit)), message }.into());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The checkpoint the cells fork from, checked to be this tenant's and live.
@@ -189,11 +204,6 @@ impl Executor {
         let env = spec.environments.iter().find(|e| e.name == cell.environment).expect("a cell's environment exists");
         let base_dir = loaded.file.parent().unwrap_or(Path::new("."));
         let mut overrides = Overrides { env: env.env.clone(), limits: env.limits, ..Overrides::default() };
-        for node in &loaded.workflow.manifest.nodes {
-            if let Err(p) = self.config.check_ceilings(&env.limits.or(&node.limits)) {
-                return Err(ExecError::Refused(format!("environment `{}`, node `{}`: {p}", env.name, node.id)));
-            }
-        }
         for f in &env.fixtures {
             overrides.fixtures.push(resolve_fixture(base_dir, f).map_err(ExecError::Refused)?);
         }

@@ -29,6 +29,7 @@ impl Executor {
         let id: WorkflowId = spec.workflow.parse().map_err(|e: crate::model::IdParseError| fail(start, "workflow".into(), format!("{e}: over the API, `workflow` is a registered workflow's id (POST /workflows)")))?;
         let workflow = self.registered_workflow(id).await.map_err(|e| fail(start, "workflow".into(), e.to_string()))?;
         spec.check_against("experiment", &workflow.manifest)?;
+        self.check_environment_ceilings("experiment", &spec, &workflow)?;
         if let Some(e) = spec.environments.iter().find(|e| !e.fixtures.is_empty()) {
             return Err(fail(e.at, format!("environments.{}.fixtures", e.name), "fixtures name host directories: not allowed in an experiment sent over the API".into()));
         }

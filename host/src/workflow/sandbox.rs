@@ -124,6 +124,26 @@ impl NodeLimits {
         ]
     }
 
+    /// These limits, each lowered to its ceiling where one is set (an unset limit takes the
+    /// ceiling: unlimited fuel under a fuel ceiling gets the ceiling).
+    pub fn held_to(&self, ceilings: &NodeLimits) -> NodeLimits {
+        let cap = |v: Option<u64>, c: Option<u64>| match (v, c) {
+            (Some(v), Some(c)) => Some(v.min(c)),
+            (v, c) => v.or(c),
+        };
+        NodeLimits {
+            memory_mib: cap(self.memory_mib, ceilings.memory_mib),
+            timeout_ms: cap(self.timeout_ms, ceilings.timeout_ms),
+            fuel: cap(self.fuel, ceilings.fuel),
+            disk_mib: cap(self.disk_mib, ceilings.disk_mib),
+            max_files: cap(self.max_files, ceilings.max_files),
+            output_bytes: cap(self.output_bytes, ceilings.output_bytes),
+            update_bytes: cap(self.update_bytes, ceilings.update_bytes),
+            event_bytes: cap(self.event_bytes, ceilings.event_bytes),
+            log_bytes: cap(self.log_bytes, ceilings.log_bytes),
+        }
+    }
+
     /// The first limit above the operator's `ceilings` (`[limits.max]` in `wtb.toml`): a
     /// tenant may ask for less than the operator allows, never more. Unset ceilings allow
     /// anything; an unset fuel means "unlimited", which a fuel ceiling refuses.
