@@ -70,6 +70,9 @@ impl Drive<'_> {
             return;
         }
         let extra: Vec<u32> = self.lanes.keys().copied().filter(|l| *l != 0).collect();
+        if extra.is_empty() {
+            return;
+        }
         let Ok(root) = self.ex.workspaces.try_clone() else { return };
         let names: Vec<String> = extra.iter().map(|lane| super::run::lane_dir(self.id, *lane)).collect();
         for lane in extra {
