@@ -197,17 +197,11 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             }
         }
         Action::EmitMany { count, bytes } => {
-            let payload = "e".repeat(bytes.saturating_sub(2));
-            for _ in 0..count {
-                emit("flood", &payload)?;
-            }
+            (0..count).try_for_each(|_| emit("flood", &"e".repeat(bytes.saturating_sub(2))))?;
             Ok(Update::new().set("emitted", count))
         }
         Action::LogMany { count, bytes } => {
-            let line = "l".repeat(bytes);
-            for _ in 0..count {
-                wtb_guest::log(wtb_guest::Level::Info, &line);
-            }
+            (0..count).for_each(|_| wtb_guest::log(wtb_guest::Level::Info, &"l".repeat(bytes)));
             Ok(Update::new().set("logged", count))
         }
         Action::Hog => {
