@@ -135,7 +135,7 @@ async fn the_html_report_renders_in_headless_chromium() {
     let browser = match wtb_tests::chromium() {
         Ok(b) => b,
         Err(why) => {
-            eprintln!("SKIPPED html rendering: {why}");
+            wtb_tests::skipped("html rendering", &why);
             return;
         }
     };

@@ -19,7 +19,7 @@ fn build(example: &Path) -> Option<()> {
     let tools = match wtb_tests::polyglot_tools() {
         Ok(t) => t,
         Err(why) => {
-            eprintln!("SKIPPED polyglot: {why}");
+            wtb_tests::skipped("polyglot", &why);
             return None;
         }
     };

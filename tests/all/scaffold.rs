@@ -70,7 +70,7 @@ fn new_polyglot_node(lang: &str, name: &str, test: &[&str], build: impl Fn(&Path
     let tools = match wtb_tests::polyglot_tools() {
         Ok(t) => t,
         Err(why) => {
-            eprintln!("SKIPPED wtb new --lang {lang}: {why}");
+            wtb_tests::skipped(&format!("wtb new --lang {lang}"), &why);
             return None;
         }
     };

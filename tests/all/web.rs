@@ -115,7 +115,7 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
     let (chromium, chromedriver) = match (wtb_tests::chromium(), wtb_tests::chromedriver()) {
         (Ok(c), Ok(d)) => (c, d),
         (Err(why), _) | (_, Err(why)) => {
-            eprintln!("SKIPPED the web page in a browser: {why}");
+            wtb_tests::skipped("the web page in a browser", &why);
             return;
         }
     };
