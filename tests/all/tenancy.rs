@@ -79,16 +79,16 @@ async fn quotas_stop_with_the_tenant_the_quota_and_the_value() {
     host.set_quotas("small", Quotas { max_concurrent: Some(1), ..Quotas::default() }).await.unwrap();
     assert_eq!(exec.resume(s.execution, 1).await.unwrap().status, ExecutionStatus::Completed);
 
-    // max_concurrent: while one execution of the tenant runs, a second cannot start.
-    let slow = exec.load_workflow(&h.probe_workflow("slow", &[("s", json!({ "action": "write", "sleep_ms": 1500 }))])).await.unwrap();
-    let first = exec.run(&slow, Map::new());
-    let second = async {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        exec.run_with(&slow, Map::new(), &RunOptions::default()).await
-    };
-    let (first, second) = tokio::join!(first, second);
-    assert_eq!(first.unwrap().status, ExecutionStatus::Completed);
+    // max_concurrent: while one execution of the tenant runs (its node spins until cancelled;
+    // `start_detached` returns once its start is durable), a second cannot start.
+    let spin = exec.load_workflow(&h.probe_workflow("spin", &[("s", json!({ "action": "spin" }))])).await.unwrap();
+    let first = host.for_tenant(t.id).start_detached(spin.clone(), Map::new(), RunOptions::default()).await.unwrap();
+    let second = exec.run_with(&spin, Map::new(), &RunOptions::default()).await;
     assert_eq!(second.unwrap_err().to_string(), "tenant `small` is at its quota: `max_concurrent` = 1 (now 1)");
+    exec.cancel(first).await.unwrap();
+    while exec.describe(first).await.unwrap().execution.status == ExecutionStatus::Running {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     // Another tenant is not limited by this one's quota.
     assert_eq!(host.run(&slow_default(&host, &h).await, Map::new()).await.unwrap().status, ExecutionStatus::Completed);
 }
