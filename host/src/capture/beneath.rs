@@ -23,6 +23,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 const FILE_MODE: u32 = 0o666;
 /// Mode of directories a restore creates (before the umask).
 const DIR_MODE: u32 = 0o777;
+/// Opening a directory to read it, refusing a symlink in its place.
+const READ_DIR: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
 
 fn refuse(path: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, format!("`{path}` is not a plain relative path"))
@@ -93,10 +95,7 @@ pub fn open_file(root: &Dir, path: &str) -> io::Result<std::fs::File> {
 
 /// Opens the directory at `path` itself, refusing a symlink there or on the way.
 pub fn open_dir(root: &Dir, path: &str) -> io::Result<Dir> {
-    at(root, path, |dir, name| {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        Ok(Dir::from(rustix::fs::openat(dir, name, flags, Mode::empty())?))
-    })
+    at(root, path, |dir, name| Ok(Dir::from(rustix::fs::openat(dir, name, READ_DIR, Mode::empty())?)))
 }
 
 /// Creates a new regular file for writing; fails if anything (a link included) is there.
@@ -131,8 +130,7 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
         Err(Errno::ISDIR | Errno::PERM) => {}
         Err(e) => return Err(e.into()),
     }
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let sub = rustix::fs::openat(dir, name, flags, Mode::empty())?;
+    let sub = rustix::fs::openat(dir, name, READ_DIR, Mode::empty())?;
     let mut names = Vec::new();
     for entry in rustix::fs::Dir::read_from(&sub)? {
         let n = entry?.file_name().to_bytes().to_vec();

@@ -36,7 +36,7 @@ pub fn restore(
     blobs: &dyn BlobSource,
     limits: &CaptureLimits,
 ) -> Result<RestoreStats, CaptureError> {
-    check_tree(target).map_err(|e| CaptureError::InvalidTree(e.to_string()))?;
+    check_tree(target).map_err(CaptureError::InvalidTree)?;
     ws.index.clear();
     let mut current = FileTree::new();
     let uncapped = CaptureLimits { max_file_bytes: u64::MAX, max_entries: usize::MAX, ..*limits };

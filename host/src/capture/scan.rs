@@ -1,7 +1,6 @@
 //! The `lstat`-only walk of a workspace.
 
 use crate::model::EntryKind;
-use cap_fs_ext::DirExt;
 use cap_std::fs::Dir;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::io;
@@ -55,7 +54,7 @@ pub enum CaptureError {
     },
     /// A tree that is not a workspace (see `model::check_tree`): refused before restoring it.
     #[error("the tree to restore is not a workspace: {0}")]
-    InvalidTree(String),
+    InvalidTree(crate::model::TreeError),
     /// A name that is not UTF-8 (WASI names always are, so something else wrote it).
     #[error("a file name under `{parent}` is not UTF-8")]
     NonUtf8Name {
@@ -148,7 +147,7 @@ fn walk(dir: &Dir, prefix: &str, limits: &CaptureLimits, out: &mut Vec<Scanned>)
         let st = st.map_err(|e| CaptureError::io(&path)(e.into()))?;
         let (kind, key) = classify(&path, &st, limits)?;
         if kind == EntryKind::Dir {
-            let sub = dir.open_dir_nofollow(&path[path.len() - name_len..]).map_err(CaptureError::io(&path))?;
+            let sub = super::beneath::open_dir(dir, &path[path.len() - name_len..]).map_err(CaptureError::io(&path))?;
             out.push(Scanned { path: path.clone(), kind, key, links: st.st_nlink });
             walk(&sub, &path, limits, out)?;
         } else {

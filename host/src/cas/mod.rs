@@ -75,23 +75,31 @@ impl LocalCas {
                 Err(e) => return Err(e),
             }
         }
-        let tmp_dir = format!("{tenant}/tmp");
-        self.root.create_dir_all(&tmp_dir)?;
-        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-        let tmp_name = format!("{tmp_dir}/{}.{}.{n}", digest.to_hex(), std::process::id());
-        let result = self.write_temp(&tmp_name, digest, src).and_then(|()| {
-            let object = Self::object_path(tenant, digest);
-            let (parent, _) = object.rsplit_once('/').unwrap_or(("", ""));
-            self.root.create_dir_all(parent)?;
-            self.root.rename(&tmp_name, &self.root, &object)?;
-            // The rename is durable only once the directory entry is on disk.
-            self.root.open(parent)?.sync_all()?;
-            Ok(())
-        });
+        let tmp_name = self.temp_name(tenant, digest, "")?;
+        let result = self.write_temp(&tmp_name, digest, src).and_then(|()| self.place(&tmp_name, tenant, digest));
         if result.is_err() {
             let _ = self.root.remove_file(&tmp_name);
         }
         result.map(|()| PutOutcome::Written)
+    }
+
+    /// A fresh name under the tenant's `tmp/` (created if needed) for content `digest`, ending
+    /// in `suffix`: unique per process and call, so concurrent writers never share one.
+    fn temp_name(&self, tenant: TenantId, digest: &Digest, suffix: &str) -> io::Result<String> {
+        let tmp_dir = format!("{tenant}/tmp");
+        self.root.create_dir_all(&tmp_dir)?;
+        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+        Ok(format!("{tmp_dir}/{}.{}.{n}{suffix}", digest.to_hex(), std::process::id()))
+    }
+
+    /// Renames the temp file `from` to the object `digest`, durably (the rename is durable
+    /// only once the directory entry is on disk).
+    fn place(&self, from: &str, tenant: TenantId, digest: &Digest) -> io::Result<()> {
+        let object = Self::object_path(tenant, digest);
+        let (parent, _) = object.rsplit_once('/').unwrap_or(("", ""));
+        self.root.create_dir_all(parent)?;
+        self.root.rename(from, &self.root, &object)?;
+        self.root.open(parent)?.sync_all()
     }
 
     fn write_temp(&self, tmp_name: &str, digest: &Digest, src: &mut dyn Read) -> io::Result<()> {
@@ -154,10 +162,7 @@ impl LocalCas {
     /// the next pass puts back: [`LocalCas::reinstate`].)
     pub fn remove_if_stale(&self, tenant: TenantId, digest: &Digest, cutoff: std::time::SystemTime) -> io::Result<bool> {
         let object = Self::object_path(tenant, digest);
-        let tmp_dir = format!("{tenant}/tmp");
-        self.root.create_dir_all(&tmp_dir)?;
-        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-        let doomed = format!("{tmp_dir}/{}.{}.{n}{DOOMED}", digest.to_hex(), std::process::id());
+        let doomed = self.temp_name(tenant, digest, DOOMED)?;
         match self.root.rename(&object, &self.root, &doomed) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             r => r?,
@@ -165,7 +170,7 @@ impl LocalCas {
         if self.root.symlink_metadata(&doomed)?.modified()?.into_std() >= cutoff {
             // Refreshed by a put: back it goes (if a put wrote it anew since, the bytes are
             // the same, and either copy will do).
-            self.root.rename(&doomed, &self.root, &object)?;
+            self.place(&doomed, tenant, digest)?;
             return Ok(false);
         }
         self.root.remove_file(&doomed)?;
@@ -184,10 +189,7 @@ impl LocalCas {
         let Some(digest) = name.strip_suffix(DOOMED).and_then(|n| n.split('.').next()).and_then(|hex| hex.parse::<Digest>().ok()) else {
             return Ok(false);
         };
-        let object = Self::object_path(tenant, &digest);
-        let (parent, _) = object.rsplit_once('/').unwrap_or(("", ""));
-        self.root.create_dir_all(parent)?;
-        self.root.rename(format!("{tenant}/tmp/{name}"), &self.root, &object)?;
+        self.place(&format!("{tenant}/tmp/{name}"), tenant, &digest)?;
         Ok(true)
     }
 

@@ -102,9 +102,7 @@ impl Drive<'_> {
             tx.events.push(files);
         }
         for e in &report.events {
-            // Checked as JSON when emitted; parsed here once, for its outbox row.
-            let data: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
-            let guest = self.event(EventKind::Guest(e.kind.clone()), json!({ "node": node, "data": data }));
+            let guest = self.event(EventKind::Guest(e.kind.clone()), json!({ "node": node, "data": e.data() }));
             tx.events.push(guest);
         }
         tx.blobs = captured.blobs.into_iter().map(|b| BlobRecord { tenant: self.ex.tenant, digest: b.digest, size: b.size, inline: b.inline, created_at: now }).collect();

@@ -27,6 +27,14 @@ struct State {
     waiting: VecDeque<(TenantId, usize, oneshot::Sender<()>)>,
 }
 
+impl State {
+    /// One free slot becomes `tenant`'s.
+    fn take(&mut self, tenant: TenantId) {
+        self.free -= 1;
+        *self.running.entry(tenant).or_default() += 1;
+    }
+}
+
 /// A held slot; dropping it hands the slot on.
 #[derive(Debug)]
 pub struct Slot {
@@ -53,8 +61,7 @@ impl FairSlots {
             // Waiters exist only while no slot is free or they are at their cap, so a tenant
             // under its cap may take a free slot at once without jumping anyone.
             if s.free > 0 && held < cap {
-                s.free -= 1;
-                *s.running.entry(tenant).or_default() += 1;
+                s.take(tenant);
                 return Slot { slots: self.clone(), tenant };
             }
             let (tx, rx) = oneshot::channel();
@@ -97,8 +104,7 @@ impl FairSlots {
             let Some(i) = best else { return };
             let (tenant, _, tx) = s.waiting.remove(i).expect("index from the same queue");
             if tx.send(()).is_ok() {
-                s.free -= 1;
-                *s.running.entry(tenant).or_default() += 1;
+                s.take(tenant);
             }
         }
     }

@@ -165,7 +165,7 @@ impl Executor {
             trap: None,
             stdout: report.stdout.clone(),
             stderr: report.stderr.clone(),
-            events: report.events.iter().map(|e| serde_json::json!({ "kind": e.kind, "payload": serde_json::from_str::<serde_json::Value>(&e.payload).unwrap_or_default() })).collect(),
+            events: report.events.iter().map(|e| serde_json::json!({ "kind": e.kind, "payload": e.data() })).collect(),
             files: Vec::new(),
             duration_us: u64::try_from(report.guest_time.as_micros()).unwrap_or(u64::MAX),
             peak_memory_bytes: report.peak_memory_bytes,

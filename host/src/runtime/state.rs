@@ -29,6 +29,14 @@ pub struct GuestEvent {
     pub payload: String,
 }
 
+impl GuestEvent {
+    /// The payload as a JSON value, parsed once where it is stored or shown (it was checked
+    /// to be JSON when emitted, so `Null` never stands in for anything real).
+    pub fn data(&self) -> serde_json::Value {
+        serde_json::from_str(&self.payload).unwrap_or_default()
+    }
+}
+
 /// Who is running, for log lines.
 #[derive(Clone, Debug)]
 pub struct AttemptTag {
