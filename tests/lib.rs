@@ -41,6 +41,27 @@ struct NodeOut<'a> {
     config: &'a Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     limits: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fixtures: Option<Value>,
+}
+
+/// A barrier a test holds a node at: the node (probe action `gate`) waits inside its sandbox
+/// until the test [`open`](Gate::open)s it, so "while the node runs" is a state the test
+/// controls, not a sleep it hopes is long enough. Works across processes (it is a file).
+pub struct Gate {
+    dir: PathBuf,
+}
+
+impl Gate {
+    /// The probe config of a node that waits at this gate.
+    pub fn node(&self) -> Value {
+        serde_json::json!({ "action": "gate", "path": "/gate/open" })
+    }
+
+    /// Lets every node waiting at this gate (and every later one) through.
+    pub fn open(&self) {
+        std::fs::write(self.dir.join("open"), "").expect("opening the gate");
+    }
 }
 
 impl Default for Harness {
@@ -65,9 +86,13 @@ impl Harness {
     /// Opens the data dir as `wtb` does, with a stepping clock.
     pub async fn executor(&self) -> Executor {
         let data = DataDir::open(&self.data_dir()).expect("opening data dir");
-        Executor::open(data, Arc::new(SteppingClock::new(Timestamp::from_micros(1_800_000_000_000_000))), Arc::new(UuidV7Ids))
-            .await
-            .expect("opening executor")
+        Executor::open(
+            data,
+            Arc::new(SteppingClock::new(Timestamp::from_micros(1_800_000_000_000_000))),
+            Arc::new(UuidV7Ids),
+        )
+        .await
+        .expect("opening executor")
     }
 
     /// Writes `text` to `<tmp>/<name>` and returns its path.
@@ -83,15 +108,35 @@ impl Harness {
     }
 
     /// As [`Harness::probe_workflow`], with `[nodes.limits]` on every node.
-    pub fn probe_workflow_with_limits(&self, name: &str, nodes: &[(&str, Value)], limits: Option<Value>) -> PathBuf {
+    pub fn probe_workflow_with_limits(
+        &self,
+        name: &str,
+        nodes: &[(&str, Value)],
+        limits: Option<Value>,
+    ) -> PathBuf {
         let m = ManifestOut {
             name,
             nodes: nodes
                 .iter()
-                .map(|(id, config)| NodeOut { id, component: "probe.wasm", config, limits: limits.as_ref() })
+                .map(|(id, config)| NodeOut {
+                    id,
+                    component: "probe.wasm",
+                    config,
+                    limits: limits.as_ref(),
+                    fixtures: (config["action"] == "gate")
+                        .then(|| serde_json::json!({ "/gate": self.gate().dir.to_string_lossy() })),
+                })
                 .collect(),
         };
         self.file(&format!("{name}.toml"), toml::to_string(&m).expect("manifest as TOML"))
+    }
+
+    /// This harness's [`Gate`] (one per harness; nodes configured with [`Gate::node`] wait at
+    /// it, and a workflow from [`Harness::probe_workflow`] mounts it for them).
+    pub fn gate(&self) -> Gate {
+        let dir = self.dir.path().join("gate");
+        std::fs::create_dir_all(&dir).expect("creating the gate directory");
+        Gate { dir }
     }
 
     /// The workspace directory of an execution.
@@ -101,7 +146,9 @@ impl Harness {
 
     /// The path of a CAS object.
     pub fn cas_object(&self, digest: &wtb::model::Digest) -> PathBuf {
-        self.data_dir().join("blobs").join(wtb::cas::LocalCas::object_path(wtb::model::TenantId::DEFAULT, digest))
+        self.data_dir()
+            .join("blobs")
+            .join(wtb::cas::LocalCas::object_path(wtb::model::TenantId::DEFAULT, digest))
     }
 }
 
@@ -119,7 +166,11 @@ pub fn polyglot_tools() -> Result<PathBuf, String> {
     TOOLS
         .get_or_init(|| {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/polyglot/tools.sh");
-            let out = std::process::Command::new("sh").arg(script).env("WTB_TOOLS", target_dir().join("polyglot-tools")).output().expect("running sh");
+            let out = std::process::Command::new("sh")
+                .arg(script)
+                .env("WTB_TOOLS", target_dir().join("polyglot-tools"))
+                .output()
+                .expect("running sh");
             match out.status.code() {
                 Some(0) => Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())),
                 Some(3) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
@@ -130,12 +181,16 @@ pub fn polyglot_tools() -> Result<PathBuf, String> {
 }
 
 /// A test that cannot have a tool it needs: under `CI` (set by CI systems) that is a failure,
-/// so nothing passes by skipping there; on a developer's machine it says so and skips.
+/// so nothing passes by skipping there; on a developer's machine it prints `skip: <what>: <why>`
+/// where the test run shows it, and the caller returns.
 pub fn skipped(what: &str, why: &str) {
     if std::env::var_os("CI").is_some() {
         panic!("{what}: a tool it needs is missing, and under CI a test never skips: {why}");
     }
-    eprintln!("SKIPPED {what}: {why}");
+    // Straight to the process's stderr, past libtest's capture, so the skip shows on the
+    // test's own output without `--nocapture` (a swallowed `eprintln!` would hide it).
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "skip: {what}: {why}");
 }
 
 /// The first of `names` on `PATH`.
@@ -149,7 +204,12 @@ fn on_path(names: &[&str]) -> Option<PathBuf> {
 /// apt-get present). `Err` says why there are none; the caller skips, printing it.
 fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
     static TOOLS: std::sync::OnceLock<Result<(PathBuf, PathBuf), String>> = std::sync::OnceLock::new();
-    let find = || Some((on_path(&["chromium", "chromium-browser", "google-chrome", "headless_shell"])?, on_path(&["chromedriver"])?));
+    let find = || {
+        Some((
+            on_path(&["chromium", "chromium-browser", "google-chrome", "headless_shell"])?,
+            on_path(&["chromedriver"])?,
+        ))
+    };
     TOOLS
         .get_or_init(|| {
             if let Some(found) = find() {

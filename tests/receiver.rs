@@ -67,18 +67,25 @@ impl Receiver {
     }
 
     /// A listener on 127.0.0.1 and the app answering on it, for either scheme.
-    async fn bound(scheme: &str, secret: &str, behaviour: Behaviour) -> (Self, tokio::net::TcpListener, axum::Router) {
+    async fn bound(
+        scheme: &str,
+        secret: &str,
+        behaviour: Behaviour,
+    ) -> (Self, tokio::net::TcpListener, axum::Router) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
         let url = format!("{scheme}://{}/hook", listener.local_addr().expect("local addr"));
         let state = Arc::new(Mutex::new((behaviour, Seen::default())));
-        let app = axum::Router::new().route("/hook", axum::routing::post(handle)).with_state((state.clone(), secret.as_bytes().to_vec()));
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(handle))
+            .with_state((state.clone(), secret.as_bytes().to_vec()));
         (Self { url, state, secret: secret.as_bytes().to_vec() }, listener, app)
     }
 
     /// As [`Receiver::start`], over TLS (rustls) with a fresh self-signed certificate for
     /// 127.0.0.1; returns the certificate (PEM) for a client to trust.
     pub async fn start_tls(secret: &str, behaviour: Behaviour) -> (Self, String) {
-        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("self-signed certificate");
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("self-signed certificate");
         let cert_pem = key.cert.pem();
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
         let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
@@ -99,7 +106,9 @@ impl Receiver {
                     // A client that does not trust the certificate hangs up here.
                     if let Ok(tls) = acceptor.accept(tcp).await {
                         let service = hyper_util::service::TowerToHyperService::new(app);
-                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), service).await;
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                            .await;
                     }
                 });
             }
@@ -125,12 +134,17 @@ impl Receiver {
 
 type Shared = (Arc<Mutex<(Behaviour, Seen)>>, Vec<u8>);
 
-async fn handle(State((state, secret)): State<Shared>, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap) {
+async fn handle(
+    State((state, secret)): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap) {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let key = event["idempotency_key"].as_str().unwrap_or_default().to_owned();
     let execution = event["execution"].as_str().unwrap_or_default().to_owned();
-    let (kind, seq) = (event["kind"].as_str().unwrap_or_default().to_owned(), event["seq"].as_u64().unwrap_or(0));
+    let (kind, seq) =
+        (event["kind"].as_str().unwrap_or_default().to_owned(), event["seq"].as_u64().unwrap_or(0));
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret).expect("hmac key");
     mac.update(header("x-wtb-timestamp").as_bytes());
     mac.update(b".");

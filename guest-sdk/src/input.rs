@@ -27,13 +27,7 @@ where
     pub(crate) fn decode(raw: NodeInput) -> Result<Self, NodeError> {
         let state = decode("state", &raw.state)?;
         let config = decode("config", &raw.config)?;
-        Ok(Self {
-            execution_id: raw.execution_id,
-            node_id: raw.node_id,
-            attempt: raw.attempt,
-            state,
-            config,
-        })
+        Ok(Self { execution_id: raw.execution_id, node_id: raw.node_id, attempt: raw.attempt, state, config })
     }
 }
 
@@ -69,10 +63,19 @@ mod tests {
     #[test]
     fn errors_name_the_field_and_what_was_expected() {
         let e = decode::<Config>("config", r#"{"rows": "ten", "columns": []}"#).unwrap_err();
-        assert!(matches!(&e, NodeError::InvalidInput(m) if m.starts_with("config.rows: invalid type: string \"ten\", expected u64")), "{e}");
+        assert!(
+            matches!(&e, NodeError::InvalidInput(m) if m.starts_with("config.rows: invalid type: string \"ten\", expected u64")),
+            "{e}"
+        );
         let e = decode::<Config>("config", r#"{"rows": 1, "columns": [{"name": "a"}, {}]}"#).unwrap_err();
-        assert!(matches!(&e, NodeError::InvalidInput(m) if m.starts_with("config.columns[1]: missing field `name`")), "{e}");
+        assert!(
+            matches!(&e, NodeError::InvalidInput(m) if m.starts_with("config.columns[1]: missing field `name`")),
+            "{e}"
+        );
         let e = decode::<Config>("config", "null").unwrap_err();
-        assert!(matches!(&e, NodeError::InvalidInput(m) if m.starts_with("config: invalid type: null")), "{e}");
+        assert!(
+            matches!(&e, NodeError::InvalidInput(m) if m.starts_with("config: invalid type: null")),
+            "{e}"
+        );
     }
 }

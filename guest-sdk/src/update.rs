@@ -49,9 +49,6 @@ impl Update {
         if let Some(e) = self.error {
             return Err(NodeError::Failed(e));
         }
-        Ok(NodeOutput {
-            update: Value::Object(self.fields).to_string(),
-            route: self.route,
-        })
+        Ok(NodeOutput { update: Value::Object(self.fields).to_string(), route: self.route })
     }
 }

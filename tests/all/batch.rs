@@ -6,7 +6,13 @@ use wtb::db::{self, DbError};
 use wtb::model::*;
 
 fn blob(content: &[u8]) -> BlobRecord {
-    BlobRecord { tenant: TenantId::DEFAULT, digest: Digest::of(content), size: content.len() as u64, inline: Some(content.to_vec()), created_at: Timestamp::from_micros(1) }
+    BlobRecord {
+        tenant: TenantId::DEFAULT,
+        digest: Digest::of(content),
+        size: content.len() as u64,
+        inline: Some(content.to_vec()),
+        created_at: Timestamp::from_micros(1),
+    }
 }
 
 #[tokio::test]
@@ -35,12 +41,18 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
     db::blob::insert_into(&mut batch, &b);
     let err = batch.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
     assert!(matches!(err, DbError::Sqlx(_)), "{err}");
-    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(), "first statement undone");
+    assert!(
+        db::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
+        "first statement undone"
+    );
 
     let mut batch = Batch::new();
     db::blob::insert_into(&mut batch, &a);
     batch.execute_atomic(&mut conn, End::Rollback).await.unwrap();
-    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(), "rolled back on request");
+    assert!(
+        db::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
+        "rolled back on request"
+    );
 
     let mut batch = Batch::new();
     db::blob::insert_into(&mut batch, &a);
@@ -65,7 +77,10 @@ async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
     batch.statement("INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at) VALUES (?, ?, 1, 'n', 'entry', 1, '{}', ?, 0)")
         .bind(orphan.uuid()).bind(uuid::Uuid::from_u128(2)).bind(uuid::Uuid::from_u128(3));
     batch.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
-    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &blobs[0].digest).await.unwrap().is_none(), "first chunk undone");
+    assert!(
+        db::blob::get_one(&mut *conn, TenantId::DEFAULT, &blobs[0].digest).await.unwrap().is_none(),
+        "first chunk undone"
+    );
 
     let mut batch = Batch::new();
     for b in &blobs {
@@ -89,15 +104,52 @@ async fn the_commit_writer_s_direct_path_stores_what_sqlx_reads_back_and_refuses
     db::blob::insert_into(&mut batch, &external);
     batch.execute_direct(&direct).unwrap();
     for b in [&inline, &external] {
-        let stored = db::blob::get_one(&pool, TenantId::DEFAULT, &b.digest).await.unwrap().expect("row written on the direct connection");
+        let stored = db::blob::get_one(&pool, TenantId::DEFAULT, &b.digest)
+            .await
+            .unwrap()
+            .expect("row written on the direct connection");
         assert_eq!(&stored, b, "every column (uuid, text, integer, blob, NULL) reads back as written");
     }
 
     // One `?` left unbound would reuse a cached statement's stale value: refused before running.
     let mut batch = Batch::new();
-    batch.statement("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)").bind(uuid::Uuid::from_u128(5));
+    batch
+        .statement("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)")
+        .bind(uuid::Uuid::from_u128(5));
     let err = batch.execute_direct(&direct).unwrap_err();
     assert!(matches!(err, DbError::Corrupt { what: "batch statement", .. }), "{err}");
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants").fetch_one(&pool).await.unwrap();
     assert_eq!(n, 1, "only the default tenant");
+}
+
+#[tokio::test]
+async fn an_appended_batch_runs_after_the_first_with_its_own_binds_and_carries_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = db::open(&dir.path().join("wtb.db"), db::Durability::Normal).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    // A fork's rows: the parent row must come first, but is known last.
+    let (first, second, third) = (blob(b"one"), blob(b"two"), blob(b"three"));
+    let mut head = Batch::new();
+    db::blob::insert_into(&mut head, &first);
+    let mut tail = Batch::new();
+    db::blob::insert_into(&mut tail, &second);
+    db::blob::insert_into(&mut tail, &third);
+    head.append(tail);
+    head.execute_atomic(&mut conn, End::Commit).await.unwrap();
+    for b in [&first, &second, &third] {
+        assert_eq!(
+            db::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(),
+            Some(b)
+        );
+    }
+
+    // A bind error in the appended part refuses the whole batch: nothing of the head runs.
+    let fresh = blob(b"four");
+    let mut head = Batch::new();
+    db::blob::insert_into(&mut head, &fresh);
+    let mut tail = Batch::new();
+    tail.bind(1_i64); // a parameter before any statement
+    head.append(tail);
+    head.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
+    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &fresh.digest).await.unwrap().is_none());
 }

@@ -6,11 +6,18 @@ use wtb_tests::Harness;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_executor_loads_the_compiled_component_from_disk() {
     let h = Harness::new();
-    let path = h.probe_workflow("cached", &[("a", json!({ "action": "write" })), ("b", json!({ "action": "write" }))]);
+    let path = h.probe_workflow(
+        "cached",
+        &[("a", json!({ "action": "write" })), ("b", json!({ "action": "write" }))],
+    );
     let first = h.executor().await;
     first.load_workflow(&path).await.unwrap();
     let stats = first.runtime().cache_stats();
-    assert_eq!((stats.compiled, stats.disk_hits, stats.memory_hits), (1, 0, 1), "same component twice: compiled once");
+    assert_eq!(
+        (stats.compiled, stats.disk_hits, stats.memory_hits),
+        (1, 0, 1),
+        "same component twice: compiled once"
+    );
     first.close().await;
 
     let second = h.executor().await;

@@ -20,7 +20,10 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn run_show_and_list_work_and_fail_cleanly() {
     let h = Harness::new();
-    let path = h.probe_workflow("ok", &[("a", json!({ "action": "write", "files": { "f.txt": "hi" }, "update": { "n": 1 } }))]);
+    let path = h.probe_workflow(
+        "ok",
+        &[("a", json!({ "action": "write", "files": { "f.txt": "hi" }, "update": { "n": 1 } }))],
+    );
     let out = wtb(&h, &["--json", "run", path.to_str().unwrap(), "--state", r#"{"start": 0}"#]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -31,7 +34,10 @@ fn run_show_and_list_work_and_fail_cleanly() {
     let out = wtb(&h, &["show", id]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("+ f.txt") && text.contains("sha256:") && text.contains("node.completed"), "{text}");
+    assert!(
+        text.contains("+ f.txt") && text.contains("sha256:") && text.contains("node.completed"),
+        "{text}"
+    );
     let out = wtb(&h, &["list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(id));
 
@@ -117,10 +123,13 @@ fn demo_runs_the_example_workflow() {
 #[test]
 fn pause_resume_and_cancel_work_across_processes() {
     let h = Harness::new();
-    let slow = h.probe_workflow("slow", &[
-        ("a", json!({ "action": "write", "files": { "a.txt": "a" }, "sleep_ms": 300 })),
-        ("b", json!({ "action": "write", "files": { "b.txt": "b" } })),
-    ]);
+    // `a` waits at the gate until the running process has taken the pause request, so the
+    // pause lands at the boundary after `a`, however fast or slow the machine is.
+    let gate = h.gate();
+    let slow = h.probe_workflow(
+        "slow",
+        &[("a", gate.node()), ("b", json!({ "action": "write", "files": { "b.txt": "b" } }))],
+    );
     let child = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
         .args(["--json", "run", slow.to_str().unwrap()])
         .env("WTB_DATA_DIR", h.data_dir())
@@ -132,21 +141,50 @@ fn pause_resume_and_cancel_work_across_processes() {
     let id = loop {
         assert!(std::time::Instant::now() < deadline, "the run never showed up in `list`");
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run exited ({status}) before it could be paused: {:?}", child.wait_with_output().unwrap());
+            panic!(
+                "the run exited ({status}) before it could be paused: {:?}",
+                child.wait_with_output().unwrap()
+            );
         }
         let out = wtb(&h, &["--json", "list"]);
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!({}));
-        if let Some(id) = list["executions"].as_array().and_then(|l| l.first()).and_then(|e| e["id"].as_str()) {
+        if let Some(id) = list["executions"].as_array().and_then(|l| l.first()).and_then(|e| e["id"].as_str())
+        {
             break id.to_owned();
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
-    let out = wtb(&h, &["pause", &id, "--wait"]);
+    let mut waiter = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["pause", &id, "--wait"])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(waiter.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("request seen by process") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut said, &mut line).unwrap() > 0,
+            "`pause --wait` ended without saying the run took the request"
+        );
+    }
+    gate.open();
+    let out = waiter.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("paused"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("paused"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let run = child.wait_with_output().unwrap();
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!((summary["status"].as_str(), summary["attempts"].as_u64()), (Some("paused"), Some(1)), "paused at the boundary after `a`");
+    assert_eq!(
+        (summary["status"].as_str(), summary["attempts"].as_u64()),
+        (Some("paused"), Some(1)),
+        "paused at the boundary after `a`"
+    );
     let out = wtb(&h, &["--json", "resume", &id]);
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["status"], "completed", "{}", stderr(&out));
@@ -179,19 +217,26 @@ fn pause_resume_and_cancel_work_across_processes() {
 #[test]
 fn time_travel_commands_work_and_refuse_bad_input_cleanly() {
     let h = Harness::new();
-    let wf = h.probe_workflow("tt", &[
-        ("a", json!({ "action": "write", "files": { "notes.txt": "one\ntwo\n" }, "update": { "n": 1 } })),
-        ("b", json!({ "action": "write", "files": { "notes.txt": "one\n2\n" }, "update": { "n": 2 } })),
-    ]);
+    let wf = h.probe_workflow(
+        "tt",
+        &[
+            ("a", json!({ "action": "write", "files": { "notes.txt": "one\ntwo\n" }, "update": { "n": 1 } })),
+            ("b", json!({ "action": "write", "files": { "notes.txt": "one\n2\n" }, "update": { "n": 2 } })),
+        ],
+    );
     let out = wtb(&h, &["--json", "run", wf.to_str().unwrap()]);
-    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["execution"].as_str().unwrap().to_owned();
+    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["execution"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = wtb(&h, &["--json", "history", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cps: Vec<&serde_json::Value> = history["checkpoints"].as_array().unwrap().iter().collect();
     assert_eq!(cps.len(), 4);
     assert_eq!((cps[1]["status"].as_str(), cps[1]["files_changed"].as_u64()), (Some("succeeded"), Some(1)));
-    let (a_exit, b_exit) = (cps[1]["id"].as_str().unwrap().to_owned(), cps[3]["id"].as_str().unwrap().to_owned());
+    let (a_exit, b_exit) =
+        (cps[1]["id"].as_str().unwrap().to_owned(), cps[3]["id"].as_str().unwrap().to_owned());
     let text = String::from_utf8_lossy(&wtb(&h, &["history", &id]).stdout).into_owned();
     assert!(text.contains("seq") && text.contains("succeeded"), "{text}");
 
@@ -213,13 +258,34 @@ fn time_travel_commands_work_and_refuse_bad_input_cleanly() {
 
     let out = wtb(&h, &["rollback", &id, "--to", &a_exit]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("runs b next"), "{}", String::from_utf8_lossy(&out.stdout));
-    let out = wtb(&h, &["--json", "fork", &a_exit, "--state-patch", r#"{"n": 10}"#, "--node-config", r#"b={"action":"write","update":{"m":1}}"#]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("runs b next"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = wtb(
+        &h,
+        &[
+            "--json",
+            "fork",
+            &a_exit,
+            "--state-patch",
+            r#"{"n": 10}"#,
+            "--node-config",
+            r#"b={"action":"write","update":{"m":1}}"#,
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let fork = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["execution"].as_str().unwrap().to_owned();
+    let fork = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["execution"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = wtb(&h, &["--json", "resume", &fork]);
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((summary["status"].as_str(), &summary["state"]), (Some("completed"), &json!({ "n": 10, "m": 1 })));
+    assert_eq!(
+        (summary["status"].as_str(), &summary["state"]),
+        (Some("completed"), &json!({ "n": 10, "m": 1 }))
+    );
     let out = wtb(&h, &["--json", "list", "--parent", &id, "--status", "completed"]);
     let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(page["executions"][0]["id"], fork.as_str());

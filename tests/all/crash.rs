@@ -31,7 +31,11 @@ struct Fingerprint {
 
 fn wtb(h: &Harness) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"));
-    c.env("WTB_DATA_DIR", h.data_dir()).env_remove("WTB_FAILPOINT").current_dir(h.dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.env("WTB_DATA_DIR", h.data_dir())
+        .env_remove("WTB_FAILPOINT")
+        .current_dir(h.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     c
 }
 
@@ -42,12 +46,25 @@ async fn fingerprint(h: &Harness) -> Fingerprint {
     let r = exec.describe(recent[0].id).await.unwrap();
     let mut exits = Exits::new();
     for n in r.nodes.iter().filter(|n| n.boundary.status == AttemptStatus::Succeeded) {
-        let exit = r.checkpoints.iter().find(|c| Some(c.checkpoint.id) == n.boundary.exit_checkpoint).expect("exit checkpoint");
-        let files = exit.files.iter().map(|(p, e)| (p.clone(), e.digest.map(|d| d.to_hex()).unwrap_or_default())).collect();
+        let exit = r
+            .checkpoints
+            .iter()
+            .find(|c| Some(c.checkpoint.id) == n.boundary.exit_checkpoint)
+            .expect("exit checkpoint");
+        let files = exit
+            .files
+            .iter()
+            .map(|(p, e)| (p.clone(), e.digest.map(|d| d.to_hex()).unwrap_or_default()))
+            .collect();
         let slot = exits.entry(n.boundary.node.clone()).or_insert((0, Value::Null, Vec::new()));
         *slot = (slot.0 + 1, exit.checkpoint.state.clone(), files);
     }
-    let mut guest_events: Vec<String> = r.events.iter().filter(|e| e.kind == "guest.step").map(|e| e.payload["data"]["node"].to_string()).collect();
+    let mut guest_events: Vec<String> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == "guest.step")
+        .map(|e| e.payload["data"]["node"].to_string())
+        .collect();
     guest_events.sort();
     let mut completed_events = BTreeMap::new();
     for e in r.events.iter().filter(|e| e.kind == "node.completed") {
@@ -61,7 +78,14 @@ async fn fingerprint(h: &Harness) -> Fingerprint {
     let seqs: Vec<u32> = r.checkpoints.iter().map(|c| c.checkpoint.seq).collect();
     let seqs_contiguous = seqs == (1..=seqs.len() as u32).collect::<Vec<_>>();
     exec.close().await;
-    Fingerprint { status: r.execution.status, exits, guest_events, completed_events, checkpoints, seqs_contiguous }
+    Fingerprint {
+        status: r.execution.status,
+        exits,
+        guest_events,
+        completed_events,
+        checkpoints,
+        seqs_contiguous,
+    }
 }
 
 fn setup(sleep_ms: u64) -> (Harness, std::path::PathBuf) {
@@ -83,14 +107,28 @@ async fn reference() -> Fingerprint {
 
 fn resume_all(h: &Harness) {
     let out = wtb(h).args(["resume", "--all"]).output().unwrap();
-    assert!(out.status.success(), "resume failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "resume failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn crash_at(point: &str, expected: &Fingerprint) {
     let (h, path) = setup(0);
     let out = wtb(&h).arg("run").arg(&path).env("WTB_FAILPOINT", point).output().unwrap();
-    assert_eq!(out.status.code(), None, "`{point}` was never reached: {}", String::from_utf8_lossy(&out.stdout));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("failpoint"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        None,
+        "`{point}` was never reached: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failpoint"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     resume_all(&h);
     assert_eq!(&fingerprint(&h).await, expected, "after a crash at `{point}`");
 }
@@ -99,8 +137,19 @@ async fn crash_at(point: &str, expected: &Fingerprint) {
 async fn killed_at_every_named_point_the_resumed_run_equals_an_uninterrupted_one() {
     let expected = reference().await;
     for point in [
-        "in-guest@1", "in-guest@2", "in-guest@4", "after-capture@1", "after-capture@3", "before-commit@1", "before-commit@2",
-        "before-commit@4", "after-commit@1", "after-commit@2", "after-commit@4", "branch-start@1", "join@1",
+        "in-guest@1",
+        "in-guest@2",
+        "in-guest@4",
+        "after-capture@1",
+        "after-capture@3",
+        "before-commit@1",
+        "before-commit@2",
+        "before-commit@4",
+        "after-commit@1",
+        "after-commit@2",
+        "after-commit@4",
+        "branch-start@1",
+        "join@1",
     ] {
         crash_at(point, &expected).await;
     }
@@ -118,7 +167,9 @@ async fn killed_at_random_instants_the_resumed_run_equals_an_uninterrupted_one()
         let (h, path) = setup(40);
         let mut child = wtb(&h).arg("run").arg(&path).spawn().unwrap();
         let workspaces = h.data_dir().join("workspaces");
-        while std::fs::read_dir(&workspaces).map_or(true, |mut d| d.next().is_none()) && child.try_wait().unwrap().is_none() {
+        while std::fs::read_dir(&workspaces).map_or(true, |mut d| d.next().is_none())
+            && child.try_wait().unwrap().is_none()
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
         std::thread::sleep(Duration::from_millis(u64::from(delay)));

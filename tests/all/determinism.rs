@@ -11,7 +11,12 @@ use wtb_tests::Harness;
 async fn outputs(exec: &Executor, id: ExecutionId) -> (Value, Vec<Value>, Vec<Value>) {
     let r = exec.describe(id).await.unwrap();
     let files = r.checkpoints.iter().map(|c| serde_json::to_value(&c.files).unwrap()).collect();
-    let events = r.events.iter().filter(|e| e.kind.starts_with("guest.")).map(|e| json!([e.kind, e.payload])).collect();
+    let events = r
+        .events
+        .iter()
+        .filter(|e| e.kind.starts_with("guest."))
+        .map(|e| json!([e.kind, e.payload]))
+        .collect();
     (r.checkpoints.last().unwrap().checkpoint.state.clone(), files, events)
 }
 
@@ -19,7 +24,13 @@ async fn outputs(exec: &Executor, id: ExecutionId) -> (Value, Vec<Value>, Vec<Va
 async fn the_same_seed_gives_byte_identical_runs() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let wf = exec.load_workflow(&h.probe_workflow("observe", &[("first", json!({ "action": "observe" })), ("second", json!({ "action": "observe" }))])).await.unwrap();
+    let wf = exec
+        .load_workflow(&h.probe_workflow(
+            "observe",
+            &[("first", json!({ "action": "observe" })), ("second", json!({ "action": "observe" }))],
+        ))
+        .await
+        .unwrap();
     let seeded = |seed| RunOptions { seed: Some(seed), ..RunOptions::default() };
     let a = exec.run_with(&wf, Map::new(), &seeded(42)).await.unwrap();
     let b = exec.run_with(&wf, Map::new(), &seeded(42)).await.unwrap();
@@ -29,7 +40,10 @@ async fn the_same_seed_gives_byte_identical_runs() {
     let seen = &a.state["observed"];
     assert_eq!(seen["random"].as_array().unwrap().len(), 16);
     let wall_secs = seen["wall_nanos"].as_u64().unwrap() / 1_000_000_000;
-    assert!((1_577_836_800..1_577_836_800 + 5 * 365 * 86_400).contains(&wall_secs), "the clock starts at a seeded instant: {wall_secs}");
+    assert!(
+        (1_577_836_800..1_577_836_800 + 5 * 365 * 86_400).contains(&wall_secs),
+        "the clock starts at a seeded instant: {wall_secs}"
+    );
     assert!(seen["elapsed_nanos"].as_u64().unwrap() < 1_000_000, "virtual time, not host time");
     // The seed is recorded on the execution.
     assert_eq!(exec.describe(a.execution).await.unwrap().execution.environment.seed, Some(42));
@@ -55,8 +69,12 @@ async fn a_workflow_can_ask_for_determinism_itself() {
     let m = h.file("det2.toml", "name = \"det2\"\ndeterministic = true\n[[nodes]]\nid = \"o\"\ncomponent = \"probe.wasm\"\nconfig = { action = \"observe\" }\n");
     let wf = exec.load_workflow(&m).await.unwrap();
     let first = exec.run(&wf, Map::new()).await.unwrap();
-    let seed = exec.describe(first.execution).await.unwrap().execution.environment.seed.expect("a seed is recorded");
-    let replay = exec.run_with(&wf, Map::new(), &RunOptions { seed: Some(seed), ..RunOptions::default() }).await.unwrap();
+    let seed =
+        exec.describe(first.execution).await.unwrap().execution.environment.seed.expect("a seed is recorded");
+    let replay = exec
+        .run_with(&wf, Map::new(), &RunOptions { seed: Some(seed), ..RunOptions::default() })
+        .await
+        .unwrap();
     assert_eq!(first.state, replay.state);
 }
 
@@ -83,5 +101,9 @@ fn wtb_run_seed_replays_and_wtb_show_names_the_seed() {
         .env("WTB_DATA_DIR", h.data_dir())
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&show.stdout).contains("deterministic, seed 5 (rerun with `wtb run --seed 5`)"), "{show:?}");
+    assert!(
+        String::from_utf8_lossy(&show.stdout)
+            .contains("deterministic, seed 5 (rerun with `wtb run --seed 5`)"),
+        "{show:?}"
+    );
 }

@@ -14,8 +14,12 @@ pub fn diamond(left_file: &str, right_file: &str, sleep_ms: u64) -> String {
         "diamond",
         head,
         r#"{ action = "write", files = { "base.txt" = "base" }, update = { log = "router" }, events = [["step", { node = "router" }]] }"#,
-        &format!(r#"{{ action = "write", sleep_ms = {sleep_ms}, files = {{ "{left_file}" = "from left" }}, update = {{ log = "left", total = 10 }}, events = [["step", {{ node = "left" }}]] }}"#),
-        &format!(r#"{{ action = "write", sleep_ms = {sleep_ms}, files = {{ "{right_file}" = "from right" }}, update = {{ log = "right", total = 100 }}, events = [["step", {{ node = "right" }}]] }}"#),
+        &format!(
+            r#"{{ action = "write", sleep_ms = {sleep_ms}, files = {{ "{left_file}" = "from left" }}, update = {{ log = "left", total = 10 }}, events = [["step", {{ node = "left" }}]] }}"#
+        ),
+        &format!(
+            r#"{{ action = "write", sleep_ms = {sleep_ms}, files = {{ "{right_file}" = "from right" }}, update = {{ log = "right", total = 100 }}, events = [["step", {{ node = "right" }}]] }}"#
+        ),
         r#"{ action = "write", files = { "joined.txt" = "joined" }, update = { log = "merge" }, events = [["step", { node = "merge" }]] }"#,
     )
 }
@@ -23,7 +27,9 @@ pub fn diamond(left_file: &str, right_file: &str, sleep_ms: u64) -> String {
 /// A diamond of probe nodes with these configs (inline TOML tables) after `head` (reducers,
 /// state): `router` fans out to `left` and `right`, which meet at the join `merge`.
 pub fn diamond_with(name: &str, head: &str, router: &str, left: &str, right: &str, merge: &str) -> String {
-    let node = |id: &str, config: &str, join: &str| format!("[[nodes]]\nid = \"{id}\"\ncomponent = \"probe.wasm\"\n{join}config = {config}\n\n");
+    let node = |id: &str, config: &str, join: &str| {
+        format!("[[nodes]]\nid = \"{id}\"\ncomponent = \"probe.wasm\"\n{join}config = {config}\n\n")
+    };
     let edge = |from: &str, to: &str| format!("[[edges]]\nfrom = \"{from}\"\nto = \"{to}\"\n\n");
     let mut m = format!("name = \"{name}\"\n{head}\n");
     m += &node("router", router, "");
@@ -46,18 +52,27 @@ async fn fan_out_runs_branches_in_their_own_lanes_and_the_join_merges_state_and_
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     assert_eq!(s.attempts, 4);
     // Appends concatenate in input order; sums add both branches' deltas.
-    assert_eq!(Value::Object(s.state.clone()), json!({ "log": ["start", "router", "left", "right", "merge"], "total": 111 }));
+    assert_eq!(
+        Value::Object(s.state.clone()),
+        json!({ "log": ["start", "router", "left", "right", "merge"], "total": 111 })
+    );
     let report = exec.describe(s.execution).await.unwrap();
-    let merge_entry = report.checkpoints.iter().find(|c| c.checkpoint.node == "merge" && c.checkpoint.kind == CheckpointKind::Entry).unwrap();
+    let merge_entry = report
+        .checkpoints
+        .iter()
+        .find(|c| c.checkpoint.node == "merge" && c.checkpoint.kind == CheckpointKind::Entry)
+        .unwrap();
     let files: Vec<&str> = merge_entry.files.keys().map(String::as_str).collect();
     assert_eq!(files, ["base.txt", "left.txt", "right.txt"], "the join sees both branches' files");
     assert_eq!(merge_entry.checkpoint.parents.len(), 2, "the join's entry follows both branches");
-    let lanes: std::collections::BTreeSet<u32> = report.checkpoints.iter().map(|c| c.checkpoint.lane).collect();
+    let lanes: std::collections::BTreeSet<u32> =
+        report.checkpoints.iter().map(|c| c.checkpoint.lane).collect();
     assert_eq!(lanes.len(), 2, "two branches, two workspace lanes");
     let merge_exit = report.checkpoints.iter().rev().find(|c| c.checkpoint.node == "merge").unwrap();
     let ws = wtb::executor::workspace_dir(&h.data_dir(), s.execution, merge_exit.checkpoint.lane);
     assert_eq!(wtb_tests::files_under(&ws), ["base.txt", "joined.txt", "left.txt", "right.txt"]);
-    let steps: Vec<&Value> = report.events.iter().filter(|e| e.kind == "guest.step").map(|e| &e.payload["data"]["node"]).collect();
+    let steps: Vec<&Value> =
+        report.events.iter().filter(|e| e.kind == "guest.step").map(|e| &e.payload["data"]["node"]).collect();
     assert_eq!(steps.len(), 4);
     assert_eq!(report.events.last().unwrap().kind, "execution.completed");
 }
@@ -71,9 +86,16 @@ async fn branches_changing_one_path_differently_fail_the_join_naming_both() {
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Failed);
     let failure = s.failure.unwrap();
-    assert!(failure.contains("join `merge`: branches `left` and `right` both changed `same.txt`, differently"), "{failure}");
+    assert!(
+        failure.contains("join `merge`: branches `left` and `right` both changed `same.txt`, differently"),
+        "{failure}"
+    );
     let report = exec.describe(s.execution).await.unwrap();
-    assert_eq!(report.nodes.iter().filter(|n| n.boundary.status == AttemptStatus::Succeeded).count(), 3, "the branches' work is kept");
+    assert_eq!(
+        report.nodes.iter().filter(|n| n.boundary.status == AttemptStatus::Succeeded).count(),
+        3,
+        "the branches' work is kept"
+    );
     assert_eq!(report.execution.error.as_deref(), Some(failure.as_str()));
 }
 
@@ -116,7 +138,10 @@ async fn a_route_selects_its_labelled_edge_and_an_unknown_label_fails_keeping_st
     let wf = exec.load_workflow(&h.file("bad.toml", router_manifest("medium"))).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Failed);
-    assert_eq!(s.failure.as_deref(), Some("node `router` chose route `medium`, but no edge from it has that label (labels: large, small)"));
+    assert_eq!(
+        s.failure.as_deref(),
+        Some("node `router` chose route `medium`, but no edge from it has that label (labels: large, small)")
+    );
     assert_eq!(s.state["picked"], "medium", "the router's own update is kept");
 }
 
@@ -153,12 +178,18 @@ async fn loops_run_until_their_route_exits_and_max_steps_stops_a_runaway() {
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     assert_eq!((s.state["counter"].clone(), s.attempts), (json!(5), 6));
     let ws = h.workspace(s.execution);
-    assert_eq!(wtb_tests::files_under(&ws), ["iter-1.txt", "iter-2.txt", "iter-3.txt", "iter-4.txt", "iter-5.txt"]);
+    assert_eq!(
+        wtb_tests::files_under(&ws),
+        ["iter-1.txt", "iter-2.txt", "iter-3.txt", "iter-4.txt", "iter-5.txt"]
+    );
 
     let wf = exec.load_workflow(&h.file("runaway.toml", loop_manifest(1000, 4))).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Failed);
-    assert_eq!(s.failure.as_deref(), Some("max_steps (4) reached: node `body` would be attempt 5 of this execution"));
+    assert_eq!(
+        s.failure.as_deref(),
+        Some("max_steps (4) reached: node `body` would be attempt 5 of this execution")
+    );
     assert_eq!(s.state["counter"], 4);
 }
 
@@ -178,11 +209,24 @@ retry = { max_attempts = 3, backoff_ms = 5, max_backoff_ms = 20 }
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     assert_eq!(s.state["attempts"], 3);
     let report = exec.describe(s.execution).await.unwrap();
-    let attempts: Vec<(u32, AttemptStatus)> = report.nodes.iter().map(|n| (n.boundary.attempt, n.boundary.status)).collect();
-    assert_eq!(attempts, [(1, AttemptStatus::GuestError), (2, AttemptStatus::GuestError), (3, AttemptStatus::Succeeded)]);
+    let attempts: Vec<(u32, AttemptStatus)> =
+        report.nodes.iter().map(|n| (n.boundary.attempt, n.boundary.status)).collect();
+    assert_eq!(
+        attempts,
+        [(1, AttemptStatus::GuestError), (2, AttemptStatus::GuestError), (3, AttemptStatus::Succeeded)]
+    );
     assert!(report.nodes.iter().all(|n| n.boundary.exit_checkpoint.is_some()));
-    assert_eq!(wtb_tests::files_under(&h.workspace(s.execution)), ["attempt-3.txt"], "failed attempts' writes are undone");
-    let retry_in: Vec<Value> = report.events.iter().filter(|e| e.kind == "node.failed").map(|e| e.payload["retry_in_ms"].clone()).collect();
+    assert_eq!(
+        wtb_tests::files_under(&h.workspace(s.execution)),
+        ["attempt-3.txt"],
+        "failed attempts' writes are undone"
+    );
+    let retry_in: Vec<Value> = report
+        .events
+        .iter()
+        .filter(|e| e.kind == "node.failed")
+        .map(|e| e.payload["retry_in_ms"].clone())
+        .collect();
     assert_eq!(retry_in, [json!(5), json!(10)]);
 
     let exhausted = manifest.replace("succeed_on = 3", "succeed_on = 9");
@@ -197,14 +241,22 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
     let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&h.file("d.toml", diamond("left.txt", "right.txt", 0))).await.unwrap();
-    let opts = RunOptions { breakpoints: Breakpoints { before: vec!["merge".into()], after: vec!["router".into()] }, parallelism: 2, ..RunOptions::default() };
+    let opts = RunOptions {
+        breakpoints: Breakpoints { before: vec!["merge".into()], after: vec!["router".into()] },
+        parallelism: 2,
+        ..RunOptions::default()
+    };
     let s = exec.run_with(&wf, Map::new(), &opts).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Paused);
     assert_eq!(s.paused.as_deref(), Some("breakpoint after `router`"));
     assert_eq!(s.attempts, 1);
     let report = exec.describe(s.execution).await.unwrap();
     assert_eq!(report.execution.status, ExecutionStatus::Paused);
-    assert_eq!(wtb_tests::files_under(&h.workspace(s.execution)), ["base.txt"], "files at the pause are inspectable");
+    assert_eq!(
+        wtb_tests::files_under(&h.workspace(s.execution)),
+        ["base.txt"],
+        "files at the pause are inspectable"
+    );
 
     let s = exec.resume(s.execution, 2).await.unwrap();
     assert_eq!((s.status, s.paused.as_deref()), (ExecutionStatus::Paused, Some("breakpoint before `merge`")));
@@ -220,8 +272,19 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
     assert!(matches!(exec.request_pause(s.execution).await, Err(ExecError::Illegal(_))));
     assert!(matches!(exec.cancel(s.execution).await, Err(ExecError::Illegal(_))));
     let events = exec.describe(s.execution).await.unwrap().events;
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).filter(|k| k.starts_with("execution.")).collect();
-    assert_eq!(kinds, ["execution.started", "execution.paused", "execution.resumed", "execution.paused", "execution.resumed", "execution.completed"]);
+    let kinds: Vec<&str> =
+        events.iter().map(|e| e.kind.as_str()).filter(|k| k.starts_with("execution.")).collect();
+    assert_eq!(
+        kinds,
+        [
+            "execution.started",
+            "execution.paused",
+            "execution.resumed",
+            "execution.paused",
+            "execution.resumed",
+            "execution.completed"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -233,16 +296,26 @@ async fn cancel_interrupts_a_running_guest_and_records_it() {
     let (s, asked) = tokio::join!(exec.run(&wf, Map::new()), cancel_once_running(&exec, started));
     let s = s.unwrap();
     assert_eq!(s.status, ExecutionStatus::Cancelled);
-    assert!(asked.elapsed() < Duration::from_secs(5) && started.elapsed() < Duration::from_secs(30), "interrupted, not timed out");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5) && started.elapsed() < Duration::from_secs(30),
+        "interrupted, not timed out"
+    );
     let report = exec.describe(s.execution).await.unwrap();
     assert_eq!(report.nodes[0].boundary.status, AttemptStatus::Cancelled);
     assert_eq!(report.execution.status, ExecutionStatus::Cancelled);
-    assert!(wtb_tests::files_under(&h.workspace(s.execution)).is_empty(), "the interrupted node's writes are undone");
+    assert!(
+        wtb_tests::files_under(&h.workspace(s.execution)).is_empty(),
+        "the interrupted node's writes are undone"
+    );
 }
 
 /// A one-node workflow whose guest spins until it is stopped (time limit 60 s).
 fn spinning(h: &Harness) -> std::path::PathBuf {
-    h.probe_workflow_with_limits("spin", &[("spin", json!({ "action": "spin" }))], Some(json!({ "timeout_ms": 60_000 })))
+    h.probe_workflow_with_limits(
+        "spin",
+        &[("spin", json!({ "action": "spin" }))],
+        Some(json!({ "timeout_ms": 60_000 })),
+    )
 }
 
 /// Waits until an execution shows up as `running`, asks its process to cancel it, and
@@ -266,7 +339,10 @@ async fn a_resumed_execution_shows_as_running_and_can_be_cancelled() {
     let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&spinning(&h)).await.unwrap();
-    let opts = RunOptions { breakpoints: Breakpoints { before: vec!["spin".into()], after: vec![] }, ..RunOptions::default() };
+    let opts = RunOptions {
+        breakpoints: Breakpoints { before: vec!["spin".into()], after: vec![] },
+        ..RunOptions::default()
+    };
     let paused = exec.run_with(&wf, Map::new(), &opts).await.unwrap();
     assert_eq!(paused.status, ExecutionStatus::Paused);
     let started = Instant::now();
@@ -284,7 +360,10 @@ async fn the_branching_and_loop_examples_run() {
     let wf = exec.load_workflow(&dir.join("branching.toml")).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
-    assert_eq!((s.state["last_route"].as_str(), s.state["counter"].as_u64(), s.state["report"].as_str()), (Some("full"), Some(1), Some("report.md")));
+    assert_eq!(
+        (s.state["last_route"].as_str(), s.state["counter"].as_u64(), s.state["report"].as_str()),
+        (Some("full"), Some(1), Some("report.md"))
+    );
     let report = exec.describe(s.execution).await.unwrap();
     let ran: Vec<&str> = report.nodes.iter().map(|n| n.boundary.node.as_str()).collect();
     assert_eq!(ran.len(), 5, "{ran:?}");

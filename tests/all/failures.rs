@@ -6,12 +6,24 @@ use wtb::model::{AttemptStatus, CheckpointKind, ExecutionStatus, TrapKind};
 use wtb_tests::Harness;
 
 /// Runs a setup node that writes `keep.txt`, then a node with `config`; returns the report.
-async fn run_second_node(h: &Harness, name: &str, config: serde_json::Value, limits: Option<serde_json::Value>) -> wtb::executor::ExecutionReport {
+async fn run_second_node(
+    h: &Harness,
+    name: &str,
+    config: serde_json::Value,
+    limits: Option<serde_json::Value>,
+) -> wtb::executor::ExecutionReport {
     let exec = h.executor().await;
-    let wf = h.probe_workflow_with_limits(name, &[
-        ("setup", json!({ "action": "write", "files": { "keep.txt": "kept" }, "update": { "ready": true } })),
-        ("victim", config),
-    ], limits);
+    let wf = h.probe_workflow_with_limits(
+        name,
+        &[
+            (
+                "setup",
+                json!({ "action": "write", "files": { "keep.txt": "kept" }, "update": { "ready": true } }),
+            ),
+            ("victim", config),
+        ],
+        limits,
+    );
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Failed);
@@ -22,7 +34,10 @@ async fn run_second_node(h: &Harness, name: &str, config: serde_json::Value, lim
     assert_eq!(exit.checkpoint.state, entry.checkpoint.state);
     assert_eq!(exit.checkpoint.file_commit, entry.checkpoint.file_commit);
     assert_eq!(wtb_tests::files_under(&h.workspace(s.execution)), ["keep.txt"]);
-    assert_eq!(r.events.iter().rev().take(2).map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["execution.failed", "node.failed"]);
+    assert_eq!(
+        r.events.iter().rev().take(2).map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["execution.failed", "node.failed"]
+    );
     assert_eq!(r.execution.status, ExecutionStatus::Failed);
     assert!(r.execution.error.as_deref().unwrap_or("").contains("`victim`"));
     exec.close().await;
@@ -32,7 +47,8 @@ async fn run_second_node(h: &Harness, name: &str, config: serde_json::Value, lim
 #[tokio::test(flavor = "multi_thread")]
 async fn guest_error_and_panic_are_recorded_differently_and_the_host_keeps_going() {
     let h = Harness::new();
-    let r = run_second_node(&h, "guest-error", json!({ "action": "fail", "message": "no data today" }), None).await;
+    let r = run_second_node(&h, "guest-error", json!({ "action": "fail", "message": "no data today" }), None)
+        .await;
     let b = &r.nodes[1].boundary;
     assert_eq!((b.status, b.trap), (AttemptStatus::GuestError, None));
     assert_eq!(b.error.as_deref(), Some("failed: no data today"));
@@ -41,9 +57,17 @@ async fn guest_error_and_panic_are_recorded_differently_and_the_host_keeps_going
     let r = run_second_node(&h, "invalid-input", json!({ "action": "no_such_action" }), None).await;
     let b = &r.nodes[1].boundary;
     assert_eq!(b.status, AttemptStatus::GuestError);
-    assert!(b.error.as_deref().unwrap().starts_with("invalid-input: config.action: unknown variant `no_such_action`"), "{:?}", b.error);
+    assert!(
+        b.error
+            .as_deref()
+            .unwrap()
+            .starts_with("invalid-input: config.action: unknown variant `no_such_action`"),
+        "{:?}",
+        b.error
+    );
 
-    let r = run_second_node(&h, "panic", json!({ "action": "panic", "message": "index out of range" }), None).await;
+    let r = run_second_node(&h, "panic", json!({ "action": "panic", "message": "index out of range" }), None)
+        .await;
     let b = &r.nodes[1].boundary;
     assert_eq!((b.status, b.trap), (AttemptStatus::Trapped, Some(TrapKind::GuestPanic)));
     assert!(b.error.as_deref().unwrap().starts_with("index out of range (at "), "{:?}", b.error);
@@ -51,7 +75,10 @@ async fn guest_error_and_panic_are_recorded_differently_and_the_host_keeps_going
 
     // The same process runs the next workflow normally.
     let exec = h.executor().await;
-    let wf = exec.load_workflow(&h.probe_workflow("after", &[("ok", json!({ "action": "write" }))])).await.unwrap();
+    let wf = exec
+        .load_workflow(&h.probe_workflow("after", &[("ok", json!({ "action": "write" }))]))
+        .await
+        .unwrap();
     assert_eq!(exec.run(&wf, Map::new()).await.unwrap().status, ExecutionStatus::Completed);
 }
 
@@ -70,7 +97,8 @@ async fn output_that_is_not_a_json_object_is_invalid_output() {
 async fn an_endless_loop_is_stopped_by_the_time_limit() {
     let h = Harness::new();
     let started = std::time::Instant::now();
-    let r = run_second_node(&h, "spin", json!({ "action": "spin" }), Some(json!({ "timeout_ms": 300 }))).await;
+    let r =
+        run_second_node(&h, "spin", json!({ "action": "spin" }), Some(json!({ "timeout_ms": 300 }))).await;
     let b = &r.nodes[1].boundary;
     assert_eq!((b.status, b.trap), (AttemptStatus::Trapped, Some(TrapKind::Timeout)));
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
@@ -105,6 +133,9 @@ async fn a_failed_node_s_modifications_and_deletions_are_undone() {
     assert_eq!(std::fs::read_to_string(ws.join("keep.txt")).unwrap(), "kept");
     assert_eq!(std::fs::read_to_string(ws.join("dir/sub/b.txt")).unwrap(), "b");
     let big = std::fs::read(ws.join("big.bin")).unwrap();
-    assert_eq!(wtb_tests::digest(&big), wtb_tests::digest(&(0..100_000usize).map(|i| (i % 251) as u8).collect::<Vec<_>>()));
+    assert_eq!(
+        wtb_tests::digest(&big),
+        wtb_tests::digest(&(0..100_000usize).map(|i| (i % 251) as u8).collect::<Vec<_>>())
+    );
     assert!(!ws.join("new").exists() && !ws.join("planted-link").exists());
 }

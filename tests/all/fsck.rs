@@ -8,7 +8,11 @@ use wtb::model::CheckpointKind;
 use wtb_tests::{Harness, digest};
 
 fn fsck(h: &Harness) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).arg("fsck").env("WTB_DATA_DIR", h.data_dir()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .arg("fsck")
+        .env("WTB_DATA_DIR", h.data_dir())
+        .output()
+        .unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -16,17 +20,28 @@ fn fsck(h: &Harness) -> (Option<i32>, String) {
 async fn fsck_is_clean_after_time_travel_and_names_a_corrupt_or_missing_blob() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let wf = h.probe_workflow("fsck", &[
-        ("a", json!({ "action": "write", "sized": { "big.bin": 200_000 }, "files": { "small.txt": "s" } })),
-        ("b", json!({ "action": "write", "sized": { "other.bin": 120_000 } })),
-    ]);
+    let wf = h.probe_workflow(
+        "fsck",
+        &[
+            (
+                "a",
+                json!({ "action": "write", "sized": { "big.bin": 200_000 }, "files": { "small.txt": "s" } }),
+            ),
+            ("b", json!({ "action": "write", "sized": { "other.bin": 120_000 } })),
+        ],
+    );
     let wf = exec.load_workflow(&wf).await.unwrap();
     let id = exec.run(&wf, Map::new()).await.unwrap().execution;
     let cps = exec.describe(id).await.unwrap().checkpoints;
-    let b_entry = cps.iter().find(|c| c.checkpoint.node == "b" && c.checkpoint.kind == CheckpointKind::Entry).unwrap().checkpoint.id;
-    let fork = exec.fork(b_entry, &ForkOptions::default()).await.unwrap().execution;
+    let b_entry = cps
+        .iter()
+        .find(|c| c.checkpoint.node == "b" && c.checkpoint.kind == CheckpointKind::Entry)
+        .unwrap()
+        .checkpoint
+        .id;
+    let fork = exec.travel().fork(b_entry, &ForkOptions::default()).await.unwrap().execution;
     exec.resume(fork, 4).await.unwrap();
-    exec.rollback(id, b_entry).await.unwrap();
+    exec.travel().rollback(id, b_entry).await.unwrap();
     exec.resume(id, 4).await.unwrap();
     let report = wtb::gc::fsck(&exec).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
@@ -47,7 +62,11 @@ async fn fsck_is_clean_after_time_travel_and_names_a_corrupt_or_missing_blob() {
     std::fs::remove_file(h.cas_object(&other)).unwrap();
     let (code, text) = fsck(&h);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains(&format!("is corrupt: expected {big}")) && text.contains(&wtb::cas::LocalCas::object_path(wtb::model::TenantId::DEFAULT, &big)), "{text}");
+    assert!(
+        text.contains(&format!("is corrupt: expected {big}"))
+            && text.contains(&wtb::cas::LocalCas::object_path(wtb::model::TenantId::DEFAULT, &big)),
+        "{text}"
+    );
     assert!(text.contains(&format!("is missing (expected {other}, 120000 bytes)")), "{text}");
     assert!(text.contains("2 problems"), "{text}");
 }
@@ -63,7 +82,8 @@ fn age(path: &std::path::Path, secs: u64) {
 async fn the_orphan_cleaner_removes_old_orphans_and_keeps_young_and_live_ones() {
     let h = Harness::new();
     let big = digest(&(0..150_000usize).map(|i| (i % 251) as u8).collect::<Vec<_>>());
-    let wf = h.probe_workflow("orphan", &[("a", json!({ "action": "write", "sized": { "big.bin": 150_000 } }))]);
+    let wf =
+        h.probe_workflow("orphan", &[("a", json!({ "action": "write", "sized": { "big.bin": 150_000 } }))]);
     // A failed exit transaction leaves the large blob in the CAS with no row: an orphan.
     {
         let exec = h.executor().await.with_fail_point(wtb::executor::FailPoint::BeforeExitCommit);
@@ -104,7 +124,11 @@ async fn the_orphan_cleaner_removes_old_orphans_and_keeps_young_and_live_ones() 
     let modified = std::fs::metadata(&object).unwrap().modified().unwrap();
     assert!(modified.elapsed().unwrap() < std::time::Duration::from_secs(60), "re-put refreshed the mtime");
     let (code, text) = {
-        let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(["gc", "orphans", "--grace-seconds", "0", "--dry-run"]).env("WTB_DATA_DIR", h.data_dir()).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+            .args(["gc", "orphans", "--grace-seconds", "0", "--dry-run"])
+            .env("WTB_DATA_DIR", h.data_dir())
+            .output()
+            .unwrap();
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
     };
     assert_eq!(code, Some(0), "{text}");
@@ -134,6 +158,7 @@ async fn fsck_reports_a_stored_tree_with_an_entry_under_a_symlink() {
     wtb::db::file_commit::insert(&mut conn, &commit).await.unwrap();
     drop(conn);
     let report = wtb::gc::fsck(&exec).await.unwrap();
-    let problem = report.problems.iter().find(|p| p.subject == commit.id.to_string()).expect("the commit is reported");
+    let problem =
+        report.problems.iter().find(|p| p.subject == commit.id.to_string()).expect("the commit is reported");
     assert!(problem.detail.contains("`a/x` sits under `a`, which is a symlink"), "{problem:?}");
 }

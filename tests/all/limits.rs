@@ -10,18 +10,37 @@ use wtb_tests::Harness;
 
 /// Runs one probe node with `config` and `limits`; returns the execution status and the
 /// node's boundary, and checks the host can still run a normal node afterwards.
-async fn run_one(h: &Harness, exec: &Executor, name: &str, config: Value, limits: Option<Value>) -> (ExecutionStatus, NodeBoundary, Duration) {
-    let wf = exec.load_workflow(&h.probe_workflow_with_limits(name, &[("hostile", config)], limits)).await.unwrap();
+async fn run_one(
+    h: &Harness,
+    exec: &Executor,
+    name: &str,
+    config: Value,
+    limits: Option<Value>,
+) -> (ExecutionStatus, NodeBoundary, Duration) {
+    let wf = exec
+        .load_workflow(&h.probe_workflow_with_limits(name, &[("hostile", config)], limits))
+        .await
+        .unwrap();
     let started = Instant::now();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     let took = started.elapsed();
     let r = exec.describe(s.execution).await.unwrap();
-    let after = exec.load_workflow(&h.probe_workflow(&format!("{name}-after"), &[("ok", json!({ "action": "write", "files": { "a.txt": "a" } }))])).await.unwrap();
-    assert_eq!(exec.run(&after, Map::new()).await.unwrap().status, ExecutionStatus::Completed, "a normal run after `{name}`");
+    let after = exec
+        .load_workflow(&h.probe_workflow(
+            &format!("{name}-after"),
+            &[("ok", json!({ "action": "write", "files": { "a.txt": "a" } }))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        exec.run(&after, Map::new()).await.unwrap().status,
+        ExecutionStatus::Completed,
+        "a normal run after `{name}`"
+    );
     (s.status, r.nodes[0].boundary.clone(), took)
 }
 
-fn trapped(b: &NodeBoundary, kind: TrapKind) {
+pub(crate) fn trapped(b: &NodeBoundary, kind: TrapKind) {
     assert_eq!((b.status, b.trap), (AttemptStatus::Trapped, Some(kind)), "{:?}", b.error);
 }
 
@@ -29,7 +48,14 @@ fn trapped(b: &NodeBoundary, kind: TrapKind) {
 async fn a_disk_bomb_is_stopped_at_its_quota_while_it_writes() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let (status, b, took) = run_one(&h, &exec, "disk-bomb", json!({ "action": "fill", "path": "big.bin", "bytes": 1u64 << 30 }), Some(json!({ "disk_mib": 16 }))).await;
+    let (status, b, took) = run_one(
+        &h,
+        &exec,
+        "disk-bomb",
+        json!({ "action": "fill", "path": "big.bin", "bytes": 1u64 << 30 }),
+        Some(json!({ "disk_mib": 16 })),
+    )
+    .await;
     assert_eq!(status, ExecutionStatus::Failed);
     trapped(&b, TrapKind::DiskQuotaExceeded);
     assert!(b.error.as_deref().unwrap().contains("over the 16777216-byte disk quota"), "{:?}", b.error);
@@ -43,7 +69,14 @@ async fn a_disk_bomb_is_stopped_at_its_quota_while_it_writes() {
 async fn a_hundred_thousand_files_stop_at_the_file_limit() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let (_, b, _) = run_one(&h, &exec, "many-files", json!({ "action": "many_files", "dir": "swarm", "count": 100_000 }), Some(json!({ "max_files": 500 }))).await;
+    let (_, b, _) = run_one(
+        &h,
+        &exec,
+        "many-files",
+        json!({ "action": "many_files", "dir": "swarm", "count": 100_000 }),
+        Some(json!({ "max_files": 500 })),
+    )
+    .await;
     trapped(&b, TrapKind::DiskQuotaExceeded);
     assert!(b.error.as_deref().unwrap().contains("over the limit of 500"), "{:?}", b.error);
     assert_eq!(b.files_created, Some(500));
@@ -56,9 +89,14 @@ async fn a_huge_sparse_file_is_refused_at_set_size_or_else_at_capture_without_re
     let sparse = json!({ "action": "sparse", "path": "hole.bin", "size": 1u64 << 40 });
     let (_, b, _) = run_one(&h, &exec, "sparse", sparse.clone(), None).await;
     trapped(&b, TrapKind::DiskQuotaExceeded);
-    assert!(b.error.as_deref().unwrap().starts_with("set-size would grow the workspace by 1099511627776 bytes"), "{:?}", b.error);
+    assert!(
+        b.error.as_deref().unwrap().starts_with("set-size would grow the workspace by 1099511627776 bytes"),
+        "{:?}",
+        b.error
+    );
     // With a quota big enough to allow it, capture refuses it by size (reading 1 TB would take hours).
-    let (_, b, took) = run_one(&h, &exec, "sparse-big-quota", sparse, Some(json!({ "disk_mib": 2u64 << 20 }))).await;
+    let (_, b, took) =
+        run_one(&h, &exec, "sparse-big-quota", sparse, Some(json!({ "disk_mib": 2u64 << 20 }))).await;
     trapped(&b, TrapKind::DiskQuotaExceeded);
     assert!(b.error.as_deref().unwrap().contains("hole.bin"), "{:?}", b.error);
     assert!(took < Duration::from_secs(20), "{took:?}");
@@ -68,7 +106,14 @@ async fn a_huge_sparse_file_is_refused_at_set_size_or_else_at_capture_without_re
 async fn a_stdout_flood_is_output_too_large() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let (_, b, _) = run_one(&h, &exec, "flood", json!({ "action": "flood", "bytes": 200u64 << 20 }), Some(json!({ "output_bytes": 65536 }))).await;
+    let (_, b, _) = run_one(
+        &h,
+        &exec,
+        "flood",
+        json!({ "action": "flood", "bytes": 200u64 << 20 }),
+        Some(json!({ "output_bytes": 65536 })),
+    )
+    .await;
     trapped(&b, TrapKind::OutputTooLarge);
     assert_eq!(b.error.as_deref(), Some("wrote more than 65536 bytes to stdout"));
     assert_eq!(b.stdout.len(), 65536, "what fits is kept");
@@ -86,11 +131,19 @@ async fn unbounded_recursion_is_a_stack_overflow() {
 async fn fuel_stops_an_endless_loop_after_the_same_work_everywhere() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let (_, b, _) = run_one(&h, &exec, "fuel", json!({ "action": "spin" }), Some(json!({ "fuel": 5_000_000 }))).await;
+    let (_, b, _) =
+        run_one(&h, &exec, "fuel", json!({ "action": "spin" }), Some(json!({ "fuel": 5_000_000 }))).await;
     trapped(&b, TrapKind::OutOfFuel);
     assert_eq!(b.fuel_used, Some(5_000_000));
     // A node within its budget reports what it burned.
-    let (status, b, _) = run_one(&h, &exec, "fuel-ok", json!({ "action": "write", "files": { "x": "y" } }), Some(json!({ "fuel": 50_000_000 }))).await;
+    let (status, b, _) = run_one(
+        &h,
+        &exec,
+        "fuel-ok",
+        json!({ "action": "write", "files": { "x": "y" } }),
+        Some(json!({ "fuel": 50_000_000 })),
+    )
+    .await;
     assert_eq!(status, ExecutionStatus::Completed);
     assert!(b.fuel_used.unwrap() > 0 && b.fuel_used.unwrap() < 50_000_000, "{:?}", b.fuel_used);
     assert_eq!((b.disk_bytes, b.files_created), (Some(1), Some(1)));
@@ -127,8 +180,17 @@ async fn fixtures_are_readable_read_only_and_not_captured() {
     assert!(r.checkpoints.last().unwrap().files.is_empty(), "fixture files are inputs, not workspace files");
 
     // A mount point that is not absolute, or a directory that is missing: refused at load.
-    for (fixtures, expect) in [("{ \"data\" = \"fixtures/data\" }", "must be an absolute path"), ("{ \"/data\" = \"nope\" }", "fixture directory"), ("{ \"/\" = \"fixtures\" }", "is the workspace")] {
-        let bad = h.file("bad-fixture.toml", format!("name = \"b\"\n[[nodes]]\nid = \"r\"\ncomponent = \"probe.wasm\"\nfixtures = {fixtures}\n"));
+    for (fixtures, expect) in [
+        ("{ \"data\" = \"fixtures/data\" }", "must be an absolute path"),
+        ("{ \"/data\" = \"nope\" }", "fixture directory"),
+        ("{ \"/\" = \"fixtures\" }", "is the workspace"),
+    ] {
+        let bad = h.file(
+            "bad-fixture.toml",
+            format!(
+                "name = \"b\"\n[[nodes]]\nid = \"r\"\ncomponent = \"probe.wasm\"\nfixtures = {fixtures}\n"
+            ),
+        );
         let e = exec.load_workflow(&bad).await.err().expect("refused").to_string();
         assert!(e.contains(expect) && e.contains("nodes[0].fixtures"), "{e}");
     }
@@ -146,7 +208,10 @@ async fn limits_that_make_no_sense_are_refused_with_the_limit_and_value() {
         ("{ timeout_ms = -5 }", "-5"),
         ("{ disk_gib = 1 }", "unknown field `disk_gib`"),
     ] {
-        let path = h.file("bad-limits.toml", format!("name = \"b\"\n[[nodes]]\nid = \"n\"\ncomponent = \"probe.wasm\"\nlimits = {limits}\n"));
+        let path = h.file(
+            "bad-limits.toml",
+            format!("name = \"b\"\n[[nodes]]\nid = \"n\"\ncomponent = \"probe.wasm\"\nlimits = {limits}\n"),
+        );
         let e = exec.load_workflow(&path).await.err().expect("refused").to_string();
         assert!(e.contains(expect) && e.contains("bad-limits.toml:5:"), "{limits}: {e}");
     }
@@ -156,104 +221,43 @@ async fn limits_that_make_no_sense_are_refused_with_the_limit_and_value() {
     assert!(e.contains("[limits] `memory_mib` = 0 makes no sense"), "{e}");
 }
 
-/// A `wasi:cli` command component that instantiates one core module `copies` times, each
-/// instance with a `pages`-page memory: the shape of finding 2 of the security issue (a
-/// per-memory limit let such a node use `copies` times its limit).
-fn many_memories_component(copies: u32, pages: u64) -> Vec<u8> {
-    use wasm_encoder::{
-        CanonicalFunctionSection, CodeSection, Component, ComponentExportKind, ComponentExportSection, ComponentInstanceSection, ComponentTypeSection,
-        ComponentValType, ExportKind, ExportSection, Function, FunctionSection, InstanceSection, MemorySection, MemoryType, Module, ModuleSection,
-        TypeSection, ValType,
-    };
-    let mut module = Module::new();
-    let mut types = TypeSection::new();
-    types.ty().function([], [ValType::I32]);
-    module.section(&types);
-    let mut funcs = FunctionSection::new();
-    funcs.function(0);
-    module.section(&funcs);
-    let mut memories = MemorySection::new();
-    memories.memory(MemoryType { minimum: pages, maximum: None, memory64: false, shared: false, page_size_log2: None });
-    module.section(&memories);
-    let mut exports = ExportSection::new();
-    exports.export("run", ExportKind::Func, 0);
-    module.section(&exports);
-    let mut code = CodeSection::new();
-    let mut body = Function::new([]);
-    body.instructions().i32_const(0).end();
-    code.function(&body);
-    module.section(&code);
-
-    let mut component = Component::new();
-    component.section(&ModuleSection(&module));
-    let mut instances = InstanceSection::new();
-    for _ in 0..copies {
-        instances.instantiate(0, Vec::<(&str, wasm_encoder::ModuleArg)>::new());
-    }
-    component.section(&instances);
-    let mut alias = wasm_encoder::ComponentAliasSection::new();
-    alias.alias(wasm_encoder::Alias::CoreInstanceExport { instance: 0, kind: ExportKind::Func, name: "run" });
-    component.section(&alias);
-    let mut ctypes = ComponentTypeSection::new();
-    ctypes.defined_type().result(None, None);
-    ctypes.function().params(Vec::<(&str, ComponentValType)>::new()).result(Some(ComponentValType::Type(0)));
-    component.section(&ctypes);
-    let mut canon = CanonicalFunctionSection::new();
-    canon.lift(0, 1, Vec::<wasm_encoder::CanonicalOption>::new());
-    component.section(&canon);
-    let mut inst = ComponentInstanceSection::new();
-    inst.export_items([("run", ComponentExportKind::Func, 0)]);
-    component.section(&inst);
-    let mut export = ComponentExportSection::new();
-    export.export("wasi:cli/run@0.2.0", ComponentExportKind::Instance, 0, None);
-    component.section(&export);
-    component.finish()
-}
-
-/// Finding 2 of the security issue: a component that instantiated one module 8 times used
-/// 8× its memory limit. Now more memories than a node may have are refused when the workflow
-/// loads (one node cannot take the pool's slots), and the limit holds for the sum: four
-/// 16 MiB memories under a 48 MiB limit are out of memory, though each alone would fit.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_memory_limit_holds_for_all_of_a_node_s_memories_together() {
-    let h = Harness::new();
-    let exec = h.executor().await;
-    let manifest = |name: &str| format!("name = \"{name}\"\n[[nodes]]\nid = \"many\"\ncomponent = \"{name}.wasm\"\nlimits = {{ memory_mib = 48 }}\n");
-    h.file("eight.wasm", many_memories_component(8, 256));
-    let e = exec.load_workflow(&h.file("eight.toml", manifest("eight"))).await.err().expect("refused").to_string();
-    assert!(e.contains("8 Wasm linear memories, which exceeds the configured maximum of 4"), "{e}");
-
-    h.file("four.wasm", many_memories_component(4, 256));
-    let wf = exec.load_workflow(&h.file("four.toml", manifest("four"))).await.unwrap();
-    let s = exec.run(&wf, Map::new()).await.unwrap();
-    assert_eq!(s.status, ExecutionStatus::Failed);
-    let r = exec.describe(s.execution).await.unwrap();
-    trapped(&r.nodes[0].boundary, TrapKind::OutOfMemory);
-
-    h.file("two.wasm", many_memories_component(2, 256));
-    let wf = exec.load_workflow(&h.file("two.toml", manifest("two"))).await.unwrap();
-    let s = exec.run(&wf, Map::new()).await.unwrap();
-    assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
-    let b = exec.describe(s.execution).await.unwrap().nodes[0].boundary.clone();
-    assert!(b.peak_memory_bytes.unwrap() >= 32 << 20, "the peak is the total of both memories: {:?}", b.peak_memory_bytes);
-}
-
 /// Finding 3 of the security issue: 40 events of ~1 MiB each were all held (as parsed trees,
 /// then cloned). The total per attempt is capped, and going past it ends the attempt.
 #[tokio::test(flavor = "multi_thread")]
 async fn events_and_logs_are_capped_in_total_per_attempt() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let (status, b, _) = run_one(&h, &exec, "emit-flood", json!({ "action": "emit_many", "count": 40, "bytes": 1_000_000 }), None).await;
+    let (status, b, _) = run_one(
+        &h,
+        &exec,
+        "emit-flood",
+        json!({ "action": "emit_many", "count": 40, "bytes": 1_000_000 }),
+        None,
+    )
+    .await;
     assert_eq!(status, ExecutionStatus::Failed);
     trapped(&b, TrapKind::OutputTooLarge);
     assert!(b.error.as_deref().unwrap().contains("more than 4194304 bytes of events"), "{:?}", b.error);
 
-    let (_, b, _) = run_one(&h, &exec, "log-flood", json!({ "action": "log_many", "count": 100, "bytes": 100_000 }), Some(json!({ "log_bytes": 1_000_000 }))).await;
+    let (_, b, _) = run_one(
+        &h,
+        &exec,
+        "log-flood",
+        json!({ "action": "log_many", "count": 100, "bytes": 100_000 }),
+        Some(json!({ "log_bytes": 1_000_000 })),
+    )
+    .await;
     trapped(&b, TrapKind::OutputTooLarge);
     assert!(b.error.as_deref().unwrap().contains("more than 1000000 bytes of log messages"), "{:?}", b.error);
 
-    let (status, _, _) = run_one(&h, &exec, "emit-some", json!({ "action": "emit_many", "count": 3, "bytes": 1_000 }), Some(json!({ "event_bytes": 10_000 }))).await;
+    let (status, _, _) = run_one(
+        &h,
+        &exec,
+        "emit-some",
+        json!({ "action": "emit_many", "count": 3, "bytes": 1_000 }),
+        Some(json!({ "event_bytes": 10_000 })),
+    )
+    .await;
     assert_eq!(status, ExecutionStatus::Completed, "within the budget");
 }
 
@@ -264,19 +268,47 @@ async fn events_and_logs_are_capped_in_total_per_attempt() {
 async fn limits_above_the_operator_s_ceilings_are_refused_naming_limit_value_and_ceiling() {
     let h = Harness::new();
     std::fs::create_dir_all(h.data_dir()).unwrap();
-    std::fs::write(h.data_dir().join("wtb.toml"), "[limits]\nmemory_mib = 64\n\n[limits.max]\nmemory_mib = 512\ntimeout_ms = 60000\n").unwrap();
+    std::fs::write(
+        h.data_dir().join("wtb.toml"),
+        "[limits]\nmemory_mib = 64\n\n[limits.max]\nmemory_mib = 512\ntimeout_ms = 60000\n",
+    )
+    .unwrap();
     let exec = h.executor().await;
-    let greedy = h.probe_workflow_with_limits("greedy", &[("a", json!({ "action": "write" }))], Some(json!({ "memory_mib": 4096 })));
+    let greedy = h.probe_workflow_with_limits(
+        "greedy",
+        &[("a", json!({ "action": "write" }))],
+        Some(json!({ "memory_mib": 4096 })),
+    );
     let e = exec.load_workflow(&greedy).await.err().expect("refused").to_string();
     assert!(e.contains("limit `memory_mib` = 4096 is above the operator's ceiling of 512"), "{e}");
-    let slow = h.probe_workflow_with_limits("slow", &[("a", json!({ "action": "write" }))], Some(json!({ "timeout_ms": 86_400_000 })));
+    let slow = h.probe_workflow_with_limits(
+        "slow",
+        &[("a", json!({ "action": "write" }))],
+        Some(json!({ "timeout_ms": 86_400_000 })),
+    );
     let e = exec.load_workflow(&slow).await.err().expect("refused").to_string();
     assert!(e.contains("limit `timeout_ms` = 86400000 is above the operator's ceiling of 60000"), "{e}");
-    let modest = h.probe_workflow_with_limits("modest", &[("a", json!({ "action": "write" }))], Some(json!({ "memory_mib": 256 })));
-    assert_eq!(exec.run(&exec.load_workflow(&modest).await.unwrap(), Map::new()).await.unwrap().status, ExecutionStatus::Completed);
+    let modest = h.probe_workflow_with_limits(
+        "modest",
+        &[("a", json!({ "action": "write" }))],
+        Some(json!({ "memory_mib": 256 })),
+    );
+    assert_eq!(
+        exec.run(&exec.load_workflow(&modest).await.unwrap(), Map::new()).await.unwrap().status,
+        ExecutionStatus::Completed
+    );
 
-    std::fs::write(h.data_dir().join("wtb.toml"), "[limits]\nmemory_mib = 1024\n\n[limits.max]\nmemory_mib = 512\n").unwrap();
-    let Err(e) = wtb::config::DataDir::open(&h.data_dir()) else { panic!("a default above its ceiling was accepted") };
+    std::fs::write(
+        h.data_dir().join("wtb.toml"),
+        "[limits]\nmemory_mib = 1024\n\n[limits.max]\nmemory_mib = 512\n",
+    )
+    .unwrap();
+    let Err(e) = wtb::config::DataDir::open(&h.data_dir()) else {
+        panic!("a default above its ceiling was accepted")
+    };
     let e = e.to_string();
-    assert!(e.contains("[limits] default limit `memory_mib` = 1024 is above the operator's ceiling of 512"), "{e}");
+    assert!(
+        e.contains("[limits] default limit `memory_mib` = 1024 is above the operator's ceiling of 512"),
+        "{e}"
+    );
 }

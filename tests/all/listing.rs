@@ -8,14 +8,21 @@ use wtb::db::{self, execution::ListFilter};
 use wtb::model::{Execution, ExecutionId, ExecutionStatus, TenantId, Timestamp, WorkflowId, WorkflowRecord};
 use wtb_tests::Harness;
 
-const STATUSES: [ExecutionStatus; 6] =
-    [ExecutionStatus::Pending, ExecutionStatus::Running, ExecutionStatus::Paused, ExecutionStatus::Completed, ExecutionStatus::Failed, ExecutionStatus::Cancelled];
+const STATUSES: [ExecutionStatus; 6] = [
+    ExecutionStatus::Pending,
+    ExecutionStatus::Running,
+    ExecutionStatus::Paused,
+    ExecutionStatus::Completed,
+    ExecutionStatus::Failed,
+    ExecutionStatus::Cancelled,
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let wf = exec.load_workflow(&h.probe_workflow("root", &[("a", json!({ "action": "write" }))])).await.unwrap();
+    let wf =
+        exec.load_workflow(&h.probe_workflow("root", &[("a", json!({ "action": "write" }))])).await.unwrap();
     let root = exec.run(&wf, Map::new()).await.unwrap().execution;
     let root_cp = exec.describe(root).await.unwrap().checkpoints[0].checkpoint.id;
 
@@ -73,13 +80,19 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
             None => break,
         }
     }
-    assert_eq!(seen.len(), N + 1, "{N} inserted plus the root; the one started while paging sorts before the cursor");
+    assert_eq!(
+        seen.len(),
+        N + 1,
+        "{N} inserted plus the root; the one started while paging sorts before the cursor"
+    );
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len(), "no execution twice");
     assert!(seen.windows(2).all(|w| w[0].uuid() > w[1].uuid()), "newest first");
     assert_eq!(pages, (N + 1).div_ceil(137));
 
     // Filters combine: each page and the total match what the rows say.
-    let expect = |f: &dyn Fn(usize, &Execution) -> bool| -> HashSet<ExecutionId> { rows.iter().filter(|(i, e)| f(*i, e)).map(|(_, e)| e.id).collect() };
+    let expect = |f: &dyn Fn(usize, &Execution) -> bool| -> HashSet<ExecutionId> {
+        rows.iter().filter(|(i, e)| f(*i, e)).map(|(_, e)| e.id).collect()
+    };
     let all_pages = |filter: ListFilter| {
         let exec = &exec;
         async move {
@@ -97,7 +110,12 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
             }
         }
     };
-    let filter = ListFilter { status: Some(ExecutionStatus::Failed), variant: Some("v1".into()), workflow: Some("beta".into()), ..Default::default() };
+    let filter = ListFilter {
+        status: Some(ExecutionStatus::Failed),
+        variant: Some("v1".into()),
+        workflow: Some("beta".into()),
+        ..Default::default()
+    };
     let want = expect(&|i, _| i % 6 == 4 && i % 2 == 0 && i % 3 == 1 && i % 5 == 0);
     assert!(!want.is_empty());
     assert_eq!(all_pages(filter).await, want);
@@ -110,6 +128,18 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
     assert_eq!(all_pages(window).await, expect(&|i, _| (2_000..2_500).contains(&i) && i % 6 == 2));
     let forks = all_pages(ListFilter { parent: Some(root), ..Default::default() }).await;
     assert_eq!(forks, expect(&|i, _| i % 7 == 0));
-    assert_eq!(all_pages(ListFilter { fork_of: Some(root_cp), workflow: Some(wtb_tests::digest(b"alpha").to_hex()), ..Default::default() }).await, expect(&|i, _| i % 7 == 0 && i % 5 != 0));
-    assert!(all_pages(ListFilter { workflow: Some("no-such-workflow".into()), ..Default::default() }).await.is_empty());
+    assert_eq!(
+        all_pages(ListFilter {
+            fork_of: Some(root_cp),
+            workflow: Some(wtb_tests::digest(b"alpha").to_hex()),
+            ..Default::default()
+        })
+        .await,
+        expect(&|i, _| i % 7 == 0 && i % 5 != 0)
+    );
+    assert!(
+        all_pages(ListFilter { workflow: Some("no-such-workflow".into()), ..Default::default() })
+            .await
+            .is_empty()
+    );
 }

@@ -6,6 +6,7 @@ mod api_admin;
 mod api_hostile;
 mod api_live;
 mod batch;
+mod bench;
 mod cache;
 mod cli;
 mod crash;
@@ -15,25 +16,28 @@ mod experiment;
 mod failures;
 mod fsck;
 mod limits;
+mod limits_memory;
 mod listing;
 mod manifest;
 mod node_run;
 mod outbox;
+mod outbox_processes;
 mod polyglot;
 mod props;
 mod protocol;
 mod retention;
-mod scaffold;
-mod server;
 mod roundtrip;
 mod sandbox;
+mod scaffold;
+mod server;
 mod tenancy;
 mod touched;
 mod travel;
 mod web;
+mod writer;
 
-/// Cargo configured as the guests are built (see `host/build_support/guests.rs`), for the tests
+/// Cargo configured as the guests are built (see `host/wtb/build_support/guests.rs`), for the tests
 /// that build components from source themselves.
 #[allow(dead_code, reason = "the module also holds the build scripts' entry points")]
-#[path = "../../host/build_support/guests.rs"]
+#[path = "../../host/wtb/build_support/guests.rs"]
 mod guests;

@@ -19,7 +19,8 @@ async fn load_err(h: &Harness, manifest: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_and_invalid_manifests_are_located() {
     let h = Harness::new();
-    let e = load_err(&h, "name = \"w\"\n[[nodes]]\nid = \"a\"\ncomponent = \"probe.wasm\"\ncolor = 1\n").await;
+    let e =
+        load_err(&h, "name = \"w\"\n[[nodes]]\nid = \"a\"\ncomponent = \"probe.wasm\"\ncolor = 1\n").await;
     assert!(e.contains(":5:") && e.contains("unknown field `color`"), "{e}");
     let e = load_err(&h, "name = \"w\"\n[[nodes]\n").await;
     assert!(e.contains(":2:"), "{e}");
@@ -32,7 +33,8 @@ async fn malformed_and_invalid_manifests_are_located() {
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_and_invalid_components_are_named_with_their_line() {
     let h = Harness::new();
-    let manifest = |component: &str| format!("name = \"w\"\n\n[[nodes]]\nid = \"a\"\ncomponent = \"{component}\"\n");
+    let manifest =
+        |component: &str| format!("name = \"w\"\n\n[[nodes]]\nid = \"a\"\ncomponent = \"{component}\"\n");
     let e = load_err(&h, &manifest("nope.wasm")).await;
     assert!(e.contains(":5:13:") && e.contains("nodes[0].component") && e.contains("nope.wasm"), "{e}");
 
@@ -49,8 +51,15 @@ async fn missing_and_invalid_components_are_named_with_their_line() {
     // A command importing wasi:sockets (never linked) is refused before anything runs.
     h.file("net.wasm", NET_COMMAND);
     let e = load_err(&h, &manifest("net.wasm")).await;
-    assert!(e.contains("does not implement the wtb:node/node world and is not a usable wasi:cli command") && e.contains("wasi:sockets"), "{e}");
-    assert!(e.contains("(it exports: wasi:cli/run@") && e.contains("set `network = \"deny\"` on the node"), "names its exports and the way out: {e}");
+    assert!(
+        e.contains("does not implement the wtb:node/node world and is not a usable wasi:cli command")
+            && e.contains("wasi:sockets"),
+        "{e}"
+    );
+    assert!(
+        e.contains("(it exports: wasi:cli/run@") && e.contains("set `network = \"deny\"` on the node"),
+        "names its exports and the way out: {e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,9 +67,14 @@ async fn with_network_deny_sockets_are_linked_and_every_use_fails() {
     let h = Harness::new();
     let exec = h.executor().await;
     h.file("net.wasm", NET_COMMAND);
-    let e = load_err(&h, "name = \"b\"\n[[nodes]]\nid = \"n\"\ncomponent = \"net.wasm\"\nnetwork = \"open\"\n").await;
+    let e =
+        load_err(&h, "name = \"b\"\n[[nodes]]\nid = \"n\"\ncomponent = \"net.wasm\"\nnetwork = \"open\"\n")
+            .await;
     assert!(e.contains("unknown variant `open`, expected `none` or `deny`"), "{e}");
-    let path = h.file("deny.toml", "name = \"deny\"\n[[nodes]]\nid = \"net\"\ncomponent = \"net.wasm\"\nnetwork = \"deny\"\n");
+    let path = h.file(
+        "deny.toml",
+        "name = \"deny\"\n[[nodes]]\nid = \"net\"\ncomponent = \"net.wasm\"\nnetwork = \"deny\"\n",
+    );
     let wf = exec.load_workflow(&path).await.unwrap();
     let s = exec.run(&wf, serde_json::Map::new()).await.unwrap();
     // It ran, and TCP connect, UDP send and DNS lookup each failed: no connection was made.
@@ -82,18 +96,24 @@ async fn a_valid_manifest_loads_with_a_stable_digest() {
 async fn json_schemas_check_the_initial_state_and_every_update() {
     let h = Harness::new();
     let exec = h.executor().await;
-    h.file("state.schema.json", json!({
-        "type": "object",
-        "properties": { "count": { "type": "integer", "minimum": 0 } },
-        "required": ["count"],
-    }).to_string());
+    h.file(
+        "state.schema.json",
+        json!({
+            "type": "object",
+            "properties": { "count": { "type": "integer", "minimum": 0 } },
+            "required": ["count"],
+        })
+        .to_string(),
+    );
     // A flat JSON object is a TOML inline table once `:` becomes `=`.
-    let manifest = |update: serde_json::Value| format!(
-        "name = \"schemas\"\nstate_schema = \"state.schema.json\"\n[state]\ncount = 1\n\n\
+    let manifest = |update: serde_json::Value| {
+        format!(
+            "name = \"schemas\"\nstate_schema = \"state.schema.json\"\n[state]\ncount = 1\n\n\
          [[nodes]]\nid = \"a\"\ncomponent = \"probe.wasm\"\nconfig = {{ action = \"write\", update = {} }}\n\
          update_schema = {{ type = \"object\", properties = {{ count = {{ type = \"integer\" }} }}, additionalProperties = false }}\n",
-        update.to_string().replace(':', " = ")
-    );
+            update.to_string().replace(':', " = ")
+        )
+    };
     let good = h.file("good.toml", manifest(json!({ "count": 2 })));
     let wf = exec.load_workflow(&good).await.unwrap();
     let s = exec.run(&wf, serde_json::Map::new()).await.unwrap();
@@ -136,7 +156,12 @@ async fn bad_schemas_are_located() {
     let e = load_err(&h, &format!("name = \"w\"\nstate_schema = \"broken.json\"\n{node}")).await;
     assert!(e.contains(":2:16:") && e.contains("is not JSON"), "{e}");
     let e = load_err(&h, &format!("name = \"w\"\n{node}update_schema = {{ type = \"whatever\" }}\n")).await;
-    assert!(e.contains(":5:17:") && e.contains("nodes[0].update_schema") && e.contains("not a usable JSON Schema"), "{e}");
+    assert!(
+        e.contains(":5:17:")
+            && e.contains("nodes[0].update_schema")
+            && e.contains("not a usable JSON Schema"),
+        "{e}"
+    );
     let e = load_err(&h, &format!("name = \"w\"\n{node}update_schema = 3\n")).await;
     assert!(e.contains(":5:") && e.contains("path of a JSON Schema file or an inline table"), "{e}");
 }

@@ -30,26 +30,56 @@ fn a_node_runs_alone_on_a_copy_of_a_directory_and_reports_everything() {
         "update": { "seen": 1 },
         "route": "next"
     });
-    let out = node_run(&h, &["probe.wasm", "--workspace", "fixture", "--state", r#"{"n": 41}"#, "--config", &config.to_string(), "--env", "MODE=test", "--json"]);
+    let out = node_run(
+        &h,
+        &[
+            "probe.wasm",
+            "--workspace",
+            "fixture",
+            "--state",
+            r#"{"n": 41}"#,
+            "--config",
+            &config.to_string(),
+            "--env",
+            "MODE=test",
+            "--json",
+        ],
+    );
     assert!(out.status.success(), "{out:?}");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["outcome"], "returned");
     assert_eq!(r["update"], json!({ "seen": 1 }));
     assert_eq!(r["route"], "next");
     assert_eq!(r["events"], json!([{ "kind": "checked", "payload": { "ok": true } }]));
-    let files: Vec<(String, String)> = r["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap().to_owned(), f["change"].as_str().unwrap().to_owned())).collect();
+    let files: Vec<(String, String)> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["change"].as_str().unwrap().to_owned()))
+        .collect();
     assert_eq!(
         files,
-        vec![("edit.txt".into(), "modified".into()), ("new.txt".into(), "added".into()), ("sub/old.txt".into(), "deleted".into())],
+        vec![
+            ("edit.txt".into(), "modified".into()),
+            ("new.txt".into(), "added".into()),
+            ("sub/old.txt".into(), "deleted".into())
+        ],
         "changes against the copy"
     );
     let new = r["files"].as_array().unwrap().iter().find(|f| f["path"] == "new.txt").unwrap();
-    assert_eq!((new["size"].as_u64(), new["digest"].as_str()), (Some(5), Some(wtb_tests::digest(b"fresh").to_hex().as_str())));
+    assert_eq!(
+        (new["size"].as_u64(), new["digest"].as_str()),
+        (Some(5), Some(wtb_tests::digest(b"fresh").to_hex().as_str()))
+    );
     assert!(r["duration_us"].as_u64().unwrap() > 0 && r["peak_memory_bytes"].as_u64().unwrap() > 0);
     // The directory itself is untouched and nothing was stored.
     assert_eq!(std::fs::read_to_string(src.join("edit.txt")).unwrap(), "before");
     assert!(src.join("sub/old.txt").exists() && !src.join("new.txt").exists());
-    let list = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(["list", "--json"]).env("WTB_DATA_DIR", h.data_dir()).output().unwrap();
+    let list = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["list", "--json"])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .output()
+        .unwrap();
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(list["executions"], json!([]));
     let scratch: Vec<_> = std::fs::read_dir(h.data_dir().join("workspaces")).unwrap().collect();
@@ -57,7 +87,10 @@ fn a_node_runs_alone_on_a_copy_of_a_directory_and_reports_everything() {
     // Text output names the same things.
     let text = node_run(&h, &["probe.wasm", "--config", &config.to_string(), "--workspace", "fixture"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("returned in") && text.contains("modified") && text.contains("event: checked"), "{text}");
+    assert!(
+        text.contains("returned in") && text.contains("modified") && text.contains("event: checked"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -67,7 +100,8 @@ fn failures_exit_1_with_the_reason_and_bad_input_exits_2() {
     assert_eq!(fail.status.code(), Some(1), "{fail:?}");
     let err = String::from_utf8_lossy(&fail.stderr);
     assert!(err.contains("guest error") && err.contains("no thanks") && err.lines().count() == 1, "{err}");
-    let spin = node_run(&h, &["probe.wasm", "--config", r#"{"action": "spin"}"#, "--timeout-ms", "300", "--json"]);
+    let spin =
+        node_run(&h, &["probe.wasm", "--config", r#"{"action": "spin"}"#, "--timeout-ms", "300", "--json"]);
     assert_eq!(spin.status.code(), Some(1));
     let r: Value = serde_json::from_slice(&spin.stdout).unwrap();
     assert_eq!((r["outcome"].as_str(), r["trap"].as_str()), (Some("trapped"), Some("timeout")), "{r}");
@@ -98,25 +132,50 @@ fn args_fixtures_seed_and_limits_reach_the_node() {
     let h = Harness::new();
     std::fs::create_dir_all(h.dir.path().join("inputs")).unwrap();
     h.file("inputs/in.txt", "from a fixture");
-    let read = node_run(&h, &["probe.wasm", "--config", r#"{"action": "read_file", "path": "/in/in.txt", "write_to": "/in/x"}"#, "--fixture", "/in=inputs", "--json"]);
+    let read = node_run(
+        &h,
+        &[
+            "probe.wasm",
+            "--config",
+            r#"{"action": "read_file", "path": "/in/in.txt", "write_to": "/in/x"}"#,
+            "--fixture",
+            "/in=inputs",
+            "--json",
+        ],
+    );
     assert!(read.status.success(), "{read:?}");
     let r: Value = serde_json::from_slice(&read.stdout).unwrap();
     assert_eq!(r["update"]["read"], "from a fixture");
     assert!(r["update"]["write"].as_str().unwrap().starts_with("denied"), "{r}");
-    let environ = node_run(&h, &["probe.wasm", "--config", r#"{"action": "environ"}"#, "--arg", "-v", "--arg", "x", "--json"]);
+    let environ = node_run(
+        &h,
+        &["probe.wasm", "--config", r#"{"action": "environ"}"#, "--arg", "-v", "--arg", "x", "--json"],
+    );
     let r: Value = serde_json::from_slice(&environ.stdout).unwrap();
     assert_eq!(r["update"]["args"], json!(["probe", "-v", "x"]));
     let observe = |seed: &str| {
-        let out = node_run(&h, &["probe.wasm", "--config", r#"{"action": "observe"}"#, "--seed", seed, "--json"]);
+        let out =
+            node_run(&h, &["probe.wasm", "--config", r#"{"action": "observe"}"#, "--seed", seed, "--json"]);
         serde_json::from_slice::<Value>(&out.stdout).unwrap()["update"]["observed"].clone()
     };
     assert_eq!(observe("9"), observe("9"));
     assert_ne!(observe("9"), observe("10"));
-    let fuel = node_run(&h, &["probe.wasm", "--config", r#"{"action": "spin"}"#, "--fuel", "1000000", "--json"]);
+    let fuel =
+        node_run(&h, &["probe.wasm", "--config", r#"{"action": "spin"}"#, "--fuel", "1000000", "--json"]);
     assert_eq!(fuel.status.code(), Some(1));
     let r: Value = serde_json::from_slice(&fuel.stdout).unwrap();
     assert_eq!(r["trap"], "out_of_fuel", "{r}");
-    let disk = node_run(&h, &["probe.wasm", "--config", r#"{"action": "fill", "path": "f", "bytes": 5000000}"#, "--disk-mib", "1", "--json"]);
+    let disk = node_run(
+        &h,
+        &[
+            "probe.wasm",
+            "--config",
+            r#"{"action": "fill", "path": "f", "bytes": 5000000}"#,
+            "--disk-mib",
+            "1",
+            "--json",
+        ],
+    );
     let r: Value = serde_json::from_slice(&disk.stdout).unwrap();
     assert_eq!(r["trap"], "disk_quota_exceeded", "{r}");
 }
@@ -129,7 +188,11 @@ fn a_plain_wasi_command_is_a_node_state_on_stdin_update_on_stdout() {
     let ok = node_run(&h, &["cmd.wasm", "--state", r#"{"n": 41}"#, "--json"]);
     assert!(ok.status.success(), "{ok:?}");
     let r: Value = serde_json::from_slice(&ok.stdout).unwrap();
-    assert_eq!(r["update"], json!({ "n": 42, "by": "cmd" }), "the update is what it printed; argv[0] is the node's name");
+    assert_eq!(
+        r["update"],
+        json!({ "n": 42, "by": "cmd" }),
+        "the update is what it printed; argv[0] is the node's name"
+    );
     assert_eq!(r["files"][0]["path"], "from-command.txt");
     let quiet = node_run(&h, &["cmd.wasm", "--state", r#"{"quiet": true}"#, "--json"]);
     let r: Value = serde_json::from_slice(&quiet.stdout).unwrap();
@@ -137,8 +200,14 @@ fn a_plain_wasi_command_is_a_node_state_on_stdin_update_on_stdout() {
     let failed = node_run(&h, &["cmd.wasm", "--state", r#"{"fail": 3}"#]);
     assert_eq!(failed.status.code(), Some(1));
     // wasi:cli 0.2's `exit` carries only success or failure: any non-zero status arrives as 1.
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("the command exited with status 1"), "{failed:?}");
-    assert!(String::from_utf8_lossy(&failed.stdout).contains("asked to fail with 3"), "its stderr is shown: {failed:?}");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("the command exited with status 1"),
+        "{failed:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&failed.stdout).contains("asked to fail with 3"),
+        "its stderr is shown: {failed:?}"
+    );
     let not_json = node_run(&h, &["plain.wasm"]);
     assert_eq!(not_json.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&not_json.stderr).contains("invalid output"), "{not_json:?}");
@@ -167,7 +236,12 @@ id = "count-again"
 component = "cmd.wasm"
 "#;
     std::fs::write(h.dir.path().join("mixed.toml"), manifest).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(["run", "mixed.toml", "--json"]).env("WTB_DATA_DIR", h.data_dir()).current_dir(h.dir.path()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["run", "mixed.toml", "--json"])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .current_dir(h.dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["state"], json!({ "n": 3, "by": "count-again" }), "each command saw the state before it");

@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::io::Read;
-use wtb::capture::{BlobSource, CaptureLimits, Workspace, merge_trees, restore};
+use wtb::capture::{BlobSource, CaptureLimits, Workspace, restore};
+use wtb::model::merge_trees;
 use wtb::model::{Digest, EntryKind, FileEntry, FileTree, check_tree};
 
 /// Few names, so random paths collide and nest.
@@ -29,7 +30,12 @@ fn link_target() -> impl Strategy<Value = &'static str> {
 fn entry(kind: EntryKind, content: &str) -> FileEntry {
     match kind {
         EntryKind::Dir => FileEntry { kind, digest: None, size: 0, mode: 0o755 },
-        _ => FileEntry { kind, digest: Some(Digest::of(content.as_bytes())), size: content.len() as u64, mode: 0o644 },
+        _ => FileEntry {
+            kind,
+            digest: Some(Digest::of(content.as_bytes())),
+            size: content.len() as u64,
+            mode: 0o644,
+        },
     }
 }
 
@@ -74,7 +80,10 @@ impl Blobs {
 
 impl BlobSource for Blobs {
     fn open(&self, digest: &Digest) -> std::io::Result<Box<dyn Read + '_>> {
-        let bytes = self.0.get(digest).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such blob"))?;
+        let bytes = self
+            .0
+            .get(digest)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such blob"))?;
         Ok(Box::new(bytes.as_slice()))
     }
 }
@@ -188,9 +197,60 @@ proptest! {
 
 /// Text shaped like a manifest, so the parser gets past TOML syntax to its own checks.
 fn toml_text() -> impl Strategy<Value = String> {
-    let key = prop::sample::select(&["name", "id", "component", "config", "limits", "memory_mib", "timeout_ms", "join", "from", "to", "label", "reducers", "state", "max_steps", "retry", "fixtures", "env", "workflow", "variants", "environments", "repetitions"][..]);
-    let value = prop::sample::select(&["\"x\"", "1", "-1", "99999999999999999999", "true", "[]", "{}", "{ a = 1 }", "\"probe.wasm\"", "1e400", "\"\"", "[[1]]"][..]);
-    let header = prop::sample::select(&["", "[[nodes]]\n", "[[edges]]\n", "[limits]\n", "[state]\n", "[reducers]\n", "[[variants]]\n", "[[environments]]\n", "[nodes.limits]\n"][..]);
+    let key = prop::sample::select(
+        &[
+            "name",
+            "id",
+            "component",
+            "config",
+            "limits",
+            "memory_mib",
+            "timeout_ms",
+            "join",
+            "from",
+            "to",
+            "label",
+            "reducers",
+            "state",
+            "max_steps",
+            "retry",
+            "fixtures",
+            "env",
+            "workflow",
+            "variants",
+            "environments",
+            "repetitions",
+        ][..],
+    );
+    let value = prop::sample::select(
+        &[
+            "\"x\"",
+            "1",
+            "-1",
+            "99999999999999999999",
+            "true",
+            "[]",
+            "{}",
+            "{ a = 1 }",
+            "\"probe.wasm\"",
+            "1e400",
+            "\"\"",
+            "[[1]]",
+        ][..],
+    );
+    let header = prop::sample::select(
+        &[
+            "",
+            "[[nodes]]\n",
+            "[[edges]]\n",
+            "[limits]\n",
+            "[state]\n",
+            "[reducers]\n",
+            "[[variants]]\n",
+            "[[environments]]\n",
+            "[nodes.limits]\n",
+        ][..],
+    );
     prop::collection::vec((header, key, value), 0..12)
         .prop_map(|lines| lines.into_iter().map(|(h, k, v)| format!("{h}{k} = {v}\n")).collect())
 }

@@ -41,10 +41,13 @@ async fn files_land_as_blobs_matching_their_content() {
 async fn identical_content_is_stored_once() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let wf = h.probe_workflow("dedup", &[
-        ("one", json!({ "action": "write", "sized": { "a.bin": 100_000, "b.bin": 100_000 } })),
-        ("two", json!({ "action": "write", "sized": { "c.bin": 100_000 } })),
-    ]);
+    let wf = h.probe_workflow(
+        "dedup",
+        &[
+            ("one", json!({ "action": "write", "sized": { "a.bin": 100_000, "b.bin": 100_000 } })),
+            ("two", json!({ "action": "write", "sized": { "c.bin": 100_000 } })),
+        ],
+    );
     let wf = exec.load_workflow(&wf).await.unwrap();
     for _ in 0..2 {
         let s = exec.run(&wf, Map::new()).await.unwrap();
@@ -54,7 +57,9 @@ async fn identical_content_is_stored_once() {
     // Six files with the same bytes in two executions: one blob row and one CAS object for
     // them (the other row and object are the component's own bytes).
     assert_eq!((after.count, after.cas_bytes), (2, 100_000 + wtb_tests::PROBE.len() as u64));
-    let objects = wtb_tests::files_under(&h.data_dir().join("blobs").join(TenantId::DEFAULT.to_string()).join("objects"));
+    let objects = wtb_tests::files_under(
+        &h.data_dir().join("blobs").join(TenantId::DEFAULT.to_string()).join("objects"),
+    );
     assert_eq!(objects.len(), 2, "the component and the one shared file: {objects:?}");
 }
 
@@ -62,20 +67,32 @@ async fn identical_content_is_stored_once() {
 async fn every_node_has_entry_and_exit_checkpoints_with_the_right_state() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let wf = h.probe_workflow("states", &[
-        ("a", json!({ "action": "write", "update": { "x": 1, "from": "a" } })),
-        ("b", json!({ "action": "write", "update": { "y": 2, "from": "b" } })),
-    ]);
+    let wf = h.probe_workflow(
+        "states",
+        &[
+            ("a", json!({ "action": "write", "update": { "x": 1, "from": "a" } })),
+            ("b", json!({ "action": "write", "update": { "y": 2, "from": "b" } })),
+        ],
+    );
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, serde_json::from_value(json!({ "seed": true })).unwrap()).await.unwrap();
     let r = exec.describe(s.execution).await.unwrap();
-    let got: Vec<_> = r.checkpoints.iter().map(|c| (c.checkpoint.seq, c.checkpoint.node.as_str(), c.checkpoint.kind, c.checkpoint.state.clone())).collect();
-    assert_eq!(got, vec![
-        (1, "a", CheckpointKind::Entry, json!({ "seed": true })),
-        (2, "a", CheckpointKind::Exit, json!({ "seed": true, "x": 1, "from": "a" })),
-        (3, "b", CheckpointKind::Entry, json!({ "seed": true, "x": 1, "from": "a" })),
-        (4, "b", CheckpointKind::Exit, json!({ "seed": true, "x": 1, "y": 2, "from": "b" })),
-    ]);
+    let got: Vec<_> = r
+        .checkpoints
+        .iter()
+        .map(|c| {
+            (c.checkpoint.seq, c.checkpoint.node.as_str(), c.checkpoint.kind, c.checkpoint.state.clone())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "a", CheckpointKind::Entry, json!({ "seed": true })),
+            (2, "a", CheckpointKind::Exit, json!({ "seed": true, "x": 1, "from": "a" })),
+            (3, "b", CheckpointKind::Entry, json!({ "seed": true, "x": 1, "from": "a" })),
+            (4, "b", CheckpointKind::Exit, json!({ "seed": true, "x": 1, "y": 2, "from": "b" })),
+        ]
+    );
     assert_eq!(r.execution.status, ExecutionStatus::Completed);
     assert_eq!(r.execution.cursor, None);
     // Each boundary points at its own entry and exit.
@@ -97,7 +114,17 @@ async fn outbox_events_commit_with_the_checkpoint_with_unique_keys() {
     let s = exec.run(&wf, Map::new()).await.unwrap();
     let r = exec.describe(s.execution).await.unwrap();
     let kinds: Vec<_> = r.events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["execution.started", "node.completed", "files.committed", "guest.order.placed", "guest.order.paid", "execution.completed"]);
+    assert_eq!(
+        kinds,
+        [
+            "execution.started",
+            "node.completed",
+            "files.committed",
+            "guest.order.placed",
+            "guest.order.paid",
+            "execution.completed"
+        ]
+    );
     assert_eq!(r.events[3].payload, json!({ "node": "emitter", "data": { "id": 7 } }));
     let keys: std::collections::HashSet<_> = r.events.iter().map(|e| e.key.clone()).collect();
     assert_eq!(keys.len(), r.events.len());
@@ -139,20 +166,29 @@ async fn a_failed_exit_transaction_leaves_no_checkpoint_and_no_event_only_an_orp
 async fn a_rewrite_that_restores_mtime_is_still_captured() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let wf = h.probe_workflow("sneaky", &[
-        ("author", json!({ "action": "write", "files": { "f.txt": "aaaa" } })),
-        // Captured well after f.txt was written: its fingerprint goes into the stat index as
-        // clean (not racily re-hashed), so only ctime can reveal the next rewrite.
-        ("wait", json!({ "action": "write", "sleep_ms": 60 })),
-        ("sneak", json!({ "action": "rewrite_keep_mtime", "path": "f.txt", "text": "bbbb", "sleep_ms": 60 })),
-    ]);
+    let wf = h.probe_workflow(
+        "sneaky",
+        &[
+            ("author", json!({ "action": "write", "files": { "f.txt": "aaaa" } })),
+            // Captured well after f.txt was written: its fingerprint goes into the stat index as
+            // clean (not racily re-hashed), so only ctime can reveal the next rewrite.
+            ("wait", json!({ "action": "write", "sleep_ms": 60 })),
+            (
+                "sneak",
+                json!({ "action": "rewrite_keep_mtime", "path": "f.txt", "text": "bbbb", "sleep_ms": 60 }),
+            ),
+        ],
+    );
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.state["mtime_restored"], json!(true), "the guest really reset the mtime");
     let r = exec.describe(s.execution).await.unwrap();
     let exit = &r.checkpoints[5];
     assert_eq!(exit.files["f.txt"].digest, Some(digest(b"bbbb")));
-    assert_eq!(exit.changes.iter().map(|c| (c.path.as_str(), c.change)).collect::<Vec<_>>(), [("f.txt", wtb::model::ChangeKind::Modified)]);
+    assert_eq!(
+        exit.changes.iter().map(|c| (c.path.as_str(), c.change)).collect::<Vec<_>>(),
+        [("f.txt", wtb::model::ChangeKind::Modified)]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,9 +197,11 @@ async fn a_node_writing_thousands_of_files_and_events_commits_in_one_transaction
     // call; the exit transaction still commits all of them together.
     let h = Harness::new();
     let exec = h.executor().await;
-    let files: serde_json::Map<String, serde_json::Value> = (0..6_000).map(|i| (format!("many/{i:05}.txt"), json!(format!("file {i}")))).collect();
+    let files: serde_json::Map<String, serde_json::Value> =
+        (0..6_000).map(|i| (format!("many/{i:05}.txt"), json!(format!("file {i}")))).collect();
     let events: Vec<serde_json::Value> = (0..5_000).map(|i| json!(["tick", { "i": i }])).collect();
-    let wf = h.probe_workflow("many", &[("a", json!({ "action": "write", "files": files, "events": events }))]);
+    let wf =
+        h.probe_workflow("many", &[("a", json!({ "action": "write", "files": files, "events": events }))]);
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);

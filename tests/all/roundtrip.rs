@@ -1,8 +1,12 @@
 //! Every domain type round-trips through its table unchanged. The system WTB replaces let its
-//! schema drift from its model; this is the test that would have caught it.
+//! schema drift from its model; this is the test that would have caught it. Rows the engine
+//! writes in a node's exit transaction are written both ways it can write them: through sqlx,
+//! and through the group-commit writer's own connection (a different binding path).
 
 use serde_json::json;
 use uuid::Uuid;
+use wtb::db::batch::Batch;
+use wtb::db::writer::{GroupCommitter, Job};
 use wtb::db::{self, SqlitePool};
 use wtb::model::*;
 
@@ -21,22 +25,86 @@ async fn pool() -> (tempfile::TempDir, SqlitePool) {
     (dir, pool)
 }
 
+/// How rows are written: through sqlx on a pooled connection, or, as the engine writes a
+/// node's exit transaction, through the group-commit writer's own connection.
+pub(crate) enum Writer {
+    Sqlx(SqlitePool),
+    Group(GroupCommitter),
+}
+
+impl Writer {
+    /// Writes the statements `build` adds as one transaction, and waits for its commit.
+    pub(crate) async fn write(&self, build: impl FnOnce(&mut Batch<'static>)) {
+        let mut batch = Batch::new();
+        build(&mut batch);
+        match self {
+            Writer::Sqlx(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                batch.execute(&mut tx).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+            Writer::Group(group) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                group.submit(Job {
+                    batch,
+                    roll_back: false,
+                    exit: false,
+                    poisoned: Default::default(),
+                    reply,
+                });
+                answer.await.unwrap().unwrap();
+            }
+        }
+    }
+}
+
 #[tokio::test]
-async fn every_model_type_round_trips() {
+async fn every_model_type_round_trips_through_sqlx() {
     let (_dir, pool) = pool().await;
+    round_trip(&Writer::Sqlx(pool.clone()), &pool).await;
+}
+
+#[tokio::test]
+async fn every_row_of_an_exit_transaction_round_trips_through_the_group_commit_writer() {
+    let (dir, pool) = pool().await;
+    let group = GroupCommitter::start(&dir.path().join("wtb.db"), db::Durability::Full).unwrap();
+    round_trip(&Writer::Group(group), &pool).await;
+}
+
+async fn round_trip(w: &Writer, pool: &SqlitePool) {
     let mut conn = pool.acquire().await.unwrap();
-    let quotas = wtb::model::Quotas { max_concurrent: Some(2), max_stored_bytes: None, max_nodes_per_hour: Some(100), max_running_attempts: Some(3) };
-    let tenant = wtb::model::Tenant { id: TenantId::from_uuid(id()), name: "acme".into(), created_at: t(1), quotas };
+    let quotas = wtb::model::Quotas {
+        max_concurrent: Some(2),
+        max_stored_bytes: None,
+        max_nodes_per_hour: Some(100),
+        max_running_attempts: Some(3),
+    };
+    let tenant =
+        wtb::model::Tenant { id: TenantId::from_uuid(id()), name: "acme".into(), created_at: t(1), quotas };
     db::tenant::insert(&mut *conn, &tenant).await.unwrap();
     assert_eq!(db::tenant::get_one(&mut *conn, tenant.id).await.unwrap(), Some(tenant.clone()));
     let tid = tenant.id;
-    let token = wtb::model::ApiToken { id: wtb::model::TokenId::from_uuid(id()), tenant: tid, name: "ci".into(), created_at: t(1), revoked_at: None };
+    let token = wtb::model::ApiToken {
+        id: wtb::model::TokenId::from_uuid(id()),
+        tenant: tid,
+        name: "ci".into(),
+        created_at: t(1),
+        revoked_at: None,
+    };
     db::tenant::insert_token(&mut *conn, &token, "ab12").await.unwrap();
     assert_eq!(db::tenant::token_by_hash(&mut *conn, "ab12").await.unwrap(), Some(token.clone()));
     assert!(db::tenant::revoke_token(&mut *conn, tid, token.id, t(5)).await.unwrap());
-    assert_eq!(db::tenant::list_tokens(&mut *conn, tid).await.unwrap(), vec![wtb::model::ApiToken { revoked_at: Some(t(5)), ..token }]);
+    assert_eq!(
+        db::tenant::list_tokens(&mut *conn, tid).await.unwrap(),
+        vec![wtb::model::ApiToken { revoked_at: Some(t(5)), ..token }]
+    );
 
-    let component = db::component::ComponentRecord { tenant: tid, digest: Digest::of(b"wasm"), size: 4, created_at: t(2) };
+    let component = db::component::ComponentRecord {
+        tenant: tid,
+        digest: Digest::of(b"wasm"),
+        size: 4,
+        created_at: t(2),
+    };
     db::component::insert(&mut *conn, &component).await.unwrap();
     assert_eq!(db::component::get_one(&mut *conn, tid, &component.digest).await.unwrap(), Some(component));
 
@@ -50,17 +118,36 @@ async fn every_model_type_round_trips() {
     };
     assert_eq!(db::workflow::insert_or_get(&mut conn, &workflow).await.unwrap(), workflow.id);
     let again = WorkflowRecord { id: WorkflowId::from_uuid(id()), ..workflow.clone() };
-    assert_eq!(db::workflow::insert_or_get(&mut conn, &again).await.unwrap(), workflow.id, "same digest, same row");
+    assert_eq!(
+        db::workflow::insert_or_get(&mut conn, &again).await.unwrap(),
+        workflow.id,
+        "same digest, same row"
+    );
     assert_eq!(db::workflow::get_one(&mut *conn, tid, workflow.id).await.unwrap(), Some(workflow.clone()));
 
-    let inline = BlobRecord { tenant: tid, digest: Digest::of(b"hi"), size: 2, inline: Some(b"hi".to_vec()), created_at: t(4) };
-    let in_cas = BlobRecord { tenant: tid, digest: Digest::of(b"big"), size: 3, inline: None, created_at: t(5) };
+    let inline = BlobRecord {
+        tenant: tid,
+        digest: Digest::of(b"hi"),
+        size: 2,
+        inline: Some(b"hi".to_vec()),
+        created_at: t(4),
+    };
+    let in_cas =
+        BlobRecord { tenant: tid, digest: Digest::of(b"big"), size: 3, inline: None, created_at: t(5) };
     for b in [&inline, &in_cas] {
-        db::blob::insert(&mut *conn, b).await.unwrap();
+        w.write(|x| db::blob::insert_into(x, b)).await;
         assert_eq!(db::blob::get_one(&mut *conn, tid, &b.digest).await.unwrap().as_ref(), Some(b));
     }
 
-    let root = FileCommit { id: FileCommitId::from_uuid(id()), tenant: tid, parent: None, tree: FileTree::new().into(), changes: vec![], depth: 0, created_at: t(6) };
+    let root = FileCommit {
+        id: FileCommitId::from_uuid(id()),
+        tenant: tid,
+        parent: None,
+        tree: FileTree::new().into(),
+        changes: vec![],
+        depth: 0,
+        created_at: t(6),
+    };
     let file = FileEntry { kind: EntryKind::File, digest: Some(inline.digest), size: 2, mode: 0o644 };
     let dir = FileEntry { kind: EntryKind::Dir, digest: None, size: 0, mode: 0o755 };
     let link = FileEntry { kind: EntryKind::Symlink, digest: Some(in_cas.digest), size: 3, mode: 0o777 };
@@ -68,7 +155,14 @@ async fn every_model_type_round_trips() {
         id: FileCommitId::from_uuid(id()),
         tenant: tid,
         parent: Some(root.id),
-        tree: [("d".to_owned(), dir.clone()), ("d/f.txt".to_owned(), file.clone()), ("l".to_owned(), link.clone())].into_iter().collect::<FileTree>().into(),
+        tree: [
+            ("d".to_owned(), dir.clone()),
+            ("d/f.txt".to_owned(), file.clone()),
+            ("l".to_owned(), link.clone()),
+        ]
+        .into_iter()
+        .collect::<FileTree>()
+        .into(),
         changes: vec![
             FileChange { path: "d".into(), change: ChangeKind::Added, entry: Some(dir) },
             FileChange { path: "d/f.txt".into(), change: ChangeKind::Added, entry: Some(file) },
@@ -79,7 +173,7 @@ async fn every_model_type_round_trips() {
         created_at: t(7),
     };
     for c in [&root, &child] {
-        db::file_commit::insert(&mut conn, c).await.unwrap();
+        w.write(|x| db::file_commit::insert_into(x, c).unwrap()).await;
         assert_eq!(db::file_commit::get_one(&mut conn, tid, c.id).await.unwrap().as_ref(), Some(c));
     }
 
@@ -97,7 +191,7 @@ async fn every_model_type_round_trips() {
         created_at: t(8),
         updated_at: t(8),
     };
-    db::execution::insert(&mut *conn, &parent_exec).await.unwrap();
+    w.write(|x| db::execution::insert_into(x, &parent_exec, None)).await;
     let checkpoint = Checkpoint {
         id: CheckpointId::from_uuid(id()),
         execution: parent_exec.id,
@@ -112,10 +206,16 @@ async fn every_model_type_round_trips() {
         parents: vec![CheckpointId::from_uuid(id())],
         created_at: t(9),
     };
-    db::checkpoint::insert(&mut *conn, &checkpoint).await.unwrap();
+    w.write(|x| db::checkpoint::insert_into(x, &checkpoint)).await;
     assert_eq!(db::checkpoint::get_one(&mut *conn, checkpoint.id).await.unwrap(), Some(checkpoint.clone()));
 
-    for status in [ExecutionStatus::Pending, ExecutionStatus::Running, ExecutionStatus::Paused, ExecutionStatus::Failed, ExecutionStatus::Cancelled] {
+    for status in [
+        ExecutionStatus::Pending,
+        ExecutionStatus::Running,
+        ExecutionStatus::Paused,
+        ExecutionStatus::Failed,
+        ExecutionStatus::Cancelled,
+    ] {
         let fork = Execution {
             id: ExecutionId::from_uuid(id()),
             status,
@@ -129,10 +229,14 @@ async fn every_model_type_round_trips() {
             updated_at: t(11),
             ..parent_exec.clone()
         };
-        db::execution::insert(&mut *conn, &fork).await.unwrap();
+        w.write(|x| db::execution::insert_into(x, &fork, None)).await;
         assert_eq!(db::execution::get_one(&mut *conn, tid, fork.id).await.unwrap(), Some(fork));
     }
-    assert_eq!(db::execution::get_one(&mut *conn, TenantId::DEFAULT, parent_exec.id).await.unwrap(), None, "other tenants see nothing");
+    assert_eq!(
+        db::execution::get_one(&mut *conn, TenantId::DEFAULT, parent_exec.id).await.unwrap(),
+        None,
+        "other tenants see nothing"
+    );
 
     let statuses = [
         (AttemptStatus::Running, None),
@@ -168,11 +272,14 @@ async fn every_model_type_round_trips() {
             started_at: t(12 + i as i64),
             ..NodeBoundary::opened(BoundaryId::from_uuid(id()), &checkpoint)
         };
-        db::boundary::insert(&mut *conn, &b).await.unwrap();
+        w.write(|x| db::boundary::insert_into(x, &b)).await;
         boundaries.push(b);
     }
-    let opened = NodeBoundary::opened(BoundaryId::from_uuid(id()), &Checkpoint { created_at: t(40), ..checkpoint.clone() });
-    db::boundary::insert(&mut *conn, &opened).await.unwrap();
+    let opened = NodeBoundary::opened(
+        BoundaryId::from_uuid(id()),
+        &Checkpoint { created_at: t(40), ..checkpoint.clone() },
+    );
+    w.write(|x| db::boundary::insert_into(x, &opened)).await;
     boundaries.push(opened);
     assert_eq!(db::boundary::list_for_execution(&mut *conn, parent_exec.id).await.unwrap(), boundaries);
 
@@ -204,14 +311,14 @@ async fn every_model_type_round_trips() {
             created_at: t(30),
         })
         .collect();
-    db::outbox::insert_all(&mut conn, &events).await.unwrap();
+    w.write(|x| db::outbox::insert_all_into(x, &events)).await;
     assert_eq!(db::outbox::list_for_execution(&mut conn, parent_exec.id).await.unwrap(), events);
     assert_eq!(db::outbox::last_seq(&mut conn, parent_exec.id).await.unwrap(), events.len() as u32);
 }
 
 #[tokio::test]
 async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
-    use wtb::capture::diff_trees;
+    use wtb::model::diff_trees;
     let (_dir, pool) = pool().await;
     let mut conn = pool.acquire().await.unwrap();
     let mut tree = FileTree::new();
@@ -220,7 +327,15 @@ async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
     for depth in 0..(3 * SNAPSHOT_INTERVAL + 5) {
         let mut next = tree.clone();
         let content = format!("v{depth}");
-        next.insert(format!("f{}", depth % 7), FileEntry { kind: EntryKind::File, digest: Some(Digest::of(content.as_bytes())), size: content.len() as u64, mode: 0o644 });
+        next.insert(
+            format!("f{}", depth % 7),
+            FileEntry {
+                kind: EntryKind::File,
+                digest: Some(Digest::of(content.as_bytes())),
+                size: content.len() as u64,
+                mode: 0o644,
+            },
+        );
         if depth % 5 == 4 {
             next.remove(&format!("f{}", (depth + 3) % 7));
         }
@@ -239,8 +354,16 @@ async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
         parent = Some(commit);
     }
     for c in &commits {
-        assert_eq!(db::file_commit::get_one(&mut conn, TenantId::DEFAULT, c.id).await.unwrap().as_ref(), Some(c), "depth {}", c.depth);
+        assert_eq!(
+            db::file_commit::get_one(&mut conn, TenantId::DEFAULT, c.id).await.unwrap().as_ref(),
+            Some(c),
+            "depth {}",
+            c.depth
+        );
     }
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM file_commits WHERE tree IS NOT NULL").fetch_one(&mut *conn).await.unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM file_commits WHERE tree IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
     assert_eq!(stored, 4, "only depths 0, 16, 32 and 48 store their whole tree");
 }

@@ -9,7 +9,10 @@ use wtb_tests::Harness;
 async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let wf = exec.load_workflow(&h.probe_workflow("escape", &[("prisoner", json!({ "action": "escape" }))])).await.unwrap();
+    let wf = exec
+        .load_workflow(&h.probe_workflow("escape", &[("prisoner", json!({ "action": "escape" }))]))
+        .await
+        .unwrap();
     let before = wtb_tests::files_under(h.dir.path());
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
@@ -58,10 +61,22 @@ async fn a_join_that_would_restore_an_entry_through_a_guest_link_is_a_conflict_a
     let wf = exec.load_workflow(&h.file("plant.toml", manifest)).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     let planted = h.data_dir().join("planted");
-    assert!(std::fs::symlink_metadata(&planted).is_err(), "the host created {} through the guest's link", planted.display());
+    assert!(
+        std::fs::symlink_metadata(&planted).is_err(),
+        "the host created {} through the guest's link",
+        planted.display()
+    );
     assert_eq!(s.status, ExecutionStatus::Failed, "{:?}", s.failure);
     let failure = s.failure.unwrap();
-    assert!(failure.contains("join `merge`: branch `right` wrote `a/planted` while branch `left` left `a` a symlink"), "{failure}");
-    let outside: Vec<String> = wtb_tests::files_under(&h.data_dir()).into_iter().filter(|p| p.contains("planted") && !p.starts_with("workspaces/")).collect();
+    assert!(
+        failure.contains(
+            "join `merge`: branch `right` wrote `a/planted` while branch `left` left `a` a symlink"
+        ),
+        "{failure}"
+    );
+    let outside: Vec<String> = wtb_tests::files_under(&h.data_dir())
+        .into_iter()
+        .filter(|p| p.contains("planted") && !p.starts_with("workspaces/"))
+        .collect();
     assert!(outside.is_empty(), "{outside:?}");
 }

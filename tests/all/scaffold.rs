@@ -1,16 +1,20 @@
 //! `wtb new`: the Rust template builds for wasm32-wasip2 with plain cargo, its unit test
 //! passes natively, and the component it builds runs with `wtb node run`.
 
+use crate::guests;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use wtb_tests::Harness;
-use crate::guests;
 
 fn wtb(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(args).env("WTB_DATA_DIR", h.data_dir()).current_dir(h.dir.path()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(args)
+        .env("WTB_DATA_DIR", h.data_dir())
+        .current_dir(h.dir.path())
+        .output()
+        .unwrap()
 }
-
 
 fn cargo(dir: &Path, target_dir: &Path, args: &[&str]) -> Output {
     guests::guest_cargo(dir, target_dir).args(args).output().unwrap()
@@ -25,19 +29,43 @@ fn a_new_rust_node_builds_passes_its_test_and_runs_alone() {
     assert_eq!(made["files"].as_array().unwrap().len(), 5);
     let project = h.dir.path().join("greeter");
     let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
-    assert!(readme.contains("cargo build --release --target wasm32-wasip2") && readme.contains("wtb node run target/wasm32-wasip2/release/greeter.wasm") && readme.contains("wtb run workflow.toml"), "{readme}");
+    assert!(
+        readme.contains("cargo build --release --target wasm32-wasip2")
+            && readme.contains("wtb node run target/wasm32-wasip2/release/greeter.wasm")
+            && readme.contains("wtb run workflow.toml"),
+        "{readme}"
+    );
     // Pin the dependencies to the versions this workspace tested (a user's project resolves its own).
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
     std::fs::copy(workspace.join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
     // The guests' target dir: the SDK and its dependencies are already built there.
-    let built = cargo(&project, &target.join("wasm-guests"), &["build", "--offline", "--release", "--target", "wasm32-wasip2"]);
+    let built = cargo(
+        &project,
+        &target.join("wasm-guests"),
+        &["build", "--offline", "--release", "--target", "wasm32-wasip2"],
+    );
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let tested = cargo(&project, &target.join("scaffold-test"), &["test", "--offline"]);
     assert!(tested.status.success(), "{}", String::from_utf8_lossy(&tested.stderr));
-    assert!(String::from_utf8_lossy(&tested.stdout).contains("test tests::counts_and_writes_its_file ... ok"));
+    assert!(
+        String::from_utf8_lossy(&tested.stdout).contains("test tests::counts_and_writes_its_file ... ok")
+    );
     let component = target.join("wasm-guests/wasm32-wasip2/release/greeter.wasm");
-    let ran = wtb(&h, &["node", "run", component.to_str().unwrap(), "--state", r#"{"count": 1}"#, "--config", r#"{"greeting": "hi"}"#, "--json"]);
+    let ran = wtb(
+        &h,
+        &[
+            "node",
+            "run",
+            component.to_str().unwrap(),
+            "--state",
+            r#"{"count": 1}"#,
+            "--config",
+            r#"{"greeting": "hi"}"#,
+            "--json",
+        ],
+    );
     assert!(ran.status.success(), "{ran:?}");
     let r: Value = serde_json::from_slice(&ran.stdout).unwrap();
     assert_eq!(r["update"], json!({ "count": 2 }));
@@ -66,7 +94,13 @@ fn wtb_new_refuses_bad_names_occupied_dirs_and_a_missing_sdk() {
 
 /// Scaffolds `name` in `lang`, checks its native unit test passes, builds it with `build`
 /// (given the toolchains dir), runs it alone and in its workflow; returns `wtb node run`'s report.
-fn new_polyglot_node(lang: &str, name: &str, test: &[&str], build: impl Fn(&Path, &Path) -> Output, run_args: &[&str]) -> Option<Value> {
+fn new_polyglot_node(
+    lang: &str,
+    name: &str,
+    test: &[&str],
+    build: impl Fn(&Path, &Path) -> Output,
+    run_args: &[&str],
+) -> Option<Value> {
     let tools = match wtb_tests::polyglot_tools() {
         Ok(t) => t,
         Err(why) => {
@@ -79,7 +113,10 @@ fn new_polyglot_node(lang: &str, name: &str, test: &[&str], build: impl Fn(&Path
     assert!(out.status.success(), "{out:?}");
     let project = h.dir.path().join(name);
     let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
-    assert!(readme.contains(&format!("wtb node run {name}.wasm")) && readme.contains("wtb run workflow.toml"), "{readme}");
+    assert!(
+        readme.contains(&format!("wtb node run {name}.wasm")) && readme.contains("wtb run workflow.toml"),
+        "{readme}"
+    );
     let tested = Command::new(test[0]).args(&test[1..]).current_dir(&project).output().unwrap();
     assert!(tested.status.success(), "{tested:?}");
     let built = build(&project, &tools);
@@ -91,7 +128,12 @@ fn new_polyglot_node(lang: &str, name: &str, test: &[&str], build: impl Fn(&Path
     args.extend(["--state", r#"{"count": 1}"#, "--config", r#"{"greeting": "hi"}"#, "--json"]);
     let ran = wtb(&h, &args);
     assert!(ran.status.success(), "{ran:?}");
-    let in_workflow = Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(["run", "workflow.toml", "--json"]).env("WTB_DATA_DIR", h.data_dir()).current_dir(&project).output().unwrap();
+    let in_workflow = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["run", "workflow.toml", "--json"])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .current_dir(&project)
+        .output()
+        .unwrap();
     assert!(in_workflow.status.success(), "{in_workflow:?}");
     assert_eq!(serde_json::from_slice::<Value>(&in_workflow.stdout).unwrap()["status"], "completed");
     let again = wtb(&h, &["new", name, "--lang", lang]);
@@ -109,7 +151,15 @@ fn a_new_python_node_passes_its_test_builds_and_runs() {
             .output()
             .unwrap()
     };
-    let Some(r) = new_polyglot_node("python", "greeter-py", &["python3", "-m", "unittest", "-q"], build, &["--network", "deny"]) else { return };
+    let Some(r) = new_polyglot_node(
+        "python",
+        "greeter-py",
+        &["python3", "-m", "unittest", "-q"],
+        build,
+        &["--network", "deny"],
+    ) else {
+        return;
+    };
     assert_eq!(r["update"], json!({ "count": 2 }));
     assert_eq!(r["files"][0]["path"], "greeter-py.txt");
 }
@@ -118,7 +168,19 @@ fn a_new_python_node_passes_its_test_builds_and_runs() {
 fn a_new_javascript_node_passes_its_test_builds_and_runs() {
     let build = |project: &Path, tools: &Path| {
         Command::new(tools.join("js/node_modules/.bin/componentize-js"))
-            .args(["app.js", "--wit", "wit", "-n", "node", "-d", "http", "-d", "fetch-event", "-o", "greeter-js.wasm"])
+            .args([
+                "app.js",
+                "--wit",
+                "wit",
+                "-n",
+                "node",
+                "-d",
+                "http",
+                "-d",
+                "fetch-event",
+                "-o",
+                "greeter-js.wasm",
+            ])
             .current_dir(project)
             .output()
             .unwrap()
@@ -142,10 +204,20 @@ fn a_missing_python_or_node_toolchain_names_the_install_step() {
     // A PATH with a shell's basics but no python3 and no npm.
     let bin = tempfile::tempdir().unwrap();
     for tool in ["dirname", "mkdir"] {
-        let found = ["/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists()).unwrap();
+        let found =
+            ["/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists()).unwrap();
         std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
     }
-    let out = Command::new("/bin/sh").arg(&script).env("WTB_TOOLS", tools.path()).env("PATH", bin.path()).output().unwrap();
+    let out = Command::new("/bin/sh")
+        .arg(&script)
+        .env("WTB_TOOLS", tools.path())
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`python3` is needed: install Python 3.9 or newer with pip"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("`python3` is needed: install Python 3.9 or newer with pip"),
+        "{out:?}"
+    );
 }

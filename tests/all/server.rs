@@ -7,7 +7,14 @@ use wtb_tests::Harness;
 
 /// Runs the CLI on `h`'s data dir (no tenant or token from the environment).
 pub fn wtb(h: &Harness, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test")).args(args).env("WTB_DATA_DIR", h.data_dir()).env_remove("WTB_TENANT").env_remove("WTB_TOKEN").current_dir(h.dir.path()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(args)
+        .env("WTB_DATA_DIR", h.data_dir())
+        .env_remove("WTB_TENANT")
+        .env_remove("WTB_TOKEN")
+        .current_dir(h.dir.path())
+        .output()
+        .unwrap()
 }
 
 /// Creates tenant `tenant` and returns a new token of it.
@@ -50,7 +57,16 @@ impl Server {
 
     /// Uploads the probe component for `token`'s tenant; returns how a manifest names it.
     pub async fn upload_probe(&self, http: &reqwest::Client, token: &str) -> String {
-        let r: serde_json::Value = http.post(self.url("/components")).bearer_auth(token).body(wtb_tests::PROBE.to_vec()).send().await.unwrap().json().await.unwrap();
+        let r: serde_json::Value = http
+            .post(self.url("/components"))
+            .bearer_auth(token)
+            .body(wtb_tests::PROBE.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         r["component"].as_str().unwrap_or_else(|| panic!("upload refused: {r}")).to_owned()
     }
 

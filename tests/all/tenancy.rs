@@ -12,17 +12,19 @@ use wtb_tests::Harness;
 async fn a_tenant_cannot_reach_another_tenant_s_executions() {
     let h = Harness::new();
     let host = h.executor().await;
-    let a = host.for_tenant(host.create_tenant("alpha", Quotas::default()).await.unwrap().id);
-    let b = host.for_tenant(host.create_tenant("beta", Quotas::default()).await.unwrap().id);
+    let a = host.for_tenant(host.tenancy().create_tenant("alpha", Quotas::default()).await.unwrap().id);
+    let b = host.for_tenant(host.tenancy().create_tenant("beta", Quotas::default()).await.unwrap().id);
     let wf_path = h.probe_workflow("secret", &[("w", json!({ "action": "write", "files": { "secret.txt": "beta's data" }, "events": [["private", { "x": 1 }]] }))]);
     let wf = b.load_workflow(&wf_path).await.unwrap();
     let run = b.run(&wf, Map::new()).await.unwrap();
     assert_eq!(run.status, ExecutionStatus::Completed);
     let id = run.execution;
     let report = b.describe(id).await.unwrap();
-    let (first, last) = (report.checkpoints[0].checkpoint.id, report.checkpoints.last().unwrap().checkpoint.id);
+    let (first, last) =
+        (report.checkpoints[0].checkpoint.id, report.checkpoints.last().unwrap().checkpoint.id);
 
-    let unknown_execution = |r: Result<_, ExecError>| matches!(r, Err(ExecError::UnknownExecution(x)) if x == id);
+    let unknown_execution =
+        |r: Result<_, ExecError>| matches!(r, Err(ExecError::UnknownExecution(x)) if x == id);
     let unknown_checkpoint = |r: Result<_, ExecError>| matches!(r, Err(ExecError::UnknownCheckpoint(_)));
     assert!(unknown_execution(a.describe(id).await.map(|_| ())), "show");
     assert!(unknown_execution(a.history(id).await.map(|_| ())), "history");
@@ -33,10 +35,18 @@ async fn a_tenant_cannot_reach_another_tenant_s_executions() {
     assert!(unknown_checkpoint(a.diff(first, last).await.map(|_| ())), "diff");
     assert!(unknown_checkpoint(a.files(last).await.map(|_| ())), "files");
     assert!(unknown_checkpoint(a.cat(last, "secret.txt").await.map(|_| ())), "cat");
-    assert!(unknown_checkpoint(a.export(last, &h.dir.path().join("stolen"), false).await.map(|_| ())), "export");
+    assert!(
+        unknown_checkpoint(a.export(last, &h.dir.path().join("stolen"), false).await.map(|_| ())),
+        "export"
+    );
     assert!(!h.dir.path().join("stolen/secret.txt").exists());
-    assert!(unknown_checkpoint(a.fork(last, &ForkOptions::default()).await.map(|_| ())), "fork");
-    assert!(a.rollback(id, first).await.is_err(), "rollback");
+    assert!(
+        unknown_checkpoint(
+            a.travel().fork(last, &ForkOptions::default()).await.map(|_| ()).map_err(ExecError::from)
+        ),
+        "fork"
+    );
+    assert!(a.travel().rollback(id, first).await.is_err(), "rollback");
     assert!(a.list(&Default::default(), None, 100).await.unwrap().executions.is_empty(), "list");
     let mut conn = a.pool().acquire().await.unwrap();
     let events = wtb::db::delivery::list(&mut conn, a.tenant(), &Default::default(), 100).await.unwrap();
@@ -52,45 +62,91 @@ async fn a_tenant_cannot_reach_another_tenant_s_executions() {
     a.run(&wf_a, Map::new()).await.unwrap();
     let digest = wtb_tests::digest(b"beta's data");
     for t in [a.tenant(), b.tenant()] {
-        assert!(wtb::db::blob::get_one(a.pool(), t, &digest).await.unwrap().is_some(), "each tenant has its own blob row");
+        assert!(
+            wtb::db::blob::get_one(a.pool(), t, &digest).await.unwrap().is_some(),
+            "each tenant has its own blob row"
+        );
     }
-    assert_ne!(wtb::cas::LocalCas::object_path(a.tenant(), &digest), wtb::cas::LocalCas::object_path(b.tenant(), &digest));
+    assert_ne!(
+        wtb::cas::LocalCas::object_path(a.tenant(), &digest),
+        wtb::cas::LocalCas::object_path(b.tenant(), &digest)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn quotas_stop_with_the_tenant_the_quota_and_the_value() {
     let h = Harness::new();
     let host = h.executor().await;
-    let t = host.create_tenant("small", Quotas { max_nodes_per_hour: Some(2), ..Quotas::default() }).await.unwrap();
+    let t = host
+        .tenancy()
+        .create_tenant("small", Quotas { max_nodes_per_hour: Some(2), ..Quotas::default() })
+        .await
+        .unwrap();
     let exec = host.for_tenant(t.id);
-    let wf = exec.load_workflow(&h.probe_workflow("three", &[("a", json!({ "action": "write" })), ("b", json!({ "action": "write" })), ("c", json!({ "action": "write" }))])).await.unwrap();
+    let wf = exec
+        .load_workflow(&h.probe_workflow(
+            "three",
+            &[
+                ("a", json!({ "action": "write" })),
+                ("b", json!({ "action": "write" })),
+                ("c", json!({ "action": "write" })),
+            ],
+        ))
+        .await
+        .unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Paused, "the third node waits for the quota");
     assert!(s.paused.as_deref().unwrap().contains("`max_nodes_per_hour` = 2 reached"), "{:?}", s.paused);
-    assert_eq!(exec.describe(s.execution).await.unwrap().nodes.iter().filter(|n| n.boundary.finished_at.is_some()).count(), 2);
+    assert_eq!(
+        exec.describe(s.execution)
+            .await
+            .unwrap()
+            .nodes
+            .iter()
+            .filter(|n| n.boundary.finished_at.is_some())
+            .count(),
+        2
+    );
     let e = exec.resume(s.execution, 1).await.unwrap_err().to_string();
     assert_eq!(e, "tenant `small` is at its quota: `max_nodes_per_hour` = 2 (now 2)");
     let e = exec.run(&wf, Map::new()).await.unwrap_err().to_string();
     assert!(e.contains("`max_nodes_per_hour`"), "{e}");
     // Raising the quota lets the paused execution finish.
-    host.set_quotas("small", Quotas { max_nodes_per_hour: Some(10), max_stored_bytes: Some(1), ..Quotas::default() }).await.unwrap();
+    host.tenancy()
+        .set_quotas(
+            "small",
+            Quotas { max_nodes_per_hour: Some(10), max_stored_bytes: Some(1), ..Quotas::default() },
+        )
+        .await
+        .unwrap();
     let e = exec.resume(s.execution, 1).await.unwrap_err().to_string();
     assert!(e.starts_with("tenant `small` is at its quota: `max_stored_bytes` = 1 (now "), "{e}");
-    host.set_quotas("small", Quotas { max_concurrent: Some(1), ..Quotas::default() }).await.unwrap();
+    host.tenancy()
+        .set_quotas("small", Quotas { max_concurrent: Some(1), ..Quotas::default() })
+        .await
+        .unwrap();
     assert_eq!(exec.resume(s.execution, 1).await.unwrap().status, ExecutionStatus::Completed);
 
     // max_concurrent: while one execution of the tenant runs (its node spins until cancelled;
     // `start_detached` returns once its start is durable), a second cannot start.
-    let spin = exec.load_workflow(&h.probe_workflow("spin", &[("s", json!({ "action": "spin" }))])).await.unwrap();
-    let first = host.for_tenant(t.id).start_detached(spin.clone(), Map::new(), RunOptions::default()).await.unwrap();
+    let spin =
+        exec.load_workflow(&h.probe_workflow("spin", &[("s", json!({ "action": "spin" }))])).await.unwrap();
+    let first =
+        host.for_tenant(t.id).start_detached(spin.clone(), Map::new(), RunOptions::default()).await.unwrap();
     let second = exec.run_with(&spin, Map::new(), &RunOptions::default()).await;
-    assert_eq!(second.unwrap_err().to_string(), "tenant `small` is at its quota: `max_concurrent` = 1 (now 1)");
+    assert_eq!(
+        second.unwrap_err().to_string(),
+        "tenant `small` is at its quota: `max_concurrent` = 1 (now 1)"
+    );
     exec.cancel(first).await.unwrap();
     while exec.describe(first).await.unwrap().execution.status == ExecutionStatus::Running {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Another tenant is not limited by this one's quota.
-    assert_eq!(host.run(&slow_default(&host, &h).await, Map::new()).await.unwrap().status, ExecutionStatus::Completed);
+    assert_eq!(
+        host.run(&slow_default(&host, &h).await, Map::new()).await.unwrap().status,
+        ExecutionStatus::Completed
+    );
 }
 
 async fn slow_default(host: &Executor, h: &Harness) -> wtb::executor::LoadedWorkflow {
@@ -99,7 +155,11 @@ async fn slow_default(host: &Executor, h: &Harness) -> wtb::executor::LoadedWork
 
 fn wtb(h: &Harness, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"));
-    c.args(args).env("WTB_DATA_DIR", h.data_dir()).env_remove("WTB_TENANT").env_remove("WTB_TOKEN").current_dir(h.dir.path());
+    c.args(args)
+        .env("WTB_DATA_DIR", h.data_dir())
+        .env_remove("WTB_TENANT")
+        .env_remove("WTB_TOKEN")
+        .current_dir(h.dir.path());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -162,20 +222,36 @@ fn tokens_are_shown_once_stored_hashed_and_revocable() {
 async fn the_stored_bytes_quota_is_checked_at_each_exit_and_counts_more_than_blobs() {
     let h = Harness::new();
     let host = h.executor().await;
-    let t = host.create_tenant("thrifty", Quotas { max_stored_bytes: Some(150_000), ..Quotas::default() }).await.unwrap();
+    let t = host
+        .tenancy()
+        .create_tenant("thrifty", Quotas { max_stored_bytes: Some(150_000), ..Quotas::default() })
+        .await
+        .unwrap();
     let exec = host.for_tenant(t.id);
-    let nodes = [("a", json!({ "action": "write", "sized": { "a.bin": 100_000 } })), ("b", json!({ "action": "write", "sized": { "b.bin": 100_001 } }))];
+    let nodes = [
+        ("a", json!({ "action": "write", "sized": { "a.bin": 100_000 } })),
+        ("b", json!({ "action": "write", "sized": { "b.bin": 100_001 } })),
+    ];
     let wf = exec.load_workflow(&h.probe_workflow("two-big", &nodes)).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Paused, "{:?}", s.failure);
     let why = s.paused.clone().unwrap();
     assert!(why.contains("tenant quota `max_stored_bytes` = 150000 reached"), "{why}");
     let r = exec.describe(s.execution).await.unwrap();
-    let done: Vec<&str> = r.nodes.iter().filter(|n| n.boundary.finished_at.is_some()).map(|n| n.boundary.node.as_str()).collect();
+    let done: Vec<&str> = r
+        .nodes
+        .iter()
+        .filter(|n| n.boundary.finished_at.is_some())
+        .map(|n| n.boundary.node.as_str())
+        .collect();
     assert_eq!(done, ["a"], "b's exit was not committed");
-    let (_, usage) = host.tenants().await.unwrap().into_iter().find(|(t, _)| t.name == "thrifty").unwrap();
+    let (_, usage) =
+        host.tenancy().tenants().await.unwrap().into_iter().find(|(t, _)| t.name == "thrifty").unwrap();
     assert!(usage.stored_bytes > 100_000, "the blob and the states and events beside it: {usage:?}");
-    host.set_quotas("thrifty", Quotas { max_stored_bytes: Some(1_000_000), ..Quotas::default() }).await.unwrap();
+    host.tenancy()
+        .set_quotas("thrifty", Quotas { max_stored_bytes: Some(1_000_000), ..Quotas::default() })
+        .await
+        .unwrap();
     let s = exec.resume(s.execution, 1).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
 }

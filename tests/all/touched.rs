@@ -15,7 +15,11 @@ fn files(tree: &FileTree, ws: &std::path::Path) -> Vec<(String, String)> {
             EntryKind::Symlink => (p.clone(), "->".to_owned()),
             EntryKind::File => {
                 let text = std::fs::read_to_string(ws.join(p)).unwrap_or_default();
-                let text = if e.digest == Some(Digest::of(text.as_bytes())) { text } else { format!("<not {p} on disk>") };
+                let text = if e.digest == Some(Digest::of(text.as_bytes())) {
+                    text
+                } else {
+                    format!("<not {p} on disk>")
+                };
                 (p.clone(), text)
             }
         })
@@ -56,18 +60,91 @@ async fn every_kind_of_change_is_captured_exactly() {
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     let r = exec.describe(s.execution).await.unwrap();
     let ws = h.workspace(s.execution);
-    let exits: Vec<&FileTree> = r.checkpoints.iter().filter(|c| c.checkpoint.kind == CheckpointKind::Exit).map(|c| &c.files).collect();
+    let exits: Vec<&FileTree> = r
+        .checkpoints
+        .iter()
+        .filter(|c| c.checkpoint.kind == CheckpointKind::Exit)
+        .map(|c| &c.files)
+        .collect();
     let at = |i: usize| -> Vec<(String, String)> {
-        exits[i].iter().map(|(p, e)| (p.clone(), match e.kind { EntryKind::Dir => "/".into(), EntryKind::Symlink => "->".into(), EntryKind::File => format!("{} bytes", e.size) })).collect()
+        exits[i]
+            .iter()
+            .map(|(p, e)| {
+                (
+                    p.clone(),
+                    match e.kind {
+                        EntryKind::Dir => "/".into(),
+                        EntryKind::Symlink => "->".into(),
+                        EntryKind::File => format!("{} bytes", e.size),
+                    },
+                )
+            })
+            .collect()
     };
-    let s = |v: &[(&str, &str)]| -> Vec<(String, String)> { v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect() };
-    assert_eq!(at(0), s(&[("a", "/"), ("a-b", "7 bytes"), ("a/b", "/"), ("a/b/x", "1 bytes"), ("a/y", "1 bytes"), ("keep", "3 bytes"), ("top", "3 bytes")]));
-    assert_eq!(at(1), s(&[("a-b", "7 bytes"), ("big", "100000 bytes"), ("c", "/"), ("c/b", "/"), ("c/b/x", "2 bytes"), ("c/y", "2 bytes"), ("d", "/"), ("keep", "3 bytes"), ("top", "1 bytes")]));
-    assert_eq!(at(2), s(&[("a-b", "7 bytes"), ("big", "100000 bytes"), ("c", "/"), ("c/y", "2 bytes"), ("keep", "3 bytes")]));
-    assert!(at(3).contains(&("dots".into(), "1 bytes".into())) && at(3).contains(&("z".into(), "/".into())), "a path through `..`: {:?}", at(3));
+    let s = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    };
+    assert_eq!(
+        at(0),
+        s(&[
+            ("a", "/"),
+            ("a-b", "7 bytes"),
+            ("a/b", "/"),
+            ("a/b/x", "1 bytes"),
+            ("a/y", "1 bytes"),
+            ("keep", "3 bytes"),
+            ("top", "3 bytes")
+        ])
+    );
+    assert_eq!(
+        at(1),
+        s(&[
+            ("a-b", "7 bytes"),
+            ("big", "100000 bytes"),
+            ("c", "/"),
+            ("c/b", "/"),
+            ("c/b/x", "2 bytes"),
+            ("c/y", "2 bytes"),
+            ("d", "/"),
+            ("keep", "3 bytes"),
+            ("top", "1 bytes")
+        ])
+    );
+    assert_eq!(
+        at(2),
+        s(&[
+            ("a-b", "7 bytes"),
+            ("big", "100000 bytes"),
+            ("c", "/"),
+            ("c/y", "2 bytes"),
+            ("keep", "3 bytes")
+        ])
+    );
+    assert!(
+        at(3).contains(&("dots".into(), "1 bytes".into())) && at(3).contains(&("z".into(), "/".into())),
+        "a path through `..`: {:?}",
+        at(3)
+    );
     // A write through one hard link changes the other name too.
     let last = exits.last().unwrap();
-    assert_eq!(files(last, &ws), s(&[("a-b", "sibling"), ("big", &big), ("c", "/"), ("c/y", "2+"), ("dots", "changed"), ("keep", "K!k"), ("keep2", "K!k"), ("ln", "->"), ("z", "/")]));
-    assert_eq!(exits[5].get("keep2").and_then(|e| e.digest), Some(Digest::of(b"K!k")), "the hard link's change is in the commit of the node that made it");
+    assert_eq!(
+        files(last, &ws),
+        s(&[
+            ("a-b", "sibling"),
+            ("big", &big),
+            ("c", "/"),
+            ("c/y", "2+"),
+            ("dots", "changed"),
+            ("keep", "K!k"),
+            ("keep2", "K!k"),
+            ("ln", "->"),
+            ("z", "/")
+        ])
+    );
+    assert_eq!(
+        exits[5].get("keep2").and_then(|e| e.digest),
+        Some(Digest::of(b"K!k")),
+        "the hard link's change is in the commit of the node that made it"
+    );
     exec.close().await;
 }

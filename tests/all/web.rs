@@ -37,10 +37,21 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--window-size=1280,900"];
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--window-size=1280,900",
+        ];
         let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": { "binary": chromium, "args": args } } } });
-        let r: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = format!("{base}/session/{}", r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")));
+        let r: Value =
+            http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session = format!(
+            "{base}/session/{}",
+            r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}"))
+        );
         Self { driver, http, session }
     }
 
@@ -60,12 +71,25 @@ impl Browser {
     async fn wait_all(&self, css: &str, min: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let found = self.call(reqwest::Method::POST, "/elements", Some(json!({ "using": "css selector", "value": css }))).await;
-            let ids: Vec<String> = found.as_array().map(|a| a.iter().filter_map(|e| e[ELEMENT].as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let found = self
+                .call(
+                    reqwest::Method::POST,
+                    "/elements",
+                    Some(json!({ "using": "css selector", "value": css })),
+                )
+                .await;
+            let ids: Vec<String> = found
+                .as_array()
+                .map(|a| a.iter().filter_map(|e| e[ELEMENT].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
             if ids.len() >= min {
                 return ids;
             }
-            assert!(Instant::now() < deadline, "no {min} element(s) `{css}` ({found}); the page says: {}", self.text("body").await);
+            assert!(
+                Instant::now() < deadline,
+                "no {min} element(s) `{css}` ({found}); the page says: {}",
+                self.text("body").await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -79,7 +103,8 @@ impl Browser {
     }
 
     async fn type_into(&self, element: &str, text: &str) {
-        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;
+        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text })))
+            .await;
     }
 
     async fn text(&self, css: &str) -> String {
@@ -126,7 +151,10 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
         let mut args = vec!["--tenant", "alpha", "run", wf.to_str().unwrap(), "--json"];
         args.extend_from_slice(extra);
         let out = wtb(&h, &args);
-        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"))["execution"].as_str().unwrap().to_owned()
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"))["execution"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let completed = run(&[]);
     let paused = run(&["--break-after", "one"]);
@@ -146,7 +174,9 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
     // The filter narrows it (and the token survives a reload).
     browser.go(&server.url("/#/?status=paused")).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while browser.wait_all("#executions tbody tr", 1).await.len() != 1 || !browser.text("#executions").await.contains(&paused) {
+    while browser.wait_all("#executions tbody tr", 1).await.len() != 1
+        || !browser.text("#executions").await.contains(&paused)
+    {
         assert!(Instant::now() < deadline, "{}", browser.text("body").await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -157,7 +187,14 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
     let rows = browser.wait_all("#timeline tbody tr", 4).await;
     assert_eq!(rows.len(), 4, "entry and exit checkpoints of two nodes");
     let timeline = browser.text("#timeline").await;
-    assert!(timeline.contains("one") && timeline.contains("two") && timeline.contains("exit") && timeline.contains("succeeded") && timeline.contains(" ms"), "{timeline}");
+    assert!(
+        timeline.contains("one")
+            && timeline.contains("two")
+            && timeline.contains("exit")
+            && timeline.contains("succeeded")
+            && timeline.contains(" ms"),
+        "{timeline}"
+    );
     browser.screenshot("timeline").await;
 
     // Diff the first and the last checkpoint: the state and both files.
@@ -177,7 +214,8 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
     browser.click(&fork).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let url = browser.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned();
+        let url =
+            browser.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned();
         if url.contains("#/executions/") && !url.contains(&completed) {
             break;
         }
@@ -197,18 +235,28 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
     // An experiment: listed, and its report rendered in the page.
     wtb::demo::materialize(&h.dir.path().join("demo")).unwrap();
     let ran = wtb(&h, &["--tenant", "alpha", "experiment", "run", "demo/greeting-experiment.toml", "--json"]);
-    let exp = serde_json::from_slice::<Value>(&ran.stdout).unwrap_or_else(|_| panic!("{ran:?}"))["experiment"].as_str().unwrap().to_owned();
+    let exp =
+        serde_json::from_slice::<Value>(&ran.stdout).unwrap_or_else(|_| panic!("{ran:?}"))["experiment"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     browser.go(&server.url("/#/experiments")).await;
     browser.click(&browser.wait("#experiments tbody a").await).await;
     browser.wait("#report").await;
     let script = "const f = document.getElementById('report'); return f && f.contentDocument ? f.contentDocument.body.innerText : '';";
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let shown = browser.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] }))).await;
+        let shown = browser
+            .call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] })))
+            .await;
         if shown.as_str().is_some_and(|t| t.contains("greeting-ab") && t.contains("passed")) {
             break;
         }
-        assert!(Instant::now() < deadline, "the report did not render: {shown}; {}", browser.text("#view").await);
+        assert!(
+            Instant::now() < deadline,
+            "the report did not render: {shown}; {}",
+            browser.text("#view").await
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(browser.text("h2").await.contains(&exp));

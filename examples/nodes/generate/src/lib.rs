@@ -4,7 +4,7 @@
 //! in the content-addressed store once however often the workflow runs.
 use serde::Deserialize;
 use std::fmt::Write as _;
-use wtb_guest::{Input, NodeError, Update, log, Level};
+use wtb_guest::{Input, Level, NodeError, Update, log};
 
 #[derive(Deserialize)]
 struct Config {

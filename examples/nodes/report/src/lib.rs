@@ -25,9 +25,11 @@ struct Stats {
 }
 
 fn run(input: Input<State, Config>) -> Result<Update, NodeError> {
-    let stats: BTreeMap<String, Stats> =
-        serde_json::from_slice(&std::fs::read(&input.state.stats_file)?)?;
-    let mut md = format!("# {}\n\n| sensor | readings | min | max | mean |\n|---|---|---|---|---|\n", input.config.title);
+    let stats: BTreeMap<String, Stats> = serde_json::from_slice(&std::fs::read(&input.state.stats_file)?)?;
+    let mut md = format!(
+        "# {}\n\n| sensor | readings | min | max | mean |\n|---|---|---|---|---|\n",
+        input.config.title
+    );
     for (sensor, s) in &stats {
         let _ = writeln!(md, "| {sensor} | {} | {} | {} | {} |", s.count, s.min, s.max, s.mean);
     }

@@ -31,9 +31,8 @@ fn run(input: Input<State, Option<Config>>) -> Result<Update, NodeError> {
         let (Some(_), Some(sensor), Some(value)) = (cols.next(), cols.next(), cols.next()) else {
             return Err(NodeError::invalid_input(format!("line {}: expected 3 columns", n + 1)));
         };
-        let value: f64 = value
-            .parse()
-            .map_err(|e| NodeError::invalid_input(format!("line {}: {e}", n + 1)))?;
+        let value: f64 =
+            value.parse().map_err(|e| NodeError::invalid_input(format!("line {}: {e}", n + 1)))?;
         let (stats, sum) = sums.entry(sensor.to_owned()).or_default();
         if stats.count == 0 || value < stats.min {
             stats.min = value;

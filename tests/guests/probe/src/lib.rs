@@ -1,5 +1,8 @@
 //! One test component, many behaviours: `config.action` picks what the node does, so the host
 //! tests exercise writes, guest errors, traps and escape attempts with a single compiled guest.
+mod probes;
+
+use probes::*;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -85,6 +88,9 @@ enum Action {
     /// Changes the workspace every way `wasi:filesystem` allows, in order (capture must see
     /// exactly what changed, whichever way).
     Mutate { ops: Vec<Op> },
+    /// Waits until `path` exists (in a fixture the test controls: a barrier across the sandbox
+    /// and across processes, instead of a sleep), then writes `gate.txt`.
+    Gate { path: String },
     /// Returns an update that is not JSON (bypasses the SDK's encoding).
     BadJson,
     /// Returns an update that is JSON but not an object.
@@ -95,20 +101,54 @@ enum Action {
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Op {
-    Mkdir { path: String },
-    Write { path: String, text: String },
-    Append { path: String, text: String },
-    Truncate { path: String, size: u64 },
+    Mkdir {
+        path: String,
+    },
+    Write {
+        path: String,
+        text: String,
+    },
+    Append {
+        path: String,
+        text: String,
+    },
+    Truncate {
+        path: String,
+        size: u64,
+    },
     /// Overwrites bytes in place through a write stream at an offset.
-    Overwrite { path: String, at: u64, text: String },
+    Overwrite {
+        path: String,
+        at: u64,
+        text: String,
+    },
     /// The same through `descriptor.write` (a positional write, no stream).
-    WriteAt { path: String, at: u64, text: String },
-    Rename { from: String, to: String },
-    Unlink { path: String },
-    Rmdir { path: String },
-    RemoveTree { path: String },
-    HardLink { from: String, to: String },
-    Symlink { target: String, link: String },
+    WriteAt {
+        path: String,
+        at: u64,
+        text: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Unlink {
+        path: String,
+    },
+    Rmdir {
+        path: String,
+    },
+    RemoveTree {
+        path: String,
+    },
+    HardLink {
+        from: String,
+        to: String,
+    },
+    Symlink {
+        target: String,
+        link: String,
+    },
 }
 
 fn mutate(op: &Op) -> std::io::Result<()> {
@@ -116,7 +156,9 @@ fn mutate(op: &Op) -> std::io::Result<()> {
     match op {
         Op::Mkdir { path } => std::fs::create_dir(path),
         Op::Write { path, text } => std::fs::write(path, text),
-        Op::Append { path, text } => std::fs::OpenOptions::new().append(true).create(true).open(path)?.write_all(text.as_bytes()),
+        Op::Append { path, text } => {
+            std::fs::OpenOptions::new().append(true).create(true).open(path)?.write_all(text.as_bytes())
+        }
         Op::Truncate { path, size } => std::fs::OpenOptions::new().write(true).open(path)?.set_len(*size),
         Op::Overwrite { path, at, text } => {
             let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
@@ -270,13 +312,23 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             });
             Ok(Update::new().set("read", text).set("write", write))
         }
+        Action::Gate { path } => {
+            while std::fs::symlink_metadata(&path).is_err() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            std::fs::write("gate.txt", "passed")?;
+            Ok(Update::new().set("gate", "passed"))
+        }
         Action::Environ => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
             Ok(Update::new().set("args", std::env::args().collect::<Vec<_>>()).set("env", env))
         }
         Action::Mtime { path } => {
             std::fs::write(&path, "x")?;
-            let mtime = std::fs::metadata(&path)?.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            let mtime = std::fs::metadata(&path)?
+                .modified()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
             Ok(Update::new().set("mtime", mtime))
         }
         Action::Mutate { ops } => {
@@ -286,97 +338,6 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             Ok(Update::new().set("ops", ops.len()))
         }
         Action::BadJson | Action::NotObject => unreachable!("handled before decoding"),
-    }
-}
-
-/// Recursion the optimizer cannot turn into a loop.
-fn recurse(depth: u64) -> u64 {
-    if std::hint::black_box(depth) == u64::MAX {
-        return depth;
-    }
-    recurse(depth + 1) + std::hint::black_box(1)
-}
-
-/// What a node could read that changes between runs unless deterministic mode fixes it.
-#[expect(clippy::disallowed_methods, reason = "reading the real clock is the point: deterministic mode must fix it")]
-fn observe() -> Value {
-    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-    let started = std::time::Instant::now();
-    let elapsed = started.elapsed().as_nanos() as u64;
-    let mut hashed = std::collections::HashMap::new();
-    hashed.insert("k", 1);
-    #[cfg(target_os = "wasi")]
-    let (random, insecure) = (wasi::random::random::get_random_bytes(16), wasi::random::insecure::get_insecure_random_bytes(16));
-    #[cfg(not(target_os = "wasi"))]
-    let (random, insecure) = (Vec::<u8>::new(), Vec::<u8>::new());
-    json!({ "wall_nanos": wall, "elapsed_nanos": elapsed, "random": random, "insecure": insecure })
-}
-
-fn write(path: &str, bytes: &[u8]) -> Result<(), NodeError> {
-    if let Some(dir) = std::path::Path::new(path).parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, bytes)?;
-    Ok(())
-}
-
-/// Each attempt maps to "denied: <error>" or "ALLOWED".
-fn escape_attempts() -> BTreeMap<&'static str, String> {
-    fn verdict<T>(r: std::io::Result<T>) -> String {
-        match r {
-            Ok(_) => "ALLOWED".into(),
-            Err(e) => format!("denied: {e}"),
-        }
-    }
-    let mut out = BTreeMap::new();
-    out.insert("write_dotdot", verdict(std::fs::write("../escaped.txt", "x")));
-    out.insert("write_deep_dotdot", verdict(std::fs::write("a/../../../escaped.txt", "x")));
-    out.insert("read_etc_passwd", verdict(std::fs::read("/etc/passwd")));
-    out.insert("read_abs_dotdot", verdict(std::fs::read("/../../../../etc/passwd")));
-    out.insert("list_parent", verdict(std::fs::read_dir("..").map(|d| d.count())));
-    // A link pointing out may be created (wasmtime allows it), but following it must fail.
-    out.insert("create_outward_symlink", verdict(symlink("../../../../etc", "out-link")));
-    out.insert("read_through_symlink", verdict(std::fs::read("out-link/passwd")));
-    out.insert("write_through_symlink", verdict(std::fs::write("out-link/escaped.txt", "x")));
-    out.insert("hard_link_out", verdict(std::fs::hard_link("../../../../etc/passwd", "pw-link")));
-    out.insert("hard_link_abs", verdict(std::fs::hard_link("/etc/passwd", "pw-link2")));
-    out.insert("rename_out", verdict(std::fs::write("inside.txt", "x").and_then(|()| std::fs::rename("inside.txt", "../moved.txt"))));
-    out.insert("env_home", std::env::var("HOME").map_or("denied: absent".into(), |_| "ALLOWED".into()));
-    out.insert("env_any", if std::env::vars().next().is_none() { "denied: empty".into() } else { "ALLOWED".into() });
-    out
-}
-
-/// Creates a symlink through raw WASI (std has no stable API for it on WASI).
-fn symlink(target: &str, link: &str) -> std::io::Result<()> {
-    #[cfg(target_os = "wasi")]
-    {
-        let dirs = wasi::filesystem::preopens::get_directories();
-        let (root, _) = dirs.first().ok_or_else(|| std::io::Error::other("no preopen"))?;
-        root.symlink_at(target, link).map_err(|e| std::io::Error::other(format!("{e:?}")))
-    }
-    #[cfg(not(target_os = "wasi"))]
-    {
-        let _ = (target, link);
-        Err(std::io::Error::other("only meaningful under WASI"))
-    }
-}
-
-/// A positional `descriptor.write` through raw WASI (std always uses streams).
-fn write_at(path: &str, at: u64, text: &str) -> std::io::Result<()> {
-    #[cfg(target_os = "wasi")]
-    {
-        use wasi::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
-        let dirs = wasi::filesystem::preopens::get_directories();
-        let (root, _) = dirs.first().ok_or_else(|| std::io::Error::other("no preopen"))?;
-        let err = |e| std::io::Error::other(format!("{e:?}"));
-        let file = root.open_at(PathFlags::empty(), path, OpenFlags::empty(), DescriptorFlags::WRITE).map_err(err)?;
-        file.write(text.as_bytes(), at).map_err(err)?;
-        Ok(())
-    }
-    #[cfg(not(target_os = "wasi"))]
-    {
-        let _ = (path, at, text);
-        Err(std::io::Error::other("only meaningful under WASI"))
     }
 }
 

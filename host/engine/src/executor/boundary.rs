@@ -1,0 +1,300 @@
+//! What a finished attempt decides, as one exit transaction: the exit checkpoint and its file
+//! commit, the next entries (routing, fan-out, joins, retries) and, when it is the end, the
+//! execution's new status.
+
+use super::ExecError;
+use super::attempt::{Failure, Result_, Task};
+use super::commit::ExitTx;
+use super::drive::{Branch, Drive, Stop};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use wtb_core::model::{
+    AttemptStatus, BlobRecord, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, FileCommit,
+    FileCommitId, FileTree, NodeBoundary,
+};
+use wtb_core::workflow::apply_update;
+use wtb_runtime::AttemptReport;
+use wtb_store::capture::Captured;
+use wtb_store::db::join::Arrival;
+
+impl Drive<'_> {
+    pub(crate) async fn conclude(
+        &mut self,
+        task: Task,
+        report: AttemptReport,
+        result: Result_,
+    ) -> Result<(), ExecError> {
+        match result {
+            Result_::Returned { update, route, captured } => {
+                self.succeed(task, update, route, captured, report).await
+            }
+            Result_::Failed(f) => self.failed(task, f, report).await,
+            Result_::Cancelled => {
+                let failure = Failure {
+                    status: AttemptStatus::Cancelled,
+                    trap: None,
+                    error: "cancelled".into(),
+                    retryable: false,
+                };
+                self.failed(task, failure, report).await
+            }
+        }
+    }
+
+    pub(super) fn closed(
+        &self,
+        task: &Task,
+        exit: CheckpointId,
+        status: AttemptStatus,
+        report: &AttemptReport,
+    ) -> NodeBoundary {
+        NodeBoundary {
+            exit_checkpoint: Some(exit),
+            status,
+            finished_at: Some(self.ex.clock.now()),
+            guest_micros: Some(report.guest_time.as_micros() as u64),
+            peak_memory_bytes: Some(report.peak_memory_bytes),
+            fuel_used: report.fuel_consumed,
+            disk_bytes: Some(report.disk_bytes),
+            files_created: Some(report.files_created),
+            stdout: report.stdout.clone(),
+            stderr: report.stderr.clone(),
+            ..task.boundary.clone()
+        }
+    }
+
+    async fn succeed(
+        &mut self,
+        task: Task,
+        update: Map<String, Value>,
+        route: Option<String>,
+        captured: Captured,
+        report: AttemptReport,
+    ) -> Result<(), ExecError> {
+        let mut state = task.entry.state.as_object().cloned().unwrap_or_default();
+        if let Err(e) = apply_update(&mut state, update, &self.wf.manifest.reducers) {
+            let failure = Failure {
+                status: AttemptStatus::InvalidOutput,
+                trap: None,
+                error: e.to_string(),
+                retryable: false,
+            };
+            return self.failed(task, failure, report).await;
+        }
+        // Past the tenant's storage quota, nothing of the attempt is committed: the execution
+        // pauses with the node still open (it re-runs on resume, as after a crash).
+        if let Some(q) = &mut self.quotas.stored
+            && let Err(why) = q.charge(super::quota::exit_bytes(&state, &captured, &report))
+        {
+            self.ready.push_front(task);
+            self.stop.get_or_insert(Stop::Pause(why));
+            return Ok(());
+        }
+        let now = self.ex.clock.now();
+        let mut tx = ExitTx::default();
+        let commit = (!captured.changes.is_empty()).then(|| FileCommit {
+            id: FileCommitId::from_uuid(self.ex.ids.next()),
+            tenant: self.ex.tenant,
+            parent: Some(task.entry.file_commit),
+            tree: Arc::new(captured.tree),
+            changes: captured.changes,
+            depth: task.depth + 1,
+            created_at: now,
+        });
+        let exit = Checkpoint {
+            id: CheckpointId::from_uuid(self.ex.ids.next()),
+            seq: self.next_seq(),
+            kind: CheckpointKind::Exit,
+            state: Value::Object(state.clone()),
+            file_commit: commit.as_ref().map_or(task.entry.file_commit, |c| c.id),
+            parents: vec![task.entry.id],
+            created_at: now,
+            ..task.entry.clone()
+        };
+        let boundary = self.closed(&task, exit.id, AttemptStatus::Succeeded, &report);
+        let node = exit.node.clone();
+        let completed = self.event(
+            EventKind::NodeCompleted,
+            json!({
+                "node": node, "attempt": exit.attempt, "checkpoint": exit.id, "seq": exit.seq,
+                "route": route, "guest_micros": boundary.guest_micros,
+            }),
+        );
+        tx.events.push(completed);
+        if let Some(c) = &commit {
+            let changes: Vec<Value> = c
+                .changes
+                .iter()
+                .map(|ch| {
+                    json!({
+                        "path": ch.path, "change": ch.change,
+                        "size": ch.entry.as_ref().map(|e| e.size),
+                        "digest": ch.entry.as_ref().and_then(|e| e.digest),
+                    })
+                })
+                .collect();
+            let files = self.event(
+                EventKind::FilesCommitted,
+                json!({ "node": node, "commit": c.id, "changes": changes }),
+            );
+            tx.events.push(files);
+        }
+        for e in &report.events {
+            let guest =
+                self.event(EventKind::Guest(e.kind.clone()), json!({ "node": node, "data": e.data() }));
+            tx.events.push(guest);
+        }
+        tx.blobs = captured
+            .blobs
+            .into_iter()
+            .map(|b| BlobRecord {
+                tenant: self.ex.tenant,
+                digest: b.digest,
+                size: b.size,
+                inline: b.inline,
+                created_at: now,
+            })
+            .collect();
+        let (tree, depth) = match commit {
+            Some(c) => {
+                let depth = c.depth;
+                let tree = c.tree.clone();
+                tx.commits.push(c);
+                (tree, depth)
+            }
+            None => (task.tree.clone(), task.depth),
+        };
+        self.set_lane_commit(exit.lane, Some(exit.file_commit));
+        self.last_state = state.clone();
+        tx.closed.push(boundary);
+        tx.checkpoints.push(exit.clone());
+        let routed = self.wf.manifest.graph.route(task.node, route.as_deref()).map_err(|e| e.to_string());
+        let followed = match routed {
+            Ok(edges) => self.follow(&mut tx, &exit, state, tree, depth, edges).await?,
+            Err(e) => Err(e),
+        };
+        match followed {
+            Err(why) => self.decide_fail(&mut tx, why),
+            Ok(()) if self.stop.is_none() && self.breakpoints.after.contains(&node) => {
+                self.stop = Some(Stop::Pause(format!("breakpoint after `{node}`")));
+            }
+            Ok(()) => {}
+        }
+        self.maybe_complete(&mut tx);
+        self.issue(tx);
+        Ok(())
+    }
+
+    /// Opens the entries `edges` lead to, or records arrivals at joins (firing those whose
+    /// inputs are all there). `Err` is a reason for the execution to fail.
+    async fn follow(
+        &mut self,
+        tx: &mut ExitTx,
+        exit: &Checkpoint,
+        state: Map<String, Value>,
+        tree: Arc<FileTree>,
+        depth: u32,
+        edges: Vec<usize>,
+    ) -> Result<Result<(), String>, ExecError> {
+        let mut forks = exit.forks.clone();
+        if edges.len() > 1 {
+            forks.push(exit.id);
+            self.fork_bases.insert(exit.id, (state.clone(), tree.clone()));
+        }
+        let mut own_lane = Some(exit.lane);
+        for e in edges {
+            let to = self.wf.manifest.graph.edge(e).to;
+            if self.wf.manifest.graph.is_join(to) {
+                let arrival =
+                    Arrival { edge: e as u32, seq: exit.seq, checkpoint: exit.id, forks: forks.clone() };
+                tx.arrived.push(arrival.clone());
+                self.waiting.entry(e).or_default().push_back(Branch {
+                    arrival,
+                    node: exit.node.clone(),
+                    state: state.clone(),
+                    file_commit: exit.file_commit,
+                    tree: tree.clone(),
+                    depth,
+                    lane: exit.lane,
+                });
+                if let Err(why) = self.try_join(tx, to).await? {
+                    return Ok(Err(why));
+                }
+            } else {
+                let lane = own_lane.take().unwrap_or_else(|| self.free_lane(&[]));
+                let entry = Entry {
+                    node: to,
+                    state: state.clone(),
+                    file_commit: exit.file_commit,
+                    tree: tree.clone(),
+                    depth,
+                    lane,
+                    forks: forks.clone(),
+                    parents: vec![exit.id],
+                    attempt: 1,
+                    delay: Duration::ZERO,
+                };
+                if let Err(why) = self.open(tx, entry) {
+                    return Ok(Err(why));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Opens an entry checkpoint and its boundary, and queues the task. Refuses past
+    /// `max_steps`.
+    pub(super) fn open(&mut self, tx: &mut ExitTx, e: Entry) -> Result<(), String> {
+        let name = self.wf.manifest.graph.name(e.node).to_owned();
+        if self.steps >= self.wf.manifest.max_steps {
+            return Err(format!(
+                "max_steps ({}) reached: node `{name}` would be attempt {} of this execution",
+                self.wf.manifest.max_steps,
+                self.steps + 1
+            ));
+        }
+        self.steps += 1;
+        let entry = Checkpoint {
+            id: CheckpointId::from_uuid(self.ex.ids.next()),
+            execution: self.id,
+            seq: self.next_seq(),
+            node: name,
+            kind: CheckpointKind::Entry,
+            attempt: e.attempt,
+            state: Value::Object(e.state),
+            file_commit: e.file_commit,
+            lane: e.lane,
+            forks: e.forks,
+            parents: e.parents,
+            created_at: self.ex.clock.now(),
+        };
+        let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ex.ids.next()), &entry);
+        tx.checkpoints.push(entry.clone());
+        tx.opened.push(boundary.clone());
+        self.ready.push_back(Task {
+            node: e.node,
+            entry,
+            boundary,
+            tree: e.tree,
+            depth: e.depth,
+            fresh: true,
+            delay: e.delay,
+        });
+        Ok(())
+    }
+}
+
+/// An entry checkpoint to open.
+pub(super) struct Entry {
+    pub(super) node: usize,
+    pub(super) state: Map<String, Value>,
+    pub(super) file_commit: FileCommitId,
+    pub(super) tree: Arc<FileTree>,
+    pub(super) depth: u32,
+    pub(super) lane: u32,
+    pub(super) forks: Vec<CheckpointId>,
+    pub(super) parents: Vec<CheckpointId>,
+    pub(super) attempt: u32,
+    pub(super) delay: Duration,
+}

@@ -1,0 +1,167 @@
+//! Exit transactions: everything a node boundary decided, gathered, then committed at once,
+//! in issue order, on a chain that lets the next node run while SQLite commits (grouped with
+//! other boundaries' by the store's [`wtb_store::db::writer`]).
+
+use super::{ExecError, FailPoint};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::sync::oneshot;
+use wtb_core::model::{
+    BlobRecord, Checkpoint, ExecutionId, ExecutionStatus, FileCommit, NodeBoundary, OutboxEvent, Timestamp,
+};
+use wtb_store::db;
+use wtb_store::db::batch::Batch;
+use wtb_store::db::join::Arrival;
+use wtb_store::db::writer::{GroupCommitter, Job, WriteError};
+
+/// The rows of one transaction. Built by the drive; nothing reaches the database until
+/// [`Chain::issue`].
+#[derive(Default)]
+pub(crate) struct ExitTx {
+    pub(crate) blobs: Vec<BlobRecord>,
+    pub(crate) commits: Vec<FileCommit>,
+    pub(crate) checkpoints: Vec<Checkpoint>,
+    /// Boundaries closed (their outcome written).
+    pub(crate) closed: Vec<NodeBoundary>,
+    /// Boundaries opened (with the entry checkpoints in `checkpoints`).
+    pub(crate) opened: Vec<NodeBoundary>,
+    pub(crate) arrived: Vec<Arrival>,
+    pub(crate) consumed: Vec<Arrival>,
+    pub(crate) events: Vec<OutboxEvent>,
+    /// A new status other than `running` (paused or final), with the failure message.
+    pub(crate) end: Option<(ExecutionStatus, Option<String>)>,
+}
+
+impl ExitTx {
+    /// The statements, in dependency order. `cursor` lists the nodes left open; `write_status`
+    /// says the execution's row may not say `running` yet (a resumed drive's first transaction).
+    pub(crate) fn into_batch(
+        self,
+        execution: ExecutionId,
+        cursor: Option<String>,
+        now: Timestamp,
+        write_status: bool,
+    ) -> Result<Batch<'static>, ExecError> {
+        let mut batch = Batch::new();
+        for b in &self.blobs {
+            db::blob::insert_into(&mut batch, b);
+        }
+        for c in &self.commits {
+            db::file_commit::insert_into(&mut batch, c)?;
+        }
+        for c in &self.checkpoints {
+            db::checkpoint::insert_into(&mut batch, c);
+        }
+        for b in &self.closed {
+            db::boundary::finish_into(&mut batch, b);
+        }
+        for b in &self.opened {
+            db::boundary::insert_into(&mut batch, b);
+        }
+        for a in &self.arrived {
+            db::join::insert_into(&mut batch, execution, a);
+        }
+        for a in &self.consumed {
+            db::join::set_consumed_into(&mut batch, execution, a, true);
+        }
+        let (status, error) = match self.end.clone() {
+            Some((status, error)) => (Some(status), error),
+            None => (write_status.then_some(ExecutionStatus::Running), None),
+        };
+        db::execution::set_progress_into(
+            &mut batch,
+            execution,
+            status,
+            cursor.as_deref(),
+            error.as_deref(),
+            now,
+        );
+        db::outbox::insert_all_into(&mut batch, &self.events);
+        Ok(batch)
+    }
+}
+
+/// An execution's transactions, committed strictly in issue order through the executor's
+/// [`GroupCommitter`]. The drive runs ahead of the database by the transactions not yet
+/// committed; a failed one fails every later one, so the database never holds a boundary's
+/// effects without those of every boundary issued before it — what a crash at that instant
+/// leaves.
+pub(crate) struct Chain {
+    committer: Arc<GroupCommitter>,
+    fail_point: Option<FailPoint>,
+    poisoned: Arc<AtomicBool>,
+    /// Answers not yet collected, oldest first.
+    pending: VecDeque<oneshot::Receiver<Result<(), WriteError>>>,
+    /// The first failure collected (later refusals only echo it).
+    failed: Option<ExecError>,
+}
+
+impl Chain {
+    pub(crate) fn new(committer: Arc<GroupCommitter>, fail_point: Option<FailPoint>) -> Self {
+        Self { committer, fail_point, poisoned: Arc::default(), pending: VecDeque::new(), failed: None }
+    }
+
+    /// Queues a node boundary's exit `batch` as one transaction after the ones issued before.
+    pub(crate) fn issue(&mut self, batch: Batch<'static>) {
+        let roll_back = self.fail_point == Some(FailPoint::BeforeExitCommit);
+        self.submit(batch, roll_back, true);
+    }
+
+    /// Queues an execution's start transaction (first on its chain; no fault injection).
+    pub(crate) fn issue_start(&mut self, batch: Batch<'static>) {
+        self.submit(batch, false, false);
+    }
+
+    fn submit(&mut self, batch: Batch<'static>, roll_back: bool, exit: bool) {
+        let (reply, answer) = oneshot::channel();
+        self.committer.submit(Job { batch, roll_back, exit, poisoned: self.poisoned.clone(), reply });
+        self.pending.push_back(answer);
+        // Collect what is already answered, so the queue stays short on long runs.
+        while let Some(front) = self.pending.front_mut() {
+            match front.try_recv() {
+                Ok(result) => self.collect(Ok(result)),
+                Err(oneshot::error::TryRecvError::Empty) => break,
+                Err(oneshot::error::TryRecvError::Closed) => self.collect(Err(())),
+            }
+            self.pending.pop_front();
+        }
+    }
+
+    /// Waits until every transaction issued so far has committed; the first failure (not the
+    /// refusals of the execution's later transactions that it caused) is returned.
+    pub(crate) async fn settle(&mut self) -> Result<(), ExecError> {
+        while let Some(answer) = self.pending.pop_front() {
+            let result = answer.await.map_err(|_| ());
+            self.collect(result);
+        }
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    fn collect(&mut self, answer: Result<Result<(), WriteError>, ()>) {
+        if let Err(e) = answered(answer) {
+            self.failed.get_or_insert(e);
+        }
+    }
+}
+
+impl super::Executor {
+    /// Commits `batch` alone (a rollback's, say: not a node's exit) through the writer, the
+    /// one place that begins and commits transactions; returns once it is durable.
+    pub(crate) async fn write_alone(&self, batch: Batch<'static>) -> Result<(), ExecError> {
+        let (reply, answer) = oneshot::channel();
+        self.committer.submit(Job { batch, roll_back: false, exit: false, poisoned: Arc::default(), reply });
+        answered(answer.await.map_err(|_| ()))
+    }
+}
+
+/// The writer's answer as the engine's error.
+fn answered(answer: Result<Result<(), WriteError>, ()>) -> Result<(), ExecError> {
+    Err(match answer {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(WriteError::Db(e))) => ExecError::Db(e),
+        Ok(Err(WriteError::Undone)) => ExecError::Injected(FailPoint::BeforeExitCommit),
+        Ok(Err(e)) => ExecError::Task(e.to_string()),
+        Err(()) => ExecError::Task("the commit writer dropped a transaction".into()),
+    })
+}

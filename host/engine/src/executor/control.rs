@@ -1,0 +1,189 @@
+//! Steering executions from other processes: pause and cancel requests, and the leases that
+//! tell a live run from one whose process died.
+//!
+//! `wtb pause`/`wtb cancel` write a request on the execution's row; one watcher task per
+//! process polls the pending requests (a partial index makes that a near-free read) every
+//! [`POLL`] and hands them to the drives they concern, and renews this process's leases.
+//! A lease names its process (`host:pid:nonce`); a resume takes over a lease that expired or
+//! whose process is gone from this host.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use wtb_core::clock::Clock;
+use wtb_core::model::{ExecutionId, Timestamp};
+use wtb_store::db::{self, DbError, SqlitePool};
+
+/// How often pending requests are read: the bound on how late a cancel is noticed.
+pub const POLL: Duration = Duration::from_millis(25);
+/// How long a lease holds without renewal.
+pub const LEASE: Duration = Duration::from_secs(15);
+const RENEW_EVERY: u32 = 80;
+
+/// A request from outside the drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Stop at the next node boundary.
+    Pause,
+    /// Stop now, interrupting running guests.
+    Cancel,
+}
+
+impl Control {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Cancel => "cancel",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pause" => Some(Self::Pause),
+            "cancel" => Some(Self::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// This process's drives and their request channels.
+pub(crate) struct Controls {
+    pub(crate) owner: String,
+    drives: Mutex<HashMap<ExecutionId, watch::Sender<Option<Control>>>>,
+    watching: AtomicBool,
+}
+
+/// A drive's registration; unregisters on drop.
+pub(crate) struct Registration {
+    controls: Arc<Controls>,
+    id: ExecutionId,
+    pub(crate) requests: watch::Receiver<Option<Control>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Ok(mut drives) = self.controls.drives.lock() {
+            drives.remove(&self.id);
+        }
+    }
+}
+
+impl Controls {
+    pub(crate) fn new(owner: String) -> Self {
+        Self { owner, drives: Mutex::default(), watching: AtomicBool::new(false) }
+    }
+
+    /// Registers a drive (with the request already pending, if any) and makes sure the
+    /// watcher runs.
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        id: ExecutionId,
+        pending: Option<&str>,
+        pool: &SqlitePool,
+        clock: &Arc<dyn Clock>,
+    ) -> Registration {
+        let (tx, rx) = watch::channel(pending.and_then(Control::parse));
+        if let Ok(mut drives) = self.drives.lock() {
+            drives.insert(id, tx);
+        }
+        if !self.watching.swap(true, Ordering::SeqCst) {
+            tokio::spawn(watch_requests(Arc::downgrade(self), pool.clone(), clock.clone()));
+        }
+        Registration { controls: self.clone(), id, requests: rx }
+    }
+
+    /// Whether a drive of this process runs `id`.
+    pub(crate) fn is_driving(&self, id: ExecutionId) -> bool {
+        self.drives.lock().map(|d| d.contains_key(&id)).unwrap_or(false)
+    }
+
+    fn is_idle(&self) -> bool {
+        self.drives.lock().map(|d| d.is_empty()).unwrap_or(true)
+    }
+
+    /// Hands each request to its drive, if it runs here; returns the ones newly taken (to be
+    /// marked seen).
+    fn deliver<'r>(&self, requests: &'r [(ExecutionId, String, bool)]) -> Vec<(ExecutionId, &'r str)> {
+        let Ok(drives) = self.drives.lock() else { return Vec::new() };
+        let mut taken = Vec::new();
+        for (id, control, seen) in requests {
+            if let (Some(tx), Some(c)) = (drives.get(id), Control::parse(control)) {
+                tx.send_if_modified(|cur| (*cur != Some(c)).then(|| *cur = Some(c)).is_some());
+                if !seen {
+                    taken.push((*id, control.as_str()));
+                }
+            }
+        }
+        taken
+    }
+}
+
+async fn watch_requests(controls: std::sync::Weak<Controls>, pool: SqlitePool, clock: Arc<dyn Clock>) {
+    let mut ticks = 0u32;
+    loop {
+        tokio::time::sleep(POLL).await;
+        let Some(c) = controls.upgrade() else { return };
+        if c.is_idle() {
+            c.watching.store(false, Ordering::SeqCst);
+            // A drive registered between the check and the store would have seen `true`.
+            if c.is_idle() || c.watching.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+        match db::execution::requests(&pool).await {
+            Ok(requests) => {
+                for (id, control) in c.deliver(&requests) {
+                    if let Err(e) = db::execution::mark_seen(&pool, id, control, &c.owner).await {
+                        tracing::warn!(execution = %id, "recording that a request was seen: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("reading pause/cancel requests: {e}"),
+        }
+        ticks += 1;
+        if ticks.is_multiple_of(RENEW_EVERY)
+            && let Err(e) = db::execution::renew(&pool, &c.owner, lease_until(clock.now())).await
+        {
+            tracing::warn!("renewing leases: {e}");
+        }
+    }
+}
+
+/// When a lease taken now expires.
+pub(crate) fn lease_until(now: Timestamp) -> Timestamp {
+    Timestamp::from_micros(now.micros() + LEASE.as_micros() as i64)
+}
+
+/// A name for this process as a lease holder: `host:pid:nonce`. The pid lets a process on the
+/// same host tell a dead holder from a live one; the nonce keeps two relays of one process apart.
+pub fn owner_id(ids: &dyn wtb_core::clock::IdGen) -> String {
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    format!("{host}:{}:{}", std::process::id(), ids.next())
+}
+
+/// Whether `owner` names a process of this host that no longer exists.
+pub(crate) fn owner_is_dead(owner: &str) -> bool {
+    let mut parts = owner.splitn(3, ':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else { return false };
+    let here = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let Some(pid) = pid.parse::<i32>().ok().and_then(rustix::process::Pid::from_raw) else { return false };
+    host == here && rustix::process::test_kill_process(pid).is_err()
+}
+
+/// Takes the lease of `id` for this process, or says who holds it.
+pub(crate) async fn claim(
+    pool: &SqlitePool,
+    owner: &str,
+    id: ExecutionId,
+    now: Timestamp,
+) -> Result<Result<(), String>, DbError> {
+    let current = db::execution::lease(pool, id).await?;
+    let stale = current.as_ref().filter(|(o, _)| owner_is_dead(o)).map(|(o, _)| o.as_str());
+    if db::execution::claim(pool, id, owner, lease_until(now), now, stale).await? {
+        return Ok(Ok(()));
+    }
+    Ok(Err(current.map_or_else(|| "another process".to_owned(), |(o, _)| format!("process {o}"))))
+}

@@ -1,0 +1,303 @@
+//! Time travel that only reads: an execution's timeline (superseded checkpoints included),
+//! filtered listing with cursor pages, the files at a checkpoint, and diffs between any two
+//! checkpoints (also across executions, e.g. an original and its fork).
+
+use super::{ExecError, Executor};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use wtb_core::history::diff::TEXT_DIFF_MAX_BYTES;
+use wtb_core::history::{Content, FileDiff, FileSide, StateDiff, content_change};
+use wtb_core::model::diff_trees;
+use wtb_core::model::{
+    Checkpoint, CheckpointId, CheckpointKind, EntryKind, Execution, ExecutionId, FileCommitId, FileTree,
+    Timestamp,
+};
+use wtb_store::capture::{BlobSource, CaptureLimits, Workspace, restore};
+use wtb_store::db::execution::ListFilter;
+use wtb_store::db::{self, DbError};
+
+/// One checkpoint in an execution's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    /// The checkpoint.
+    #[serde(flatten)]
+    pub checkpoint: Checkpoint,
+    /// The status of its node attempt (`running` while open).
+    pub status: String,
+    /// Bytes of its state as JSON.
+    pub state_bytes: usize,
+    /// Paths its file commit changed from the checkpoint before it (0 when it shares it).
+    pub files_changed: usize,
+    /// When a rollback superseded it (`None`: live).
+    pub superseded_at: Option<Timestamp>,
+    /// On an exit checkpoint: how long its node attempt took, entry to exit (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+}
+
+/// An execution's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct History {
+    /// The execution.
+    pub execution: Execution,
+    /// Every checkpoint in seq order, superseded ones included.
+    pub checkpoints: Vec<HistoryEntry>,
+}
+
+/// A page of executions.
+#[derive(Clone, Debug, Serialize)]
+pub struct Page {
+    /// Newest first.
+    pub executions: Vec<Execution>,
+    /// Pass as `after` for the next page; `None` on the last one.
+    pub next: Option<ExecutionId>,
+}
+
+/// Two checkpoints compared.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckpointDiff {
+    /// The first checkpoint.
+    pub from: CheckpointId,
+    /// The second checkpoint.
+    pub to: CheckpointId,
+    /// The state change.
+    pub state: StateDiff,
+    /// Changed paths in path order.
+    pub files: Vec<FileDiff>,
+}
+
+impl Executor {
+    /// The timeline of `id`: every checkpoint with its attempt's status, state size and files
+    /// changed; superseded ones say when. The fork parent is on the execution row.
+    pub async fn history(&self, id: ExecutionId) -> Result<History, ExecError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let execution = db::execution::get_one(&mut *conn, self.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?;
+        let mut status: HashMap<CheckpointId, String> = HashMap::new();
+        let mut durations: HashMap<CheckpointId, f64> = HashMap::new();
+        for (b, _) in db::boundary::list_history(&mut *conn, id).await? {
+            // A reopened attempt shares its entry with the superseded one: the later row wins.
+            status.insert(b.entry_checkpoint, b.status.as_str().to_owned());
+            if let Some(exit) = b.exit_checkpoint {
+                status.insert(exit, b.status.as_str().to_owned());
+                if let Some(end) = b.finished_at {
+                    durations.insert(exit, (end.micros() - b.started_at.micros()) as f64 / 1000.0);
+                }
+            }
+        }
+        let rows = db::checkpoint::list_history(&mut *conn, id).await?;
+        let commit_of: HashMap<CheckpointId, FileCommitId> =
+            rows.iter().map(|(c, _)| (c.id, c.file_commit)).collect();
+        let mut counts: HashMap<FileCommitId, usize> = HashMap::new();
+        let mut checkpoints = Vec::with_capacity(rows.len());
+        for (cp, superseded_at) in rows {
+            let before = cp.parents.first().and_then(|p| commit_of.get(p));
+            let files_changed = if before.is_none_or(|b| *b == cp.file_commit) {
+                0
+            } else {
+                match counts.get(&cp.file_commit) {
+                    Some(n) => *n,
+                    None => {
+                        let n = db::file_commit::change_count(&mut conn, cp.file_commit).await?;
+                        counts.insert(cp.file_commit, n);
+                        n
+                    }
+                }
+            };
+            let status = status.get(&cp.id).cloned().unwrap_or_else(|| {
+                if cp.kind == CheckpointKind::Entry { "pending".into() } else { "unknown".into() }
+            });
+            let duration_ms = durations.get(&cp.id).copied();
+            checkpoints.push(HistoryEntry {
+                status,
+                state_bytes: cp.state.to_string().len(),
+                files_changed,
+                superseded_at,
+                duration_ms,
+                checkpoint: cp,
+            });
+        }
+        Ok(History { execution, checkpoints })
+    }
+
+    /// One page of the tenant's executions matching `filter`, newest first, after the cursor
+    /// `after` (the previous page's `next`).
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<ExecutionId>,
+        limit: u32,
+    ) -> Result<Page, ExecError> {
+        let limit = limit.clamp(1, 1000);
+        let mut executions = db::execution::list(&self.pool, self.tenant, filter, after, limit + 1).await?;
+        let next = if executions.len() > limit as usize {
+            executions.truncate(limit as usize);
+            executions.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Ok(Page { executions, next })
+    }
+
+    /// The tenant's checkpoint `id` and the tree of its files.
+    pub async fn files(&self, id: CheckpointId) -> Result<(Checkpoint, FileTree), ExecError> {
+        let (cp, _) = self.checkpoint_of_tenant(id).await?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let commit = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit)
+            .await?
+            .ok_or(DbError::Corrupt { what: "file commit", detail: cp.file_commit.to_string() })?;
+        Ok((cp, Arc::unwrap_or_clone(commit.tree)))
+    }
+
+    /// The content of `path` at checkpoint `id`.
+    pub async fn cat(&self, id: CheckpointId, path: &str) -> Result<Vec<u8>, ExecError> {
+        let (_, tree) = self.files(id).await?;
+        let path = path.trim_start_matches("./").trim_end_matches('/');
+        let entry = tree
+            .get(path)
+            .ok_or_else(|| ExecError::Refused(format!("checkpoint {id} has no file `{path}`")))?;
+        let digest = match (entry.kind, entry.digest) {
+            (EntryKind::File, Some(d)) => d,
+            (kind, _) => {
+                return Err(ExecError::Refused(format!(
+                    "`{path}` at checkpoint {id} is a {}, not a file",
+                    kind.as_str()
+                )));
+            }
+        };
+        let blobs = self.stored_blobs(&FileTree::from_iter([(path.to_owned(), entry.clone())])).await?;
+        super::blocking(move || {
+            let mut out = Vec::new();
+            blobs.open(&digest)?.read_to_end(&mut out)?;
+            Ok::<_, std::io::Error>(out)
+        })
+        .await?
+        .map_err(|source| ExecError::Io { what: format!("reading `{path}` ({digest})"), source })
+    }
+
+    /// Writes the workspace as it was at checkpoint `id` into `dir` (created if missing). A
+    /// non-empty `dir` is refused unless `force`, which makes it hold exactly those files
+    /// (others are removed).
+    pub async fn export(&self, id: CheckpointId, dir: &Path, force: bool) -> Result<usize, ExecError> {
+        let (_, tree) = self.files(id).await?;
+        let io = |what: String| move |source| ExecError::Io { what, source };
+        std::fs::create_dir_all(dir).map_err(io(format!("creating `{}`", dir.display())))?;
+        let non_empty =
+            std::fs::read_dir(dir).map_err(io(format!("reading `{}`", dir.display())))?.next().is_some();
+        if non_empty && !force {
+            return Err(ExecError::Refused(format!(
+                "`{}` is not empty; pass --force to make it hold exactly the checkpoint's files",
+                dir.display()
+            )));
+        }
+        let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
+            .map_err(io(format!("opening `{}`", dir.display())))?;
+        let mut ws = Workspace::new(handle, dir.to_owned());
+        let blobs = self.stored_blobs(&tree).await?;
+        let limits = CaptureLimits {
+            max_entries: usize::MAX,
+            max_file_bytes: u64::MAX,
+            ..self.config.capture_limits()
+        };
+        let files = tree.values().filter(|e| e.kind == EntryKind::File).count();
+        super::blocking(move || restore(&mut ws, &tree, &blobs, &limits)).await?.map_err(|e| {
+            ExecError::Io {
+                what: format!("exporting into `{}`", dir.display()),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+        Ok(files)
+    }
+
+    /// How checkpoint `b` differs from checkpoint `a` (any two of the tenant's).
+    pub async fn diff(&self, a: CheckpointId, b: CheckpointId) -> Result<CheckpointDiff, ExecError> {
+        let (ca, ta) = self.files(a).await?;
+        let (cb, tb) = self.files(b).await?;
+        let changes = diff_trees(&ta, &tb);
+        let wanted = changes
+            .iter()
+            .flat_map(|c| [ta.get(&c.path), tb.get(&c.path)])
+            .flatten()
+            .filter(|e| e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES)
+            .filter_map(|e| e.digest);
+        let blobs = self.blobs_for(wanted.collect()).await?;
+        let files = super::blocking(move || -> std::io::Result<Vec<FileDiff>> {
+            let read = |e: Option<&wtb_core::model::FileEntry>| -> std::io::Result<Option<Vec<u8>>> {
+                match e {
+                    Some(e) if e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES => {
+                        let mut out = Vec::new();
+                        let digest =
+                            e.digest.ok_or_else(|| std::io::Error::other("a file entry without a digest"))?;
+                        blobs.open(&digest)?.read_to_end(&mut out)?;
+                        Ok(Some(out))
+                    }
+                    _ => Ok(None),
+                }
+            };
+            changes
+                .iter()
+                .map(|c| {
+                    let (old, new) = (ta.get(&c.path), tb.get(&c.path));
+                    let is_file =
+                        |e: Option<&wtb_core::model::FileEntry>| e.is_none_or(|e| e.kind == EntryKind::File);
+                    let content = if is_file(old) && is_file(new) {
+                        let (ob, nb) = (read(old)?, read(new)?);
+                        Some(content_change(&c.path, side(old, &ob), side(new, &nb)))
+                    } else {
+                        None
+                    };
+                    Ok(FileDiff {
+                        path: c.path.clone(),
+                        change: c.change,
+                        before: old.map(FileSide::from),
+                        after: new.map(FileSide::from),
+                        content,
+                    })
+                })
+                .collect()
+        })
+        .await?
+        .map_err(|source| ExecError::Io { what: "reading file contents for the diff".into(), source })?;
+        Ok(CheckpointDiff { from: a, to: b, state: StateDiff::between(&ca.state, &cb.state), files })
+    }
+}
+
+/// One side of a changed path for [`content_change`]: absent, fetched bytes, or too large.
+fn side<'a>(e: Option<&wtb_core::model::FileEntry>, bytes: &'a Option<Vec<u8>>) -> Content<'a> {
+    match (e, bytes) {
+        (None, _) => Content::Absent,
+        (Some(_), Some(b)) => Content::Bytes(b),
+        (Some(e), None) => Content::TooLarge(e.size),
+    }
+}
+
+impl Executor {
+    /// The tenant's checkpoint `id` with its execution, or [`ExecError::UnknownCheckpoint`]
+    /// (also for another tenant's: no existence leak).
+    pub(crate) async fn checkpoint_of_tenant(
+        &self,
+        id: CheckpointId,
+    ) -> Result<(Checkpoint, Execution), ExecError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let cp = db::checkpoint::get_one(&mut *conn, id).await?.ok_or(ExecError::UnknownCheckpoint(id))?;
+        let exec = db::execution::get_one(&mut *conn, self.tenant, cp.execution)
+            .await?
+            .ok_or(ExecError::UnknownCheckpoint(id))?;
+        Ok((cp, exec))
+    }
+
+    /// Refuses a superseded checkpoint: only live history can be returned to or forked.
+    pub(crate) async fn require_live(&self, id: CheckpointId) -> Result<(), ExecError> {
+        match db::checkpoint::superseded_at(&self.pool, id).await? {
+            Some(Some(at)) => Err(ExecError::Refused(format!(
+                "checkpoint {id} was superseded by a rollback at {at}; use a live checkpoint (see `wtb history`)"
+            ))),
+            Some(None) => Ok(()),
+            None => Err(ExecError::UnknownCheckpoint(id)),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Reading an execution back: what `wtb show` prints.
+
+use super::{ExecError, Executor};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use wtb_core::model::{
+    Checkpoint, Execution, ExecutionId, FileChange, FileCommit, FileCommitId, FileTree, NodeBoundary,
+};
+use wtb_store::db::{self, DbError};
+
+/// One node attempt, for display.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeView {
+    /// The attempt's boundary row.
+    #[serde(flatten)]
+    pub boundary: NodeBoundary,
+}
+
+/// One checkpoint with the files of its commit.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckpointView {
+    /// The checkpoint.
+    #[serde(flatten)]
+    pub checkpoint: Checkpoint,
+    /// Every file at this instant.
+    pub files: FileTree,
+    /// What the commit changed from its parent (empty if the checkpoint shares its
+    /// predecessor's commit).
+    pub changes: Vec<FileChange>,
+}
+
+/// One outbox event, for display.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventView {
+    /// Position in the execution.
+    pub seq: u32,
+    /// Stored kind (`node.completed`, `guest.report.ready`, ...).
+    pub kind: String,
+    /// Idempotency key.
+    pub key: String,
+    /// Payload.
+    pub payload: serde_json::Value,
+}
+
+impl From<wtb_core::model::OutboxEvent> for EventView {
+    fn from(e: wtb_core::model::OutboxEvent) -> Self {
+        Self { seq: e.seq, kind: e.kind.as_string(), key: e.idempotency_key, payload: e.payload }
+    }
+}
+
+/// Everything recorded about an execution.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecutionReport {
+    /// The execution row.
+    pub execution: Execution,
+    /// The workflow's name.
+    pub workflow: String,
+    /// Node attempts in order.
+    pub nodes: Vec<NodeView>,
+    /// Checkpoints in order.
+    pub checkpoints: Vec<CheckpointView>,
+    /// Outbox events in order.
+    pub events: Vec<EventView>,
+}
+
+impl Executor {
+    /// What `/metrics` shows, for the whole host (every tenant), read in one snapshot.
+    pub async fn metrics_snapshot(&self) -> Result<db::metrics::Snapshot, ExecError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        Ok(db::metrics::snapshot(&mut conn).await?)
+    }
+
+    /// This tenant's stored contents: count and bytes, inline and in the blob store.
+    pub async fn blob_totals(&self) -> Result<db::blob::BlobTotals, ExecError> {
+        Ok(db::blob::totals(&self.pool, self.tenant).await?)
+    }
+
+    /// Everything about execution `id`, or [`ExecError::UnknownExecution`].
+    pub async fn describe(&self, id: ExecutionId) -> Result<ExecutionReport, ExecError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let execution = db::execution::get_one(&mut *conn, self.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?;
+        let workflow = db::workflow::get_one(&mut *conn, self.tenant, execution.workflow)
+            .await?
+            .map(|w| w.name)
+            .unwrap_or_default();
+        let nodes = db::boundary::list_for_execution(&mut *conn, id)
+            .await?
+            .into_iter()
+            .map(|boundary| NodeView { boundary })
+            .collect();
+        let mut commits: HashMap<FileCommitId, FileCommit> = HashMap::new();
+        let mut checkpoints = Vec::new();
+        let mut previous: Option<FileCommitId> = None;
+        for cp in db::checkpoint::list_for_execution(&mut *conn, id).await? {
+            if let Entry::Vacant(slot) = commits.entry(cp.file_commit) {
+                let c = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit).await?.ok_or_else(
+                    || DbError::Corrupt {
+                        what: "file_commit_id",
+                        detail: format!("checkpoint {} names missing commit {}", cp.id, cp.file_commit),
+                    },
+                )?;
+                slot.insert(c);
+            }
+            let c = &commits[&cp.file_commit];
+            let changes = if previous == Some(cp.file_commit) { Vec::new() } else { c.changes.clone() };
+            previous = Some(cp.file_commit);
+            checkpoints.push(CheckpointView { files: FileTree::clone(&c.tree), changes, checkpoint: cp });
+        }
+        let events =
+            db::outbox::list_for_execution(&mut conn, id).await?.into_iter().map(EventView::from).collect();
+        Ok(ExecutionReport { execution, workflow, nodes, checkpoints, events })
+    }
+
+    /// Execution `id`'s status and its events after `after` (a live stream's next batch).
+    pub async fn events_after(
+        &self,
+        id: ExecutionId,
+        after: u32,
+    ) -> Result<(wtb_core::model::ExecutionStatus, Vec<EventView>), ExecError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        // Status first: events committed before a final status are then always in the batch.
+        let status = db::execution::get_one(&mut *conn, self.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?
+            .status;
+        let events =
+            db::outbox::list_after(&mut conn, id, after).await?.into_iter().map(EventView::from).collect();
+        Ok((status, events))
+    }
+
+    /// The tenant's most recent executions.
+    pub async fn recent(&self, limit: u32) -> Result<Vec<Execution>, ExecError> {
+        Ok(db::execution::list(&self.pool, self.tenant, &db::execution::ListFilter::default(), None, limit)
+            .await?)
+    }
+}

@@ -1,0 +1,281 @@
+//! The execution protocol: entry checkpoint, sandboxed run, capture, ONE exit transaction.
+//!
+//! ```text
+//! start   tx: workflow, execution (running, leased), empty file commit, entry checkpoint of
+//!             the entry node, its boundary (running), ExecutionStarted
+//! node k  1. the lane's workspace equals the entry checkpoint's file commit (restored if not)
+//!         2. fresh Store, run(input) under limits
+//!         3. capture: lstat walk, hash what changed, new large blobs to the CAS (fsynced)
+//!         4. ONE tx: blob rows, file commit + changes, exit checkpoint (state merged through
+//!            the reducers), boundary closed, the entries the route leads to (or join
+//!            arrivals, or the join's merged entry), outbox events, and — when nothing is left
+//!            to run — the execution's end
+//! failure tx: exit checkpoint (entry state and files), boundary with guest error or trap,
+//!             NodeFailed; then a retry entry (with backoff) or the execution's failure
+//! resume  every open boundary re-runs from its entry checkpoint; join arrivals wait again
+//! ```
+//! A node's effects — its state update, its files and its emitted events — become visible in
+//! one transaction, so they are committed exactly once or not at all.
+//!
+//! Parallel branches run at once (each in its own workspace lane) but their transactions
+//! commit one after another on the execution's [`commit::Chain`], in the order the drive
+//! issued them; the next node starts while the previous transaction executes.
+
+mod attempt;
+mod blobs;
+mod boundary;
+mod commit;
+pub mod control;
+mod drive;
+mod failure;
+mod flight;
+mod history;
+mod inspect;
+mod join;
+mod lanes;
+pub mod load;
+mod quota;
+mod resume;
+mod run;
+mod slots;
+
+pub use crate::experiments::{API_FILE, CellDone, LoadedExperiment};
+pub use crate::solo::{SoloChange, SoloOptions, SoloReport};
+pub use crate::travel::{ForkOptions, Forked, RolledBack};
+pub use blobs::StoredBlobs;
+pub use control::Control;
+pub use drive::Breakpoints;
+pub use history::{CheckpointDiff, History, HistoryEntry, Page};
+pub use inspect::{CheckpointView, EventView, ExecutionReport, NodeView};
+pub(crate) use lanes::blocking;
+pub use lanes::workspace_dir;
+pub use load::{LoadError, LoadedNode, LoadedWorkflow};
+pub(crate) use quota::hour_before;
+pub use run::{RunOptions, RunSummary};
+
+use crate::config::{DataDir, RuntimeConfig};
+use cap_std::fs::Dir;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wtb_core::clock::{Clock, IdGen};
+use wtb_core::model::{ExecutionId, TenantId};
+use wtb_runtime::Runtime;
+use wtb_store::capture::CaptureError;
+use wtb_store::cas::{BlobStore, LocalCas};
+use wtb_store::db::{self, DbError, SqlitePool};
+
+/// A deliberate failure at a named step of the protocol, for fault-injection tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailPoint {
+    /// After the node's blobs are in the CAS and its exit rows are written inside the
+    /// transaction, but before the commit: the transaction is rolled back.
+    BeforeExitCommit,
+}
+
+/// Why the host (not a node) could not carry on. Node failures are not errors: they are
+/// recorded on the execution, which ends `failed`.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Reading or writing a workspace failed for a reason that is not the node's fault.
+    #[error("workspace of execution {execution}: {source}")]
+    Workspace {
+        /// Which execution.
+        execution: ExecutionId,
+        /// What failed.
+        #[source]
+        source: CaptureError,
+    },
+    /// A host-side file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No execution with this id (for this tenant).
+    #[error("no execution {0}")]
+    UnknownExecution(ExecutionId),
+    /// The initial state is not a JSON object.
+    #[error("initial state: {0}")]
+    InvalidState(String),
+    /// A [`FailPoint`] fired.
+    #[error("injected failure at {0:?}")]
+    Injected(FailPoint),
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+    /// The status model forbids this (e.g. resuming a completed execution).
+    #[error(transparent)]
+    Illegal(#[from] wtb_core::model::IllegalTransition),
+    /// Another live process runs this execution.
+    #[error("execution {execution} is being run by {holder}")]
+    Busy {
+        /// Which execution.
+        execution: ExecutionId,
+        /// Who holds it.
+        holder: String,
+    },
+    /// No checkpoint with this id (for this tenant).
+    #[error("no checkpoint {0}")]
+    UnknownCheckpoint(wtb_core::model::CheckpointId),
+    /// A time-travel or file request that cannot be done as asked; the message says why and
+    /// what to do instead. Nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+    /// No workflow with this id (for this tenant).
+    #[error("no workflow {0} (see GET /workflows)")]
+    UnknownWorkflow(wtb_core::model::WorkflowId),
+    /// No experiment with this id (for this tenant).
+    #[error("no experiment {0} (see `wtb experiment list`)")]
+    UnknownExperiment(wtb_core::model::ExperimentId),
+    /// A tenant's quota would be exceeded.
+    #[error("tenant `{tenant}` is at its quota: `{quota}` = {limit} (now {current})")]
+    Quota {
+        /// The tenant's name.
+        tenant: String,
+        /// Which quota.
+        quota: &'static str,
+        /// Its value.
+        limit: u64,
+        /// The usage that reached it.
+        current: u64,
+    },
+    /// The stored workflow of an execution cannot be loaded again.
+    #[error("the stored workflow: {0}")]
+    StoredWorkflow(String),
+}
+
+/// The embedded WTB host — database, blob store, runtime, clock and ids — acting for one
+/// tenant. [`Executor::for_tenant`] gives another tenant's view of the same host cheaply
+/// (one engine, pool and group committer for all), which is how a server serves many.
+pub struct Executor {
+    inner: Arc<Host>,
+    pub(crate) tenant: TenantId,
+}
+
+/// What every tenant's [`Executor`] shares.
+pub struct Host {
+    pub(crate) pool: SqlitePool,
+    pub(crate) cas: Arc<dyn BlobStore>,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdGen>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) workspaces: Dir,
+    pub(crate) workspaces_path: PathBuf,
+    pub(crate) data_root: PathBuf,
+    pub(crate) fail_point: Option<FailPoint>,
+    pub(crate) controls: Arc<control::Controls>,
+    /// Guest attempts running at once in this process, across executions, shared fairly
+    /// between tenants.
+    pub(crate) slots: Arc<slots::FairSlots>,
+    /// The one writer of exit transactions, grouping concurrent ones into one commit.
+    pub(crate) committer: Arc<wtb_store::db::writer::GroupCommitter>,
+    /// Workflows whose definition and component rows this host has stored, per tenant.
+    pub(crate) registered: std::sync::Mutex<
+        std::collections::HashMap<(TenantId, wtb_core::model::Digest), wtb_core::model::WorkflowId>,
+    >,
+}
+
+impl std::ops::Deref for Executor {
+    type Target = Host;
+
+    fn deref(&self) -> &Host {
+        &self.inner
+    }
+}
+
+/// Most guests running at once in one process (the instance pool has room for 128).
+pub const MAX_CONCURRENT_ATTEMPTS: usize = 64;
+
+impl Executor {
+    /// Opens the data dir's database (migrating it) and builds the runtime.
+    pub async fn open(data: DataDir, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Result<Self, ExecError> {
+        let pool = db::open(&data.db_path, data.config.durability).await?;
+        let runtime = Runtime::with_tuning(data.cache, data.config.tuning).map_err(|e| ExecError::Io {
+            what: "starting the wasm engine".into(),
+            source: std::io::Error::other(format!("{e:#}")),
+        })?;
+        let committer =
+            Arc::new(wtb_store::db::writer::GroupCommitter::start(&data.db_path, data.config.durability)?);
+        let slots = slots::FairSlots::new(MAX_CONCURRENT_ATTEMPTS, data.config.attempt_slots_per_tenant);
+        let host = Host {
+            pool,
+            cas: Arc::new(LocalCas::new(data.blobs)),
+            runtime: Arc::new(runtime),
+            clock,
+            config: data.config,
+            workspaces: data.workspaces,
+            workspaces_path: data.workspaces_path,
+            data_root: data.root,
+            fail_point: None,
+            controls: Arc::new(control::Controls::new(control::owner_id(ids.as_ref()))),
+            slots,
+            committer,
+            registered: std::sync::Mutex::default(),
+            ids,
+        };
+        Ok(Self { inner: Arc::new(host), tenant: TenantId::DEFAULT })
+    }
+
+    /// The same host acting for `tenant` (which must exist: see [`Executor::tenant_named`]).
+    pub fn for_tenant(&self, tenant: TenantId) -> Executor {
+        Executor { inner: self.inner.clone(), tenant }
+    }
+
+    /// Arms a [`FailPoint`] (tests only; never set in production paths).
+    pub fn with_fail_point(mut self, point: FailPoint) -> Self {
+        Arc::get_mut(&mut self.inner).expect("armed before the executor is shared").fail_point = Some(point);
+        self
+    }
+
+    /// The blob store, for checks that read it off the executor's thread.
+    pub fn cas(&self) -> Arc<dyn BlobStore> {
+        self.cas.clone()
+    }
+
+    /// The database pool, for inspection.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The runtime, e.g. for its cache counters.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The tenant this executor acts for.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The data dir (relative paths of the runtime config start here).
+    pub fn data_root(&self) -> &std::path::Path {
+        &self.data_root
+    }
+
+    /// The clock everything here reads.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// The id source.
+    pub fn ids(&self) -> Arc<dyn IdGen> {
+        self.ids.clone()
+    }
+
+    /// The runtime config in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Closes the database cleanly (checkpointing the WAL).
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,186 @@
+//! Resuming executions: after a pause, after a crash (every open attempt re-runs from its
+//! entry checkpoint), or to cancel one whose process is gone; and pausing and cancelling on
+//! request.
+
+use super::attempt::Task;
+use super::commit::ExitTx;
+use super::control::{self, Control};
+use super::drive::{Branch, Breakpoints, Drive};
+use super::run::RunSummary;
+use super::{ExecError, Executor, LoadedWorkflow};
+use serde_json::json;
+use std::time::Duration;
+use wtb_core::model::{EventKind, Execution, ExecutionId, ExecutionStatus, Transition};
+use wtb_store::db::{self, DbError};
+
+impl Executor {
+    /// Continues a paused execution, or one whose process died (its open attempts re-run from
+    /// their entry checkpoints, workspaces restored first). The workflow is the stored one.
+    pub async fn resume(&self, id: ExecutionId, parallelism: usize) -> Result<RunSummary, ExecError> {
+        let exec = db::execution::get_one(&self.pool, self.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?;
+        let recovering = exec.status == ExecutionStatus::Running;
+        let transition = if recovering { Transition::Start } else { Transition::Resume };
+        exec.status.apply(transition).map_err(ExecError::Illegal)?;
+        let quotas = self.check_quotas(!recovering).await?;
+        let now = self.clock.now();
+        if let Err(holder) = control::claim(&self.pool, &self.controls.owner, id, now).await? {
+            return Err(ExecError::Busy { execution: id, holder });
+        }
+        let record = db::workflow::get_one(&self.pool, self.tenant, exec.workflow)
+            .await?
+            .ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
+        let wf = self.load_stored(&record).await?;
+        let mut drive = self.rebuild(&wf, &exec, recovering, parallelism, true).await?;
+        drive.quotas = quotas;
+        drive.run().await
+    }
+
+    /// The execution's status.
+    pub async fn status(&self, id: ExecutionId) -> Result<ExecutionStatus, ExecError> {
+        Ok(db::execution::get_one(&self.pool, self.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?
+            .status)
+    }
+
+    /// Asks the process running `id` to pause it at the next node boundary.
+    pub async fn request_pause(&self, id: ExecutionId) -> Result<(), ExecError> {
+        if db::execution::request(&self.pool, self.tenant, id, Control::Pause.as_str()).await? {
+            return Ok(());
+        }
+        let exec = db::execution::get_one(&self.pool, self.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?;
+        exec.status.apply(Transition::Pause).map_err(ExecError::Illegal)?;
+        Err(ExecError::InvalidState(format!("execution {id} is {}", exec.status)))
+    }
+
+    /// The process whose run of `id` has taken its pending pause or cancel request, if one has
+    /// (a request can be recorded before the run notices it: within [`super::control::POLL`]).
+    pub async fn request_seen_by(&self, id: ExecutionId) -> Result<Option<String>, ExecError> {
+        Ok(db::execution::control_seen_by(&self.pool, self.tenant, id).await?)
+    }
+
+    /// Cancels `id`. A running execution whose process is alive is asked to stop (it
+    /// interrupts its guests within a few epoch ticks) and `Ok(None)` returned; a paused one,
+    /// or one whose process died, is cancelled here and its summary returned.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<Option<RunSummary>, ExecError> {
+        let exec = db::execution::get_one(&self.pool, self.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?;
+        exec.status.apply(Transition::Cancel).map_err(ExecError::Illegal)?;
+        let now = self.clock.now();
+        if self.controls.is_driving(id)
+            || control::claim(&self.pool, &self.controls.owner, id, now).await?.is_err()
+        {
+            db::execution::request(&self.pool, self.tenant, id, Control::Cancel.as_str()).await?;
+            return Ok(None);
+        }
+        let record = db::workflow::get_one(&self.pool, self.tenant, exec.workflow)
+            .await?
+            .ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
+        let wf = self.load_stored(&record).await?;
+        let mut drive = self.rebuild(&wf, &exec, false, 1, false).await?;
+        drive.stop = Some(super::drive::Stop::Cancel);
+        drive.run().await.map(Some)
+    }
+
+    /// Resumes every running execution no live process holds (after a crash). Executions
+    /// another process is running are skipped; each result is reported.
+    pub async fn resume_all(
+        &self,
+        parallelism: usize,
+    ) -> Result<Vec<(ExecutionId, Result<RunSummary, ExecError>)>, ExecError> {
+        let ids = db::execution::list_running(&self.pool, self.tenant).await?;
+        let mut out = Vec::new();
+        for id in ids {
+            match self.resume(id, parallelism).await {
+                Err(ExecError::Busy { .. }) => {}
+                r => out.push((id, r)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn rebuild<'a>(
+        &'a self,
+        wf: &'a LoadedWorkflow,
+        exec: &Execution,
+        recovering: bool,
+        parallelism: usize,
+        announce: bool,
+    ) -> Result<Drive<'a>, ExecError> {
+        let id = exec.id;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let (seq, steps) = db::checkpoint::progress(&mut *conn, id).await?;
+        let event_seq = db::outbox::last_seq(&mut conn, id).await?;
+        let breakpoints: Breakpoints =
+            serde_json::from_value(db::execution::breakpoints(&mut *conn, id).await?).unwrap_or_default();
+        let pending = if recovering { db::execution::control(&mut *conn, id).await? } else { None };
+        let registration = self.controls.register(id, pending.as_deref(), &self.pool, &self.clock);
+        let mut drive =
+            Drive::new(self, wf, id, seq, event_seq, steps, breakpoints, parallelism, registration);
+        drive.seed = exec.environment.seed;
+        drive.clock = exec.environment.clock;
+        let corrupt = |what: &'static str, detail: String| ExecError::Db(DbError::Corrupt { what, detail });
+        for b in db::boundary::list_open(&mut *conn, id).await? {
+            let entry = db::checkpoint::get_one(&mut *conn, b.entry_checkpoint)
+                .await?
+                .ok_or_else(|| corrupt("entry checkpoint", b.entry_checkpoint.to_string()))?;
+            let commit = db::file_commit::get_one(&mut conn, self.tenant, entry.file_commit)
+                .await?
+                .ok_or_else(|| corrupt("file commit", entry.file_commit.to_string()))?;
+            let node = wf
+                .manifest
+                .graph
+                .node(&entry.node)
+                .ok_or_else(|| corrupt("checkpoint node", entry.node.clone()))?;
+            drive.ready.push_back(Task {
+                node,
+                entry,
+                boundary: b,
+                tree: commit.tree,
+                depth: commit.depth,
+                fresh: false,
+                delay: Duration::ZERO,
+            });
+        }
+        for arrival in db::join::list_for_execution(&mut *conn, id).await? {
+            let cp = db::checkpoint::get_one(&mut *conn, arrival.checkpoint)
+                .await?
+                .ok_or_else(|| corrupt("arrival checkpoint", arrival.checkpoint.to_string()))?;
+            let commit = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit)
+                .await?
+                .ok_or_else(|| corrupt("file commit", cp.file_commit.to_string()))?;
+            drive.waiting.entry(arrival.edge as usize).or_default().push_back(Branch {
+                arrival,
+                node: cp.node.clone(),
+                state: cp.state.as_object().cloned().unwrap_or_default(),
+                file_commit: cp.file_commit,
+                tree: commit.tree,
+                depth: commit.depth,
+                lane: cp.lane,
+            });
+        }
+        drop(conn);
+        if !announce {
+            return Ok(drive);
+        }
+        let mut tx = ExitTx::default();
+        let event = drive.event(
+            EventKind::ExecutionResumed,
+            json!({
+                "after_crash": recovering,
+                "open": drive.ready.iter().map(|t| t.entry.node.clone()).collect::<Vec<_>>(),
+            }),
+        );
+        tx.events.push(event);
+        drive.issue(tx);
+        if pending.as_deref() == Some(Control::Cancel.as_str()) {
+            tracing::info!(execution = %id, "a cancel request is pending; cancelling");
+        }
+        Ok(drive)
+    }
+}

@@ -1,0 +1,130 @@
+//! Rolling an execution back to a checkpoint: the history that was durable right after the
+//! checkpoint's transaction is kept ([`Rewind`]), the rest superseded, and a resume carries on
+//! exactly as after a crash there.
+
+use super::{Travel, TravelError};
+use crate::executor::{ExecError, control};
+use serde::Serialize;
+use serde_json::json;
+use wtb_core::history::{AttemptFate, Rewind};
+use wtb_core::model::{
+    BoundaryId, Checkpoint, CheckpointId, EventId, EventKind, ExecutionId, ExecutionStatus, NodeBoundary,
+    OutboxEvent, Transition,
+};
+use wtb_store::db::batch::Batch;
+use wtb_store::db::{self, DbError};
+
+/// What a rollback did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RolledBack {
+    /// The execution, now paused.
+    pub execution: ExecutionId,
+    /// The checkpoint it went back to.
+    pub checkpoint: Checkpoint,
+    /// How many checkpoints became superseded.
+    pub superseded: usize,
+    /// The nodes a resume will run (their entry checkpoints are live, their exits are not).
+    pub open: Vec<String>,
+    /// Files rewritten and removed in the checkpoint's workspace.
+    pub written: usize,
+    /// Paths removed from the workspace.
+    pub removed: usize,
+}
+
+impl Travel<'_> {
+    /// Moves `execution` back to checkpoint `to`: later checkpoints and attempts are marked
+    /// superseded (never deleted), attempts running at that instant are open again, branches
+    /// waiting at a join then wait again, the checkpoint's workspace is restored to its files
+    /// (rewriting only what differs) and the execution is paused, all with an
+    /// `execution.rolled_back` event in one transaction. `resume` continues from there.
+    pub async fn rollback(
+        &self,
+        execution: ExecutionId,
+        to: CheckpointId,
+    ) -> Result<RolledBack, TravelError> {
+        let exec = db::execution::get_one(&self.exec.pool, self.exec.tenant, execution)
+            .await?
+            .ok_or(ExecError::UnknownExecution(execution))?;
+        let (target, _) = self.exec.checkpoint_of_tenant(to).await?;
+        if target.execution != execution {
+            return Err(TravelError::OtherExecution { checkpoint: to, owner: target.execution, execution });
+        }
+        self.exec.require_live(to).await?;
+        if exec.status == ExecutionStatus::Running {
+            return Err(TravelError::Running(execution));
+        }
+        exec.status.apply(Transition::RollBack)?;
+        let now = self.exec.clock.now();
+        if let Err(holder) =
+            control::claim(&self.exec.pool, &self.exec.controls.owner, execution, now).await?
+        {
+            return Err(ExecError::Busy { execution, holder }.into());
+        }
+        let mut conn = self.exec.pool.acquire().await.map_err(DbError::from)?;
+        let live = db::checkpoint::list_for_execution(&mut *conn, execution).await?;
+        let boundaries = db::boundary::list_for_execution(&mut *conn, execution).await?;
+        let arrivals = db::join::list_all(&mut *conn, execution).await?;
+        let event_seq = db::outbox::last_seq(&mut conn, execution).await? + 1;
+        let plan = Rewind::to(&live, &target);
+
+        let mut batch = Batch::new();
+        for id in &plan.supersede {
+            db::checkpoint::supersede_into(&mut batch, *id, now);
+        }
+        let mut open = Vec::new();
+        for b in &boundaries {
+            match plan.attempt(b) {
+                AttemptFate::Keep if b.exit_checkpoint.is_none() => open.push(b.node.clone()),
+                AttemptFate::Keep => {}
+                AttemptFate::Supersede => db::boundary::supersede_into(&mut batch, b.id, now),
+                AttemptFate::Reopen => {
+                    db::boundary::supersede_into(&mut batch, b.id, now);
+                    let entry = live.iter().find(|c| c.id == b.entry_checkpoint).ok_or(DbError::Corrupt {
+                        what: "entry checkpoint",
+                        detail: b.entry_checkpoint.to_string(),
+                    })?;
+                    let reopened = NodeBoundary {
+                        started_at: now,
+                        ..NodeBoundary::opened(BoundaryId::from_uuid(self.exec.ids.next()), entry)
+                    };
+                    db::boundary::insert_into(&mut batch, &reopened);
+                    open.push(b.node.clone());
+                }
+            }
+        }
+        for a in &arrivals {
+            match plan.still_waiting(a.checkpoint, &live) {
+                None => db::join::delete_into(&mut batch, execution, a),
+                Some(waiting) => db::join::set_consumed_into(&mut batch, execution, a, !waiting),
+            }
+        }
+        let cursor = (!open.is_empty()).then(|| open.join(","));
+        db::execution::rolled_back_into(&mut batch, execution, cursor.as_deref(), now);
+        db::execution::release_into(&mut batch, execution);
+        let event = OutboxEvent {
+            id: EventId::from_uuid(self.exec.ids.next()),
+            tenant: self.exec.tenant,
+            execution,
+            seq: event_seq,
+            kind: EventKind::ExecutionRolledBack,
+            payload: json!({
+                "to": target.id, "seq": target.seq, "node": target.node, "kind": target.kind.as_str(),
+                "superseded": plan.supersede.len(), "open": open, "from_status": exec.status.as_str(),
+            }),
+            idempotency_key: OutboxEvent::key_for(execution, event_seq),
+            created_at: now,
+        };
+        db::outbox::insert_all_into(&mut batch, std::slice::from_ref(&event));
+        drop(conn);
+        self.exec.write_alone(batch).await?;
+        let stats = self.exec.restore_lane(execution, &target).await?;
+        Ok(RolledBack {
+            execution,
+            superseded: plan.supersede.len(),
+            open,
+            written: stats.written,
+            removed: stats.removed,
+            checkpoint: target,
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! Node boundaries: one row per node attempt, opened with its entry checkpoint and closed in
+//! the exit transaction.
+
+use super::DbError;
+use super::batch::Batch;
+use super::decode::{in_range, in_range_opt, int, parsed, parsed_opt};
+use sqlx::SqliteExecutor;
+use uuid::Uuid;
+use wtb_core::model::{
+    AttemptStatus, BoundaryId, CheckpointId, ExecutionId, NodeBoundary, Timestamp, TrapKind,
+};
+
+/// The columns an attempt's end decides, in the order [`bind_outcome`] binds them.
+const OUTCOME: &str = "exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
+const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, started_at, \
+                       exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
+
+/// Inserts a boundary (normally status `running`, no exit yet).
+pub async fn insert(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
+    Batch::run(db, |batch| insert_into(batch, b)).await
+}
+
+/// [`insert`], appended to a batch.
+pub fn insert_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
+    batch
+        .statement(&format!("INSERT INTO node_boundaries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+        .bind(b.id.uuid())
+        .bind(b.execution.uuid())
+        .bind(b.node.clone())
+        .bind(i64::from(b.attempt))
+        .bind(b.entry_checkpoint.uuid())
+        .bind(b.started_at.micros());
+    bind_outcome(batch, b);
+}
+
+/// Closes a boundary: writes everything the attempt's end decided.
+pub async fn finish(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
+    Batch::run(db, |batch| finish_into(batch, b)).await
+}
+
+/// [`finish`], appended to a batch.
+pub fn finish_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
+    batch.statement(&format!(
+        "UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"
+    ));
+    bind_outcome(batch, b);
+    batch.bind(b.id.uuid());
+}
+
+/// Binds the [`OUTCOME`] columns, shared by the insert and the update.
+fn bind_outcome(batch: &mut Batch<'_>, b: &NodeBoundary) {
+    batch
+        .bind(b.exit_checkpoint.map(|c| c.uuid()))
+        .bind(b.status.as_str())
+        .bind(b.trap.map(|t| t.as_str()))
+        .bind(b.error.clone())
+        .bind(b.finished_at.map(|t| t.micros()))
+        .bind(b.guest_micros.map(int))
+        .bind(b.peak_memory_bytes.map(int))
+        .bind(b.fuel_used.map(int))
+        .bind(b.disk_bytes.map(int))
+        .bind(b.files_created.map(int))
+        .bind(b.stdout.clone())
+        .bind(b.stderr.clone());
+}
+
+/// An execution's live boundaries (not superseded by a rollback) in the order they started.
+pub async fn list_for_execution(
+    db: impl SqliteExecutor<'_>,
+    execution: ExecutionId,
+) -> Result<Vec<NodeBoundary>, DbError> {
+    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND superseded_at IS NULL ORDER BY started_at, id"))
+        .bind(execution.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(NodeBoundary::try_from).collect()
+}
+
+/// A `node_boundaries` row as stored.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    execution_id: Uuid,
+    node_id: String,
+    attempt: i64,
+    entry_checkpoint_id: Uuid,
+    exit_checkpoint_id: Option<Uuid>,
+    status: String,
+    trap_kind: Option<String>,
+    error: Option<String>,
+    started_at: i64,
+    finished_at: Option<i64>,
+    guest_micros: Option<i64>,
+    peak_memory_bytes: Option<i64>,
+    fuel_used: Option<i64>,
+    disk_bytes: Option<i64>,
+    files_created: Option<i64>,
+    stdout: String,
+    stderr: String,
+}
+
+/// A row with when it was superseded.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    #[sqlx(flatten)]
+    row: Row,
+    superseded_at: Option<i64>,
+}
+
+impl TryFrom<Row> for NodeBoundary {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        Ok(NodeBoundary {
+            id: BoundaryId::from_uuid(r.id),
+            execution: ExecutionId::from_uuid(r.execution_id),
+            node: r.node_id,
+            attempt: in_range("attempt", r.attempt)?,
+            entry_checkpoint: CheckpointId::from_uuid(r.entry_checkpoint_id),
+            exit_checkpoint: r.exit_checkpoint_id.map(CheckpointId::from_uuid),
+            status: parsed::<AttemptStatus>("status", &r.status)?,
+            trap: parsed_opt::<TrapKind>("trap_kind", r.trap_kind.as_deref())?,
+            error: r.error,
+            started_at: Timestamp::from_micros(r.started_at),
+            finished_at: r.finished_at.map(Timestamp::from_micros),
+            guest_micros: in_range_opt("guest_micros", r.guest_micros)?,
+            peak_memory_bytes: in_range_opt("peak_memory_bytes", r.peak_memory_bytes)?,
+            fuel_used: in_range_opt("fuel_used", r.fuel_used)?,
+            disk_bytes: in_range_opt("disk_bytes", r.disk_bytes)?,
+            files_created: in_range_opt("files_created", r.files_created)?,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        })
+    }
+}
+
+/// The attempts of an execution that have no exit yet: what a resume runs.
+pub async fn list_open(
+    db: impl SqliteExecutor<'_>,
+    execution: ExecutionId,
+) -> Result<Vec<NodeBoundary>, DbError> {
+    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL ORDER BY started_at, id"))
+        .bind(execution.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(NodeBoundary::try_from).collect()
+}
+
+/// Every boundary of an execution, superseded ones included, with when they were superseded.
+pub async fn list_history(
+    db: impl SqliteExecutor<'_>,
+    execution: ExecutionId,
+) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError> {
+    let rows = sqlx::query_as::<_, HistoryRow>(&format!(
+        "SELECT {COLUMNS}, superseded_at FROM node_boundaries WHERE execution_id = ? ORDER BY started_at, id"
+    ))
+    .bind(execution.uuid())
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((NodeBoundary::try_from(r.row)?, r.superseded_at.map(Timestamp::from_micros))))
+        .collect()
+}
+
+/// Marks a boundary superseded by a rollback (kept for history, ignored by the engine).
+pub fn supersede_into(batch: &mut Batch<'_>, id: BoundaryId, now: Timestamp) {
+    batch
+        .statement("UPDATE node_boundaries SET superseded_at = ? WHERE id = ?")
+        .bind(now.micros())
+        .bind(id.uuid());
+}
+
+/// Wall time of every succeeded attempt, from its entry checkpoint to its exit, in µs
+/// (benchmark figures).
+pub async fn latencies(db: impl SqliteExecutor<'_>) -> Result<Vec<i64>, DbError> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT finished_at - started_at FROM node_boundaries WHERE status = 'succeeded' ORDER BY 1",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(l,)| l).collect())
+}

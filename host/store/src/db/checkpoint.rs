@@ -1,0 +1,180 @@
+//! Checkpoints.
+
+use super::DbError;
+use super::batch::Batch;
+use super::decode::{from_json, in_range, parsed};
+use sqlx::SqliteExecutor;
+use uuid::Uuid;
+use wtb_core::model::{Checkpoint, CheckpointId, CheckpointKind, ExecutionId, FileCommitId, Timestamp};
+
+const COLUMNS: &str =
+    "id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents";
+
+/// Inserts a checkpoint.
+pub async fn insert(db: impl SqliteExecutor<'_>, cp: &Checkpoint) -> Result<(), DbError> {
+    Batch::run(db, |batch| insert_into(batch, cp)).await
+}
+
+/// [`insert`], appended to a batch.
+pub fn insert_into(batch: &mut Batch<'_>, cp: &Checkpoint) {
+    batch
+    .statement(
+        "INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(cp.id.uuid())
+    .bind(cp.execution.uuid())
+    .bind(i64::from(cp.seq))
+    .bind(cp.node.clone())
+    .bind(cp.kind.as_str())
+    .bind(i64::from(cp.attempt))
+    .bind(cp.state.to_string())
+    .bind(cp.file_commit.uuid())
+    .bind(cp.created_at.micros())
+    .bind(i64::from(cp.lane))
+    .bind(ids_json(&cp.forks))
+    .bind(ids_json(&cp.parents));
+}
+
+/// The checkpoint with `id`.
+pub async fn get_one(db: impl SqliteExecutor<'_>, id: CheckpointId) -> Result<Option<Checkpoint>, DbError> {
+    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ?"))
+        .bind(id.uuid())
+        .fetch_optional(db)
+        .await?
+        .map(Checkpoint::try_from)
+        .transpose()
+}
+
+/// An execution's live checkpoints (not superseded by a rollback) in order.
+pub async fn list_for_execution(
+    db: impl SqliteExecutor<'_>,
+    execution: ExecutionId,
+) -> Result<Vec<Checkpoint>, DbError> {
+    let rows = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM checkpoints WHERE execution_id = ? AND superseded_at IS NULL ORDER BY seq"
+    ))
+    .bind(execution.uuid())
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(Checkpoint::try_from).collect()
+}
+
+/// Every checkpoint of an execution in order, superseded ones included, with when they were.
+pub async fn list_history(
+    db: impl SqliteExecutor<'_>,
+    execution: ExecutionId,
+) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError> {
+    let rows = sqlx::query_as::<_, HistoryRow>(&format!(
+        "SELECT {COLUMNS}, superseded_at FROM checkpoints WHERE execution_id = ? ORDER BY seq"
+    ))
+    .bind(execution.uuid())
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((Checkpoint::try_from(r.row)?, r.superseded_at.map(Timestamp::from_micros))))
+        .collect()
+}
+
+/// Every checkpoint of a tenant's executions, superseded ones included.
+pub async fn list_for_tenant(
+    db: impl SqliteExecutor<'_>,
+    tenant: wtb_core::model::TenantId,
+) -> Result<Vec<Checkpoint>, DbError> {
+    let columns = COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {columns} FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ? ORDER BY c.execution_id, c.seq"))
+        .bind(tenant.uuid())
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(Checkpoint::try_from).collect()
+}
+
+/// When a checkpoint was superseded (`None`: live); outer `None`: no such checkpoint.
+pub async fn superseded_at(
+    db: impl SqliteExecutor<'_>,
+    id: CheckpointId,
+) -> Result<Option<Option<Timestamp>>, DbError> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT superseded_at FROM checkpoints WHERE id = ?")
+        .bind(id.uuid())
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|(t,)| t.map(Timestamp::from_micros)))
+}
+
+/// Marks a checkpoint superseded by a rollback.
+pub fn supersede_into(batch: &mut Batch<'_>, id: CheckpointId, now: Timestamp) {
+    batch
+        .statement("UPDATE checkpoints SET superseded_at = ? WHERE id = ?")
+        .bind(now.micros())
+        .bind(id.uuid());
+}
+
+/// A `checkpoints` row as stored.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    execution_id: Uuid,
+    seq: i64,
+    node_id: String,
+    kind: String,
+    attempt: i64,
+    state: String,
+    file_commit_id: Uuid,
+    created_at: i64,
+    lane: i64,
+    forks: String,
+    parents: String,
+}
+
+/// A row with when it was superseded.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    #[sqlx(flatten)]
+    row: Row,
+    superseded_at: Option<i64>,
+}
+
+impl TryFrom<Row> for Checkpoint {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        Ok(Checkpoint {
+            id: CheckpointId::from_uuid(r.id),
+            execution: ExecutionId::from_uuid(r.execution_id),
+            seq: in_range("seq", r.seq)?,
+            node: r.node_id,
+            kind: parsed::<CheckpointKind>("kind", &r.kind)?,
+            attempt: in_range("attempt", r.attempt)?,
+            state: from_json("state", &r.state)?,
+            file_commit: FileCommitId::from_uuid(r.file_commit_id),
+            created_at: Timestamp::from_micros(r.created_at),
+            lane: in_range("lane", r.lane)?,
+            forks: parse_ids("forks", &r.forks)?,
+            parents: parse_ids("parents", &r.parents)?,
+        })
+    }
+}
+
+pub(super) fn ids_json(ids: &[CheckpointId]) -> String {
+    serde_json::to_string(&ids.iter().map(|c| c.uuid()).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) fn parse_ids(column: &'static str, text: &str) -> Result<Vec<CheckpointId>, DbError> {
+    let uuids: Vec<uuid::Uuid> =
+        serde_json::from_str(text).map_err(|e| DbError::Corrupt { what: column, detail: e.to_string() })?;
+    Ok(uuids.into_iter().map(CheckpointId::from_uuid).collect())
+}
+
+/// The highest seq (superseded checkpoints included: history only grows) and the number of
+/// live entry checkpoints (node attempts counted against `max_steps`) of an execution.
+pub async fn progress(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<(u32, u32), DbError> {
+    let (seq, entries): (i64, i64) =
+        sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(kind = 'entry' AND superseded_at IS NULL), 0) FROM checkpoints WHERE execution_id = ?")
+            .bind(execution.uuid())
+            .fetch_one(db)
+            .await?;
+    let range = |v: i64| {
+        u32::try_from(v).map_err(|_| DbError::Corrupt { what: "checkpoint seq", detail: v.to_string() })
+    };
+    Ok((range(seq)?, range(entries)?))
+}

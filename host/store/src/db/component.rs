@@ -1,0 +1,69 @@
+//! Components known to a tenant, by digest. Their bytes are a blob in the CAS.
+
+use super::DbError;
+use super::batch::Batch;
+use super::decode::{in_range, int, parsed};
+use sqlx::SqliteExecutor;
+use wtb_core::model::{Digest, TenantId, Timestamp};
+
+/// A component row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentRecord {
+    /// Owner.
+    pub tenant: TenantId,
+    /// SHA-256 of the `.wasm` bytes.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// First seen.
+    pub created_at: Timestamp,
+}
+
+/// Records a component; a known digest is left as it is.
+pub async fn insert(db: impl SqliteExecutor<'_>, c: &ComponentRecord) -> Result<(), DbError> {
+    Batch::run(db, |batch| insert_into(batch, c)).await
+}
+
+/// [`insert`] as part of a batch.
+pub fn insert_into(batch: &mut Batch<'_>, c: &ComponentRecord) {
+    batch
+        .statement(
+            "INSERT OR IGNORE INTO components (tenant_id, digest, size, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(c.tenant.uuid())
+        .bind(c.digest.to_hex())
+        .bind(int(c.size))
+        .bind(c.created_at.micros());
+}
+
+/// The component with `digest`.
+pub async fn get_one(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    digest: &Digest,
+) -> Result<Option<ComponentRecord>, DbError> {
+    let row: Option<(uuid::Uuid, String, i64, i64)> = sqlx::query_as(
+        "SELECT tenant_id, digest, size, created_at FROM components WHERE tenant_id = ? AND digest = ?",
+    )
+    .bind(tenant.uuid())
+    .bind(digest.to_hex())
+    .fetch_optional(db)
+    .await?;
+    row.map(|(tenant, digest, size, created_at)| {
+        Ok(ComponentRecord {
+            tenant: TenantId::from_uuid(tenant),
+            digest: parsed("digest", &digest)?,
+            size: in_range("size", size)?,
+            created_at: Timestamp::from_micros(created_at),
+        })
+    })
+    .transpose()
+}
+
+/// Every component digest of a tenant.
+pub async fn list_digests(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT digest FROM components WHERE tenant_id = ? ORDER BY digest")
+        .bind(tenant.uuid())
+        .fetch_all(db)
+        .await?)
+}

@@ -1,0 +1,225 @@
+//! Outbox delivery state: one row per event and sink (`outbox_deliveries`), created from the
+//! outbox in commit order behind a per-sink cursor (`outbox_cursors`), claimed with a lease.
+//!
+//! FIFO per aggregate lives in [`claim`]: an event is claimable only if every earlier
+//! undelivered event of its execution (for that sink) is claimable in the same claim, so one
+//! execution's events are never in two relays' hands at once and never overtake each other.
+
+use super::DbError;
+use super::batch::Batch;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
+use wtb_core::model::{EventId, OutboxEvent, Timestamp};
+
+mod inspect;
+
+pub use inspect::{DeliveryFilter, DeliveryRow, SinkCounts, counts, event_exists, list, other_sinks, revive};
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not delivered yet (possibly waiting for its next attempt).
+    Pending,
+    /// The sink accepted it.
+    Delivered,
+    /// Given up on: a permanent error or too many attempts. `wtb outbox retry` revives it.
+    Dead,
+}
+wtb_core::model::text_enum!(DeliveryStatus, "delivery status", { Pending => "pending", Delivered => "delivered", Dead => "dead" });
+
+/// The highest event position (0 for an empty outbox): whether there is anything new.
+pub async fn max_pos(db: impl SqliteExecutor<'_>) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(pos), 0) FROM outbox").fetch_one(db).await?)
+}
+
+/// How far delivery rows exist for `sink` (0 if never).
+pub async fn cursor(db: impl SqliteExecutor<'_>, sink: &str) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?), 0)")
+        .bind(sink)
+        .fetch_one(db)
+        .await?)
+}
+
+/// Creates the delivery rows of every event past `sink`'s cursor and moves the cursor, in one
+/// transaction; returns how many. The insert is its first statement (taking SQLite's write
+/// lock at once), so the cursor lands exactly after the rows it inserted.
+pub async fn materialize(pool: &SqlitePool, sink: &str, now: Timestamp) -> Result<u64, DbError> {
+    let mut tx = pool.begin().await?;
+    let conn = &mut *tx;
+    let done = sqlx::query(
+        "INSERT OR IGNORE INTO outbox_deliveries (event_id, sink, execution_id, seq, pos, status, attempts, next_attempt_at)
+         SELECT id, ?1, execution_id, seq, pos, 'pending', 0, ?2 FROM outbox
+         WHERE pos > COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?1), 0)",
+    )
+    .bind(sink)
+    .bind(now.micros())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO outbox_cursors (sink, pos) VALUES (?1, (SELECT COALESCE(MAX(pos), 0) FROM outbox))
+         ON CONFLICT (sink) DO UPDATE SET pos = MAX(pos, excluded.pos)",
+    )
+    .bind(sink)
+    .execute(&mut *conn)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
+}
+
+/// One claimed delivery.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    /// The event.
+    pub event: OutboxEvent,
+    /// Attempts before this one.
+    pub attempts: u32,
+}
+
+/// What to claim.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimSpec<'a> {
+    /// The sink.
+    pub sink: &'a str,
+    /// Who claims (a relay process).
+    pub owner: &'a str,
+    /// The time claims are judged at.
+    pub now: Timestamp,
+    /// Until when the claim holds.
+    pub lease_until: Timestamp,
+    /// Most events in total.
+    pub limit: u32,
+    /// Most events of one execution (the oldest undelivered ones, in order).
+    pub per_execution: u32,
+}
+
+/// Leases the due deliveries of a sink, each execution's from its oldest undelivered event on,
+/// stopping before any event that is dead, waiting for a retry or leased by another relay (so
+/// it blocks only its own execution). Executions take turns: every execution's first event
+/// comes before any second one. One statement, so two relays never claim the same row.
+///
+/// Delivery is in order, so an execution's undelivered events are a suffix of its seqs: only
+/// the `per_execution` rows from each head are looked at, not the whole backlog.
+pub async fn claim(conn: &mut SqliteConnection, spec: ClaimSpec<'_>) -> Result<Vec<Claimed>, DbError> {
+    let claimed: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+        "UPDATE outbox_deliveries SET lease_owner = ?1, lease_until = ?2
+         WHERE sink = ?3 AND event_id IN (
+             WITH heads AS (
+                 SELECT execution_id, MIN(seq) AS head FROM outbox_deliveries
+                 WHERE sink = ?3 AND status <> 'delivered' GROUP BY execution_id
+             )
+             SELECT event_id FROM (
+                 SELECT d.event_id, d.pos,
+                     SUM(CASE WHEN d.status = 'dead' OR d.next_attempt_at > ?4 OR COALESCE(d.lease_until, 0) > ?4 THEN 1 ELSE 0 END)
+                         OVER (PARTITION BY d.execution_id ORDER BY d.seq ROWS UNBOUNDED PRECEDING) AS blocked,
+                     ROW_NUMBER() OVER (PARTITION BY d.execution_id ORDER BY d.seq) AS turn
+                 FROM heads h CROSS JOIN outbox_deliveries d
+                     ON d.sink = ?3 AND d.execution_id = h.execution_id AND d.status <> 'delivered'
+                     AND d.seq >= h.head AND d.seq < h.head + ?5
+             ) WHERE blocked = 0 AND turn <= ?5
+             ORDER BY turn, pos LIMIT ?6
+         )
+         RETURNING event_id, attempts",
+    )
+    .bind(spec.owner)
+    .bind(spec.lease_until.micros())
+    .bind(spec.sink)
+    .bind(spec.now.micros())
+    .bind(i64::from(spec.per_execution))
+    .bind(i64::from(spec.limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let attempts: std::collections::HashMap<uuid::Uuid, i64> = claimed.iter().copied().collect();
+    let mut events = Vec::with_capacity(claimed.len());
+    for part in claimed.chunks(500) {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {} FROM outbox WHERE id IN (",
+            super::outbox::COLUMNS
+        ));
+        let mut ids = q.separated(", ");
+        for (id, _) in part {
+            ids.push_bind(*id);
+        }
+        q.push(")");
+        for row in q.build_query_as::<super::outbox::Row>().fetch_all(&mut *conn).await? {
+            let event = OutboxEvent::try_from(row)?;
+            let attempts = attempts.get(&event.id.uuid()).copied().unwrap_or(0);
+            events.push(Claimed { event, attempts: u32::try_from(attempts).unwrap_or(u32::MAX) });
+        }
+    }
+    events.sort_by_key(|c| (c.event.execution, c.event.seq));
+    Ok(events)
+}
+
+/// How one claimed delivery ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Settled {
+    /// The sink accepted it.
+    Delivered,
+    /// It failed; try again at `next_attempt_at`.
+    Retry {
+        /// The error.
+        error: String,
+        /// When.
+        next_attempt_at: Timestamp,
+    },
+    /// It failed for good.
+    Dead {
+        /// The error.
+        error: String,
+    },
+    /// Not attempted (an earlier event of its execution failed): the lease is dropped.
+    Released,
+}
+
+/// Records outcomes of `owner`'s claims on `sink`, appended to a batch. A row whose lease
+/// another relay has since taken over is left alone. Deliveries and releases are one
+/// statement per few hundred events; failures (rare) one each.
+pub fn settle_into(
+    batch: &mut Batch<'_>,
+    sink: &str,
+    owner: &str,
+    now: Timestamp,
+    settled: &[(EventId, Settled)],
+) {
+    let ids = |want: fn(&Settled) -> bool| {
+        settled.iter().filter(|(_, s)| want(s)).map(|(e, _)| *e).collect::<Vec<_>>()
+    };
+    let grouped = [
+        (
+            ids(|s| *s == Settled::Delivered),
+            "status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL",
+        ),
+        (ids(|s| *s == Settled::Released), "lease_owner = NULL, lease_until = NULL"),
+    ];
+    for (events, set) in grouped {
+        for part in events.chunks(500) {
+            let marks = vec!["?"; part.len()].join(", ");
+            batch.statement(&format!("UPDATE outbox_deliveries SET {set} WHERE sink = ? AND lease_owner = ? AND event_id IN ({marks})"));
+            if set.contains("delivered_at") {
+                batch.bind(now.micros());
+            }
+            batch.bind(sink.to_owned()).bind(owner.to_owned());
+            for e in part {
+                batch.bind(e.uuid());
+            }
+        }
+    }
+    for (event, s) in settled {
+        match s {
+            Settled::Retry { error, next_attempt_at } => batch
+                .statement("UPDATE outbox_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND sink = ? AND lease_owner = ?")
+                .bind(error.clone())
+                .bind(next_attempt_at.micros()),
+            Settled::Dead { error } => batch
+                .statement("UPDATE outbox_deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE event_id = ? AND sink = ? AND lease_owner = ?")
+                .bind(error.clone()),
+            Settled::Delivered | Settled::Released => continue,
+        }
+        .bind(event.uuid())
+        .bind(sink.to_owned())
+        .bind(owner.to_owned());
+    }
+}

@@ -1,0 +1,217 @@
+//! What operators see and do with deliveries: list them with filters, count them per sink,
+//! revive dead ones.
+
+use super::{DeliveryStatus, cursor};
+use crate::db::DbError;
+use crate::db::decode::{in_range, parsed};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
+use wtb_core::model::{EventId, ExecutionId, TenantId, Timestamp};
+
+/// One delivery row with its event's identity, for `wtb outbox list`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeliveryRow {
+    /// The event.
+    pub event: EventId,
+    /// Its execution.
+    pub execution: ExecutionId,
+    /// Its position in the execution.
+    pub seq: u32,
+    /// Its kind (stored form).
+    pub kind: String,
+    /// Its idempotency key.
+    pub idempotency_key: String,
+    /// The sink.
+    pub sink: String,
+    /// Where the delivery stands.
+    pub status: DeliveryStatus,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it may be tried next (pending ones).
+    pub next_attempt_at: Timestamp,
+    /// When the sink accepted it.
+    pub delivered_at: Option<Timestamp>,
+    /// When the event was written.
+    pub created_at: Timestamp,
+    /// Its commit position: the cursor for the next page.
+    pub pos: i64,
+}
+
+/// Which deliveries to list.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    /// Only this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only this sink.
+    pub sink: Option<String>,
+    /// Only this execution's.
+    pub execution: Option<ExecutionId>,
+    /// Only positions after this (oldest first paging).
+    pub after_pos: Option<i64>,
+}
+
+/// A tenant's deliveries, oldest event first.
+pub async fn list(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    filter: &DeliveryFilter,
+    limit: u32,
+) -> Result<Vec<DeliveryRow>, DbError> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT d.event_id, d.execution_id, d.seq, o.kind, o.idempotency_key, d.sink, d.status, d.attempts, d.last_error, d.next_attempt_at, d.delivered_at, o.created_at, d.pos
+         FROM outbox_deliveries d JOIN outbox o ON o.id = d.event_id WHERE o.tenant_id = ",
+    );
+    q.push_bind(tenant.uuid());
+    if let Some(s) = filter.status {
+        q.push(" AND d.status = ").push_bind(s.as_str());
+    }
+    if let Some(s) = &filter.sink {
+        q.push(" AND d.sink = ").push_bind(s.clone());
+    }
+    if let Some(x) = filter.execution {
+        q.push(" AND d.execution_id = ").push_bind(x.uuid());
+    }
+    if let Some(p) = filter.after_pos {
+        q.push(" AND d.pos > ").push_bind(p);
+    }
+    q.push(" ORDER BY d.pos, d.sink LIMIT ").push_bind(i64::from(limit));
+    let rows = q.build_query_as::<Row>().fetch_all(&mut *conn).await?;
+    rows.into_iter().map(DeliveryRow::try_from).collect()
+}
+
+/// A delivery joined with its event, as stored.
+#[derive(sqlx::FromRow)]
+struct Row {
+    event_id: uuid::Uuid,
+    execution_id: uuid::Uuid,
+    seq: i64,
+    kind: String,
+    idempotency_key: String,
+    sink: String,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    next_attempt_at: i64,
+    delivered_at: Option<i64>,
+    created_at: i64,
+    pos: i64,
+}
+
+impl TryFrom<Row> for DeliveryRow {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        Ok(DeliveryRow {
+            event: EventId::from_uuid(r.event_id),
+            execution: ExecutionId::from_uuid(r.execution_id),
+            seq: in_range("seq", r.seq)?,
+            kind: r.kind,
+            idempotency_key: r.idempotency_key,
+            sink: r.sink,
+            status: parsed("status", &r.status)?,
+            attempts: in_range("attempts", r.attempts)?,
+            last_error: r.last_error,
+            next_attempt_at: Timestamp::from_micros(r.next_attempt_at),
+            delivered_at: r.delivered_at.map(Timestamp::from_micros),
+            created_at: Timestamp::from_micros(r.created_at),
+            pos: r.pos,
+        })
+    }
+}
+
+/// Makes dead deliveries pending again with a fresh set of attempts: one event's (on every
+/// sink where it is dead), or every dead one of the tenant. Returns how many.
+pub async fn revive(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    event: Option<EventId>,
+    now: Timestamp,
+) -> Result<u64, DbError> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "UPDATE outbox_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ",
+    );
+    q.push_bind(now.micros());
+    q.push(" WHERE status = 'dead' AND event_id IN (SELECT id FROM outbox WHERE tenant_id = ")
+        .push_bind(tenant.uuid());
+    if let Some(e) = event {
+        q.push(" AND id = ").push_bind(e.uuid());
+    }
+    q.push(")");
+    Ok(q.build().execute(&mut *conn).await?.rows_affected())
+}
+
+/// Whether the tenant has an event with this id.
+pub async fn event_exists(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    event: EventId,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE tenant_id = ? AND id = ?")
+        .bind(tenant.uuid())
+        .bind(event.uuid())
+        .fetch_one(db)
+        .await?
+        > 0)
+}
+
+/// Counts per sink, for `wtb outbox stats`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SinkCounts {
+    /// The sink.
+    pub sink: String,
+    /// Events with no delivery row yet (the relay has not looked at them).
+    pub unseen: u64,
+    /// Pending deliveries.
+    pub pending: u64,
+    /// Dead ones.
+    pub dead: u64,
+    /// Delivered ones.
+    pub delivered: u64,
+    /// When the oldest event not yet delivered (pending or unseen) was written.
+    pub oldest_pending: Option<Timestamp>,
+}
+
+/// The counts of `sink` (all tenants: the relay serves them all).
+pub async fn counts(conn: &mut SqliteConnection, sink: &str) -> Result<SinkCounts, DbError> {
+    let cursor = cursor(&mut *conn, sink).await?;
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM outbox_deliveries WHERE sink = ? GROUP BY status")
+            .bind(sink)
+            .fetch_all(&mut *conn)
+            .await?;
+    let (unseen, oldest_unseen): (i64, Option<i64>) =
+        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE pos > ?")
+            .bind(cursor)
+            .fetch_one(&mut *conn)
+            .await?;
+    let oldest_pending: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(o.created_at) FROM outbox_deliveries d JOIN outbox o ON o.id = d.event_id WHERE d.sink = ? AND d.status = 'pending'",
+    )
+    .bind(sink)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut c = SinkCounts {
+        sink: sink.to_owned(),
+        unseen: u64::try_from(unseen).unwrap_or(0),
+        ..SinkCounts::default()
+    };
+    for (status, n) in by_status {
+        let n = u64::try_from(n).unwrap_or(0);
+        match status.as_str() {
+            "pending" => c.pending = n,
+            "dead" => c.dead = n,
+            _ => c.delivered = n,
+        }
+    }
+    c.oldest_pending =
+        [oldest_unseen, oldest_pending].into_iter().flatten().min().map(Timestamp::from_micros);
+    Ok(c)
+}
+
+/// Sinks with delivery state but not in `configured` (rows left by a sink since removed).
+pub async fn other_sinks(db: impl SqliteExecutor<'_>, configured: &[String]) -> Result<Vec<String>, DbError> {
+    let all: Vec<String> =
+        sqlx::query_scalar("SELECT sink FROM outbox_cursors ORDER BY sink").fetch_all(db).await?;
+    Ok(all.into_iter().filter(|s| !configured.contains(s)).collect())
+}

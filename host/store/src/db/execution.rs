@@ -1,0 +1,365 @@
+//! Executions.
+
+use super::DbError;
+use super::batch::Batch;
+use super::decode::{from_json, parsed};
+use sqlx::SqliteExecutor;
+use uuid::Uuid;
+use wtb_core::model::{
+    CheckpointId, Execution, ExecutionId, ExecutionStatus, TenantId, Timestamp, WorkflowId,
+};
+
+const COLUMNS: &str = "id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at";
+
+/// Inserts a new execution.
+pub async fn insert(db: impl SqliteExecutor<'_>, e: &Execution) -> Result<(), DbError> {
+    Batch::run(db, |batch| insert_into(batch, e, None)).await
+}
+
+/// What a drive stores with the execution it starts: its lease and the breakpoints.
+pub struct Driven<'a> {
+    /// The process holding the lease.
+    pub owner: &'a str,
+    /// When the lease runs out unless renewed.
+    pub lease_until: Timestamp,
+    /// The breakpoints, as stored (`{"before": [..], "after": [..]}`).
+    pub breakpoints: &'a serde_json::Value,
+}
+
+/// [`insert`], appended to a batch; with `driven`, the lease and breakpoints are set in the
+/// same statement (the start transaction's row is written once).
+pub fn insert_into(batch: &mut Batch<'_>, e: &Execution, driven: Option<&Driven<'_>>) {
+    let (columns, values) = match driven {
+        Some(_) => (", lease_owner, lease_until, breakpoints", ", ?, ?, ?"),
+        None => ("", ""),
+    };
+    batch
+        .statement(&format!(
+            "INSERT INTO executions ({COLUMNS}{columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values})"
+        ))
+        .bind(e.id.uuid())
+        .bind(e.tenant.uuid())
+        .bind(e.workflow.uuid())
+        .bind(e.status.as_str())
+        .bind(e.cursor.clone())
+        .bind(e.parent_checkpoint.map(|c| c.uuid()))
+        .bind(e.parent_execution.map(|c| c.uuid()))
+        .bind(e.variant.clone())
+        .bind(
+            (!e.environment.is_default()).then(|| serde_json::to_string(&e.environment).unwrap_or_default()),
+        )
+        .bind(e.error.clone())
+        .bind(e.created_at.micros())
+        .bind(e.updated_at.micros());
+    if let Some(d) = driven {
+        batch.bind(d.owner.to_owned()).bind(d.lease_until.micros()).bind(d.breakpoints.to_string());
+    }
+}
+
+/// Moves an execution on: the nodes left open (`cursor`), the time, and — when `status` is
+/// given — its status and (on failure) why; a status other than `running` also releases the
+/// lease and clears pending requests. A running drive leaves the status out: the row already
+/// says `running`, and rewriting it would update the status index at every boundary.
+pub fn set_progress_into(
+    batch: &mut Batch<'_>,
+    id: ExecutionId,
+    status: Option<ExecutionStatus>,
+    cursor: Option<&str>,
+    error: Option<&str>,
+    now: Timestamp,
+) {
+    let sql = match status {
+        None => "UPDATE executions SET cursor = ?, error = ?, updated_at = ? WHERE id = ?",
+        Some(ExecutionStatus::Running) => {
+            "UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ? WHERE id = ?"
+        }
+        Some(_) => {
+            "UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL, control = NULL, control_seen_by = NULL WHERE id = ?"
+        }
+    };
+    batch.statement(sql);
+    if let Some(status) = status {
+        batch.bind(status.as_str());
+    }
+    batch.bind(cursor.map(str::to_owned)).bind(error.map(str::to_owned)).bind(now.micros()).bind(id.uuid());
+}
+
+/// The tenant's execution with `id`; `None` for another tenant's (no existence leak).
+pub async fn get_one(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    id: ExecutionId,
+) -> Result<Option<Execution>, DbError> {
+    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = ? AND id = ?"))
+        .bind(tenant.uuid())
+        .bind(id.uuid())
+        .fetch_optional(db)
+        .await?
+        .map(Execution::try_from)
+        .transpose()
+}
+
+/// Which executions a listing returns; every set field must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<ExecutionStatus>,
+    /// Only runs of workflows with this name or definition digest (hex).
+    pub workflow: Option<String>,
+    /// Only executions created at or after this instant.
+    pub created_after: Option<Timestamp>,
+    /// Only executions created before this instant.
+    pub created_before: Option<Timestamp>,
+    /// Only forks of this execution.
+    pub parent: Option<ExecutionId>,
+    /// Only forks made from this checkpoint.
+    pub fork_of: Option<CheckpointId>,
+    /// Only this experiment variant.
+    pub variant: Option<String>,
+}
+
+/// One page of the tenant's executions matching `filter`, newest first (UUIDv7 order), at most
+/// `limit`, starting after the cursor `after` (the last id of the previous page). Ids never
+/// change and new executions sort first, so paging never repeats or skips a row.
+pub async fn list(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    filter: &ListFilter,
+    after: Option<ExecutionId>,
+    limit: u32,
+) -> Result<Vec<Execution>, DbError> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+        "SELECT {COLUMNS} FROM executions WHERE tenant_id = "
+    ));
+    q.push_bind(tenant.uuid());
+    if let Some(status) = filter.status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(workflow) = &filter.workflow {
+        q.push(" AND workflow_id IN (SELECT id FROM workflows WHERE tenant_id = ").push_bind(tenant.uuid());
+        q.push(" AND (name = ")
+            .push_bind(workflow.clone())
+            .push(" OR digest = ")
+            .push_bind(workflow.to_ascii_lowercase())
+            .push("))");
+    }
+    if let Some(t) = filter.created_after {
+        q.push(" AND created_at >= ").push_bind(t.micros());
+    }
+    if let Some(t) = filter.created_before {
+        q.push(" AND created_at < ").push_bind(t.micros());
+    }
+    if let Some(parent) = filter.parent {
+        q.push(" AND parent_execution_id = ").push_bind(parent.uuid());
+    }
+    if let Some(cp) = filter.fork_of {
+        q.push(" AND parent_checkpoint_id = ").push_bind(cp.uuid());
+    }
+    if let Some(variant) = &filter.variant {
+        q.push(" AND variant = ").push_bind(variant.clone());
+    }
+    if let Some(after) = after {
+        q.push(" AND id < ").push_bind(after.uuid());
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit));
+    let rows = q.build_query_as::<Row>().fetch_all(db).await?;
+    rows.into_iter().map(Execution::try_from).collect()
+}
+
+/// Moves an execution back to paused after a rollback: no pending control request, no error.
+pub fn rolled_back_into(batch: &mut Batch<'_>, id: ExecutionId, cursor: Option<&str>, now: Timestamp) {
+    batch
+        .statement("UPDATE executions SET status = 'paused', control = NULL, control_seen_by = NULL, error = NULL, cursor = ?, updated_at = ? WHERE id = ?")
+        .bind(cursor.map(str::to_owned))
+        .bind(now.micros())
+        .bind(id.uuid());
+}
+
+/// An `executions` row as stored (the columns of [`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    tenant_id: Uuid,
+    workflow_id: Uuid,
+    status: String,
+    cursor: Option<String>,
+    parent_checkpoint_id: Option<Uuid>,
+    parent_execution_id: Option<Uuid>,
+    variant: Option<String>,
+    environment: Option<String>,
+    error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<Row> for Execution {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        Ok(Execution {
+            id: ExecutionId::from_uuid(r.id),
+            tenant: TenantId::from_uuid(r.tenant_id),
+            workflow: WorkflowId::from_uuid(r.workflow_id),
+            status: parsed::<ExecutionStatus>("status", &r.status)?,
+            cursor: r.cursor,
+            parent_checkpoint: r.parent_checkpoint_id.map(CheckpointId::from_uuid),
+            parent_execution: r.parent_execution_id.map(ExecutionId::from_uuid),
+            variant: r.variant,
+            environment: r.environment.map(|s| from_json("environment", &s)).transpose()?.unwrap_or_default(),
+            error: r.error,
+            created_at: Timestamp::from_micros(r.created_at),
+            updated_at: Timestamp::from_micros(r.updated_at),
+        })
+    }
+}
+
+/// Takes the lease if it is free, expired, ours, or held by `stale` (a dead process).
+/// Returns whether it was taken.
+pub async fn claim(
+    db: impl SqliteExecutor<'_>,
+    id: ExecutionId,
+    owner: &str,
+    until: Timestamp,
+    now: Timestamp,
+    stale: Option<&str>,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE executions SET lease_owner = ?1, lease_until = ?2
+         WHERE id = ?3 AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?4 OR lease_owner = ?5)",
+    )
+    .bind(owner)
+    .bind(until.micros())
+    .bind(id.uuid())
+    .bind(now.micros())
+    .bind(stale)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The lease holder and expiry, if any.
+pub async fn lease(
+    db: impl SqliteExecutor<'_>,
+    id: ExecutionId,
+) -> Result<Option<(String, Timestamp)>, DbError> {
+    let row: Option<(Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT lease_owner, lease_until FROM executions WHERE id = ?")
+            .bind(id.uuid())
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(o, u)| Some((o?, Timestamp::from_micros(u?)))))
+}
+
+/// Extends every lease `owner` holds.
+pub async fn renew(db: impl SqliteExecutor<'_>, owner: &str, until: Timestamp) -> Result<(), DbError> {
+    sqlx::query("UPDATE executions SET lease_until = ? WHERE lease_owner = ?")
+        .bind(until.micros())
+        .bind(owner)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Drops the lease and any pending request (the execution paused or ended).
+pub fn release_into(batch: &mut Batch<'_>, id: ExecutionId) {
+    batch
+        .statement(
+            "UPDATE executions SET lease_owner = NULL, lease_until = NULL, control = NULL, control_seen_by = NULL WHERE id = ?",
+        )
+        .bind(id.uuid());
+}
+
+/// Asks the process running a `running` execution to pause or cancel it. Returns whether
+/// the execution was running (and so took the request).
+pub async fn request(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    id: ExecutionId,
+    control: &str,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE executions SET control = ?, control_seen_by = NULL WHERE tenant_id = ? AND id = ? AND status = 'running'",
+    )
+    .bind(control)
+    .bind(tenant.uuid())
+    .bind(id.uuid())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Pending requests of all executions (the partial index keeps this cheap to poll), each with
+/// whether a drive has taken it already.
+pub async fn requests(db: impl SqliteExecutor<'_>) -> Result<Vec<(ExecutionId, String, bool)>, DbError> {
+    let rows: Vec<(uuid::Uuid, String, bool)> = sqlx::query_as(
+        "SELECT id, control, control_seen_by IS NOT NULL FROM executions WHERE control IS NOT NULL",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id, c, seen)| (ExecutionId::from_uuid(id), c, seen)).collect())
+}
+
+/// Records that `owner`'s drive has taken the pending request `control` of `id` (a request
+/// replaced meanwhile stays unseen).
+pub async fn mark_seen(
+    db: impl SqliteExecutor<'_>,
+    id: ExecutionId,
+    control: &str,
+    owner: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE executions SET control_seen_by = ? WHERE id = ? AND control = ? AND control_seen_by IS NULL",
+    )
+    .bind(owner)
+    .bind(id.uuid())
+    .bind(control)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Which process has taken the tenant's execution's pending request, if one has.
+pub async fn control_seen_by(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    id: ExecutionId,
+) -> Result<Option<String>, DbError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT control_seen_by FROM executions WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.uuid())
+            .bind(id.uuid())
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(s,)| s))
+}
+
+/// The pending request of one execution.
+pub async fn control(db: impl SqliteExecutor<'_>, id: ExecutionId) -> Result<Option<String>, DbError> {
+    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT control FROM executions WHERE id = ?")
+        .bind(id.uuid())
+        .fetch_optional(db)
+        .await?;
+    Ok(row.and_then(|(c,)| c))
+}
+
+/// The stored breakpoints.
+pub async fn breakpoints(db: impl SqliteExecutor<'_>, id: ExecutionId) -> Result<serde_json::Value, DbError> {
+    let (text,): (String,) = sqlx::query_as("SELECT breakpoints FROM executions WHERE id = ?")
+        .bind(id.uuid())
+        .fetch_one(db)
+        .await?;
+    serde_json::from_str(&text).map_err(|e| DbError::Corrupt { what: "breakpoints", detail: e.to_string() })
+}
+
+/// Running executions of a tenant (candidates for a resume after a crash), oldest first.
+pub async fn list_running(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+) -> Result<Vec<ExecutionId>, DbError> {
+    let rows: Vec<(uuid::Uuid,)> =
+        sqlx::query_as("SELECT id FROM executions WHERE tenant_id = ? AND status = 'running' ORDER BY id")
+            .bind(tenant.uuid())
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| ExecutionId::from_uuid(id)).collect())
+}

@@ -1,0 +1,114 @@
+//! Experiments and their cells (executions tagged with the experiment in `environment`).
+
+use super::DbError;
+use super::decode::from_json;
+use sqlx::SqliteExecutor;
+use wtb_core::experiment::ExperimentSpec;
+use wtb_core::model::{ExecutionId, ExperimentId, TenantId, Timestamp};
+
+/// An experiment row.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ExperimentRecord {
+    /// Its id.
+    pub id: ExperimentId,
+    /// Its owner.
+    pub tenant: TenantId,
+    /// Its name.
+    pub name: String,
+    /// The validated experiment file.
+    pub spec: ExperimentSpec,
+    /// The experiment file's path, as given (its relative paths start there).
+    pub file: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+const COLUMNS: &str = "id, tenant_id, name, spec, file, created_at";
+
+/// Inserts an experiment.
+pub async fn insert(db: impl SqliteExecutor<'_>, e: &ExperimentRecord) -> Result<(), DbError> {
+    let spec = serde_json::to_string(&e.spec)
+        .map_err(|err| DbError::Corrupt { what: "experiment spec", detail: err.to_string() })?;
+    sqlx::query(&format!("INSERT INTO experiments ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"))
+        .bind(e.id.uuid())
+        .bind(e.tenant.uuid())
+        .bind(&e.name)
+        .bind(spec)
+        .bind(&e.file)
+        .bind(e.created_at.micros())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The tenant's experiment `id`.
+pub async fn get_one(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    id: ExperimentId,
+) -> Result<Option<ExperimentRecord>, DbError> {
+    let row = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM experiments WHERE id = ? AND tenant_id = ?"
+    ))
+    .bind(id.uuid())
+    .bind(tenant.uuid())
+    .fetch_optional(db)
+    .await?;
+    row.map(ExperimentRecord::try_from).transpose()
+}
+
+/// The tenant's experiments, newest first.
+pub async fn list(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    limit: u32,
+) -> Result<Vec<ExperimentRecord>, DbError> {
+    let rows = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM experiments WHERE tenant_id = ? ORDER BY id DESC LIMIT ?"
+    ))
+    .bind(tenant.uuid())
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(ExperimentRecord::try_from).collect()
+}
+
+/// The executions that are cells of experiment `id` (any status), oldest first.
+pub async fn cells(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    id: ExperimentId,
+) -> Result<Vec<ExecutionId>, DbError> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM executions WHERE json_extract(environment, '$.cell.experiment') = ? AND environment IS NOT NULL AND tenant_id = ? ORDER BY id")
+        .bind(id.to_string())
+        .bind(tenant.uuid())
+        .fetch_all(db)
+        .await?;
+    Ok(ids.into_iter().map(ExecutionId::from_uuid).collect())
+}
+
+/// An `experiments` row as stored.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: uuid::Uuid,
+    tenant_id: uuid::Uuid,
+    name: String,
+    spec: String,
+    file: String,
+    created_at: i64,
+}
+
+impl TryFrom<Row> for ExperimentRecord {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        Ok(ExperimentRecord {
+            id: ExperimentId::from_uuid(r.id),
+            tenant: TenantId::from_uuid(r.tenant_id),
+            name: r.name,
+            spec: from_json("spec", &r.spec)?,
+            file: r.file,
+            created_at: Timestamp::from_micros(r.created_at),
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! File commits and their changes.
+
+use super::DbError;
+use super::batch::{Batch, ROWS_PER_STATEMENT};
+use super::decode::{from_json, in_range, in_range_opt, int, parsed, parsed_opt};
+use sqlx::SqliteConnection;
+use std::sync::Arc;
+use wtb_core::model::apply_changes;
+use wtb_core::model::{
+    ChangeKind, EntryKind, FileChange, FileCommit, FileCommitId, FileEntry, FileTree, TenantId, Timestamp,
+};
+use wtb_core::model::{SNAPSHOT_INTERVAL, check_tree};
+
+/// Inserts a commit and its change rows.
+pub async fn insert(conn: &mut SqliteConnection, c: &FileCommit) -> Result<(), DbError> {
+    let mut batch = Batch::new();
+    insert_into(&mut batch, c)?;
+    batch.execute(conn).await
+}
+
+/// [`insert`], appended to a batch (one statement for the commit, one for all its changes).
+/// Only snapshot commits store their tree; the others are rebuilt by [`get_one`].
+pub fn insert_into(batch: &mut Batch<'_>, c: &FileCommit) -> Result<(), DbError> {
+    let tree = match c.is_snapshot() {
+        true => Some(
+            serde_json::to_string(c.tree.as_ref())
+                .map_err(|e| DbError::Corrupt { what: "tree", detail: e.to_string() })?,
+        ),
+        false => None,
+    };
+    batch
+        .statement(
+            "INSERT INTO file_commits (id, tenant_id, parent_id, depth, tree, file_count, total_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.uuid())
+        .bind(c.tenant.uuid())
+        .bind(c.parent.map(|p| p.uuid()))
+        .bind(i64::from(c.depth))
+        .bind(tree)
+        .bind(int(c.tree.values().filter(|e| e.kind == EntryKind::File).count()))
+        .bind(int(c.total_bytes()))
+        .bind(c.created_at.micros());
+    if c.changes.is_empty() {
+        return Ok(());
+    }
+    for part in c.changes.chunks(ROWS_PER_STATEMENT) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
+        batch.statement(&format!(
+            "INSERT INTO file_changes (commit_id, path, change, kind, digest, size, mode) VALUES {rows}"
+        ));
+        for ch in part {
+            let e = ch.entry.as_ref();
+            batch
+                .bind(c.id.uuid())
+                .bind(ch.path.clone())
+                .bind(ch.change.as_str())
+                .bind(e.map(|e| e.kind.as_str()))
+                .bind(e.and_then(|e| e.digest).map(|d| d.to_hex()))
+                .bind(e.map(|e| int(e.size)))
+                .bind(e.map(|e| i64::from(e.mode)));
+        }
+    }
+    Ok(())
+}
+
+/// The commit with `id`, with its tree and changes. A delta commit's tree is rebuilt from its
+/// nearest snapshot ancestor (at most [`SNAPSHOT_INTERVAL`]` - 1` steps up).
+pub async fn get_one(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: FileCommitId,
+) -> Result<Option<FileCommit>, DbError> {
+    let Some(Loaded { commit, tree }) = load(conn, tenant, id).await? else {
+        return Ok(None);
+    };
+    let tree = match tree {
+        Some(tree) => tree,
+        None => {
+            // Walk up to the nearest snapshot, then replay the deltas oldest first.
+            let mut deltas = vec![commit.changes.clone()];
+            let mut parent = commit.parent;
+            let mut tree = loop {
+                if deltas.len() > SNAPSHOT_INTERVAL as usize {
+                    return Err(corrupt(format!("no snapshot within {SNAPSHOT_INTERVAL} ancestors of {id}")));
+                }
+                let up =
+                    parent.ok_or_else(|| corrupt(format!("delta commit {id} has no snapshot ancestor")))?;
+                let up = load(conn, tenant, up)
+                    .await?
+                    .ok_or_else(|| corrupt(format!("missing parent commit {up}")))?;
+                match up.tree {
+                    Some(tree) => break tree,
+                    None => {
+                        parent = up.commit.parent;
+                        deltas.push(up.commit.changes);
+                    }
+                }
+            };
+            for changes in deltas.iter().rev() {
+                apply_changes(&mut tree, changes);
+            }
+            tree
+        }
+    };
+    // A stored tree with an entry under a non-directory would make a restore write through a
+    // link: it is corrupt, whatever wrote it.
+    check_tree(&tree).map_err(|e| corrupt(format!("file commit {id}: {e}")))?;
+    Ok(Some(FileCommit { tree: Arc::new(tree), ..commit }))
+}
+
+/// One stored row: the commit (tree left empty) and its stored tree, if a snapshot.
+struct Loaded {
+    commit: FileCommit,
+    tree: Option<FileTree>,
+}
+
+fn corrupt(detail: String) -> DbError {
+    DbError::Corrupt { what: "file_commits", detail }
+}
+
+async fn load(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: FileCommitId,
+) -> Result<Option<Loaded>, DbError> {
+    let Some(r) = sqlx::query_as::<_, CommitRow>("SELECT id, tenant_id, parent_id, depth, tree, created_at FROM file_commits WHERE tenant_id = ? AND id = ?")
+        .bind(tenant.uuid())
+        .bind(id.uuid())
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let rows = sqlx::query_as::<_, ChangeRow>(
+        "SELECT path, change, kind, digest, size, mode FROM file_changes WHERE commit_id = ? ORDER BY path",
+    )
+    .bind(id.uuid())
+    .fetch_all(&mut *conn)
+    .await?;
+    let changes = rows.into_iter().map(FileChange::try_from).collect::<Result<Vec<_>, _>>()?;
+    let tree = r.tree.map(|t| from_json("tree", &t)).transpose()?;
+    Ok(Some(Loaded {
+        commit: FileCommit {
+            id: FileCommitId::from_uuid(r.id),
+            tenant: TenantId::from_uuid(r.tenant_id),
+            parent: r.parent_id.map(FileCommitId::from_uuid),
+            tree: Arc::default(),
+            changes,
+            depth: in_range("depth", r.depth)?,
+            created_at: Timestamp::from_micros(r.created_at),
+        },
+        tree,
+    }))
+}
+
+/// A `file_commits` row as stored (`tree` only on snapshot commits).
+#[derive(sqlx::FromRow)]
+struct CommitRow {
+    id: uuid::Uuid,
+    tenant_id: uuid::Uuid,
+    parent_id: Option<uuid::Uuid>,
+    depth: i64,
+    tree: Option<String>,
+    created_at: i64,
+}
+
+/// A `file_changes` row as stored (entry columns null for a deletion).
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    path: String,
+    change: String,
+    kind: Option<String>,
+    digest: Option<String>,
+    size: Option<i64>,
+    mode: Option<i64>,
+}
+
+impl TryFrom<ChangeRow> for FileChange {
+    type Error = DbError;
+
+    fn try_from(r: ChangeRow) -> Result<Self, DbError> {
+        let entry = match parsed_opt::<EntryKind>("kind", r.kind.as_deref())? {
+            Some(kind) => Some(FileEntry {
+                kind,
+                digest: parsed_opt("digest", r.digest.as_deref())?,
+                size: in_range_opt("size", r.size)?.unwrap_or(0),
+                mode: in_range_opt("mode", r.mode)?.unwrap_or(0),
+            }),
+            None => None,
+        };
+        Ok(FileChange { path: r.path, change: parsed::<ChangeKind>("change", &r.change)?, entry })
+    }
+}
+
+/// How many paths commit `id` changed from its parent.
+pub async fn change_count(conn: &mut SqliteConnection, id: FileCommitId) -> Result<usize, DbError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM file_changes WHERE commit_id = ?")
+        .bind(id.uuid())
+        .fetch_one(conn)
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Every commit id of a tenant.
+pub async fn list_ids(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError> {
+    let ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM file_commits WHERE tenant_id = ? ORDER BY id")
+            .bind(tenant.uuid())
+            .fetch_all(conn)
+            .await?;
+    Ok(ids.into_iter().map(FileCommitId::from_uuid).collect())
+}

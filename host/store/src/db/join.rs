@@ -1,0 +1,86 @@
+//! Join arrivals: branches that reached a join and wait for its other inputs.
+
+use super::DbError;
+use super::batch::Batch;
+use sqlx::SqliteExecutor;
+use wtb_core::model::{CheckpointId, ExecutionId};
+
+/// One waiting branch: the edge it arrived on, and its exit checkpoint (and that one's seq).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// Index of the edge in the workflow definition.
+    pub edge: u32,
+    /// The exit checkpoint's seq (FIFO order per edge).
+    pub seq: u32,
+    /// The branch's exit checkpoint.
+    pub checkpoint: CheckpointId,
+    /// The fork points the branch descends from, innermost last.
+    pub forks: Vec<CheckpointId>,
+}
+
+/// Records a branch waiting at a join (in its exit transaction).
+pub fn insert_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
+    batch
+        .statement("INSERT INTO join_arrivals (execution_id, edge, seq, checkpoint_id, forks) VALUES (?, ?, ?, ?, ?)")
+        .bind(execution.uuid())
+        .bind(i64::from(a.edge))
+        .bind(i64::from(a.seq))
+        .bind(a.checkpoint.uuid())
+        .bind(super::checkpoint::ids_json(&a.forks));
+}
+
+/// Marks an arrival consumed by its join (in the transaction that fires it), or — after a
+/// rollback to before the join — waiting again.
+pub fn set_consumed_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival, consumed: bool) {
+    batch
+        .statement("UPDATE join_arrivals SET consumed = ? WHERE execution_id = ? AND edge = ? AND seq = ?")
+        .bind(i64::from(consumed))
+        .bind(execution.uuid())
+        .bind(i64::from(a.edge))
+        .bind(i64::from(a.seq));
+}
+
+/// Removes an arrival whose exit checkpoint a rollback superseded.
+pub fn delete_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
+    batch
+        .statement("DELETE FROM join_arrivals WHERE execution_id = ? AND edge = ? AND seq = ?")
+        .bind(execution.uuid())
+        .bind(i64::from(a.edge))
+        .bind(i64::from(a.seq));
+}
+
+/// Every arrival of an execution, consumed or not (what a rollback re-decides).
+pub async fn list_all(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
+    list(db, execution, "").await
+}
+
+/// The branches waiting at joins, FIFO per edge: what a resume puts back.
+pub async fn list_for_execution(
+    db: impl SqliteExecutor<'_>,
+    execution: ExecutionId,
+) -> Result<Vec<Arrival>, DbError> {
+    list(db, execution, "AND consumed = 0").await
+}
+
+async fn list(
+    db: impl SqliteExecutor<'_>,
+    execution: ExecutionId,
+    filter: &str,
+) -> Result<Vec<Arrival>, DbError> {
+    let sql = format!(
+        "SELECT edge, seq, checkpoint_id, forks FROM join_arrivals WHERE execution_id = ? {filter} ORDER BY edge, seq"
+    );
+    let rows: Vec<(i64, i64, uuid::Uuid, String)> =
+        sqlx::query_as(&sql).bind(execution.uuid()).fetch_all(db).await?;
+    rows.into_iter()
+        .map(|(edge, seq, c, forks)| {
+            let bad = |what: &'static str| DbError::Corrupt { what, detail: "out of range".into() };
+            Ok(Arrival {
+                edge: u32::try_from(edge).map_err(|_| bad("edge"))?,
+                seq: u32::try_from(seq).map_err(|_| bad("seq"))?,
+                checkpoint: CheckpointId::from_uuid(c),
+                forks: super::checkpoint::parse_ids("forks", &forks)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,219 @@
+//! Tenants, their quotas and usage, and their API tokens.
+
+use super::DbError;
+use super::decode::{in_range, in_range_opt, int};
+use sqlx::SqliteExecutor;
+use wtb_core::model::{ApiToken, Quotas, Tenant, TenantId, Timestamp, TokenId};
+
+const COLUMNS: &str =
+    "id, name, created_at, max_concurrent, max_stored_bytes, max_nodes_per_hour, max_running_attempts";
+
+/// Inserts a tenant.
+pub async fn insert(db: impl SqliteExecutor<'_>, t: &Tenant) -> Result<(), DbError> {
+    sqlx::query(&format!("INSERT INTO tenants ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+        .bind(t.id.uuid())
+        .bind(&t.name)
+        .bind(t.created_at.micros())
+        .bind(t.quotas.max_concurrent.map(int))
+        .bind(t.quotas.max_stored_bytes.map(int))
+        .bind(t.quotas.max_nodes_per_hour.map(int))
+        .bind(t.quotas.max_running_attempts.map(int))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a tenant's quotas; false if there is no such tenant.
+pub async fn set_quotas(db: impl SqliteExecutor<'_>, id: TenantId, q: &Quotas) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE tenants SET max_concurrent = ?, max_stored_bytes = ?, max_nodes_per_hour = ?, max_running_attempts = ? WHERE id = ?")
+        .bind(q.max_concurrent.map(int))
+        .bind(q.max_stored_bytes.map(int))
+        .bind(q.max_nodes_per_hour.map(int))
+        .bind(q.max_running_attempts.map(int))
+        .bind(id.uuid())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The tenant with `id`.
+pub async fn get_one(db: impl SqliteExecutor<'_>, id: TenantId) -> Result<Option<Tenant>, DbError> {
+    let row = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM tenants WHERE id = ?"))
+        .bind(id.uuid())
+        .fetch_optional(db)
+        .await?;
+    row.map(Tenant::try_from).transpose()
+}
+
+/// The tenant called `name`.
+pub async fn get_by_name(db: impl SqliteExecutor<'_>, name: &str) -> Result<Option<Tenant>, DbError> {
+    let row = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM tenants WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(db)
+        .await?;
+    row.map(Tenant::try_from).transpose()
+}
+
+/// Every tenant, by name.
+pub async fn list(db: impl SqliteExecutor<'_>) -> Result<Vec<Tenant>, DbError> {
+    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM tenants ORDER BY name"))
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(Tenant::try_from).collect()
+}
+
+/// A `tenants` row as stored.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: uuid::Uuid,
+    name: String,
+    created_at: i64,
+    max_concurrent: Option<i64>,
+    max_stored_bytes: Option<i64>,
+    max_nodes_per_hour: Option<i64>,
+    max_running_attempts: Option<i64>,
+}
+
+impl TryFrom<Row> for Tenant {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        Ok(Tenant {
+            id: TenantId::from_uuid(r.id),
+            name: r.name,
+            created_at: Timestamp::from_micros(r.created_at),
+            quotas: Quotas {
+                max_concurrent: in_range_opt("max_concurrent", r.max_concurrent)?,
+                max_stored_bytes: in_range_opt("max_stored_bytes", r.max_stored_bytes)?,
+                max_nodes_per_hour: in_range_opt("max_nodes_per_hour", r.max_nodes_per_hour)?,
+                max_running_attempts: in_range_opt("max_running_attempts", r.max_running_attempts)?,
+            },
+        })
+    }
+}
+
+/// What a tenant uses now, measured against its quotas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Executions running.
+    pub running: u64,
+    /// Bytes stored: blobs (inline and in the CAS), checkpoint states, outbox payloads and
+    /// captured stdout/stderr.
+    pub stored_bytes: u64,
+    /// Node attempts that ended since `since`.
+    pub nodes_since: u64,
+}
+
+/// The tenant's usage, counting node attempts that ended at or after `since`.
+pub async fn usage(db: impl SqliteExecutor<'_>, id: TenantId, since: Timestamp) -> Result<Usage, DbError> {
+    let (running, stored_bytes, nodes_since): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM executions WHERE tenant_id = ?1 AND status = 'running') AS running,
+                (SELECT coalesce(sum(size), 0) FROM blobs WHERE tenant_id = ?1)
+                + (SELECT coalesce(sum(length(CAST(c.state AS BLOB))), 0) FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ?1)
+                + (SELECT coalesce(sum(length(CAST(b.stdout AS BLOB)) + length(CAST(b.stderr AS BLOB))), 0)
+                     FROM node_boundaries b JOIN executions e ON e.id = b.execution_id WHERE e.tenant_id = ?1)
+                + (SELECT coalesce(sum(length(CAST(payload AS BLOB))), 0) FROM outbox WHERE tenant_id = ?1) AS stored_bytes,
+                (SELECT count(*) FROM node_boundaries b JOIN executions e ON e.id = b.execution_id
+                  WHERE b.finished_at >= ?2 AND e.tenant_id = ?1) AS nodes_since",
+    )
+    .bind(id.uuid())
+    .bind(since.micros())
+    .fetch_one(db)
+    .await?;
+    Ok(Usage {
+        running: in_range("running", running)?,
+        stored_bytes: in_range("stored_bytes", stored_bytes)?,
+        nodes_since: in_range("nodes_since", nodes_since)?,
+    })
+}
+
+/// Node attempts of the tenant that ended at or after `since` (the per-attempt half of [`usage`]).
+pub async fn nodes_since(
+    db: impl SqliteExecutor<'_>,
+    id: TenantId,
+    since: Timestamp,
+) -> Result<u64, DbError> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM node_boundaries b JOIN executions e ON e.id = b.execution_id WHERE b.finished_at >= ? AND e.tenant_id = ?")
+        .bind(since.micros())
+        .bind(id.uuid())
+        .fetch_one(db)
+        .await?;
+    in_range("n", n)
+}
+
+const TOKEN_COLUMNS: &str = "id, tenant_id, name, created_at, revoked_at";
+
+/// Stores a token by the SHA-256 (hex) of its secret.
+pub async fn insert_token(db: impl SqliteExecutor<'_>, t: &ApiToken, hash: &str) -> Result<(), DbError> {
+    sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?)"))
+        .bind(t.id.uuid())
+        .bind(t.tenant.uuid())
+        .bind(&t.name)
+        .bind(t.created_at.micros())
+        .bind(t.revoked_at.map(|r| r.micros()))
+        .bind(hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The token whose secret hashes to `hash`, revoked or not.
+pub async fn token_by_hash(db: impl SqliteExecutor<'_>, hash: &str) -> Result<Option<ApiToken>, DbError> {
+    let row =
+        sqlx::query_as::<_, TokenRow>(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?"))
+            .bind(hash)
+            .fetch_optional(db)
+            .await?;
+    row.map(ApiToken::from).map(Ok).transpose()
+}
+
+/// Revokes a token of `tenant`; false if it has no such token or it was already revoked.
+pub async fn revoke_token(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    id: TokenId,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now.micros())
+    .bind(id.uuid())
+    .bind(tenant.uuid())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A tenant's tokens, oldest first (secrets are never stored, so never listed).
+pub async fn list_tokens(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<ApiToken>, DbError> {
+    let rows = sqlx::query_as::<_, TokenRow>(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE tenant_id = ? ORDER BY id"
+    ))
+    .bind(tenant.uuid())
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(ApiToken::from).collect())
+}
+
+/// An `api_tokens` row as stored (never its hash).
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: uuid::Uuid,
+    tenant_id: uuid::Uuid,
+    name: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<TokenRow> for ApiToken {
+    fn from(r: TokenRow) -> Self {
+        ApiToken {
+            id: TokenId::from_uuid(r.id),
+            tenant: TenantId::from_uuid(r.tenant_id),
+            name: r.name,
+            created_at: Timestamp::from_micros(r.created_at),
+            revoked_at: r.revoked_at.map(Timestamp::from_micros),
+        }
+    }
+}

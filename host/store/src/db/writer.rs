@@ -1,0 +1,277 @@
+//! Group commit: one writer thread per executor commits the exit transactions of many
+//! boundaries — of many executions — in one SQLite transaction, so they share one `fsync`.
+//!
+//! A failing boundary's rows are undone alone and the others commit (when a batch fails, the
+//! group runs again with a savepoint per batch, see [`commit_group`]). Batches are taken in
+//! arrival order (FIFO), and an execution's batches arrive in the order its drive issued them;
+//! a batch whose execution already had one fail is refused. So, as with one transaction per
+//! boundary, the database never holds a boundary's effects without those of every boundary of
+//! its execution issued before it, and a crash mid-group loses the whole group, which no one
+//! was told had committed.
+
+use super::batch::Batch;
+use super::{DbError, Durability};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, oneshot};
+use wtb_failpoint as failpoint;
+
+/// Why the writer did not commit a job. Each job is answered exactly once.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A statement of the job's own batch failed; the batch was undone alone.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The group's transaction did not commit (it was lost, or `COMMIT` failed).
+    #[error("committing: {0}")]
+    NotCommitted(String),
+    /// An earlier job of the same chain failed, so this one was not run.
+    #[error("an earlier transaction of this execution failed")]
+    Refused,
+    /// The job asked to be undone after running ([`Job::roll_back`]) and was.
+    #[error("undone on request")]
+    Undone,
+    /// The writer has stopped.
+    #[error("the commit writer has stopped")]
+    Stopped,
+}
+
+/// Most batches in one group: bounds the transaction (and the wait of the first in it).
+const MAX_GROUP: usize = 128;
+
+/// One boundary's exit transaction waiting for the writer.
+pub struct Job {
+    /// The statements, run in the group's transaction (in a savepoint when one fails).
+    pub batch: Batch<'static>,
+    /// Undo it after running it (the `BeforeExitCommit` fault injection).
+    pub roll_back: bool,
+    /// A node's exit transaction (the commit failpoints count these), not a start.
+    pub exit: bool,
+    /// Set when one of the execution's batches failed: its later ones are refused.
+    pub poisoned: Arc<AtomicBool>,
+    /// Told once the group committed (or why not).
+    pub reply: oneshot::Sender<Result<(), WriteError>>,
+}
+
+/// The handle the drives submit to.
+pub struct GroupCommitter {
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GroupCommitter {
+    /// Starts the writer on a thread of its own with its own connection to the (migrated)
+    /// database at `path`. SQLite runs on that thread from `BEGIN` to `COMMIT`: through the
+    /// async driver, every statement's result was handed to a tokio worker, and with guests
+    /// keeping both cores busy each hand-off waited for one (~180 µs per boundary).
+    pub fn start(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        Self::start_after(path, durability, None)
+    }
+
+    /// [`Self::start`], the writer taking its first group only once `gate` opens (so a test can
+    /// queue several jobs that will form one group).
+    fn start_after(
+        path: &Path,
+        durability: Durability,
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> Result<Self, DbError> {
+        let db = super::open_direct(path, durability)?;
+        let scope = path.to_string_lossy().into_owned();
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let run = move || {
+            if let Some(gate) = gate {
+                let _ = gate.recv();
+            }
+            writer(&db, &scope, rx);
+        };
+        let thread =
+            std::thread::Builder::new().name("wtb-commit".into()).spawn(run).map_err(DbError::Writer)?;
+        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
+    }
+
+    /// Queues a job; its reply says when (and whether) it committed.
+    pub fn submit(&self, job: Job) {
+        let Some(jobs) = &self.jobs else { return };
+        if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
+            let _ = job.reply.send(Err(WriteError::Stopped));
+        }
+    }
+}
+
+impl Drop for GroupCommitter {
+    /// Lets the writer finish the queued groups, then closes its connection.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Commits groups until every sender is gone. `scope` (the database path) keys its pause point.
+fn writer(db: &rusqlite::Connection, scope: &str, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(db, scope, group);
+    }
+}
+
+/// One transaction for the whole group; every job is answered.
+///
+/// The batches first run straight in the transaction. Savepoints cost a copy of every page a
+/// batch touches first (SQLite's statement journal), so they are only paid for when needed:
+/// if a batch fails (or one must be undone, the fault injection), the transaction is rolled
+/// back and the group runs again with a savepoint per batch, which undoes the failing one
+/// alone.
+fn commit_group(db: &rusqlite::Connection, scope: &str, group: Vec<Job>) {
+    let group: Vec<Job> = group.into_iter().filter_map(refuse_poisoned).collect();
+    if group.is_empty() {
+        return;
+    }
+    if let Err(e) = run(db, "BEGIN IMMEDIATE") {
+        return fail_all(group, &e.to_string());
+    }
+    let straight = !group.iter().any(|job| job.roll_back)
+        && group.iter().all(|job| job.batch.execute_direct(db).is_ok());
+    let kept = if straight {
+        group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect()
+    } else {
+        if !db.is_autocommit() {
+            let _ = run(db, "ROLLBACK");
+        }
+        if let Err(e) = run(db, "BEGIN IMMEDIATE") {
+            return fail_all(group, &e.to_string());
+        }
+        match each_in_savepoint(db, group) {
+            Some(kept) => kept,
+            None => return,
+        }
+    };
+    for _ in kept.iter().filter(|(_, _, exit)| *exit) {
+        // Crash tests abort here: every statement ran, the transaction is still open.
+        failpoint::hit("before-commit");
+    }
+    // Tests hold the transaction open here to read around it (keyed by the database path).
+    failpoint::pause_blocking("before-group-commit", scope);
+    if let Err(e) = run(db, "COMMIT") {
+        // A failed COMMIT may leave the transaction open (a deferred constraint, a busy
+        // reader); it must not stay open under the next group.
+        if !db.is_autocommit() {
+            let _ = run(db, "ROLLBACK");
+        }
+        return fail_kept(kept, &e.to_string());
+    }
+    for (reply, _, exit) in kept {
+        if exit {
+            failpoint::hit("after-commit");
+        }
+        let _ = reply.send(Ok(()));
+    }
+}
+
+/// Answers a job whose execution already had a batch fail; passes the others on.
+fn refuse_poisoned(job: Job) -> Option<Job> {
+    if !job.poisoned.load(Ordering::Acquire) {
+        return Some(job);
+    }
+    let _ = job.reply.send(Err(WriteError::Refused));
+    None
+}
+
+/// Runs each batch of `group` in a savepoint of the open transaction, in order: a failing
+/// batch is undone alone and poisons its execution's later ones. Returns the jobs kept, or
+/// `None` when the transaction itself was lost (every job has then been answered).
+fn each_in_savepoint(db: &rusqlite::Connection, group: Vec<Job>) -> Option<Vec<Kept>> {
+    let mut kept: Vec<Kept> = Vec::with_capacity(group.len());
+    let mut jobs = group.into_iter();
+    while let Some(job) = jobs.next() {
+        let Some(job) = refuse_poisoned(job) else { continue };
+        match in_savepoint(db, &job.batch, !job.roll_back) {
+            Ok(()) if job.roll_back => {
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(WriteError::Undone));
+            }
+            Ok(()) => kept.push((job.reply, job.poisoned, job.exit)),
+            Err(SavepointError::Batch(e)) => {
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(e.into()));
+            }
+            Err(SavepointError::TransactionLost(e)) => {
+                // Nothing of the group will commit, and later statements must not run outside
+                // a transaction: every job fails.
+                let message = e.to_string();
+                let _ = run(db, "ROLLBACK");
+                job.poisoned.store(true, Ordering::Release);
+                let _ = job.reply.send(Err(e.into()));
+                fail_kept(kept, &message);
+                fail_all(jobs.collect(), &message);
+                return None;
+            }
+        }
+    }
+    Some(kept)
+}
+
+/// Why [`in_savepoint`] failed.
+enum SavepointError {
+    /// A statement of the batch failed; the batch was undone, the transaction goes on.
+    Batch(DbError),
+    /// The transaction itself is gone (SQLite rolls it back by itself on a full disk or an I/O
+    /// error): nothing of it will commit.
+    TransactionLost(DbError),
+}
+
+/// Runs `batch` as a savepoint of the open transaction: all of it stays, or — when a statement
+/// fails, or `keep` is false — none of it does, and the transaction carries on for the other
+/// batches of the group.
+fn in_savepoint(db: &rusqlite::Connection, batch: &Batch<'static>, keep: bool) -> Result<(), SavepointError> {
+    run(db, "SAVEPOINT boundary").map_err(SavepointError::TransactionLost)?;
+    let result = batch.execute_direct(db);
+    if result.is_ok() && keep {
+        return run(db, "RELEASE boundary").map_err(SavepointError::TransactionLost);
+    }
+    if db.is_autocommit() {
+        let lost = result.err().unwrap_or_else(|| DbError::Corrupt {
+            what: "transaction",
+            detail: "ended inside a boundary's batch".into(),
+        });
+        return Err(SavepointError::TransactionLost(lost));
+    }
+    run(db, "ROLLBACK TO boundary")
+        .and_then(|()| run(db, "RELEASE boundary"))
+        .map_err(SavepointError::TransactionLost)?;
+    result.map_err(SavepointError::Batch)
+}
+
+/// One parameterless statement, prepared once per connection.
+fn run(db: &rusqlite::Connection, sql: &str) -> Result<(), DbError> {
+    db.prepare_cached(sql)?.raw_execute()?;
+    Ok(())
+}
+
+/// A job whose batch ran and waits for the commit: its reply, its chain's poison flag, and
+/// whether it is a node's exit.
+type Kept = (oneshot::Sender<Result<(), WriteError>>, Arc<AtomicBool>, bool);
+
+/// Tells the jobs whose batches ran that the transaction did not commit.
+fn fail_kept(kept: Vec<Kept>, message: &str) {
+    for (reply, poisoned, _) in kept {
+        poisoned.store(true, Ordering::Release);
+        let _ = reply.send(Err(WriteError::NotCommitted(message.to_owned())));
+    }
+}
+
+/// Tells every job of `group` that the transaction did not commit.
+fn fail_all(group: Vec<Job>, message: &str) {
+    fail_kept(group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect(), message);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! Tests of `writer`.
+
+use super::*;
+
+fn insert(batch: &mut Batch<'static>, name: &str) {
+    use wtb_core::clock::IdGen as _;
+    batch
+        .statement("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)")
+        .bind(wtb_core::clock::UuidV7Ids.next())
+        .bind(name.to_owned());
+}
+
+/// A fresh database and a committer whose writer waits for the returned sender: jobs
+/// submitted before it is sent form one group.
+async fn gated() -> (tempfile::TempDir, crate::db::SqlitePool, GroupCommitter, std::sync::mpsc::Sender<()>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wtb.db");
+    let pool = crate::db::open(&path, Durability::Full).await.unwrap();
+    let (open, gate) = std::sync::mpsc::channel();
+    let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
+    (dir, pool, committer, open)
+}
+
+fn job(
+    batch: Batch<'static>,
+    poisoned: &Arc<AtomicBool>,
+) -> (Job, oneshot::Receiver<Result<(), WriteError>>) {
+    let (reply, answer) = oneshot::channel();
+    (Job { batch, roll_back: false, exit: true, poisoned: poisoned.clone(), reply }, answer)
+}
+
+/// Queues one job per name, each inserting a tenant of that name and, for the name `odd`,
+/// the statements `spoil` adds; each on a chain of its own. Returns the answers in order.
+fn queue(
+    committer: &GroupCommitter,
+    names: &[&str],
+    odd: &str,
+    spoil: impl Fn(&mut Batch<'static>),
+) -> Vec<oneshot::Receiver<Result<(), WriteError>>> {
+    let mut answers = Vec::new();
+    for name in names {
+        let mut batch = Batch::new();
+        insert(&mut batch, name);
+        if *name == odd {
+            spoil(&mut batch);
+        }
+        let (job, answer) = job(batch, &Arc::new(AtomicBool::new(false)));
+        committer.submit(job);
+        answers.push(answer);
+    }
+    answers
+}
+
+#[tokio::test]
+async fn one_group_commits_the_good_batches_and_refuses_after_a_failure() {
+    let (_dir, pool, committer, open) = gated().await;
+    let (a, b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let mut answers = Vec::new();
+    // Queued before the writer starts: one group.
+    for (name, chain) in [("a1", &a), ("b1", &b), ("a2", &a), ("b2", &b)] {
+        let mut batch = Batch::new();
+        insert(&mut batch, name);
+        if name == "b1" {
+            insert(&mut batch, "a1"); // duplicate name: this batch fails, after its first row
+        }
+        let (job, answer) = job(batch, chain);
+        committer.submit(job);
+        answers.push((name, answer));
+    }
+    open.send(()).unwrap();
+    let mut results = Vec::new();
+    for (name, answer) in answers {
+        results.push((name, answer.await.unwrap().is_ok()));
+    }
+    assert_eq!(results, [("a1", true), ("b1", false), ("a2", true), ("b2", false)]);
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM tenants WHERE name != 'default' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(names, [("a1".to_owned(),), ("a2".to_owned(),)], "b1 undone whole, b2 refused");
+}
+
+#[tokio::test]
+async fn a_transaction_sqlite_rolled_back_fails_the_whole_group_and_runs_nothing_outside_it() {
+    let (_dir, pool, committer, open) = gated().await;
+    let answers = queue(&committer, &["a1", "lost", "a2"], "lost", |batch| {
+        // What SQLite does by itself on a full disk or an I/O error: the transaction is
+        // rolled back under the savepoint, then the batch fails.
+        batch.statement("ROLLBACK");
+        batch.statement("INSERT INTO no_such_table VALUES (1)");
+    });
+    open.send(()).unwrap();
+    for answer in answers {
+        assert!(answer.await.unwrap().is_err());
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants WHERE name != 'default'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "neither the rolled-back rows nor a later batch (autocommitted) remain");
+}
+
+#[tokio::test]
+async fn a_failed_commit_fails_the_whole_group_and_the_writer_goes_on() {
+    let (_dir, pool, committer, open) = gated().await;
+    let answers = queue(&committer, &["a1", "fk"], "fk", |batch| {
+        // A deferred foreign-key violation passes every statement and RELEASE, and fails
+        // the group's COMMIT, leaving the transaction open.
+        batch.statement("PRAGMA defer_foreign_keys = ON");
+        batch.statement(
+            "INSERT INTO components (tenant_id, digest, size, created_at) VALUES (X'00', 'x', 0, 0)",
+        );
+    });
+    open.send(()).unwrap();
+    for answer in answers {
+        assert!(answer.await.unwrap().is_err(), "no job may be told it committed");
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants WHERE name != 'default'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "the group's transaction was rolled back");
+    // The writer goes on: a later group commits.
+    for answer in queue(&committer, &["later"], "", |_| {}) {
+        answer.await.unwrap().unwrap();
+    }
+}

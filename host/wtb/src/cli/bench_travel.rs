@@ -1,0 +1,159 @@
+//! `wtb bench`, time-travel part: a `list` page among 10,000 executions, a rollback of a
+//! 10,000-file / 100 MB workspace where 1 % of the files changed, and the capture of an
+//! unchanged 10,000-file workspace. Durable mode, in a fresh data dir beside the real one.
+
+use anyhow::{Context as _, ensure};
+use serde_json::Map;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use wtb_core::clock::{IdGen as _, SystemClock, UuidV7Ids};
+use wtb_core::model::{CheckpointKind, Execution, ExecutionId, ExecutionStatus, Timestamp, Touched};
+use wtb_engine::config::DataDir;
+use wtb_engine::executor::{Executor, workspace_dir};
+use wtb_store::capture::{Workspace, capture};
+use wtb_store::db;
+use wtb_store::db::batch::{Batch, End};
+use wtb_store::db::execution::ListFilter;
+
+/// Figures of the time-travel scenarios, in milliseconds (medians).
+#[derive(Debug, serde::Serialize)]
+pub struct TravelResult {
+    /// Executions in the database while listing.
+    pub executions: usize,
+    /// First page of 50, no filter.
+    pub list_first_page_ms: f64,
+    /// A page of 50 deep in the list (cursor in the middle).
+    pub list_deep_page_ms: f64,
+    /// A page with status + variant filters.
+    pub list_filtered_page_ms: f64,
+    /// Files and bytes in the rolled-back workspace.
+    pub workspace_files: u32,
+    /// Its total size.
+    pub workspace_bytes: u64,
+    /// `wtb rollback` to the checkpoint before 1 % of the files changed.
+    pub rollback_ms: f64,
+    /// Files the rollback rewrote.
+    pub rollback_written: usize,
+    /// Capture of the same workspace, unchanged (warm stat index, as between nodes).
+    pub unchanged_capture_ms: f64,
+}
+
+const FILES: u32 = 10_000;
+const FILE_SIZE: usize = 10 * 1024;
+/// The nodes' new-entry limit: the default (10,000) has no room for the files' directory.
+const MAX_FILES: u32 = FILES + 100;
+
+/// Runs the three scenarios in `dir`.
+pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
+    std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
+    // Two identical bulk nodes: `fill` writes the files, `change` rewrites the 1 % that vary.
+    let node = |id: &str| {
+        format!(
+            "\n[[nodes]]\nid = \"{id}\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\n\
+             limits = {{ timeout_ms = 120000, max_files = {MAX_FILES}, disk_mib = 1024 }}\n"
+        )
+    };
+    let manifest = format!("name = \"bulk\"\n{}{}", node("fill"), node("change"));
+    std::fs::write(dir.join("bulk.toml"), manifest)?;
+    let data_path = dir.join("data");
+    let exec = Executor::open(DataDir::open(&data_path)?, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
+    let wf = exec.load_workflow(&dir.join("bulk.toml")).await?;
+    let s = exec.run(&wf, Map::new()).await?;
+    ensure!(s.status == ExecutionStatus::Completed, "the bulk workflow did not complete: {:?}", s.failure);
+    let report = exec.describe(s.execution).await?;
+    let fill_exit = report
+        .checkpoints
+        .iter()
+        .find(|c| c.checkpoint.node == "fill" && c.checkpoint.kind == CheckpointKind::Exit)
+        .context("no exit of `fill`")?;
+    let workspace_bytes = fill_exit.files.values().map(|e| e.size).sum();
+
+    // Capture of the unchanged workspace: the first pass fills the stat index, as the
+    // previous node's capture does in a run; the measured passes find nothing to hash.
+    let final_tree = report.checkpoints.last().context("no checkpoints")?.files.clone();
+    let ws_path = workspace_dir(&data_path, s.execution, 0);
+    let handle = cap_std::fs::Dir::open_ambient_dir(&ws_path, cap_std::ambient_authority())?;
+    let mut ws = Workspace::new(handle, ws_path);
+    let limits = exec.config().capture_limits();
+    let first = capture(&mut ws, &final_tree, &*exec.cas(), exec.tenant(), &limits, &Touched::everything())?;
+    ensure!(first.changes.is_empty(), "the workspace changed after the run");
+    let mut captures = Vec::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        let c = capture(&mut ws, &final_tree, &*exec.cas(), exec.tenant(), &limits, &Touched::everything())?;
+        captures.push(t.elapsed().as_secs_f64() * 1e3);
+        ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
+    }
+
+    let t = Instant::now();
+    let r = exec.travel().rollback(s.execution, fill_exit.checkpoint.id).await?;
+    let rollback_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    let (first_page, deep_page, filtered_page) = list_pages(&exec).await?;
+    exec.close().await;
+    Ok(TravelResult {
+        executions: 10_001,
+        list_first_page_ms: first_page,
+        list_deep_page_ms: deep_page,
+        list_filtered_page_ms: filtered_page,
+        workspace_files: FILES,
+        workspace_bytes,
+        rollback_ms,
+        rollback_written: r.written,
+        unchanged_capture_ms: median(&mut captures),
+    })
+}
+
+/// Adds 10,000 executions, then times pages: first, deep (cursor in the middle), filtered.
+async fn list_pages(exec: &Executor) -> anyhow::Result<(f64, f64, f64)> {
+    let one =
+        exec.list(&ListFilter::default(), None, 1).await?.executions.pop().context("no execution to copy")?;
+    let statuses = [
+        ExecutionStatus::Completed,
+        ExecutionStatus::Failed,
+        ExecutionStatus::Paused,
+        ExecutionStatus::Cancelled,
+    ];
+    let mut rows = Batch::new();
+    let mut middle = None;
+    for i in 0..10_000u32 {
+        let e = Execution {
+            id: ExecutionId::from_uuid(UuidV7Ids.next()),
+            status: statuses[i as usize % statuses.len()],
+            variant: Some(format!("v{}", i % 3)),
+            created_at: Timestamp::from_micros(one.created_at.micros() + i64::from(i)),
+            ..one.clone()
+        };
+        db::execution::insert_into(&mut rows, &e, None);
+        if i == 5_000 {
+            middle = Some(e.id);
+        }
+    }
+    rows.execute_atomic(&mut *exec.pool().acquire().await?, End::Commit).await?;
+    let filtered = ListFilter {
+        status: Some(ExecutionStatus::Failed),
+        variant: Some("v1".into()),
+        ..ListFilter::default()
+    };
+    let time = async |filter: &ListFilter, after: Option<ExecutionId>| -> anyhow::Result<f64> {
+        let mut ms = Vec::new();
+        for _ in 0..21 {
+            let t = Instant::now();
+            let page = exec.list(filter, after, 50).await?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            ensure!(page.executions.len() == 50, "a page came back short");
+        }
+        Ok(median(&mut ms))
+    };
+    Ok((
+        time(&ListFilter::default(), None).await?,
+        time(&ListFilter::default(), middle).await?,
+        time(&filtered, None).await?,
+    ))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
