@@ -240,6 +240,11 @@ pub fn chromedriver() -> Result<PathBuf, String> {
     browser_tools().map(|(_, d)| d)
 }
 
+/// The SQLite pool behind an executor, for tests that read the rows themselves.
+pub fn sqlite(exec: &Executor) -> &wtb::db::sqlite::SqlitePool {
+    exec.database().as_any().downcast_ref::<wtb::db::Sqlite>().expect("the embedded SQLite backend").pool()
+}
+
 /// SHA-256 of `bytes` as a model digest.
 pub fn digest(bytes: &[u8]) -> wtb::model::Digest {
     wtb::model::Digest::of(bytes)

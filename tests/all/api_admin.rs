@@ -181,6 +181,21 @@ fn a_malformed_admin_token_setting_is_refused_before_anything_starts() {
 
 /// Polls execution `id` until it is final; returns its report.
 pub async fn wait_final(http: &reqwest::Client, server: &Server, token: &str, id: &str) -> Value {
+    let ended =
+        |r: &Value| matches!(r["execution"]["status"].as_str(), Some("completed" | "failed" | "cancelled"));
+    wait_until(http, server, token, id, "finish", ended).await
+}
+
+/// The execution's JSON (`GET /executions/{id}`) once `reached` holds for it: a barrier on
+/// committed state, not a time window. Panics after 20 s, naming `what` it did not do.
+pub async fn wait_until(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    id: &str,
+    what: &str,
+    reached: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..400 {
         let r: Value = http
             .get(server.url(&format!("/executions/{id}")))
@@ -191,12 +206,12 @@ pub async fn wait_final(http: &reqwest::Client, server: &Server, token: &str, id
             .json()
             .await
             .unwrap();
-        if matches!(r["execution"]["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+        if reached(&r) {
             return r;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("execution {id} did not finish");
+    panic!("execution {id} did not {what}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -225,8 +225,15 @@ async fn a_run_interrupted_by_sigterm_finishes_when_the_server_starts_again() {
     };
     let manifest = format!("name = \"long\"\n{}{}{}{}", node("a"), node("b"), node("c"), node("d"));
     let id = start(&http, &server, &alpha, &manifest).await;
-    // Stopped gracefully while a node runs: a clean exit, the execution not finished.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // Stopped gracefully once the first node's exit is committed, while the next one runs (each
+    // takes 400 ms): a clean exit, the execution not finished.
+    let succeeded = |r: &Value| {
+        r["nodes"].as_array().map_or(0, |n| n.iter().filter(|n| n["status"] == "succeeded").count())
+    };
+    let first =
+        super::api_admin::wait_until(&http, &server, &alpha, &id, "commit a node", |r| succeeded(r) >= 1)
+            .await;
+    assert!(succeeded(&first) < 4, "stopped before the run could end: {first}");
     assert!(server.stop().success());
     let server = Server::start(&h, &[]);
     let done = super::api_admin::wait_final(&http, &server, &alpha, &id).await;

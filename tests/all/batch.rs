@@ -1,7 +1,8 @@
 //! One-call transactions: all statements or none.
 
 use serde_json::json;
-use wtb::db::batch::{Batch, End};
+use wtb::db::sqlite;
+use wtb::db::sqlite::batch::{Batch, End};
 use wtb::db::{self, DbError};
 use wtb::model::*;
 
@@ -18,7 +19,7 @@ fn blob(content: &[u8]) -> BlobRecord {
 #[tokio::test]
 async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = db::open(&dir.path().join("wtb.db"), db::Durability::Full).await.unwrap();
+    let pool = sqlite::open(&dir.path().join("wtb.db"), db::Durability::Full).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     let (a, b) = (blob(b"a"), blob(b"b"));
     let orphan = Checkpoint {
@@ -36,41 +37,41 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
         created_at: Timestamp::from_micros(1),
     };
     let mut batch = Batch::new();
-    db::blob::insert_into(&mut batch, &a);
-    db::checkpoint::insert_into(&mut batch, &orphan);
-    db::blob::insert_into(&mut batch, &b);
+    sqlite::blob::insert_into(&mut batch, &a);
+    sqlite::checkpoint::insert_into(&mut batch, &orphan);
+    sqlite::blob::insert_into(&mut batch, &b);
     let err = batch.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
     assert!(matches!(err, DbError::Sqlx(_)), "{err}");
     assert!(
-        db::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
+        sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
         "first statement undone"
     );
 
     let mut batch = Batch::new();
-    db::blob::insert_into(&mut batch, &a);
+    sqlite::blob::insert_into(&mut batch, &a);
     batch.execute_atomic(&mut conn, End::Rollback).await.unwrap();
     assert!(
-        db::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
+        sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
         "rolled back on request"
     );
 
     let mut batch = Batch::new();
-    db::blob::insert_into(&mut batch, &a);
-    db::blob::insert_into(&mut batch, &b);
+    sqlite::blob::insert_into(&mut batch, &a);
+    sqlite::blob::insert_into(&mut batch, &b);
     batch.execute_atomic(&mut conn, End::Commit).await.unwrap();
-    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().is_some());
+    assert!(sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = db::open(&dir.path().join("wtb.db"), db::Durability::Normal).await.unwrap();
+    let pool = sqlite::open(&dir.path().join("wtb.db"), db::Durability::Normal).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     // 20,000 rows of 5 parameters: 100,000 parameters, three times SQLite's per-call limit.
     let blobs: Vec<BlobRecord> = (0..20_000u32).map(|i| blob(&i.to_le_bytes())).collect();
     let mut batch = Batch::new();
     for b in &blobs {
-        db::blob::insert_into(&mut batch, b);
+        sqlite::blob::insert_into(&mut batch, b);
     }
     // A failure in the last chunk undoes the earlier chunks too.
     let orphan = CheckpointId::from_uuid(uuid::Uuid::from_u128(1));
@@ -78,13 +79,13 @@ async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
         .bind(orphan.uuid()).bind(uuid::Uuid::from_u128(2)).bind(uuid::Uuid::from_u128(3));
     batch.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
     assert!(
-        db::blob::get_one(&mut *conn, TenantId::DEFAULT, &blobs[0].digest).await.unwrap().is_none(),
+        sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &blobs[0].digest).await.unwrap().is_none(),
         "first chunk undone"
     );
 
     let mut batch = Batch::new();
     for b in &blobs {
-        db::blob::insert_into(&mut batch, b);
+        sqlite::blob::insert_into(&mut batch, b);
     }
     batch.execute_atomic(&mut conn, End::Commit).await.unwrap();
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs").fetch_one(&mut *conn).await.unwrap();
@@ -95,16 +96,16 @@ async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
 async fn the_commit_writer_s_direct_path_stores_what_sqlx_reads_back_and_refuses_a_short_bind() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wtb.db");
-    let pool = db::open(&path, db::Durability::Full).await.unwrap();
-    let direct = db::open_direct(&path, db::Durability::Full).unwrap();
+    let pool = sqlite::open(&path, db::Durability::Full).await.unwrap();
+    let direct = sqlite::open_direct(&path, db::Durability::Full).unwrap();
     let inline = blob(b"inline \x00 bytes");
     let external = BlobRecord { inline: None, ..blob(b"in the CAS") };
     let mut batch = Batch::new();
-    db::blob::insert_into(&mut batch, &inline);
-    db::blob::insert_into(&mut batch, &external);
+    sqlite::blob::insert_into(&mut batch, &inline);
+    sqlite::blob::insert_into(&mut batch, &external);
     batch.execute_direct(&direct).unwrap();
     for b in [&inline, &external] {
-        let stored = db::blob::get_one(&pool, TenantId::DEFAULT, &b.digest)
+        let stored = sqlite::blob::get_one(&pool, TenantId::DEFAULT, &b.digest)
             .await
             .unwrap()
             .expect("row written on the direct connection");
@@ -125,20 +126,20 @@ async fn the_commit_writer_s_direct_path_stores_what_sqlx_reads_back_and_refuses
 #[tokio::test]
 async fn an_appended_batch_runs_after_the_first_with_its_own_binds_and_carries_its_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = db::open(&dir.path().join("wtb.db"), db::Durability::Normal).await.unwrap();
+    let pool = sqlite::open(&dir.path().join("wtb.db"), db::Durability::Normal).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     // A fork's rows: the parent row must come first, but is known last.
     let (first, second, third) = (blob(b"one"), blob(b"two"), blob(b"three"));
     let mut head = Batch::new();
-    db::blob::insert_into(&mut head, &first);
+    sqlite::blob::insert_into(&mut head, &first);
     let mut tail = Batch::new();
-    db::blob::insert_into(&mut tail, &second);
-    db::blob::insert_into(&mut tail, &third);
+    sqlite::blob::insert_into(&mut tail, &second);
+    sqlite::blob::insert_into(&mut tail, &third);
     head.append(tail);
     head.execute_atomic(&mut conn, End::Commit).await.unwrap();
     for b in [&first, &second, &third] {
         assert_eq!(
-            db::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(),
+            sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(),
             Some(b)
         );
     }
@@ -146,10 +147,10 @@ async fn an_appended_batch_runs_after_the_first_with_its_own_binds_and_carries_i
     // A bind error in the appended part refuses the whole batch: nothing of the head runs.
     let fresh = blob(b"four");
     let mut head = Batch::new();
-    db::blob::insert_into(&mut head, &fresh);
+    sqlite::blob::insert_into(&mut head, &fresh);
     let mut tail = Batch::new();
     tail.bind(1_i64); // a parameter before any statement
     head.append(tail);
     head.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
-    assert!(db::blob::get_one(&mut *conn, TenantId::DEFAULT, &fresh.digest).await.unwrap().is_none());
+    assert!(sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &fresh.digest).await.unwrap().is_none());
 }

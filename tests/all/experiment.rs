@@ -72,7 +72,7 @@ async fn the_greeting_experiment_finds_the_clock_reader_nondeterministic_only_un
         (Some("stamped"), Some(1), Some(1_704_067_200))
     );
     assert!(exec.history(cell).await.is_ok());
-    let filter = wtb::db::execution::ListFilter { variant: Some("stamped".into()), ..Default::default() };
+    let filter = wtb::db::ListFilter { variant: Some("stamped".into()), ..Default::default() };
     assert_eq!(exec.list(&filter, None, 100).await.unwrap().executions.len(), 6);
     // A fork of a cell is not that cell: the report still shows the original.
     let cp = exec.describe(cell).await.unwrap().checkpoints[0].checkpoint.id;
@@ -244,7 +244,7 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
         .unwrap()
         .checkpoint
         .id;
-    let blobs_before = wtb::db::blob::totals(exec.pool(), exec.tenant()).await.unwrap();
+    let blobs_before = exec.database().blobs().totals(exec.tenant()).await.unwrap();
     let file = h.file("fork-exp.toml", format!(
         "name = \"fork\"\nworkflow = \"three.toml\"\nfrom = \"{from}\"\nrepetitions = 2\n\
          [[variants]]\nname = \"a\"\n[[variants]]\nname = \"b\"\nnodes.tune = {{ config = {{ action = \"write\", update = {{ mode = \"b\" }} }} }}\n"
@@ -269,7 +269,7 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
             .count();
         assert_eq!(expensive_runs, 0, "the node before the checkpoint did not run again");
     }
-    let blobs_after = wtb::db::blob::totals(exec.pool(), exec.tenant()).await.unwrap();
+    let blobs_after = exec.database().blobs().totals(exec.tenant()).await.unwrap();
     assert_eq!(blobs_after.bytes, blobs_before.bytes, "forks share blobs: none copied");
     let r = exec.experiment_report(record.id).await.unwrap();
     assert!(r.passed, "{:?}", r.problems);

@@ -4,7 +4,8 @@
 use serde_json::{Map, json};
 use std::collections::HashSet;
 use wtb::clock::{IdGen as _, UuidV7Ids};
-use wtb::db::{self, execution::ListFilter};
+use wtb::db::sqlite;
+use wtb::db::{self, ListFilter};
 use wtb::model::{Execution, ExecutionId, ExecutionStatus, TenantId, Timestamp, WorkflowId, WorkflowRecord};
 use wtb_tests::Harness;
 
@@ -26,7 +27,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
     let root = exec.run(&wf, Map::new()).await.unwrap().execution;
     let root_cp = exec.describe(root).await.unwrap().checkpoints[0].checkpoint.id;
 
-    let pool = db::open(&h.data_dir().join("wtb.db"), db::Durability::Normal).await.unwrap();
+    let pool = sqlite::open(&h.data_dir().join("wtb.db"), db::Durability::Normal).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
     let mut workflows = Vec::new();
     for name in ["alpha", "beta"] {
@@ -38,7 +39,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
             definition: json!({ "name": name }),
             created_at: Timestamp::from_micros(0),
         };
-        workflows.push(db::workflow::insert_or_get(&mut tx, &record).await.unwrap());
+        workflows.push(sqlite::workflow::insert_or_get(&mut tx, &record).await.unwrap());
     }
     const N: usize = 10_000;
     let t0 = 1_900_000_000_000_000i64;
@@ -59,7 +60,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
             created_at: Timestamp::from_micros(t0 + i as i64 * 1_000_000),
             updated_at: Timestamp::from_micros(t0),
         };
-        db::execution::insert(&mut *tx, &e).await.unwrap();
+        sqlite::execution::insert(&mut *tx, &e).await.unwrap();
         rows.push((i, e));
     }
     tx.commit().await.unwrap();

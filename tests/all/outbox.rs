@@ -42,7 +42,7 @@ pub(crate) async fn run_some(h: &Harness, exec: &Executor, n: usize) -> Vec<Exec
 fn relay(exec: &Executor) -> Relay {
     let sinks = build_sinks(exec.data_root(), exec.config(), Arc::new(SystemClock)).unwrap();
     Relay::new(
-        exec.pool().clone(),
+        exec.database().clone(),
         sinks,
         RelayOptions::from_config(&exec.config().outbox),
         Arc::new(SystemClock),
@@ -54,7 +54,7 @@ fn relay(exec: &Executor) -> Relay {
 pub(crate) async fn all_events(exec: &Executor) -> Vec<(String, String, u64)> {
     let rows: Vec<(String, uuid::Uuid, i64)> =
         sqlx::query_as("SELECT idempotency_key, execution_id, seq FROM outbox ORDER BY pos")
-            .fetch_all(exec.pool())
+            .fetch_all(wtb_tests::sqlite(exec))
             .await
             .unwrap();
     rows.into_iter().map(|(k, x, s)| (k, x.to_string(), s as u64)).collect()
@@ -63,7 +63,7 @@ pub(crate) async fn all_events(exec: &Executor) -> Vec<(String, String, u64)> {
 pub(crate) async fn count(exec: &Executor, status: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM outbox_deliveries WHERE status = ?")
         .bind(status)
-        .fetch_one(exec.pool())
+        .fetch_one(wtb_tests::sqlite(exec))
         .await
         .unwrap()
 }
@@ -125,7 +125,7 @@ async fn a_webhook_gets_every_event_once_in_order_through_failures_and_throttlin
         assert_eq!(s.max_in_flight_per_key, 1);
     });
     let retried: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_deliveries WHERE attempts > 1")
-        .fetch_one(exec.pool())
+        .fetch_one(wtb_tests::sqlite(&exec))
         .await
         .unwrap();
     assert!(retried >= 1, "failed attempts are counted");
@@ -149,7 +149,7 @@ async fn a_4xx_goes_dead_at_once_blocks_only_its_execution_and_retry_revives_it(
     relay.drain().await.unwrap();
     let dead: (i64, String) =
         sqlx::query_as("SELECT attempts, last_error FROM outbox_deliveries WHERE status = 'dead'")
-            .fetch_one(exec.pool())
+            .fetch_one(wtb_tests::sqlite(&exec))
             .await
             .unwrap();
     assert_eq!(dead.0, 1, "a 400 is not retried");
@@ -172,7 +172,7 @@ async fn a_4xx_goes_dead_at_once_blocks_only_its_execution_and_retry_revives_it(
     let first = events.first().unwrap().0.clone();
     let first_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?")
         .bind(&first)
-        .fetch_one(exec.pool())
+        .fetch_one(wtb_tests::sqlite(&exec))
         .await
         .unwrap();
     let not_dead = wtb(&h, &["outbox", "retry", &first_id.to_string()]);
@@ -207,7 +207,7 @@ async fn an_unreachable_webhook_is_retried_with_backoff_then_dead() {
     assert!(started.elapsed() >= Duration::from_millis(20), "two backoff waits happened");
     let (attempts, error): (i64, String) =
         sqlx::query_as("SELECT attempts, last_error FROM outbox_deliveries WHERE status = 'dead'")
-            .fetch_one(exec.pool())
+            .fetch_one(wtb_tests::sqlite(&exec))
             .await
             .unwrap();
     assert_eq!(attempts, 3);
@@ -324,7 +324,7 @@ async fn a_tls_webhook_is_delivered_when_its_ca_is_trusted_and_retried_when_not(
     step_until(&untrusted, &exec, "the untrusted delivery to die", async |e| count(e, "dead").await == 1)
         .await;
     let error: String = sqlx::query_scalar("SELECT last_error FROM outbox_deliveries WHERE status = 'dead'")
-        .fetch_one(exec.pool())
+        .fetch_one(wtb_tests::sqlite(&exec))
         .await
         .unwrap();
     assert!(error.contains("certificate") && error.contains("gave up after 2 attempts"), "{error}");

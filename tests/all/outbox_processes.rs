@@ -53,7 +53,7 @@ async fn two_relay_processes_never_hold_the_same_event_at_once() {
     });
     let owners: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox_deliveries WHERE lease_owner IS NOT NULL")
-            .fetch_one(exec.pool())
+            .fetch_one(wtb_tests::sqlite(&exec))
             .await
             .unwrap();
     assert_eq!(owners, 0, "leases are released when settled");

@@ -1,7 +1,6 @@
 //! The protocol: checkpoints, file commits, blobs and outbox events, committed together.
 
 use serde_json::{Map, json};
-use wtb::db;
 use wtb::executor::FailPoint;
 use wtb::model::{CheckpointKind, ExecutionStatus, TenantId};
 use wtb_tests::{Harness, digest};
@@ -29,9 +28,9 @@ async fn files_land_as_blobs_matching_their_content() {
     assert_eq!(large.digest, Some(digest(&big)));
 
     // Small content is inline in its blob row; large content is a CAS object named by digest.
-    let row = db::blob::get_one(exec.pool(), TenantId::DEFAULT, &digest(b"alpha\n")).await.unwrap().unwrap();
+    let row = exec.database().blobs().get_one(TenantId::DEFAULT, &digest(b"alpha\n")).await.unwrap().unwrap();
     assert_eq!(row.inline.as_deref(), Some(&b"alpha\n"[..]));
-    let row = db::blob::get_one(exec.pool(), TenantId::DEFAULT, &digest(&big)).await.unwrap().unwrap();
+    let row = exec.database().blobs().get_one(TenantId::DEFAULT, &digest(&big)).await.unwrap().unwrap();
     assert_eq!((row.inline, row.size), (None, 200_000));
     let on_disk = std::fs::read(h.cas_object(&digest(&big))).unwrap();
     assert_eq!(digest(&on_disk), digest(&big));
@@ -53,7 +52,7 @@ async fn identical_content_is_stored_once() {
         let s = exec.run(&wf, Map::new()).await.unwrap();
         assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     }
-    let after = db::blob::totals(exec.pool(), TenantId::DEFAULT).await.unwrap();
+    let after = exec.database().blobs().totals(TenantId::DEFAULT).await.unwrap();
     // Six files with the same bytes in two executions: one blob row and one CAS object for
     // them (the other row and object are the component's own bytes).
     assert_eq!((after.count, after.cas_bytes), (2, 100_000 + wtb_tests::PROBE.len() as u64));
@@ -156,9 +155,9 @@ async fn a_failed_exit_transaction_leaves_no_checkpoint_and_no_event_only_an_orp
     // The large blob reached the CAS before the transaction, and nothing references it.
     let big = digest(&(0..150_000usize).map(|i| (i % 251) as u8).collect::<Vec<_>>());
     assert!(h.cas_object(&big).exists());
-    assert!(db::blob::get_one(exec.pool(), TenantId::DEFAULT, &big).await.unwrap().is_none());
-    assert!(db::blob::get_one(exec.pool(), TenantId::DEFAULT, &digest(b"s")).await.unwrap().is_none());
-    assert!(db::blob::get_one(exec.pool(), TenantId::DEFAULT, &digest(b"2")).await.unwrap().is_none());
+    assert!(exec.database().blobs().get_one(TenantId::DEFAULT, &big).await.unwrap().is_none());
+    assert!(exec.database().blobs().get_one(TenantId::DEFAULT, &digest(b"s")).await.unwrap().is_none());
+    assert!(exec.database().blobs().get_one(TenantId::DEFAULT, &digest(b"2")).await.unwrap().is_none());
     assert_eq!(r.nodes.len(), 1, "no boundary of the second node");
 }
 

@@ -5,9 +5,10 @@
 
 use serde_json::json;
 use uuid::Uuid;
-use wtb::db::batch::Batch;
-use wtb::db::writer::{GroupCommitter, Job};
-use wtb::db::{self, SqlitePool};
+use wtb::db::sqlite;
+use wtb::db::sqlite::batch::Batch;
+use wtb::db::sqlite::writer::{GroupCommitter, Job};
+use wtb::db::{self, sqlite::SqlitePool};
 use wtb::model::*;
 
 fn id() -> Uuid {
@@ -21,7 +22,7 @@ fn t(n: i64) -> Timestamp {
 
 async fn pool() -> (tempfile::TempDir, SqlitePool) {
     let dir = tempfile::tempdir().unwrap();
-    let pool = db::open(&dir.path().join("wtb.db"), db::Durability::Full).await.unwrap();
+    let pool = sqlite::open(&dir.path().join("wtb.db"), db::Durability::Full).await.unwrap();
     (dir, pool)
 }
 
@@ -81,8 +82,8 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
     };
     let tenant =
         wtb::model::Tenant { id: TenantId::from_uuid(id()), name: "acme".into(), created_at: t(1), quotas };
-    db::tenant::insert(&mut *conn, &tenant).await.unwrap();
-    assert_eq!(db::tenant::get_one(&mut *conn, tenant.id).await.unwrap(), Some(tenant.clone()));
+    sqlite::tenant::insert(&mut *conn, &tenant).await.unwrap();
+    assert_eq!(sqlite::tenant::get_one(&mut *conn, tenant.id).await.unwrap(), Some(tenant.clone()));
     let tid = tenant.id;
     let token = wtb::model::ApiToken {
         id: wtb::model::TokenId::from_uuid(id()),
@@ -91,22 +92,21 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         created_at: t(1),
         revoked_at: None,
     };
-    db::tenant::insert_token(&mut *conn, &token, "ab12").await.unwrap();
-    assert_eq!(db::tenant::token_by_hash(&mut *conn, "ab12").await.unwrap(), Some(token.clone()));
-    assert!(db::tenant::revoke_token(&mut *conn, tid, token.id, t(5)).await.unwrap());
+    sqlite::tenant::insert_token(&mut *conn, &token, "ab12").await.unwrap();
+    assert_eq!(sqlite::tenant::token_by_hash(&mut *conn, "ab12").await.unwrap(), Some(token.clone()));
+    assert!(sqlite::tenant::revoke_token(&mut *conn, tid, token.id, t(5)).await.unwrap());
     assert_eq!(
-        db::tenant::list_tokens(&mut *conn, tid).await.unwrap(),
+        sqlite::tenant::list_tokens(&mut *conn, tid).await.unwrap(),
         vec![wtb::model::ApiToken { revoked_at: Some(t(5)), ..token }]
     );
 
-    let component = db::component::ComponentRecord {
-        tenant: tid,
-        digest: Digest::of(b"wasm"),
-        size: 4,
-        created_at: t(2),
-    };
-    db::component::insert(&mut *conn, &component).await.unwrap();
-    assert_eq!(db::component::get_one(&mut *conn, tid, &component.digest).await.unwrap(), Some(component));
+    let component =
+        db::ComponentRecord { tenant: tid, digest: Digest::of(b"wasm"), size: 4, created_at: t(2) };
+    sqlite::component::insert(&mut *conn, &component).await.unwrap();
+    assert_eq!(
+        sqlite::component::get_one(&mut *conn, tid, &component.digest).await.unwrap(),
+        Some(component)
+    );
 
     let workflow = WorkflowRecord {
         id: WorkflowId::from_uuid(id()),
@@ -116,14 +116,17 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         definition: json!({ "nodes": [{ "id": "a" }], "x": 1.5 }),
         created_at: t(3),
     };
-    assert_eq!(db::workflow::insert_or_get(&mut conn, &workflow).await.unwrap(), workflow.id);
+    assert_eq!(sqlite::workflow::insert_or_get(&mut conn, &workflow).await.unwrap(), workflow.id);
     let again = WorkflowRecord { id: WorkflowId::from_uuid(id()), ..workflow.clone() };
     assert_eq!(
-        db::workflow::insert_or_get(&mut conn, &again).await.unwrap(),
+        sqlite::workflow::insert_or_get(&mut conn, &again).await.unwrap(),
         workflow.id,
         "same digest, same row"
     );
-    assert_eq!(db::workflow::get_one(&mut *conn, tid, workflow.id).await.unwrap(), Some(workflow.clone()));
+    assert_eq!(
+        sqlite::workflow::get_one(&mut *conn, tid, workflow.id).await.unwrap(),
+        Some(workflow.clone())
+    );
 
     let inline = BlobRecord {
         tenant: tid,
@@ -135,8 +138,8 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
     let in_cas =
         BlobRecord { tenant: tid, digest: Digest::of(b"big"), size: 3, inline: None, created_at: t(5) };
     for b in [&inline, &in_cas] {
-        w.write(|x| db::blob::insert_into(x, b)).await;
-        assert_eq!(db::blob::get_one(&mut *conn, tid, &b.digest).await.unwrap().as_ref(), Some(b));
+        w.write(|x| sqlite::blob::insert_into(x, b)).await;
+        assert_eq!(sqlite::blob::get_one(&mut *conn, tid, &b.digest).await.unwrap().as_ref(), Some(b));
     }
 
     let root = FileCommit {
@@ -173,8 +176,8 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         created_at: t(7),
     };
     for c in [&root, &child] {
-        w.write(|x| db::file_commit::insert_into(x, c).unwrap()).await;
-        assert_eq!(db::file_commit::get_one(&mut conn, tid, c.id).await.unwrap().as_ref(), Some(c));
+        w.write(|x| sqlite::file_commit::insert_into(x, c).unwrap()).await;
+        assert_eq!(sqlite::file_commit::get_one(&mut conn, tid, c.id).await.unwrap().as_ref(), Some(c));
     }
 
     let parent_exec = Execution {
@@ -191,7 +194,7 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         created_at: t(8),
         updated_at: t(8),
     };
-    w.write(|x| db::execution::insert_into(x, &parent_exec, None)).await;
+    w.write(|x| sqlite::execution::insert_into(x, &parent_exec, None)).await;
     let checkpoint = Checkpoint {
         id: CheckpointId::from_uuid(id()),
         execution: parent_exec.id,
@@ -206,8 +209,11 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         parents: vec![CheckpointId::from_uuid(id())],
         created_at: t(9),
     };
-    w.write(|x| db::checkpoint::insert_into(x, &checkpoint)).await;
-    assert_eq!(db::checkpoint::get_one(&mut *conn, checkpoint.id).await.unwrap(), Some(checkpoint.clone()));
+    w.write(|x| sqlite::checkpoint::insert_into(x, &checkpoint)).await;
+    assert_eq!(
+        sqlite::checkpoint::get_one(&mut *conn, checkpoint.id).await.unwrap(),
+        Some(checkpoint.clone())
+    );
 
     for status in [
         ExecutionStatus::Pending,
@@ -229,11 +235,11 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
             updated_at: t(11),
             ..parent_exec.clone()
         };
-        w.write(|x| db::execution::insert_into(x, &fork, None)).await;
-        assert_eq!(db::execution::get_one(&mut *conn, tid, fork.id).await.unwrap(), Some(fork));
+        w.write(|x| sqlite::execution::insert_into(x, &fork, None)).await;
+        assert_eq!(sqlite::execution::get_one(&mut *conn, tid, fork.id).await.unwrap(), Some(fork));
     }
     assert_eq!(
-        db::execution::get_one(&mut *conn, TenantId::DEFAULT, parent_exec.id).await.unwrap(),
+        sqlite::execution::get_one(&mut *conn, TenantId::DEFAULT, parent_exec.id).await.unwrap(),
         None,
         "other tenants see nothing"
     );
@@ -272,16 +278,16 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
             started_at: t(12 + i as i64),
             ..NodeBoundary::opened(BoundaryId::from_uuid(id()), &checkpoint)
         };
-        w.write(|x| db::boundary::insert_into(x, &b)).await;
+        w.write(|x| sqlite::boundary::insert_into(x, &b)).await;
         boundaries.push(b);
     }
     let opened = NodeBoundary::opened(
         BoundaryId::from_uuid(id()),
         &Checkpoint { created_at: t(40), ..checkpoint.clone() },
     );
-    w.write(|x| db::boundary::insert_into(x, &opened)).await;
+    w.write(|x| sqlite::boundary::insert_into(x, &opened)).await;
     boundaries.push(opened);
-    assert_eq!(db::boundary::list_for_execution(&mut *conn, parent_exec.id).await.unwrap(), boundaries);
+    assert_eq!(sqlite::boundary::list_for_execution(&mut *conn, parent_exec.id).await.unwrap(), boundaries);
 
     let kinds = [
         EventKind::ExecutionStarted,
@@ -311,9 +317,9 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
             created_at: t(30),
         })
         .collect();
-    w.write(|x| db::outbox::insert_all_into(x, &events)).await;
-    assert_eq!(db::outbox::list_for_execution(&mut conn, parent_exec.id).await.unwrap(), events);
-    assert_eq!(db::outbox::last_seq(&mut conn, parent_exec.id).await.unwrap(), events.len() as u32);
+    w.write(|x| sqlite::outbox::insert_all_into(x, &events)).await;
+    assert_eq!(sqlite::outbox::list_for_execution(&mut conn, parent_exec.id).await.unwrap(), events);
+    assert_eq!(sqlite::outbox::last_seq(&mut conn, parent_exec.id).await.unwrap(), events.len() as u32);
 }
 
 #[tokio::test]
@@ -348,14 +354,14 @@ async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
             depth,
             created_at: t(i64::from(depth)),
         };
-        db::file_commit::insert(&mut conn, &commit).await.unwrap();
+        sqlite::file_commit::insert(&mut conn, &commit).await.unwrap();
         commits.push(commit.clone());
         tree = next;
         parent = Some(commit);
     }
     for c in &commits {
         assert_eq!(
-            db::file_commit::get_one(&mut conn, TenantId::DEFAULT, c.id).await.unwrap().as_ref(),
+            sqlite::file_commit::get_one(&mut conn, TenantId::DEFAULT, c.id).await.unwrap().as_ref(),
             Some(c),
             "depth {}",
             c.depth

@@ -48,8 +48,9 @@ async fn a_tenant_cannot_reach_another_tenant_s_executions() {
     );
     assert!(a.travel().rollback(id, first).await.is_err(), "rollback");
     assert!(a.list(&Default::default(), None, 100).await.unwrap().executions.is_empty(), "list");
-    let mut conn = a.pool().acquire().await.unwrap();
-    let events = wtb::db::delivery::list(&mut conn, a.tenant(), &Default::default(), 100).await.unwrap();
+    let mut conn = wtb_tests::sqlite(&a).acquire().await.unwrap();
+    let events =
+        wtb::db::sqlite::delivery::list(&mut conn, a.tenant(), &Default::default(), 100).await.unwrap();
     assert!(events.is_empty(), "a tenant reads only its own events");
     drop(conn);
     // Nothing of beta's changed, and beta still sees all of it.
@@ -63,7 +64,7 @@ async fn a_tenant_cannot_reach_another_tenant_s_executions() {
     let digest = wtb_tests::digest(b"beta's data");
     for t in [a.tenant(), b.tenant()] {
         assert!(
-            wtb::db::blob::get_one(a.pool(), t, &digest).await.unwrap().is_some(),
+            a.database().blobs().get_one(t, &digest).await.unwrap().is_some(),
             "each tenant has its own blob row"
         );
     }

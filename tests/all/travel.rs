@@ -234,12 +234,12 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
 
     // Listing finds forks by parent and by checkpoint.
     let by_parent = exec
-        .list(&wtb::db::execution::ListFilter { parent: Some(original), ..Default::default() }, None, 10)
+        .list(&wtb::db::ListFilter { parent: Some(original), ..Default::default() }, None, 10)
         .await
         .unwrap();
     assert_eq!(by_parent.executions.iter().map(|e| e.id).collect::<Vec<_>>(), [f.execution]);
     let by_cp = exec
-        .list(&wtb::db::execution::ListFilter { fork_of: Some(b_entry), ..Default::default() }, None, 10)
+        .list(&wtb::db::ListFilter { fork_of: Some(b_entry), ..Default::default() }, None, 10)
         .await
         .unwrap();
     assert_eq!(by_cp.executions.len(), 1);

@@ -3,9 +3,10 @@
 //! database as it was; once it commits, they see all of the group.
 
 use tokio::sync::oneshot;
-use wtb::db::batch::Batch;
-use wtb::db::writer::{GroupCommitter, Job};
-use wtb::db::{self, Durability};
+use wtb::db::Durability;
+use wtb::db::sqlite;
+use wtb::db::sqlite::batch::Batch;
+use wtb::db::sqlite::writer::{GroupCommitter, Job};
 use wtb::model::{BlobRecord, Digest, TenantId, Timestamp};
 
 fn blob(content: &[u8]) -> BlobRecord {
@@ -22,27 +23,30 @@ fn blob(content: &[u8]) -> BlobRecord {
 async fn uncommitted_rows_of_the_writer_are_invisible_to_concurrent_readers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wtb.db");
-    let pool = db::open(&path, Durability::Full).await.unwrap();
+    let pool = sqlite::open(&path, Durability::Full).await.unwrap();
     let group = GroupCommitter::start(&path, Durability::Full).unwrap();
     let held = wtb::failpoint::arm_pause("before-group-commit", &path.to_string_lossy());
     let (first, second) = (blob(b"first"), blob(b"second"));
     let mut batch = Batch::new();
-    db::blob::insert_into(&mut batch, &first);
-    db::blob::insert_into(&mut batch, &second);
+    sqlite::blob::insert_into(&mut batch, &first);
+    sqlite::blob::insert_into(&mut batch, &second);
     let (reply, answer) = oneshot::channel();
     group.submit(Job { batch, roll_back: false, exit: true, poisoned: Default::default(), reply });
     held.reached().await;
 
     // Both rows are written inside the open transaction; a reader sees neither.
     for b in [&first, &second] {
-        assert_eq!(db::blob::get_one(&pool, TenantId::DEFAULT, &b.digest).await.unwrap(), None);
+        assert_eq!(sqlite::blob::get_one(&pool, TenantId::DEFAULT, &b.digest).await.unwrap(), None);
     }
-    let totals = db::blob::totals(&pool, TenantId::DEFAULT).await.unwrap();
+    let totals = sqlite::blob::totals(&pool, TenantId::DEFAULT).await.unwrap();
     assert_eq!((totals.count, totals.bytes), (0, 0), "no partial group in aggregates either");
 
     held.release();
     answer.await.unwrap().unwrap();
     for b in [&first, &second] {
-        assert_eq!(db::blob::get_one(&pool, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(), Some(b));
+        assert_eq!(
+            sqlite::blob::get_one(&pool, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(),
+            Some(b)
+        );
     }
 }

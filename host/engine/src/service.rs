@@ -28,7 +28,7 @@ pub async fn maintain(exec: &Executor, relay: &Relay, stop: watch::Receiver<bool
     let grace = Duration::from_secs(config.orphan_grace_seconds);
     let orphans = every(config.orphan_interval_seconds, stop.clone(), || async move {
         // Every tenant's part of the store: the relay and GC also serve them all.
-        let tenants = match wtb_store::db::tenant::list(exec.pool()).await {
+        let tenants = match exec.database().tenants().list().await {
             Ok(t) => t,
             Err(e) => return tracing::warn!("orphan cleaner: listing tenants: {e}"),
         };

@@ -73,11 +73,8 @@ async fn file(
 ) -> Result<impl IntoResponse, Problem> {
     let checkpoint: CheckpointId = id("id", &c)?;
     let path = query(q)?.path;
-    // `cat` reads the tree once and refuses a path it does not hold as a file: here, a 404.
-    let bytes = exec.cat(checkpoint, &path).await.map_err(|e| match e {
-        wtb_engine::executor::ExecError::Refused(m) => Problem::new(StatusCode::NOT_FOUND, m),
-        other => other.into(),
-    })?;
+    // `cat` reads the tree once and refuses a path it does not hold as a file (a 404).
+    let bytes = exec.cat(checkpoint, &path).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
 }
 

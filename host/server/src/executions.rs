@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wtb_core::model::{ExecutionId, ExecutionStatus, Timestamp, WorkflowId};
-use wtb_store::db::execution::ListFilter;
+use wtb_store::db::ListFilter;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -8,8 +8,8 @@ use axum::response::IntoResponse;
 use std::fmt::Write as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wtb_core::model::Timestamp;
-use wtb_store::db::delivery::SinkCounts;
-use wtb_store::db::metrics::{DURATION_BUCKETS, Snapshot};
+use wtb_store::db::SinkCounts;
+use wtb_store::db::{DURATION_BUCKETS, Snapshot};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(metrics))

@@ -94,9 +94,25 @@ impl From<ExecError> for Problem {
             ExecError::UnknownExecution(_)
             | ExecError::UnknownCheckpoint(_)
             | ExecError::UnknownWorkflow(_)
-            | ExecError::UnknownExperiment(_) => StatusCode::NOT_FOUND,
+            | ExecError::UnknownExperiment(_)
+            | ExecError::UnknownEvent(_)
+            | ExecError::NoFile { .. }
+            | ExecError::NotAFile { .. } => StatusCode::NOT_FOUND,
             ExecError::Quota { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ExecError::Busy { .. } | ExecError::Illegal(_) | ExecError::Refused(_) => StatusCode::CONFLICT,
+            ExecError::Travel(_) => {
+                return Problem::from(match e {
+                    ExecError::Travel(t) => *t,
+                    other => TravelError::Exec(other),
+                });
+            }
+            ExecError::BadFrom { .. } | ExecError::NoVariantNode { .. } | ExecError::BadFixture { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ExecError::Busy { .. }
+            | ExecError::Illegal(_)
+            | ExecError::NotEmpty(_)
+            | ExecError::Superseded { .. }
+            | ExecError::NothingDead(_) => StatusCode::CONFLICT,
             ExecError::InvalidState(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ExecError::Db(_)
             | ExecError::Workspace { .. }

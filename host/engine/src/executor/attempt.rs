@@ -12,7 +12,7 @@ use wtb_failpoint as failpoint;
 use wtb_runtime::{
     AttemptReport, CancelSignal, GuestErrorKind, Limits, NodeCall, Outcome, PreparedNode, Runtime,
 };
-use wtb_store::capture::{CaptureError, CaptureLimits, Captured, Workspace, capture, capture_quick, restore};
+use wtb_store::capture::{CaptureError, CaptureLimits, CaptureTo, Captured, Workspace, Workspaces};
 use wtb_store::cas::BlobStore;
 
 /// A node activation: an entry checkpoint whose boundary is open.
@@ -68,6 +68,7 @@ pub(crate) struct Attempted {
 pub(crate) struct Context {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) cas: Arc<dyn BlobStore>,
+    pub(crate) workspaces: Arc<dyn Workspaces>,
     pub(crate) tenant: TenantId,
     pub(crate) capture: CaptureLimits,
     pub(crate) limits: Limits,
@@ -97,9 +98,9 @@ pub(crate) async fn attempt(
         }
     }
     if let Some(blobs) = restore_from {
-        let (tree, limits) = (task.tree.clone(), cx.capture);
+        let (tree, limits, workspaces) = (task.tree.clone(), cx.capture, cx.workspaces.clone());
         let (back, r) = super::blocking(move || {
-            let r = restore(&mut ws, &tree, &blobs, &limits);
+            let r = workspaces.restore(&mut ws, &tree, &blobs, &limits);
             (ws, r)
         })
         .await?;
@@ -118,22 +119,24 @@ pub(crate) async fn attempt(
             }
             Ok(update) => {
                 let touched = std::mem::take(&mut report.touched);
-                let captured =
-                    match capture_quick(&mut ws, &task.tree, &*cx.cas, cx.tenant, &cx.capture, &touched) {
-                        Ok(Some(captured)) => Ok(captured),
-                        Err(e) => Err(e),
-                        Ok(None) => {
-                            let (cas, tenant, limits, base) =
-                                (cx.cas.clone(), cx.tenant, cx.capture, task.tree.clone());
-                            let (back, r) = super::blocking(move || {
-                                let r = capture(&mut ws, &base, &*cas, tenant, &limits, &touched);
-                                (ws, r)
-                            })
-                            .await?;
-                            ws = back;
-                            r
-                        }
-                    };
+                let to =
+                    CaptureTo { cas: &*cx.cas, tenant: cx.tenant, limits: &cx.capture, touched: &touched };
+                let captured = match cx.workspaces.capture_quick(&mut ws, &task.tree, to) {
+                    Ok(Some(captured)) => Ok(captured),
+                    Err(e) => Err(e),
+                    Ok(None) => {
+                        let (cas, tenant, limits, base, workspaces) =
+                            (cx.cas.clone(), cx.tenant, cx.capture, task.tree.clone(), cx.workspaces.clone());
+                        let (back, r) = super::blocking(move || {
+                            let to = CaptureTo { cas: &*cas, tenant, limits: &limits, touched: &touched };
+                            let r = workspaces.capture(&mut ws, &base, to);
+                            (ws, r)
+                        })
+                        .await?;
+                        ws = back;
+                        r
+                    }
+                };
                 match captured {
                     Ok(captured) => {
                         failpoint::hit("after-capture");

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use wtb_core::model::{BlobRecord, Digest, FileTree, TenantId, Timestamp, WorkflowId, WorkflowRecord};
 use wtb_store::capture::BlobSource;
 use wtb_store::cas::BlobStore;
-use wtb_store::db;
-use wtb_store::db::batch::Batch;
+use wtb_store::db::ComponentRecord;
+use wtb_store::db::{DbError, UnitOfWork, Write};
 
 /// Contents of a tree: inline ones prefetched from the database, the rest read from the CAS.
 pub struct StoredBlobs {
@@ -40,8 +40,7 @@ impl Executor {
         digests: std::collections::BTreeSet<Digest>,
     ) -> Result<StoredBlobs, ExecError> {
         let digests: Vec<Digest> = digests.into_iter().collect();
-        let mut conn = self.pool.acquire().await.map_err(db::DbError::from)?;
-        let inline = db::blob::inline_contents(&mut conn, self.tenant, &digests).await?;
+        let inline = self.db.blobs().inline_contents(self.tenant, &digests).await?;
         Ok(StoredBlobs { inline, cas: self.cas.clone(), tenant: self.tenant })
     }
 
@@ -55,32 +54,29 @@ impl Executor {
         components: &[(Digest, Arc<[u8]>)],
         record: &WorkflowRecord,
     ) -> Result<WorkflowId, ExecError> {
-        let mut batch = Batch::new();
+        let mut work = UnitOfWork::new();
         for (digest, bytes) in components {
             self.store_component(*digest, bytes.clone()).await?;
-            self.component_rows_into(&mut batch, *digest, bytes.len() as u64, record.created_at);
+            self.component_rows_into(&mut work, *digest, bytes.len() as u64, record.created_at);
         }
-        db::workflow::insert_into(&mut batch, record);
-        self.write_alone(batch).await?;
-        db::workflow::id_by_digest(&self.pool, self.tenant, &record.digest).await?.ok_or_else(|| {
-            ExecError::Db(db::DbError::Corrupt { what: "workflow", detail: record.digest.to_string() })
+        work.push(Write::Workflow(record.clone()));
+        self.write_alone(work).await?;
+        self.db.workflows().id_by_digest(self.tenant, &record.digest).await?.ok_or_else(|| {
+            ExecError::Db(DbError::Corrupt { what: "workflow", detail: record.digest.to_string() })
         })
     }
 
     /// The rows of a component stored with [`Executor::store_component`].
     pub(crate) fn component_rows_into(
         &self,
-        batch: &mut Batch<'_>,
+        work: &mut UnitOfWork,
         digest: Digest,
         size: u64,
         now: Timestamp,
     ) {
         let tenant = self.tenant;
-        db::component::insert_into(
-            batch,
-            &db::component::ComponentRecord { tenant, digest, size, created_at: now },
-        );
-        db::blob::insert_into(batch, &BlobRecord { tenant, digest, size, inline: None, created_at: now });
+        work.push(Write::Component(ComponentRecord { tenant, digest, size, created_at: now }))
+            .push(Write::Blob(BlobRecord { tenant, digest, size, inline: None, created_at: now }));
     }
 
     /// Makes component bytes durable in the CAS (a no-op when already there).

@@ -16,7 +16,7 @@ use wtb_core::model::{
 use wtb_core::workflow::apply_update;
 use wtb_runtime::AttemptReport;
 use wtb_store::capture::Captured;
-use wtb_store::db::join::Arrival;
+use wtb_store::db::Arrival;
 
 impl Drive<'_> {
     pub(crate) async fn conclude(

@@ -1,6 +1,6 @@
 //! Exit transactions: everything a node boundary decided, gathered, then committed at once,
 //! in issue order, on a chain that lets the next node run while SQLite commits (grouped with
-//! other boundaries' by the store's [`wtb_store::db::writer`]).
+//! other boundaries' by the backend's writer).
 
 use super::{ExecError, FailPoint};
 use std::collections::VecDeque;
@@ -10,10 +10,8 @@ use tokio::sync::oneshot;
 use wtb_core::model::{
     BlobRecord, Checkpoint, ExecutionId, ExecutionStatus, FileCommit, NodeBoundary, OutboxEvent, Timestamp,
 };
-use wtb_store::db;
-use wtb_store::db::batch::Batch;
-use wtb_store::db::join::Arrival;
-use wtb_store::db::writer::{GroupCommitter, Job, WriteError};
+use wtb_store::db::Arrival;
+use wtb_store::db::{Database, Submission, UnitOfWork, Write, WriteError};
 
 /// The rows of one transaction. Built by the drive; nothing reaches the database until
 /// [`Chain::issue`].
@@ -34,61 +32,45 @@ pub(crate) struct ExitTx {
 }
 
 impl ExitTx {
-    /// The statements, in dependency order. `cursor` lists the nodes left open; `write_status`
+    /// The writes, in dependency order. `cursor` lists the nodes left open; `write_status`
     /// says the execution's row may not say `running` yet (a resumed drive's first transaction).
-    pub(crate) fn into_batch(
+    pub(crate) fn into_work(
         self,
         execution: ExecutionId,
         cursor: Option<String>,
         now: Timestamp,
         write_status: bool,
-    ) -> Result<Batch<'static>, ExecError> {
-        let mut batch = Batch::new();
-        for b in &self.blobs {
-            db::blob::insert_into(&mut batch, b);
-        }
-        for c in &self.commits {
-            db::file_commit::insert_into(&mut batch, c)?;
-        }
-        for c in &self.checkpoints {
-            db::checkpoint::insert_into(&mut batch, c);
-        }
-        for b in &self.closed {
-            db::boundary::finish_into(&mut batch, b);
-        }
-        for b in &self.opened {
-            db::boundary::insert_into(&mut batch, b);
-        }
-        for a in &self.arrived {
-            db::join::insert_into(&mut batch, execution, a);
-        }
-        for a in &self.consumed {
-            db::join::set_consumed_into(&mut batch, execution, a, true);
-        }
-        let (status, error) = match self.end.clone() {
+    ) -> UnitOfWork {
+        let mut work = UnitOfWork::new();
+        let (status, error) = match self.end {
             Some((status, error)) => (Some(status), error),
             None => (write_status.then_some(ExecutionStatus::Running), None),
         };
-        db::execution::set_progress_into(
-            &mut batch,
-            execution,
-            status,
-            cursor.as_deref(),
-            error.as_deref(),
-            now,
-        );
-        db::outbox::insert_all_into(&mut batch, &self.events);
-        Ok(batch)
+        let writes = (self.blobs.into_iter().map(Write::Blob))
+            .chain(self.commits.into_iter().map(Write::FileCommit))
+            .chain(self.checkpoints.into_iter().map(Write::Checkpoint))
+            .chain(self.closed.into_iter().map(Write::CloseBoundary))
+            .chain(self.opened.into_iter().map(Write::Boundary))
+            .chain(self.arrived.into_iter().map(|a| Write::Arrive(execution, a)))
+            .chain(self.consumed.into_iter().map(|a| Write::Consume(execution, a, true)))
+            .chain([Write::Progress { execution, status, cursor, error, at: now }]);
+        for write in writes {
+            work.push(write);
+        }
+        if !self.events.is_empty() {
+            work.push(Write::Events(self.events));
+        }
+        work
     }
 }
 
 /// An execution's transactions, committed strictly in issue order through the executor's
-/// [`GroupCommitter`]. The drive runs ahead of the database by the transactions not yet
+/// backend's writer. The drive runs ahead of the database by the transactions not yet
 /// committed; a failed one fails every later one, so the database never holds a boundary's
 /// effects without those of every boundary issued before it — what a crash at that instant
 /// leaves.
 pub(crate) struct Chain {
-    committer: Arc<GroupCommitter>,
+    db: Arc<dyn Database>,
     fail_point: Option<FailPoint>,
     poisoned: Arc<AtomicBool>,
     /// Answers not yet collected, oldest first.
@@ -98,24 +80,24 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    pub(crate) fn new(committer: Arc<GroupCommitter>, fail_point: Option<FailPoint>) -> Self {
-        Self { committer, fail_point, poisoned: Arc::default(), pending: VecDeque::new(), failed: None }
+    pub(crate) fn new(db: Arc<dyn Database>, fail_point: Option<FailPoint>) -> Self {
+        Self { db, fail_point, poisoned: Arc::default(), pending: VecDeque::new(), failed: None }
     }
 
-    /// Queues a node boundary's exit `batch` as one transaction after the ones issued before.
-    pub(crate) fn issue(&mut self, batch: Batch<'static>) {
+    /// Queues a node boundary's exit `work` as one transaction after the ones issued before.
+    pub(crate) fn issue(&mut self, work: UnitOfWork) {
         let roll_back = self.fail_point == Some(FailPoint::BeforeExitCommit);
-        self.submit(batch, roll_back, true);
+        self.submit(work, roll_back, true);
     }
 
     /// Queues an execution's start transaction (first on its chain; no fault injection).
-    pub(crate) fn issue_start(&mut self, batch: Batch<'static>) {
-        self.submit(batch, false, false);
+    pub(crate) fn issue_start(&mut self, work: UnitOfWork) {
+        self.submit(work, false, false);
     }
 
-    fn submit(&mut self, batch: Batch<'static>, roll_back: bool, exit: bool) {
+    fn submit(&mut self, work: UnitOfWork, roll_back: bool, exit: bool) {
         let (reply, answer) = oneshot::channel();
-        self.committer.submit(Job { batch, roll_back, exit, poisoned: self.poisoned.clone(), reply });
+        self.db.submit(Submission { work, roll_back, exit, poisoned: self.poisoned.clone(), reply });
         self.pending.push_back(answer);
         // Collect what is already answered, so the queue stays short on long runs.
         while let Some(front) = self.pending.front_mut() {
@@ -146,12 +128,10 @@ impl Chain {
 }
 
 impl super::Executor {
-    /// Commits `batch` alone (a rollback's, say: not a node's exit) through the writer, the
+    /// Commits `work` alone (a rollback's, say: not a node's exit) through the writer, the
     /// one place that begins and commits transactions; returns once it is durable.
-    pub(crate) async fn write_alone(&self, batch: Batch<'static>) -> Result<(), ExecError> {
-        let (reply, answer) = oneshot::channel();
-        self.committer.submit(Job { batch, roll_back: false, exit: false, poisoned: Arc::default(), reply });
-        answered(answer.await.map_err(|_| ()))
+    pub(crate) async fn write_alone(&self, work: UnitOfWork) -> Result<(), ExecError> {
+        answered(Ok(self.db.write(work).await))
     }
 }
 

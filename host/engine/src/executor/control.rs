@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use wtb_core::clock::Clock;
 use wtb_core::model::{ExecutionId, Timestamp};
-use wtb_store::db::{self, DbError, SqlitePool};
+use wtb_store::db::{Database, DbError};
 
 /// How often pending requests are read: the bound on how late a cancel is noticed.
 pub const POLL: Duration = Duration::from_millis(25);
@@ -82,7 +82,7 @@ impl Controls {
         self: &Arc<Self>,
         id: ExecutionId,
         pending: Option<&str>,
-        pool: &SqlitePool,
+        db: &Arc<dyn Database>,
         clock: &Arc<dyn Clock>,
     ) -> Registration {
         let (tx, rx) = watch::channel(pending.and_then(Control::parse));
@@ -90,7 +90,7 @@ impl Controls {
             drives.insert(id, tx);
         }
         if !self.watching.swap(true, Ordering::SeqCst) {
-            tokio::spawn(watch_requests(Arc::downgrade(self), pool.clone(), clock.clone()));
+            tokio::spawn(watch_requests(Arc::downgrade(self), db.clone(), clock.clone()));
         }
         Registration { controls: self.clone(), id, requests: rx }
     }
@@ -121,7 +121,7 @@ impl Controls {
     }
 }
 
-async fn watch_requests(controls: std::sync::Weak<Controls>, pool: SqlitePool, clock: Arc<dyn Clock>) {
+async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Database>, clock: Arc<dyn Clock>) {
     let mut ticks = 0u32;
     loop {
         tokio::time::sleep(POLL).await;
@@ -133,10 +133,10 @@ async fn watch_requests(controls: std::sync::Weak<Controls>, pool: SqlitePool, c
                 return;
             }
         }
-        match db::execution::requests(&pool).await {
+        match db.executions().requests().await {
             Ok(requests) => {
                 for (id, control) in c.deliver(&requests) {
-                    if let Err(e) = db::execution::mark_seen(&pool, id, control, &c.owner).await {
+                    if let Err(e) = db.executions().mark_seen(id, control, &c.owner).await {
                         tracing::warn!(execution = %id, "recording that a request was seen: {e}");
                     }
                 }
@@ -145,7 +145,7 @@ async fn watch_requests(controls: std::sync::Weak<Controls>, pool: SqlitePool, c
         }
         ticks += 1;
         if ticks.is_multiple_of(RENEW_EVERY)
-            && let Err(e) = db::execution::renew(&pool, &c.owner, lease_until(clock.now())).await
+            && let Err(e) = db.executions().renew(&c.owner, lease_until(clock.now())).await
         {
             tracing::warn!("renewing leases: {e}");
         }
@@ -175,14 +175,14 @@ pub(crate) fn owner_is_dead(owner: &str) -> bool {
 
 /// Takes the lease of `id` for this process, or says who holds it.
 pub(crate) async fn claim(
-    pool: &SqlitePool,
+    db: &dyn Database,
     owner: &str,
     id: ExecutionId,
     now: Timestamp,
 ) -> Result<Result<(), String>, DbError> {
-    let current = db::execution::lease(pool, id).await?;
+    let current = db.executions().lease(id).await?;
     let stale = current.as_ref().filter(|(o, _)| owner_is_dead(o)).map(|(o, _)| o.as_str());
-    if db::execution::claim(pool, id, owner, lease_until(now), now, stale).await? {
+    if db.executions().claim(id, owner, lease_until(now), now, stale).await? {
         return Ok(Ok(()));
     }
     Ok(Err(current.map_or_else(|| "another process".to_owned(), |(o, _)| format!("process {o}"))))

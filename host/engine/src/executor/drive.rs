@@ -20,7 +20,7 @@ use wtb_core::model::{
 };
 use wtb_failpoint as failpoint;
 use wtb_runtime::{CancelSignal, NodeCall};
-use wtb_store::db::join::Arrival;
+use wtb_store::db::Arrival;
 
 /// Nodes that pause the execution when reached.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,7 +108,7 @@ impl<'a> Drive<'a> {
             stop: None,
             breakpoints,
             last_state: Map::new(),
-            chain: Chain::new(ex.committer.clone(), ex.fail_point),
+            chain: Chain::new(ex.db.clone(), ex.fail_point),
             parallelism: parallelism.max(1),
             seed: None,
             clock: None,
@@ -247,6 +247,7 @@ impl<'a> Drive<'a> {
         let cx = Context {
             runtime: self.ex.runtime.clone(),
             cas: self.ex.cas.clone(),
+            workspaces: self.ex.lanes.clone(),
             tenant: self.ex.tenant,
             capture: self.ex.config.capture_limits(),
             limits,
@@ -316,13 +317,9 @@ impl<'a> Drive<'a> {
         open.sort_unstable();
         open.dedup();
         let cursor = (!open.is_empty()).then(|| open.join(","));
-        match tx.into_batch(self.id, cursor, self.ex.clock.now(), !self.status_written) {
-            Ok(batch) => {
-                self.status_written = true;
-                self.chain.issue(batch);
-            }
-            Err(e) => tracing::error!("building a transaction: {e}"),
-        }
+        let work = tx.into_work(self.id, cursor, self.ex.clock.now(), !self.status_written);
+        self.status_written = true;
+        self.chain.issue(work);
     }
 
     /// The exit checkpoint of an attempt that changed nothing (failed, cancelled, never

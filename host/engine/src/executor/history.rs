@@ -16,8 +16,8 @@ use wtb_core::model::{
     Timestamp,
 };
 use wtb_store::capture::{BlobSource, CaptureLimits, Workspace, restore};
-use wtb_store::db::execution::ListFilter;
-use wtb_store::db::{self, DbError};
+use wtb_store::db::DbError;
+use wtb_store::db::ListFilter;
 
 /// One checkpoint in an execution's timeline.
 #[derive(Clone, Debug, Serialize)]
@@ -73,13 +73,11 @@ impl Executor {
     /// The timeline of `id`: every checkpoint with its attempt's status, state size and files
     /// changed; superseded ones say when. The fork parent is on the execution row.
     pub async fn history(&self, id: ExecutionId) -> Result<History, ExecError> {
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        let execution = db::execution::get_one(&mut *conn, self.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?;
+        let execution =
+            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
         let mut status: HashMap<CheckpointId, String> = HashMap::new();
         let mut durations: HashMap<CheckpointId, f64> = HashMap::new();
-        for (b, _) in db::boundary::list_history(&mut *conn, id).await? {
+        for (b, _) in self.db.boundaries().list_history(id).await? {
             // A reopened attempt shares its entry with the superseded one: the later row wins.
             status.insert(b.entry_checkpoint, b.status.as_str().to_owned());
             if let Some(exit) = b.exit_checkpoint {
@@ -89,7 +87,7 @@ impl Executor {
                 }
             }
         }
-        let rows = db::checkpoint::list_history(&mut *conn, id).await?;
+        let rows = self.db.checkpoints().list_history(id).await?;
         let commit_of: HashMap<CheckpointId, FileCommitId> =
             rows.iter().map(|(c, _)| (c.id, c.file_commit)).collect();
         let mut counts: HashMap<FileCommitId, usize> = HashMap::new();
@@ -102,7 +100,7 @@ impl Executor {
                 match counts.get(&cp.file_commit) {
                     Some(n) => *n,
                     None => {
-                        let n = db::file_commit::change_count(&mut conn, cp.file_commit).await?;
+                        let n = self.db.file_commits().change_count(cp.file_commit).await?;
                         counts.insert(cp.file_commit, n);
                         n
                     }
@@ -133,7 +131,7 @@ impl Executor {
         limit: u32,
     ) -> Result<Page, ExecError> {
         let limit = limit.clamp(1, 1000);
-        let mut executions = db::execution::list(&self.pool, self.tenant, filter, after, limit + 1).await?;
+        let mut executions = self.db.executions().list(self.tenant, filter, after, limit + 1).await?;
         let next = if executions.len() > limit as usize {
             executions.truncate(limit as usize);
             executions.last().map(|e| e.id)
@@ -146,8 +144,10 @@ impl Executor {
     /// The tenant's checkpoint `id` and the tree of its files.
     pub async fn files(&self, id: CheckpointId) -> Result<(Checkpoint, FileTree), ExecError> {
         let (cp, _) = self.checkpoint_of_tenant(id).await?;
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        let commit = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit)
+        let commit = self
+            .db
+            .file_commits()
+            .get_one(self.tenant, cp.file_commit)
             .await?
             .ok_or(DbError::Corrupt { what: "file commit", detail: cp.file_commit.to_string() })?;
         Ok((cp, Arc::unwrap_or_clone(commit.tree)))
@@ -157,16 +157,16 @@ impl Executor {
     pub async fn cat(&self, id: CheckpointId, path: &str) -> Result<Vec<u8>, ExecError> {
         let (_, tree) = self.files(id).await?;
         let path = path.trim_start_matches("./").trim_end_matches('/');
-        let entry = tree
-            .get(path)
-            .ok_or_else(|| ExecError::Refused(format!("checkpoint {id} has no file `{path}`")))?;
+        let entry =
+            tree.get(path).ok_or_else(|| ExecError::NoFile { checkpoint: id, path: path.to_owned() })?;
         let digest = match (entry.kind, entry.digest) {
             (EntryKind::File, Some(d)) => d,
             (kind, _) => {
-                return Err(ExecError::Refused(format!(
-                    "`{path}` at checkpoint {id} is a {}, not a file",
-                    kind.as_str()
-                )));
+                return Err(ExecError::NotAFile {
+                    checkpoint: id,
+                    path: path.to_owned(),
+                    kind: kind.as_str(),
+                });
             }
         };
         let blobs = self.stored_blobs(&FileTree::from_iter([(path.to_owned(), entry.clone())])).await?;
@@ -189,10 +189,7 @@ impl Executor {
         let non_empty =
             std::fs::read_dir(dir).map_err(io(format!("reading `{}`", dir.display())))?.next().is_some();
         if non_empty && !force {
-            return Err(ExecError::Refused(format!(
-                "`{}` is not empty; pass --force to make it hold exactly the checkpoint's files",
-                dir.display()
-            )));
+            return Err(ExecError::NotEmpty(dir.to_owned()));
         }
         let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
             .map_err(io(format!("opening `{}`", dir.display())))?;
@@ -282,9 +279,11 @@ impl Executor {
         &self,
         id: CheckpointId,
     ) -> Result<(Checkpoint, Execution), ExecError> {
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        let cp = db::checkpoint::get_one(&mut *conn, id).await?.ok_or(ExecError::UnknownCheckpoint(id))?;
-        let exec = db::execution::get_one(&mut *conn, self.tenant, cp.execution)
+        let cp = self.db.checkpoints().get_one(id).await?.ok_or(ExecError::UnknownCheckpoint(id))?;
+        let exec = self
+            .db
+            .executions()
+            .get_one(self.tenant, cp.execution)
             .await?
             .ok_or(ExecError::UnknownCheckpoint(id))?;
         Ok((cp, exec))
@@ -292,10 +291,8 @@ impl Executor {
 
     /// Refuses a superseded checkpoint: only live history can be returned to or forked.
     pub(crate) async fn require_live(&self, id: CheckpointId) -> Result<(), ExecError> {
-        match db::checkpoint::superseded_at(&self.pool, id).await? {
-            Some(Some(at)) => Err(ExecError::Refused(format!(
-                "checkpoint {id} was superseded by a rollback at {at}; use a live checkpoint (see `wtb history`)"
-            ))),
+        match self.db.checkpoints().superseded_at(id).await? {
+            Some(Some(at)) => Err(ExecError::Superseded { checkpoint: id, at }),
             Some(None) => Ok(()),
             None => Err(ExecError::UnknownCheckpoint(id)),
         }

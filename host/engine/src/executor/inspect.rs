@@ -66,27 +66,30 @@ pub struct ExecutionReport {
 
 impl Executor {
     /// What `/metrics` shows, for the whole host (every tenant), read in one snapshot.
-    pub async fn metrics_snapshot(&self) -> Result<db::metrics::Snapshot, ExecError> {
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        Ok(db::metrics::snapshot(&mut conn).await?)
+    pub async fn metrics_snapshot(&self) -> Result<db::Snapshot, ExecError> {
+        Ok(self.db.metrics().await?)
     }
 
     /// This tenant's stored contents: count and bytes, inline and in the blob store.
-    pub async fn blob_totals(&self) -> Result<db::blob::BlobTotals, ExecError> {
-        Ok(db::blob::totals(&self.pool, self.tenant).await?)
+    pub async fn blob_totals(&self) -> Result<db::BlobTotals, ExecError> {
+        Ok(self.db.blobs().totals(self.tenant).await?)
     }
 
     /// Everything about execution `id`, or [`ExecError::UnknownExecution`].
     pub async fn describe(&self, id: ExecutionId) -> Result<ExecutionReport, ExecError> {
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        let execution = db::execution::get_one(&mut *conn, self.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?;
-        let workflow = db::workflow::get_one(&mut *conn, self.tenant, execution.workflow)
+        let execution =
+            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        let workflow = self
+            .db
+            .workflows()
+            .get_one(self.tenant, execution.workflow)
             .await?
             .map(|w| w.name)
             .unwrap_or_default();
-        let nodes = db::boundary::list_for_execution(&mut *conn, id)
+        let nodes = self
+            .db
+            .boundaries()
+            .list_for_execution(id)
             .await?
             .into_iter()
             .map(|boundary| NodeView { boundary })
@@ -94,14 +97,15 @@ impl Executor {
         let mut commits: HashMap<FileCommitId, FileCommit> = HashMap::new();
         let mut checkpoints = Vec::new();
         let mut previous: Option<FileCommitId> = None;
-        for cp in db::checkpoint::list_for_execution(&mut *conn, id).await? {
+        for cp in self.db.checkpoints().list_for_execution(id).await? {
             if let Entry::Vacant(slot) = commits.entry(cp.file_commit) {
-                let c = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit).await?.ok_or_else(
-                    || DbError::Corrupt {
-                        what: "file_commit_id",
-                        detail: format!("checkpoint {} names missing commit {}", cp.id, cp.file_commit),
-                    },
-                )?;
+                let c =
+                    self.db.file_commits().get_one(self.tenant, cp.file_commit).await?.ok_or_else(|| {
+                        DbError::Corrupt {
+                            what: "file_commit_id",
+                            detail: format!("checkpoint {} names missing commit {}", cp.id, cp.file_commit),
+                        }
+                    })?;
                 slot.insert(c);
             }
             let c = &commits[&cp.file_commit];
@@ -110,7 +114,7 @@ impl Executor {
             checkpoints.push(CheckpointView { files: FileTree::clone(&c.tree), changes, checkpoint: cp });
         }
         let events =
-            db::outbox::list_for_execution(&mut conn, id).await?.into_iter().map(EventView::from).collect();
+            self.db.events().list_for_execution(id).await?.into_iter().map(EventView::from).collect();
         Ok(ExecutionReport { execution, workflow, nodes, checkpoints, events })
     }
 
@@ -120,20 +124,20 @@ impl Executor {
         id: ExecutionId,
         after: u32,
     ) -> Result<(wtb_core::model::ExecutionStatus, Vec<EventView>), ExecError> {
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
         // Status first: events committed before a final status are then always in the batch.
-        let status = db::execution::get_one(&mut *conn, self.tenant, id)
+        let status = self
+            .db
+            .executions()
+            .get_one(self.tenant, id)
             .await?
             .ok_or(ExecError::UnknownExecution(id))?
             .status;
-        let events =
-            db::outbox::list_after(&mut conn, id, after).await?.into_iter().map(EventView::from).collect();
+        let events = self.db.events().list_after(id, after).await?.into_iter().map(EventView::from).collect();
         Ok((status, events))
     }
 
     /// The tenant's most recent executions.
     pub async fn recent(&self, limit: u32) -> Result<Vec<Execution>, ExecError> {
-        Ok(db::execution::list(&self.pool, self.tenant, &db::execution::ListFilter::default(), None, limit)
-            .await?)
+        Ok(self.db.executions().list(self.tenant, &db::ListFilter::default(), None, limit).await?)
     }
 }

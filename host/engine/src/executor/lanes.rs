@@ -4,14 +4,12 @@
 
 use super::drive::{Drive, Stop};
 use super::{ExecError, Executor};
-use cap_std::fs::Dir;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use wtb_core::model::Checkpoint;
 use wtb_core::model::{ExecutionId, FileCommitId, FileTree};
-use wtb_store::capture::{RestoreStats, Workspace, restore};
-use wtb_store::db::{self, DbError};
+use wtb_store::capture::{RestoreStats, Workspace, lane_dir};
+use wtb_store::db::DbError;
 
 /// One lane's workspace and what it holds.
 #[derive(Default)]
@@ -68,8 +66,9 @@ impl Drive<'_> {
         let blobs = self.ex.stored_blobs(&tree).await?;
         let (mut ws, _) = self.take_lane(lane)?;
         let limits = self.ex.config.capture_limits();
+        let workspaces = self.ex.lanes.clone();
         let (ws, r) = super::blocking(move || {
-            let r = restore(&mut ws, &tree, &blobs, &limits);
+            let r = workspaces.restore(&mut ws, &tree, &blobs, &limits);
             (ws, r)
         })
         .await?;
@@ -87,16 +86,12 @@ impl Drive<'_> {
         if extra.is_empty() {
             return;
         }
-        let Ok(root) = self.ex.workspaces.try_clone() else { return };
-        let names: Vec<String> = extra.iter().map(|lane| lane_dir(self.id, *lane)).collect();
-        for lane in extra {
-            self.lanes.remove(&lane);
+        for lane in &extra {
+            self.lanes.remove(lane);
         }
         // Best effort: a lane left behind is removed with its execution (retention GC).
-        let _ = super::blocking(move || {
-            names.iter().try_for_each(|n| wtb_store::capture::beneath::remove_all(&root, n))
-        })
-        .await;
+        let (workspaces, id) = (self.ex.lanes.clone(), self.id);
+        let _ = super::blocking(move || workspaces.remove_lanes(id, &extra)).await;
     }
 }
 
@@ -108,53 +103,22 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|e| ExecError::Task(e.to_string()))
 }
 
-/// A lane's workspace directory name: lane 0 (the main line) is `<execution>`, lane n (a
-/// parallel branch) `<execution>.<n>`.
-pub(super) fn lane_dir(execution: ExecutionId, lane: u32) -> String {
-    if lane == 0 { execution.to_string() } else { format!("{execution}.{lane}") }
-}
-
-/// Where a lane's workspace lives under a data dir.
-pub fn workspace_dir(data_dir: &std::path::Path, execution: ExecutionId, lane: u32) -> PathBuf {
-    data_dir.join("workspaces").join(lane_dir(execution, lane))
-}
-
 impl Executor {
     /// Deletes every lane workspace of an execution (retention GC, after its rows are gone).
     pub(crate) async fn remove_workspaces(&self, execution: ExecutionId) -> Result<(), ExecError> {
-        let root = self
-            .workspaces
-            .try_clone()
-            .map_err(|source| ExecError::Io { what: "opening the workspaces dir".into(), source })?;
-        let (main, lanes) = (execution.to_string(), format!("{execution}."));
-        blocking(move || -> std::io::Result<()> {
-            for entry in root.entries()? {
-                let name = entry?.file_name().to_string_lossy().into_owned();
-                if name == main || name.starts_with(&lanes) {
-                    match wtb_store::capture::beneath::remove_all(&root, &name) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                        _ => {}
-                    }
-                }
-            }
-            Ok(())
+        let workspaces = self.lanes.clone();
+        blocking(move || workspaces.remove_execution(execution)).await?.map_err(|source| ExecError::Io {
+            what: format!("deleting the workspaces of {execution}"),
+            source,
         })
-        .await?
-        .map_err(|source| ExecError::Io { what: format!("deleting the workspaces of {execution}"), source })
     }
 
     /// Opens (creating if needed) a lane's workspace.
     pub(crate) fn open_workspace(&self, execution: ExecutionId, lane: u32) -> Result<Workspace, ExecError> {
-        let name = lane_dir(execution, lane);
-        let io = |source| ExecError::Io { what: format!("opening workspace `{name}`"), source };
-        let created = match self.workspaces.create_dir(&name) {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(io(e)),
-        };
-        let dir: Dir = self.workspaces.open_dir(&name).map_err(io)?;
-        let path = self.workspaces_path.join(&name);
-        Ok(if created { Workspace::created(dir, path) } else { Workspace::new(dir, path) })
+        self.lanes.open(execution, lane).map_err(|source| ExecError::Io {
+            what: format!("opening workspace `{}`", lane_dir(execution, lane)),
+            source,
+        })
     }
 }
 
@@ -165,15 +129,16 @@ impl Executor {
         execution: ExecutionId,
         cp: &Checkpoint,
     ) -> Result<RestoreStats, ExecError> {
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        let commit = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit)
+        let commit = self
+            .db
+            .file_commits()
+            .get_one(self.tenant, cp.file_commit)
             .await?
             .ok_or(DbError::Corrupt { what: "file commit", detail: cp.file_commit.to_string() })?;
-        drop(conn);
         let blobs = self.stored_blobs(&commit.tree).await?;
         let mut ws = self.open_workspace(execution, cp.lane)?;
-        let limits = self.config.capture_limits();
-        super::blocking(move || restore(&mut ws, &commit.tree, &blobs, &limits))
+        let (limits, workspaces) = (self.config.capture_limits(), self.lanes.clone());
+        super::blocking(move || workspaces.restore(&mut ws, &commit.tree, &blobs, &limits))
             .await?
             .map_err(|source| ExecError::Workspace { execution, source })
     }

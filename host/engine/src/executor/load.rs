@@ -10,7 +10,6 @@ use wtb_core::workflow::{
     Definition, Fixture, Manifest, ManifestError, NodeSpec, Position, Schema, SchemaSource, SchemaSpec,
 };
 use wtb_runtime::{ComponentError, PreparedNode};
-use wtb_store::db;
 
 /// A workflow that cannot be loaded, located as precisely as possible.
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +221,7 @@ impl Executor {
             format!("`{name}`: name an uploaded component as sha256:<hex> (POST /components)")
         })?;
         let digest: Digest = hex.parse().map_err(|e| format!("`{name}`: {e}"))?;
-        match db::component::get_one(&self.pool, self.tenant, &digest).await {
+        match self.db.components().get_one(self.tenant, &digest).await {
             Ok(Some(_)) => {}
             Ok(None) => return Err(format!("no uploaded component {digest} (POST /components first)")),
             Err(e) => return Err(e.to_string()),
@@ -244,9 +243,9 @@ impl Executor {
         let digest = prepared.digest();
         let stored = async {
             self.store_component(digest, bytes.clone()).await?;
-            let mut batch = wtb_store::db::batch::Batch::new();
-            self.component_rows_into(&mut batch, digest, bytes.len() as u64, self.clock.now());
-            self.write_alone(batch).await
+            let mut work = wtb_store::db::UnitOfWork::new();
+            self.component_rows_into(&mut work, digest, bytes.len() as u64, self.clock.now());
+            self.write_alone(work).await
         };
         stored.await.map_err(|e| ComponentError::Task(e.to_string()))?;
         Ok((digest, prepared.kind()))
@@ -257,15 +256,14 @@ impl Executor {
         &self,
         id: wtb_core::model::WorkflowId,
     ) -> Result<LoadedWorkflow, ExecError> {
-        let record = db::workflow::get_one(&self.pool, self.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownWorkflow(id))?;
+        let record =
+            self.db.workflows().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownWorkflow(id))?;
         self.load_stored(&record).await
     }
 
     /// The tenant's workflows (every one registered or run), newest first.
     pub async fn workflows(&self, limit: u32) -> Result<Vec<WorkflowRecord>, ExecError> {
-        Ok(db::workflow::list(&self.pool, self.tenant, limit).await?)
+        Ok(self.db.workflows().list(self.tenant, limit).await?)
     }
 
     /// Rebuilds an execution's workflow from its stored definition, components read back

@@ -48,10 +48,10 @@ pub use drive::Breakpoints;
 pub use history::{CheckpointDiff, History, HistoryEntry, Page};
 pub use inspect::{CheckpointView, EventView, ExecutionReport, NodeView};
 pub(crate) use lanes::blocking;
-pub use lanes::workspace_dir;
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
 pub(crate) use quota::hour_before;
 pub use run::{RunOptions, RunSummary};
+pub use wtb_store::capture::workspace_dir;
 
 use crate::config::{DataDir, RuntimeConfig};
 use cap_std::fs::Dir;
@@ -60,9 +60,9 @@ use std::sync::Arc;
 use wtb_core::clock::{Clock, IdGen};
 use wtb_core::model::{ExecutionId, TenantId};
 use wtb_runtime::Runtime;
-use wtb_store::capture::CaptureError;
+use wtb_store::capture::{CaptureError, LocalWorkspaces, Workspaces};
 use wtb_store::cas::{BlobStore, LocalCas};
-use wtb_store::db::{self, DbError, SqlitePool};
+use wtb_store::db::{Database, DbError, Sqlite};
 
 /// A deliberate failure at a named step of the protocol, for fault-injection tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,10 +123,70 @@ pub enum ExecError {
     /// No checkpoint with this id (for this tenant).
     #[error("no checkpoint {0}")]
     UnknownCheckpoint(wtb_core::model::CheckpointId),
-    /// A time-travel or file request that cannot be done as asked; the message says why and
-    /// what to do instead. Nothing was changed.
-    #[error("{0}")]
-    Refused(String),
+    /// The checkpoint holds no entry at this path.
+    #[error("checkpoint {checkpoint} has no file `{path}`")]
+    NoFile {
+        /// Which checkpoint.
+        checkpoint: wtb_core::model::CheckpointId,
+        /// The path asked for.
+        path: String,
+    },
+    /// The path names a directory or a symlink, whose content cannot be read as a file.
+    #[error("`{path}` at checkpoint {checkpoint} is a {kind}, not a file")]
+    NotAFile {
+        /// Which checkpoint.
+        checkpoint: wtb_core::model::CheckpointId,
+        /// The path asked for.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// An export would mix the checkpoint's files with others already there.
+    #[error("`{}` is not empty; pass --force to make it hold exactly the checkpoint's files", .0.display())]
+    NotEmpty(PathBuf),
+    /// Only live history can be returned to or forked.
+    #[error(
+        "checkpoint {checkpoint} was superseded by a rollback at {at}; use a live checkpoint (see `wtb history`)"
+    )]
+    Superseded {
+        /// Which checkpoint.
+        checkpoint: wtb_core::model::CheckpointId,
+        /// When the rollback happened.
+        at: wtb_core::model::Timestamp,
+    },
+    /// An experiment's `from` is not a checkpoint id.
+    #[error("experiment `from` = `{value}`: {reason}")]
+    BadFrom {
+        /// The value given.
+        value: String,
+        /// Why it is not an id.
+        reason: wtb_core::model::IdParseError,
+    },
+    /// A variant overrides a node the workflow does not have.
+    #[error("variant `{variant}`: no node `{node}`")]
+    NoVariantNode {
+        /// The variant.
+        variant: String,
+        /// The node it names.
+        node: String,
+    },
+    /// An environment's fixture cannot be mounted (gone since the experiment was loaded).
+    #[error("environment `{environment}`: {problem}")]
+    BadFixture {
+        /// The environment.
+        environment: String,
+        /// What is wrong with the fixture.
+        problem: String,
+    },
+    /// No outbox event with this id (for this tenant).
+    #[error("no event {0}")]
+    UnknownEvent(wtb_core::model::EventId),
+    /// A revive named an event none of whose deliveries is dead.
+    #[error("event {0} has no dead delivery (see `wtb outbox list --status dead`)")]
+    NothingDead(wtb_core::model::EventId),
+    /// Rollback or fork refused a request inside the protocol (an experiment forking a cell).
+    #[error(transparent)]
+    Travel(Box<crate::travel::TravelError>),
     /// No workflow with this id (for this tenant).
     #[error("no workflow {0} (see GET /workflows)")]
     UnknownWorkflow(wtb_core::model::WorkflowId),
@@ -152,7 +212,7 @@ pub enum ExecError {
 
 /// The embedded WTB host — database, blob store, runtime, clock and ids — acting for one
 /// tenant. [`Executor::for_tenant`] gives another tenant's view of the same host cheaply
-/// (one engine, pool and group committer for all), which is how a server serves many.
+/// (one engine and one database with its writer for all), which is how a server serves many.
 pub struct Executor {
     inner: Arc<Host>,
     pub(crate) tenant: TenantId,
@@ -160,12 +220,16 @@ pub struct Executor {
 
 /// What every tenant's [`Executor`] shares.
 pub struct Host {
-    pub(crate) pool: SqlitePool,
+    /// The database (SQLite today), behind the store's per-aggregate traits.
+    pub(crate) db: Arc<dyn Database>,
     pub(crate) cas: Arc<dyn BlobStore>,
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGen>,
     pub(crate) config: RuntimeConfig,
+    /// The executions' lane workspaces.
+    pub(crate) lanes: Arc<dyn Workspaces>,
+    /// The workspaces directory itself, for `wtb node run`'s scratch space.
     pub(crate) workspaces: Dir,
     pub(crate) workspaces_path: PathBuf,
     pub(crate) data_root: PathBuf,
@@ -174,8 +238,6 @@ pub struct Host {
     /// Guest attempts running at once in this process, across executions, shared fairly
     /// between tenants.
     pub(crate) slots: Arc<slots::FairSlots>,
-    /// The one writer of exit transactions, grouping concurrent ones into one commit.
-    pub(crate) committer: Arc<wtb_store::db::writer::GroupCommitter>,
     /// Workflows whose definition and component rows this host has stored, per tenant.
     pub(crate) registered: std::sync::Mutex<
         std::collections::HashMap<(TenantId, wtb_core::model::Digest), wtb_core::model::WorkflowId>,
@@ -196,27 +258,30 @@ pub const MAX_CONCURRENT_ATTEMPTS: usize = 64;
 impl Executor {
     /// Opens the data dir's database (migrating it) and builds the runtime.
     pub async fn open(data: DataDir, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Result<Self, ExecError> {
-        let pool = db::open(&data.db_path, data.config.durability).await?;
+        let db: Arc<dyn Database> = Arc::new(Sqlite::open(&data.db_path, data.config.durability).await?);
         let runtime = Runtime::with_tuning(data.cache, data.config.tuning).map_err(|e| ExecError::Io {
             what: "starting the wasm engine".into(),
             source: std::io::Error::other(format!("{e:#}")),
         })?;
-        let committer =
-            Arc::new(wtb_store::db::writer::GroupCommitter::start(&data.db_path, data.config.durability)?);
         let slots = slots::FairSlots::new(MAX_CONCURRENT_ATTEMPTS, data.config.attempt_slots_per_tenant);
         let host = Host {
-            pool,
+            db,
             cas: Arc::new(LocalCas::new(data.blobs)),
             runtime: Arc::new(runtime),
             clock,
             config: data.config,
+            lanes: Arc::new(LocalWorkspaces::new(
+                data.workspaces
+                    .try_clone()
+                    .map_err(|source| ExecError::Io { what: "opening the workspaces dir".into(), source })?,
+                data.workspaces_path.clone(),
+            )),
             workspaces: data.workspaces,
             workspaces_path: data.workspaces_path,
             data_root: data.root,
             fail_point: None,
             controls: Arc::new(control::Controls::new(control::owner_id(ids.as_ref()))),
             slots,
-            committer,
             registered: std::sync::Mutex::default(),
             ids,
         };
@@ -239,9 +304,9 @@ impl Executor {
         self.cas.clone()
     }
 
-    /// The database pool, for inspection.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The database, for reads outside the engine (the server's views, tools, tests).
+    pub fn database(&self) -> &Arc<dyn Database> {
+        &self.db
     }
 
     /// The runtime, e.g. for its cache counters.
@@ -276,6 +341,6 @@ impl Executor {
 
     /// Closes the database cleanly (checkpointing the WAL).
     pub async fn close(self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
 }

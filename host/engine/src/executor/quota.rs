@@ -7,11 +7,7 @@ use wtb_core::model::{Quotas, Timestamp};
 use wtb_store::db::{self, DbError};
 
 /// The quota a new attempt or execution would break, if any (pure).
-pub(crate) fn over_quota(
-    q: &Quotas,
-    usage: &db::tenant::Usage,
-    starting: bool,
-) -> Option<(&'static str, u64, u64)> {
+pub(crate) fn over_quota(q: &Quotas, usage: &db::Usage, starting: bool) -> Option<(&'static str, u64, u64)> {
     if let Some(max) = q.max_concurrent
         && starting
         && usage.running >= max
@@ -92,13 +88,16 @@ impl Executor {
     /// quotas; otherwise hands the drive what it keeps checking: `max_nodes_per_hour` before
     /// each attempt, `max_stored_bytes` at each exit.
     pub(crate) async fn check_quotas(&self, starting: bool) -> Result<QuotaWatch, ExecError> {
-        let tenant = db::tenant::get_one(&self.pool, self.tenant)
+        let tenant = self
+            .db
+            .tenants()
+            .get_one(self.tenant)
             .await?
             .ok_or(DbError::Corrupt { what: "tenant", detail: self.tenant.to_string() })?;
         if tenant.quotas == Quotas::default() {
             return Ok(QuotaWatch::default());
         }
-        let usage = db::tenant::usage(&self.pool, self.tenant, hour_before(self.clock.now())).await?;
+        let usage = self.db.tenants().usage(self.tenant, hour_before(self.clock.now())).await?;
         if let Some((quota, limit, current)) = over_quota(&tenant.quotas, &usage, starting) {
             return Err(ExecError::Quota { tenant: tenant.name, quota, limit, current });
         }
@@ -116,8 +115,8 @@ impl Executor {
         max: u64,
         in_flight: u64,
     ) -> Result<Option<String>, ExecError> {
-        let used = db::tenant::nodes_since(&self.pool, self.tenant, hour_before(self.clock.now())).await?
-            + in_flight;
+        let used =
+            self.db.tenants().nodes_since(self.tenant, hour_before(self.clock.now())).await? + in_flight;
         Ok((used >= max).then(|| {
             format!(
                 "tenant quota `max_nodes_per_hour` = {max} reached ({used} in the last hour); resume later"
@@ -129,7 +128,7 @@ impl Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wtb_store::db::tenant::Usage;
+    use wtb_store::db::Usage;
 
     #[test]
     fn the_first_quota_reached_is_named() {

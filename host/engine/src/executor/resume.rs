@@ -11,24 +11,26 @@ use super::{ExecError, Executor, LoadedWorkflow};
 use serde_json::json;
 use std::time::Duration;
 use wtb_core::model::{EventKind, Execution, ExecutionId, ExecutionStatus, Transition};
-use wtb_store::db::{self, DbError};
+use wtb_store::db::DbError;
 
 impl Executor {
     /// Continues a paused execution, or one whose process died (its open attempts re-run from
     /// their entry checkpoints, workspaces restored first). The workflow is the stored one.
     pub async fn resume(&self, id: ExecutionId, parallelism: usize) -> Result<RunSummary, ExecError> {
-        let exec = db::execution::get_one(&self.pool, self.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?;
+        let exec =
+            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
         let recovering = exec.status == ExecutionStatus::Running;
         let transition = if recovering { Transition::Start } else { Transition::Resume };
         exec.status.apply(transition).map_err(ExecError::Illegal)?;
         let quotas = self.check_quotas(!recovering).await?;
         let now = self.clock.now();
-        if let Err(holder) = control::claim(&self.pool, &self.controls.owner, id, now).await? {
+        if let Err(holder) = control::claim(self.db.as_ref(), &self.controls.owner, id, now).await? {
             return Err(ExecError::Busy { execution: id, holder });
         }
-        let record = db::workflow::get_one(&self.pool, self.tenant, exec.workflow)
+        let record = self
+            .db
+            .workflows()
+            .get_one(self.tenant, exec.workflow)
             .await?
             .ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
         let wf = self.load_stored(&record).await?;
@@ -39,7 +41,10 @@ impl Executor {
 
     /// The execution's status.
     pub async fn status(&self, id: ExecutionId) -> Result<ExecutionStatus, ExecError> {
-        Ok(db::execution::get_one(&self.pool, self.tenant, id)
+        Ok(self
+            .db
+            .executions()
+            .get_one(self.tenant, id)
             .await?
             .ok_or(ExecError::UnknownExecution(id))?
             .status)
@@ -47,12 +52,11 @@ impl Executor {
 
     /// Asks the process running `id` to pause it at the next node boundary.
     pub async fn request_pause(&self, id: ExecutionId) -> Result<(), ExecError> {
-        if db::execution::request(&self.pool, self.tenant, id, Control::Pause.as_str()).await? {
+        if self.db.executions().request(self.tenant, id, Control::Pause.as_str()).await? {
             return Ok(());
         }
-        let exec = db::execution::get_one(&self.pool, self.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?;
+        let exec =
+            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
         exec.status.apply(Transition::Pause).map_err(ExecError::Illegal)?;
         Err(ExecError::InvalidState(format!("execution {id} is {}", exec.status)))
     }
@@ -60,25 +64,27 @@ impl Executor {
     /// The process whose run of `id` has taken its pending pause or cancel request, if one has
     /// (a request can be recorded before the run notices it: within [`super::control::POLL`]).
     pub async fn request_seen_by(&self, id: ExecutionId) -> Result<Option<String>, ExecError> {
-        Ok(db::execution::control_seen_by(&self.pool, self.tenant, id).await?)
+        Ok(self.db.executions().control_seen_by(self.tenant, id).await?)
     }
 
     /// Cancels `id`. A running execution whose process is alive is asked to stop (it
     /// interrupts its guests within a few epoch ticks) and `Ok(None)` returned; a paused one,
     /// or one whose process died, is cancelled here and its summary returned.
     pub async fn cancel(&self, id: ExecutionId) -> Result<Option<RunSummary>, ExecError> {
-        let exec = db::execution::get_one(&self.pool, self.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?;
+        let exec =
+            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
         exec.status.apply(Transition::Cancel).map_err(ExecError::Illegal)?;
         let now = self.clock.now();
         if self.controls.is_driving(id)
-            || control::claim(&self.pool, &self.controls.owner, id, now).await?.is_err()
+            || control::claim(self.db.as_ref(), &self.controls.owner, id, now).await?.is_err()
         {
-            db::execution::request(&self.pool, self.tenant, id, Control::Cancel.as_str()).await?;
+            self.db.executions().request(self.tenant, id, Control::Cancel.as_str()).await?;
             return Ok(None);
         }
-        let record = db::workflow::get_one(&self.pool, self.tenant, exec.workflow)
+        let record = self
+            .db
+            .workflows()
+            .get_one(self.tenant, exec.workflow)
             .await?
             .ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
         let wf = self.load_stored(&record).await?;
@@ -93,7 +99,7 @@ impl Executor {
         &self,
         parallelism: usize,
     ) -> Result<Vec<(ExecutionId, Result<RunSummary, ExecError>)>, ExecError> {
-        let ids = db::execution::list_running(&self.pool, self.tenant).await?;
+        let ids = self.db.executions().list_running(self.tenant).await?;
         let mut out = Vec::new();
         for id in ids {
             match self.resume(id, parallelism).await {
@@ -113,23 +119,28 @@ impl Executor {
         announce: bool,
     ) -> Result<Drive<'a>, ExecError> {
         let id = exec.id;
-        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        let (seq, steps) = db::checkpoint::progress(&mut *conn, id).await?;
-        let event_seq = db::outbox::last_seq(&mut conn, id).await?;
+        let (seq, steps) = self.db.checkpoints().progress(id).await?;
+        let event_seq = self.db.events().last_seq(id).await?;
         let breakpoints: Breakpoints =
-            serde_json::from_value(db::execution::breakpoints(&mut *conn, id).await?).unwrap_or_default();
-        let pending = if recovering { db::execution::control(&mut *conn, id).await? } else { None };
-        let registration = self.controls.register(id, pending.as_deref(), &self.pool, &self.clock);
+            serde_json::from_value(self.db.executions().breakpoints(id).await?).unwrap_or_default();
+        let pending = if recovering { self.db.executions().control(id).await? } else { None };
+        let registration = self.controls.register(id, pending.as_deref(), &self.db, &self.clock);
         let mut drive =
             Drive::new(self, wf, id, seq, event_seq, steps, breakpoints, parallelism, registration);
         drive.seed = exec.environment.seed;
         drive.clock = exec.environment.clock;
         let corrupt = |what: &'static str, detail: String| ExecError::Db(DbError::Corrupt { what, detail });
-        for b in db::boundary::list_open(&mut *conn, id).await? {
-            let entry = db::checkpoint::get_one(&mut *conn, b.entry_checkpoint)
+        for b in self.db.boundaries().list_open(id).await? {
+            let entry = self
+                .db
+                .checkpoints()
+                .get_one(b.entry_checkpoint)
                 .await?
                 .ok_or_else(|| corrupt("entry checkpoint", b.entry_checkpoint.to_string()))?;
-            let commit = db::file_commit::get_one(&mut conn, self.tenant, entry.file_commit)
+            let commit = self
+                .db
+                .file_commits()
+                .get_one(self.tenant, entry.file_commit)
                 .await?
                 .ok_or_else(|| corrupt("file commit", entry.file_commit.to_string()))?;
             let node = wf
@@ -147,11 +158,17 @@ impl Executor {
                 delay: Duration::ZERO,
             });
         }
-        for arrival in db::join::list_for_execution(&mut *conn, id).await? {
-            let cp = db::checkpoint::get_one(&mut *conn, arrival.checkpoint)
+        for arrival in self.db.joins().list_for_execution(id).await? {
+            let cp = self
+                .db
+                .checkpoints()
+                .get_one(arrival.checkpoint)
                 .await?
                 .ok_or_else(|| corrupt("arrival checkpoint", arrival.checkpoint.to_string()))?;
-            let commit = db::file_commit::get_one(&mut conn, self.tenant, cp.file_commit)
+            let commit = self
+                .db
+                .file_commits()
+                .get_one(self.tenant, cp.file_commit)
                 .await?
                 .ok_or_else(|| corrupt("file commit", cp.file_commit.to_string()))?;
             drive.waiting.entry(arrival.edge as usize).or_default().push_back(Branch {
@@ -164,7 +181,6 @@ impl Executor {
                 lane: cp.lane,
             });
         }
-        drop(conn);
         if !announce {
             return Ok(drive);
         }

@@ -12,8 +12,7 @@ use wtb_core::model::{
     ExecutionStatus, FileCommit, FileCommitId, FileTree, NodeBoundary, Transition,
 };
 use wtb_core::workflow::merge_update;
-use wtb_store::db;
-use wtb_store::db::batch::Batch;
+use wtb_store::db::{Lease, UnitOfWork, Write};
 
 /// How a drive ended (for now: it may be resumed later if paused).
 #[derive(Clone, Debug, serde::Serialize)]
@@ -174,7 +173,7 @@ impl Executor {
             created_at: now,
         };
         let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ids.next()), &entry);
-        let registration = self.controls.register(execution, None, &self.pool, &self.clock);
+        let registration = self.controls.register(execution, None, &self.db, &self.clock);
         let deterministic =
             opts.deterministic || opts.seed.is_some() || opts.clock.is_some() || wf.manifest.deterministic;
         let seed = deterministic
@@ -201,15 +200,11 @@ impl Executor {
         let workflow = self.register(wf, now).await?;
         let breakpoints =
             serde_json::to_value(&opts.breakpoints).map_err(|e| ExecError::InvalidState(e.to_string()))?;
-        let mut batch = Batch::new();
-        let driven = db::execution::Driven {
-            owner: &self.controls.owner,
-            lease_until: control::lease_until(now),
-            breakpoints: &breakpoints,
-        };
-        db::execution::insert_into(
-            &mut batch,
-            &Execution {
+        let lease =
+            Lease { owner: self.controls.owner.clone(), until: control::lease_until(now), breakpoints };
+        let mut work = UnitOfWork::new();
+        work.push(Write::Execution(
+            Execution {
                 id: execution,
                 tenant: self.tenant,
                 workflow,
@@ -223,16 +218,16 @@ impl Executor {
                 created_at: now,
                 updated_at: now,
             },
-            Some(&driven),
-        );
-        db::file_commit::insert_into(&mut batch, &commit)?;
-        db::checkpoint::insert_into(&mut batch, &entry);
-        db::boundary::insert_into(&mut batch, &boundary);
-        db::outbox::insert_all_into(&mut batch, &[started]);
+            Some(lease),
+        ));
+        work.push(Write::FileCommit(commit.clone()))
+            .push(Write::Checkpoint(entry.clone()))
+            .push(Write::Boundary(boundary.clone()))
+            .push(Write::Events(vec![started]));
         // Through the group writer (sharing a commit with other executions' exits, and no
         // second writer waiting on SQLite's lock); durable before the entry node runs, so a
         // crash from here on always leaves a resumable execution.
-        drive.chain.issue_start(batch);
+        drive.chain.issue_start(work);
         drive.status_written = true;
         drive.chain.settle().await?;
         drive.adopt_lane(0, ws, Some(commit.id));

@@ -24,7 +24,7 @@ use wtb_core::model::{
     CellTag, CheckpointId, Digest, Environment, ExecutionId, ExecutionStatus, ExperimentId,
 };
 use wtb_core::workflow::{Definition, ManifestError, Overrides};
-use wtb_store::db::{self, experiment::ExperimentRecord};
+use wtb_store::db::ExperimentRecord;
 
 /// An experiment file with its workflow and every variant's components loaded and checked.
 pub struct LoadedExperiment {
@@ -139,7 +139,7 @@ impl Executor {
     async fn experiment_start(&self, loaded: &LoadedExperiment) -> Result<Option<CheckpointId>, ExecError> {
         let Some(from) = &loaded.spec.from else { return Ok(None) };
         let id: CheckpointId =
-            from.parse().map_err(|e: wtb_core::model::IdParseError| ExecError::Refused(e.to_string()))?;
+            from.parse().map_err(|reason| ExecError::BadFrom { value: from.clone(), reason })?;
         self.checkpoint_of_tenant(id).await?;
         self.require_live(id).await?;
         Ok(Some(id))
@@ -157,18 +157,18 @@ impl Executor {
             file: loaded.file.display().to_string(),
             created_at: self.clock.now(),
         };
-        db::experiment::insert(&self.pool, &record).await?;
+        self.db.experiments().insert(&record).await?;
         Ok(record)
     }
 
     /// The tenant's experiment `id`.
     pub async fn experiment(&self, id: ExperimentId) -> Result<ExperimentRecord, ExecError> {
-        db::experiment::get_one(&self.pool, self.tenant, id).await?.ok_or(ExecError::UnknownExperiment(id))
+        self.db.experiments().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExperiment(id))
     }
 
     /// The tenant's experiments, newest first.
     pub async fn experiments(&self, limit: u32) -> Result<Vec<ExperimentRecord>, ExecError> {
-        Ok(db::experiment::list(&self.pool, self.tenant, limit).await?)
+        Ok(self.db.experiments().list(self.tenant, limit).await?)
     }
 
     /// Runs every cell of `experiment` that has not finished, `parallelism` at a time; calls
@@ -253,10 +253,9 @@ impl Executor {
         id: ExperimentId,
     ) -> Result<BTreeMap<(String, String, u32), (ExecutionId, ExecutionStatus)>, ExecError> {
         let mut out = BTreeMap::new();
-        for e in db::experiment::cells(&self.pool, self.tenant, id).await? {
-            let exec = db::execution::get_one(&self.pool, self.tenant, e)
-                .await?
-                .ok_or(ExecError::UnknownExecution(e))?;
+        for e in self.db.experiments().cells(self.tenant, id).await? {
+            let exec =
+                self.db.executions().get_one(self.tenant, e).await?.ok_or(ExecError::UnknownExecution(e))?;
             if let Some(c) = exec.environment.cell {
                 out.insert((c.variant, c.environment, c.repetition), (exec.id, exec.status));
             }
@@ -281,7 +280,10 @@ impl Executor {
         let base_dir = loaded.file.parent().unwrap_or(Path::new("."));
         let mut overrides = Overrides { env: env.env.clone(), limits: env.limits, ..Overrides::default() };
         for f in &env.fixtures {
-            overrides.fixtures.push(resolve_fixture(base_dir, f).map_err(ExecError::Refused)?);
+            overrides.fixtures.push(
+                resolve_fixture(base_dir, f)
+                    .map_err(|problem| ExecError::BadFixture { environment: env.name.clone(), problem })?,
+            );
         }
         let mut components = Vec::new();
         for (node, change) in &variant.nodes {
@@ -305,9 +307,10 @@ impl Executor {
         let (overrides, _) = self.cell_overrides(loaded, cell)?;
         let base: Definition = serde_json::from_value(loaded.workflow.definition.clone())
             .map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
-        let def = base
-            .with_overrides(&overrides)
-            .map_err(|node| ExecError::Refused(format!("variant `{}`: no node `{node}`", variant.name)))?;
+        let def = base.with_overrides(&overrides).map_err(|node| ExecError::NoVariantNode {
+            variant: variant.name.clone(),
+            node: node.to_string(),
+        })?;
         let manifest = def.to_manifest().map_err(|p| ExecError::StoredWorkflow(p.message))?;
         let nodes = manifest
             .nodes

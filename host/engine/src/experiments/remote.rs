@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use wtb_core::experiment::ExperimentSpec;
 use wtb_core::model::WorkflowId;
 use wtb_core::workflow::{ManifestError, Position};
-use wtb_store::db::{self, experiment::ExperimentRecord};
+use wtb_store::db::ExperimentRecord;
 
 /// What an API experiment's record names as its file.
 pub const API_FILE: &str = "api";
@@ -87,7 +87,7 @@ impl Executor {
         &self,
     ) -> Result<Vec<(LoadedExperiment, ExperimentRecord)>, ExecError> {
         let mut out = Vec::new();
-        for record in db::experiment::list(&self.pool, self.tenant, u32::MAX).await? {
+        for record in self.db.experiments().list(self.tenant, u32::MAX).await? {
             if record.file != API_FILE {
                 continue;
             }

@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use wtb_core::model::{BlobRecord, CheckpointKind, Digest, TenantId};
 use wtb_store::cas::{BlobStore, hash_reader};
-use wtb_store::db::{self, DbError};
 
 /// One inconsistency.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -37,18 +36,16 @@ pub struct FsckReport {
 
 /// Checks the executor's tenant's data (see the module doc).
 pub async fn fsck(exec: &Executor) -> Result<FsckReport, ExecError> {
-    let (pool, tenant) = (exec.pool(), exec.tenant());
+    let (db, tenant) = (exec.database(), exec.tenant());
     let mut report = FsckReport::default();
-    let blobs = db::blob::list_all(pool, tenant).await?;
+    let blobs = db.blobs().list_all(tenant).await?;
     report.blobs = blobs.len();
     let known: HashSet<Digest> = blobs.iter().map(|b| b.digest).collect();
     let cas = exec.cas();
     report.problems.extend(crate::executor::blocking(move || check_blobs(&cas, tenant, &blobs)).await?);
-
-    let mut conn = pool.acquire().await.map_err(DbError::from)?;
-    for id in db::file_commit::list_ids(&mut conn, tenant).await? {
+    for id in db.file_commits().list_ids(tenant).await? {
         report.file_commits += 1;
-        match db::file_commit::get_one(&mut conn, tenant, id).await {
+        match db.file_commits().get_one(tenant, id).await {
             Ok(Some(commit)) => {
                 for (path, entry) in commit.tree.iter() {
                     if let Some(d) = entry.digest.filter(|d| !known.contains(d)) {
@@ -73,7 +70,7 @@ pub async fn fsck(exec: &Executor) -> Result<FsckReport, ExecError> {
         }
     }
 
-    let checkpoints = db::checkpoint::list_for_tenant(&mut *conn, tenant).await?;
+    let checkpoints = db.checkpoints().list_for_tenant(tenant).await?;
     report.checkpoints = checkpoints.len();
     let by_id: HashMap<_, _> = checkpoints.iter().map(|c| (c.id, c)).collect();
     for exit in checkpoints.iter().filter(|c| c.kind == CheckpointKind::Exit) {
@@ -91,7 +88,7 @@ pub async fn fsck(exec: &Executor) -> Result<FsckReport, ExecError> {
             });
         }
     }
-    for digest in db::component::list_digests(&mut *conn, tenant).await? {
+    for digest in db.components().list_digests(tenant).await? {
         if !digest.parse::<Digest>().is_ok_and(|d| known.contains(&d)) {
             report.problems.push(Problem {
                 what: "component",
@@ -100,7 +97,7 @@ pub async fn fsck(exec: &Executor) -> Result<FsckReport, ExecError> {
             });
         }
     }
-    for (event, execution) in db::outbox::without_aggregate(&mut conn, tenant).await? {
+    for (event, execution) in db.events().without_aggregate(tenant).await? {
         report.problems.push(Problem {
             what: "outbox",
             subject: event.to_string(),

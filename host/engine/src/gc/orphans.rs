@@ -11,7 +11,6 @@ use crate::executor::{ExecError, Executor};
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
 use wtb_core::model::{Digest, TenantId};
-use wtb_store::db;
 
 /// What the cleaner found and did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -55,7 +54,7 @@ pub(crate) async fn clean_orphans_of(
             .map_err(io("listing the blob store"))?
     };
     let objects = listed;
-    let live = db::blob::digests(exec.pool(), tenant).await?;
+    let live = exec.database().blobs().digests(tenant).await?;
     // File times come from the kernel's clock, so that is the clock to age them by (not the
     // domain clock, which tests step through another year).
     let (secs, nanos) = wtb_store::capture::filesystem_tick();

@@ -7,11 +7,11 @@
 use super::orphans::clean_orphans_of;
 use crate::config::RetentionConfig;
 use crate::executor::{ExecError, Executor};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 use wtb_core::model::{ExecutionId, TenantId};
-use wtb_core::retention::{Keep, retained};
-use wtb_store::db::{self, retention::Swept};
+use wtb_core::retention::{ExecutionFacts, Keep, retained};
+use wtb_store::db::Swept;
 
 /// What the GC did (or, dry, would do).
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -47,15 +47,15 @@ pub async fn collect_garbage(
         ..GcReport::default()
     };
     let now = exec.clock().now();
-    let (deleted, keep, swept) =
-        db::retention::collect(exec.pool(), sinks, dry_run, |candidates, undelivered| {
-            let keep = retained(candidates, undelivered, policy, now);
-            let mut deleted: Vec<ExecutionId> =
-                candidates.iter().map(|c| c.id).filter(|id| !keep.contains_key(id)).collect();
-            deleted.sort();
-            (deleted, keep)
-        })
-        .await?;
+    let mut keep = Default::default();
+    let mut decide = |candidates: &[ExecutionFacts], undelivered: &HashSet<ExecutionId>| {
+        keep = retained(candidates, undelivered, policy, now);
+        let mut deleted: Vec<ExecutionId> =
+            candidates.iter().map(|c| c.id).filter(|id| !keep.contains_key(id)).collect();
+        deleted.sort();
+        deleted
+    };
+    let (deleted, swept) = exec.database().retention().collect(sinks, dry_run, &mut decide).await?;
     for k in keep.values() {
         *report.kept.entry(keep_name(*k).to_owned()).or_default() += 1;
     }

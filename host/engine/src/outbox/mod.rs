@@ -111,7 +111,7 @@ pub fn relay_for(exec: &Executor) -> Result<Relay, SinkConfigError> {
     let sinks = build_sinks(exec.data_root(), exec.config(), exec.clock())?;
     let owner = crate::executor::control::owner_id(exec.ids().as_ref());
     Ok(Relay::new(
-        exec.pool().clone(),
+        exec.database().clone(),
         sinks,
         RelayOptions::from_config(&exec.config().outbox),
         exec.clock(),

@@ -4,8 +4,7 @@
 
 use crate::executor::{ExecError, Executor};
 use wtb_core::model::{EventId, Timestamp};
-use wtb_store::db::DbError;
-use wtb_store::db::delivery::{self, DeliveryFilter, DeliveryRow, SinkCounts};
+use wtb_store::db::{DeliveryFilter, DeliveryRow, SinkCounts};
 
 /// One page of deliveries, and where the next begins.
 #[derive(Debug, serde::Serialize)]
@@ -34,8 +33,7 @@ pub async fn deliveries(
     filter: &DeliveryFilter,
     limit: u32,
 ) -> Result<DeliveryPage, ExecError> {
-    let mut conn = exec.pool().acquire().await.map_err(DbError::from)?;
-    let deliveries = delivery::list(&mut conn, exec.tenant(), filter, limit).await?;
+    let deliveries = exec.database().deliveries().list(exec.tenant(), filter, limit).await?;
     let next = if deliveries.len() == limit as usize { deliveries.last().map(|r| r.pos) } else { None };
     Ok(DeliveryPage { deliveries, next })
 }
@@ -44,17 +42,14 @@ pub async fn deliveries(
 /// how many. Naming an event that is not the tenant's, or one without a dead delivery, is
 /// refused: the operator asked for something that did not happen.
 pub async fn revive(exec: &Executor, event: Option<EventId>) -> Result<u64, ExecError> {
-    let mut conn = exec.pool().acquire().await.map_err(DbError::from)?;
     if let Some(e) = event
-        && !delivery::event_exists(&mut *conn, exec.tenant(), e).await?
+        && !exec.database().deliveries().event_exists(exec.tenant(), e).await?
     {
-        return Err(ExecError::Refused(format!("no event {e}")));
+        return Err(ExecError::UnknownEvent(e));
     }
-    let n = delivery::revive(&mut conn, exec.tenant(), event, exec.clock().now()).await?;
+    let n = exec.database().deliveries().revive(exec.tenant(), event, exec.clock().now()).await?;
     if let (Some(e), 0) = (event, n) {
-        return Err(ExecError::Refused(format!(
-            "event {e} has no dead delivery (see `wtb outbox list --status dead`)"
-        )));
+        return Err(ExecError::NothingDead(e));
     }
     Ok(n)
 }
@@ -62,12 +57,11 @@ pub async fn revive(exec: &Executor, event: Option<EventId>) -> Result<u64, Exec
 /// Counts of every sink, configured or formerly configured.
 pub async fn stats(exec: &Executor) -> Result<OutboxStats, ExecError> {
     let mut names: Vec<String> = exec.config().sinks().iter().map(|s| s.name().to_owned()).collect();
-    let mut conn = exec.pool().acquire().await.map_err(DbError::from)?;
-    let unconfigured = delivery::other_sinks(&mut *conn, &names).await?;
+    let unconfigured = exec.database().deliveries().other_sinks(&names).await?;
     names.extend(unconfigured.iter().cloned());
     let mut sinks = Vec::with_capacity(names.len());
     for n in &names {
-        sinks.push(delivery::counts(&mut conn, n).await?);
+        sinks.push(exec.database().deliveries().counts(n).await?);
     }
     Ok(OutboxStats { now: exec.clock().now(), sinks, unconfigured })
 }

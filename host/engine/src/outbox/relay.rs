@@ -10,9 +10,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use wtb_core::clock::Clock;
 use wtb_core::model::{EventId, OutboxEvent, Timestamp};
-use wtb_store::db::batch::{Batch, End};
-use wtb_store::db::delivery::{self, ClaimSpec, Claimed, Settled};
-use wtb_store::db::{DbError, SqlitePool};
+use wtb_store::db::{ClaimSpec, Claimed, Settled};
+use wtb_store::db::{Database, UnitOfWork, Write, WriteError};
 
 /// How a relay works (from `[outbox]` in `wtb.toml`).
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +72,7 @@ impl std::ops::AddAssign for RelayReport {
 
 /// Delivers the outbox of every tenant to every sink.
 pub struct Relay {
-    pool: SqlitePool,
+    db: Arc<dyn Database>,
     sinks: Vec<Arc<dyn Sink>>,
     opts: RelayOptions,
     clock: Arc<dyn Clock>,
@@ -83,13 +82,13 @@ pub struct Relay {
 impl Relay {
     /// A relay named `owner` (unique per process: it is the lease holder).
     pub fn new(
-        pool: SqlitePool,
+        db: Arc<dyn Database>,
         sinks: Vec<Arc<dyn Sink>>,
         opts: RelayOptions,
         clock: Arc<dyn Clock>,
         owner: String,
     ) -> Self {
-        Self { pool, sinks, opts, clock, owner }
+        Self { db, sinks, opts, clock, owner }
     }
 
     /// The sinks' names.
@@ -98,7 +97,7 @@ impl Relay {
     }
 
     /// Delivers everything due now (each sink until a round claims nothing), then returns.
-    pub async fn drain(&self) -> Result<RelayReport, DbError> {
+    pub async fn drain(&self) -> Result<RelayReport, WriteError> {
         let mut total = RelayReport::default();
         loop {
             let r = self.step().await?;
@@ -139,7 +138,7 @@ impl Relay {
 
     /// One round: new events get delivery rows, then every sink (concurrently) claims, delivers
     /// and records one batch.
-    pub async fn step(&self) -> Result<RelayReport, DbError> {
+    pub async fn step(&self) -> Result<RelayReport, WriteError> {
         self.materialize().await?;
         let rounds = futures_util::future::join_all(self.sinks.iter().map(|s| self.round(s.as_ref()))).await;
         let mut total = RelayReport::default();
@@ -149,17 +148,17 @@ impl Relay {
         Ok(total)
     }
 
-    async fn materialize(&self) -> Result<(), DbError> {
-        let max = delivery::max_pos(&self.pool).await?;
+    async fn materialize(&self) -> Result<(), WriteError> {
+        let max = self.db.deliveries().max_pos().await?;
         for sink in &self.sinks {
-            if delivery::cursor(&self.pool, sink.name()).await? < max {
-                delivery::materialize(&self.pool, sink.name(), self.clock.now()).await?;
+            if self.db.deliveries().cursor(sink.name()).await? < max {
+                self.db.deliveries().materialize(sink.name(), self.clock.now()).await?;
             }
         }
         Ok(())
     }
 
-    async fn round(&self, sink: &dyn Sink) -> Result<RelayReport, DbError> {
+    async fn round(&self, sink: &dyn Sink) -> Result<RelayReport, WriteError> {
         let now = self.clock.now();
         // A run must end well inside the lease, or another relay could take it over midway;
         // the lease is stretched to fit one delivery at least.
@@ -173,7 +172,7 @@ impl Relay {
             limit: self.opts.batch,
             per_execution: self.opts.per_execution.min(u32::try_from(per_run).unwrap_or(u32::MAX)),
         };
-        let claimed = delivery::claim(&mut *self.pool.acquire().await?, spec).await?;
+        let claimed = self.db.deliveries().claim(spec).await?;
         if claimed.is_empty() {
             return Ok(RelayReport::default());
         }
@@ -217,9 +216,10 @@ impl Relay {
                 settled.push((c.event.id, s));
             }
         }
-        let mut batch = Batch::new();
-        delivery::settle_into(&mut batch, sink.name(), &self.owner, now, &settled);
-        batch.execute_atomic(&mut *self.pool.acquire().await?, End::Commit).await?;
+        let mut work = UnitOfWork::new();
+        let (sink_name, owner) = (sink.name().to_owned(), self.owner.clone());
+        work.push(Write::Settle { sink: sink_name, owner, at: now, settled: settled.clone() });
+        self.db.write(work).await?;
         for (id, s) in &settled {
             match s {
                 Settled::Retry { error, .. } => {

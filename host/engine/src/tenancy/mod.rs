@@ -79,7 +79,7 @@ impl Tenancy<'_> {
         if !valid_tenant_name(name) {
             return Err(TenancyError::InvalidTenantName(name.to_owned()));
         }
-        if db::tenant::get_by_name(self.exec.pool(), name).await?.is_some() {
+        if self.exec.database().tenants().get_by_name(name).await?.is_some() {
             return Err(TenancyError::TenantExists(name.to_owned()));
         }
         let tenant = Tenant {
@@ -88,28 +88,28 @@ impl Tenancy<'_> {
             created_at: self.exec.clock().now(),
             quotas,
         };
-        db::tenant::insert(self.exec.pool(), &tenant).await?;
+        self.exec.database().tenants().insert(&tenant).await?;
         Ok(tenant)
     }
 
     /// Replaces a tenant's quotas.
     pub async fn set_quotas(&self, name: &str, quotas: Quotas) -> Result<Tenant, TenancyError> {
         let tenant = self.tenant_named(name).await?;
-        db::tenant::set_quotas(self.exec.pool(), tenant.id, &quotas).await?;
+        self.exec.database().tenants().set_quotas(tenant.id, &quotas).await?;
         Ok(Tenant { quotas, ..tenant })
     }
 
     /// Every tenant, by name.
     pub async fn list(&self) -> Result<Vec<Tenant>, TenancyError> {
-        Ok(db::tenant::list(self.exec.pool()).await?)
+        Ok(self.exec.database().tenants().list().await?)
     }
 
     /// Every tenant with its usage now.
-    pub async fn tenants(&self) -> Result<Vec<(Tenant, db::tenant::Usage)>, TenancyError> {
+    pub async fn tenants(&self) -> Result<Vec<(Tenant, db::Usage)>, TenancyError> {
         let since = crate::executor::hour_before(self.exec.clock().now());
         let mut out = Vec::new();
-        for t in db::tenant::list(self.exec.pool()).await? {
-            let usage = db::tenant::usage(self.exec.pool(), t.id, since).await?;
+        for t in self.exec.database().tenants().list().await? {
+            let usage = self.exec.database().tenants().usage(t.id, since).await?;
             out.push((t, usage));
         }
         Ok(out)
@@ -117,7 +117,10 @@ impl Tenancy<'_> {
 
     /// The tenant called `name`, or [`TenancyError::UnknownTenant`].
     pub async fn tenant_named(&self, name: &str) -> Result<Tenant, TenancyError> {
-        db::tenant::get_by_name(self.exec.pool(), name)
+        self.exec
+            .database()
+            .tenants()
+            .get_by_name(name)
             .await?
             .ok_or_else(|| TenancyError::UnknownTenant(name.to_owned()))
     }
@@ -138,13 +141,17 @@ impl Tenancy<'_> {
             created_at: self.exec.clock().now(),
             revoked_at: None,
         };
-        db::tenant::insert_token(self.exec.pool(), &token, &token_hash(&secret)).await?;
+        self.exec.database().tenants().insert_token(&token, &token_hash(&secret)).await?;
         Ok(NewToken { token, secret })
     }
 
     /// Revokes one of this tenant's tokens (another tenant's is as unknown as a made-up id).
     pub async fn revoke_token(&self, id: TokenId) -> Result<(), TenancyError> {
-        match db::tenant::revoke_token(self.exec.pool(), self.exec.tenant(), id, self.exec.clock().now())
+        match self
+            .exec
+            .database()
+            .tenants()
+            .revoke_token(self.exec.tenant(), id, self.exec.clock().now())
             .await?
         {
             true => Ok(()),
@@ -154,7 +161,7 @@ impl Tenancy<'_> {
 
     /// This tenant's tokens (never their secrets).
     pub async fn tokens(&self) -> Result<Vec<ApiToken>, TenancyError> {
-        Ok(db::tenant::list_tokens(self.exec.pool(), self.exec.tenant()).await?)
+        Ok(self.exec.database().tenants().list_tokens(self.exec.tenant()).await?)
     }
 
     /// The tenant a secret acts for: this host scoped to it, or [`TenancyError::BadToken`] for an
@@ -164,7 +171,7 @@ impl Tenancy<'_> {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Err(TenancyError::BadToken);
         }
-        match db::tenant::token_by_hash(self.exec.pool(), &token_hash(secret)).await? {
+        match self.exec.database().tenants().token_by_hash(&token_hash(secret)).await? {
             Some(t) if t.revoked_at.is_none() => Ok(self.exec.for_tenant(t.tenant)),
             _ => Err(TenancyError::BadToken),
         }

@@ -16,9 +16,8 @@ use wtb_core::model::{
     ExecutionStatus, NodeBoundary, OutboxEvent, WorkflowId, WorkflowRecord,
 };
 use wtb_core::workflow::{Definition, Overrides, Schema};
-use wtb_store::db::batch::Batch;
-use wtb_store::db::join::Arrival;
-use wtb_store::db::{self, DbError};
+use wtb_store::db::Arrival;
+use wtb_store::db::{DbError, UnitOfWork, Write};
 
 /// A component a fork brings in: node, digest, bytes (read and checked already).
 pub type NewComponent = (String, Digest, Arc<[u8]>);
@@ -66,7 +65,11 @@ impl Travel<'_> {
     pub async fn fork(&self, from: CheckpointId, opts: &ForkOptions) -> Result<Forked, TravelError> {
         let (target, parent) = self.exec.checkpoint_of_tenant(from).await?;
         self.exec.require_live(from).await?;
-        let record = db::workflow::get_one(&self.exec.pool, self.exec.tenant, parent.workflow)
+        let record = self
+            .exec
+            .db
+            .workflows()
+            .get_one(self.exec.tenant, parent.workflow)
             .await?
             .ok_or(DbError::Corrupt { what: "workflow", detail: parent.workflow.to_string() })?;
         let (definition, components) = self.changed_definition(&record, opts).await?;
@@ -77,12 +80,9 @@ impl Travel<'_> {
         let definition_json =
             serde_json::to_value(&definition).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
         let digest = Digest::of(definition_json.to_string().as_bytes());
-
-        let mut conn = self.exec.pool.acquire().await.map_err(DbError::from)?;
-        let live = db::checkpoint::list_for_execution(&mut *conn, parent.id).await?;
-        let boundaries = db::boundary::list_for_execution(&mut *conn, parent.id).await?;
-        let arrivals = db::join::list_all(&mut *conn, parent.id).await?;
-        drop(conn);
+        let live = self.exec.db.checkpoints().list_for_execution(parent.id).await?;
+        let boundaries = self.exec.db.boundaries().list_for_execution(parent.id).await?;
+        let arrivals = self.exec.db.joins().list_all(parent.id).await?;
         let plan = Rewind::to(&live, &target);
         let open_ids: Vec<CheckpointId> = plan.open_entries(&live).iter().map(|c| c.id).collect();
         let waiting: Vec<(&Arrival, bool)> =
@@ -102,7 +102,7 @@ impl Travel<'_> {
             v.iter().map(|c| ids.get(c).copied().unwrap_or(*c)).collect()
         };
         let mut copies: HashMap<CheckpointId, Checkpoint> = HashMap::new();
-        let mut batch = Batch::new();
+        let mut work = UnitOfWork::new();
         for c in live.iter().filter(|c| plan.keep.contains(&c.id)) {
             let mut state = c.state.clone();
             if open_ids.contains(&c.id) {
@@ -126,7 +126,7 @@ impl Travel<'_> {
                 parents: remap(&c.parents),
                 ..c.clone()
             };
-            db::checkpoint::insert_into(&mut batch, &copy);
+            work.push(Write::Checkpoint(copy.clone()));
             copies.insert(c.id, copy);
         }
         let mut open = Vec::new();
@@ -153,7 +153,7 @@ impl Travel<'_> {
                     NodeBoundary { started_at: now, ..NodeBoundary::opened(id, entry) }
                 }
             };
-            db::boundary::insert_into(&mut batch, &copy);
+            work.push(Write::Boundary(copy));
         }
         for (a, still) in waiting {
             let copy = Arrival {
@@ -161,8 +161,7 @@ impl Travel<'_> {
                 forks: remap(&a.forks),
                 ..a.clone()
             };
-            db::join::insert_into(&mut batch, fork, &copy);
-            db::join::set_consumed_into(&mut batch, fork, &copy, !still);
+            work.push(Write::Arrive(fork, copy.clone())).push(Write::Consume(fork, copy, !still));
         }
         let event = OutboxEvent {
             id: EventId::from_uuid(self.exec.ids.next()),
@@ -178,7 +177,7 @@ impl Travel<'_> {
             idempotency_key: OutboxEvent::key_for(fork, 1),
             created_at: now,
         };
-        db::outbox::insert_all_into(&mut batch, std::slice::from_ref(&event));
+        work.push(Write::Events(vec![event]));
 
         let stored: Vec<_> = components.iter().map(|(_, d, bytes)| (*d, bytes.clone())).collect();
         let record = WorkflowRecord {
@@ -191,10 +190,9 @@ impl Travel<'_> {
         };
         let workflow = self.exec.store_definition(&stored, &record).await?;
         // The execution's row first: the copied rows refer to it.
-        let mut rows = Batch::new();
-        db::execution::insert_into(
-            &mut rows,
-            &Execution {
+        let mut rows = UnitOfWork::new();
+        rows.push(Write::Execution(
+            Execution {
                 id: fork,
                 tenant: self.exec.tenant,
                 workflow,
@@ -213,8 +211,8 @@ impl Travel<'_> {
                 updated_at: now,
             },
             None,
-        );
-        rows.append(batch);
+        ));
+        rows.append(work);
         self.exec.write_alone(rows).await?;
         self.exec.restore_lane(fork, &copies[&target.id]).await?;
         Ok(Forked { execution: fork, from, parent: parent.id, open, workflow_digest: digest })

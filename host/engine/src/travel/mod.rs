@@ -91,13 +91,13 @@ impl From<IllegalTransition> for TravelError {
     }
 }
 
-/// For callers inside the protocol (an experiment forking its cells): refusals keep their
-/// message, the executor's own errors come back as they were.
+/// For callers inside the protocol (an experiment forking its cells): refusals stay typed,
+/// the executor's own errors come back as they were.
 impl From<TravelError> for ExecError {
     fn from(e: TravelError) -> Self {
         match e {
             TravelError::Exec(e) => e,
-            refused => ExecError::Refused(refused.to_string()),
+            refused => ExecError::Travel(Box::new(refused)),
         }
     }
 }
@@ -119,11 +119,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inside_the_protocol_a_refusal_keeps_its_text_and_the_executor_s_errors_come_back_as_they_were() {
+    fn inside_the_protocol_a_refusal_stays_typed_and_the_executor_s_errors_come_back_as_they_were() {
         let id = ExecutionId::from_uuid(uuid::Uuid::from_u128(7));
         let refused = ExecError::from(TravelError::Running(id));
         assert!(
-            matches!(&refused, ExecError::Refused(m) if m.contains("is running: pause it first")),
+            matches!(&refused, ExecError::Travel(t) if matches!(**t, TravelError::Running(i) if i == id))
+                && refused.to_string().contains("is running: pause it first"),
             "{refused}"
         );
         let cp = CheckpointId::from_uuid(uuid::Uuid::from_u128(8));

@@ -11,8 +11,7 @@ use wtb_core::model::{
     BoundaryId, Checkpoint, CheckpointId, EventId, EventKind, ExecutionId, ExecutionStatus, NodeBoundary,
     OutboxEvent, Transition,
 };
-use wtb_store::db::batch::Batch;
-use wtb_store::db::{self, DbError};
+use wtb_store::db::{DbError, UnitOfWork, Write};
 
 /// What a rollback did.
 #[derive(Clone, Debug, Serialize)]
@@ -42,7 +41,11 @@ impl Travel<'_> {
         execution: ExecutionId,
         to: CheckpointId,
     ) -> Result<RolledBack, TravelError> {
-        let exec = db::execution::get_one(&self.exec.pool, self.exec.tenant, execution)
+        let exec = self
+            .exec
+            .db
+            .executions()
+            .get_one(self.exec.tenant, execution)
             .await?
             .ok_or(ExecError::UnknownExecution(execution))?;
         let (target, _) = self.exec.checkpoint_of_tenant(to).await?;
@@ -56,29 +59,30 @@ impl Travel<'_> {
         exec.status.apply(Transition::RollBack)?;
         let now = self.exec.clock.now();
         if let Err(holder) =
-            control::claim(&self.exec.pool, &self.exec.controls.owner, execution, now).await?
+            control::claim(self.exec.db.as_ref(), &self.exec.controls.owner, execution, now).await?
         {
             return Err(ExecError::Busy { execution, holder }.into());
         }
-        let mut conn = self.exec.pool.acquire().await.map_err(DbError::from)?;
-        let live = db::checkpoint::list_for_execution(&mut *conn, execution).await?;
-        let boundaries = db::boundary::list_for_execution(&mut *conn, execution).await?;
-        let arrivals = db::join::list_all(&mut *conn, execution).await?;
-        let event_seq = db::outbox::last_seq(&mut conn, execution).await? + 1;
+        let live = self.exec.db.checkpoints().list_for_execution(execution).await?;
+        let boundaries = self.exec.db.boundaries().list_for_execution(execution).await?;
+        let arrivals = self.exec.db.joins().list_all(execution).await?;
+        let event_seq = self.exec.db.events().last_seq(execution).await? + 1;
         let plan = Rewind::to(&live, &target);
 
-        let mut batch = Batch::new();
+        let mut work = UnitOfWork::new();
         for id in &plan.supersede {
-            db::checkpoint::supersede_into(&mut batch, *id, now);
+            work.push(Write::SupersedeCheckpoint(*id, now));
         }
         let mut open = Vec::new();
         for b in &boundaries {
             match plan.attempt(b) {
                 AttemptFate::Keep if b.exit_checkpoint.is_none() => open.push(b.node.clone()),
                 AttemptFate::Keep => {}
-                AttemptFate::Supersede => db::boundary::supersede_into(&mut batch, b.id, now),
+                AttemptFate::Supersede => {
+                    work.push(Write::SupersedeBoundary(b.id, now));
+                }
                 AttemptFate::Reopen => {
-                    db::boundary::supersede_into(&mut batch, b.id, now);
+                    work.push(Write::SupersedeBoundary(b.id, now));
                     let entry = live.iter().find(|c| c.id == b.entry_checkpoint).ok_or(DbError::Corrupt {
                         what: "entry checkpoint",
                         detail: b.entry_checkpoint.to_string(),
@@ -87,20 +91,19 @@ impl Travel<'_> {
                         started_at: now,
                         ..NodeBoundary::opened(BoundaryId::from_uuid(self.exec.ids.next()), entry)
                     };
-                    db::boundary::insert_into(&mut batch, &reopened);
+                    work.push(Write::Boundary(reopened));
                     open.push(b.node.clone());
                 }
             }
         }
         for a in &arrivals {
             match plan.still_waiting(a.checkpoint, &live) {
-                None => db::join::delete_into(&mut batch, execution, a),
-                Some(waiting) => db::join::set_consumed_into(&mut batch, execution, a, !waiting),
-            }
+                None => work.push(Write::Depart(execution, a.clone())),
+                Some(waiting) => work.push(Write::Consume(execution, a.clone(), !waiting)),
+            };
         }
         let cursor = (!open.is_empty()).then(|| open.join(","));
-        db::execution::rolled_back_into(&mut batch, execution, cursor.as_deref(), now);
-        db::execution::release_into(&mut batch, execution);
+        work.push(Write::RolledBack { execution, cursor, at: now }).push(Write::Release(execution));
         let event = OutboxEvent {
             id: EventId::from_uuid(self.exec.ids.next()),
             tenant: self.exec.tenant,
@@ -114,9 +117,8 @@ impl Travel<'_> {
             idempotency_key: OutboxEvent::key_for(execution, event_seq),
             created_at: now,
         };
-        db::outbox::insert_all_into(&mut batch, std::slice::from_ref(&event));
-        drop(conn);
-        self.exec.write_alone(batch).await?;
+        work.push(Write::Events(vec![event]));
+        self.exec.write_alone(work).await?;
         let stats = self.exec.restore_lane(execution, &target).await?;
         Ok(RolledBack {
             execution,

@@ -21,12 +21,14 @@
 
 pub mod beneath;
 mod index;
+mod lanes;
 mod restore;
 mod scan;
 mod snapshot;
 
 pub use index::StatIndex;
 pub use index::filesystem_tick;
+pub use lanes::{CaptureTo, LocalWorkspaces, Workspaces, lane_dir, workspace_dir};
 pub use restore::{BlobSource, RestoreStats, restore};
 pub use scan::{CaptureError, CaptureLimits};
 pub use snapshot::{Captured, NewBlob, capture, capture_quick};

@@ -10,7 +10,6 @@ use std::time::Instant;
 use wtb_core::clock::{SystemClock, UuidV7Ids};
 use wtb_engine::config::DataDir;
 use wtb_engine::executor::{Executor, RunOptions};
-use wtb_store::db;
 
 /// Figures of one engine scenario.
 #[derive(Debug, serde::Serialize)]
@@ -35,7 +34,7 @@ async fn open(dir: &Path, inline: u64) -> anyhow::Result<Executor> {
 }
 
 async fn percentiles(exec: &Executor) -> anyhow::Result<(i64, i64)> {
-    let l = db::boundary::latencies(exec.pool()).await?;
+    let l = exec.database().boundaries().latencies().await?;
     ensure!(!l.is_empty(), "no node ran");
     Ok((l[l.len() / 2], l[(l.len() * 99 / 100).min(l.len() - 1)]))
 }

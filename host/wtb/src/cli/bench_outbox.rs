@@ -15,7 +15,7 @@ use wtb_core::clock::{SystemClock, UuidV7Ids};
 use wtb_core::model::{EventId, EventKind, OutboxEvent};
 use wtb_engine::config::DataDir;
 use wtb_engine::executor::Executor;
-use wtb_store::db;
+use wtb_store::db::{UnitOfWork, Write};
 
 /// One delivery scenario.
 #[derive(Debug, serde::Serialize)]
@@ -81,10 +81,9 @@ async fn scenario(
     let exec =
         Executor::open(DataDir::open(&dir.join("data"))?, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
     let wf = exec.load_workflow(&dir.join("one.toml")).await?;
-    let mut conn = exec.pool().acquire().await?;
     for _ in 0..executions {
         let id = exec.run(&wf, Map::new()).await?.execution;
-        let first = db::outbox::last_seq(&mut conn, id).await? + 1;
+        let first = exec.database().events().last_seq(id).await? + 1;
         let now = exec.clock().now();
         let events: Vec<OutboxEvent> = (first..first + extra_per_execution)
             .map(|seq| OutboxEvent {
@@ -98,9 +97,10 @@ async fn scenario(
                 created_at: now,
             })
             .collect();
-        db::outbox::insert_all(&mut conn, &events).await?;
+        let mut work = UnitOfWork::new();
+        work.push(Write::Events(events));
+        exec.database().write(work).await?;
     }
-    drop(conn);
     let relay = wtb_engine::outbox::relay_for(&exec)?;
     let t = Instant::now();
     let r = relay.drain().await?;

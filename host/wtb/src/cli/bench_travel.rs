@@ -12,9 +12,8 @@ use wtb_core::model::{CheckpointKind, Execution, ExecutionId, ExecutionStatus, T
 use wtb_engine::config::DataDir;
 use wtb_engine::executor::{Executor, workspace_dir};
 use wtb_store::capture::{Workspace, capture};
-use wtb_store::db;
-use wtb_store::db::batch::{Batch, End};
-use wtb_store::db::execution::ListFilter;
+use wtb_store::db::ListFilter;
+use wtb_store::db::{UnitOfWork, Write};
 
 /// Figures of the time-travel scenarios, in milliseconds (medians).
 #[derive(Debug, serde::Serialize)]
@@ -115,7 +114,7 @@ async fn list_pages(exec: &Executor) -> anyhow::Result<(f64, f64, f64)> {
         ExecutionStatus::Paused,
         ExecutionStatus::Cancelled,
     ];
-    let mut rows = Batch::new();
+    let mut rows = UnitOfWork::new();
     let mut middle = None;
     for i in 0..10_000u32 {
         let e = Execution {
@@ -125,12 +124,12 @@ async fn list_pages(exec: &Executor) -> anyhow::Result<(f64, f64, f64)> {
             created_at: Timestamp::from_micros(one.created_at.micros() + i64::from(i)),
             ..one.clone()
         };
-        db::execution::insert_into(&mut rows, &e, None);
         if i == 5_000 {
             middle = Some(e.id);
         }
+        rows.push(Write::Execution(e, None));
     }
-    rows.execute_atomic(&mut *exec.pool().acquire().await?, End::Commit).await?;
+    exec.database().write(rows).await?;
     let filtered = ListFilter {
         status: Some(ExecutionStatus::Failed),
         variant: Some("v1".into()),

@@ -63,7 +63,7 @@ pub async fn experiment(exec: &Executor, what: &ExperimentCommand, json: bool) -
 async fn run(
     exec: &Executor,
     loaded: &LoadedExperiment,
-    record: &wtb_store::db::experiment::ExperimentRecord,
+    record: &wtb_store::db::ExperimentRecord,
     parallelism: usize,
     json: bool,
 ) -> anyhow::Result<ExitCode> {

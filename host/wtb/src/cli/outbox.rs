@@ -8,7 +8,7 @@ use wtb_core::model::{EventId, ExecutionId};
 use wtb_engine::executor::Executor;
 use wtb_engine::outbox::{self, relay_for};
 use wtb_engine::service::maintain;
-use wtb_store::db::delivery::{DeliveryFilter, DeliveryStatus};
+use wtb_store::db::{DeliveryFilter, DeliveryStatus};
 
 /// `wtb outbox relay [--once]`.
 pub async fn relay(exec: &Executor, once: bool, json: bool) -> anyhow::Result<ExitCode> {

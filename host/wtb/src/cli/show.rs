@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use std::process::ExitCode;
 use wtb_core::model::{ChangeKind, EntryKind, ExecutionId};
 use wtb_engine::executor::{ExecutionReport, Executor};
-use wtb_store::db::execution::ListFilter;
+use wtb_store::db::ListFilter;
 
 /// Prints everything recorded about one execution.
 pub async fn show(exec: &Executor, id: &str, json: bool) -> anyhow::Result<ExitCode> {

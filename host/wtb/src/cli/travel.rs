@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use wtb_core::history::TextChange;
 use wtb_core::model::{CheckpointId, EntryKind, ExecutionId, ExecutionStatus, Timestamp};
 use wtb_engine::executor::{Executor, ForkOptions};
-use wtb_store::db::execution::ListFilter;
+use wtb_store::db::ListFilter;
 
 /// `wtb list`'s filter flags as given.
 pub struct ListArgs<'a> {

@@ -12,10 +12,10 @@ fn insert(batch: &mut Batch<'static>, name: &str) {
 
 /// A fresh database and a committer whose writer waits for the returned sender: jobs
 /// submitted before it is sent form one group.
-async fn gated() -> (tempfile::TempDir, crate::db::SqlitePool, GroupCommitter, std::sync::mpsc::Sender<()>) {
+async fn gated() -> (tempfile::TempDir, sqlx::SqlitePool, GroupCommitter, std::sync::mpsc::Sender<()>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wtb.db");
-    let pool = crate::db::open(&path, Durability::Full).await.unwrap();
+    let pool = crate::db::sqlite::open(&path, Durability::Full).await.unwrap();
     let (open, gate) = std::sync::mpsc::channel();
     let committer = GroupCommitter::start_after(&path, Durability::Full, Some(gate)).unwrap();
     (dir, pool, committer, open)

@@ -3,6 +3,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{from_json, parsed};
+use crate::db::port::ListFilter;
 use sqlx::SqliteExecutor;
 use uuid::Uuid;
 use wtb_core::model::{
@@ -97,25 +98,6 @@ pub async fn get_one(
         .await?
         .map(Execution::try_from)
         .transpose()
-}
-
-/// Which executions a listing returns; every set field must match.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ListFilter {
-    /// Only this status.
-    pub status: Option<ExecutionStatus>,
-    /// Only runs of workflows with this name or definition digest (hex).
-    pub workflow: Option<String>,
-    /// Only executions created at or after this instant.
-    pub created_after: Option<Timestamp>,
-    /// Only executions created before this instant.
-    pub created_before: Option<Timestamp>,
-    /// Only forks of this execution.
-    pub parent: Option<ExecutionId>,
-    /// Only forks made from this checkpoint.
-    pub fork_of: Option<CheckpointId>,
-    /// Only this experiment variant.
-    pub variant: Option<String>,
 }
 
 /// One page of the tenant's executions matching `filter`, newest first (UUIDv7 order), at most

@@ -2,21 +2,9 @@
 
 use super::DbError;
 use super::batch::Batch;
+use crate::db::port::Arrival;
 use sqlx::SqliteExecutor;
 use wtb_core::model::{CheckpointId, ExecutionId};
-
-/// One waiting branch: the edge it arrived on, and its exit checkpoint (and that one's seq).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Arrival {
-    /// Index of the edge in the workflow definition.
-    pub edge: u32,
-    /// The exit checkpoint's seq (FIFO order per edge).
-    pub seq: u32,
-    /// The branch's exit checkpoint.
-    pub checkpoint: CheckpointId,
-    /// The fork points the branch descends from, innermost last.
-    pub forks: Vec<CheckpointId>,
-}
 
 /// Records a branch waiting at a join (in its exit transaction).
 pub fn insert_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {

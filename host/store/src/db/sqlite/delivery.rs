@@ -7,25 +7,13 @@
 
 use super::DbError;
 use super::batch::Batch;
+use crate::db::port::{ClaimSpec, Claimed, Settled};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 use wtb_core::model::{EventId, OutboxEvent, Timestamp};
 
 mod inspect;
 
-pub use inspect::{DeliveryFilter, DeliveryRow, SinkCounts, counts, event_exists, list, other_sinks, revive};
-
-/// Where a delivery stands.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// Not delivered yet (possibly waiting for its next attempt).
-    Pending,
-    /// The sink accepted it.
-    Delivered,
-    /// Given up on: a permanent error or too many attempts. `wtb outbox retry` revives it.
-    Dead,
-}
-wtb_core::model::text_enum!(DeliveryStatus, "delivery status", { Pending => "pending", Delivered => "delivered", Dead => "dead" });
+pub use inspect::{counts, event_exists, list, other_sinks, revive};
 
 /// The highest event position (0 for an empty outbox): whether there is anything new.
 pub async fn max_pos(db: impl SqliteExecutor<'_>) -> Result<i64, DbError> {
@@ -64,32 +52,6 @@ pub async fn materialize(pool: &SqlitePool, sink: &str, now: Timestamp) -> Resul
     .await?;
     tx.commit().await?;
     Ok(done.rows_affected())
-}
-
-/// One claimed delivery.
-#[derive(Clone, Debug)]
-pub struct Claimed {
-    /// The event.
-    pub event: OutboxEvent,
-    /// Attempts before this one.
-    pub attempts: u32,
-}
-
-/// What to claim.
-#[derive(Clone, Copy, Debug)]
-pub struct ClaimSpec<'a> {
-    /// The sink.
-    pub sink: &'a str,
-    /// Who claims (a relay process).
-    pub owner: &'a str,
-    /// The time claims are judged at.
-    pub now: Timestamp,
-    /// Until when the claim holds.
-    pub lease_until: Timestamp,
-    /// Most events in total.
-    pub limit: u32,
-    /// Most events of one execution (the oldest undelivered ones, in order).
-    pub per_execution: u32,
 }
 
 /// Leases the due deliveries of a sink, each execution's from its oldest undelivered event on,
@@ -151,27 +113,6 @@ pub async fn claim(conn: &mut SqliteConnection, spec: ClaimSpec<'_>) -> Result<V
     }
     events.sort_by_key(|c| (c.event.execution, c.event.seq));
     Ok(events)
-}
-
-/// How one claimed delivery ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Settled {
-    /// The sink accepted it.
-    Delivered,
-    /// It failed; try again at `next_attempt_at`.
-    Retry {
-        /// The error.
-        error: String,
-        /// When.
-        next_attempt_at: Timestamp,
-    },
-    /// It failed for good.
-    Dead {
-        /// The error.
-        error: String,
-    },
-    /// Not attempted (an earlier event of its execution failed): the lease is dropped.
-    Released,
 }
 
 /// Records outcomes of `owner`'s claims on `sink`, appended to a batch. A row whose lease

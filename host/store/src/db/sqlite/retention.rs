@@ -7,9 +7,10 @@
 
 use super::DbError;
 use super::decode::{in_range, parsed};
+use crate::db::port::Swept;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashSet;
-use wtb_core::model::{Digest, ExecutionId, TenantId, Timestamp};
+use wtb_core::model::{ExecutionId, TenantId, Timestamp};
 use wtb_core::retention::ExecutionFacts;
 
 /// Every execution of every tenant.
@@ -60,21 +61,6 @@ pub async fn undelivered(conn: &mut SqliteConnection, sinks: &[String]) -> Resul
     q.push(") k LEFT JOIN outbox_cursors c ON c.sink = k.sink)");
     let ids: Vec<uuid::Uuid> = q.build_query_scalar().fetch_all(&mut *conn).await?;
     Ok(ids.into_iter().map(ExecutionId::from_uuid).collect())
-}
-
-/// What a sweep removed.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct Swept {
-    /// Checkpoint rows.
-    pub checkpoints: u64,
-    /// Node attempt rows.
-    pub node_attempts: u64,
-    /// Outbox events (and their delivery rows).
-    pub events: u64,
-    /// File commits no kept checkpoint reaches.
-    pub file_commits: u64,
-    /// Blob rows no kept commit or component references: `(tenant, digest, size, in the CAS)`.
-    pub blobs: Vec<(TenantId, Digest, u64, bool)>,
 }
 
 /// One retention pass as one unit of work, in one `BEGIN IMMEDIATE` transaction (no commit can

@@ -2,26 +2,9 @@
 
 use super::DbError;
 use super::decode::from_json;
+use crate::db::port::ExperimentRecord;
 use sqlx::SqliteExecutor;
-use wtb_core::experiment::ExperimentSpec;
 use wtb_core::model::{ExecutionId, ExperimentId, TenantId, Timestamp};
-
-/// An experiment row.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct ExperimentRecord {
-    /// Its id.
-    pub id: ExperimentId,
-    /// Its owner.
-    pub tenant: TenantId,
-    /// Its name.
-    pub name: String,
-    /// The validated experiment file.
-    pub spec: ExperimentSpec,
-    /// The experiment file's path, as given (its relative paths start there).
-    pub file: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-}
 
 const COLUMNS: &str = "id, tenant_id, name, spec, file, created_at";
 

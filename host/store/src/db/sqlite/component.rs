@@ -3,21 +3,9 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, int, parsed};
+use crate::db::port::ComponentRecord;
 use sqlx::SqliteExecutor;
 use wtb_core::model::{Digest, TenantId, Timestamp};
-
-/// A component row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ComponentRecord {
-    /// Owner.
-    pub tenant: TenantId,
-    /// SHA-256 of the `.wasm` bytes.
-    pub digest: Digest,
-    /// Size in bytes.
-    pub size: u64,
-    /// First seen.
-    pub created_at: Timestamp,
-}
 
 /// Records a component; a known digest is left as it is.
 pub async fn insert(db: impl SqliteExecutor<'_>, c: &ComponentRecord) -> Result<(), DbError> {

@@ -4,6 +4,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, int, parsed};
+use crate::db::port::BlobTotals;
 use sqlx::SqliteExecutor;
 use wtb_core::model::{BlobRecord, Digest, TenantId, Timestamp};
 
@@ -133,15 +134,4 @@ pub async fn totals(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Blo
         bytes: in_range("bytes", bytes)?,
         cas_bytes: in_range("cas_bytes", cas_bytes)?,
     })
-}
-
-/// See [`totals`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BlobTotals {
-    /// Distinct contents.
-    pub count: u64,
-    /// Their total size.
-    pub bytes: u64,
-    /// The part stored as CAS files.
-    pub cas_bytes: u64,
 }

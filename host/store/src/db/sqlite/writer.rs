@@ -17,25 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use wtb_failpoint as failpoint;
 
-/// Why the writer did not commit a job. Each job is answered exactly once.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// A statement of the job's own batch failed; the batch was undone alone.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// The group's transaction did not commit (it was lost, or `COMMIT` failed).
-    #[error("committing: {0}")]
-    NotCommitted(String),
-    /// An earlier job of the same chain failed, so this one was not run.
-    #[error("an earlier transaction of this execution failed")]
-    Refused,
-    /// The job asked to be undone after running ([`Job::roll_back`]) and was.
-    #[error("undone on request")]
-    Undone,
-    /// The writer has stopped.
-    #[error("the commit writer has stopped")]
-    Stopped,
-}
+pub use crate::db::port::WriteError;
 
 /// Most batches in one group: bounds the transaction (and the wait of the first in it).
 const MAX_GROUP: usize = 128;

@@ -3,28 +3,8 @@
 //! duration histogram, stored blob bytes.
 
 use super::DbError;
+use crate::db::port::{DURATION_BUCKETS, Snapshot};
 use sqlx::SqliteConnection;
-
-/// Upper bounds (seconds) of the node-duration histogram's buckets.
-pub const DURATION_BUCKETS: [f64; 14] =
-    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
-
-/// One reading of the counters.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Snapshot {
-    /// (tenant name, status, executions).
-    pub executions: Vec<(String, String, u64)>,
-    /// (outcome: the attempt's status, or its trap kind, count) of ended attempts.
-    pub nodes: Vec<(String, u64)>,
-    /// Ended attempts at or under each of [`DURATION_BUCKETS`] (cumulative).
-    pub duration_buckets: Vec<u64>,
-    /// All ended attempts' durations, seconds.
-    pub duration_sum: f64,
-    /// Ended attempts.
-    pub duration_count: u64,
-    /// (storage: `inline` or `cas`, bytes) of stored blobs.
-    pub blob_bytes: Vec<(String, u64)>,
-}
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)

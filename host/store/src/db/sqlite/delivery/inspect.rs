@@ -1,55 +1,12 @@
 //! What operators see and do with deliveries: list them with filters, count them per sink,
 //! revive dead ones.
 
-use super::{DeliveryStatus, cursor};
+use super::cursor;
 use crate::db::DbError;
-use crate::db::decode::{in_range, parsed};
+use crate::db::port::{DeliveryFilter, DeliveryRow, SinkCounts};
+use crate::db::sqlite::decode::{in_range, parsed};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 use wtb_core::model::{EventId, ExecutionId, TenantId, Timestamp};
-
-/// One delivery row with its event's identity, for `wtb outbox list`.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct DeliveryRow {
-    /// The event.
-    pub event: EventId,
-    /// Its execution.
-    pub execution: ExecutionId,
-    /// Its position in the execution.
-    pub seq: u32,
-    /// Its kind (stored form).
-    pub kind: String,
-    /// Its idempotency key.
-    pub idempotency_key: String,
-    /// The sink.
-    pub sink: String,
-    /// Where the delivery stands.
-    pub status: DeliveryStatus,
-    /// Attempts so far.
-    pub attempts: u32,
-    /// The last failure.
-    pub last_error: Option<String>,
-    /// When it may be tried next (pending ones).
-    pub next_attempt_at: Timestamp,
-    /// When the sink accepted it.
-    pub delivered_at: Option<Timestamp>,
-    /// When the event was written.
-    pub created_at: Timestamp,
-    /// Its commit position: the cursor for the next page.
-    pub pos: i64,
-}
-
-/// Which deliveries to list.
-#[derive(Clone, Debug, Default)]
-pub struct DeliveryFilter {
-    /// Only this status.
-    pub status: Option<DeliveryStatus>,
-    /// Only this sink.
-    pub sink: Option<String>,
-    /// Only this execution's.
-    pub execution: Option<ExecutionId>,
-    /// Only positions after this (oldest first paging).
-    pub after_pos: Option<i64>,
-}
 
 /// A tenant's deliveries, oldest event first.
 pub async fn list(
@@ -153,23 +110,6 @@ pub async fn event_exists(
         .fetch_one(db)
         .await?
         > 0)
-}
-
-/// Counts per sink, for `wtb outbox stats`.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct SinkCounts {
-    /// The sink.
-    pub sink: String,
-    /// Events with no delivery row yet (the relay has not looked at them).
-    pub unseen: u64,
-    /// Pending deliveries.
-    pub pending: u64,
-    /// Dead ones.
-    pub dead: u64,
-    /// Delivered ones.
-    pub delivered: u64,
-    /// When the oldest event not yet delivered (pending or unseen) was written.
-    pub oldest_pending: Option<Timestamp>,
 }
 
 /// The counts of `sink` (all tenants: the relay serves them all).

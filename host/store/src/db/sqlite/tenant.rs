@@ -2,6 +2,7 @@
 
 use super::DbError;
 use super::decode::{in_range, in_range_opt, int};
+use crate::db::port::Usage;
 use sqlx::SqliteExecutor;
 use wtb_core::model::{ApiToken, Quotas, Tenant, TenantId, Timestamp, TokenId};
 
@@ -90,18 +91,6 @@ impl TryFrom<Row> for Tenant {
             },
         })
     }
-}
-
-/// What a tenant uses now, measured against its quotas.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Usage {
-    /// Executions running.
-    pub running: u64,
-    /// Bytes stored: blobs (inline and in the CAS), checkpoint states, outbox payloads and
-    /// captured stdout/stderr.
-    pub stored_bytes: u64,
-    /// Node attempts that ended since `since`.
-    pub nodes_since: u64,
 }
 
 /// The tenant's usage, counting node attempts that ended at or after `since`.

@@ -1,0 +1,256 @@
+//! One trait per aggregate: its reads, and the few operations that are a single conditional
+//! statement whose answer the caller needs (claiming a lease, revoking a token), which a
+//! [`super::UnitOfWork`] cannot answer.
+//!
+//! A read that names no tenant takes an id the caller already resolved through a
+//! tenant-scoped read (an execution's checkpoints, say, after `executions().get_one`).
+
+use super::rows::{
+    Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DeliveryFilter, DeliveryRow, ExperimentRecord,
+    ListFilter, SinkCounts, Swept, Usage,
+};
+use crate::db::DbError;
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+use wtb_core::model::{
+    ApiToken, BlobRecord, Checkpoint, CheckpointId, Digest, EventId, Execution, ExecutionId, ExperimentId,
+    FileCommit, FileCommitId, NodeBoundary, OutboxEvent, Quotas, Tenant, TenantId, Timestamp, TokenId,
+    WorkflowId, WorkflowRecord,
+};
+use wtb_core::retention::ExecutionFacts;
+
+/// Executions: rows, leases and control requests.
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// The tenant's execution `id`.
+    async fn get_one(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<Execution>, DbError>;
+    /// The tenant's executions matching `filter`, newest first, after the cursor `after`.
+    async fn list(
+        &self,
+        tenant: TenantId,
+        filter: &ListFilter,
+        after: Option<ExecutionId>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, DbError>;
+    /// The tenant's executions with status `running`.
+    async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError>;
+    /// Takes the lease of `id` for `owner` if it is free, expired, or held by `stale` (a dead
+    /// process of this host); false if someone else holds it.
+    async fn claim(
+        &self,
+        id: ExecutionId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+        stale: Option<&str>,
+    ) -> Result<bool, DbError>;
+    /// Who holds the lease of `id`, until when.
+    async fn lease(&self, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError>;
+    /// Extends every lease `owner` holds.
+    async fn renew(&self, owner: &str, until: Timestamp) -> Result<(), DbError>;
+    /// Records a control request (`pause`, `cancel`) on a running execution; false if none.
+    async fn request(&self, tenant: TenantId, id: ExecutionId, control: &str) -> Result<bool, DbError>;
+    /// Every pending control request: execution, request, whether a driver saw it.
+    async fn requests(&self) -> Result<Vec<(ExecutionId, String, bool)>, DbError>;
+    /// Records that `owner`, the execution's driver, saw `control`.
+    async fn mark_seen(&self, id: ExecutionId, control: &str, owner: &str) -> Result<(), DbError>;
+    /// Which process saw the pending request of the tenant's execution, if one did.
+    async fn control_seen_by(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<String>, DbError>;
+    /// The pending control request of `id`.
+    async fn control(&self, id: ExecutionId) -> Result<Option<String>, DbError>;
+    /// The stored breakpoints of `id`.
+    async fn breakpoints(&self, id: ExecutionId) -> Result<serde_json::Value, DbError>;
+}
+
+/// Checkpoints of executions.
+#[async_trait]
+pub trait Checkpoints: Send + Sync {
+    /// Checkpoint `id` (its execution tells the tenant).
+    async fn get_one(&self, id: CheckpointId) -> Result<Option<Checkpoint>, DbError>;
+    /// An execution's live checkpoints, in order.
+    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<Checkpoint>, DbError>;
+    /// Every checkpoint of an execution, with when it was rolled back past.
+    async fn list_history(
+        &self,
+        execution: ExecutionId,
+    ) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError>;
+    /// Every checkpoint of the tenant (fsck).
+    async fn list_for_tenant(&self, tenant: TenantId) -> Result<Vec<Checkpoint>, DbError>;
+    /// Whether checkpoint `id` exists and, if so, when it was rolled back past.
+    async fn superseded_at(&self, id: CheckpointId) -> Result<Option<Option<Timestamp>>, DbError>;
+    /// Nodes done and nodes begun in an execution.
+    async fn progress(&self, execution: ExecutionId) -> Result<(u32, u32), DbError>;
+}
+
+/// Node attempts.
+#[async_trait]
+pub trait Boundaries: Send + Sync {
+    /// An execution's live attempts, in order.
+    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError>;
+    /// An execution's attempts without an outcome.
+    async fn list_open(&self, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError>;
+    /// Every attempt of an execution, with when it was rolled back past.
+    async fn list_history(
+        &self,
+        execution: ExecutionId,
+    ) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError>;
+    /// Every finished attempt's entry-to-exit time, µs (the bench's percentiles).
+    async fn latencies(&self) -> Result<Vec<i64>, DbError>;
+}
+
+/// Branches waiting at joins.
+#[async_trait]
+pub trait Joins: Send + Sync {
+    /// Every arrival of an execution, consumed or not.
+    async fn list_all(&self, execution: ExecutionId) -> Result<Vec<Arrival>, DbError>;
+    /// The arrivals still waiting.
+    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<Arrival>, DbError>;
+}
+
+/// File commits.
+#[async_trait]
+pub trait FileCommits: Send + Sync {
+    /// The tenant's commit `id`, its tree rebuilt.
+    async fn get_one(&self, tenant: TenantId, id: FileCommitId) -> Result<Option<FileCommit>, DbError>;
+    /// How many paths commit `id` changed.
+    async fn change_count(&self, id: FileCommitId) -> Result<usize, DbError>;
+    /// Every commit of the tenant (fsck).
+    async fn list_ids(&self, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError>;
+}
+
+/// Content rows.
+#[async_trait]
+pub trait Blobs: Send + Sync {
+    /// The tenant's content `digest`.
+    async fn get_one(&self, tenant: TenantId, digest: &Digest) -> Result<Option<BlobRecord>, DbError>;
+    /// Every content row of the tenant.
+    async fn list_all(&self, tenant: TenantId) -> Result<Vec<BlobRecord>, DbError>;
+    /// The bytes of those of `digests` stored inline.
+    async fn inline_contents(
+        &self,
+        tenant: TenantId,
+        digests: &[Digest],
+    ) -> Result<HashMap<Digest, Vec<u8>>, DbError>;
+    /// Every digest the tenant has a row for (the orphan cleaner's live set).
+    async fn digests(&self, tenant: TenantId) -> Result<HashSet<Digest>, DbError>;
+    /// Counts and sizes, inline and in the blob store.
+    async fn totals(&self, tenant: TenantId) -> Result<BlobTotals, DbError>;
+}
+
+/// Components.
+#[async_trait]
+pub trait Components: Send + Sync {
+    /// The tenant's component `digest`.
+    async fn get_one(&self, tenant: TenantId, digest: &Digest) -> Result<Option<ComponentRecord>, DbError>;
+    /// Every component digest of the tenant (hex).
+    async fn list_digests(&self, tenant: TenantId) -> Result<Vec<String>, DbError>;
+}
+
+/// Workflow definitions.
+#[async_trait]
+pub trait Workflows: Send + Sync {
+    /// The tenant's workflow with this definition digest.
+    async fn id_by_digest(&self, tenant: TenantId, digest: &Digest) -> Result<Option<WorkflowId>, DbError>;
+    /// The tenant's workflow `id`.
+    async fn get_one(&self, tenant: TenantId, id: WorkflowId) -> Result<Option<WorkflowRecord>, DbError>;
+    /// The tenant's workflows, newest first.
+    async fn list(&self, tenant: TenantId, limit: u32) -> Result<Vec<WorkflowRecord>, DbError>;
+}
+
+/// The outbox.
+#[async_trait]
+pub trait Events: Send + Sync {
+    /// An execution's events, in order.
+    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<OutboxEvent>, DbError>;
+    /// An execution's events after seq `after`.
+    async fn list_after(&self, execution: ExecutionId, after: u32) -> Result<Vec<OutboxEvent>, DbError>;
+    /// An execution's last event seq (0 when none).
+    async fn last_seq(&self, execution: ExecutionId) -> Result<u32, DbError>;
+    /// The tenant's events whose execution is gone (fsck).
+    async fn without_aggregate(&self, tenant: TenantId) -> Result<Vec<(EventId, ExecutionId)>, DbError>;
+}
+
+/// Deliveries of the outbox to sinks.
+#[async_trait]
+pub trait Deliveries: Send + Sync {
+    /// The newest outbox position.
+    async fn max_pos(&self) -> Result<i64, DbError>;
+    /// The outbox position a sink's delivery rows reach.
+    async fn cursor(&self, sink: &str) -> Result<i64, DbError>;
+    /// Gives every event past the sink's cursor a delivery row; how many.
+    async fn materialize(&self, sink: &str, now: Timestamp) -> Result<u64, DbError>;
+    /// Leases due deliveries (see `spec`).
+    async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Claimed>, DbError>;
+    /// The tenant's deliveries matching `filter`.
+    async fn list(
+        &self,
+        tenant: TenantId,
+        filter: &DeliveryFilter,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>, DbError>;
+    /// Makes the tenant's dead deliveries (or one event's) due again; how many.
+    async fn revive(&self, tenant: TenantId, event: Option<EventId>, now: Timestamp) -> Result<u64, DbError>;
+    /// Whether the tenant has event `event`.
+    async fn event_exists(&self, tenant: TenantId, event: EventId) -> Result<bool, DbError>;
+    /// Deliveries of a sink by status.
+    async fn counts(&self, sink: &str) -> Result<SinkCounts, DbError>;
+    /// Sinks with delivery rows that are not configured.
+    async fn other_sinks(&self, configured: &[String]) -> Result<Vec<String>, DbError>;
+}
+
+/// Tenants, quotas and API tokens.
+#[async_trait]
+pub trait Tenants: Send + Sync {
+    /// Adds a tenant.
+    async fn insert(&self, tenant: &Tenant) -> Result<(), DbError>;
+    /// Replaces a tenant's quotas; false if there is no such tenant.
+    async fn set_quotas(&self, id: TenantId, quotas: &Quotas) -> Result<bool, DbError>;
+    /// Tenant `id`.
+    async fn get_one(&self, id: TenantId) -> Result<Option<Tenant>, DbError>;
+    /// The tenant called `name`.
+    async fn get_by_name(&self, name: &str) -> Result<Option<Tenant>, DbError>;
+    /// Every tenant.
+    async fn list(&self) -> Result<Vec<Tenant>, DbError>;
+    /// What a tenant uses now (running executions, stored bytes, nodes since `since`).
+    async fn usage(&self, id: TenantId, since: Timestamp) -> Result<Usage, DbError>;
+    /// Nodes the tenant ran since `since`.
+    async fn nodes_since(&self, id: TenantId, since: Timestamp) -> Result<u64, DbError>;
+    /// Stores a token (only its hash).
+    async fn insert_token(&self, token: &ApiToken, hash: &str) -> Result<(), DbError>;
+    /// The live token with this hash.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, DbError>;
+    /// Revokes the tenant's token `id`; false if there is none.
+    async fn revoke_token(&self, tenant: TenantId, id: TokenId, now: Timestamp) -> Result<bool, DbError>;
+    /// The tenant's tokens.
+    async fn list_tokens(&self, tenant: TenantId) -> Result<Vec<ApiToken>, DbError>;
+}
+
+/// Experiments.
+#[async_trait]
+pub trait Experiments: Send + Sync {
+    /// Adds an experiment.
+    async fn insert(&self, record: &ExperimentRecord) -> Result<(), DbError>;
+    /// The tenant's experiment `id`.
+    async fn get_one(&self, tenant: TenantId, id: ExperimentId) -> Result<Option<ExperimentRecord>, DbError>;
+    /// The tenant's experiments, newest first.
+    async fn list(&self, tenant: TenantId, limit: u32) -> Result<Vec<ExperimentRecord>, DbError>;
+    /// The executions of an experiment's cells.
+    async fn cells(&self, tenant: TenantId, id: ExperimentId) -> Result<Vec<ExecutionId>, DbError>;
+}
+
+/// Chooses the executions to delete from the candidates (the facts, and those with events
+/// not yet delivered to a configured sink).
+pub type Decide<'a> = dyn FnMut(&[ExecutionFacts], &HashSet<ExecutionId>) -> Vec<ExecutionId> + Send + 'a;
+
+/// Retention.
+#[async_trait]
+pub trait Retention: Send + Sync {
+    /// In one transaction: reads the candidates, lets `decide` choose, deletes the chosen
+    /// executions and sweeps what nothing kept references; undone when `dry_run`.
+    async fn collect(
+        &self,
+        sinks: &[String],
+        dry_run: bool,
+        decide: &mut Decide<'_>,
+    ) -> Result<(Vec<ExecutionId>, Swept), DbError>;
+}

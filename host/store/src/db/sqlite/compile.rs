@@ -1,0 +1,49 @@
+//! A [`UnitOfWork`] as SQLite statements: each [`Write`] appended by its aggregate's module,
+//! where its SQL lives.
+
+use super::batch::Batch;
+use super::{
+    blob, boundary, checkpoint, component, delivery, execution, file_commit, join, outbox, workflow,
+};
+use crate::db::DbError;
+use crate::db::port::{UnitOfWork, Write};
+
+/// The unit's statements, in its order, as one batch for the writer.
+pub fn compile(work: UnitOfWork) -> Result<Batch<'static>, DbError> {
+    let mut batch = Batch::new();
+    for write in work.into_writes() {
+        let b = &mut batch;
+        match &write {
+            Write::Blob(r) => blob::insert_into(b, r),
+            Write::Component(r) => component::insert_into(b, r),
+            Write::Workflow(r) => workflow::insert_into(b, r),
+            Write::FileCommit(c) => file_commit::insert_into(b, c)?,
+            Write::Checkpoint(c) => checkpoint::insert_into(b, c),
+            Write::SupersedeCheckpoint(id, at) => checkpoint::supersede_into(b, *id, *at),
+            Write::Boundary(n) => boundary::insert_into(b, n),
+            Write::CloseBoundary(n) => boundary::finish_into(b, n),
+            Write::SupersedeBoundary(id, at) => boundary::supersede_into(b, *id, *at),
+            Write::Execution(e, lease) => {
+                let driven = lease.as_ref().map(|l| execution::Driven {
+                    owner: &l.owner,
+                    lease_until: l.until,
+                    breakpoints: &l.breakpoints,
+                });
+                execution::insert_into(b, e, driven.as_ref());
+            }
+            Write::Progress { execution: id, status, cursor, error, at } => {
+                execution::set_progress_into(b, *id, *status, cursor.as_deref(), error.as_deref(), *at)
+            }
+            Write::RolledBack { execution: id, cursor, at } => {
+                execution::rolled_back_into(b, *id, cursor.as_deref(), *at)
+            }
+            Write::Release(id) => execution::release_into(b, *id),
+            Write::Arrive(id, a) => join::insert_into(b, *id, a),
+            Write::Consume(id, a, consumed) => join::set_consumed_into(b, *id, a, *consumed),
+            Write::Depart(id, a) => join::delete_into(b, *id, a),
+            Write::Events(events) => outbox::insert_all_into(b, events),
+            Write::Settle { sink, owner, at, settled } => delivery::settle_into(b, sink, owner, *at, settled),
+        }
+    }
+    Ok(batch)
+}

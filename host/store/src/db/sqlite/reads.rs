@@ -1,0 +1,315 @@
+//! The aggregate traits over SQLite: each method runs its aggregate module's query on the
+//! read pool (or, for the few that need one connection throughout, on one taken from it).
+
+use super::Sqlite;
+use super::{
+    blob, boundary, checkpoint, component, delivery, execution, experiment, file_commit, join, outbox,
+    retention, tenant, workflow,
+};
+use crate::db::DbError;
+use crate::db::port::{
+    Arrival, BlobTotals, Blobs, Boundaries, Checkpoints, ClaimSpec, Claimed, ComponentRecord, Components,
+    Decide, Deliveries, DeliveryFilter, DeliveryRow, Events, Executions, ExperimentRecord, Experiments,
+    FileCommits, Joins, ListFilter, Retention, SinkCounts, Swept, Tenants, Usage, Workflows,
+};
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use std::collections::{HashMap, HashSet};
+use wtb_core::model::{
+    ApiToken, BlobRecord, Checkpoint, CheckpointId, Digest, EventId, Execution, ExecutionId, ExperimentId,
+    FileCommit, FileCommitId, NodeBoundary, OutboxEvent, Quotas, Tenant, TenantId, Timestamp, TokenId,
+    WorkflowId, WorkflowRecord,
+};
+
+impl Sqlite {
+    async fn conn(&self) -> Result<PoolConnection<sqlx::Sqlite>, DbError> {
+        Ok(self.pool.acquire().await?)
+    }
+}
+
+#[async_trait]
+impl Executions for Sqlite {
+    async fn get_one(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<Execution>, DbError> {
+        execution::get_one(&self.pool, tenant, id).await
+    }
+    async fn list(
+        &self,
+        tenant: TenantId,
+        filter: &ListFilter,
+        after: Option<ExecutionId>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, DbError> {
+        execution::list(&self.pool, tenant, filter, after, limit).await
+    }
+    async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError> {
+        execution::list_running(&self.pool, tenant).await
+    }
+    async fn claim(
+        &self,
+        id: ExecutionId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+        stale: Option<&str>,
+    ) -> Result<bool, DbError> {
+        execution::claim(&self.pool, id, owner, until, now, stale).await
+    }
+    async fn lease(&self, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError> {
+        execution::lease(&self.pool, id).await
+    }
+    async fn renew(&self, owner: &str, until: Timestamp) -> Result<(), DbError> {
+        execution::renew(&self.pool, owner, until).await
+    }
+    async fn request(&self, tenant: TenantId, id: ExecutionId, control: &str) -> Result<bool, DbError> {
+        execution::request(&self.pool, tenant, id, control).await
+    }
+    async fn requests(&self) -> Result<Vec<(ExecutionId, String, bool)>, DbError> {
+        execution::requests(&self.pool).await
+    }
+    async fn mark_seen(&self, id: ExecutionId, control: &str, owner: &str) -> Result<(), DbError> {
+        execution::mark_seen(&self.pool, id, control, owner).await
+    }
+    async fn control_seen_by(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<String>, DbError> {
+        execution::control_seen_by(&self.pool, tenant, id).await
+    }
+    async fn control(&self, id: ExecutionId) -> Result<Option<String>, DbError> {
+        execution::control(&self.pool, id).await
+    }
+    async fn breakpoints(&self, id: ExecutionId) -> Result<serde_json::Value, DbError> {
+        execution::breakpoints(&self.pool, id).await
+    }
+}
+
+#[async_trait]
+impl Checkpoints for Sqlite {
+    async fn get_one(&self, id: CheckpointId) -> Result<Option<Checkpoint>, DbError> {
+        checkpoint::get_one(&self.pool, id).await
+    }
+    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<Checkpoint>, DbError> {
+        checkpoint::list_for_execution(&self.pool, execution).await
+    }
+    async fn list_history(
+        &self,
+        execution: ExecutionId,
+    ) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError> {
+        checkpoint::list_history(&self.pool, execution).await
+    }
+    async fn list_for_tenant(&self, tenant: TenantId) -> Result<Vec<Checkpoint>, DbError> {
+        checkpoint::list_for_tenant(&self.pool, tenant).await
+    }
+    async fn superseded_at(&self, id: CheckpointId) -> Result<Option<Option<Timestamp>>, DbError> {
+        checkpoint::superseded_at(&self.pool, id).await
+    }
+    async fn progress(&self, execution: ExecutionId) -> Result<(u32, u32), DbError> {
+        checkpoint::progress(&self.pool, execution).await
+    }
+}
+
+#[async_trait]
+impl Boundaries for Sqlite {
+    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError> {
+        boundary::list_for_execution(&self.pool, execution).await
+    }
+    async fn list_open(&self, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError> {
+        boundary::list_open(&self.pool, execution).await
+    }
+    async fn list_history(
+        &self,
+        execution: ExecutionId,
+    ) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError> {
+        boundary::list_history(&self.pool, execution).await
+    }
+    async fn latencies(&self) -> Result<Vec<i64>, DbError> {
+        boundary::latencies(&self.pool).await
+    }
+}
+
+#[async_trait]
+impl Joins for Sqlite {
+    async fn list_all(&self, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
+        join::list_all(&self.pool, execution).await
+    }
+    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
+        join::list_for_execution(&self.pool, execution).await
+    }
+}
+
+#[async_trait]
+impl FileCommits for Sqlite {
+    async fn get_one(&self, tenant: TenantId, id: FileCommitId) -> Result<Option<FileCommit>, DbError> {
+        file_commit::get_one(&mut *self.conn().await?, tenant, id).await
+    }
+    async fn change_count(&self, id: FileCommitId) -> Result<usize, DbError> {
+        file_commit::change_count(&mut *self.conn().await?, id).await
+    }
+    async fn list_ids(&self, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError> {
+        file_commit::list_ids(&mut *self.conn().await?, tenant).await
+    }
+}
+
+#[async_trait]
+impl Blobs for Sqlite {
+    async fn get_one(&self, tenant: TenantId, digest: &Digest) -> Result<Option<BlobRecord>, DbError> {
+        blob::get_one(&self.pool, tenant, digest).await
+    }
+    async fn list_all(&self, tenant: TenantId) -> Result<Vec<BlobRecord>, DbError> {
+        blob::list_all(&self.pool, tenant).await
+    }
+    async fn inline_contents(
+        &self,
+        tenant: TenantId,
+        digests: &[Digest],
+    ) -> Result<HashMap<Digest, Vec<u8>>, DbError> {
+        blob::inline_contents(&mut *self.conn().await?, tenant, digests).await
+    }
+    async fn digests(&self, tenant: TenantId) -> Result<HashSet<Digest>, DbError> {
+        blob::digests(&self.pool, tenant).await
+    }
+    async fn totals(&self, tenant: TenantId) -> Result<BlobTotals, DbError> {
+        blob::totals(&self.pool, tenant).await
+    }
+}
+
+#[async_trait]
+impl Components for Sqlite {
+    async fn get_one(&self, tenant: TenantId, digest: &Digest) -> Result<Option<ComponentRecord>, DbError> {
+        component::get_one(&self.pool, tenant, digest).await
+    }
+    async fn list_digests(&self, tenant: TenantId) -> Result<Vec<String>, DbError> {
+        component::list_digests(&self.pool, tenant).await
+    }
+}
+
+#[async_trait]
+impl Workflows for Sqlite {
+    async fn id_by_digest(&self, tenant: TenantId, digest: &Digest) -> Result<Option<WorkflowId>, DbError> {
+        workflow::id_by_digest(&self.pool, tenant, digest).await
+    }
+    async fn get_one(&self, tenant: TenantId, id: WorkflowId) -> Result<Option<WorkflowRecord>, DbError> {
+        workflow::get_one(&self.pool, tenant, id).await
+    }
+    async fn list(&self, tenant: TenantId, limit: u32) -> Result<Vec<WorkflowRecord>, DbError> {
+        workflow::list(&self.pool, tenant, limit).await
+    }
+}
+
+#[async_trait]
+impl Events for Sqlite {
+    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<OutboxEvent>, DbError> {
+        outbox::list_for_execution(&mut *self.conn().await?, execution).await
+    }
+    async fn list_after(&self, execution: ExecutionId, after: u32) -> Result<Vec<OutboxEvent>, DbError> {
+        outbox::list_after(&mut *self.conn().await?, execution, after).await
+    }
+    async fn last_seq(&self, execution: ExecutionId) -> Result<u32, DbError> {
+        outbox::last_seq(&mut *self.conn().await?, execution).await
+    }
+    async fn without_aggregate(&self, tenant: TenantId) -> Result<Vec<(EventId, ExecutionId)>, DbError> {
+        outbox::without_aggregate(&mut *self.conn().await?, tenant).await
+    }
+}
+
+#[async_trait]
+impl Deliveries for Sqlite {
+    async fn max_pos(&self) -> Result<i64, DbError> {
+        delivery::max_pos(&self.pool).await
+    }
+    async fn cursor(&self, sink: &str) -> Result<i64, DbError> {
+        delivery::cursor(&self.pool, sink).await
+    }
+    async fn materialize(&self, sink: &str, now: Timestamp) -> Result<u64, DbError> {
+        delivery::materialize(&self.pool, sink, now).await
+    }
+    async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Claimed>, DbError> {
+        delivery::claim(&mut *self.conn().await?, spec).await
+    }
+    async fn list(
+        &self,
+        tenant: TenantId,
+        filter: &DeliveryFilter,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>, DbError> {
+        delivery::list(&mut *self.conn().await?, tenant, filter, limit).await
+    }
+    async fn revive(&self, tenant: TenantId, event: Option<EventId>, now: Timestamp) -> Result<u64, DbError> {
+        delivery::revive(&mut *self.conn().await?, tenant, event, now).await
+    }
+    async fn event_exists(&self, tenant: TenantId, event: EventId) -> Result<bool, DbError> {
+        delivery::event_exists(&self.pool, tenant, event).await
+    }
+    async fn counts(&self, sink: &str) -> Result<SinkCounts, DbError> {
+        delivery::counts(&mut *self.conn().await?, sink).await
+    }
+    async fn other_sinks(&self, configured: &[String]) -> Result<Vec<String>, DbError> {
+        delivery::other_sinks(&self.pool, configured).await
+    }
+}
+
+#[async_trait]
+impl Tenants for Sqlite {
+    async fn insert(&self, t: &Tenant) -> Result<(), DbError> {
+        tenant::insert(&self.pool, t).await
+    }
+    async fn set_quotas(&self, id: TenantId, quotas: &Quotas) -> Result<bool, DbError> {
+        tenant::set_quotas(&self.pool, id, quotas).await
+    }
+    async fn get_one(&self, id: TenantId) -> Result<Option<Tenant>, DbError> {
+        tenant::get_one(&self.pool, id).await
+    }
+    async fn get_by_name(&self, name: &str) -> Result<Option<Tenant>, DbError> {
+        tenant::get_by_name(&self.pool, name).await
+    }
+    async fn list(&self) -> Result<Vec<Tenant>, DbError> {
+        tenant::list(&self.pool).await
+    }
+    async fn usage(&self, id: TenantId, since: Timestamp) -> Result<Usage, DbError> {
+        tenant::usage(&self.pool, id, since).await
+    }
+    async fn nodes_since(&self, id: TenantId, since: Timestamp) -> Result<u64, DbError> {
+        tenant::nodes_since(&self.pool, id, since).await
+    }
+    async fn insert_token(&self, token: &ApiToken, hash: &str) -> Result<(), DbError> {
+        tenant::insert_token(&self.pool, token, hash).await
+    }
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, DbError> {
+        tenant::token_by_hash(&self.pool, hash).await
+    }
+    async fn revoke_token(&self, t: TenantId, id: TokenId, now: Timestamp) -> Result<bool, DbError> {
+        tenant::revoke_token(&self.pool, t, id, now).await
+    }
+    async fn list_tokens(&self, t: TenantId) -> Result<Vec<ApiToken>, DbError> {
+        tenant::list_tokens(&self.pool, t).await
+    }
+}
+
+#[async_trait]
+impl Experiments for Sqlite {
+    async fn insert(&self, record: &ExperimentRecord) -> Result<(), DbError> {
+        experiment::insert(&self.pool, record).await
+    }
+    async fn get_one(&self, tenant: TenantId, id: ExperimentId) -> Result<Option<ExperimentRecord>, DbError> {
+        experiment::get_one(&self.pool, tenant, id).await
+    }
+    async fn list(&self, tenant: TenantId, limit: u32) -> Result<Vec<ExperimentRecord>, DbError> {
+        experiment::list(&self.pool, tenant, limit).await
+    }
+    async fn cells(&self, tenant: TenantId, id: ExperimentId) -> Result<Vec<ExecutionId>, DbError> {
+        experiment::cells(&self.pool, tenant, id).await
+    }
+}
+
+#[async_trait]
+impl Retention for Sqlite {
+    async fn collect(
+        &self,
+        sinks: &[String],
+        dry_run: bool,
+        decide: &mut Decide<'_>,
+    ) -> Result<(Vec<ExecutionId>, Swept), DbError> {
+        let (expired, (), swept) = retention::collect(&self.pool, sinks, dry_run, |facts, undelivered| {
+            (decide(facts, undelivered), ())
+        })
+        .await?;
+        Ok((expired, swept))
+    }
+}
