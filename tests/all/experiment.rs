@@ -16,17 +16,18 @@ fn greeting(h: &Harness) -> std::path::PathBuf {
 async fn the_greeting_experiment_finds_the_clock_reader_nondeterministic_only_under_a_real_clock() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let loaded = exec.load_experiment(&greeting(&h)).await.unwrap();
-    let record = exec.create_experiment(&loaded).await.unwrap();
+    let loaded = exec.experiments().load(&greeting(&h)).await.unwrap();
+    let record = exec.experiments().create(&loaded).await.unwrap();
     let done = AtomicUsize::new(0);
     let cells = exec
-        .run_experiment(&loaded, &record, 4, &|| false, &|_| {
+        .experiments()
+        .run(&loaded, &record, 4, &|| false, &|_| {
             done.fetch_add(1, Ordering::SeqCst);
         })
         .await
         .unwrap();
     assert_eq!((cells.len(), done.load(Ordering::SeqCst)), (12, 12));
-    let r = exec.experiment_report(record.id).await.unwrap();
+    let r = exec.experiments().report(record.id).await.unwrap();
     assert!(r.passed, "{:?}", r.problems);
     let matrix: Vec<(String, String, String)> =
         r.matrix.iter().map(|m| (m.variant.clone(), m.environment.clone(), m.outcomes.join(" "))).collect();
@@ -79,7 +80,8 @@ async fn the_greeting_experiment_finds_the_clock_reader_nondeterministic_only_un
     let fork = exec.travel().fork(cp, &Default::default()).await.unwrap();
     assert_eq!(exec.describe(fork.execution).await.unwrap().execution.environment.cell, None);
     assert_eq!(
-        exec.experiment_report(record.id)
+        exec.experiments()
+            .report(record.id)
             .await
             .unwrap()
             .cells
@@ -104,29 +106,29 @@ async fn the_greeting_experiment_finds_the_clock_reader_nondeterministic_only_un
     assert!(report::table(&r).contains(
         "stamped × real-clock: repetitions 1 and 2 differ first at node `hello`, state key `stamped_at`"
     ));
-    assert_eq!(exec.experiments(10).await.unwrap()[0].id, record.id);
+    assert_eq!(exec.experiments().list(10).await.unwrap()[0].id, record.id);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_experiment_resumes_without_rerunning_finished_cells() {
     let h = Harness::new();
     let exec = h.executor().await;
-    let loaded = exec.load_experiment(&greeting(&h)).await.unwrap();
-    let record = exec.create_experiment(&loaded).await.unwrap();
+    let loaded = exec.experiments().load(&greeting(&h)).await.unwrap();
+    let record = exec.experiments().create(&loaded).await.unwrap();
     let started = AtomicUsize::new(0);
     let stop = || started.fetch_add(1, Ordering::SeqCst) >= 5;
-    let first = exec.run_experiment(&loaded, &record, 1, &stop, &|_| {}).await.unwrap();
+    let first = exec.experiments().run(&loaded, &record, 1, &stop, &|_| {}).await.unwrap();
     assert_eq!(first.len(), 5);
-    let r = exec.experiment_report(record.id).await.unwrap();
+    let r = exec.experiments().report(record.id).await.unwrap();
     assert!(!r.passed && r.problems[0].starts_with("7 cell(s) have not run"), "{:?}", r.problems);
-    let second = exec.run_experiment(&loaded, &record, 4, &|| false, &|_| {}).await.unwrap();
+    let second = exec.experiments().run(&loaded, &record, 4, &|| false, &|_| {}).await.unwrap();
     assert_eq!(second.len(), 12);
     for c in &first {
         let again = second.iter().find(|s| s.cell == c.cell).unwrap();
         assert_eq!(again.execution, c.execution, "finished cells are not run again");
     }
     assert_eq!(exec.recent(100).await.unwrap().len(), 12, "12 executions in all");
-    assert!(exec.experiment_report(record.id).await.unwrap().passed);
+    assert!(exec.experiments().report(record.id).await.unwrap().passed);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,10 +137,10 @@ async fn a_difference_in_deterministic_mode_fails_the_experiment() {
     let exec = h.executor().await;
     h.probe_workflow("touch", &[("touch", json!({ "action": "mtime", "path": "t.txt" }))]);
     let file = h.file("touch-exp.toml", "name = \"touch\"\nworkflow = \"touch.toml\"\nrepetitions = 2\n[[environments]]\nname = \"det\"\nseed = 3\n");
-    let loaded = exec.load_experiment(&file).await.unwrap();
-    let record = exec.create_experiment(&loaded).await.unwrap();
-    exec.run_experiment(&loaded, &record, 1, &|| false, &|_| {}).await.unwrap();
-    let r = exec.experiment_report(record.id).await.unwrap();
+    let loaded = exec.experiments().load(&file).await.unwrap();
+    let record = exec.experiments().create(&loaded).await.unwrap();
+    exec.experiments().run(&loaded, &record, 1, &|| false, &|_| {}).await.unwrap();
+    let r = exec.experiments().report(record.id).await.unwrap();
     assert!(!r.passed);
     assert_eq!(r.problems, ["base × det is deterministic, yet repetitions 1 and 2 differ"]);
     assert_eq!(r.nondeterminism[0].divergence.what, "state key `mtime`");
@@ -164,7 +166,7 @@ async fn bad_experiment_files_are_refused_before_any_cell_runs() {
     ];
     for (body, expected) in cases {
         let file = h.file("bad-exp.toml", format!("name = \"bad\"\nworkflow = \"wf.toml\"\n{body}"));
-        let e = exec.load_experiment(&file).await.err().map(|e| e.to_string()).expect("refused");
+        let e = exec.experiments().load(&file).await.err().map(|e| e.to_string()).expect("refused");
         assert!(e.contains(expected) && e.contains("bad-exp.toml:"), "{body}: {e}");
     }
     // An environment mounting a fixture where a node already has one: conflicting overrides.
@@ -173,14 +175,14 @@ async fn bad_experiment_files_are_refused_before_any_cell_runs() {
         "name = \"fx\"\n[[nodes]]\nid = \"a\"\ncomponent = \"probe.wasm\"\nfixtures = { \"/d\" = \"fx\" }\n",
     );
     let file = h.file("clash.toml", "name = \"clash\"\nworkflow = \"fxwf.toml\"\n[[environments]]\nname = \"e\"\nfixtures = { \"/d\" = \"fx\" }\n");
-    let e = exec.load_experiment(&file).await.err().map(|e| e.to_string()).expect("refused");
+    let e = exec.experiments().load(&file).await.err().map(|e| e.to_string()).expect("refused");
     assert!(
         e.contains("conflicting overrides: node `a` already mounts a fixture at `/d`")
             && e.contains("clash.toml:4:"),
         "{e}"
     );
     assert!(exec.recent(10).await.unwrap().is_empty(), "nothing ran");
-    assert_eq!(exec.experiments(10).await.unwrap().len(), 0);
+    assert_eq!(exec.experiments().list(10).await.unwrap().len(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,11 +196,11 @@ async fn the_html_report_renders_in_headless_chromium() {
     };
     let h = Harness::new();
     let exec = h.executor().await;
-    let loaded = exec.load_experiment(&greeting(&h)).await.unwrap();
-    let record = exec.create_experiment(&loaded).await.unwrap();
-    exec.run_experiment(&loaded, &record, 4, &|| false, &|_| {}).await.unwrap();
+    let loaded = exec.experiments().load(&greeting(&h)).await.unwrap();
+    let record = exec.experiments().create(&loaded).await.unwrap();
+    exec.experiments().run(&loaded, &record, 4, &|| false, &|_| {}).await.unwrap();
     let page = h.dir.path().join("report.html");
-    std::fs::write(&page, report::html(&exec.experiment_report(record.id).await.unwrap())).unwrap();
+    std::fs::write(&page, report::html(&exec.experiments().report(record.id).await.unwrap())).unwrap();
     let url = format!("file://{}", page.display());
     let headless =
         ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"];
@@ -249,9 +251,9 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
         "name = \"fork\"\nworkflow = \"three.toml\"\nfrom = \"{from}\"\nrepetitions = 2\n\
          [[variants]]\nname = \"a\"\n[[variants]]\nname = \"b\"\nnodes.tune = {{ config = {{ action = \"write\", update = {{ mode = \"b\" }} }} }}\n"
     ));
-    let loaded = exec.load_experiment(&file).await.unwrap();
-    let record = exec.create_experiment(&loaded).await.unwrap();
-    let cells = exec.run_experiment(&loaded, &record, 2, &|| false, &|_| {}).await.unwrap();
+    let loaded = exec.experiments().load(&file).await.unwrap();
+    let record = exec.experiments().create(&loaded).await.unwrap();
+    let cells = exec.experiments().run(&loaded, &record, 2, &|| false, &|_| {}).await.unwrap();
     assert_eq!(cells.len(), 4);
     for c in &cells {
         let x = exec.describe(c.execution).await.unwrap();
@@ -271,7 +273,7 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
     }
     let blobs_after = exec.database().blobs().totals(exec.tenant()).await.unwrap();
     assert_eq!(blobs_after.bytes, blobs_before.bytes, "forks share blobs: none copied");
-    let r = exec.experiment_report(record.id).await.unwrap();
+    let r = exec.experiments().report(record.id).await.unwrap();
     assert!(r.passed, "{:?}", r.problems);
     assert_eq!(r.matrix.iter().map(|m| m.outcomes.join(" ")).collect::<Vec<_>>(), ["A A", "B B"]);
 
@@ -280,9 +282,10 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
         "bad-from.toml",
         "name = \"x\"\nworkflow = \"three.toml\"\nfrom = \"01a20a14-ebfd-76e7-80e5-a292b641ee44\"\n",
     );
-    let loaded = exec.load_experiment(&other).await.unwrap();
+    let loaded = exec.experiments().load(&other).await.unwrap();
     assert!(
-        exec.create_experiment(&loaded)
+        exec.experiments()
+            .create(&loaded)
             .await
             .unwrap_err()
             .to_string()

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wtb_core::experiment::report;
 use wtb_core::model::ExperimentId;
+use wtb_engine::experiments::ExperimentError;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, start)).routes(routes!(show))
@@ -20,7 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// The tenant's experiments, newest first.
 #[utoipa::path(get, path = "/experiments", tag = "experiments", responses((status = 200, description = "the experiments", body = Object)))]
 async fn list(Tenant(exec): Tenant) -> Result<Json<Value>, Problem> {
-    let all = exec.experiments(1000).await?;
+    let all = exec.experiments().list(1000).await?;
     super::to_json(serde_json::json!({ "experiments": all }))
 }
 
@@ -58,13 +59,14 @@ async fn start(
     if !(1..=64).contains(&parallelism) {
         return Err(Problem::bad_field("parallelism", format!("{parallelism} is not between 1 and 64")));
     }
-    let loaded = exec
-        .load_experiment_text(&b.experiment)
-        .await
-        .map_err(|e| super::workflows::load_problem("experiment", e))?;
-    let record = exec.create_experiment(&loaded).await?;
+    let experiments = exec.experiments();
+    let loaded = experiments.load_text(&b.experiment).await.map_err(|e| match e {
+        ExperimentError::Load(e) => super::workflows::load_problem("experiment", e),
+        other => other.into(),
+    })?;
+    let record = experiments.create(&loaded).await?;
     let started = Started { experiment: record.id.to_string(), cells: loaded.spec.cells().len() };
-    exec.run_experiment_detached(loaded, record, usize::from(parallelism));
+    experiments.run_detached(loaded, record, usize::from(parallelism));
     Ok((StatusCode::ACCEPTED, Json(started)))
 }
 
@@ -88,7 +90,7 @@ async fn show(
 ) -> Result<Response, Problem> {
     let experiment: ExperimentId = id("id", &e)?;
     let format = query(q)?.format;
-    let r = exec.experiment_report(experiment).await?;
+    let r = exec.experiments().report(experiment).await?;
     Ok(match format.as_deref().unwrap_or("json") {
         "json" => Json(r).into_response(),
         "html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], report::html(&r)).into_response(),

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use wtb_engine::executor::ExecError;
+use wtb_engine::experiments::ExperimentError;
 use wtb_engine::tenancy::TenancyError;
 use wtb_engine::travel::TravelError;
 
@@ -72,6 +73,21 @@ impl From<TravelError> for Problem {
     }
 }
 
+impl From<ExperimentError> for Problem {
+    fn from(e: ExperimentError) -> Self {
+        let status = match e {
+            ExperimentError::Exec(e) => return e.into(),
+            ExperimentError::Fork(e) => return e.into(),
+            ExperimentError::Unknown(_) => StatusCode::NOT_FOUND,
+            ExperimentError::Load(_)
+            | ExperimentError::BadFrom { .. }
+            | ExperimentError::NoVariantNode { .. }
+            | ExperimentError::BadFixture { .. } => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
 impl From<TenancyError> for Problem {
     fn from(e: TenancyError) -> Self {
         let status = match &e {
@@ -94,20 +110,10 @@ impl From<ExecError> for Problem {
             ExecError::UnknownExecution(_)
             | ExecError::UnknownCheckpoint(_)
             | ExecError::UnknownWorkflow(_)
-            | ExecError::UnknownExperiment(_)
             | ExecError::UnknownEvent(_)
             | ExecError::NoFile { .. }
             | ExecError::NotAFile { .. } => StatusCode::NOT_FOUND,
             ExecError::Quota { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ExecError::Travel(_) => {
-                return Problem::from(match e {
-                    ExecError::Travel(t) => *t,
-                    other => TravelError::Exec(other),
-                });
-            }
-            ExecError::BadFrom { .. } | ExecError::NoVariantNode { .. } | ExecError::BadFixture { .. } => {
-                StatusCode::BAD_REQUEST
-            }
             ExecError::Busy { .. }
             | ExecError::Illegal(_)
             | ExecError::NotEmpty(_)

@@ -39,7 +39,7 @@ mod resume;
 mod run;
 mod slots;
 
-pub use crate::experiments::{API_FILE, CellDone, LoadedExperiment};
+pub use crate::experiments::{API_FILE, CellDone, ExperimentError, Experiments, LoadedExperiment};
 pub use crate::solo::{SoloChange, SoloOptions, SoloReport};
 pub use crate::travel::{ForkOptions, Forked, RolledBack};
 pub use blobs::StoredBlobs;
@@ -154,45 +154,15 @@ pub enum ExecError {
         /// When the rollback happened.
         at: wtb_core::model::Timestamp,
     },
-    /// An experiment's `from` is not a checkpoint id.
-    #[error("experiment `from` = `{value}`: {reason}")]
-    BadFrom {
-        /// The value given.
-        value: String,
-        /// Why it is not an id.
-        reason: wtb_core::model::IdParseError,
-    },
-    /// A variant overrides a node the workflow does not have.
-    #[error("variant `{variant}`: no node `{node}`")]
-    NoVariantNode {
-        /// The variant.
-        variant: String,
-        /// The node it names.
-        node: String,
-    },
-    /// An environment's fixture cannot be mounted (gone since the experiment was loaded).
-    #[error("environment `{environment}`: {problem}")]
-    BadFixture {
-        /// The environment.
-        environment: String,
-        /// What is wrong with the fixture.
-        problem: String,
-    },
     /// No outbox event with this id (for this tenant).
     #[error("no event {0}")]
     UnknownEvent(wtb_core::model::EventId),
     /// A revive named an event none of whose deliveries is dead.
     #[error("event {0} has no dead delivery (see `wtb outbox list --status dead`)")]
     NothingDead(wtb_core::model::EventId),
-    /// Rollback or fork refused a request inside the protocol (an experiment forking a cell).
-    #[error(transparent)]
-    Travel(Box<crate::travel::TravelError>),
     /// No workflow with this id (for this tenant).
     #[error("no workflow {0} (see GET /workflows)")]
     UnknownWorkflow(wtb_core::model::WorkflowId),
-    /// No experiment with this id (for this tenant).
-    #[error("no experiment {0} (see `wtb experiment list`)")]
-    UnknownExperiment(wtb_core::model::ExperimentId),
     /// A tenant's quota would be exceeded.
     #[error("tenant `{tenant}` is at its quota: `{quota}` = {limit} (now {current})")]
     Quota {

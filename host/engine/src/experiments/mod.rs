@@ -7,9 +7,11 @@
 //! [`crate::travel`], resume): `report.rs` compares, `remote.rs` takes experiments sent over
 //! the API.
 
+mod error;
 mod remote;
 mod report;
 
+pub use error::ExperimentError;
 pub use remote::API_FILE;
 
 use crate::executor::load::{LoadError, LoadedNode, LoadedWorkflow, resolve_fixture};
@@ -61,17 +63,29 @@ pub struct CellDone {
     pub status: ExecutionStatus,
 }
 
+/// Experiments for one host and tenant; from [`Executor::experiments`].
+pub struct Experiments<'a> {
+    exec: &'a Executor,
+}
+
 impl Executor {
+    /// Loading, recording, running and reporting experiments (see [`crate::experiments`]).
+    pub fn experiments(&self) -> Experiments<'_> {
+        Experiments { exec: self }
+    }
+}
+
+impl Experiments<'_> {
     /// Reads and checks an experiment file, its workflow and the variants' components: every
     /// error before any cell runs, located in the file that has it.
-    pub async fn load_experiment(&self, path: &Path) -> Result<LoadedExperiment, LoadError> {
+    pub async fn load(&self, path: &Path) -> Result<LoadedExperiment, ExperimentError> {
         let text = tokio::fs::read_to_string(path)
             .await
             .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         let file = path.display().to_string();
         let spec = ExperimentSpec::parse(&file, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let workflow = self.load_workflow(&base.join(&spec.workflow)).await?;
+        let workflow = self.exec.load_workflow(&base.join(&spec.workflow)).await?;
         spec.check_against(&file, &workflow.manifest)?;
         self.check_environment_ceilings(&file, &spec, &workflow)?;
         let mut components = HashMap::new();
@@ -91,7 +105,7 @@ impl Executor {
                         source,
                     })?
                     .into();
-                let prepared = self.runtime.prepare(bytes.clone(), network).await.map_err(|source| {
+                let prepared = self.exec.runtime.prepare(bytes.clone(), network).await.map_err(|source| {
                     LoadError::Component { file: file.clone(), at, index: 0, path: p.clone(), source }
                 })?;
                 components.insert(c.clone(), (bytes, prepared));
@@ -117,10 +131,10 @@ impl Executor {
         file: &str,
         spec: &ExperimentSpec,
         workflow: &LoadedWorkflow,
-    ) -> Result<(), LoadError> {
+    ) -> Result<(), ExperimentError> {
         for e in &spec.environments {
             for node in &workflow.manifest.nodes {
-                if let Err(p) = self.config.check_ceilings(&e.limits.or(&node.limits)) {
+                if let Err(p) = self.exec.config.check_ceilings(&e.limits.or(&node.limits)) {
                     let message = format!("node `{}`: {p}", node.id);
                     return Err(ManifestError {
                         file: file.to_owned(),
@@ -136,54 +150,54 @@ impl Executor {
     }
 
     /// The checkpoint the cells fork from, checked to be this tenant's and live.
-    async fn experiment_start(&self, loaded: &LoadedExperiment) -> Result<Option<CheckpointId>, ExecError> {
+    async fn start(&self, loaded: &LoadedExperiment) -> Result<Option<CheckpointId>, ExperimentError> {
         let Some(from) = &loaded.spec.from else { return Ok(None) };
         let id: CheckpointId =
-            from.parse().map_err(|reason| ExecError::BadFrom { value: from.clone(), reason })?;
-        self.checkpoint_of_tenant(id).await?;
-        self.require_live(id).await?;
+            from.parse().map_err(|reason| ExperimentError::BadFrom { value: from.clone(), reason })?;
+        self.exec.checkpoint_of_tenant(id).await?;
+        self.exec.require_live(id).await?;
         Ok(Some(id))
     }
 
-    /// Records a new experiment (its cells run with [`Executor::run_experiment`]), after
+    /// Records a new experiment (its cells run with [`Experiments::run`]), after
     /// checking the checkpoint it starts from.
-    pub async fn create_experiment(&self, loaded: &LoadedExperiment) -> Result<ExperimentRecord, ExecError> {
-        self.experiment_start(loaded).await?;
+    pub async fn create(&self, loaded: &LoadedExperiment) -> Result<ExperimentRecord, ExperimentError> {
+        self.start(loaded).await?;
         let record = ExperimentRecord {
-            id: ExperimentId::from_uuid(self.ids.next()),
-            tenant: self.tenant,
+            id: ExperimentId::from_uuid(self.exec.ids.next()),
+            tenant: self.exec.tenant,
             name: loaded.spec.name.clone(),
             spec: loaded.spec.clone(),
             file: loaded.file.display().to_string(),
-            created_at: self.clock.now(),
+            created_at: self.exec.clock.now(),
         };
-        self.db.experiments().insert(&record).await?;
+        self.exec.db.experiments().insert(&record).await?;
         Ok(record)
     }
 
     /// The tenant's experiment `id`.
-    pub async fn experiment(&self, id: ExperimentId) -> Result<ExperimentRecord, ExecError> {
-        self.db.experiments().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExperiment(id))
+    pub async fn get(&self, id: ExperimentId) -> Result<ExperimentRecord, ExperimentError> {
+        self.exec.db.experiments().get_one(self.exec.tenant, id).await?.ok_or(ExperimentError::Unknown(id))
     }
 
     /// The tenant's experiments, newest first.
-    pub async fn experiments(&self, limit: u32) -> Result<Vec<ExperimentRecord>, ExecError> {
-        Ok(self.db.experiments().list(self.tenant, limit).await?)
+    pub async fn list(&self, limit: u32) -> Result<Vec<ExperimentRecord>, ExperimentError> {
+        Ok(self.exec.db.experiments().list(self.exec.tenant, limit).await?)
     }
 
     /// Runs every cell of `experiment` that has not finished, `parallelism` at a time; calls
     /// `done` as each ends. Cells already finished are not run again; interrupted ones resume;
     /// `stop` (checked before each cell starts) ends the run early, leaving the rest pending.
-    pub async fn run_experiment(
+    pub async fn run(
         &self,
         loaded: &LoadedExperiment,
         experiment: &ExperimentRecord,
         parallelism: usize,
         stop: &(dyn Fn() -> bool + Sync),
         done: &(dyn Fn(&CellDone) + Sync),
-    ) -> Result<Vec<CellDone>, ExecError> {
+    ) -> Result<Vec<CellDone>, ExperimentError> {
         let existing = self.cell_executions(experiment.id).await?;
-        let from = self.experiment_start(loaded).await?;
+        let from = self.start(loaded).await?;
         let from = &from;
         let cells = loaded.spec.cells();
         let runs = futures_util::stream::iter(cells.into_iter().map(|(variant, environment, repetition)| {
@@ -196,7 +210,7 @@ impl Executor {
                 }
                 let (execution, status) = match known {
                     Some((id, status)) if status.is_final() => (id, status),
-                    Some((id, _)) => (id, self.resume(id, 4).await?.status),
+                    Some((id, _)) => (id, self.exec.resume(id, 4).await?.status),
                     None => {
                         let env = loaded
                             .spec
@@ -217,8 +231,8 @@ impl Executor {
                                     variant: Some(tag.variant.clone()),
                                     ..ForkOptions::default()
                                 };
-                                let fork = self.travel().fork(*cp, &opts).await?;
-                                (fork.execution, self.resume(fork.execution, 4).await?.status)
+                                let fork = self.exec.travel().fork(*cp, &opts).await?;
+                                (fork.execution, self.exec.resume(fork.execution, 4).await?.status)
                             }
                             None => {
                                 let wf = self.cell_workflow(loaded, &tag)?;
@@ -229,7 +243,7 @@ impl Executor {
                                     cell: Some(tag.clone()),
                                     ..RunOptions::default()
                                 };
-                                let s = self.run_with(&wf, Default::default(), &opts).await?;
+                                let s = self.exec.run_with(&wf, Default::default(), &opts).await?;
                                 (s.execution, s.status)
                             }
                         }
@@ -237,7 +251,7 @@ impl Executor {
                 };
                 let cell = CellDone { cell: tag, execution, status };
                 done(&cell);
-                Ok::<_, ExecError>(Some(cell))
+                Ok::<_, ExperimentError>(Some(cell))
             }
         }))
         .buffer_unordered(parallelism.max(1))
@@ -251,11 +265,16 @@ impl Executor {
     pub(crate) async fn cell_executions(
         &self,
         id: ExperimentId,
-    ) -> Result<BTreeMap<(String, String, u32), (ExecutionId, ExecutionStatus)>, ExecError> {
+    ) -> Result<BTreeMap<(String, String, u32), (ExecutionId, ExecutionStatus)>, ExperimentError> {
         let mut out = BTreeMap::new();
-        for e in self.db.experiments().cells(self.tenant, id).await? {
-            let exec =
-                self.db.executions().get_one(self.tenant, e).await?.ok_or(ExecError::UnknownExecution(e))?;
+        for e in self.exec.db.experiments().cells(self.exec.tenant, id).await? {
+            let exec = self
+                .exec
+                .db
+                .executions()
+                .get_one(self.exec.tenant, e)
+                .await?
+                .ok_or(ExecError::UnknownExecution(e))?;
             if let Some(c) = exec.environment.cell {
                 out.insert((c.variant, c.environment, c.repetition), (exec.id, exec.status));
             }
@@ -269,7 +288,7 @@ impl Executor {
         &self,
         loaded: &LoadedExperiment,
         cell: &CellTag,
-    ) -> Result<(Overrides, Vec<NewComponent>), ExecError> {
+    ) -> Result<(Overrides, Vec<NewComponent>), ExperimentError> {
         let spec = &loaded.spec;
         let variant = spec.variants.iter().find(|v| v.name == cell.variant).expect("a cell's variant exists");
         let env = spec
@@ -281,8 +300,10 @@ impl Executor {
         let mut overrides = Overrides { env: env.env.clone(), limits: env.limits, ..Overrides::default() };
         for f in &env.fixtures {
             overrides.fixtures.push(
-                resolve_fixture(base_dir, f)
-                    .map_err(|problem| ExecError::BadFixture { environment: env.name.clone(), problem })?,
+                resolve_fixture(base_dir, f).map_err(|problem| ExperimentError::BadFixture {
+                    environment: env.name.clone(),
+                    problem,
+                })?,
             );
         }
         let mut components = Vec::new();
@@ -301,13 +322,17 @@ impl Executor {
 
     /// The workflow one cell runs when it starts from scratch: the experiment's with the
     /// cell's overrides.
-    fn cell_workflow(&self, loaded: &LoadedExperiment, cell: &CellTag) -> Result<LoadedWorkflow, ExecError> {
+    fn cell_workflow(
+        &self,
+        loaded: &LoadedExperiment,
+        cell: &CellTag,
+    ) -> Result<LoadedWorkflow, ExperimentError> {
         let variant =
             loaded.spec.variants.iter().find(|v| v.name == cell.variant).expect("a cell's variant exists");
         let (overrides, _) = self.cell_overrides(loaded, cell)?;
         let base: Definition = serde_json::from_value(loaded.workflow.definition.clone())
             .map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
-        let def = base.with_overrides(&overrides).map_err(|node| ExecError::NoVariantNode {
+        let def = base.with_overrides(&overrides).map_err(|node| ExperimentError::NoVariantNode {
             variant: variant.name.clone(),
             node: node.to_string(),
         })?;

@@ -2,9 +2,9 @@
 //! variants' components are uploads (`sha256:<digest>`); nothing names the host's files. The
 //! stored spec is then all a server needs to run (or, after a restart, continue) it.
 
-use super::LoadedExperiment;
+use super::{ExperimentError, Experiments, LoadedExperiment};
+use crate::executor::ExecError;
 use crate::executor::load::LoadError;
-use crate::executor::{ExecError, Executor};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use wtb_core::experiment::ExperimentSpec;
@@ -15,15 +15,15 @@ use wtb_store::db::ExperimentRecord;
 /// What an API experiment's record names as its file.
 pub const API_FILE: &str = "api";
 
-impl Executor {
+impl Experiments<'_> {
     /// Parses and checks an experiment sent as text (see the module doc).
-    pub async fn load_experiment_text(&self, text: &str) -> Result<LoadedExperiment, LoadError> {
+    pub async fn load_text(&self, text: &str) -> Result<LoadedExperiment, ExperimentError> {
         let spec = ExperimentSpec::parse("experiment", text)?;
-        self.load_remote_experiment(spec).await
+        self.load_stored(spec).await
     }
 
     /// An API experiment's spec with its workflow and components loaded from the store.
-    pub async fn load_remote_experiment(&self, spec: ExperimentSpec) -> Result<LoadedExperiment, LoadError> {
+    pub async fn load_stored(&self, spec: ExperimentSpec) -> Result<LoadedExperiment, ExperimentError> {
         let fail = |at: Position, field: String, message: String| {
             LoadError::from(ManifestError { file: "experiment".into(), at, field: Some(field), message })
         };
@@ -35,8 +35,11 @@ impl Executor {
                 format!("{e}: over the API, `workflow` is a registered workflow's id (POST /workflows)"),
             )
         })?;
-        let workflow =
-            self.registered_workflow(id).await.map_err(|e| fail(start, "workflow".into(), e.to_string()))?;
+        let workflow = self
+            .exec
+            .registered_workflow(id)
+            .await
+            .map_err(|e| fail(start, "workflow".into(), e.to_string()))?;
         spec.check_against("experiment", &workflow.manifest)?;
         self.check_environment_ceilings("experiment", &spec, &workflow)?;
         if let Some(e) = spec.environments.iter().find(|e| !e.fixtures.is_empty()) {
@@ -44,16 +47,19 @@ impl Executor {
                 e.at,
                 format!("environments.{}.fixtures", e.name),
                 "fixtures name host directories: not allowed in an experiment sent over the API".into(),
-            ));
+            )
+            .into());
         }
         let mut components = HashMap::new();
         for v in &spec.variants {
             for (node, change) in &v.nodes {
                 let Some(c) = &change.component else { continue };
                 let field = format!("variants.{}.nodes.{node}.component", v.name);
-                let bytes = self.uploaded_component(c).await.map_err(|m| fail(v.at, field.clone(), m))?;
+                let bytes =
+                    self.exec.uploaded_component(c).await.map_err(|m| fail(v.at, field.clone(), m))?;
                 let network = workflow.manifest.network_of(node);
                 let prepared = self
+                    .exec
                     .runtime
                     .prepare(bytes.clone(), network)
                     .await
@@ -66,15 +72,10 @@ impl Executor {
 
     /// Runs an experiment's unfinished cells in the background (the server's way: nobody waits
     /// for the result; `GET /experiments/{id}/report` shows progress).
-    pub fn run_experiment_detached(
-        &self,
-        loaded: LoadedExperiment,
-        record: ExperimentRecord,
-        parallelism: usize,
-    ) {
-        let exec = self.for_tenant(self.tenant);
+    pub fn run_detached(&self, loaded: LoadedExperiment, record: ExperimentRecord, parallelism: usize) {
+        let exec = self.exec.for_tenant(self.exec.tenant);
         tokio::spawn(async move {
-            match exec.run_experiment(&loaded, &record, parallelism, &|| false, &|_| {}).await {
+            match exec.experiments().run(&loaded, &record, parallelism, &|| false, &|_| {}).await {
                 Ok(cells) => tracing::info!("experiment {}: {} cell(s) ran", record.id, cells.len()),
                 Err(e) => tracing::warn!("experiment {}: {e}", record.id),
             }
@@ -83,11 +84,9 @@ impl Executor {
 
     /// This tenant's API experiments with cells not yet finished, loaded to continue (a server
     /// restarted mid-experiment).
-    pub async fn unfinished_remote_experiments(
-        &self,
-    ) -> Result<Vec<(LoadedExperiment, ExperimentRecord)>, ExecError> {
+    pub async fn unfinished(&self) -> Result<Vec<(LoadedExperiment, ExperimentRecord)>, ExperimentError> {
         let mut out = Vec::new();
-        for record in self.db.experiments().list(self.tenant, u32::MAX).await? {
+        for record in self.exec.db.experiments().list(self.exec.tenant, u32::MAX).await? {
             if record.file != API_FILE {
                 continue;
             }
@@ -101,7 +100,7 @@ impl Executor {
                 continue;
             }
             let loaded = self
-                .load_remote_experiment(record.spec.clone())
+                .load_stored(record.spec.clone())
                 .await
                 .map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
             out.push((loaded, record));

@@ -1,7 +1,8 @@
 //! An experiment's report: each cell's final checkpoints compared against the baseline,
 //! across repetitions, and as a matrix.
 
-use crate::executor::{ExecError, ExecutionReport, Executor};
+use super::{ExperimentError, Experiments};
+use crate::executor::ExecutionReport;
 use std::collections::HashMap;
 use wtb_core::experiment::compare;
 use wtb_core::experiment::compare::Exit;
@@ -17,10 +18,10 @@ fn exits(r: &ExecutionReport) -> Vec<Exit<'_>> {
         .collect()
 }
 
-impl Executor {
+impl Experiments<'_> {
     /// Compares the experiment's cells: against the baseline, across repetitions, as a matrix.
-    pub async fn experiment_report(&self, id: ExperimentId) -> Result<ExperimentReport, ExecError> {
-        let record = self.experiment(id).await?;
+    pub async fn report(&self, id: ExperimentId) -> Result<ExperimentReport, ExperimentError> {
+        let record = self.get(id).await?;
         let spec = &record.spec;
         let runs = self.cell_executions(id).await?;
         let mut cells = Vec::new();
@@ -46,7 +47,7 @@ impl Executor {
                 vs_baseline: None,
             };
             if let Some((execution, _)) = runs.get(&key) {
-                let r = self.describe(*execution).await?;
+                let r = self.exec.describe(*execution).await?;
                 cell.execution = Some(*execution);
                 cell.status = r.execution.status.as_str().to_owned();
                 cell.error = r.execution.error.clone();
@@ -88,7 +89,7 @@ impl Executor {
                 }
                 if let Some(cp) = finals.get(&key).and_then(|r| r.checkpoints.last()).map(|c| c.checkpoint.id)
                 {
-                    let d = self.diff(base_cp, cp).await?;
+                    let d = self.exec.diff(base_cp, cp).await?;
                     cell.vs_baseline = Some(BaselineDiff { state: d.state.lines, files: d.files });
                 }
             }

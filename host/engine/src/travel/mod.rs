@@ -91,17 +91,6 @@ impl From<IllegalTransition> for TravelError {
     }
 }
 
-/// For callers inside the protocol (an experiment forking its cells): refusals stay typed,
-/// the executor's own errors come back as they were.
-impl From<TravelError> for ExecError {
-    fn from(e: TravelError) -> Self {
-        match e {
-            TravelError::Exec(e) => e,
-            refused => ExecError::Travel(Box::new(refused)),
-        }
-    }
-}
-
 /// Rollback and fork for one host and tenant; from [`Executor::travel`].
 pub struct Travel<'a> {
     exec: &'a Executor,
@@ -111,24 +100,5 @@ impl Executor {
     /// Rollback and fork (see [`crate::travel`]).
     pub fn travel(&self) -> Travel<'_> {
         Travel { exec: self }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inside_the_protocol_a_refusal_stays_typed_and_the_executor_s_errors_come_back_as_they_were() {
-        let id = ExecutionId::from_uuid(uuid::Uuid::from_u128(7));
-        let refused = ExecError::from(TravelError::Running(id));
-        assert!(
-            matches!(&refused, ExecError::Travel(t) if matches!(**t, TravelError::Running(i) if i == id))
-                && refused.to_string().contains("is running: pause it first"),
-            "{refused}"
-        );
-        let cp = CheckpointId::from_uuid(uuid::Uuid::from_u128(8));
-        let unknown = ExecError::from(TravelError::Exec(ExecError::UnknownCheckpoint(cp)));
-        assert!(matches!(unknown, ExecError::UnknownCheckpoint(c) if c == cp));
     }
 }

@@ -61,13 +61,13 @@ pub async fn experiment(
         ),
     )?;
     let before = exec.blob_totals().await?.bytes;
-    let loaded = exec.load_experiment(&file).await?;
-    let record = exec.create_experiment(&loaded).await?;
+    let loaded = exec.experiments().load(&file).await?;
+    let record = exec.experiments().create(&loaded).await?;
     let t = Instant::now();
-    let cells = exec.run_experiment(&loaded, &record, parallelism, &|| false, &|_| {}).await?;
+    let cells = exec.experiments().run(&loaded, &record, parallelism, &|| false, &|_| {}).await?;
     let total = t.elapsed().as_secs_f64();
     let after = exec.blob_totals().await?.bytes;
-    let report = exec.experiment_report(record.id).await?;
+    let report = exec.experiments().report(record.id).await?;
     ensure!(
         report.cells.iter().all(|c| c.status == "completed"),
         "a bench cell failed: {:?}",

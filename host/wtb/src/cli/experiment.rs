@@ -13,26 +13,29 @@ use wtb_engine::executor::{CellDone, Executor, LoadedExperiment};
 pub async fn experiment(exec: &Executor, what: &ExperimentCommand, json: bool) -> anyhow::Result<ExitCode> {
     match what {
         ExperimentCommand::Run { file, parallelism } => {
-            let loaded = exec.load_experiment(file).await?;
-            let record = exec.create_experiment(&loaded).await?;
+            let loaded = exec.experiments().load(file).await?;
+            let record = exec.experiments().create(&loaded).await?;
             run(exec, &loaded, &record, usize::from(*parallelism), json).await
         }
         ExperimentCommand::Resume { id, parallelism } => {
-            let record = exec.experiment(id.parse()?).await?;
+            let record = exec.experiments().get(id.parse()?).await?;
             let loaded = match record.file.as_str() {
-                wtb_engine::executor::API_FILE => exec
-                    .load_remote_experiment(record.spec.clone())
-                    .await
-                    .with_context(|| format!("loading experiment {} again", record.id))?,
+                wtb_engine::executor::API_FILE => {
+                    exec.experiments()
+                        .load_stored(record.spec.clone())
+                        .await
+                        .with_context(|| format!("loading experiment {} again", record.id))?
+                }
                 file => exec
-                    .load_experiment(Path::new(file))
+                    .experiments()
+                    .load(Path::new(file))
                     .await
                     .with_context(|| format!("reading experiment {} again from `{file}`", record.id))?,
             };
             run(exec, &loaded, &record, usize::from(*parallelism), json).await
         }
         ExperimentCommand::List { limit } => {
-            let all = exec.experiments(*limit).await?;
+            let all = exec.experiments().list(*limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
@@ -96,12 +99,13 @@ async fn run(
         }
     };
     let stopped = || stop.load(Ordering::SeqCst);
+    let experiments = exec.experiments();
     let cells = tokio::select! {
-        r = exec.run_experiment(loaded, record, parallelism, &stopped, &done) => r?,
+        r = experiments.run(loaded, record, parallelism, &stopped, &done) => r?,
         () = interrupted => unreachable!("pending forever"),
     };
     bar.finish_and_clear();
-    let r = exec.experiment_report(record.id).await?;
+    let r = exec.experiments().report(record.id).await?;
     if json {
         println!(
             "{}",
@@ -129,7 +133,7 @@ async fn report(
     output: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let id: ExperimentId = id.parse()?;
-    let r = exec.experiment_report(id).await?;
+    let r = exec.experiments().report(id).await?;
     let text = match format {
         ReportFormat::Table => report::table(&r),
         ReportFormat::Json => serde_json::to_string_pretty(&r)? + "\n",

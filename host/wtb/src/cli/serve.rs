@@ -34,11 +34,11 @@ pub async fn serve(exec: Executor, listen: SocketAddr) -> anyhow::Result<ExitCod
                     Err(e) => tracing::warn!("resuming tenant `{}`: {e}", t.name),
                 }
                 // Then API experiments' cells that never started (interrupted ones just finished).
-                match tenant.unfinished_remote_experiments().await {
+                match tenant.experiments().unfinished().await {
                     Ok(all) => {
                         for (loaded, record) in all {
                             tracing::info!("continuing experiment {} of tenant `{}`", record.id, t.name);
-                            tenant.run_experiment_detached(loaded, record, 4);
+                            tenant.experiments().run_detached(loaded, record, 4);
                         }
                     }
                     Err(e) => tracing::warn!("continuing experiments of tenant `{}`: {e}", t.name),
