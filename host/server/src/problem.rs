@@ -95,7 +95,7 @@ impl From<TenancyError> for Problem {
             TenancyError::TenantExists(_) => StatusCode::CONFLICT,
             TenancyError::UnknownTenant(_) | TenancyError::NoSuchToken(_) => StatusCode::NOT_FOUND,
             TenancyError::BadToken => StatusCode::UNAUTHORIZED,
-            TenancyError::Randomness(_) | TenancyError::Db(_) => {
+            TenancyError::Randomness(_) | TenancyError::Db(_) | TenancyError::Write(_) => {
                 tracing::error!("api: {e}");
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -26,7 +26,7 @@ use wtb_core::model::{
     CellTag, CheckpointId, Digest, Environment, ExecutionId, ExecutionStatus, ExperimentId,
 };
 use wtb_core::workflow::{Definition, ManifestError, Overrides};
-use wtb_store::db::ExperimentRecord;
+use wtb_store::db::{ExperimentRecord, UnitOfWork, Write};
 
 /// An experiment file with its workflow and every variant's components loaded and checked.
 pub struct LoadedExperiment {
@@ -171,7 +171,7 @@ impl Experiments<'_> {
             file: loaded.file.display().to_string(),
             created_at: self.exec.clock.now(),
         };
-        self.exec.db.experiments().insert(&record).await?;
+        self.exec.write_alone(UnitOfWork::one(Write::Experiment(record.clone()))).await?;
         Ok(record)
     }
 

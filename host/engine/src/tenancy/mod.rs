@@ -11,7 +11,7 @@
 use crate::executor::Executor;
 use sha2::{Digest as _, Sha256};
 use wtb_core::model::{ApiToken, Quotas, Tenant, TenantId, TokenId, valid_tenant_name, valid_token_name};
-use wtb_store::db::{self, DbError};
+use wtb_store::db::{self, DbError, UnitOfWork, Write, WriteError};
 
 /// Why a tenancy operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,9 @@ pub enum TenancyError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The database failed to commit a change.
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// Tenancy operations of a host (see the module doc); from [`Executor::tenancy`].
@@ -88,7 +91,7 @@ impl Tenancy<'_> {
             created_at: self.exec.clock().now(),
             quotas,
         };
-        self.exec.database().tenants().insert(&tenant).await?;
+        self.exec.database().write(UnitOfWork::one(Write::Tenant(tenant.clone()))).await?;
         Ok(tenant)
     }
 
@@ -141,7 +144,8 @@ impl Tenancy<'_> {
             created_at: self.exec.clock().now(),
             revoked_at: None,
         };
-        self.exec.database().tenants().insert_token(&token, &token_hash(&secret)).await?;
+        let hash = token_hash(&secret);
+        self.exec.database().write(UnitOfWork::one(Write::Token { token: token.clone(), hash })).await?;
         Ok(NewToken { token, secret })
     }
 

@@ -201,8 +201,6 @@ pub trait Deliveries: Send + Sync {
 /// Tenants, quotas and API tokens.
 #[async_trait]
 pub trait Tenants: Send + Sync {
-    /// Adds a tenant.
-    async fn insert(&self, tenant: &Tenant) -> Result<(), DbError>;
     /// Replaces a tenant's quotas; false if there is no such tenant.
     async fn set_quotas(&self, id: TenantId, quotas: &Quotas) -> Result<bool, DbError>;
     /// Tenant `id`.
@@ -215,8 +213,6 @@ pub trait Tenants: Send + Sync {
     async fn usage(&self, id: TenantId, since: Timestamp) -> Result<Usage, DbError>;
     /// Nodes the tenant ran since `since`.
     async fn nodes_since(&self, id: TenantId, since: Timestamp) -> Result<u64, DbError>;
-    /// Stores a token (only its hash).
-    async fn insert_token(&self, token: &ApiToken, hash: &str) -> Result<(), DbError>;
     /// The live token with this hash.
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, DbError>;
     /// Revokes the tenant's token `id`; false if there is none.
@@ -228,8 +224,6 @@ pub trait Tenants: Send + Sync {
 /// Experiments.
 #[async_trait]
 pub trait Experiments: Send + Sync {
-    /// Adds an experiment.
-    async fn insert(&self, record: &ExperimentRecord) -> Result<(), DbError>;
     /// The tenant's experiment `id`.
     async fn get_one(&self, tenant: TenantId, id: ExperimentId) -> Result<Option<ExperimentRecord>, DbError>;
     /// The tenant's experiments, newest first.

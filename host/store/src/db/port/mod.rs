@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::sync::oneshot;
 use wtb_core::model::{
-    BlobRecord, BoundaryId, Checkpoint, CheckpointId, EventId, Execution, ExecutionId, ExecutionStatus,
-    FileCommit, NodeBoundary, OutboxEvent, Timestamp, WorkflowRecord,
+    ApiToken, BlobRecord, BoundaryId, Checkpoint, CheckpointId, EventId, Execution, ExecutionId,
+    ExecutionStatus, FileCommit, NodeBoundary, OutboxEvent, Tenant, Timestamp, WorkflowRecord,
 };
 
 /// One typed change. A backend applies a [`UnitOfWork`]'s writes in order, all or none.
@@ -86,6 +86,17 @@ pub enum Write {
     Depart(ExecutionId, Arrival),
     /// Outbox events, in the same unit as the change they announce.
     Events(Vec<OutboxEvent>),
+    /// A new tenant.
+    Tenant(Tenant),
+    /// A new API token of a tenant, stored as the hash of its secret only.
+    Token {
+        /// The token.
+        token: ApiToken,
+        /// SHA-256 of its secret (hex).
+        hash: String,
+    },
+    /// A new experiment.
+    Experiment(ExperimentRecord),
     /// Outcomes of a relay's claimed deliveries on a sink.
     Settle {
         /// The sink.
@@ -120,6 +131,11 @@ impl UnitOfWork {
     /// An empty unit.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A unit of one write.
+    pub fn one(write: Write) -> Self {
+        Self { writes: vec![write] }
     }
 
     /// Adds a write after the ones already added.

@@ -3,7 +3,8 @@
 
 use super::batch::Batch;
 use super::{
-    blob, boundary, checkpoint, component, delivery, execution, file_commit, join, outbox, workflow,
+    blob, boundary, checkpoint, component, delivery, execution, experiment, file_commit, join, outbox,
+    tenant, workflow,
 };
 use crate::db::DbError;
 use crate::db::port::{UnitOfWork, Write};
@@ -42,6 +43,9 @@ pub fn compile(work: UnitOfWork) -> Result<Batch<'static>, DbError> {
             Write::Consume(id, a, consumed) => join::set_consumed_into(b, *id, a, *consumed),
             Write::Depart(id, a) => join::delete_into(b, *id, a),
             Write::Events(events) => outbox::insert_all_into(b, events),
+            Write::Tenant(t) => tenant::insert_into(b, t),
+            Write::Token { token, hash } => tenant::insert_token_into(b, token, hash),
+            Write::Experiment(e) => experiment::insert_into(b, e)?,
             Write::Settle { sink, owner, at, settled } => delivery::settle_into(b, sink, owner, *at, settled),
         }
     }

@@ -1,6 +1,7 @@
 //! Experiments and their cells (executions tagged with the experiment in `environment`).
 
 use super::DbError;
+use super::batch::Batch;
 use super::decode::from_json;
 use crate::db::port::ExperimentRecord;
 use sqlx::SqliteExecutor;
@@ -10,17 +11,23 @@ const COLUMNS: &str = "id, tenant_id, name, spec, file, created_at";
 
 /// Inserts an experiment.
 pub async fn insert(db: impl SqliteExecutor<'_>, e: &ExperimentRecord) -> Result<(), DbError> {
+    let mut batch = Batch::new();
+    insert_into(&mut batch, e)?;
+    Batch::run(db, |b| b.append(batch)).await
+}
+
+/// [`insert`], appended to a batch.
+pub fn insert_into(batch: &mut Batch<'_>, e: &ExperimentRecord) -> Result<(), DbError> {
     let spec = serde_json::to_string(&e.spec)
         .map_err(|err| DbError::Corrupt { what: "experiment spec", detail: err.to_string() })?;
-    sqlx::query(&format!("INSERT INTO experiments ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"))
+    batch
+        .statement(&format!("INSERT INTO experiments ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"))
         .bind(e.id.uuid())
         .bind(e.tenant.uuid())
-        .bind(&e.name)
+        .bind(e.name.clone())
         .bind(spec)
-        .bind(&e.file)
-        .bind(e.created_at.micros())
-        .execute(db)
-        .await?;
+        .bind(e.file.clone())
+        .bind(e.created_at.micros());
     Ok(())
 }
 

@@ -247,9 +247,6 @@ impl Deliveries for Sqlite {
 
 #[async_trait]
 impl Tenants for Sqlite {
-    async fn insert(&self, t: &Tenant) -> Result<(), DbError> {
-        tenant::insert(&self.pool, t).await
-    }
     async fn set_quotas(&self, id: TenantId, quotas: &Quotas) -> Result<bool, DbError> {
         tenant::set_quotas(&self.pool, id, quotas).await
     }
@@ -268,9 +265,6 @@ impl Tenants for Sqlite {
     async fn nodes_since(&self, id: TenantId, since: Timestamp) -> Result<u64, DbError> {
         tenant::nodes_since(&self.pool, id, since).await
     }
-    async fn insert_token(&self, token: &ApiToken, hash: &str) -> Result<(), DbError> {
-        tenant::insert_token(&self.pool, token, hash).await
-    }
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, DbError> {
         tenant::token_by_hash(&self.pool, hash).await
     }
@@ -284,9 +278,6 @@ impl Tenants for Sqlite {
 
 #[async_trait]
 impl Experiments for Sqlite {
-    async fn insert(&self, record: &ExperimentRecord) -> Result<(), DbError> {
-        experiment::insert(&self.pool, record).await
-    }
     async fn get_one(&self, tenant: TenantId, id: ExperimentId) -> Result<Option<ExperimentRecord>, DbError> {
         experiment::get_one(&self.pool, tenant, id).await
     }

@@ -1,6 +1,7 @@
 //! Tenants, their quotas and usage, and their API tokens.
 
 use super::DbError;
+use super::batch::Batch;
 use super::decode::{in_range, in_range_opt, int};
 use crate::db::port::Usage;
 use sqlx::SqliteExecutor;
@@ -11,17 +12,20 @@ const COLUMNS: &str =
 
 /// Inserts a tenant.
 pub async fn insert(db: impl SqliteExecutor<'_>, t: &Tenant) -> Result<(), DbError> {
-    sqlx::query(&format!("INSERT INTO tenants ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+    Batch::run(db, |batch| insert_into(batch, t)).await
+}
+
+/// [`insert`], appended to a batch.
+pub fn insert_into(batch: &mut Batch<'_>, t: &Tenant) {
+    batch
+        .statement(&format!("INSERT INTO tenants ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
         .bind(t.id.uuid())
-        .bind(&t.name)
+        .bind(t.name.clone())
         .bind(t.created_at.micros())
         .bind(t.quotas.max_concurrent.map(int))
         .bind(t.quotas.max_stored_bytes.map(int))
         .bind(t.quotas.max_nodes_per_hour.map(int))
-        .bind(t.quotas.max_running_attempts.map(int))
-        .execute(db)
-        .await?;
-    Ok(())
+        .bind(t.quotas.max_running_attempts.map(int));
 }
 
 /// Replaces a tenant's quotas; false if there is no such tenant.
@@ -134,16 +138,19 @@ const TOKEN_COLUMNS: &str = "id, tenant_id, name, created_at, revoked_at";
 
 /// Stores a token by the SHA-256 (hex) of its secret.
 pub async fn insert_token(db: impl SqliteExecutor<'_>, t: &ApiToken, hash: &str) -> Result<(), DbError> {
-    sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?)"))
+    Batch::run(db, |batch| insert_token_into(batch, t, hash)).await
+}
+
+/// [`insert_token`], appended to a batch.
+pub fn insert_token_into(batch: &mut Batch<'_>, t: &ApiToken, hash: &str) {
+    batch
+        .statement(&format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?)"))
         .bind(t.id.uuid())
         .bind(t.tenant.uuid())
-        .bind(&t.name)
+        .bind(t.name.clone())
         .bind(t.created_at.micros())
         .bind(t.revoked_at.map(|r| r.micros()))
-        .bind(hash)
-        .execute(db)
-        .await?;
-    Ok(())
+        .bind(hash.to_owned());
 }
 
 /// The token whose secret hashes to `hash`, revoked or not.
