@@ -29,6 +29,7 @@ mod retention;
 mod roundtrip;
 mod sandbox;
 mod scaffold;
+mod seam;
 mod server;
 mod tenancy;
 mod touched;

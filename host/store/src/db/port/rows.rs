@@ -217,7 +217,7 @@ pub struct SinkCounts {
     pub oldest_pending: Option<Timestamp>,
 }
 
-/// See [`totals`].
+/// A tenant's stored contents: how many and how large, inline and in the blob store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BlobTotals {
     /// Distinct contents.
