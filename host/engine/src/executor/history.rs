@@ -12,8 +12,8 @@ use wtb_core::history::diff::TEXT_DIFF_MAX_BYTES;
 use wtb_core::history::{Content, FileDiff, FileSide, StateDiff, content_change};
 use wtb_core::model::diff_trees;
 use wtb_core::model::{
-    Checkpoint, CheckpointId, CheckpointKind, EntryKind, Execution, ExecutionId, FileCommitId, FileTree,
-    Timestamp,
+    Checkpoint, CheckpointId, CheckpointKind, EntryKind, Execution, ExecutionId, FileCommit, FileCommitId,
+    FileTree, Timestamp,
 };
 use wtb_store::capture::{BlobSource, CaptureLimits, Workspace, restore};
 use wtb_store::db::DbError;
@@ -144,12 +144,7 @@ impl Executor {
     /// The tenant's checkpoint `id` and the tree of its files.
     pub async fn files(&self, id: CheckpointId) -> Result<(Checkpoint, FileTree), ExecError> {
         let (cp, _) = self.checkpoint_of_tenant(id).await?;
-        let commit = self
-            .db
-            .file_commits()
-            .get_one(self.tenant, cp.file_commit)
-            .await?
-            .ok_or(DbError::Corrupt { what: "file commit", detail: cp.file_commit.to_string() })?;
+        let commit = self.commit_of(&cp).await?;
         Ok((cp, Arc::unwrap_or_clone(commit.tree)))
     }
 
@@ -287,6 +282,35 @@ impl Executor {
             .await?
             .ok_or(ExecError::UnknownCheckpoint(id))?;
         Ok((cp, exec))
+    }
+
+    /// The file commit a stored checkpoint names. Both are written in one transaction, so a
+    /// missing one is corruption, reported with both ids.
+    pub(crate) async fn commit_of(&self, cp: &Checkpoint) -> Result<FileCommit, ExecError> {
+        self.db.file_commits().get_one(self.tenant, cp.file_commit).await?.ok_or_else(|| {
+            ExecError::Db(DbError::Corrupt {
+                what: "file commit",
+                detail: format!("checkpoint {} names missing commit {}", cp.id, cp.file_commit),
+            })
+        })
+    }
+
+    /// A checkpoint the protocol itself stored and refers to (an open attempt's entry, a join
+    /// arrival, a fork base) with its file commit; `what` names the reference when the
+    /// checkpoint is missing.
+    pub(crate) async fn stored_checkpoint(
+        &self,
+        id: CheckpointId,
+        what: &'static str,
+    ) -> Result<(Checkpoint, FileCommit), ExecError> {
+        let cp = self
+            .db
+            .checkpoints()
+            .get_one(id)
+            .await?
+            .ok_or_else(|| ExecError::Db(DbError::Corrupt { what, detail: id.to_string() }))?;
+        let commit = self.commit_of(&cp).await?;
+        Ok((cp, commit))
     }
 
     /// Refuses a superseded checkpoint: only live history can be returned to or forked.

@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry;
 use wtb_core::model::{
     Checkpoint, Execution, ExecutionId, FileChange, FileCommit, FileCommitId, FileTree, NodeBoundary,
 };
-use wtb_store::db::{self, DbError};
+use wtb_store::db;
 
 /// One node attempt, for display.
 #[derive(Clone, Debug, Serialize)]
@@ -99,13 +99,7 @@ impl Executor {
         let mut previous: Option<FileCommitId> = None;
         for cp in self.db.checkpoints().list_for_execution(id).await? {
             if let Entry::Vacant(slot) = commits.entry(cp.file_commit) {
-                let c =
-                    self.db.file_commits().get_one(self.tenant, cp.file_commit).await?.ok_or_else(|| {
-                        DbError::Corrupt {
-                            what: "file_commit_id",
-                            detail: format!("checkpoint {} names missing commit {}", cp.id, cp.file_commit),
-                        }
-                    })?;
+                let c = self.commit_of(&cp).await?;
                 slot.insert(c);
             }
             let c = &commits[&cp.file_commit];

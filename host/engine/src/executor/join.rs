@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use wtb_core::model::{CheckpointId, FileCommit, FileCommitId, FileTree, diff_trees, merge_trees};
 use wtb_core::workflow::merge_branches;
-use wtb_store::db::DbError;
 
 fn common_prefix<'a>(mut lists: impl Iterator<Item = &'a [CheckpointId]>) -> Vec<CheckpointId> {
     let Some(first) = lists.next() else { return Vec::new() };
@@ -98,20 +97,7 @@ impl Drive<'_> {
         if let Some(base) = self.fork_bases.get(&id) {
             return Ok(base.clone());
         }
-        let cp = self
-            .ex
-            .db
-            .checkpoints()
-            .get_one(id)
-            .await?
-            .ok_or(DbError::Corrupt { what: "fork checkpoint", detail: id.to_string() })?;
-        let commit = self
-            .ex
-            .db
-            .file_commits()
-            .get_one(self.ex.tenant, cp.file_commit)
-            .await?
-            .ok_or(DbError::Corrupt { what: "fork file commit", detail: cp.file_commit.to_string() })?;
+        let (cp, commit) = self.ex.stored_checkpoint(id, "fork checkpoint").await?;
         let base = (cp.state.as_object().cloned().unwrap_or_default(), commit.tree);
         self.fork_bases.insert(id, base.clone());
         Ok(base)

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use wtb_core::model::Checkpoint;
 use wtb_core::model::{ExecutionId, FileCommitId, FileTree};
 use wtb_store::capture::{RestoreStats, Workspace, lane_dir};
-use wtb_store::db::DbError;
 
 /// One lane's workspace and what it holds.
 #[derive(Default)]
@@ -129,12 +128,7 @@ impl Executor {
         execution: ExecutionId,
         cp: &Checkpoint,
     ) -> Result<RestoreStats, ExecError> {
-        let commit = self
-            .db
-            .file_commits()
-            .get_one(self.tenant, cp.file_commit)
-            .await?
-            .ok_or(DbError::Corrupt { what: "file commit", detail: cp.file_commit.to_string() })?;
+        let commit = self.commit_of(cp).await?;
         let blobs = self.stored_blobs(&commit.tree).await?;
         let mut ws = self.open_workspace(execution, cp.lane)?;
         let (limits, workspaces) = (self.config.capture_limits(), self.lanes.clone());

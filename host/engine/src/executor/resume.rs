@@ -131,18 +131,7 @@ impl Executor {
         drive.clock = exec.environment.clock;
         let corrupt = |what: &'static str, detail: String| ExecError::Db(DbError::Corrupt { what, detail });
         for b in self.db.boundaries().list_open(id).await? {
-            let entry = self
-                .db
-                .checkpoints()
-                .get_one(b.entry_checkpoint)
-                .await?
-                .ok_or_else(|| corrupt("entry checkpoint", b.entry_checkpoint.to_string()))?;
-            let commit = self
-                .db
-                .file_commits()
-                .get_one(self.tenant, entry.file_commit)
-                .await?
-                .ok_or_else(|| corrupt("file commit", entry.file_commit.to_string()))?;
+            let (entry, commit) = self.stored_checkpoint(b.entry_checkpoint, "entry checkpoint").await?;
             let node = wf
                 .manifest
                 .graph
@@ -159,18 +148,7 @@ impl Executor {
             });
         }
         for arrival in self.db.joins().list_for_execution(id).await? {
-            let cp = self
-                .db
-                .checkpoints()
-                .get_one(arrival.checkpoint)
-                .await?
-                .ok_or_else(|| corrupt("arrival checkpoint", arrival.checkpoint.to_string()))?;
-            let commit = self
-                .db
-                .file_commits()
-                .get_one(self.tenant, cp.file_commit)
-                .await?
-                .ok_or_else(|| corrupt("file commit", cp.file_commit.to_string()))?;
+            let (cp, commit) = self.stored_checkpoint(arrival.checkpoint, "arrival checkpoint").await?;
             drive.waiting.entry(arrival.edge as usize).or_default().push_back(Branch {
                 arrival,
                 node: cp.node.clone(),
