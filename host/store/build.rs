@@ -1,5 +1,5 @@
 //! Re-runs `sqlx::migrate!` when a migration is added or changed (the macro alone would not).
 
 fn main() {
-    println!("cargo:rerun-if-changed=../../migrations");
+    println!("cargo:rerun-if-changed=../../migrations/sqlite");
 }

@@ -1,5 +1,7 @@
-//! WTB's storage: the database (pool, migrations, one module per aggregate, the group-commit
-//! writer), the content-addressed blob store, and workspace capture and restore.
+//! WTB's storage: the seams the engine runs against (the database per aggregate, the
+//! content-addressed blob store, lane workspaces) with their embedded implementations (SQLite
+//! with its group-commit writer, a local blob directory, a directory per lane), and workspace
+//! capture and restore.
 //!
 //! Everything that reads or writes durable state lives here; the engine above asks for it by
 //! aggregate and never writes SQL of its own.

@@ -1,6 +1,6 @@
 //! The domain model: typed ids and the records WTB persists.
 //!
-//! Serde only; no I/O. Every type here has a table in `migrations/` and a round-trip test
+//! Serde only; no I/O. Every type here has a table in `migrations/sqlite/` and a round-trip test
 //! through it in `tests/all/roundtrip.rs`, so the schema cannot drift from the model.
 
 mod boundary;

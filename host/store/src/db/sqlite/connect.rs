@@ -9,8 +9,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The schema history in `migrations/`, embedded at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+/// The schema history in `migrations/sqlite/`, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 /// Per-connection settings beyond durability and foreign keys: reads through mmap and a 32 MiB
 /// page cache (fewer `pread` calls per transaction), temporary tables in memory.
