@@ -318,3 +318,22 @@ async fn a_unit_commits_all_or_nothing_and_a_failed_one_stops_its_chain() {
     assert!(matches!(answer.await.unwrap(), Err(WriteError::Undone)));
     assert_eq!(db.blobs().get_one(s.tenant, &Digest::of(b"undone")).await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn close_commits_what_was_queued_and_ends_the_writer_while_others_hold_the_handle() {
+    let (dir, db) = open().await;
+    let (s, unit, _) = start_unit();
+    // Another holder (a relay, the control watcher) keeps its clone of the handle.
+    let other = db.clone();
+    let (reply, queued) = tokio::sync::oneshot::channel();
+    db.submit(Submission { work: unit, roll_back: false, exit: false, poisoned: Arc::default(), reply });
+    db.close().await;
+    queued.await.unwrap().unwrap();
+    let late = other.write(UnitOfWork::one(Write::Release(s.execution.id))).await;
+    assert!(matches!(late, Err(WriteError::Stopped)), "{late:?}");
+    // Every connection is closed: SQLite folded the WAL into the database file and removed it.
+    let wal = dir.path().join("wtb.db-wal");
+    assert!(!wal.exists(), "the WAL is still there: a connection stayed open");
+    let reopened = Sqlite::open(&dir.path().join("wtb.db"), Durability::Full).await.unwrap();
+    assert!(reopened.executions().get_one(s.tenant, s.execution.id).await.unwrap().is_some());
+}

@@ -231,7 +231,9 @@ pub trait Database: Send + Sync + 'static {
     fn submit(&self, submission: Submission);
     /// Counters for `/metrics`.
     async fn metrics(&self) -> Result<Snapshot, DbError>;
-    /// Closes the read connections (SQLite: checkpointing the WAL).
+    /// Stops taking units (later ones are answered [`WriteError::Stopped`]), waits for the
+    /// queued ones to commit, and closes every connection (SQLite: checkpointing the WAL), even
+    /// while other holders of the handle (a relay, the control watcher) still have it.
     async fn close(&self);
     /// The backend itself, for tools and tests that inspect its own representation.
     fn as_any(&self) -> &dyn std::any::Any;

@@ -120,6 +120,11 @@ impl Database for Sqlite {
     }
 
     async fn close(&self) {
+        // The writer first (its queued groups commit), then the readers: the last connection
+        // to close checkpoints the WAL into the database file.
+        if let Some(writer) = self.committer.shut() {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
         self.pool.close().await;
     }
 

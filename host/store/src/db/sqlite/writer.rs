@@ -12,8 +12,8 @@
 use super::batch::Batch;
 use super::{DbError, Durability};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tokio::sync::{mpsc, oneshot};
 use wtb_failpoint as failpoint;
 
@@ -38,8 +38,9 @@ pub struct Job {
 
 /// The handle the drives submit to.
 pub struct GroupCommitter {
-    jobs: Option<mpsc::UnboundedSender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Gone once the writer is shut down: later jobs are answered `Stopped`.
+    jobs: RwLock<Option<mpsc::UnboundedSender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl GroupCommitter {
@@ -69,23 +70,33 @@ impl GroupCommitter {
         };
         let thread =
             std::thread::Builder::new().name("wtb-commit".into()).spawn(run).map_err(DbError::Writer)?;
-        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
+        Ok(Self { jobs: RwLock::new(Some(jobs)), thread: Mutex::new(Some(thread)) })
     }
 
     /// Queues a job; its reply says when (and whether) it committed.
     pub fn submit(&self, job: Job) {
-        let Some(jobs) = &self.jobs else { return };
-        if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
+        let jobs = self.jobs.read().unwrap_or_else(PoisonError::into_inner);
+        let refused = match jobs.as_ref() {
+            Some(jobs) => jobs.send(job).err().map(|mpsc::error::SendError(job)| job),
+            None => Some(job),
+        };
+        if let Some(job) = refused {
             let _ = job.reply.send(Err(WriteError::Stopped));
         }
+    }
+
+    /// Stops taking jobs; the writer finishes the queued groups, then closes its connection
+    /// and ends. Returns its thread, for the caller to wait for (once: later calls get `None`).
+    pub fn shut(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.jobs.write().unwrap_or_else(PoisonError::into_inner).take();
+        self.thread.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
 impl Drop for GroupCommitter {
     /// Lets the writer finish the queued groups, then closes its connection.
     fn drop(&mut self) {
-        self.jobs = None;
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = self.shut() {
             let _ = thread.join();
         }
     }
