@@ -41,9 +41,9 @@ fn wtb(h: &Harness) -> Command {
 
 async fn fingerprint(h: &Harness) -> Fingerprint {
     let exec = h.executor().await;
-    let recent = exec.recent(10).await.unwrap();
+    let recent = exec.inspect().recent(10).await.unwrap();
     assert_eq!(recent.len(), 1, "one execution per harness");
-    let r = exec.describe(recent[0].id).await.unwrap();
+    let r = exec.inspect().describe(recent[0].id).await.unwrap();
     let mut exits = Exits::new();
     for n in r.nodes.iter().filter(|n| n.boundary.status == AttemptStatus::Succeeded) {
         let exit = r
@@ -176,7 +176,7 @@ async fn killed_at_random_instants_the_resumed_run_equals_an_uninterrupted_one()
         let _ = child.kill();
         let _ = child.wait();
         let exec = h.executor().await;
-        let status = exec.recent(1).await.unwrap().first().map(|e| e.status);
+        let status = exec.inspect().recent(1).await.unwrap().first().map(|e| e.status);
         exec.close().await;
         match status {
             None => continue,

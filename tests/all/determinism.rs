@@ -9,7 +9,7 @@ use wtb_tests::Harness;
 /// What a run produced that a guest could make differ: final state, every checkpoint's files,
 /// the guest's events.
 async fn outputs(exec: &Executor, id: ExecutionId) -> (Value, Vec<Value>, Vec<Value>) {
-    let r = exec.describe(id).await.unwrap();
+    let r = exec.inspect().describe(id).await.unwrap();
     let files = r.checkpoints.iter().map(|c| serde_json::to_value(&c.files).unwrap()).collect();
     let events = r
         .events
@@ -46,13 +46,13 @@ async fn the_same_seed_gives_byte_identical_runs() {
     );
     assert!(seen["elapsed_nanos"].as_u64().unwrap() < 1_000_000, "virtual time, not host time");
     // The seed is recorded on the execution.
-    assert_eq!(exec.describe(a.execution).await.unwrap().execution.environment.seed, Some(42));
+    assert_eq!(exec.inspect().describe(a.execution).await.unwrap().execution.environment.seed, Some(42));
 
     let c = exec.run_with(&wf, Map::new(), &seeded(43)).await.unwrap();
     assert_ne!(outputs(&exec, c.execution).await.0, oa.0, "another seed, other values");
     let real = exec.run(&wf, Map::new()).await.unwrap();
     assert_ne!(real.state["observed"]["random"], seen["random"]);
-    assert_eq!(exec.describe(real.execution).await.unwrap().execution.environment.seed, None);
+    assert_eq!(exec.inspect().describe(real.execution).await.unwrap().execution.environment.seed, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -64,13 +64,20 @@ async fn a_workflow_can_ask_for_determinism_itself() {
     let a = exec.run(&wf, Map::new()).await.unwrap();
     let b = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(a.state, b.state);
-    assert_eq!(exec.describe(a.execution).await.unwrap().execution.environment.seed, Some(7));
+    assert_eq!(exec.inspect().describe(a.execution).await.unwrap().execution.environment.seed, Some(7));
     // `deterministic = true` without a seed: a fresh seed per run, recorded so it can be replayed.
     let m = h.file("det2.toml", "name = \"det2\"\ndeterministic = true\n[[nodes]]\nid = \"o\"\ncomponent = \"probe.wasm\"\nconfig = { action = \"observe\" }\n");
     let wf = exec.load_workflow(&m).await.unwrap();
     let first = exec.run(&wf, Map::new()).await.unwrap();
-    let seed =
-        exec.describe(first.execution).await.unwrap().execution.environment.seed.expect("a seed is recorded");
+    let seed = exec
+        .inspect()
+        .describe(first.execution)
+        .await
+        .unwrap()
+        .execution
+        .environment
+        .seed
+        .expect("a seed is recorded");
     let replay = exec
         .run_with(&wf, Map::new(), &RunOptions { seed: Some(seed), ..RunOptions::default() })
         .await

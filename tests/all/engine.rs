@@ -56,7 +56,7 @@ async fn fan_out_runs_branches_in_their_own_lanes_and_the_join_merges_state_and_
         Value::Object(s.state.clone()),
         json!({ "log": ["start", "router", "left", "right", "merge"], "total": 111 })
     );
-    let report = exec.describe(s.execution).await.unwrap();
+    let report = exec.inspect().describe(s.execution).await.unwrap();
     let merge_entry = report
         .checkpoints
         .iter()
@@ -90,7 +90,7 @@ async fn branches_changing_one_path_differently_fail_the_join_naming_both() {
         failure.contains("join `merge`: branches `left` and `right` both changed `same.txt`, differently"),
         "{failure}"
     );
-    let report = exec.describe(s.execution).await.unwrap();
+    let report = exec.inspect().describe(s.execution).await.unwrap();
     assert_eq!(
         report.nodes.iter().filter(|n| n.boundary.status == AttemptStatus::Succeeded).count(),
         3,
@@ -208,7 +208,7 @@ retry = { max_attempts = 3, backoff_ms = 5, max_backoff_ms = 20 }
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     assert_eq!(s.state["attempts"], 3);
-    let report = exec.describe(s.execution).await.unwrap();
+    let report = exec.inspect().describe(s.execution).await.unwrap();
     let attempts: Vec<(u32, AttemptStatus)> =
         report.nodes.iter().map(|n| (n.boundary.attempt, n.boundary.status)).collect();
     assert_eq!(
@@ -250,7 +250,7 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
     assert_eq!(s.status, ExecutionStatus::Paused);
     assert_eq!(s.paused.as_deref(), Some("breakpoint after `router`"));
     assert_eq!(s.attempts, 1);
-    let report = exec.describe(s.execution).await.unwrap();
+    let report = exec.inspect().describe(s.execution).await.unwrap();
     assert_eq!(report.execution.status, ExecutionStatus::Paused);
     assert_eq!(
         wtb_tests::files_under(&h.workspace(s.execution)),
@@ -271,7 +271,7 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
     assert!(matches!(exec.request_pause(unknown).await, Err(ExecError::UnknownExecution(_))));
     assert!(matches!(exec.request_pause(s.execution).await, Err(ExecError::Illegal(_))));
     assert!(matches!(exec.cancel(s.execution).await, Err(ExecError::Illegal(_))));
-    let events = exec.describe(s.execution).await.unwrap().events;
+    let events = exec.inspect().describe(s.execution).await.unwrap().events;
     let kinds: Vec<&str> =
         events.iter().map(|e| e.kind.as_str()).filter(|k| k.starts_with("execution.")).collect();
     assert_eq!(
@@ -300,7 +300,7 @@ async fn cancel_interrupts_a_running_guest_and_records_it() {
         asked.elapsed() < Duration::from_secs(5) && started.elapsed() < Duration::from_secs(30),
         "interrupted, not timed out"
     );
-    let report = exec.describe(s.execution).await.unwrap();
+    let report = exec.inspect().describe(s.execution).await.unwrap();
     assert_eq!(report.nodes[0].boundary.status, AttemptStatus::Cancelled);
     assert_eq!(report.execution.status, ExecutionStatus::Cancelled);
     assert!(
@@ -324,7 +324,7 @@ async fn cancel_once_running(exec: &wtb::executor::Executor, started: Instant) -
     loop {
         assert!(started.elapsed() < Duration::from_secs(60), "the execution never showed up as running");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let running = exec.recent(10).await.unwrap();
+        let running = exec.inspect().recent(10).await.unwrap();
         if let Some(e) = running.iter().find(|e| e.status == ExecutionStatus::Running) {
             assert!(exec.cancel(e.id).await.unwrap().is_none(), "a live run is asked, not taken over");
             return Instant::now();
@@ -348,7 +348,10 @@ async fn a_resumed_execution_shows_as_running_and_can_be_cancelled() {
     let started = Instant::now();
     let (s, _) = tokio::join!(exec.resume(paused.execution, 1), cancel_once_running(&exec, started));
     assert_eq!(s.unwrap().status, ExecutionStatus::Cancelled);
-    assert_eq!(exec.describe(paused.execution).await.unwrap().execution.status, ExecutionStatus::Cancelled);
+    assert_eq!(
+        exec.inspect().describe(paused.execution).await.unwrap().execution.status,
+        ExecutionStatus::Cancelled
+    );
 }
 
 #[tokio::test]
@@ -364,7 +367,7 @@ async fn the_branching_and_loop_examples_run() {
         (s.state["last_route"].as_str(), s.state["counter"].as_u64(), s.state["report"].as_str()),
         (Some("full"), Some(1), Some("report.md"))
     );
-    let report = exec.describe(s.execution).await.unwrap();
+    let report = exec.inspect().describe(s.execution).await.unwrap();
     let ran: Vec<&str> = report.nodes.iter().map(|n| n.boundary.node.as_str()).collect();
     assert_eq!(ran.len(), 5, "{ran:?}");
     assert!(!ran.contains(&"nothing"));

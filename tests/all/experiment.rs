@@ -67,18 +67,18 @@ async fn the_greeting_experiment_finds_the_clock_reader_nondeterministic_only_un
 
     // Cells are ordinary executions, tagged: history, diff and listing by variant work on them.
     let cell = stamped.execution.unwrap();
-    let x = exec.describe(cell).await.unwrap().execution;
+    let x = exec.inspect().describe(cell).await.unwrap().execution;
     assert_eq!(
         (x.variant.as_deref(), x.environment.seed, x.environment.clock),
         (Some("stamped"), Some(1), Some(1_704_067_200))
     );
-    assert!(exec.history(cell).await.is_ok());
+    assert!(exec.inspect().history(cell).await.is_ok());
     let filter = wtb::db::ListFilter { variant: Some("stamped".into()), ..Default::default() };
-    assert_eq!(exec.list(&filter, None, 100).await.unwrap().executions.len(), 6);
+    assert_eq!(exec.inspect().list(&filter, None, 100).await.unwrap().executions.len(), 6);
     // A fork of a cell is not that cell: the report still shows the original.
-    let cp = exec.describe(cell).await.unwrap().checkpoints[0].checkpoint.id;
+    let cp = exec.inspect().describe(cell).await.unwrap().checkpoints[0].checkpoint.id;
     let fork = exec.travel().fork(cp, &Default::default()).await.unwrap();
-    assert_eq!(exec.describe(fork.execution).await.unwrap().execution.environment.cell, None);
+    assert_eq!(exec.inspect().describe(fork.execution).await.unwrap().execution.environment.cell, None);
     assert_eq!(
         exec.experiments()
             .report(record.id)
@@ -127,7 +127,7 @@ async fn a_stopped_experiment_resumes_without_rerunning_finished_cells() {
         let again = second.iter().find(|s| s.cell == c.cell).unwrap();
         assert_eq!(again.execution, c.execution, "finished cells are not run again");
     }
-    assert_eq!(exec.recent(100).await.unwrap().len(), 12, "12 executions in all");
+    assert_eq!(exec.inspect().recent(100).await.unwrap().len(), 12, "12 executions in all");
     assert!(exec.experiments().report(record.id).await.unwrap().passed);
 }
 
@@ -181,7 +181,7 @@ async fn bad_experiment_files_are_refused_before_any_cell_runs() {
             && e.contains("clash.toml:4:"),
         "{e}"
     );
-    assert!(exec.recent(10).await.unwrap().is_empty(), "nothing ran");
+    assert!(exec.inspect().recent(10).await.unwrap().is_empty(), "nothing ran");
     assert_eq!(exec.experiments().list(10).await.unwrap().len(), 0);
 }
 
@@ -237,7 +237,7 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
         ],
     );
     let run = exec.run(&exec.load_workflow(&wf).await.unwrap(), serde_json::Map::new()).await.unwrap();
-    let r = exec.describe(run.execution).await.unwrap();
+    let r = exec.inspect().describe(run.execution).await.unwrap();
     // The entry checkpoint of `tune`: after `expensive` committed.
     let from = r
         .checkpoints
@@ -256,7 +256,7 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
     let cells = exec.experiments().run(&loaded, &record, 2, &|| false, &|_| {}).await.unwrap();
     assert_eq!(cells.len(), 4);
     for c in &cells {
-        let x = exec.describe(c.execution).await.unwrap();
+        let x = exec.inspect().describe(c.execution).await.unwrap();
         assert_eq!(x.execution.parent_checkpoint, Some(from), "a fork of the checkpoint");
         assert_eq!(x.execution.status.as_str(), "completed");
         let state = &x.checkpoints.last().unwrap().checkpoint.state;

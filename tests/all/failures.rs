@@ -27,7 +27,7 @@ async fn run_second_node(
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Failed);
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     // The failed exit checkpoint keeps the entry's state and files; the workspace is put back.
     let (entry, exit) = (&r.checkpoints[2], &r.checkpoints[3]);
     assert_eq!((entry.checkpoint.kind, exit.checkpoint.kind), (CheckpointKind::Entry, CheckpointKind::Exit));

@@ -32,7 +32,7 @@ async fn fsck_is_clean_after_time_travel_and_names_a_corrupt_or_missing_blob() {
     );
     let wf = exec.load_workflow(&wf).await.unwrap();
     let id = exec.run(&wf, Map::new()).await.unwrap().execution;
-    let cps = exec.describe(id).await.unwrap().checkpoints;
+    let cps = exec.inspect().describe(id).await.unwrap().checkpoints;
     let b_entry = cps
         .iter()
         .find(|c| c.checkpoint.node == "b" && c.checkpoint.kind == CheckpointKind::Entry)

@@ -24,7 +24,7 @@ async fn run_one(
     let started = Instant::now();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     let took = started.elapsed();
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     let after = exec
         .load_workflow(&h.probe_workflow(
             &format!("{name}-after"),
@@ -176,7 +176,7 @@ async fn fixtures_are_readable_read_only_and_not_captured() {
     assert_eq!(s.state["read"], "fixture text");
     assert!(s.state["write"].as_str().unwrap().starts_with("denied"), "{}", s.state["write"]);
     assert!(!h.dir.path().join("fixtures/data/new.txt").exists());
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     assert!(r.checkpoints.last().unwrap().files.is_empty(), "fixture files are inputs, not workspace files");
 
     // A mount point that is not absolute, or a directory that is missing: refused at load.

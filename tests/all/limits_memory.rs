@@ -92,14 +92,14 @@ async fn the_memory_limit_holds_for_all_of_a_node_s_memories_together() {
     let wf = exec.load_workflow(&h.file("four.toml", manifest("four"))).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Failed);
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     trapped(&r.nodes[0].boundary, TrapKind::OutOfMemory);
 
     h.file("two.wasm", many_memories_component(2, 256));
     let wf = exec.load_workflow(&h.file("two.toml", manifest("two"))).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
-    let b = exec.describe(s.execution).await.unwrap().nodes[0].boundary.clone();
+    let b = exec.inspect().describe(s.execution).await.unwrap().nodes[0].boundary.clone();
     assert!(
         b.peak_memory_bytes.unwrap() >= 32 << 20,
         "the peak is the total of both memories: {:?}",

@@ -25,7 +25,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
     let wf =
         exec.load_workflow(&h.probe_workflow("root", &[("a", json!({ "action": "write" }))])).await.unwrap();
     let root = exec.run(&wf, Map::new()).await.unwrap().execution;
-    let root_cp = exec.describe(root).await.unwrap().checkpoints[0].checkpoint.id;
+    let root_cp = exec.inspect().describe(root).await.unwrap().checkpoints[0].checkpoint.id;
 
     let pool = sqlite::open(&h.data_dir().join("wtb.db"), db::Durability::Normal).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
@@ -70,7 +70,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
     let mut after = None;
     let mut pages = 0;
     loop {
-        let page = exec.list(&ListFilter::default(), after, 137).await.unwrap();
+        let page = exec.inspect().list(&ListFilter::default(), after, 137).await.unwrap();
         seen.extend(page.executions.iter().map(|e| e.id));
         pages += 1;
         if pages == 3 {
@@ -100,7 +100,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
             let mut out = HashSet::new();
             let mut after = None;
             loop {
-                let page = exec.list(&filter, after, 500).await.unwrap();
+                let page = exec.inspect().list(&filter, after, 500).await.unwrap();
                 for e in &page.executions {
                     assert!(out.insert(e.id), "listed twice");
                 }

@@ -10,7 +10,7 @@ async fn load_err(h: &Harness, manifest: &str) -> String {
         Ok(_) => panic!("loaded an invalid manifest:\n{manifest}"),
         Err(e) => e,
     };
-    assert!(exec.recent(10).await.unwrap().is_empty(), "nothing may be written");
+    assert!(exec.inspect().recent(10).await.unwrap().is_empty(), "nothing may be written");
     let text = format!("{err}");
     assert!(text.starts_with(&path.display().to_string()), "names the file: {text}");
     text
@@ -78,7 +78,7 @@ async fn with_network_deny_sockets_are_linked_and_every_use_fails() {
     let wf = exec.load_workflow(&path).await.unwrap();
     let s = exec.run(&wf, serde_json::Map::new()).await.unwrap();
     // It ran, and TCP connect, UDP send and DNS lookup each failed: no connection was made.
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     assert_eq!(r.nodes[0].boundary.stdout.trim(), "false false false", "{:?}", r.nodes[0].boundary);
 }
 
@@ -120,20 +120,24 @@ async fn json_schemas_check_the_initial_state_and_every_update() {
     assert_eq!((s.status, &s.state["count"]), (wtb::model::ExecutionStatus::Completed, &json!(2)));
 
     // The initial state (manifest `[state]` with `--state` over it) is checked before anything runs.
-    let before = exec.recent(100).await.unwrap().len();
+    let before = exec.inspect().recent(100).await.unwrap().len();
     let overrides = json!({ "count": "many" }).as_object().cloned().unwrap();
     let e = exec.run(&wf, overrides).await.unwrap_err().to_string();
     assert!(e.contains("state_schema") && e.contains("at /count:") && e.contains("\"many\""), "{e}");
     let overrides = json!({ "count": -3 }).as_object().cloned().unwrap();
     assert!(exec.run(&wf, overrides).await.unwrap_err().to_string().contains("minimum"));
-    assert_eq!(exec.recent(100).await.unwrap().len(), before, "a refused state starts no execution");
+    assert_eq!(
+        exec.inspect().recent(100).await.unwrap().len(),
+        before,
+        "a refused state starts no execution"
+    );
 
     // An update outside the node's schema fails the node as invalid output, state kept.
     let bad = h.file("bad.toml", manifest(json!({ "count": 2, "extra": true })));
     let wf = exec.load_workflow(&bad).await.unwrap();
     let s = exec.run(&wf, serde_json::Map::new()).await.unwrap();
     assert_eq!(s.status, wtb::model::ExecutionStatus::Failed);
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     assert_eq!(r.checkpoints.last().unwrap().checkpoint.state["count"], 1, "the update was not applied");
     let b = &r.nodes[0].boundary;
     assert_eq!(b.status, wtb::model::AttemptStatus::InvalidOutput);

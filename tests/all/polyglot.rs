@@ -52,9 +52,9 @@ async fn rust_python_and_javascript_nodes_run_in_one_workflow() {
         serde_json::Value::Object(s.state.clone()),
         json!({ "greeted": "Ada", "shouted": "HELLO, ADA!", "letters": 8 })
     );
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     assert_eq!(
-        exec.cat(r.checkpoints.last().unwrap().checkpoint.id, "shout.txt").await.unwrap(),
+        exec.inspect().cat(r.checkpoints.last().unwrap().checkpoint.id, "shout.txt").await.unwrap(),
         b"HELLO, ADA!\n",
         "the Python node's file is captured"
     );
@@ -73,7 +73,7 @@ async fn rust_python_and_javascript_nodes_run_in_one_workflow() {
         ),
     );
     let s = exec.run(&exec.load_workflow(&bad).await.unwrap(), Map::new()).await.unwrap();
-    let b = &exec.describe(s.execution).await.unwrap().nodes[0].boundary;
+    let b = &exec.inspect().describe(s.execution).await.unwrap().nodes[0].boundary;
     assert_eq!(
         (b.status.as_str(), b.error.as_deref()),
         ("guest_error", Some("invalid-input: state.greeted must be a non-empty string"))
@@ -86,7 +86,7 @@ async fn rust_python_and_javascript_nodes_run_in_one_workflow() {
         ),
     );
     let s = exec.run(&exec.load_workflow(&bad).await.unwrap(), Map::new()).await.unwrap();
-    let b = &exec.describe(s.execution).await.unwrap().nodes[0].boundary;
+    let b = &exec.inspect().describe(s.execution).await.unwrap().nodes[0].boundary;
     assert_eq!(
         (b.status.as_str(), b.error.as_deref()),
         ("guest_error", Some("invalid-input: state.shouted must be a string"))

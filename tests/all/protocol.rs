@@ -18,7 +18,7 @@ async fn files_land_as_blobs_matching_their_content() {
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
 
-    let report = exec.describe(s.execution).await.unwrap();
+    let report = exec.inspect().describe(s.execution).await.unwrap();
     let exit = &report.checkpoints[1];
     assert_eq!(exit.checkpoint.kind, CheckpointKind::Exit);
     let small = &exit.files["notes/a.txt"];
@@ -75,7 +75,7 @@ async fn every_node_has_entry_and_exit_checkpoints_with_the_right_state() {
     );
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, serde_json::from_value(json!({ "seed": true })).unwrap()).await.unwrap();
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     let got: Vec<_> = r
         .checkpoints
         .iter()
@@ -111,7 +111,7 @@ async fn outbox_events_commit_with_the_checkpoint_with_unique_keys() {
     )]);
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     let kinds: Vec<_> = r.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -145,9 +145,9 @@ async fn a_failed_exit_transaction_leaves_no_checkpoint_and_no_event_only_an_orp
     let err = exec.run(&wf, Map::new()).await.unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
 
-    let executions = exec.recent(10).await.unwrap();
+    let executions = exec.inspect().recent(10).await.unwrap();
     let id = executions[0].id;
-    let r = exec.describe(id).await.unwrap();
+    let r = exec.inspect().describe(id).await.unwrap();
     assert_eq!(r.checkpoints.len(), 1, "only the entry checkpoint");
     assert_eq!(r.checkpoints[0].checkpoint.kind, CheckpointKind::Entry);
     assert_eq!(r.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["execution.started"]);
@@ -181,7 +181,7 @@ async fn a_rewrite_that_restores_mtime_is_still_captured() {
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.state["mtime_restored"], json!(true), "the guest really reset the mtime");
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     let exit = &r.checkpoints[5];
     assert_eq!(exit.files["f.txt"].digest, Some(digest(b"bbbb")));
     assert_eq!(
@@ -204,7 +204,7 @@ async fn a_node_writing_thousands_of_files_and_events_commits_in_one_transaction
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     let exit = r.checkpoints.iter().find(|c| c.checkpoint.kind == CheckpointKind::Exit).unwrap();
     assert_eq!(exit.changes.len(), 6_001, "6,000 files and their directory");
     assert_eq!(r.events.iter().filter(|e| e.kind == "guest.tick").count(), 5_000);

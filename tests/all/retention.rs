@@ -28,18 +28,19 @@ async fn run_one(h: &Harness, exec: &Executor, i: usize) -> ExecutionId {
 }
 
 async fn checkpoints(exec: &Executor, id: ExecutionId) -> Vec<CheckpointId> {
-    exec.history(id).await.unwrap().checkpoints.iter().map(|c| c.checkpoint.id).collect()
+    exec.inspect().history(id).await.unwrap().checkpoints.iter().map(|c| c.checkpoint.id).collect()
 }
 
 /// fsck is clean and every checkpoint of every execution left exports completely.
 async fn assert_intact(h: &Harness, exec: &Executor) {
     let report = wtb::gc::fsck(exec).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let page = exec.list(&Default::default(), None, 1000).await.unwrap();
+    let page = exec.inspect().list(&Default::default(), None, 1000).await.unwrap();
     for e in &page.executions {
         for (n, cp) in checkpoints(exec, e.id).await.into_iter().enumerate() {
             let dir = h.dir.path().join(format!("export-{}-{n}", e.id));
-            exec.export(cp, &dir, true)
+            exec.inspect()
+                .export(cp, &dir, true)
                 .await
                 .unwrap_or_else(|err| panic!("export of {cp} ({}): {err}", e.id));
         }
@@ -83,8 +84,11 @@ async fn gc_keeps_what_it_must_sweeps_the_rest_and_dry_run_tells_the_truth() {
     assert!(!h.cas_object(&own1).exists(), "e1's own blob is gone");
     assert!(h.cas_object(&shared).exists(), "a blob shared with kept executions stays");
     assert!(!h.workspace(e1).exists());
-    assert!(exec.history(e1).await.is_err());
-    assert!(exec.history(fork).await.is_ok() && h.workspace(fork).exists(), "the paused fork stays");
+    assert!(exec.inspect().history(e1).await.is_err());
+    assert!(
+        exec.inspect().history(fork).await.is_ok() && h.workspace(fork).exists(),
+        "the paused fork stays"
+    );
     assert_intact(&h, &exec).await;
     // Kept executions still roll back, files and all.
     for id in [e0, e2] {
@@ -212,7 +216,7 @@ async fn a_long_running_relay_cleans_orphans_and_collects_garbage_on_schedule() 
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
-    while h.cas_object(&orphan).exists() || exec.history(old).await.is_ok() {
+    while h.cas_object(&orphan).exists() || exec.inspect().history(old).await.is_ok() {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "the relay process neither cleaned the orphan nor collected {old}"
@@ -221,7 +225,7 @@ async fn a_long_running_relay_cleans_orphans_and_collects_garbage_on_schedule() 
     }
     let _ = std::process::Command::new("sh").args(["-c", &format!("kill -TERM {}", relay.id())]).status();
     assert!(relay.wait().unwrap().success(), "SIGTERM ends the relay cleanly");
-    assert!(exec.history(new).await.is_ok(), "the newest execution of `gc` stays");
+    assert!(exec.inspect().history(new).await.is_ok(), "the newest execution of `gc` stays");
     assert_intact(&h, &exec).await;
 }
 

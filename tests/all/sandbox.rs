@@ -35,7 +35,7 @@ async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
     assert!(!h.dir.path().join("escaped.txt").exists());
 
     // The link is captured as a link (its target is the blob), never followed.
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     let link = &r.checkpoints[1].files["out-link"];
     assert_eq!(link.kind, EntryKind::Symlink);
     assert_eq!(link.digest, Some(wtb_tests::digest(b"../../../../etc")));

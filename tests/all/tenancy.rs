@@ -20,24 +20,24 @@ async fn a_tenant_cannot_reach_another_tenant_s_executions() {
     let run = b.run(&wf, Map::new()).await.unwrap();
     assert_eq!(run.status, ExecutionStatus::Completed);
     let id = run.execution;
-    let report = b.describe(id).await.unwrap();
+    let report = b.inspect().describe(id).await.unwrap();
     let (first, last) =
         (report.checkpoints[0].checkpoint.id, report.checkpoints.last().unwrap().checkpoint.id);
 
     let unknown_execution =
         |r: Result<_, ExecError>| matches!(r, Err(ExecError::UnknownExecution(x)) if x == id);
     let unknown_checkpoint = |r: Result<_, ExecError>| matches!(r, Err(ExecError::UnknownCheckpoint(_)));
-    assert!(unknown_execution(a.describe(id).await.map(|_| ())), "show");
-    assert!(unknown_execution(a.history(id).await.map(|_| ())), "history");
+    assert!(unknown_execution(a.inspect().describe(id).await.map(|_| ())), "show");
+    assert!(unknown_execution(a.inspect().history(id).await.map(|_| ())), "history");
     assert!(unknown_execution(a.status(id).await.map(|_| ())), "status");
     assert!(unknown_execution(a.resume(id, 1).await.map(|_| ())), "resume");
     assert!(unknown_execution(a.cancel(id).await.map(|_| ())), "cancel");
     assert!(a.request_pause(id).await.is_err(), "pause");
-    assert!(unknown_checkpoint(a.diff(first, last).await.map(|_| ())), "diff");
-    assert!(unknown_checkpoint(a.files(last).await.map(|_| ())), "files");
-    assert!(unknown_checkpoint(a.cat(last, "secret.txt").await.map(|_| ())), "cat");
+    assert!(unknown_checkpoint(a.inspect().diff(first, last).await.map(|_| ())), "diff");
+    assert!(unknown_checkpoint(a.inspect().files(last).await.map(|_| ())), "files");
+    assert!(unknown_checkpoint(a.inspect().cat(last, "secret.txt").await.map(|_| ())), "cat");
     assert!(
-        unknown_checkpoint(a.export(last, &h.dir.path().join("stolen"), false).await.map(|_| ())),
+        unknown_checkpoint(a.inspect().export(last, &h.dir.path().join("stolen"), false).await.map(|_| ())),
         "export"
     );
     assert!(!h.dir.path().join("stolen/secret.txt").exists());
@@ -49,12 +49,12 @@ async fn a_tenant_cannot_reach_another_tenant_s_executions() {
         "fork"
     );
     assert!(a.travel().rollback(id, first).await.is_err(), "rollback");
-    assert!(a.list(&Default::default(), None, 100).await.unwrap().executions.is_empty(), "list");
+    assert!(a.inspect().list(&Default::default(), None, 100).await.unwrap().executions.is_empty(), "list");
     let events = a.database().deliveries().list(a.tenant(), &Default::default(), 100).await.unwrap();
     assert!(events.is_empty(), "a tenant reads only its own events");
     // Nothing of beta's changed, and beta still sees all of it.
-    assert_eq!(b.describe(id).await.unwrap().execution.status, ExecutionStatus::Completed);
-    assert_eq!(b.cat(last, "secret.txt").await.unwrap(), b"beta's data");
+    assert_eq!(b.inspect().describe(id).await.unwrap().execution.status, ExecutionStatus::Completed);
+    assert_eq!(b.inspect().cat(last, "secret.txt").await.unwrap(), b"beta's data");
 
     // The same bytes stored by both tenants are two objects: no cross-tenant dedup, so
     // nobody can learn whether another tenant holds a file.
@@ -98,7 +98,8 @@ async fn quotas_stop_with_the_tenant_the_quota_and_the_value() {
     assert_eq!(s.status, ExecutionStatus::Paused, "the third node waits for the quota");
     assert!(s.paused.as_deref().unwrap().contains("`max_nodes_per_hour` = 2 reached"), "{:?}", s.paused);
     assert_eq!(
-        exec.describe(s.execution)
+        exec.inspect()
+            .describe(s.execution)
             .await
             .unwrap()
             .nodes
@@ -139,7 +140,7 @@ async fn quotas_stop_with_the_tenant_the_quota_and_the_value() {
         "tenant `small` is at its quota: `max_concurrent` = 1 (now 1)"
     );
     exec.cancel(first).await.unwrap();
-    while exec.describe(first).await.unwrap().execution.status == ExecutionStatus::Running {
+    while exec.inspect().describe(first).await.unwrap().execution.status == ExecutionStatus::Running {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Another tenant is not limited by this one's quota.
@@ -237,7 +238,7 @@ async fn the_stored_bytes_quota_is_checked_at_each_exit_and_counts_more_than_blo
     assert_eq!(s.status, ExecutionStatus::Paused, "{:?}", s.failure);
     let why = s.paused.clone().unwrap();
     assert!(why.contains("tenant quota `max_stored_bytes` = 150000 reached"), "{why}");
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     let done: Vec<&str> = r
         .nodes
         .iter()

@@ -58,7 +58,7 @@ async fn every_kind_of_change_is_captured_exactly() {
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
-    let r = exec.describe(s.execution).await.unwrap();
+    let r = exec.inspect().describe(s.execution).await.unwrap();
     let ws = h.workspace(s.execution);
     let exits: Vec<&FileTree> = r
         .checkpoints

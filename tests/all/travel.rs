@@ -20,7 +20,7 @@ fn three_nodes(h: &Harness) -> std::path::PathBuf {
 }
 
 async fn checkpoints(exec: &Executor, id: ExecutionId) -> Vec<Checkpoint> {
-    exec.describe(id).await.unwrap().checkpoints.into_iter().map(|c| c.checkpoint).collect()
+    exec.inspect().describe(id).await.unwrap().checkpoints.into_iter().map(|c| c.checkpoint).collect()
 }
 
 fn find<'a>(cps: &'a [Checkpoint], node: &str, kind: CheckpointKind) -> &'a Checkpoint {
@@ -59,11 +59,11 @@ async fn rollback_restores_state_and_files_and_resume_continues_after_it() {
         contents(&h.workspace(id)),
         BTreeMap::from([("notes.txt".to_owned(), b"one\ntwo\nthree\n".to_vec())])
     );
-    let history = exec.history(id).await.unwrap();
+    let history = exec.inspect().history(id).await.unwrap();
     let superseded: Vec<u32> =
         history.checkpoints.iter().filter(|c| c.superseded_at.is_some()).map(|c| c.checkpoint.seq).collect();
     assert_eq!(superseded, [4, 5, 6], "later checkpoints are kept, marked superseded");
-    let report = exec.describe(id).await.unwrap();
+    let report = exec.inspect().describe(id).await.unwrap();
     assert_eq!(report.checkpoints.len(), 3, "show lists the live line");
     assert_eq!(report.events.last().unwrap().kind, "execution.rolled_back");
     assert_eq!(report.events.last().unwrap().payload["to"], json!(b_entry.id));
@@ -84,14 +84,14 @@ async fn rollback_restores_state_and_files_and_resume_continues_after_it() {
         exec.travel().fork(unknown, &ForkOptions::default()).await,
         Err(TravelError::Exec(ExecError::UnknownCheckpoint(_)))
     ));
-    assert_eq!(exec.history(id).await.unwrap().checkpoints.len(), 6);
+    assert_eq!(exec.inspect().history(id).await.unwrap().checkpoints.len(), 6);
 
     // Resume runs b and c again; the new checkpoints follow the rollback in the history.
     let s = exec.resume(id, 4).await.unwrap();
     assert_eq!((s.status, s.attempts), (ExecutionStatus::Completed, 2));
     assert_eq!(s.state["n"], 3);
     assert_eq!(contents(&h.workspace(id)), finished, "the same files as the first run");
-    let history = exec.history(id).await.unwrap();
+    let history = exec.inspect().history(id).await.unwrap();
     let live: Vec<(u32, &str)> = history
         .checkpoints
         .iter()
@@ -99,8 +99,15 @@ async fn rollback_restores_state_and_files_and_resume_continues_after_it() {
         .map(|c| (c.checkpoint.seq, c.checkpoint.node.as_str()))
         .collect();
     assert_eq!(live, [(1, "a"), (2, "a"), (3, "b"), (7, "b"), (8, "c"), (9, "c")]);
-    let done: Vec<_> =
-        exec.describe(id).await.unwrap().events.into_iter().filter(|e| e.kind == "guest.done").collect();
+    let done: Vec<_> = exec
+        .inspect()
+        .describe(id)
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .filter(|e| e.kind == "guest.done")
+        .collect();
     assert_eq!(done.len(), 2, "c ran twice: once before the rollback, once after");
 
     // Back to a's exit (from a completed execution): b's entry was written with it and stays.
@@ -125,7 +132,7 @@ async fn a_running_execution_must_be_paused_before_a_rollback() {
     let attempt = async {
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            let Some(e) = exec.recent(1).await.unwrap().pop() else { continue };
+            let Some(e) = exec.inspect().recent(1).await.unwrap().pop() else { continue };
             let cps = checkpoints(&exec, e.id).await;
             if cps.iter().any(|c| c.node == "b") {
                 let refused = exec.travel().rollback(e.id, cps[0].id).await;
@@ -180,9 +187,9 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
     let wf = exec.load_workflow(&three_nodes(&h)).await.unwrap();
     let original = exec.run(&wf, Map::new()).await.unwrap().execution;
     let before = (
-        exec.history(original).await.unwrap().checkpoints.len(),
+        exec.inspect().history(original).await.unwrap().checkpoints.len(),
         contents(&h.workspace(original)),
-        exec.describe(original).await.unwrap().events.len(),
+        exec.inspect().describe(original).await.unwrap().events.len(),
     );
     let cps = checkpoints(&exec, original).await;
     let b_entry = find(&cps, "b", CheckpointKind::Entry).id;
@@ -219,12 +226,12 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
         ["b.txt", "blob.bin", "c.txt", "notes.txt"]
     );
     let after = (
-        exec.history(original).await.unwrap().checkpoints.len(),
+        exec.inspect().history(original).await.unwrap().checkpoints.len(),
         contents(&h.workspace(original)),
-        exec.describe(original).await.unwrap().events.len(),
+        exec.inspect().describe(original).await.unwrap().events.len(),
     );
     assert_eq!(before, after, "the original is untouched");
-    let fork_history = exec.history(f.execution).await.unwrap();
+    let fork_history = exec.inspect().history(f.execution).await.unwrap();
     assert_eq!(fork_history.execution.parent_checkpoint, Some(b_entry));
     assert_eq!(
         fork_history.checkpoints.first().unwrap().checkpoint.node,
@@ -234,11 +241,13 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
 
     // Listing finds forks by parent and by checkpoint.
     let by_parent = exec
+        .inspect()
         .list(&wtb::db::ListFilter { parent: Some(original), ..Default::default() }, None, 10)
         .await
         .unwrap();
     assert_eq!(by_parent.executions.iter().map(|e| e.id).collect::<Vec<_>>(), [f.execution]);
     let by_cp = exec
+        .inspect()
         .list(&wtb::db::ListFilter { fork_of: Some(b_entry), ..Default::default() }, None, 10)
         .await
         .unwrap();
@@ -246,7 +255,7 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
 
     // Diff across executions: the original's end against the fork's end.
     let fork_end = checkpoints(&exec, f.execution).await.pop().unwrap().id;
-    let d = exec.diff(cps.last().unwrap().id, fork_end).await.unwrap();
+    let d = exec.inspect().diff(cps.last().unwrap().id, fork_end).await.unwrap();
     assert!(
         d.state.lines.contains(&"~ /n: 3 → 30".to_owned())
             && d.state.lines.contains(&"+ /extra: true".to_owned()),
@@ -257,7 +266,7 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
     assert_eq!(changed, [("b.txt", ChangeKind::Added), ("c.txt", ChangeKind::Added)]);
 
     // Bad forks: unknown node, a component that is not a node; nothing is created.
-    let count = exec.recent(100).await.unwrap().len();
+    let count = exec.inspect().recent(100).await.unwrap().len();
     let bad = ForkOptions { node_config: vec![("nope".into(), json!({}))], ..Default::default() };
     assert!(exec.travel().fork(b_entry, &bad).await.unwrap_err().to_string().contains("has no node `nope`"));
     let garbage = h.file("garbage.wasm", b"not wasm");
@@ -272,7 +281,7 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
             .to_string()
             .contains("nothing runs after checkpoint")
     );
-    assert_eq!(exec.recent(100).await.unwrap().len(), count);
+    assert_eq!(exec.inspect().recent(100).await.unwrap().len(), count);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -283,6 +292,7 @@ async fn diffs_show_state_patches_text_diffs_and_binary_sizes() {
     let id = exec.run(&wf, Map::new()).await.unwrap().execution;
     let cps = checkpoints(&exec, id).await;
     let d = exec
+        .inspect()
         .diff(find(&cps, "a", CheckpointKind::Exit).id, find(&cps, "b", CheckpointKind::Exit).id)
         .await
         .unwrap();
@@ -304,11 +314,11 @@ async fn diffs_show_state_patches_text_diffs_and_binary_sizes() {
     assert_eq!(by_path["blob.bin"].content, Some(TextChange::Binary { before: 0, after: 3000 }));
     assert_eq!(by_path["notes.txt"].before.as_ref().unwrap().size, 14);
     assert!(matches!(
-        exec.diff("01a20000-0000-7000-8000-000000000000".parse().unwrap(), cps[0].id).await,
+        exec.inspect().diff("01a20000-0000-7000-8000-000000000000".parse().unwrap(), cps[0].id).await,
         Err(ExecError::UnknownCheckpoint(_))
     ));
     // The same checkpoint twice: nothing differs.
-    let same = exec.diff(cps[1].id, cps[1].id).await.unwrap();
+    let same = exec.inspect().diff(cps[1].id, cps[1].id).await.unwrap();
     assert!(same.files.is_empty() && same.state.lines.is_empty());
 }
 
@@ -351,7 +361,7 @@ async fn a_failed_run_is_rolled_back_or_forked_with_a_fixed_node_and_finishes() 
     let r = exec.travel().rollback(failed.execution, b_entry).await.unwrap();
     assert_eq!(r.open, ["b"]);
     assert_eq!(
-        exec.describe(failed.execution).await.unwrap().execution.error,
+        exec.inspect().describe(failed.execution).await.unwrap().execution.error,
         None,
         "the failure is cleared"
     );
@@ -362,7 +372,7 @@ async fn a_failed_run_is_rolled_back_or_forked_with_a_fixed_node_and_finishes() 
         BTreeMap::from([("a.txt".to_owned(), b"a".to_vec())]),
         "the failed attempt's writes are undone"
     );
-    let history = exec.history(failed.execution).await.unwrap();
+    let history = exec.inspect().history(failed.execution).await.unwrap();
     let b_exits: Vec<bool> = history
         .checkpoints
         .iter()

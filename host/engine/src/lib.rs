@@ -1,6 +1,8 @@
 //! WTB's engine: the execution protocol (entry checkpoint, sandboxed run, capture, one exit
-//! transaction), time travel, experiments and tenancy on top of it, the outbox relay, garbage
-//! collection, and the runtime configuration that ties them to a data directory.
+//! transaction) in `executor`; beside it, each a handle on the [`executor::Executor`], the
+//! read-only queries (`inspect`), time travel (`travel`), experiments and tenancy; the outbox
+//! relay, garbage collection, and the runtime configuration that ties them to a data directory.
+//! The engine reaches storage only through `wtb-store`'s traits.
 //!
 //! Imports point inward: the engine uses `wtb-runtime` (the sandbox) and `wtb-store` (durable
 //! state), both of which use `wtb-core`; the HTTP server and the CLI sit above it.
@@ -10,6 +12,7 @@ pub mod config;
 pub mod executor;
 pub mod experiments;
 pub mod gc;
+pub mod inspect;
 pub mod outbox;
 pub mod service;
 pub mod solo;

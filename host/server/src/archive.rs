@@ -34,7 +34,7 @@ pub(crate) async fn export_tar(
     exec: &Executor,
     id: CheckpointId,
 ) -> Result<mpsc::Receiver<std::io::Result<Vec<u8>>>, ExecError> {
-    let (_, tree) = exec.files(id).await?;
+    let (_, tree) = exec.inspect().files(id).await?;
     let blobs = exec.stored_blobs(&tree).await?;
     let (tx, rx) = mpsc::channel(CHUNKS);
     tokio::task::spawn_blocking(move || {

@@ -49,7 +49,7 @@ async fn rollback(
 #[utoipa::path(get, path = "/checkpoints/{id}/files", tag = "checkpoints", params(("id" = String, Path, description = "checkpoint id")),
     responses((status = 200, description = "the file tree", body = Object), (status = 404, body = Problem)))]
 async fn files(Tenant(exec): Tenant, Path(c): Path<String>) -> Result<Json<Value>, Problem> {
-    let (checkpoint, tree) = exec.files(id("id", &c)?).await?;
+    let (checkpoint, tree) = exec.inspect().files(id("id", &c)?).await?;
     to_json(json!({ "checkpoint": checkpoint.id, "files": tree }))
 }
 
@@ -74,7 +74,7 @@ async fn file(
     let checkpoint: CheckpointId = id("id", &c)?;
     let path = query(q)?.path;
     // `cat` reads the tree once and refuses a path it does not hold as a file (a 404).
-    let bytes = exec.cat(checkpoint, &path).await?;
+    let bytes = exec.inspect().cat(checkpoint, &path).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
 }
 
@@ -98,7 +98,7 @@ async fn export(Tenant(exec): Tenant, Path(c): Path<String>) -> Result<impl Into
 #[utoipa::path(get, path = "/checkpoints/{a}/diff/{b}", tag = "checkpoints", params(("a" = String, Path, description = "from checkpoint"), ("b" = String, Path, description = "to checkpoint")),
     responses((status = 200, description = "the diff", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn diff(Tenant(exec): Tenant, Path((a, b)): Path<(String, String)>) -> Result<Json<Value>, Problem> {
-    to_json(exec.diff(id("a", &a)?, id("b", &b)?).await?)
+    to_json(exec.inspect().diff(id("a", &a)?, id("b", &b)?).await?)
 }
 
 /// `POST /checkpoints/{id}/fork` body.

@@ -67,7 +67,7 @@ async fn events(
     };
     let after = resumed.or(query(q)?.after).unwrap_or(0);
     // Checked before any stream starts: an unknown id is a plain 404.
-    let (status, first) = exec.events_after(execution, after).await?;
+    let (status, first) = exec.inspect().events_after(execution, after).await?;
     let streaming = headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
@@ -133,7 +133,7 @@ impl Live {
                 ));
             }
             tokio::time::sleep(POLL).await;
-            match self.exec.events_after(self.execution, self.after).await {
+            match self.exec.inspect().events_after(self.execution, self.after).await {
                 Ok((status, events)) => {
                     self.pending = events.into();
                     self.first_status = Some(status);

@@ -149,7 +149,7 @@ async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(Problem::bad_field("limit", format!("{limit} is not between 1 and 1000")));
     }
-    let page = exec.list(&filter, after, limit).await?;
+    let page = exec.inspect().list(&filter, after, limit).await?;
     Ok(Json(ExecutionPage { executions: page.executions, next: page.next.map(|n| n.to_string()) }))
 }
 
@@ -158,14 +158,14 @@ async fn list(
 #[utoipa::path(get, path = "/executions/{id}", tag = "executions", params(("id" = String, Path, description = "execution id")),
     responses((status = 200, description = "the execution report", body = Object), (status = 404, body = Problem)))]
 async fn show(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
-    to_json(exec.describe(execution_id(&id)?).await?)
+    to_json(exec.inspect().describe(execution_id(&id)?).await?)
 }
 
 /// The checkpoint timeline: every checkpoint with its node, kind, duration and files changed.
 #[utoipa::path(get, path = "/executions/{id}/history", tag = "executions", params(("id" = String, Path, description = "execution id")),
     responses((status = 200, description = "the history", body = Object), (status = 404, body = Problem)))]
 async fn history(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
-    to_json(exec.history(execution_id(&id)?).await?)
+    to_json(exec.inspect().history(execution_id(&id)?).await?)
 }
 
 /// Asks a running execution to pause at its next node boundary.

@@ -18,7 +18,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Prometheus metrics of the whole host (all tenants).
 #[utoipa::path(get, path = "/metrics", tag = "admin", responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn metrics(Admin(host): Admin) -> Result<impl IntoResponse, Problem> {
-    let snapshot = host.metrics_snapshot().await?;
+    let snapshot = host.inspect().metrics_snapshot().await?;
     let sinks = wtb_engine::outbox::stats(&host).await?.sinks;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

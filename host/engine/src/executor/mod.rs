@@ -29,8 +29,6 @@ pub mod control;
 mod drive;
 mod failure;
 mod flight;
-mod history;
-mod inspect;
 mod join;
 mod lanes;
 pub mod load;
@@ -38,15 +36,17 @@ mod quota;
 mod resume;
 mod run;
 mod slots;
+mod stored;
 
 pub use crate::experiments::{API_FILE, CellDone, ExperimentError, Experiments, LoadedExperiment};
+pub use crate::inspect::{
+    CheckpointDiff, CheckpointView, EventView, ExecutionReport, History, HistoryEntry, NodeView, Page,
+};
 pub use crate::solo::{SoloChange, SoloOptions, SoloReport};
 pub use crate::travel::{ForkOptions, Forked, RolledBack};
 pub use blobs::StoredBlobs;
 pub use control::Control;
 pub use drive::Breakpoints;
-pub use history::{CheckpointDiff, History, HistoryEntry, Page};
-pub use inspect::{CheckpointView, EventView, ExecutionReport, NodeView};
 pub(crate) use lanes::blocking;
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
 pub(crate) use quota::hour_before;

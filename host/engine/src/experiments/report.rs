@@ -47,7 +47,7 @@ impl Experiments<'_> {
                 vs_baseline: None,
             };
             if let Some((execution, _)) = runs.get(&key) {
-                let r = self.exec.describe(*execution).await?;
+                let r = self.exec.inspect().describe(*execution).await?;
                 cell.execution = Some(*execution);
                 cell.status = r.execution.status.as_str().to_owned();
                 cell.error = r.execution.error.clone();
@@ -89,7 +89,7 @@ impl Experiments<'_> {
                 }
                 if let Some(cp) = finals.get(&key).and_then(|r| r.checkpoints.last()).map(|c| c.checkpoint.id)
                 {
-                    let d = self.exec.diff(base_cp, cp).await?;
+                    let d = self.exec.inspect().diff(base_cp, cp).await?;
                     cell.vs_baseline = Some(BaselineDiff { state: d.state.lines, files: d.files });
                 }
             }

@@ -261,7 +261,7 @@ async fn run_mode(
         per_node.push(t.elapsed().as_secs_f64() * 1e6 / nodes as f64);
         ensure!(s.state.get("counter") == Some(&json!(nodes)), "bench run did not count to {nodes}");
     }
-    let totals = exec.blob_totals().await?;
+    let totals = exec.inspect().blob_totals().await?;
     exec.close().await;
     let db_bytes: u64 = ["wtb.db", "wtb.db-wal"]
         .iter()

@@ -42,7 +42,7 @@ pub async fn experiment(
     let wf = exec.load_workflow(&manifest).await?;
     let first = exec.run(&wf, Map::new()).await?;
     ensure!(first.failure.is_none(), "bench workflow failed: {:?}", first.failure);
-    let r = exec.describe(first.execution).await?;
+    let r = exec.inspect().describe(first.execution).await?;
     let from = r
         .checkpoints
         .iter()
@@ -60,13 +60,13 @@ pub async fn experiment(
             file_size * 2
         ),
     )?;
-    let before = exec.blob_totals().await?.bytes;
+    let before = exec.inspect().blob_totals().await?.bytes;
     let loaded = exec.experiments().load(&file).await?;
     let record = exec.experiments().create(&loaded).await?;
     let t = Instant::now();
     let cells = exec.experiments().run(&loaded, &record, parallelism, &|| false, &|_| {}).await?;
     let total = t.elapsed().as_secs_f64();
-    let after = exec.blob_totals().await?.bytes;
+    let after = exec.inspect().blob_totals().await?.bytes;
     let report = exec.experiments().report(record.id).await?;
     ensure!(
         report.cells.iter().all(|c| c.status == "completed"),

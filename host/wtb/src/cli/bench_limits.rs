@@ -61,7 +61,7 @@ pub async fn limits(
             let t = Instant::now();
             let s = exec.run(wf, Map::new()).await?;
             totals.push(t.elapsed().as_secs_f64() * 1e6 / nodes as f64);
-            let r = exec.describe(s.execution).await?;
+            let r = exec.inspect().describe(s.execution).await?;
             let guest: u64 = r.nodes.iter().filter_map(|n| n.boundary.guest_micros).sum();
             guests.push(guest as f64 / nodes as f64);
         }

@@ -60,7 +60,7 @@ pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
     let wf = exec.load_workflow(&dir.join("bulk.toml")).await?;
     let s = exec.run(&wf, Map::new()).await?;
     ensure!(s.status == ExecutionStatus::Completed, "the bulk workflow did not complete: {:?}", s.failure);
-    let report = exec.describe(s.execution).await?;
+    let report = exec.inspect().describe(s.execution).await?;
     let fill_exit = report
         .checkpoints
         .iter()
@@ -106,8 +106,13 @@ pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
 
 /// Adds 10,000 executions, then times pages: first, deep (cursor in the middle), filtered.
 async fn list_pages(exec: &Executor) -> anyhow::Result<(f64, f64, f64)> {
-    let one =
-        exec.list(&ListFilter::default(), None, 1).await?.executions.pop().context("no execution to copy")?;
+    let one = exec
+        .inspect()
+        .list(&ListFilter::default(), None, 1)
+        .await?
+        .executions
+        .pop()
+        .context("no execution to copy")?;
     let statuses = [
         ExecutionStatus::Completed,
         ExecutionStatus::Failed,
@@ -139,7 +144,7 @@ async fn list_pages(exec: &Executor) -> anyhow::Result<(f64, f64, f64)> {
         let mut ms = Vec::new();
         for _ in 0..21 {
             let t = Instant::now();
-            let page = exec.list(filter, after, 50).await?;
+            let page = exec.inspect().list(filter, after, 50).await?;
             ms.push(t.elapsed().as_secs_f64() * 1e3);
             ensure!(page.executions.len() == 50, "a page came back short");
         }

@@ -125,7 +125,7 @@ pub async fn demo(exec: &Executor, data_dir: &Path, json: bool) -> anyhow::Resul
         print_summary(&summary, true)?;
         return Ok(exit_code(&summary));
     }
-    let report = exec.describe(summary.execution).await?;
+    let report = exec.inspect().describe(summary.execution).await?;
     println!(
         "WTB demo: workflow `{}` ({}), execution {}",
         report.workflow,

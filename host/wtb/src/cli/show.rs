@@ -10,7 +10,7 @@ use wtb_store::db::ListFilter;
 /// Prints everything recorded about one execution.
 pub async fn show(exec: &Executor, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let id: ExecutionId = id.parse()?;
-    let report = exec.describe(id).await?;
+    let report = exec.inspect().describe(id).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report).context("encoding the report")?);
     } else {
@@ -103,7 +103,7 @@ pub async fn list(
     limit: u32,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let page = exec.list(filter, after, limit).await?;
+    let page = exec.inspect().list(filter, after, limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);

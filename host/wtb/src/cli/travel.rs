@@ -74,7 +74,7 @@ fn instant(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
 
 /// Prints an execution's timeline.
 pub async fn history(exec: &Executor, id: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let h = exec.history(id.parse()?).await?;
+    let h = exec.inspect().history(id.parse()?).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&h)?);
         return Ok(ExitCode::SUCCESS);
@@ -190,7 +190,7 @@ pub async fn fork(
 
 /// Prints how two checkpoints differ.
 pub async fn diff(exec: &Executor, from: &str, to: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let d = exec.diff(from.parse()?, to.parse()?).await?;
+    let d = exec.inspect().diff(from.parse()?, to.parse()?).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(ExitCode::SUCCESS);
@@ -220,7 +220,7 @@ pub async fn diff(exec: &Executor, from: &str, to: &str, json: bool) -> anyhow::
 
 /// Lists the files at a checkpoint.
 pub async fn files(exec: &Executor, checkpoint: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let (_, tree) = exec.files(checkpoint.parse()?).await?;
+    let (_, tree) = exec.inspect().files(checkpoint.parse()?).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&tree)?);
         return Ok(ExitCode::SUCCESS);
@@ -239,7 +239,7 @@ pub async fn files(exec: &Executor, checkpoint: &str, json: bool) -> anyhow::Res
 
 /// Writes one file's content at a checkpoint to stdout.
 pub async fn cat(exec: &Executor, checkpoint: &str, path: &str) -> anyhow::Result<ExitCode> {
-    let bytes = exec.cat(checkpoint.parse()?, path).await?;
+    let bytes = exec.inspect().cat(checkpoint.parse()?, path).await?;
     std::io::stdout().lock().write_all(&bytes).context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -252,7 +252,7 @@ pub async fn export(
     force: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let files = exec.export(checkpoint.parse()?, dir, force).await?;
+    let files = exec.inspect().export(checkpoint.parse()?, dir, force).await?;
     if json {
         println!("{}", serde_json::json!({ "dir": dir, "files": files }));
     } else {

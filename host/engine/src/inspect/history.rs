@@ -2,7 +2,8 @@
 //! filtered listing with cursor pages, the files at a checkpoint, and diffs between any two
 //! checkpoints (also across executions, e.g. an original and its fork).
 
-use super::{ExecError, Executor};
+use super::Inspect;
+use crate::executor::ExecError;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Read;
@@ -12,11 +13,10 @@ use wtb_core::history::diff::TEXT_DIFF_MAX_BYTES;
 use wtb_core::history::{Content, FileDiff, FileSide, StateDiff, content_change};
 use wtb_core::model::diff_trees;
 use wtb_core::model::{
-    Checkpoint, CheckpointId, CheckpointKind, EntryKind, Execution, ExecutionId, FileCommit, FileCommitId,
-    FileTree, Timestamp,
+    Checkpoint, CheckpointId, CheckpointKind, EntryKind, Execution, ExecutionId, FileCommitId, FileTree,
+    Timestamp,
 };
 use wtb_store::capture::{BlobSource, CaptureLimits, Workspace, restore};
-use wtb_store::db::DbError;
 use wtb_store::db::ListFilter;
 
 /// One checkpoint in an execution's timeline.
@@ -69,15 +69,20 @@ pub struct CheckpointDiff {
     pub files: Vec<FileDiff>,
 }
 
-impl Executor {
+impl Inspect<'_> {
     /// The timeline of `id`: every checkpoint with its attempt's status, state size and files
     /// changed; superseded ones say when. The fork parent is on the execution row.
     pub async fn history(&self, id: ExecutionId) -> Result<History, ExecError> {
-        let execution =
-            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        let execution = self
+            .exec
+            .db
+            .executions()
+            .get_one(self.exec.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?;
         let mut status: HashMap<CheckpointId, String> = HashMap::new();
         let mut durations: HashMap<CheckpointId, f64> = HashMap::new();
-        for (b, _) in self.db.boundaries().list_history(id).await? {
+        for (b, _) in self.exec.db.boundaries().list_history(id).await? {
             // A reopened attempt shares its entry with the superseded one: the later row wins.
             status.insert(b.entry_checkpoint, b.status.as_str().to_owned());
             if let Some(exit) = b.exit_checkpoint {
@@ -87,7 +92,7 @@ impl Executor {
                 }
             }
         }
-        let rows = self.db.checkpoints().list_history(id).await?;
+        let rows = self.exec.db.checkpoints().list_history(id).await?;
         let commit_of: HashMap<CheckpointId, FileCommitId> =
             rows.iter().map(|(c, _)| (c.id, c.file_commit)).collect();
         let mut counts: HashMap<FileCommitId, usize> = HashMap::new();
@@ -100,7 +105,7 @@ impl Executor {
                 match counts.get(&cp.file_commit) {
                     Some(n) => *n,
                     None => {
-                        let n = self.db.file_commits().change_count(cp.file_commit).await?;
+                        let n = self.exec.db.file_commits().change_count(cp.file_commit).await?;
                         counts.insert(cp.file_commit, n);
                         n
                     }
@@ -131,7 +136,8 @@ impl Executor {
         limit: u32,
     ) -> Result<Page, ExecError> {
         let limit = limit.clamp(1, 1000);
-        let mut executions = self.db.executions().list(self.tenant, filter, after, limit + 1).await?;
+        let mut executions =
+            self.exec.db.executions().list(self.exec.tenant, filter, after, limit + 1).await?;
         let next = if executions.len() > limit as usize {
             executions.truncate(limit as usize);
             executions.last().map(|e| e.id)
@@ -143,8 +149,8 @@ impl Executor {
 
     /// The tenant's checkpoint `id` and the tree of its files.
     pub async fn files(&self, id: CheckpointId) -> Result<(Checkpoint, FileTree), ExecError> {
-        let (cp, _) = self.checkpoint_of_tenant(id).await?;
-        let commit = self.commit_of(&cp).await?;
+        let (cp, _) = self.exec.checkpoint_of_tenant(id).await?;
+        let commit = self.exec.commit_of(&cp).await?;
         Ok((cp, Arc::unwrap_or_clone(commit.tree)))
     }
 
@@ -164,8 +170,8 @@ impl Executor {
                 });
             }
         };
-        let blobs = self.stored_blobs(&FileTree::from_iter([(path.to_owned(), entry.clone())])).await?;
-        super::blocking(move || {
+        let blobs = self.exec.stored_blobs(&FileTree::from_iter([(path.to_owned(), entry.clone())])).await?;
+        crate::executor::blocking(move || {
             let mut out = Vec::new();
             blobs.open(&digest)?.read_to_end(&mut out)?;
             Ok::<_, std::io::Error>(out)
@@ -189,14 +195,14 @@ impl Executor {
         let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
             .map_err(io(format!("opening `{}`", dir.display())))?;
         let mut ws = Workspace::new(handle, dir.to_owned());
-        let blobs = self.stored_blobs(&tree).await?;
+        let blobs = self.exec.stored_blobs(&tree).await?;
         let limits = CaptureLimits {
             max_entries: usize::MAX,
             max_file_bytes: u64::MAX,
-            ..self.config.capture_limits()
+            ..self.exec.config.capture_limits()
         };
         let files = tree.values().filter(|e| e.kind == EntryKind::File).count();
-        super::blocking(move || restore(&mut ws, &tree, &blobs, &limits)).await?.map_err(|e| {
+        crate::executor::blocking(move || restore(&mut ws, &tree, &blobs, &limits)).await?.map_err(|e| {
             ExecError::Io {
                 what: format!("exporting into `{}`", dir.display()),
                 source: std::io::Error::other(e.to_string()),
@@ -216,8 +222,8 @@ impl Executor {
             .flatten()
             .filter(|e| e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES)
             .filter_map(|e| e.digest);
-        let blobs = self.blobs_for(wanted.collect()).await?;
-        let files = super::blocking(move || -> std::io::Result<Vec<FileDiff>> {
+        let blobs = self.exec.blobs_for(wanted.collect()).await?;
+        let files = crate::executor::blocking(move || -> std::io::Result<Vec<FileDiff>> {
             let read = |e: Option<&wtb_core::model::FileEntry>| -> std::io::Result<Option<Vec<u8>>> {
                 match e {
                     Some(e) if e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES => {
@@ -264,61 +270,5 @@ fn side<'a>(e: Option<&wtb_core::model::FileEntry>, bytes: &'a Option<Vec<u8>>) 
         (None, _) => Content::Absent,
         (Some(_), Some(b)) => Content::Bytes(b),
         (Some(e), None) => Content::TooLarge(e.size),
-    }
-}
-
-impl Executor {
-    /// The tenant's checkpoint `id` with its execution, or [`ExecError::UnknownCheckpoint`]
-    /// (also for another tenant's: no existence leak).
-    pub(crate) async fn checkpoint_of_tenant(
-        &self,
-        id: CheckpointId,
-    ) -> Result<(Checkpoint, Execution), ExecError> {
-        let cp = self.db.checkpoints().get_one(id).await?.ok_or(ExecError::UnknownCheckpoint(id))?;
-        let exec = self
-            .db
-            .executions()
-            .get_one(self.tenant, cp.execution)
-            .await?
-            .ok_or(ExecError::UnknownCheckpoint(id))?;
-        Ok((cp, exec))
-    }
-
-    /// The file commit a stored checkpoint names. Both are written in one transaction, so a
-    /// missing one is corruption, reported with both ids.
-    pub(crate) async fn commit_of(&self, cp: &Checkpoint) -> Result<FileCommit, ExecError> {
-        self.db.file_commits().get_one(self.tenant, cp.file_commit).await?.ok_or_else(|| {
-            ExecError::Db(DbError::Corrupt {
-                what: "file commit",
-                detail: format!("checkpoint {} names missing commit {}", cp.id, cp.file_commit),
-            })
-        })
-    }
-
-    /// A checkpoint the protocol itself stored and refers to (an open attempt's entry, a join
-    /// arrival, a fork base) with its file commit; `what` names the reference when the
-    /// checkpoint is missing.
-    pub(crate) async fn stored_checkpoint(
-        &self,
-        id: CheckpointId,
-        what: &'static str,
-    ) -> Result<(Checkpoint, FileCommit), ExecError> {
-        let cp = self
-            .db
-            .checkpoints()
-            .get_one(id)
-            .await?
-            .ok_or_else(|| ExecError::Db(DbError::Corrupt { what, detail: id.to_string() }))?;
-        let commit = self.commit_of(&cp).await?;
-        Ok((cp, commit))
-    }
-
-    /// Refuses a superseded checkpoint: only live history can be returned to or forked.
-    pub(crate) async fn require_live(&self, id: CheckpointId) -> Result<(), ExecError> {
-        match self.db.checkpoints().superseded_at(id).await? {
-            Some(Some(at)) => Err(ExecError::Superseded { checkpoint: id, at }),
-            Some(None) => Ok(()),
-            None => Err(ExecError::UnknownCheckpoint(id)),
-        }
     }
 }

@@ -1,6 +1,12 @@
-//! Reading an execution back: what `wtb show` prints.
+//! Reading back what executions did, without changing anything: `wtb show`'s report, the
+//! timeline and listing, files and diffs at checkpoints (`history.rs`), the events a stream
+//! follows and the host's counters. A handle on the executor, apart from the protocol.
 
-use super::{ExecError, Executor};
+mod history;
+
+pub use history::{CheckpointDiff, History, HistoryEntry, Page};
+
+use crate::executor::{ExecError, Executor};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -64,29 +70,48 @@ pub struct ExecutionReport {
     pub events: Vec<EventView>,
 }
 
+/// Read-only queries for one host and tenant; from [`Executor::inspect`].
+pub struct Inspect<'a> {
+    exec: &'a Executor,
+}
+
 impl Executor {
+    /// What executions did: reports, timelines, files, diffs, events (see [`crate::inspect`]).
+    pub fn inspect(&self) -> Inspect<'_> {
+        Inspect { exec: self }
+    }
+}
+
+impl Inspect<'_> {
     /// What `/metrics` shows, for the whole host (every tenant), read in one snapshot.
     pub async fn metrics_snapshot(&self) -> Result<db::Snapshot, ExecError> {
-        Ok(self.db.metrics().await?)
+        Ok(self.exec.db.metrics().await?)
     }
 
     /// This tenant's stored contents: count and bytes, inline and in the blob store.
     pub async fn blob_totals(&self) -> Result<db::BlobTotals, ExecError> {
-        Ok(self.db.blobs().totals(self.tenant).await?)
+        Ok(self.exec.db.blobs().totals(self.exec.tenant).await?)
     }
 
     /// Everything about execution `id`, or [`ExecError::UnknownExecution`].
     pub async fn describe(&self, id: ExecutionId) -> Result<ExecutionReport, ExecError> {
-        let execution =
-            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        let execution = self
+            .exec
+            .db
+            .executions()
+            .get_one(self.exec.tenant, id)
+            .await?
+            .ok_or(ExecError::UnknownExecution(id))?;
         let workflow = self
+            .exec
             .db
             .workflows()
-            .get_one(self.tenant, execution.workflow)
+            .get_one(self.exec.tenant, execution.workflow)
             .await?
             .map(|w| w.name)
             .unwrap_or_default();
         let nodes = self
+            .exec
             .db
             .boundaries()
             .list_for_execution(id)
@@ -97,9 +122,9 @@ impl Executor {
         let mut commits: HashMap<FileCommitId, FileCommit> = HashMap::new();
         let mut checkpoints = Vec::new();
         let mut previous: Option<FileCommitId> = None;
-        for cp in self.db.checkpoints().list_for_execution(id).await? {
+        for cp in self.exec.db.checkpoints().list_for_execution(id).await? {
             if let Entry::Vacant(slot) = commits.entry(cp.file_commit) {
-                let c = self.commit_of(&cp).await?;
+                let c = self.exec.commit_of(&cp).await?;
                 slot.insert(c);
             }
             let c = &commits[&cp.file_commit];
@@ -108,7 +133,7 @@ impl Executor {
             checkpoints.push(CheckpointView { files: FileTree::clone(&c.tree), changes, checkpoint: cp });
         }
         let events =
-            self.db.events().list_for_execution(id).await?.into_iter().map(EventView::from).collect();
+            self.exec.db.events().list_for_execution(id).await?.into_iter().map(EventView::from).collect();
         Ok(ExecutionReport { execution, workflow, nodes, checkpoints, events })
     }
 
@@ -120,18 +145,20 @@ impl Executor {
     ) -> Result<(wtb_core::model::ExecutionStatus, Vec<EventView>), ExecError> {
         // Status first: events committed before a final status are then always in the batch.
         let status = self
+            .exec
             .db
             .executions()
-            .get_one(self.tenant, id)
+            .get_one(self.exec.tenant, id)
             .await?
             .ok_or(ExecError::UnknownExecution(id))?
             .status;
-        let events = self.db.events().list_after(id, after).await?.into_iter().map(EventView::from).collect();
+        let events =
+            self.exec.db.events().list_after(id, after).await?.into_iter().map(EventView::from).collect();
         Ok((status, events))
     }
 
     /// The tenant's most recent executions.
     pub async fn recent(&self, limit: u32) -> Result<Vec<Execution>, ExecError> {
-        Ok(self.db.executions().list(self.tenant, &db::ListFilter::default(), None, limit).await?)
+        Ok(self.exec.db.executions().list(self.exec.tenant, &db::ListFilter::default(), None, limit).await?)
     }
 }
