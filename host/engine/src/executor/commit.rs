@@ -41,7 +41,15 @@ impl ExitTx {
         now: Timestamp,
         write_status: bool,
     ) -> UnitOfWork {
-        let mut work = UnitOfWork::new();
+        let n = self.blobs.len()
+            + self.commits.len()
+            + self.checkpoints.len()
+            + self.closed.len()
+            + self.opened.len()
+            + self.arrived.len()
+            + self.consumed.len()
+            + 2;
+        let mut work = UnitOfWork::with_capacity(n);
         let (status, error) = match self.end {
             Some((status, error)) => (Some(status), error),
             None => (write_status.then_some(ExecutionStatus::Running), None),

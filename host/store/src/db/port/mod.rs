@@ -133,6 +133,11 @@ impl UnitOfWork {
         Self::default()
     }
 
+    /// An empty unit with room for `n` writes (an exit knows how many it has).
+    pub fn with_capacity(n: usize) -> Self {
+        Self { writes: Vec::with_capacity(n) }
+    }
+
     /// A unit of one write.
     pub fn one(write: Write) -> Self {
         Self { writes: vec![write] }
