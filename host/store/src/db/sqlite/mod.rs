@@ -120,12 +120,13 @@ impl Database for Sqlite {
     }
 
     async fn close(&self) {
-        // The writer first (its queued groups commit), then the readers: the last connection
-        // to close checkpoints the WAL into the database file.
+        // The readers first, then the writer once its queued groups have committed: one
+        // connection is then surely the last to close, and it folds the WAL into the database
+        // file (readers closing at once on their threads can each see the others still open).
+        self.pool.close().await;
         if let Some(writer) = self.committer.shut() {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         }
-        self.pool.close().await;
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
