@@ -211,7 +211,7 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
     };
     w.write(|x| sqlite::checkpoint::insert_into(x, &checkpoint)).await;
     assert_eq!(
-        sqlite::checkpoint::get_one(&mut *conn, checkpoint.id).await.unwrap(),
+        sqlite::checkpoint::get_one(&mut *conn, tid, checkpoint.id).await.unwrap(),
         Some(checkpoint.clone())
     );
 
@@ -287,7 +287,10 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
     );
     w.write(|x| sqlite::boundary::insert_into(x, &opened)).await;
     boundaries.push(opened);
-    assert_eq!(sqlite::boundary::list_for_execution(&mut *conn, parent_exec.id).await.unwrap(), boundaries);
+    assert_eq!(
+        sqlite::boundary::list_for_execution(&mut *conn, tid, parent_exec.id).await.unwrap(),
+        boundaries
+    );
 
     let kinds = [
         EventKind::ExecutionStarted,
@@ -318,8 +321,8 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         })
         .collect();
     w.write(|x| sqlite::outbox::insert_all_into(x, &events)).await;
-    assert_eq!(sqlite::outbox::list_for_execution(&mut conn, parent_exec.id).await.unwrap(), events);
-    assert_eq!(sqlite::outbox::last_seq(&mut conn, parent_exec.id).await.unwrap(), events.len() as u32);
+    assert_eq!(sqlite::outbox::list_for_execution(&mut conn, tid, parent_exec.id).await.unwrap(), events);
+    assert_eq!(sqlite::outbox::last_seq(&mut conn, tid, parent_exec.id).await.unwrap(), events.len() as u32);
 }
 
 #[tokio::test]

@@ -169,13 +169,13 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
                 assert_eq!(db.executions().breakpoints(e.id).await.unwrap(), json!({ "before": ["a"] }));
             }
             Write::Checkpoint(c) => {
-                assert_eq!(db.checkpoints().get_one(c.id).await.unwrap().as_ref(), Some(c))
+                assert_eq!(db.checkpoints().get_one(s.tenant, c.id).await.unwrap().as_ref(), Some(c))
             }
             Write::Boundary(b) => {
-                assert_eq!(db.boundaries().list_open(b.execution).await.unwrap(), vec![b.clone()])
+                assert_eq!(db.boundaries().list_open(s.tenant, b.execution).await.unwrap(), vec![b.clone()])
             }
             Write::Events(e) => {
-                assert_eq!(&db.events().list_for_execution(s.execution.id).await.unwrap(), e)
+                assert_eq!(&db.events().list_for_execution(s.tenant, s.execution.id).await.unwrap(), e)
             }
             other => panic!("not a start write: {other:?}"),
         }
@@ -208,7 +208,7 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
         seq: 2,
         kind: EventKind::ExecutionCompleted,
         idempotency_key: OutboxEvent::key_for(s.execution.id, 2),
-        ..db.events().list_for_execution(s.execution.id).await.unwrap().remove(0)
+        ..db.events().list_for_execution(s.tenant, s.execution.id).await.unwrap().remove(0)
     };
     let mut unit = UnitOfWork::new();
     unit.push(Write::Checkpoint(exit.clone()))
@@ -223,12 +223,12 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
         })
         .push(Write::Events(vec![ended]));
     db.write(unit).await.unwrap();
-    assert!(db.boundaries().list_open(s.execution.id).await.unwrap().is_empty());
-    assert_eq!(db.boundaries().list_for_execution(s.execution.id).await.unwrap(), vec![closed]);
-    assert_eq!(db.joins().list_for_execution(s.execution.id).await.unwrap(), vec![arrival.clone()]);
+    assert!(db.boundaries().list_open(s.tenant, s.execution.id).await.unwrap().is_empty());
+    assert_eq!(db.boundaries().list_for_execution(s.tenant, s.execution.id).await.unwrap(), vec![closed]);
+    assert_eq!(db.joins().list_for_execution(s.tenant, s.execution.id).await.unwrap(), vec![arrival.clone()]);
     let e = db.executions().get_one(s.tenant, s.execution.id).await.unwrap().unwrap();
     assert_eq!((e.status, e.cursor, e.updated_at), (ExecutionStatus::Completed, None, t(9)));
-    assert_eq!(db.events().last_seq(s.execution.id).await.unwrap(), 2);
+    assert_eq!(db.events().last_seq(s.tenant, s.execution.id).await.unwrap(), 2);
 
     // A rollback to the entry: the exit and its attempt superseded, the arrival used then
     // gone, the execution paused at `a` with its lease given back.
@@ -237,17 +237,20 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
         .push(Write::SupersedeBoundary(s.boundary.id, t(10)))
         .push(Write::Consume(s.execution.id, arrival.clone(), true));
     db.write(unit).await.unwrap();
-    assert!(db.joins().list_for_execution(s.execution.id).await.unwrap().is_empty(), "consumed");
-    assert_eq!(db.joins().list_all(s.execution.id).await.unwrap(), vec![arrival.clone()]);
+    assert!(db.joins().list_for_execution(s.tenant, s.execution.id).await.unwrap().is_empty(), "consumed");
+    assert_eq!(db.joins().list_all(s.tenant, s.execution.id).await.unwrap(), vec![arrival.clone()]);
     let mut unit = UnitOfWork::new();
     unit.push(Write::Depart(s.execution.id, arrival))
         .push(Write::RolledBack { execution: s.execution.id, cursor: Some("a".into()), at: t(11) })
         .push(Write::Release(s.execution.id));
     db.write(unit).await.unwrap();
-    assert!(db.joins().list_all(s.execution.id).await.unwrap().is_empty());
-    assert_eq!(db.checkpoints().superseded_at(exit.id).await.unwrap(), Some(Some(t(10))));
-    assert_eq!(db.checkpoints().list_for_execution(s.execution.id).await.unwrap(), vec![s.entry.clone()]);
-    assert!(db.boundaries().list_for_execution(s.execution.id).await.unwrap().is_empty());
+    assert!(db.joins().list_all(s.tenant, s.execution.id).await.unwrap().is_empty());
+    assert_eq!(db.checkpoints().superseded_at(s.tenant, exit.id).await.unwrap(), Some(Some(t(10))));
+    assert_eq!(
+        db.checkpoints().list_for_execution(s.tenant, s.execution.id).await.unwrap(),
+        vec![s.entry.clone()]
+    );
+    assert!(db.boundaries().list_for_execution(s.tenant, s.execution.id).await.unwrap().is_empty());
     let e = db.executions().get_one(s.tenant, s.execution.id).await.unwrap().unwrap();
     assert_eq!((e.status, e.cursor.as_deref()), (ExecutionStatus::Paused, Some("a")));
     assert_eq!(db.executions().lease(s.execution.id).await.unwrap(), None);
@@ -331,9 +334,39 @@ async fn close_commits_what_was_queued_and_ends_the_writer_while_others_hold_the
     queued.await.unwrap().unwrap();
     let late = other.write(UnitOfWork::one(Write::Release(s.execution.id))).await;
     assert!(matches!(late, Err(WriteError::Stopped)), "{late:?}");
-    // Every connection is closed: SQLite folded the WAL into the database file and removed it.
-    let wal = dir.path().join("wtb.db-wal");
-    assert!(!wal.exists(), "the WAL is still there: a connection stayed open");
+    // The writer is gone and the WAL was folded into the database file: nothing is left in it.
+    let wal = std::fs::metadata(dir.path().join("wtb.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL still holds {wal} bytes after close");
     let reopened = Sqlite::open(&dir.path().join("wtb.db"), Durability::Full).await.unwrap();
     assert!(reopened.executions().get_one(s.tenant, s.execution.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn every_read_of_a_tenant_s_rows_takes_the_tenant_and_another_tenant_reads_nothing() {
+    let (_dir, db) = open().await;
+    let (s, unit, _) = start_unit();
+    db.write(unit).await.unwrap();
+    let (mine, other, e, cp) = (s.tenant, TenantId::DEFAULT, s.execution.id, s.entry.id);
+    assert!(db.checkpoints().get_one(mine, cp).await.unwrap().is_some());
+    assert_eq!(db.checkpoints().get_one(other, cp).await.unwrap(), None);
+    assert_eq!(db.checkpoints().superseded_at(other, cp).await.unwrap(), None);
+    assert!(db.checkpoints().list_for_execution(other, e).await.unwrap().is_empty());
+    assert!(db.checkpoints().list_history(other, e).await.unwrap().is_empty());
+    assert_eq!(db.checkpoints().progress(other, e).await.unwrap(), (0, 0));
+    assert_eq!(db.boundaries().list_open(mine, e).await.unwrap().len(), 1);
+    assert!(db.boundaries().list_open(other, e).await.unwrap().is_empty());
+    assert!(db.boundaries().list_for_execution(other, e).await.unwrap().is_empty());
+    assert!(db.boundaries().list_history(other, e).await.unwrap().is_empty());
+    let arrival = Arrival { edge: 0, seq: 1, checkpoint: cp, forks: vec![] };
+    db.write(UnitOfWork::one(Write::Arrive(e, arrival))).await.unwrap();
+    assert_eq!(db.joins().list_all(mine, e).await.unwrap().len(), 1);
+    assert!(db.joins().list_all(other, e).await.unwrap().is_empty());
+    assert!(db.joins().list_for_execution(other, e).await.unwrap().is_empty());
+    assert_eq!(db.events().last_seq(mine, e).await.unwrap(), 1);
+    assert_eq!(db.events().last_seq(other, e).await.unwrap(), 0);
+    assert!(db.events().list_for_execution(other, e).await.unwrap().is_empty());
+    assert!(db.events().list_after(other, e, 0).await.unwrap().is_empty());
+    let root = db.checkpoints().get_one(mine, cp).await.unwrap().unwrap().file_commit;
+    assert_eq!(db.file_commits().get_one(other, root).await.unwrap(), None);
+    assert_eq!(db.file_commits().change_count(other, root).await.unwrap(), 0);
 }

@@ -119,8 +119,8 @@ impl Executor {
         announce: bool,
     ) -> Result<Drive<'a>, ExecError> {
         let id = exec.id;
-        let (seq, steps) = self.db.checkpoints().progress(id).await?;
-        let event_seq = self.db.events().last_seq(id).await?;
+        let (seq, steps) = self.db.checkpoints().progress(self.tenant, id).await?;
+        let event_seq = self.db.events().last_seq(self.tenant, id).await?;
         let breakpoints: Breakpoints =
             serde_json::from_value(self.db.executions().breakpoints(id).await?).unwrap_or_default();
         let pending = if recovering { self.db.executions().control(id).await? } else { None };
@@ -130,7 +130,7 @@ impl Executor {
         drive.seed = exec.environment.seed;
         drive.clock = exec.environment.clock;
         let corrupt = |what: &'static str, detail: String| ExecError::Db(DbError::Corrupt { what, detail });
-        for b in self.db.boundaries().list_open(id).await? {
+        for b in self.db.boundaries().list_open(self.tenant, id).await? {
             let (entry, commit) = self.stored_checkpoint(b.entry_checkpoint, "entry checkpoint").await?;
             let node = wf
                 .manifest
@@ -147,7 +147,7 @@ impl Executor {
                 delay: Duration::ZERO,
             });
         }
-        for arrival in self.db.joins().list_for_execution(id).await? {
+        for arrival in self.db.joins().list_for_execution(self.tenant, id).await? {
             let (cp, commit) = self.stored_checkpoint(arrival.checkpoint, "arrival checkpoint").await?;
             drive.waiting.entry(arrival.edge as usize).or_default().push_back(Branch {
                 arrival,

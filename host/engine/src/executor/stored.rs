@@ -12,7 +12,8 @@ impl Executor {
         &self,
         id: CheckpointId,
     ) -> Result<(Checkpoint, Execution), ExecError> {
-        let cp = self.db.checkpoints().get_one(id).await?.ok_or(ExecError::UnknownCheckpoint(id))?;
+        let cp =
+            self.db.checkpoints().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownCheckpoint(id))?;
         let exec = self
             .db
             .executions()
@@ -44,7 +45,7 @@ impl Executor {
         let cp = self
             .db
             .checkpoints()
-            .get_one(id)
+            .get_one(self.tenant, id)
             .await?
             .ok_or_else(|| ExecError::Db(DbError::Corrupt { what, detail: id.to_string() }))?;
         let commit = self.commit_of(&cp).await?;
@@ -53,7 +54,7 @@ impl Executor {
 
     /// Refuses a superseded checkpoint: only live history can be returned to or forked.
     pub(crate) async fn require_live(&self, id: CheckpointId) -> Result<(), ExecError> {
-        match self.db.checkpoints().superseded_at(id).await? {
+        match self.db.checkpoints().superseded_at(self.tenant, id).await? {
             Some(Some(at)) => Err(ExecError::Superseded { checkpoint: id, at }),
             Some(None) => Ok(()),
             None => Err(ExecError::UnknownCheckpoint(id)),

@@ -82,7 +82,7 @@ impl Inspect<'_> {
             .ok_or(ExecError::UnknownExecution(id))?;
         let mut status: HashMap<CheckpointId, String> = HashMap::new();
         let mut durations: HashMap<CheckpointId, f64> = HashMap::new();
-        for (b, _) in self.exec.db.boundaries().list_history(id).await? {
+        for (b, _) in self.exec.db.boundaries().list_history(self.exec.tenant, id).await? {
             // A reopened attempt shares its entry with the superseded one: the later row wins.
             status.insert(b.entry_checkpoint, b.status.as_str().to_owned());
             if let Some(exit) = b.exit_checkpoint {
@@ -92,7 +92,7 @@ impl Inspect<'_> {
                 }
             }
         }
-        let rows = self.exec.db.checkpoints().list_history(id).await?;
+        let rows = self.exec.db.checkpoints().list_history(self.exec.tenant, id).await?;
         let commit_of: HashMap<CheckpointId, FileCommitId> =
             rows.iter().map(|(c, _)| (c.id, c.file_commit)).collect();
         let mut counts: HashMap<FileCommitId, usize> = HashMap::new();
@@ -105,7 +105,12 @@ impl Inspect<'_> {
                 match counts.get(&cp.file_commit) {
                     Some(n) => *n,
                     None => {
-                        let n = self.exec.db.file_commits().change_count(cp.file_commit).await?;
+                        let n = self
+                            .exec
+                            .db
+                            .file_commits()
+                            .change_count(self.exec.tenant, cp.file_commit)
+                            .await?;
                         counts.insert(cp.file_commit, n);
                         n
                     }

@@ -114,7 +114,7 @@ impl Inspect<'_> {
             .exec
             .db
             .boundaries()
-            .list_for_execution(id)
+            .list_for_execution(self.exec.tenant, id)
             .await?
             .into_iter()
             .map(|boundary| NodeView { boundary })
@@ -122,7 +122,7 @@ impl Inspect<'_> {
         let mut commits: HashMap<FileCommitId, FileCommit> = HashMap::new();
         let mut checkpoints = Vec::new();
         let mut previous: Option<FileCommitId> = None;
-        for cp in self.exec.db.checkpoints().list_for_execution(id).await? {
+        for cp in self.exec.db.checkpoints().list_for_execution(self.exec.tenant, id).await? {
             if let Entry::Vacant(slot) = commits.entry(cp.file_commit) {
                 let c = self.exec.commit_of(&cp).await?;
                 slot.insert(c);
@@ -132,8 +132,15 @@ impl Inspect<'_> {
             previous = Some(cp.file_commit);
             checkpoints.push(CheckpointView { files: FileTree::clone(&c.tree), changes, checkpoint: cp });
         }
-        let events =
-            self.exec.db.events().list_for_execution(id).await?.into_iter().map(EventView::from).collect();
+        let events = self
+            .exec
+            .db
+            .events()
+            .list_for_execution(self.exec.tenant, id)
+            .await?
+            .into_iter()
+            .map(EventView::from)
+            .collect();
         Ok(ExecutionReport { execution, workflow, nodes, checkpoints, events })
     }
 
@@ -152,8 +159,15 @@ impl Inspect<'_> {
             .await?
             .ok_or(ExecError::UnknownExecution(id))?
             .status;
-        let events =
-            self.exec.db.events().list_after(id, after).await?.into_iter().map(EventView::from).collect();
+        let events = self
+            .exec
+            .db
+            .events()
+            .list_after(self.exec.tenant, id, after)
+            .await?
+            .into_iter()
+            .map(EventView::from)
+            .collect();
         Ok((status, events))
     }
 

@@ -80,9 +80,9 @@ impl Travel<'_> {
         let definition_json =
             serde_json::to_value(&definition).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
         let digest = Digest::of(definition_json.to_string().as_bytes());
-        let live = self.exec.db.checkpoints().list_for_execution(parent.id).await?;
-        let boundaries = self.exec.db.boundaries().list_for_execution(parent.id).await?;
-        let arrivals = self.exec.db.joins().list_all(parent.id).await?;
+        let live = self.exec.db.checkpoints().list_for_execution(self.exec.tenant, parent.id).await?;
+        let boundaries = self.exec.db.boundaries().list_for_execution(self.exec.tenant, parent.id).await?;
+        let arrivals = self.exec.db.joins().list_all(self.exec.tenant, parent.id).await?;
         let plan = Rewind::to(&live, &target);
         let open_ids: Vec<CheckpointId> = plan.open_entries(&live).iter().map(|c| c.id).collect();
         let waiting: Vec<(&Arrival, bool)> =

@@ -63,10 +63,10 @@ impl Travel<'_> {
         {
             return Err(ExecError::Busy { execution, holder }.into());
         }
-        let live = self.exec.db.checkpoints().list_for_execution(execution).await?;
-        let boundaries = self.exec.db.boundaries().list_for_execution(execution).await?;
-        let arrivals = self.exec.db.joins().list_all(execution).await?;
-        let event_seq = self.exec.db.events().last_seq(execution).await? + 1;
+        let live = self.exec.db.checkpoints().list_for_execution(self.exec.tenant, execution).await?;
+        let boundaries = self.exec.db.boundaries().list_for_execution(self.exec.tenant, execution).await?;
+        let arrivals = self.exec.db.joins().list_all(self.exec.tenant, execution).await?;
+        let event_seq = self.exec.db.events().last_seq(self.exec.tenant, execution).await? + 1;
         let plan = Rewind::to(&live, &target);
 
         let mut work = UnitOfWork::new();

@@ -83,7 +83,7 @@ async fn scenario(
     let wf = exec.load_workflow(&dir.join("one.toml")).await?;
     for _ in 0..executions {
         let id = exec.run(&wf, Map::new()).await?.execution;
-        let first = exec.database().events().last_seq(id).await? + 1;
+        let first = exec.database().events().last_seq(exec.tenant(), id).await? + 1;
         let now = exec.clock().now();
         let events: Vec<OutboxEvent> = (first..first + extra_per_execution)
             .map(|seq| OutboxEvent {

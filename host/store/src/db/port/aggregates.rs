@@ -2,8 +2,9 @@
 //! statement whose answer the caller needs (claiming a lease, revoking a token), which a
 //! [`super::UnitOfWork`] cannot answer.
 //!
-//! A read that names no tenant takes an id the caller already resolved through a
-//! tenant-scoped read (an execution's checkpoints, say, after `executions().get_one`).
+//! Every read of a tenant's data takes the tenant, and a row of another tenant is as absent
+//! as one that does not exist. The lease and control operations act by execution id for the
+//! host's own processes, across tenants by design (a process renews all its leases).
 
 use super::rows::{
     Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DeliveryFilter, DeliveryRow, ExperimentRecord,
@@ -66,32 +67,47 @@ pub trait Executions: Send + Sync {
 #[async_trait]
 pub trait Checkpoints: Send + Sync {
     /// Checkpoint `id` (its execution tells the tenant).
-    async fn get_one(&self, id: CheckpointId) -> Result<Option<Checkpoint>, DbError>;
+    async fn get_one(&self, tenant: TenantId, id: CheckpointId) -> Result<Option<Checkpoint>, DbError>;
     /// An execution's live checkpoints, in order.
-    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<Checkpoint>, DbError>;
+    async fn list_for_execution(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<Checkpoint>, DbError>;
     /// Every checkpoint of an execution, with when it was rolled back past.
     async fn list_history(
         &self,
+        tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError>;
     /// Every checkpoint of the tenant (fsck).
     async fn list_for_tenant(&self, tenant: TenantId) -> Result<Vec<Checkpoint>, DbError>;
     /// Whether checkpoint `id` exists and, if so, when it was rolled back past.
-    async fn superseded_at(&self, id: CheckpointId) -> Result<Option<Option<Timestamp>>, DbError>;
+    async fn superseded_at(
+        &self,
+        tenant: TenantId,
+        id: CheckpointId,
+    ) -> Result<Option<Option<Timestamp>>, DbError>;
     /// Nodes done and nodes begun in an execution.
-    async fn progress(&self, execution: ExecutionId) -> Result<(u32, u32), DbError>;
+    async fn progress(&self, tenant: TenantId, execution: ExecutionId) -> Result<(u32, u32), DbError>;
 }
 
 /// Node attempts.
 #[async_trait]
 pub trait Boundaries: Send + Sync {
     /// An execution's live attempts, in order.
-    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError>;
+    async fn list_for_execution(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<NodeBoundary>, DbError>;
     /// An execution's attempts without an outcome.
-    async fn list_open(&self, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError>;
+    async fn list_open(&self, tenant: TenantId, execution: ExecutionId)
+    -> Result<Vec<NodeBoundary>, DbError>;
     /// Every attempt of an execution, with when it was rolled back past.
     async fn list_history(
         &self,
+        tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError>;
     /// Every finished attempt's entry-to-exit time, µs (the bench's percentiles).
@@ -102,9 +118,13 @@ pub trait Boundaries: Send + Sync {
 #[async_trait]
 pub trait Joins: Send + Sync {
     /// Every arrival of an execution, consumed or not.
-    async fn list_all(&self, execution: ExecutionId) -> Result<Vec<Arrival>, DbError>;
+    async fn list_all(&self, tenant: TenantId, execution: ExecutionId) -> Result<Vec<Arrival>, DbError>;
     /// The arrivals still waiting.
-    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<Arrival>, DbError>;
+    async fn list_for_execution(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<Arrival>, DbError>;
 }
 
 /// File commits.
@@ -113,7 +133,7 @@ pub trait FileCommits: Send + Sync {
     /// The tenant's commit `id`, its tree rebuilt.
     async fn get_one(&self, tenant: TenantId, id: FileCommitId) -> Result<Option<FileCommit>, DbError>;
     /// How many paths commit `id` changed.
-    async fn change_count(&self, id: FileCommitId) -> Result<usize, DbError>;
+    async fn change_count(&self, tenant: TenantId, id: FileCommitId) -> Result<usize, DbError>;
     /// Every commit of the tenant (fsck).
     async fn list_ids(&self, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError>;
 }
@@ -161,11 +181,20 @@ pub trait Workflows: Send + Sync {
 #[async_trait]
 pub trait Events: Send + Sync {
     /// An execution's events, in order.
-    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<OutboxEvent>, DbError>;
+    async fn list_for_execution(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<OutboxEvent>, DbError>;
     /// An execution's events after seq `after`.
-    async fn list_after(&self, execution: ExecutionId, after: u32) -> Result<Vec<OutboxEvent>, DbError>;
+    async fn list_after(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+        after: u32,
+    ) -> Result<Vec<OutboxEvent>, DbError>;
     /// An execution's last event seq (0 when none).
-    async fn last_seq(&self, execution: ExecutionId) -> Result<u32, DbError>;
+    async fn last_seq(&self, tenant: TenantId, execution: ExecutionId) -> Result<u32, DbError>;
     /// The tenant's events whose execution is gone (fsck).
     async fn without_aggregate(&self, tenant: TenantId) -> Result<Vec<(EventId, ExecutionId)>, DbError>;
 }

@@ -7,8 +7,12 @@ use super::decode::{in_range, in_range_opt, int, parsed, parsed_opt};
 use sqlx::SqliteExecutor;
 use uuid::Uuid;
 use wtb_core::model::{
-    AttemptStatus, BoundaryId, CheckpointId, ExecutionId, NodeBoundary, Timestamp, TrapKind,
+    AttemptStatus, BoundaryId, CheckpointId, ExecutionId, NodeBoundary, TenantId, Timestamp, TrapKind,
 };
+
+/// The condition that an attempt's execution is the bound tenant's (every read takes it).
+const OWNED: &str =
+    "EXISTS (SELECT 1 FROM executions e WHERE e.id = node_boundaries.execution_id AND e.tenant_id = ?)";
 
 /// The columns an attempt's end decides, in the order [`bind_outcome`] binds them.
 const OUTCOME: &str = "exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
@@ -67,10 +71,12 @@ fn bind_outcome(batch: &mut Batch<'_>, b: &NodeBoundary) {
 /// An execution's live boundaries (not superseded by a rollback) in the order they started.
 pub async fn list_for_execution(
     db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND superseded_at IS NULL ORDER BY started_at, id"))
+    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
         .bind(execution.uuid())
+        .bind(tenant.uuid())
         .fetch_all(db)
         .await?;
     rows.into_iter().map(NodeBoundary::try_from).collect()
@@ -137,10 +143,12 @@ impl TryFrom<Row> for NodeBoundary {
 /// The attempts of an execution that have no exit yet: what a resume runs.
 pub async fn list_open(
     db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL ORDER BY started_at, id"))
+    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
         .bind(execution.uuid())
+        .bind(tenant.uuid())
         .fetch_all(db)
         .await?;
     rows.into_iter().map(NodeBoundary::try_from).collect()
@@ -149,12 +157,14 @@ pub async fn list_open(
 /// Every boundary of an execution, superseded ones included, with when they were superseded.
 pub async fn list_history(
     db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError> {
     let rows = sqlx::query_as::<_, HistoryRow>(&format!(
-        "SELECT {COLUMNS}, superseded_at FROM node_boundaries WHERE execution_id = ? ORDER BY started_at, id"
+        "SELECT {COLUMNS}, superseded_at FROM node_boundaries WHERE execution_id = ? AND {OWNED} ORDER BY started_at, id"
     ))
     .bind(execution.uuid())
+    .bind(tenant.uuid())
     .fetch_all(db)
     .await?;
     rows.into_iter()

@@ -5,7 +5,14 @@ use super::batch::Batch;
 use super::decode::{from_json, in_range, parsed};
 use sqlx::SqliteExecutor;
 use uuid::Uuid;
-use wtb_core::model::{Checkpoint, CheckpointId, CheckpointKind, ExecutionId, FileCommitId, Timestamp};
+use wtb_core::model::{
+    Checkpoint, CheckpointId, CheckpointKind, ExecutionId, FileCommitId, TenantId, Timestamp,
+};
+
+/// The condition that a checkpoint's execution is the bound tenant's: every read takes the
+/// tenant, so a checkpoint id alone never reaches another tenant's row.
+const OWNED: &str =
+    "EXISTS (SELECT 1 FROM executions e WHERE e.id = checkpoints.execution_id AND e.tenant_id = ?)";
 
 const COLUMNS: &str =
     "id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents";
@@ -36,10 +43,15 @@ pub fn insert_into(batch: &mut Batch<'_>, cp: &Checkpoint) {
     .bind(ids_json(&cp.parents));
 }
 
-/// The checkpoint with `id`.
-pub async fn get_one(db: impl SqliteExecutor<'_>, id: CheckpointId) -> Result<Option<Checkpoint>, DbError> {
-    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ?"))
+/// The tenant's checkpoint with `id`.
+pub async fn get_one(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    id: CheckpointId,
+) -> Result<Option<Checkpoint>, DbError> {
+    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ? AND {OWNED}"))
         .bind(id.uuid())
+        .bind(tenant.uuid())
         .fetch_optional(db)
         .await?
         .map(Checkpoint::try_from)
@@ -49,12 +61,14 @@ pub async fn get_one(db: impl SqliteExecutor<'_>, id: CheckpointId) -> Result<Op
 /// An execution's live checkpoints (not superseded by a rollback) in order.
 pub async fn list_for_execution(
     db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<Checkpoint>, DbError> {
     let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM checkpoints WHERE execution_id = ? AND superseded_at IS NULL ORDER BY seq"
+        "SELECT {COLUMNS} FROM checkpoints WHERE execution_id = ? AND superseded_at IS NULL AND {OWNED} ORDER BY seq"
     ))
     .bind(execution.uuid())
+    .bind(tenant.uuid())
     .fetch_all(db)
     .await?;
     rows.into_iter().map(Checkpoint::try_from).collect()
@@ -63,12 +77,14 @@ pub async fn list_for_execution(
 /// Every checkpoint of an execution in order, superseded ones included, with when they were.
 pub async fn list_history(
     db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError> {
     let rows = sqlx::query_as::<_, HistoryRow>(&format!(
-        "SELECT {COLUMNS}, superseded_at FROM checkpoints WHERE execution_id = ? ORDER BY seq"
+        "SELECT {COLUMNS}, superseded_at FROM checkpoints WHERE execution_id = ? AND {OWNED} ORDER BY seq"
     ))
     .bind(execution.uuid())
+    .bind(tenant.uuid())
     .fetch_all(db)
     .await?;
     rows.into_iter()
@@ -92,12 +108,12 @@ pub async fn list_for_tenant(
 /// When a checkpoint was superseded (`None`: live); outer `None`: no such checkpoint.
 pub async fn superseded_at(
     db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
     id: CheckpointId,
 ) -> Result<Option<Option<Timestamp>>, DbError> {
-    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT superseded_at FROM checkpoints WHERE id = ?")
-        .bind(id.uuid())
-        .fetch_optional(db)
-        .await?;
+    let sql = format!("SELECT superseded_at FROM checkpoints WHERE id = ? AND {OWNED}");
+    let row: Option<(Option<i64>,)> =
+        sqlx::query_as(&sql).bind(id.uuid()).bind(tenant.uuid()).fetch_optional(db).await?;
     Ok(row.map(|(t,)| t.map(Timestamp::from_micros)))
 }
 
@@ -167,10 +183,15 @@ pub(super) fn parse_ids(column: &'static str, text: &str) -> Result<Vec<Checkpoi
 
 /// The highest seq (superseded checkpoints included: history only grows) and the number of
 /// live entry checkpoints (node attempts counted against `max_steps`) of an execution.
-pub async fn progress(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<(u32, u32), DbError> {
+pub async fn progress(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    execution: ExecutionId,
+) -> Result<(u32, u32), DbError> {
     let (seq, entries): (i64, i64) =
-        sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(kind = 'entry' AND superseded_at IS NULL), 0) FROM checkpoints WHERE execution_id = ?")
+        sqlx::query_as(&format!("SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(kind = 'entry' AND superseded_at IS NULL), 0) FROM checkpoints WHERE execution_id = ? AND {OWNED}"))
             .bind(execution.uuid())
+            .bind(tenant.uuid())
             .fetch_one(db)
             .await?;
     let range = |v: i64| {

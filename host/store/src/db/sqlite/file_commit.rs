@@ -193,11 +193,14 @@ impl TryFrom<ChangeRow> for FileChange {
 }
 
 /// How many paths commit `id` changed from its parent.
-pub async fn change_count(conn: &mut SqliteConnection, id: FileCommitId) -> Result<usize, DbError> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM file_changes WHERE commit_id = ?")
-        .bind(id.uuid())
-        .fetch_one(conn)
-        .await?;
+pub async fn change_count(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: FileCommitId,
+) -> Result<usize, DbError> {
+    let sql = "SELECT COUNT(*) FROM file_changes WHERE commit_id = ?
+               AND EXISTS (SELECT 1 FROM file_commits f WHERE f.id = file_changes.commit_id AND f.tenant_id = ?)";
+    let (n,): (i64,) = sqlx::query_as(sql).bind(id.uuid()).bind(tenant.uuid()).fetch_one(conn).await?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 

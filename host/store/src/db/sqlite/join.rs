@@ -4,7 +4,7 @@ use super::DbError;
 use super::batch::Batch;
 use crate::db::port::Arrival;
 use sqlx::SqliteExecutor;
-use wtb_core::model::{CheckpointId, ExecutionId};
+use wtb_core::model::{CheckpointId, ExecutionId, TenantId};
 
 /// Records a branch waiting at a join (in its exit transaction).
 pub fn insert_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
@@ -38,28 +38,36 @@ pub fn delete_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
 }
 
 /// Every arrival of an execution, consumed or not (what a rollback re-decides).
-pub async fn list_all(db: impl SqliteExecutor<'_>, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
-    list(db, execution, "").await
+pub async fn list_all(
+    db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
+    execution: ExecutionId,
+) -> Result<Vec<Arrival>, DbError> {
+    list(db, tenant, execution, "").await
 }
 
 /// The branches waiting at joins, FIFO per edge: what a resume puts back.
 pub async fn list_for_execution(
     db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<Arrival>, DbError> {
-    list(db, execution, "AND consumed = 0").await
+    list(db, tenant, execution, "AND consumed = 0").await
 }
 
 async fn list(
     db: impl SqliteExecutor<'_>,
+    tenant: TenantId,
     execution: ExecutionId,
     filter: &str,
 ) -> Result<Vec<Arrival>, DbError> {
     let sql = format!(
-        "SELECT edge, seq, checkpoint_id, forks FROM join_arrivals WHERE execution_id = ? {filter} ORDER BY edge, seq"
+        "SELECT edge, seq, checkpoint_id, forks FROM join_arrivals WHERE execution_id = ? {filter}
+         AND EXISTS (SELECT 1 FROM executions e WHERE e.id = join_arrivals.execution_id AND e.tenant_id = ?)
+         ORDER BY edge, seq"
     );
     let rows: Vec<(i64, i64, uuid::Uuid, String)> =
-        sqlx::query_as(&sql).bind(execution.uuid()).fetch_all(db).await?;
+        sqlx::query_as(&sql).bind(execution.uuid()).bind(tenant.uuid()).fetch_all(db).await?;
     rows.into_iter()
         .map(|(edge, seq, c, forks)| {
             let bad = |what: &'static str| DbError::Corrupt { what, detail: "out of range".into() };

@@ -120,13 +120,17 @@ impl Database for Sqlite {
     }
 
     async fn close(&self) {
-        // The readers first, then the writer once its queued groups have committed: one
-        // connection is then surely the last to close, and it folds the WAL into the database
-        // file (readers closing at once on their threads can each see the others still open).
-        self.pool.close().await;
+        // The writer first: its queued groups commit and its connection closes. Then the WAL
+        // is folded into the database file and truncated before the readers close: pooled
+        // connections closing at once on their own threads can each see another still open,
+        // and then none of them removes it.
         if let Some(writer) = self.committer.shut() {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
+            tracing::warn!("folding the WAL back at close: {e}");
+        }
+        self.pool.close().await;
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -40,33 +40,39 @@ pub fn insert_all_into(batch: &mut Batch<'_>, events: &[OutboxEvent]) {
 /// An execution's events in order.
 pub async fn list_for_execution(
     conn: &mut SqliteConnection,
+    tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<OutboxEvent>, DbError> {
-    list_after(conn, execution, 0).await
+    list_after(conn, tenant, execution, 0).await
 }
 
 /// An execution's events with `seq` above `after`, in order (what a live stream has not sent).
 pub async fn list_after(
     conn: &mut SqliteConnection,
+    tenant: TenantId,
     execution: ExecutionId,
     after: u32,
 ) -> Result<Vec<OutboxEvent>, DbError> {
     let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM outbox WHERE execution_id = ? AND seq > ? ORDER BY seq"
+        "SELECT {COLUMNS} FROM outbox WHERE execution_id = ? AND seq > ? AND tenant_id = ? ORDER BY seq"
     ))
     .bind(execution.uuid())
     .bind(after)
+    .bind(tenant.uuid())
     .fetch_all(&mut *conn)
     .await?;
     rows.into_iter().map(OutboxEvent::try_from).collect()
 }
 
 /// The highest event seq of an execution (0 if none), to continue numbering after a restart.
-pub async fn last_seq(conn: &mut SqliteConnection, execution: ExecutionId) -> Result<u32, DbError> {
-    let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE execution_id = ?")
-        .bind(execution.uuid())
-        .fetch_one(&mut *conn)
-        .await?;
+pub async fn last_seq(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    execution: ExecutionId,
+) -> Result<u32, DbError> {
+    let sql = "SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE execution_id = ? AND tenant_id = ?";
+    let seq: i64 =
+        sqlx::query_scalar(sql).bind(execution.uuid()).bind(tenant.uuid()).fetch_one(&mut *conn).await?;
     in_range("seq", seq)
 }
 

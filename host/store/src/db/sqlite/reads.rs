@@ -82,42 +82,60 @@ impl Executions for Sqlite {
 
 #[async_trait]
 impl Checkpoints for Sqlite {
-    async fn get_one(&self, id: CheckpointId) -> Result<Option<Checkpoint>, DbError> {
-        checkpoint::get_one(&self.pool, id).await
+    async fn get_one(&self, tenant: TenantId, id: CheckpointId) -> Result<Option<Checkpoint>, DbError> {
+        checkpoint::get_one(&self.pool, tenant, id).await
     }
-    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<Checkpoint>, DbError> {
-        checkpoint::list_for_execution(&self.pool, execution).await
+    async fn list_for_execution(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<Checkpoint>, DbError> {
+        checkpoint::list_for_execution(&self.pool, tenant, execution).await
     }
     async fn list_history(
         &self,
+        tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError> {
-        checkpoint::list_history(&self.pool, execution).await
+        checkpoint::list_history(&self.pool, tenant, execution).await
     }
     async fn list_for_tenant(&self, tenant: TenantId) -> Result<Vec<Checkpoint>, DbError> {
         checkpoint::list_for_tenant(&self.pool, tenant).await
     }
-    async fn superseded_at(&self, id: CheckpointId) -> Result<Option<Option<Timestamp>>, DbError> {
-        checkpoint::superseded_at(&self.pool, id).await
+    async fn superseded_at(
+        &self,
+        tenant: TenantId,
+        id: CheckpointId,
+    ) -> Result<Option<Option<Timestamp>>, DbError> {
+        checkpoint::superseded_at(&self.pool, tenant, id).await
     }
-    async fn progress(&self, execution: ExecutionId) -> Result<(u32, u32), DbError> {
-        checkpoint::progress(&self.pool, execution).await
+    async fn progress(&self, tenant: TenantId, execution: ExecutionId) -> Result<(u32, u32), DbError> {
+        checkpoint::progress(&self.pool, tenant, execution).await
     }
 }
 
 #[async_trait]
 impl Boundaries for Sqlite {
-    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError> {
-        boundary::list_for_execution(&self.pool, execution).await
+    async fn list_for_execution(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<NodeBoundary>, DbError> {
+        boundary::list_for_execution(&self.pool, tenant, execution).await
     }
-    async fn list_open(&self, execution: ExecutionId) -> Result<Vec<NodeBoundary>, DbError> {
-        boundary::list_open(&self.pool, execution).await
+    async fn list_open(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<NodeBoundary>, DbError> {
+        boundary::list_open(&self.pool, tenant, execution).await
     }
     async fn list_history(
         &self,
+        tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError> {
-        boundary::list_history(&self.pool, execution).await
+        boundary::list_history(&self.pool, tenant, execution).await
     }
     async fn latencies(&self) -> Result<Vec<i64>, DbError> {
         boundary::latencies(&self.pool).await
@@ -126,11 +144,15 @@ impl Boundaries for Sqlite {
 
 #[async_trait]
 impl Joins for Sqlite {
-    async fn list_all(&self, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
-        join::list_all(&self.pool, execution).await
+    async fn list_all(&self, tenant: TenantId, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
+        join::list_all(&self.pool, tenant, execution).await
     }
-    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
-        join::list_for_execution(&self.pool, execution).await
+    async fn list_for_execution(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<Arrival>, DbError> {
+        join::list_for_execution(&self.pool, tenant, execution).await
     }
 }
 
@@ -139,8 +161,8 @@ impl FileCommits for Sqlite {
     async fn get_one(&self, tenant: TenantId, id: FileCommitId) -> Result<Option<FileCommit>, DbError> {
         file_commit::get_one(&mut *self.conn().await?, tenant, id).await
     }
-    async fn change_count(&self, id: FileCommitId) -> Result<usize, DbError> {
-        file_commit::change_count(&mut *self.conn().await?, id).await
+    async fn change_count(&self, tenant: TenantId, id: FileCommitId) -> Result<usize, DbError> {
+        file_commit::change_count(&mut *self.conn().await?, tenant, id).await
     }
     async fn list_ids(&self, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError> {
         file_commit::list_ids(&mut *self.conn().await?, tenant).await
@@ -195,14 +217,23 @@ impl Workflows for Sqlite {
 
 #[async_trait]
 impl Events for Sqlite {
-    async fn list_for_execution(&self, execution: ExecutionId) -> Result<Vec<OutboxEvent>, DbError> {
-        outbox::list_for_execution(&mut *self.conn().await?, execution).await
+    async fn list_for_execution(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+    ) -> Result<Vec<OutboxEvent>, DbError> {
+        outbox::list_for_execution(&mut *self.conn().await?, tenant, execution).await
     }
-    async fn list_after(&self, execution: ExecutionId, after: u32) -> Result<Vec<OutboxEvent>, DbError> {
-        outbox::list_after(&mut *self.conn().await?, execution, after).await
+    async fn list_after(
+        &self,
+        tenant: TenantId,
+        execution: ExecutionId,
+        after: u32,
+    ) -> Result<Vec<OutboxEvent>, DbError> {
+        outbox::list_after(&mut *self.conn().await?, tenant, execution, after).await
     }
-    async fn last_seq(&self, execution: ExecutionId) -> Result<u32, DbError> {
-        outbox::last_seq(&mut *self.conn().await?, execution).await
+    async fn last_seq(&self, tenant: TenantId, execution: ExecutionId) -> Result<u32, DbError> {
+        outbox::last_seq(&mut *self.conn().await?, tenant, execution).await
     }
     async fn without_aggregate(&self, tenant: TenantId) -> Result<Vec<(EventId, ExecutionId)>, DbError> {
         outbox::without_aggregate(&mut *self.conn().await?, tenant).await
