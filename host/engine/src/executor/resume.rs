@@ -17,8 +17,7 @@ impl Executor {
     /// Continues a paused execution, or one whose process died (its open attempts re-run from
     /// their entry checkpoints, workspaces restored first). The workflow is the stored one.
     pub async fn resume(&self, id: ExecutionId, parallelism: usize) -> Result<RunSummary, ExecError> {
-        let exec =
-            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        let exec = self.execution_of_tenant(id).await?;
         let recovering = exec.status == ExecutionStatus::Running;
         let transition = if recovering { Transition::Start } else { Transition::Resume };
         exec.status.apply(transition).map_err(ExecError::Illegal)?;
@@ -41,13 +40,7 @@ impl Executor {
 
     /// The execution's status.
     pub async fn status(&self, id: ExecutionId) -> Result<ExecutionStatus, ExecError> {
-        Ok(self
-            .db
-            .executions()
-            .get_one(self.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?
-            .status)
+        Ok(self.execution_of_tenant(id).await?.status)
     }
 
     /// Asks the process running `id` to pause it at the next node boundary.
@@ -55,8 +48,7 @@ impl Executor {
         if self.db.executions().request(self.tenant, id, Control::Pause.as_str()).await? {
             return Ok(());
         }
-        let exec =
-            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        let exec = self.execution_of_tenant(id).await?;
         exec.status.apply(Transition::Pause).map_err(ExecError::Illegal)?;
         Err(ExecError::InvalidState(format!("execution {id} is {}", exec.status)))
     }
@@ -71,8 +63,7 @@ impl Executor {
     /// interrupts its guests within a few epoch ticks) and `Ok(None)` returned; a paused one,
     /// or one whose process died, is cancelled here and its summary returned.
     pub async fn cancel(&self, id: ExecutionId) -> Result<Option<RunSummary>, ExecError> {
-        let exec =
-            self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))?;
+        let exec = self.execution_of_tenant(id).await?;
         exec.status.apply(Transition::Cancel).map_err(ExecError::Illegal)?;
         let now = self.clock.now();
         if self.controls.is_driving(id)

@@ -2,10 +2,16 @@
 //! the tenant, a checkpoint with its file commit, whether it is still live.
 
 use super::{ExecError, Executor};
-use wtb_core::model::{Checkpoint, CheckpointId, Execution, FileCommit};
+use wtb_core::model::{Checkpoint, CheckpointId, Execution, ExecutionId, FileCommit};
 use wtb_store::db::DbError;
 
 impl Executor {
+    /// The tenant's execution `id`, or [`ExecError::UnknownExecution`] (also for another
+    /// tenant's: no existence leak).
+    pub(crate) async fn execution_of_tenant(&self, id: ExecutionId) -> Result<Execution, ExecError> {
+        self.db.executions().get_one(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))
+    }
+
     /// The tenant's checkpoint `id` with its execution, or [`ExecError::UnknownCheckpoint`]
     /// (also for another tenant's: no existence leak).
     pub(crate) async fn checkpoint_of_tenant(

@@ -268,13 +268,7 @@ impl Experiments<'_> {
     ) -> Result<BTreeMap<(String, String, u32), (ExecutionId, ExecutionStatus)>, ExperimentError> {
         let mut out = BTreeMap::new();
         for e in self.exec.db.experiments().cells(self.exec.tenant, id).await? {
-            let exec = self
-                .exec
-                .db
-                .executions()
-                .get_one(self.exec.tenant, e)
-                .await?
-                .ok_or(ExecError::UnknownExecution(e))?;
+            let exec = self.exec.execution_of_tenant(e).await?;
             if let Some(c) = exec.environment.cell {
                 out.insert((c.variant, c.environment, c.repetition), (exec.id, exec.status));
             }

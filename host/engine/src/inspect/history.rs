@@ -73,13 +73,7 @@ impl Inspect<'_> {
     /// The timeline of `id`: every checkpoint with its attempt's status, state size and files
     /// changed; superseded ones say when. The fork parent is on the execution row.
     pub async fn history(&self, id: ExecutionId) -> Result<History, ExecError> {
-        let execution = self
-            .exec
-            .db
-            .executions()
-            .get_one(self.exec.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?;
+        let execution = self.exec.execution_of_tenant(id).await?;
         let mut status: HashMap<CheckpointId, String> = HashMap::new();
         let mut durations: HashMap<CheckpointId, f64> = HashMap::new();
         for (b, _) in self.exec.db.boundaries().list_history(self.exec.tenant, id).await? {

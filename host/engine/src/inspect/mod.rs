@@ -95,13 +95,7 @@ impl Inspect<'_> {
 
     /// Everything about execution `id`, or [`ExecError::UnknownExecution`].
     pub async fn describe(&self, id: ExecutionId) -> Result<ExecutionReport, ExecError> {
-        let execution = self
-            .exec
-            .db
-            .executions()
-            .get_one(self.exec.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?;
+        let execution = self.exec.execution_of_tenant(id).await?;
         let workflow = self
             .exec
             .db
@@ -151,14 +145,7 @@ impl Inspect<'_> {
         after: u32,
     ) -> Result<(wtb_core::model::ExecutionStatus, Vec<EventView>), ExecError> {
         // Status first: events committed before a final status are then always in the batch.
-        let status = self
-            .exec
-            .db
-            .executions()
-            .get_one(self.exec.tenant, id)
-            .await?
-            .ok_or(ExecError::UnknownExecution(id))?
-            .status;
+        let status = self.exec.execution_of_tenant(id).await?.status;
         let events = self
             .exec
             .db

@@ -41,13 +41,7 @@ impl Travel<'_> {
         execution: ExecutionId,
         to: CheckpointId,
     ) -> Result<RolledBack, TravelError> {
-        let exec = self
-            .exec
-            .db
-            .executions()
-            .get_one(self.exec.tenant, execution)
-            .await?
-            .ok_or(ExecError::UnknownExecution(execution))?;
+        let exec = self.exec.execution_of_tenant(execution).await?;
         let (target, _) = self.exec.checkpoint_of_tenant(to).await?;
         if target.execution != execution {
             return Err(TravelError::OtherExecution { checkpoint: to, owner: target.execution, execution });
