@@ -2,7 +2,8 @@
 
 use serde_json::json;
 use wtb::db::sqlite;
-use wtb::db::sqlite::batch::{Batch, End};
+use wtb::db::sqlite::SqlitePool;
+use wtb::db::sqlite::batch::Batch;
 use wtb::db::{self, DbError};
 use wtb::model::*;
 
@@ -14,6 +15,18 @@ fn blob(content: &[u8]) -> BlobRecord {
         inline: Some(content.to_vec()),
         created_at: Timestamp::from_micros(1),
     }
+}
+
+/// Runs `batch` in one transaction: committed when every statement ran and `commit` is set,
+/// rolled back otherwise (as the writer undoes a failing unit).
+async fn in_transaction(pool: &SqlitePool, batch: Batch<'_>, commit: bool) -> Result<(), DbError> {
+    let mut tx = pool.begin().await?;
+    let ran = batch.execute(&mut tx).await;
+    match ran.is_ok() && commit {
+        true => tx.commit().await?,
+        false => tx.rollback().await?,
+    }
+    ran
 }
 
 #[tokio::test]
@@ -40,7 +53,7 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
     sqlite::blob::insert_into(&mut batch, &a);
     sqlite::checkpoint::insert_into(&mut batch, &orphan);
     sqlite::blob::insert_into(&mut batch, &b);
-    let err = batch.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
+    let err = in_transaction(&pool, batch, true).await.unwrap_err();
     assert!(matches!(err, DbError::Sqlx(_)), "{err}");
     assert!(
         sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
@@ -49,7 +62,7 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
 
     let mut batch = Batch::new();
     sqlite::blob::insert_into(&mut batch, &a);
-    batch.execute_atomic(&mut conn, End::Rollback).await.unwrap();
+    in_transaction(&pool, batch, false).await.unwrap();
     assert!(
         sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
         "rolled back on request"
@@ -58,7 +71,7 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
     let mut batch = Batch::new();
     sqlite::blob::insert_into(&mut batch, &a);
     sqlite::blob::insert_into(&mut batch, &b);
-    batch.execute_atomic(&mut conn, End::Commit).await.unwrap();
+    in_transaction(&pool, batch, true).await.unwrap();
     assert!(sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().is_some());
 }
 
@@ -77,7 +90,7 @@ async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
     let orphan = CheckpointId::from_uuid(uuid::Uuid::from_u128(1));
     batch.statement("INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at) VALUES (?, ?, 1, 'n', 'entry', 1, '{}', ?, 0)")
         .bind(orphan.uuid()).bind(uuid::Uuid::from_u128(2)).bind(uuid::Uuid::from_u128(3));
-    batch.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
+    in_transaction(&pool, batch, true).await.unwrap_err();
     assert!(
         sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &blobs[0].digest).await.unwrap().is_none(),
         "first chunk undone"
@@ -87,7 +100,7 @@ async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
     for b in &blobs {
         sqlite::blob::insert_into(&mut batch, b);
     }
-    batch.execute_atomic(&mut conn, End::Commit).await.unwrap();
+    in_transaction(&pool, batch, true).await.unwrap();
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs").fetch_one(&mut *conn).await.unwrap();
     assert_eq!(n, 20_000);
 }
@@ -136,7 +149,7 @@ async fn an_appended_batch_runs_after_the_first_with_its_own_binds_and_carries_i
     sqlite::blob::insert_into(&mut tail, &second);
     sqlite::blob::insert_into(&mut tail, &third);
     head.append(tail);
-    head.execute_atomic(&mut conn, End::Commit).await.unwrap();
+    in_transaction(&pool, head, true).await.unwrap();
     for b in [&first, &second, &third] {
         assert_eq!(
             sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(),
@@ -151,6 +164,6 @@ async fn an_appended_batch_runs_after_the_first_with_its_own_binds_and_carries_i
     let mut tail = Batch::new();
     tail.bind(1_i64); // a parameter before any statement
     head.append(tail);
-    head.execute_atomic(&mut conn, End::Commit).await.unwrap_err();
+    in_transaction(&pool, head, true).await.unwrap_err();
     assert!(sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &fresh.digest).await.unwrap().is_none());
 }

@@ -14,17 +14,6 @@ use sqlx::sqlite::{SqliteArgumentValue, SqliteArguments};
 use sqlx::{Arguments as _, Encode, Sqlite, SqliteConnection, SqliteExecutor, Type};
 use std::borrow::Cow;
 
-/// How [`Batch::execute_atomic`] ends its transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    /// Make every statement durable together.
-    Commit,
-    /// Run every statement, then undo them all (fault-injection tests).
-    Rollback,
-    /// Leave the transaction open (crash tests abort the process right after).
-    Open,
-}
-
 /// Statements and their arguments, executed together by [`Batch::execute`] (through sqlx) or
 /// [`Batch::execute_direct`] (on a connection the caller's thread owns).
 ///
@@ -191,24 +180,5 @@ impl<'q> Batch<'q> {
             prepared.raw_execute()?;
         }
         Ok(())
-    }
-
-    /// Runs `BEGIN IMMEDIATE`, every statement and `COMMIT` (or `ROLLBACK`) as ONE call when
-    /// the batch is one chunk: one transaction, one round trip. If a statement fails, the
-    /// transaction is rolled back and the error returned; nothing of the batch remains.
-    pub async fn execute_atomic(mut self, conn: &mut SqliteConnection, end: End) -> Result<(), DbError> {
-        self.statements.insert(0, Statement { sql: "BEGIN IMMEDIATE".into(), binds: 0 });
-        match end {
-            End::Commit => self.statements.push(Statement { sql: "COMMIT".into(), binds: 0 }),
-            End::Rollback => self.statements.push(Statement { sql: "ROLLBACK".into(), binds: 0 }),
-            End::Open => {}
-        }
-        let result = self.execute(&mut *conn).await;
-        if result.is_err() {
-            // The failing statement stopped the batch inside its transaction; end it. (If the
-            // failure was BEGIN itself there is no transaction and this errors harmlessly.)
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        }
-        result
     }
 }
