@@ -216,11 +216,16 @@ impl Relay {
                 settled.push((c.event.id, s));
             }
         }
-        let mut work = UnitOfWork::new();
+        // Failures are logged once their outcome is committed; they are few, so only they are
+        // kept back while the outcomes move into the write.
+        let failures: Vec<(EventId, Settled)> = settled
+            .iter()
+            .filter(|(_, s)| matches!(s, Settled::Retry { .. } | Settled::Dead { .. }))
+            .cloned()
+            .collect();
         let (sink_name, owner) = (sink.name().to_owned(), self.owner.clone());
-        work.push(Write::Settle { sink: sink_name, owner, at: now, settled: settled.clone() });
-        self.db.write(work).await?;
-        for (id, s) in &settled {
+        self.db.write(UnitOfWork::one(Write::Settle { sink: sink_name, owner, at: now, settled })).await?;
+        for (id, s) in &failures {
             match s {
                 Settled::Retry { error, .. } => {
                     tracing::info!(sink = sink.name(), event = %id, "delivery failed, will retry: {error}")
