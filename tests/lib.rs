@@ -2,6 +2,7 @@
 //! opens a real data dir (SQLite file, CAS, workspaces) in a temp directory, as `wtb` does.
 
 pub mod receiver;
+pub mod services;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -22,10 +23,13 @@ pub const COMMAND_NODE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests
 /// `guests/probe/src/bin/net_command.rs`: a command importing `wasi:sockets` (never linked).
 pub const NET_COMMAND: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guests/net_command.wasm"));
 
-/// A temp directory holding a data dir and workflow files.
+/// A temp directory holding a data dir and workflow files; on the PostgreSQL backend
+/// ([`services::backend`]), with a fresh database its `wtb.toml` names.
 pub struct Harness {
     /// Removed on drop.
     pub dir: tempfile::TempDir,
+    /// The database URL, on the PostgreSQL backend.
+    pub database: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -75,7 +79,45 @@ impl Harness {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("probe.wasm"), PROBE).expect("writing probe.wasm");
-        Self { dir }
+        let database = match services::backend() {
+            services::Backend::Sqlite => None,
+            services::Backend::Postgres => {
+                let server = services::postgres()
+                    .unwrap_or_else(|e| panic!("WTB_TEST_BACKEND=postgres, but no PostgreSQL server: {e}"));
+                Some(server.database())
+            }
+        };
+        let h = Self { dir, database };
+        std::fs::create_dir_all(h.data_dir()).expect("creating the data dir");
+        h.config("").expect("writing wtb.toml");
+        h
+    }
+
+    /// Writes the data dir's `wtb.toml`: the harness's database (an inline table first, so
+    /// `text` may start with top-level keys and end inside any table), then `text`.
+    pub fn config(&self, text: impl AsRef<str>) -> std::io::Result<()> {
+        let mut text = text.as_ref().to_owned();
+        if let Some(url) = self.database.as_ref().filter(|_| !text.contains("database")) {
+            text = format!("database = {{ url = \"{url}\" }}\n{text}");
+        }
+        std::fs::write(self.data_dir().join("wtb.toml"), text)
+    }
+
+    /// Everything the database holds, as bytes: the SQLite file and its WAL, or a `pg_dump`
+    /// of the harness's PostgreSQL database (for "this is never stored" checks).
+    pub fn database_bytes(&self) -> Vec<u8> {
+        match &self.database {
+            None => {
+                let db = std::fs::read(self.data_dir().join("wtb.db")).expect("reading wtb.db");
+                let wal = std::fs::read(self.data_dir().join("wtb.db-wal")).unwrap_or_default();
+                [db, wal].concat()
+            }
+            Some(url) => {
+                let out = std::process::Command::new("pg_dump").arg(url).output().expect("running pg_dump");
+                assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+                out.stdout
+            }
+        }
     }
 
     /// The data dir (`<tmp>/data`).
@@ -240,9 +282,27 @@ pub fn chromedriver() -> Result<PathBuf, String> {
     browser_tools().map(|(_, d)| d)
 }
 
-/// The SQLite pool behind an executor, for tests that read the rows themselves.
+/// The rows `q` reads from the executor's database, of either backend.
+pub async fn fetch_all<T: wtb::db::sql::Decoded>(exec: &Executor, q: wtb::db::sql::Query) -> Vec<T> {
+    let mut pooled = sql_pool(exec).acquire().await.expect("a connection");
+    q.fetch_all(&mut pooled.conn()).await.expect("the test's query")
+}
+
+/// The one row `q` reads from the executor's database, of either backend.
+pub async fn fetch_one<T: wtb::db::sql::Decoded>(exec: &Executor, q: wtb::db::sql::Query) -> T {
+    let mut pooled = sql_pool(exec).acquire().await.expect("a connection");
+    q.fetch_one(&mut pooled.conn()).await.expect("the test's query")
+}
+
+/// The SQLite pool behind an executor, for tests of SQLite's own representation.
 pub fn sqlite(exec: &Executor) -> &wtb::db::sqlite::SqlitePool {
     exec.database().as_any().downcast_ref::<wtb::db::Sqlite>().expect("the embedded SQLite backend").pool()
+}
+
+/// The pool behind an executor, of whichever backend, for tests that read or plant rows
+/// themselves through the shared SQL.
+pub fn sql_pool(exec: &Executor) -> &wtb::db::sql::Pool {
+    wtb::db::sql::Pool::of(exec.database().as_ref()).expect("an SQL backend")
 }
 
 /// SHA-256 of `bytes` as a model digest.

@@ -12,7 +12,7 @@ const ADMIN: &str = "admin-secret-0123456789";
 fn with_admin() -> Harness {
     let h = Harness::new();
     std::fs::create_dir_all(h.data_dir()).unwrap();
-    std::fs::write(h.data_dir().join("wtb.toml"), "[serve]\nadmin_token_env = \"WTB_TEST_ADMIN\"\n").unwrap();
+    h.config("[serve]\nadmin_token_env = \"WTB_TEST_ADMIN\"\n").unwrap();
     h
 }
 
@@ -165,15 +165,14 @@ async fn the_admin_token_manages_tenants_tokens_quotas_and_reads_metrics() {
 fn a_malformed_admin_token_setting_is_refused_before_anything_starts() {
     let h = Harness::new();
     std::fs::create_dir_all(h.data_dir()).unwrap();
-    std::fs::write(h.data_dir().join("wtb.toml"), "[serve]\nadmin_token_sha256 = \"abc\"\n").unwrap();
+    h.config("[serve]\nadmin_token_sha256 = \"abc\"\n").unwrap();
     let out = wtb(&h, &["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("admin_token_sha256 must be 64 hex digits"),
         "{out:?}"
     );
-    std::fs::write(h.data_dir().join("wtb.toml"), "[serve]\nadmin_token_env = \"WTB_TEST_UNSET_VARIABLE\"\n")
-        .unwrap();
+    h.config("[serve]\nadmin_token_env = \"WTB_TEST_UNSET_VARIABLE\"\n").unwrap();
     let out = wtb(&h, &["serve", "--listen", "127.0.0.1:0"]);
     assert_ne!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("$WTB_TEST_UNSET_VARIABLE is not set"), "{out:?}");

@@ -55,8 +55,7 @@ fn any_json() -> impl Strategy<Value = Value> {
 async fn a_hostile_tenant_gets_clear_refusals_and_never_a_server_error() {
     let h = Harness::new();
     std::fs::create_dir_all(h.data_dir()).unwrap();
-    std::fs::write(h.data_dir().join("wtb.toml"), "[limits.max]\nmemory_mib = 128\ntimeout_ms = 60000\n")
-        .unwrap();
+    h.config("[limits.max]\nmemory_mib = 128\ntimeout_ms = 60000\n").unwrap();
     let alpha = token(&h, "alpha");
     let server = Server::start(&h, &[]);
     let http = reqwest::Client::new();

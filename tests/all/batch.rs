@@ -1,9 +1,9 @@
 //! One-call transactions: all statements or none.
 
 use serde_json::json;
+use wtb::db::sql::{self, Batch, Conn};
 use wtb::db::sqlite;
 use wtb::db::sqlite::SqlitePool;
-use wtb::db::sqlite::batch::Batch;
 use wtb::db::{self, DbError};
 use wtb::model::*;
 
@@ -19,9 +19,9 @@ fn blob(content: &[u8]) -> BlobRecord {
 
 /// Runs `batch` in one transaction: committed when every statement ran and `commit` is set,
 /// rolled back otherwise (as the writer undoes a failing unit).
-async fn in_transaction(pool: &SqlitePool, batch: Batch<'_>, commit: bool) -> Result<(), DbError> {
+async fn in_transaction(pool: &SqlitePool, batch: Batch, commit: bool) -> Result<(), DbError> {
     let mut tx = pool.begin().await?;
-    let ran = batch.execute(&mut tx).await;
+    let ran = batch.execute(&mut Conn::Sqlite(&mut tx)).await;
     match ran.is_ok() && commit {
         true => tx.commit().await?,
         false => tx.rollback().await?,
@@ -33,7 +33,8 @@ async fn in_transaction(pool: &SqlitePool, batch: Batch<'_>, commit: bool) -> Re
 async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
     let pool = sqlite::open(&dir.path().join("wtb.db"), db::Durability::Full).await.unwrap();
-    let mut conn = pool.acquire().await.unwrap();
+    let mut pooled = sql::Pool::Sqlite(pool.clone()).acquire().await.unwrap();
+    let conn = &mut pooled.conn();
     let (a, b) = (blob(b"a"), blob(b"b"));
     let orphan = Checkpoint {
         id: CheckpointId::from_uuid(uuid::Uuid::from_u128(7)),
@@ -50,41 +51,42 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
         created_at: Timestamp::from_micros(1),
     };
     let mut batch = Batch::new();
-    sqlite::blob::insert_into(&mut batch, &a);
-    sqlite::checkpoint::insert_into(&mut batch, &orphan);
-    sqlite::blob::insert_into(&mut batch, &b);
+    sql::blob::insert_into(&mut batch, &a);
+    sql::checkpoint::insert_into(&mut batch, &orphan);
+    sql::blob::insert_into(&mut batch, &b);
     let err = in_transaction(&pool, batch, true).await.unwrap_err();
     assert!(matches!(err, DbError::Sqlx(_)), "{err}");
     assert!(
-        sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
+        sql::blob::get_one(conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
         "first statement undone"
     );
 
     let mut batch = Batch::new();
-    sqlite::blob::insert_into(&mut batch, &a);
+    sql::blob::insert_into(&mut batch, &a);
     in_transaction(&pool, batch, false).await.unwrap();
     assert!(
-        sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
+        sql::blob::get_one(conn, TenantId::DEFAULT, &a.digest).await.unwrap().is_none(),
         "rolled back on request"
     );
 
     let mut batch = Batch::new();
-    sqlite::blob::insert_into(&mut batch, &a);
-    sqlite::blob::insert_into(&mut batch, &b);
+    sql::blob::insert_into(&mut batch, &a);
+    sql::blob::insert_into(&mut batch, &b);
     in_transaction(&pool, batch, true).await.unwrap();
-    assert!(sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().is_some());
+    assert!(sql::blob::get_one(conn, TenantId::DEFAULT, &b.digest).await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let pool = sqlite::open(&dir.path().join("wtb.db"), db::Durability::Normal).await.unwrap();
-    let mut conn = pool.acquire().await.unwrap();
+    let mut pooled = sql::Pool::Sqlite(pool.clone()).acquire().await.unwrap();
+    let conn = &mut pooled.conn();
     // 20,000 rows of 5 parameters: 100,000 parameters, three times SQLite's per-call limit.
     let blobs: Vec<BlobRecord> = (0..20_000u32).map(|i| blob(&i.to_le_bytes())).collect();
     let mut batch = Batch::new();
     for b in &blobs {
-        sqlite::blob::insert_into(&mut batch, b);
+        sql::blob::insert_into(&mut batch, b);
     }
     // A failure in the last chunk undoes the earlier chunks too.
     let orphan = CheckpointId::from_uuid(uuid::Uuid::from_u128(1));
@@ -92,16 +94,16 @@ async fn a_batch_past_sqlite_s_parameter_limit_commits_whole_or_not_at_all() {
         .bind(orphan.uuid()).bind(uuid::Uuid::from_u128(2)).bind(uuid::Uuid::from_u128(3));
     in_transaction(&pool, batch, true).await.unwrap_err();
     assert!(
-        sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &blobs[0].digest).await.unwrap().is_none(),
+        sql::blob::get_one(conn, TenantId::DEFAULT, &blobs[0].digest).await.unwrap().is_none(),
         "first chunk undone"
     );
 
     let mut batch = Batch::new();
     for b in &blobs {
-        sqlite::blob::insert_into(&mut batch, b);
+        sql::blob::insert_into(&mut batch, b);
     }
     in_transaction(&pool, batch, true).await.unwrap();
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs").fetch_one(&mut *conn).await.unwrap();
+    let n: i64 = sql::query("SELECT COUNT(*) FROM blobs").scalar(conn).await.unwrap();
     assert_eq!(n, 20_000);
 }
 
@@ -114,11 +116,12 @@ async fn the_commit_writer_s_direct_path_stores_what_sqlx_reads_back_and_refuses
     let inline = blob(b"inline \x00 bytes");
     let external = BlobRecord { inline: None, ..blob(b"in the CAS") };
     let mut batch = Batch::new();
-    sqlite::blob::insert_into(&mut batch, &inline);
-    sqlite::blob::insert_into(&mut batch, &external);
+    sql::blob::insert_into(&mut batch, &inline);
+    sql::blob::insert_into(&mut batch, &external);
     batch.execute_direct(&direct).unwrap();
     for b in [&inline, &external] {
-        let stored = sqlite::blob::get_one(&pool, TenantId::DEFAULT, &b.digest)
+        let mut pooled = sql::Pool::Sqlite(pool.clone()).acquire().await.unwrap();
+        let stored = sql::blob::get_one(&mut pooled.conn(), TenantId::DEFAULT, &b.digest)
             .await
             .unwrap()
             .expect("row written on the direct connection");
@@ -140,30 +143,28 @@ async fn the_commit_writer_s_direct_path_stores_what_sqlx_reads_back_and_refuses
 async fn an_appended_batch_runs_after_the_first_with_its_own_binds_and_carries_its_errors() {
     let dir = tempfile::tempdir().unwrap();
     let pool = sqlite::open(&dir.path().join("wtb.db"), db::Durability::Normal).await.unwrap();
-    let mut conn = pool.acquire().await.unwrap();
+    let mut pooled = sql::Pool::Sqlite(pool.clone()).acquire().await.unwrap();
+    let conn = &mut pooled.conn();
     // A fork's rows: the parent row must come first, but is known last.
     let (first, second, third) = (blob(b"one"), blob(b"two"), blob(b"three"));
     let mut head = Batch::new();
-    sqlite::blob::insert_into(&mut head, &first);
+    sql::blob::insert_into(&mut head, &first);
     let mut tail = Batch::new();
-    sqlite::blob::insert_into(&mut tail, &second);
-    sqlite::blob::insert_into(&mut tail, &third);
+    sql::blob::insert_into(&mut tail, &second);
+    sql::blob::insert_into(&mut tail, &third);
     head.append(tail);
     in_transaction(&pool, head, true).await.unwrap();
     for b in [&first, &second, &third] {
-        assert_eq!(
-            sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(),
-            Some(b)
-        );
+        assert_eq!(sql::blob::get_one(conn, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(), Some(b));
     }
 
     // A bind error in the appended part refuses the whole batch: nothing of the head runs.
     let fresh = blob(b"four");
     let mut head = Batch::new();
-    sqlite::blob::insert_into(&mut head, &fresh);
+    sql::blob::insert_into(&mut head, &fresh);
     let mut tail = Batch::new();
     tail.bind(1_i64); // a parameter before any statement
     head.append(tail);
     in_transaction(&pool, head, true).await.unwrap_err();
-    assert!(sqlite::blob::get_one(&mut *conn, TenantId::DEFAULT, &fresh.digest).await.unwrap().is_none());
+    assert!(sql::blob::get_one(conn, TenantId::DEFAULT, &fresh.digest).await.unwrap().is_none());
 }

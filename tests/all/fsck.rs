@@ -154,8 +154,8 @@ async fn fsck_reports_a_stored_tree_with_an_entry_under_a_symlink() {
         depth: 0,
         created_at: Timestamp::from_micros(1),
     };
-    let mut conn = wtb_tests::sqlite(&exec).acquire().await.unwrap();
-    wtb::db::sqlite::file_commit::insert(&mut conn, &commit).await.unwrap();
+    let mut conn = wtb_tests::sql_pool(&exec).acquire().await.unwrap();
+    wtb::db::sql::file_commit::insert(&mut conn.conn(), &commit).await.unwrap();
     drop(conn);
     let report = wtb::gc::fsck(&exec).await.unwrap();
     let problem =

@@ -216,7 +216,7 @@ async fn limits_that_make_no_sense_are_refused_with_the_limit_and_value() {
         assert!(e.contains(expect) && e.contains("bad-limits.toml:5:"), "{limits}: {e}");
     }
     // The same checks guard the runtime config's defaults.
-    std::fs::write(h.data_dir().join("wtb.toml"), "[limits]\nmemory_mib = 0\n").unwrap();
+    h.config("[limits]\nmemory_mib = 0\n").unwrap();
     let e = wtb::config::DataDir::open(&h.data_dir()).err().map(|e| e.to_string()).expect("refused");
     assert!(e.contains("[limits] `memory_mib` = 0 makes no sense"), "{e}");
 }
@@ -268,11 +268,7 @@ async fn events_and_logs_are_capped_in_total_per_attempt() {
 async fn limits_above_the_operator_s_ceilings_are_refused_naming_limit_value_and_ceiling() {
     let h = Harness::new();
     std::fs::create_dir_all(h.data_dir()).unwrap();
-    std::fs::write(
-        h.data_dir().join("wtb.toml"),
-        "[limits]\nmemory_mib = 64\n\n[limits.max]\nmemory_mib = 512\ntimeout_ms = 60000\n",
-    )
-    .unwrap();
+    h.config("[limits]\nmemory_mib = 64\n\n[limits.max]\nmemory_mib = 512\ntimeout_ms = 60000\n").unwrap();
     let exec = h.executor().await;
     let greedy = h.probe_workflow_with_limits(
         "greedy",
@@ -298,11 +294,7 @@ async fn limits_above_the_operator_s_ceilings_are_refused_naming_limit_value_and
         ExecutionStatus::Completed
     );
 
-    std::fs::write(
-        h.data_dir().join("wtb.toml"),
-        "[limits]\nmemory_mib = 1024\n\n[limits.max]\nmemory_mib = 512\n",
-    )
-    .unwrap();
+    h.config("[limits]\nmemory_mib = 1024\n\n[limits.max]\nmemory_mib = 512\n").unwrap();
     let Err(e) = wtb::config::DataDir::open(&h.data_dir()) else {
         panic!("a default above its ceiling was accepted")
     };

@@ -28,7 +28,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
     let root_cp = exec.inspect().describe(root).await.unwrap().checkpoints[0].checkpoint.id;
 
     let pool = sqlite::open(&h.data_dir().join("wtb.db"), db::Durability::Normal).await.unwrap();
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = wtb::db::sql::Pool::Sqlite(pool.clone()).begin().await.unwrap();
     let mut workflows = Vec::new();
     for name in ["alpha", "beta"] {
         let record = WorkflowRecord {
@@ -39,7 +39,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
             definition: json!({ "name": name }),
             created_at: Timestamp::from_micros(0),
         };
-        workflows.push(sqlite::workflow::insert_or_get(&mut tx, &record).await.unwrap());
+        workflows.push(wtb::db::sql::workflow::insert_or_get(&mut tx.conn(), &record).await.unwrap());
     }
     const N: usize = 10_000;
     let t0 = 1_900_000_000_000_000i64;
@@ -60,7 +60,7 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
             created_at: Timestamp::from_micros(t0 + i as i64 * 1_000_000),
             updated_at: Timestamp::from_micros(t0),
         };
-        sqlite::execution::insert(&mut *tx, &e).await.unwrap();
+        wtb::db::sql::execution::insert(&mut tx.conn(), &e).await.unwrap();
         rows.push((i, e));
     }
     tx.commit().await.unwrap();

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wtb::clock::SystemClock;
+use wtb::db::sql::query;
 use wtb::executor::Executor;
 use wtb::model::ExecutionId;
 use wtb::outbox::{Relay, RelayOptions, build_sinks};
@@ -21,7 +22,7 @@ pub(crate) fn webhook_config(h: &Harness, url: &str, extra: &str) {
     let text = format!(
         "[outbox]\nbackoff_initial_ms = 20\nbackoff_max_ms = 80\n{extra}\n\n[[outbox.sinks]]\nkind = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\ntimeout_ms = 2000\n"
     );
-    std::fs::write(h.data_dir().join("wtb.toml"), text).unwrap();
+    h.config(text).unwrap();
 }
 
 /// Runs a 3-node workflow `n` times; each execution writes files and emits a guest event.
@@ -52,20 +53,21 @@ fn relay(exec: &Executor) -> Relay {
 
 /// Every event in commit order: `(key, execution, seq)`.
 pub(crate) async fn all_events(exec: &Executor) -> Vec<(String, String, u64)> {
-    let rows: Vec<(String, uuid::Uuid, i64)> =
-        sqlx::query_as("SELECT idempotency_key, execution_id, seq FROM outbox ORDER BY pos")
-            .fetch_all(wtb_tests::sqlite(exec))
-            .await
-            .unwrap();
+    let rows: Vec<(String, uuid::Uuid, i64)> = wtb_tests::fetch_all(
+        exec,
+        query("SELECT idempotency_key, execution_id, seq FROM outbox ORDER BY pos"),
+    )
+    .await;
     rows.into_iter().map(|(k, x, s)| (k, x.to_string(), s as u64)).collect()
 }
 
 pub(crate) async fn count(exec: &Executor, status: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM outbox_deliveries WHERE status = ?")
-        .bind(status)
-        .fetch_one(wtb_tests::sqlite(exec))
-        .await
-        .unwrap()
+    let (n,): (i64,) = wtb_tests::fetch_one(
+        exec,
+        query("SELECT COUNT(*) FROM outbox_deliveries WHERE status = ?").bind(status.to_owned()),
+    )
+    .await;
+    n
 }
 
 /// Steps the relay until `done` holds (at most 30 s).
@@ -124,10 +126,12 @@ async fn a_webhook_gets_every_event_once_in_order_through_failures_and_throttlin
         assert!(s.duplicates.is_empty(), "nothing accepted twice: {:?}", s.duplicates);
         assert_eq!(s.max_in_flight_per_key, 1);
     });
-    let retried: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_deliveries WHERE attempts > 1")
-        .fetch_one(wtb_tests::sqlite(&exec))
-        .await
-        .unwrap();
+    let retried: i64 = wtb_tests::fetch_one::<(_,)>(
+        &exec,
+        query("SELECT COUNT(*) FROM outbox_deliveries WHERE attempts > 1"),
+    )
+    .await
+    .0;
     assert!(retried >= 1, "failed attempts are counted");
     let pending = wtb(&h, &["outbox", "list", "--status", "pending"]);
     assert!(String::from_utf8_lossy(&pending.stdout).contains("no deliveries match"), "{pending:?}");
@@ -147,11 +151,11 @@ async fn a_4xx_goes_dead_at_once_blocks_only_its_execution_and_retry_revives_it(
     step_until(&relay, &exec, "the 4xx to go dead", async |e| count(e, "dead").await == 1).await;
     // Drain whatever else is due: the other executions complete, the victim stops at its dead event.
     relay.drain().await.unwrap();
-    let dead: (i64, String) =
-        sqlx::query_as("SELECT attempts, last_error FROM outbox_deliveries WHERE status = 'dead'")
-            .fetch_one(wtb_tests::sqlite(&exec))
-            .await
-            .unwrap();
+    let dead: (i64, String) = wtb_tests::fetch_one(
+        &exec,
+        query("SELECT attempts, last_error FROM outbox_deliveries WHERE status = 'dead'"),
+    )
+    .await;
     assert_eq!(dead.0, 1, "a 400 is not retried");
     assert!(dead.1.contains("400"), "{}", dead.1);
     let victim_events = events.iter().filter(|e| e.1 == victim).count();
@@ -170,11 +174,12 @@ async fn a_4xx_goes_dead_at_once_blocks_only_its_execution_and_retry_revives_it(
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no event"), "{unknown:?}");
     let first = events.first().unwrap().0.clone();
-    let first_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?")
-        .bind(&first)
-        .fetch_one(wtb_tests::sqlite(&exec))
-        .await
-        .unwrap();
+    let first_id: uuid::Uuid = wtb_tests::fetch_one::<(_,)>(
+        &exec,
+        query("SELECT id FROM outbox WHERE idempotency_key = ?").bind(first.clone()),
+    )
+    .await
+    .0;
     let not_dead = wtb(&h, &["outbox", "retry", &first_id.to_string()]);
     assert_eq!(not_dead.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&not_dead.stderr).contains("no dead delivery"), "{not_dead:?}");
@@ -205,11 +210,11 @@ async fn an_unreachable_webhook_is_retried_with_backoff_then_dead() {
     let started = Instant::now();
     step_until(&relay, &exec, "the first event to die", async |e| count(e, "dead").await >= 1).await;
     assert!(started.elapsed() >= Duration::from_millis(20), "two backoff waits happened");
-    let (attempts, error): (i64, String) =
-        sqlx::query_as("SELECT attempts, last_error FROM outbox_deliveries WHERE status = 'dead'")
-            .fetch_one(wtb_tests::sqlite(&exec))
-            .await
-            .unwrap();
+    let (attempts, error): (i64, String) = wtb_tests::fetch_one(
+        &exec,
+        query("SELECT attempts, last_error FROM outbox_deliveries WHERE status = 'dead'"),
+    )
+    .await;
     assert_eq!(attempts, 3);
     assert!(
         error.contains("gave up after 3 attempts")
@@ -260,7 +265,7 @@ async fn misconfigured_sinks_fail_at_start_with_a_clear_error() {
     ];
     std::fs::create_dir_all(h.data_dir()).unwrap();
     for (config, expected) in cases {
-        std::fs::write(h.data_dir().join("wtb.toml"), config).unwrap();
+        h.config(config).unwrap();
         for args in [vec!["outbox", "relay", "--once"], vec!["run", "--follow", wf.to_str().unwrap()]] {
             let out = wtb(&h, &args);
             let err = String::from_utf8_lossy(&out.stderr);
@@ -268,7 +273,7 @@ async fn misconfigured_sinks_fail_at_start_with_a_clear_error() {
             assert!(err.contains(expected) && err.lines().count() == 1, "{args:?} with {config}: {err}");
         }
     }
-    std::fs::write(h.data_dir().join("wtb.toml"), "").unwrap();
+    h.config("").unwrap();
     let list = wtb(&h, &["list", "--json"]);
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(
@@ -323,17 +328,19 @@ async fn a_tls_webhook_is_delivered_when_its_ca_is_trusted_and_retried_when_not(
     let untrusted = relay(&exec);
     step_until(&untrusted, &exec, "the untrusted delivery to die", async |e| count(e, "dead").await == 1)
         .await;
-    let error: String = sqlx::query_scalar("SELECT last_error FROM outbox_deliveries WHERE status = 'dead'")
-        .fetch_one(wtb_tests::sqlite(&exec))
-        .await
-        .unwrap();
+    let error: String = wtb_tests::fetch_one::<(_,)>(
+        &exec,
+        query("SELECT last_error FROM outbox_deliveries WHERE status = 'dead'"),
+    )
+    .await
+    .0;
     assert!(error.contains("certificate") && error.contains("gave up after 2 attempts"), "{error}");
     assert_eq!(rx.seen(|s| s.requests), 0);
     // Trusted through ca_file: delivered over TLS, signatures intact.
     std::fs::write(h.data_dir().join("receiver-ca.pem"), &ca).unwrap();
     let text =
         std::fs::read_to_string(h.data_dir().join("wtb.toml")).unwrap() + "ca_file = \"receiver-ca.pem\"\n";
-    std::fs::write(h.data_dir().join("wtb.toml"), text).unwrap();
+    h.config(text).unwrap();
     let revived = wtb(&h, &["outbox", "retry", "--all-dead"]);
     assert!(revived.status.success(), "{revived:?}");
     let out = wtb(&h, &["outbox", "relay", "--once"]);

@@ -51,11 +51,12 @@ async fn two_relay_processes_never_hold_the_same_event_at_once() {
         assert_eq!(s.max_in_flight_per_key, 1);
         assert_in_order_per_execution(&s.accepted);
     });
-    let owners: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox_deliveries WHERE lease_owner IS NOT NULL")
-            .fetch_one(wtb_tests::sqlite(&exec))
-            .await
-            .unwrap();
+    let owners: i64 = wtb_tests::fetch_one::<(_,)>(
+        &exec,
+        wtb::db::sql::query("SELECT COUNT(*) FROM outbox_deliveries WHERE lease_owner IS NOT NULL"),
+    )
+    .await
+    .0;
     assert_eq!(owners, 0, "leases are released when settled");
 }
 

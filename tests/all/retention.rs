@@ -11,7 +11,7 @@ use wtb_tests::Harness;
 
 fn config(h: &Harness, text: &str) {
     std::fs::create_dir_all(h.data_dir()).unwrap();
-    std::fs::write(h.data_dir().join("wtb.toml"), text).unwrap();
+    h.config(text).unwrap();
 }
 
 /// One run of workflow `gc` writing a file shared by all runs and one of its own (both large

@@ -5,8 +5,8 @@
 
 use serde_json::json;
 use uuid::Uuid;
+use wtb::db::sql::{self, Batch, Conn};
 use wtb::db::sqlite;
-use wtb::db::sqlite::batch::Batch;
 use wtb::db::sqlite::writer::{GroupCommitter, Job};
 use wtb::db::{self, sqlite::SqlitePool};
 use wtb::model::*;
@@ -35,13 +35,13 @@ pub(crate) enum Writer {
 
 impl Writer {
     /// Writes the statements `build` adds as one transaction, and waits for its commit.
-    pub(crate) async fn write(&self, build: impl FnOnce(&mut Batch<'static>)) {
+    pub(crate) async fn write(&self, build: impl FnOnce(&mut Batch)) {
         let mut batch = Batch::new();
         build(&mut batch);
         match self {
             Writer::Sqlx(pool) => {
                 let mut tx = pool.begin().await.unwrap();
-                batch.execute(&mut tx).await.unwrap();
+                batch.execute(&mut Conn::Sqlite(&mut tx)).await.unwrap();
                 tx.commit().await.unwrap();
             }
             Writer::Group(group) => {
@@ -73,7 +73,8 @@ async fn every_row_of_an_exit_transaction_round_trips_through_the_group_commit_w
 }
 
 async fn round_trip(w: &Writer, pool: &SqlitePool) {
-    let mut conn = pool.acquire().await.unwrap();
+    let mut pooled = sql::Pool::Sqlite(pool.clone()).acquire().await.unwrap();
+    let conn = &mut pooled.conn();
     let quotas = wtb::model::Quotas {
         max_concurrent: Some(2),
         max_stored_bytes: None,
@@ -82,8 +83,8 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
     };
     let tenant =
         wtb::model::Tenant { id: TenantId::from_uuid(id()), name: "acme".into(), created_at: t(1), quotas };
-    sqlite::tenant::insert(&mut *conn, &tenant).await.unwrap();
-    assert_eq!(sqlite::tenant::get_one(&mut *conn, tenant.id).await.unwrap(), Some(tenant.clone()));
+    sql::tenant::insert(conn, &tenant).await.unwrap();
+    assert_eq!(sql::tenant::get_one(conn, tenant.id).await.unwrap(), Some(tenant.clone()));
     let tid = tenant.id;
     let token = wtb::model::ApiToken {
         id: wtb::model::TokenId::from_uuid(id()),
@@ -92,21 +93,18 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         created_at: t(1),
         revoked_at: None,
     };
-    sqlite::tenant::insert_token(&mut *conn, &token, "ab12").await.unwrap();
-    assert_eq!(sqlite::tenant::token_by_hash(&mut *conn, "ab12").await.unwrap(), Some(token.clone()));
-    assert!(sqlite::tenant::revoke_token(&mut *conn, tid, token.id, t(5)).await.unwrap());
+    sql::tenant::insert_token(conn, &token, "ab12").await.unwrap();
+    assert_eq!(sql::tenant::token_by_hash(conn, "ab12").await.unwrap(), Some(token.clone()));
+    assert!(sql::tenant::revoke_token(conn, tid, token.id, t(5)).await.unwrap());
     assert_eq!(
-        sqlite::tenant::list_tokens(&mut *conn, tid).await.unwrap(),
+        sql::tenant::list_tokens(conn, tid).await.unwrap(),
         vec![wtb::model::ApiToken { revoked_at: Some(t(5)), ..token }]
     );
 
     let component =
         db::ComponentRecord { tenant: tid, digest: Digest::of(b"wasm"), size: 4, created_at: t(2) };
-    sqlite::component::insert(&mut *conn, &component).await.unwrap();
-    assert_eq!(
-        sqlite::component::get_one(&mut *conn, tid, &component.digest).await.unwrap(),
-        Some(component)
-    );
+    sql::component::insert(conn, &component).await.unwrap();
+    assert_eq!(sql::component::get_one(conn, tid, &component.digest).await.unwrap(), Some(component));
 
     let workflow = WorkflowRecord {
         id: WorkflowId::from_uuid(id()),
@@ -116,17 +114,14 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         definition: json!({ "nodes": [{ "id": "a" }], "x": 1.5 }),
         created_at: t(3),
     };
-    assert_eq!(sqlite::workflow::insert_or_get(&mut conn, &workflow).await.unwrap(), workflow.id);
+    assert_eq!(sql::workflow::insert_or_get(conn, &workflow).await.unwrap(), workflow.id);
     let again = WorkflowRecord { id: WorkflowId::from_uuid(id()), ..workflow.clone() };
     assert_eq!(
-        sqlite::workflow::insert_or_get(&mut conn, &again).await.unwrap(),
+        sql::workflow::insert_or_get(conn, &again).await.unwrap(),
         workflow.id,
         "same digest, same row"
     );
-    assert_eq!(
-        sqlite::workflow::get_one(&mut *conn, tid, workflow.id).await.unwrap(),
-        Some(workflow.clone())
-    );
+    assert_eq!(sql::workflow::get_one(conn, tid, workflow.id).await.unwrap(), Some(workflow.clone()));
 
     let inline = BlobRecord {
         tenant: tid,
@@ -138,8 +133,8 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
     let in_cas =
         BlobRecord { tenant: tid, digest: Digest::of(b"big"), size: 3, inline: None, created_at: t(5) };
     for b in [&inline, &in_cas] {
-        w.write(|x| sqlite::blob::insert_into(x, b)).await;
-        assert_eq!(sqlite::blob::get_one(&mut *conn, tid, &b.digest).await.unwrap().as_ref(), Some(b));
+        w.write(|x| sql::blob::insert_into(x, b)).await;
+        assert_eq!(sql::blob::get_one(conn, tid, &b.digest).await.unwrap().as_ref(), Some(b));
     }
 
     let root = FileCommit {
@@ -176,8 +171,8 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         created_at: t(7),
     };
     for c in [&root, &child] {
-        w.write(|x| sqlite::file_commit::insert_into(x, c).unwrap()).await;
-        assert_eq!(sqlite::file_commit::get_one(&mut conn, tid, c.id).await.unwrap().as_ref(), Some(c));
+        w.write(|x| sql::file_commit::insert_into(x, c).unwrap()).await;
+        assert_eq!(sql::file_commit::get_one(conn, tid, c.id).await.unwrap().as_ref(), Some(c));
     }
 
     let parent_exec = Execution {
@@ -194,7 +189,7 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         created_at: t(8),
         updated_at: t(8),
     };
-    w.write(|x| sqlite::execution::insert_into(x, &parent_exec, None)).await;
+    w.write(|x| sql::execution::insert_into(x, &parent_exec, None)).await;
     let checkpoint = Checkpoint {
         id: CheckpointId::from_uuid(id()),
         execution: parent_exec.id,
@@ -209,11 +204,8 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
         parents: vec![CheckpointId::from_uuid(id())],
         created_at: t(9),
     };
-    w.write(|x| sqlite::checkpoint::insert_into(x, &checkpoint)).await;
-    assert_eq!(
-        sqlite::checkpoint::get_one(&mut *conn, tid, checkpoint.id).await.unwrap(),
-        Some(checkpoint.clone())
-    );
+    w.write(|x| sql::checkpoint::insert_into(x, &checkpoint)).await;
+    assert_eq!(sql::checkpoint::get_one(conn, tid, checkpoint.id).await.unwrap(), Some(checkpoint.clone()));
 
     for status in [
         ExecutionStatus::Pending,
@@ -235,11 +227,11 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
             updated_at: t(11),
             ..parent_exec.clone()
         };
-        w.write(|x| sqlite::execution::insert_into(x, &fork, None)).await;
-        assert_eq!(sqlite::execution::get_one(&mut *conn, tid, fork.id).await.unwrap(), Some(fork));
+        w.write(|x| sql::execution::insert_into(x, &fork, None)).await;
+        assert_eq!(sql::execution::get_one(conn, tid, fork.id).await.unwrap(), Some(fork));
     }
     assert_eq!(
-        sqlite::execution::get_one(&mut *conn, TenantId::DEFAULT, parent_exec.id).await.unwrap(),
+        sql::execution::get_one(conn, TenantId::DEFAULT, parent_exec.id).await.unwrap(),
         None,
         "other tenants see nothing"
     );
@@ -278,19 +270,16 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
             started_at: t(12 + i as i64),
             ..NodeBoundary::opened(BoundaryId::from_uuid(id()), &checkpoint)
         };
-        w.write(|x| sqlite::boundary::insert_into(x, &b)).await;
+        w.write(|x| sql::boundary::insert_into(x, &b)).await;
         boundaries.push(b);
     }
     let opened = NodeBoundary::opened(
         BoundaryId::from_uuid(id()),
         &Checkpoint { created_at: t(40), ..checkpoint.clone() },
     );
-    w.write(|x| sqlite::boundary::insert_into(x, &opened)).await;
+    w.write(|x| sql::boundary::insert_into(x, &opened)).await;
     boundaries.push(opened);
-    assert_eq!(
-        sqlite::boundary::list_for_execution(&mut *conn, tid, parent_exec.id).await.unwrap(),
-        boundaries
-    );
+    assert_eq!(sql::boundary::list_for_execution(conn, tid, parent_exec.id).await.unwrap(), boundaries);
 
     let kinds = [
         EventKind::ExecutionStarted,
@@ -320,16 +309,17 @@ async fn round_trip(w: &Writer, pool: &SqlitePool) {
             created_at: t(30),
         })
         .collect();
-    w.write(|x| sqlite::outbox::insert_all_into(x, &events)).await;
-    assert_eq!(sqlite::outbox::list_for_execution(&mut conn, tid, parent_exec.id).await.unwrap(), events);
-    assert_eq!(sqlite::outbox::last_seq(&mut conn, tid, parent_exec.id).await.unwrap(), events.len() as u32);
+    w.write(|x| sql::outbox::insert_all_into(x, &events)).await;
+    assert_eq!(sql::outbox::list_for_execution(conn, tid, parent_exec.id).await.unwrap(), events);
+    assert_eq!(sql::outbox::last_seq(conn, tid, parent_exec.id).await.unwrap(), events.len() as u32);
 }
 
 #[tokio::test]
 async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
     use wtb::model::diff_trees;
     let (_dir, pool) = pool().await;
-    let mut conn = pool.acquire().await.unwrap();
+    let mut pooled = sql::Pool::Sqlite(pool.clone()).acquire().await.unwrap();
+    let conn = &mut pooled.conn();
     let mut tree = FileTree::new();
     let mut parent: Option<FileCommit> = None;
     let mut commits = Vec::new();
@@ -357,22 +347,20 @@ async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
             depth,
             created_at: t(i64::from(depth)),
         };
-        sqlite::file_commit::insert(&mut conn, &commit).await.unwrap();
+        sql::file_commit::insert(conn, &commit).await.unwrap();
         commits.push(commit.clone());
         tree = next;
         parent = Some(commit);
     }
     for c in &commits {
         assert_eq!(
-            sqlite::file_commit::get_one(&mut conn, TenantId::DEFAULT, c.id).await.unwrap().as_ref(),
+            sql::file_commit::get_one(conn, TenantId::DEFAULT, c.id).await.unwrap().as_ref(),
             Some(c),
             "depth {}",
             c.depth
         );
     }
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM file_commits WHERE tree IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    let stored: i64 =
+        sql::query("SELECT COUNT(*) FROM file_commits WHERE tree IS NOT NULL").scalar(conn).await.unwrap();
     assert_eq!(stored, 4, "only depths 0, 16, 32 and 48 store their whole tree");
 }

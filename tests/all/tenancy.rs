@@ -182,9 +182,7 @@ fn tokens_are_shown_once_stored_hashed_and_revocable() {
     assert!(created.status.success(), "{created:?}");
     let secret = String::from_utf8(created.stdout).unwrap().trim().to_owned();
     assert!(secret.starts_with("wtb_") && secret.len() == 4 + 64, "256 random bits: {secret}");
-    let db = std::fs::read(h.data_dir().join("wtb.db")).unwrap();
-    let wal = std::fs::read(h.data_dir().join("wtb.db-wal")).unwrap_or_default();
-    let hay = [db, wal].concat();
+    let hay = h.database_bytes();
     assert!(!hay.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is never stored");
 
     // The token acts for acme: it sees acme's (empty) list, not the default tenant's run.

@@ -4,8 +4,8 @@
 
 use tokio::sync::oneshot;
 use wtb::db::Durability;
+use wtb::db::sql::{self, Batch};
 use wtb::db::sqlite;
-use wtb::db::sqlite::batch::Batch;
 use wtb::db::sqlite::writer::{GroupCommitter, Job};
 use wtb::model::{BlobRecord, Digest, TenantId, Timestamp};
 
@@ -25,28 +25,27 @@ async fn uncommitted_rows_of_the_writer_are_invisible_to_concurrent_readers() {
     let path = dir.path().join("wtb.db");
     let pool = sqlite::open(&path, Durability::Full).await.unwrap();
     let group = GroupCommitter::start(&path, Durability::Full).unwrap();
+    let mut pooled = sql::Pool::Sqlite(pool).acquire().await.unwrap();
+    let conn = &mut pooled.conn();
     let held = wtb::failpoint::arm_pause("before-group-commit", &path.to_string_lossy());
     let (first, second) = (blob(b"first"), blob(b"second"));
     let mut batch = Batch::new();
-    sqlite::blob::insert_into(&mut batch, &first);
-    sqlite::blob::insert_into(&mut batch, &second);
+    sql::blob::insert_into(&mut batch, &first);
+    sql::blob::insert_into(&mut batch, &second);
     let (reply, answer) = oneshot::channel();
     group.submit(Job { batch, roll_back: false, exit: true, poisoned: Default::default(), reply });
     held.reached().await;
 
     // Both rows are written inside the open transaction; a reader sees neither.
     for b in [&first, &second] {
-        assert_eq!(sqlite::blob::get_one(&pool, TenantId::DEFAULT, &b.digest).await.unwrap(), None);
+        assert_eq!(sql::blob::get_one(conn, TenantId::DEFAULT, &b.digest).await.unwrap(), None);
     }
-    let totals = sqlite::blob::totals(&pool, TenantId::DEFAULT).await.unwrap();
+    let totals = sql::blob::totals(conn, TenantId::DEFAULT).await.unwrap();
     assert_eq!((totals.count, totals.bytes), (0, 0), "no partial group in aggregates either");
 
     held.release();
     answer.await.unwrap().unwrap();
     for b in [&first, &second] {
-        assert_eq!(
-            sqlite::blob::get_one(&pool, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(),
-            Some(b)
-        );
+        assert_eq!(sql::blob::get_one(conn, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(), Some(b));
     }
 }

@@ -52,6 +52,8 @@ pub enum ConfigError {
 pub struct RuntimeConfig {
     /// `full` (default) or `normal`; see [`Durability`].
     pub durability: Durability,
+    /// Where the database lives (`[database]`): the data dir's SQLite file by default.
+    pub database: DatabaseConfig,
     /// Contents up to this size are stored inline in the database (saving an fsync each);
     /// larger ones go to the CAS.
     pub inline_blob_max_bytes: u64,
@@ -81,6 +83,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             durability: Durability::Full,
+            database: DatabaseConfig::default(),
             inline_blob_max_bytes: 64 << 10,
             limits: DefaultLimits::default(),
             attempt_slots_per_tenant: 64,
@@ -93,6 +96,19 @@ impl Default for RuntimeConfig {
         }
     }
 }
+
+/// `[database]`: a PostgreSQL server shared by several processes instead of the data dir's
+/// SQLite file. `WTB_DATABASE_URL` (or `--database-url`) overrides the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/database` (any option libpq's URLs take, such as
+    /// `?sslmode=require`); unset: `<data dir>/wtb.db`.
+    pub url: Option<String>,
+}
+
+/// The variable that names the database, over `[database] url`.
+pub const DATABASE_URL_ENV: &str = "WTB_DATABASE_URL";
 
 /// `[serve]`: the token that manages tenants over HTTP (`/admin/...`, `/metrics`). Neither
 /// set: no admin API. The file holds only a hash, or the name of a variable holding the token,
@@ -155,6 +171,15 @@ impl RuntimeConfig {
                 message: format!("{}{}", at.unwrap_or_default(), e.message().trim()),
             }
         })?;
+        if let Some(url) = &config.database.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            let message = format!(
+                "[database] url must start with postgres:// (SQLite is the default: leave it unset), not `{}`",
+                wtb_store::db::postgres::redact(url)
+            );
+            return Err(ConfigError::File { path: path.to_owned(), message });
+        }
         if let Some(Err(message)) = config.serve.admin_token_sha256.as_deref().map(parse_sha256) {
             return Err(ConfigError::File { path: path.to_owned(), message });
         }
@@ -276,6 +301,10 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RuntimeConfig::default(),
             Err(e) => return Err(io(&config_path)(e)),
         };
+        let mut config = config;
+        if let Some(url) = std::env::var(DATABASE_URL_ENV).ok().filter(|u| !u.is_empty()) {
+            config.database.url = Some(url);
+        }
         // A uniquely named probe: processes opening the same data dir at once must not remove
         // each other's.
         tempfile::Builder::new().prefix(".write-test").tempfile_in(root).map_err(io(root))?;

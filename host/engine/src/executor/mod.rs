@@ -62,7 +62,7 @@ use wtb_core::model::{ExecutionId, TenantId};
 use wtb_runtime::Runtime;
 use wtb_store::capture::{CaptureError, LocalWorkspaces, Workspaces};
 use wtb_store::cas::{BlobStore, LocalCas};
-use wtb_store::db::{Database, DbError, Sqlite};
+use wtb_store::db::{Database, DbError, Postgres, Sqlite};
 
 /// A deliberate failure at a named step of the protocol, for fault-injection tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,7 +228,10 @@ pub const MAX_CONCURRENT_ATTEMPTS: usize = 64;
 impl Executor {
     /// Opens the data dir's database (migrating it) and builds the runtime.
     pub async fn open(data: DataDir, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Result<Self, ExecError> {
-        let db: Arc<dyn Database> = Arc::new(Sqlite::open(&data.db_path, data.config.durability).await?);
+        let db: Arc<dyn Database> = match &data.config.database.url {
+            Some(url) => Arc::new(Postgres::open(url, data.config.durability).await?),
+            None => Arc::new(Sqlite::open(&data.db_path, data.config.durability).await?),
+        };
         let runtime = Runtime::with_tuning(data.cache, data.config.tuning).map_err(|e| ExecError::Io {
             what: "starting the wasm engine".into(),
             source: std::io::Error::other(format!("{e:#}")),

@@ -1,8 +1,11 @@
 //! The database: the seam the engine runs against ([`port`]: one trait per aggregate, and the
-//! [`UnitOfWork`] of typed writes that is the only way to change it) and its embedded SQLite
-//! implementation ([`sqlite`]: the aggregates' SQL, migrations, the group-commit writer).
+//! [`UnitOfWork`] of typed writes that is the only way to change it), the aggregates' SQL both
+//! backends share ([`sql`]), and the backends: embedded SQLite ([`sqlite`]: one file and a
+//! group-commit writer) and PostgreSQL ([`postgres`]: a server many processes share).
 
 pub mod port;
+pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 pub use port::{
@@ -10,6 +13,7 @@ pub use port::{
     DeliveryRow, DeliveryStatus, ExperimentRecord, Lease, ListFilter, Settled, SinkCounts, Snapshot,
     Submission, Swept, UnitOfWork, Usage, Write, WriteError,
 };
+pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 /// A database failure.
@@ -30,6 +34,17 @@ pub enum DbError {
     /// The commit writer's thread could not be started.
     #[error("starting the commit writer: {0}")]
     Writer(std::io::Error),
+    /// The database server could not be reached or refused the connection.
+    #[error("cannot connect to the database at {url}: {cause}")]
+    Connect {
+        /// Where, with any password replaced by `***`.
+        url: String,
+        /// Why.
+        cause: String,
+    },
+    /// The database holds a schema this build does not know.
+    #[error("{0}")]
+    Schema(String),
     /// A row holds a value the model cannot represent (a bug or a hand-edited database).
     #[error("database holds an invalid {what}: {detail}")]
     Corrupt {

@@ -14,6 +14,10 @@ pub struct Cli {
     /// Where the database, blob store, workspaces and compile cache live.
     #[arg(long, global = true, env = "WTB_DATA_DIR", default_value = ".wtb")]
     pub data_dir: PathBuf,
+    /// A PostgreSQL database shared by several processes (`postgres://user:pass@host/db`),
+    /// instead of the data dir's SQLite file; overrides `[database] url` in `wtb.toml`.
+    #[arg(long, global = true, env = "WTB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,

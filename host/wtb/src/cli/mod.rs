@@ -265,7 +265,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Opens the data dir and the executor with the real clock and ids.
 pub async fn open(cli: &Cli) -> anyhow::Result<Executor> {
-    let data = DataDir::open(&cli.data_dir)?;
+    let mut data = DataDir::open(&cli.data_dir)?;
+    if let Some(url) = &cli.database_url {
+        data.config.database.url = Some(url.clone());
+    }
     let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids))
         .await
         .with_context(|| format!("opening data dir `{}`", cli.data_dir.display()))?;

@@ -2,43 +2,27 @@
 //! written by the group-commit writer's thread, which owns every transaction a
 //! [`UnitOfWork`] becomes.
 
-pub mod batch;
-pub mod blob;
-pub mod boundary;
-pub mod checkpoint;
-mod compile;
-pub mod component;
 mod connect;
-mod decode;
-pub mod delivery;
-pub mod execution;
-pub mod experiment;
-pub mod file_commit;
-pub mod join;
-pub mod metrics;
-pub mod outbox;
-mod reads;
-pub mod retention;
-pub mod tenant;
-pub mod workflow;
 pub mod writer;
 
 use super::port::{
     Blobs, Boundaries, Checkpoints, Components, Database, Deliveries, Events, Executions, Experiments,
-    FileCommits, Joins, Retention, Submission, Tenants, Workflows, WriteError,
+    FileCommits, Joins, Retention, Submission, Tenants, Workflows,
 };
 use super::{DbError, Durability};
+use crate::db::sql::group::job_of;
+use crate::db::sql::{self, Pool, Reads};
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use writer::{GroupCommitter, Job};
+use writer::GroupCommitter;
 
-pub use compile::compile;
 pub use connect::{MIGRATOR, open, open_direct};
 pub use sqlx::SqlitePool;
 
-/// The SQLite implementation of [`Database`].
+/// The SQLite implementation of [`Database`]: the shared aggregates over a read pool, and the
+/// group-commit writer.
 pub struct Sqlite {
     pool: SqlitePool,
+    reads: Reads,
     committer: GroupCommitter,
 }
 
@@ -47,7 +31,12 @@ impl Sqlite {
     pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
         let pool = open(path, durability).await?;
         let committer = GroupCommitter::start(path, durability)?;
-        Ok(Self { pool, committer })
+        Ok(Self { reads: Reads::new(Pool::Sqlite(pool.clone())), pool, committer })
+    }
+
+    /// The shared aggregates' reads over this database.
+    pub fn reads(&self) -> &Reads {
+        &self.reads
     }
 
     /// The read pool: for SQLite-specific tools and tests that look at the rows themselves.
@@ -59,64 +48,53 @@ impl Sqlite {
 #[async_trait::async_trait]
 impl Database for Sqlite {
     fn executions(&self) -> &dyn Executions {
-        self
+        &self.reads
     }
     fn checkpoints(&self) -> &dyn Checkpoints {
-        self
+        &self.reads
     }
     fn boundaries(&self) -> &dyn Boundaries {
-        self
+        &self.reads
     }
     fn joins(&self) -> &dyn Joins {
-        self
+        &self.reads
     }
     fn file_commits(&self) -> &dyn FileCommits {
-        self
+        &self.reads
     }
     fn blobs(&self) -> &dyn Blobs {
-        self
+        &self.reads
     }
     fn components(&self) -> &dyn Components {
-        self
+        &self.reads
     }
     fn workflows(&self) -> &dyn Workflows {
-        self
+        &self.reads
     }
     fn events(&self) -> &dyn Events {
-        self
+        &self.reads
     }
     fn deliveries(&self) -> &dyn Deliveries {
-        self
+        &self.reads
     }
     fn tenants(&self) -> &dyn Tenants {
-        self
+        &self.reads
     }
     fn experiments(&self) -> &dyn Experiments {
-        self
+        &self.reads
     }
     fn retention(&self) -> &dyn Retention {
-        self
+        &self.reads
     }
 
     fn submit(&self, s: Submission) {
-        match compile(s.work) {
-            Ok(batch) => self.committer.submit(Job {
-                batch,
-                roll_back: s.roll_back,
-                exit: s.exit,
-                poisoned: s.poisoned,
-                reply: s.reply,
-            }),
-            Err(e) => {
-                // Later units of the chain must not commit without this one.
-                s.poisoned.store(true, Ordering::Release);
-                let _ = s.reply.send(Err(WriteError::Db(e)));
-            }
+        if let Some(job) = job_of(s, None) {
+            self.committer.submit(job);
         }
     }
 
     async fn metrics(&self) -> Result<super::Snapshot, DbError> {
-        metrics::snapshot(&mut *self.pool.acquire().await?).await
+        sql::metrics::snapshot(self.reads.pool()).await
     }
 
     async fn close(&self) {

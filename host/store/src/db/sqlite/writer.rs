@@ -9,32 +9,17 @@
 //! its execution issued before it, and a crash mid-group loses the whole group, which no one
 //! was told had committed.
 
-use super::batch::Batch;
 use super::{DbError, Durability};
+use crate::db::sql::Batch;
+use crate::db::sql::group::{Kept, Ran, committed, fail_all, fail_kept, fill, refuse_poisoned, settle};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, PoisonError, RwLock};
+use tokio::sync::mpsc;
 use wtb_failpoint as failpoint;
 
 pub use crate::db::port::WriteError;
-
-/// Most batches in one group: bounds the transaction (and the wait of the first in it).
-const MAX_GROUP: usize = 128;
-
-/// One boundary's exit transaction waiting for the writer.
-pub struct Job {
-    /// The statements, run in the group's transaction (in a savepoint when one fails).
-    pub batch: Batch<'static>,
-    /// Undo it after running it (the `BeforeExitCommit` fault injection).
-    pub roll_back: bool,
-    /// A node's exit transaction (the commit failpoints count these), not a start.
-    pub exit: bool,
-    /// Set when one of the execution's batches failed: its later ones are refused.
-    pub poisoned: Arc<AtomicBool>,
-    /// Told once the group committed (or why not).
-    pub reply: oneshot::Sender<Result<(), WriteError>>,
-}
+pub use crate::db::sql::group::Job;
 
 /// The handle the drives submit to.
 pub struct GroupCommitter {
@@ -106,12 +91,7 @@ impl Drop for GroupCommitter {
 fn writer(db: &rusqlite::Connection, scope: &str, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        fill(&mut group, &mut rx);
         commit_group(db, scope, group);
     }
 }
@@ -161,21 +141,7 @@ fn commit_group(db: &rusqlite::Connection, scope: &str, group: Vec<Job>) {
         }
         return fail_kept(kept, &e.to_string());
     }
-    for (reply, _, exit) in kept {
-        if exit {
-            failpoint::hit("after-commit");
-        }
-        let _ = reply.send(Ok(()));
-    }
-}
-
-/// Answers a job whose execution already had a batch fail; passes the others on.
-fn refuse_poisoned(job: Job) -> Option<Job> {
-    if !job.poisoned.load(Ordering::Acquire) {
-        return Some(job);
-    }
-    let _ = job.reply.send(Err(WriteError::Refused));
-    None
+    committed(kept);
 }
 
 /// Runs each batch of `group` in a savepoint of the open transaction, in order: a failing
@@ -187,14 +153,13 @@ fn each_in_savepoint(db: &rusqlite::Connection, group: Vec<Job>) -> Option<Vec<K
     while let Some(job) = jobs.next() {
         let Some(job) = refuse_poisoned(job) else { continue };
         match in_savepoint(db, &job.batch, !job.roll_back) {
-            Ok(()) if job.roll_back => {
-                job.poisoned.store(true, Ordering::Release);
-                let _ = job.reply.send(Err(WriteError::Undone));
+            Ok(()) => {
+                if let Ran::Kept(k) = settle(job, Ok(())) {
+                    kept.push(k);
+                }
             }
-            Ok(()) => kept.push((job.reply, job.poisoned, job.exit)),
             Err(SavepointError::Batch(e)) => {
-                job.poisoned.store(true, Ordering::Release);
-                let _ = job.reply.send(Err(e.into()));
+                settle(job, Err(e));
             }
             Err(SavepointError::TransactionLost(e)) => {
                 // Nothing of the group will commit, and later statements must not run outside
@@ -224,7 +189,7 @@ enum SavepointError {
 /// Runs `batch` as a savepoint of the open transaction: all of it stays, or — when a statement
 /// fails, or `keep` is false — none of it does, and the transaction carries on for the other
 /// batches of the group.
-fn in_savepoint(db: &rusqlite::Connection, batch: &Batch<'static>, keep: bool) -> Result<(), SavepointError> {
+fn in_savepoint(db: &rusqlite::Connection, batch: &Batch, keep: bool) -> Result<(), SavepointError> {
     run(db, "SAVEPOINT boundary").map_err(SavepointError::TransactionLost)?;
     let result = batch.execute_direct(db);
     if result.is_ok() && keep {
@@ -247,23 +212,6 @@ fn in_savepoint(db: &rusqlite::Connection, batch: &Batch<'static>, keep: bool) -
 fn run(db: &rusqlite::Connection, sql: &str) -> Result<(), DbError> {
     db.prepare_cached(sql)?.raw_execute()?;
     Ok(())
-}
-
-/// A job whose batch ran and waits for the commit: its reply, its chain's poison flag, and
-/// whether it is a node's exit.
-type Kept = (oneshot::Sender<Result<(), WriteError>>, Arc<AtomicBool>, bool);
-
-/// Tells the jobs whose batches ran that the transaction did not commit.
-fn fail_kept(kept: Vec<Kept>, message: &str) {
-    for (reply, poisoned, _) in kept {
-        poisoned.store(true, Ordering::Release);
-        let _ = reply.send(Err(WriteError::NotCommitted(message.to_owned())));
-    }
-}
-
-/// Tells every job of `group` that the transaction did not commit.
-fn fail_all(group: Vec<Job>, message: &str) {
-    fail_kept(group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect(), message);
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! Tests of `writer`.
 
 use super::*;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::sync::oneshot;
 
-fn insert(batch: &mut Batch<'static>, name: &str) {
+fn insert(batch: &mut Batch, name: &str) {
     use wtb_core::clock::IdGen as _;
     batch
         .statement("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)")
@@ -21,10 +24,7 @@ async fn gated() -> (tempfile::TempDir, sqlx::SqlitePool, GroupCommitter, std::s
     (dir, pool, committer, open)
 }
 
-fn job(
-    batch: Batch<'static>,
-    poisoned: &Arc<AtomicBool>,
-) -> (Job, oneshot::Receiver<Result<(), WriteError>>) {
+fn job(batch: Batch, poisoned: &Arc<AtomicBool>) -> (Job, oneshot::Receiver<Result<(), WriteError>>) {
     let (reply, answer) = oneshot::channel();
     (Job { batch, roll_back: false, exit: true, poisoned: poisoned.clone(), reply }, answer)
 }
@@ -35,7 +35,7 @@ fn queue(
     committer: &GroupCommitter,
     names: &[&str],
     odd: &str,
-    spoil: impl Fn(&mut Batch<'static>),
+    spoil: impl Fn(&mut Batch),
 ) -> Vec<oneshot::Receiver<Result<(), WriteError>>> {
     let mut answers = Vec::new();
     for name in names {

@@ -3,7 +3,7 @@
 use super::DbError;
 use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{from_json, in_range, in_range_opt, int, parsed, parsed_opt};
-use sqlx::SqliteConnection;
+use super::{Conn, query};
 use std::sync::Arc;
 use wtb_core::model::apply_changes;
 use wtb_core::model::{
@@ -12,15 +12,15 @@ use wtb_core::model::{
 use wtb_core::model::{SNAPSHOT_INTERVAL, check_tree};
 
 /// Inserts a commit and its change rows.
-pub async fn insert(conn: &mut SqliteConnection, c: &FileCommit) -> Result<(), DbError> {
+pub async fn insert(db: &mut Conn<'_>, c: &FileCommit) -> Result<(), DbError> {
     let mut batch = Batch::new();
     insert_into(&mut batch, c)?;
-    batch.execute(conn).await
+    batch.execute(db).await
 }
 
 /// [`insert`], appended to a batch (one statement for the commit, one for all its changes).
 /// Only snapshot commits store their tree; the others are rebuilt by [`get_one`].
-pub fn insert_into(batch: &mut Batch<'_>, c: &FileCommit) -> Result<(), DbError> {
+pub fn insert_into(batch: &mut Batch, c: &FileCommit) -> Result<(), DbError> {
     let tree = match c.is_snapshot() {
         true => Some(
             serde_json::to_string(c.tree.as_ref())
@@ -66,11 +66,11 @@ pub fn insert_into(batch: &mut Batch<'_>, c: &FileCommit) -> Result<(), DbError>
 /// The commit with `id`, with its tree and changes. A delta commit's tree is rebuilt from its
 /// nearest snapshot ancestor (at most [`SNAPSHOT_INTERVAL`]` - 1` steps up).
 pub async fn get_one(
-    conn: &mut SqliteConnection,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: FileCommitId,
 ) -> Result<Option<FileCommit>, DbError> {
-    let Some(Loaded { commit, tree }) = load(conn, tenant, id).await? else {
+    let Some(Loaded { commit, tree }) = load(db, tenant, id).await? else {
         return Ok(None);
     };
     let tree = match tree {
@@ -85,7 +85,7 @@ pub async fn get_one(
                 }
                 let up =
                     parent.ok_or_else(|| corrupt(format!("delta commit {id} has no snapshot ancestor")))?;
-                let up = load(conn, tenant, up)
+                let up = load(db, tenant, up)
                     .await?
                     .ok_or_else(|| corrupt(format!("missing parent commit {up}")))?;
                 match up.tree {
@@ -118,24 +118,20 @@ fn corrupt(detail: String) -> DbError {
     DbError::Corrupt { what: "file_commits", detail }
 }
 
-async fn load(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    id: FileCommitId,
-) -> Result<Option<Loaded>, DbError> {
-    let Some(r) = sqlx::query_as::<_, CommitRow>("SELECT id, tenant_id, parent_id, depth, tree, created_at FROM file_commits WHERE tenant_id = ? AND id = ?")
+async fn load(db: &mut Conn<'_>, tenant: TenantId, id: FileCommitId) -> Result<Option<Loaded>, DbError> {
+    let Some(r) = query("SELECT id, tenant_id, parent_id, depth, tree, created_at FROM file_commits WHERE tenant_id = ? AND id = ?")
         .bind(tenant.uuid())
         .bind(id.uuid())
-        .fetch_optional(&mut *conn)
+        .fetch_optional::<CommitRow>(db)
         .await?
     else {
         return Ok(None);
     };
-    let rows = sqlx::query_as::<_, ChangeRow>(
+    let rows = query(
         "SELECT path, change, kind, digest, size, mode FROM file_changes WHERE commit_id = ? ORDER BY path",
     )
     .bind(id.uuid())
-    .fetch_all(&mut *conn)
+    .fetch_all::<ChangeRow>(db)
     .await?;
     let changes = rows.into_iter().map(FileChange::try_from).collect::<Result<Vec<_>, _>>()?;
     let tree = r.tree.map(|t| from_json("tree", &t)).transpose()?;
@@ -193,23 +189,18 @@ impl TryFrom<ChangeRow> for FileChange {
 }
 
 /// How many paths commit `id` changed from its parent.
-pub async fn change_count(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    id: FileCommitId,
-) -> Result<usize, DbError> {
+pub async fn change_count(db: &mut Conn<'_>, tenant: TenantId, id: FileCommitId) -> Result<usize, DbError> {
     let sql = "SELECT COUNT(*) FROM file_changes WHERE commit_id = ?
                AND EXISTS (SELECT 1 FROM file_commits f WHERE f.id = file_changes.commit_id AND f.tenant_id = ?)";
-    let (n,): (i64,) = sqlx::query_as(sql).bind(id.uuid()).bind(tenant.uuid()).fetch_one(conn).await?;
+    let (n,): (i64,) = query(sql).bind(id.uuid()).bind(tenant.uuid()).fetch_one(db).await?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Every commit id of a tenant.
-pub async fn list_ids(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError> {
-    let ids: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT id FROM file_commits WHERE tenant_id = ? ORDER BY id")
-            .bind(tenant.uuid())
-            .fetch_all(conn)
-            .await?;
+pub async fn list_ids(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError> {
+    let ids: Vec<uuid::Uuid> = query("SELECT id FROM file_commits WHERE tenant_id = ? ORDER BY id")
+        .bind(tenant.uuid())
+        .scalars(db)
+        .await?;
     Ok(ids.into_iter().map(FileCommitId::from_uuid).collect())
 }

@@ -3,21 +3,21 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::from_json;
+use super::{Conn, Dialect, query};
 use crate::db::port::ExperimentRecord;
-use sqlx::SqliteExecutor;
 use wtb_core::model::{ExecutionId, ExperimentId, TenantId, Timestamp};
 
 const COLUMNS: &str = "id, tenant_id, name, spec, file, created_at";
 
 /// Inserts an experiment.
-pub async fn insert(db: impl SqliteExecutor<'_>, e: &ExperimentRecord) -> Result<(), DbError> {
+pub async fn insert(db: &mut Conn<'_>, e: &ExperimentRecord) -> Result<(), DbError> {
     let mut batch = Batch::new();
     insert_into(&mut batch, e)?;
     Batch::run(db, |b| b.append(batch)).await
 }
 
 /// [`insert`], appended to a batch.
-pub fn insert_into(batch: &mut Batch<'_>, e: &ExperimentRecord) -> Result<(), DbError> {
+pub fn insert_into(batch: &mut Batch, e: &ExperimentRecord) -> Result<(), DbError> {
     let spec = serde_json::to_string(&e.spec)
         .map_err(|err| DbError::Corrupt { what: "experiment spec", detail: err.to_string() })?;
     batch
@@ -33,47 +33,46 @@ pub fn insert_into(batch: &mut Batch<'_>, e: &ExperimentRecord) -> Result<(), Db
 
 /// The tenant's experiment `id`.
 pub async fn get_one(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: ExperimentId,
 ) -> Result<Option<ExperimentRecord>, DbError> {
-    let row = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM experiments WHERE id = ? AND tenant_id = ?"
-    ))
-    .bind(id.uuid())
-    .bind(tenant.uuid())
-    .fetch_optional(db)
-    .await?;
+    let row = query(&format!("SELECT {COLUMNS} FROM experiments WHERE id = ? AND tenant_id = ?"))
+        .bind(id.uuid())
+        .bind(tenant.uuid())
+        .fetch_optional::<Row>(db)
+        .await?;
     row.map(ExperimentRecord::try_from).transpose()
 }
 
 /// The tenant's experiments, newest first.
-pub async fn list(
-    db: impl SqliteExecutor<'_>,
-    tenant: TenantId,
-    limit: u32,
-) -> Result<Vec<ExperimentRecord>, DbError> {
-    let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM experiments WHERE tenant_id = ? ORDER BY id DESC LIMIT ?"
-    ))
-    .bind(tenant.uuid())
-    .bind(i64::from(limit))
-    .fetch_all(db)
-    .await?;
+pub async fn list(db: &mut Conn<'_>, tenant: TenantId, limit: u32) -> Result<Vec<ExperimentRecord>, DbError> {
+    let rows =
+        query(&format!("SELECT {COLUMNS} FROM experiments WHERE tenant_id = ? ORDER BY id DESC LIMIT ?"))
+            .bind(tenant.uuid())
+            .bind(i64::from(limit))
+            .fetch_all::<Row>(db)
+            .await?;
     rows.into_iter().map(ExperimentRecord::try_from).collect()
 }
 
 /// The executions that are cells of experiment `id` (any status), oldest first.
 pub async fn cells(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: ExperimentId,
 ) -> Result<Vec<ExecutionId>, DbError> {
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM executions WHERE json_extract(environment, '$.cell.experiment') = ? AND environment IS NOT NULL AND tenant_id = ? ORDER BY id")
-        .bind(id.to_string())
-        .bind(tenant.uuid())
-        .fetch_all(db)
-        .await?;
+    let cell = match db.dialect() {
+        Dialect::Sqlite => "json_extract(environment, '$.cell.experiment')",
+        Dialect::Postgres => "(environment::jsonb #>> '{cell,experiment}')",
+    };
+    let ids: Vec<uuid::Uuid> = query(format!(
+        "SELECT id FROM executions WHERE {cell} = ? AND environment IS NOT NULL AND tenant_id = ? ORDER BY id"
+    ))
+    .bind(id.to_string())
+    .bind(tenant.uuid())
+    .scalars(db)
+    .await?;
     Ok(ids.into_iter().map(ExecutionId::from_uuid).collect())
 }
 

@@ -4,20 +4,20 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, int, parsed};
+use super::{Conn, query};
 use crate::db::port::BlobTotals;
-use sqlx::SqliteExecutor;
 use wtb_core::model::{BlobRecord, Digest, TenantId, Timestamp};
 
 /// Inserts a reference; an existing one (same tenant and digest) is kept as it is, which is
 /// what makes identical content cost nothing the second time.
-pub async fn insert(db: impl SqliteExecutor<'_>, b: &BlobRecord) -> Result<(), DbError> {
+pub async fn insert(db: &mut Conn<'_>, b: &BlobRecord) -> Result<(), DbError> {
     Batch::run(db, |batch| insert_into(batch, b)).await
 }
 
 /// [`insert`], appended to a batch.
-pub fn insert_into(batch: &mut Batch<'_>, b: &BlobRecord) {
+pub fn insert_into(batch: &mut Batch, b: &BlobRecord) {
     batch
-        .statement("INSERT OR IGNORE INTO blobs (tenant_id, digest, size, inline_data, created_at) VALUES (?, ?, ?, ?, ?)")
+        .statement("INSERT INTO blobs (tenant_id, digest, size, inline_data, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
         .bind(b.tenant.uuid())
         .bind(b.digest.to_hex())
         .bind(int(b.size))
@@ -29,26 +29,24 @@ const COLUMNS: &str = "tenant_id, digest, size, inline_data, created_at";
 
 /// The reference to `digest`, with its inline content if it has one.
 pub async fn get_one(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     digest: &Digest,
 ) -> Result<Option<BlobRecord>, DbError> {
-    let row =
-        sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? AND digest = ?"))
-            .bind(tenant.uuid())
-            .bind(digest.to_hex())
-            .fetch_optional(db)
-            .await?;
+    let row = query(&format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? AND digest = ?"))
+        .bind(tenant.uuid())
+        .bind(digest.to_hex())
+        .fetch_optional::<Row>(db)
+        .await?;
     row.map(BlobRecord::try_from).transpose()
 }
 
 /// Every reference of a tenant, inline contents included (what `wtb fsck` verifies).
-pub async fn list_all(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<BlobRecord>, DbError> {
-    let rows =
-        sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? ORDER BY digest"))
-            .bind(tenant.uuid())
-            .fetch_all(db)
-            .await?;
+pub async fn list_all(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<BlobRecord>, DbError> {
+    let rows = query(&format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? ORDER BY digest"))
+        .bind(tenant.uuid())
+        .fetch_all::<Row>(db)
+        .await?;
     rows.into_iter().map(BlobRecord::try_from).collect()
 }
 
@@ -79,22 +77,19 @@ impl TryFrom<Row> for BlobRecord {
 /// The inline contents among `digests` (the others live in the CAS), a few hundred digests
 /// per query.
 pub async fn inline_contents(
-    conn: &mut sqlx::SqliteConnection,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     digests: &[Digest],
 ) -> Result<std::collections::HashMap<Digest, Vec<u8>>, DbError> {
     let mut out = std::collections::HashMap::new();
     for part in digests.chunks(500) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT digest, inline_data FROM blobs WHERE inline_data IS NOT NULL AND tenant_id = ",
-        );
-        q.push_bind(tenant.uuid()).push(" AND digest IN (");
-        let mut list = q.separated(", ");
-        for d in part {
-            list.push_bind(d.to_hex());
-        }
-        q.push(")");
-        let rows: Vec<(String, Vec<u8>)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let mut q =
+            query("SELECT digest, inline_data FROM blobs WHERE inline_data IS NOT NULL AND tenant_id = ");
+        q.push_bind(tenant.uuid())
+            .push(" AND digest IN (")
+            .push_list(part.iter().map(Digest::to_hex))
+            .push(")");
+        let rows: Vec<(String, Vec<u8>)> = q.fetch_all(db).await?;
         for (digest, data) in rows {
             let digest = digest
                 .parse()
@@ -107,23 +102,21 @@ pub async fn inline_contents(
 
 /// The digests a tenant's rows reference (what keeps a CAS object alive).
 pub async fn digests(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
 ) -> Result<std::collections::HashSet<Digest>, DbError> {
-    let rows: Vec<String> = sqlx::query_scalar("SELECT digest FROM blobs WHERE tenant_id = ?")
-        .bind(tenant.uuid())
-        .fetch_all(db)
-        .await?;
+    let rows: Vec<String> =
+        query("SELECT digest FROM blobs WHERE tenant_id = ?").bind(tenant.uuid()).scalars(db).await?;
     rows.iter()
         .map(|d| d.parse().map_err(|e| DbError::Corrupt { what: "blob digest", detail: format!("{d}: {e}") }))
         .collect()
 }
 
 /// Number of references and their total size for a tenant, split into inline and CAS.
-pub async fn totals(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<BlobTotals, DbError> {
-    let (n, bytes, cas_bytes): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(size), 0),
-                COALESCE(SUM(CASE WHEN inline_data IS NULL THEN size ELSE 0 END), 0)
+pub async fn totals(db: &mut Conn<'_>, tenant: TenantId) -> Result<BlobTotals, DbError> {
+    let (n, bytes, cas_bytes): (i64, i64, i64) = query(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN inline_data IS NULL THEN size ELSE 0 END), 0) AS BIGINT)
          FROM blobs WHERE tenant_id = ?",
     )
     .bind(tenant.uuid())

@@ -1,7 +1,7 @@
-//! The aggregate traits over SQLite: each method runs its aggregate module's query on the
-//! read pool (or, for the few that need one connection throughout, on one taken from it).
+//! The aggregate traits over either SQL backend: each method takes a connection from the
+//! pool and runs its aggregate module's statements on it.
 
-use super::Sqlite;
+use super::Pool;
 use super::{
     blob, boundary, checkpoint, component, delivery, execution, experiment, file_commit, join, outbox,
     retention, tenant, workflow,
@@ -13,7 +13,6 @@ use crate::db::port::{
     FileCommits, Joins, ListFilter, Retention, SinkCounts, Swept, Tenants, Usage, Workflows,
 };
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
 use std::collections::{HashMap, HashSet};
 use wtb_core::model::{
     ApiToken, BlobRecord, Checkpoint, CheckpointId, Digest, EventId, Execution, ExecutionId, ExperimentId,
@@ -21,16 +20,28 @@ use wtb_core::model::{
     WorkflowId, WorkflowRecord,
 };
 
-impl Sqlite {
-    async fn conn(&self) -> Result<PoolConnection<sqlx::Sqlite>, DbError> {
-        Ok(self.pool.acquire().await?)
+/// The reads and single-row operations of every aggregate, over a pool of either backend:
+/// what [`Database`](crate::db::Database)'s accessors hand out.
+pub struct Reads {
+    pool: Pool,
+}
+
+impl Reads {
+    /// Reads through `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for the backend's own statements (metrics, closing).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 }
 
 #[async_trait]
-impl Executions for Sqlite {
+impl Executions for Reads {
     async fn get_one(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<Execution>, DbError> {
-        execution::get_one(&self.pool, tenant, id).await
+        execution::get_one(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
     async fn list(
         &self,
@@ -39,10 +50,10 @@ impl Executions for Sqlite {
         after: Option<ExecutionId>,
         limit: u32,
     ) -> Result<Vec<Execution>, DbError> {
-        execution::list(&self.pool, tenant, filter, after, limit).await
+        execution::list(&mut self.pool.acquire().await?.conn(), tenant, filter, after, limit).await
     }
     async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError> {
-        execution::list_running(&self.pool, tenant).await
+        execution::list_running(&mut self.pool.acquire().await?.conn(), tenant).await
     }
     async fn claim(
         &self,
@@ -52,177 +63,177 @@ impl Executions for Sqlite {
         now: Timestamp,
         stale: Option<&str>,
     ) -> Result<bool, DbError> {
-        execution::claim(&self.pool, id, owner, until, now, stale).await
+        execution::claim(&mut self.pool.acquire().await?.conn(), id, owner, until, now, stale).await
     }
     async fn lease(&self, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError> {
-        execution::lease(&self.pool, id).await
+        execution::lease(&mut self.pool.acquire().await?.conn(), id).await
     }
     async fn renew(&self, owner: &str, until: Timestamp) -> Result<(), DbError> {
-        execution::renew(&self.pool, owner, until).await
+        execution::renew(&mut self.pool.acquire().await?.conn(), owner, until).await
     }
     async fn request(&self, tenant: TenantId, id: ExecutionId, control: &str) -> Result<bool, DbError> {
-        execution::request(&self.pool, tenant, id, control).await
+        execution::request(&mut self.pool.acquire().await?.conn(), tenant, id, control).await
     }
     async fn requests(&self) -> Result<Vec<(ExecutionId, String, bool)>, DbError> {
-        execution::requests(&self.pool).await
+        execution::requests(&mut self.pool.acquire().await?.conn()).await
     }
     async fn mark_seen(&self, id: ExecutionId, control: &str, owner: &str) -> Result<(), DbError> {
-        execution::mark_seen(&self.pool, id, control, owner).await
+        execution::mark_seen(&mut self.pool.acquire().await?.conn(), id, control, owner).await
     }
     async fn control_seen_by(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<String>, DbError> {
-        execution::control_seen_by(&self.pool, tenant, id).await
+        execution::control_seen_by(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
     async fn control(&self, id: ExecutionId) -> Result<Option<String>, DbError> {
-        execution::control(&self.pool, id).await
+        execution::control(&mut self.pool.acquire().await?.conn(), id).await
     }
     async fn breakpoints(&self, id: ExecutionId) -> Result<serde_json::Value, DbError> {
-        execution::breakpoints(&self.pool, id).await
+        execution::breakpoints(&mut self.pool.acquire().await?.conn(), id).await
     }
 }
 
 #[async_trait]
-impl Checkpoints for Sqlite {
+impl Checkpoints for Reads {
     async fn get_one(&self, tenant: TenantId, id: CheckpointId) -> Result<Option<Checkpoint>, DbError> {
-        checkpoint::get_one(&self.pool, tenant, id).await
+        checkpoint::get_one(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
     async fn list_for_execution(
         &self,
         tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<Checkpoint>, DbError> {
-        checkpoint::list_for_execution(&self.pool, tenant, execution).await
+        checkpoint::list_for_execution(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
     async fn list_history(
         &self,
         tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError> {
-        checkpoint::list_history(&self.pool, tenant, execution).await
+        checkpoint::list_history(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
     async fn list_for_tenant(&self, tenant: TenantId) -> Result<Vec<Checkpoint>, DbError> {
-        checkpoint::list_for_tenant(&self.pool, tenant).await
+        checkpoint::list_for_tenant(&mut self.pool.acquire().await?.conn(), tenant).await
     }
     async fn superseded_at(
         &self,
         tenant: TenantId,
         id: CheckpointId,
     ) -> Result<Option<Option<Timestamp>>, DbError> {
-        checkpoint::superseded_at(&self.pool, tenant, id).await
+        checkpoint::superseded_at(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
     async fn progress(&self, tenant: TenantId, execution: ExecutionId) -> Result<(u32, u32), DbError> {
-        checkpoint::progress(&self.pool, tenant, execution).await
+        checkpoint::progress(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
 }
 
 #[async_trait]
-impl Boundaries for Sqlite {
+impl Boundaries for Reads {
     async fn list_for_execution(
         &self,
         tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<NodeBoundary>, DbError> {
-        boundary::list_for_execution(&self.pool, tenant, execution).await
+        boundary::list_for_execution(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
     async fn list_open(
         &self,
         tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<NodeBoundary>, DbError> {
-        boundary::list_open(&self.pool, tenant, execution).await
+        boundary::list_open(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
     async fn list_history(
         &self,
         tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError> {
-        boundary::list_history(&self.pool, tenant, execution).await
+        boundary::list_history(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
     async fn latencies(&self) -> Result<Vec<i64>, DbError> {
-        boundary::latencies(&self.pool).await
+        boundary::latencies(&mut self.pool.acquire().await?.conn()).await
     }
 }
 
 #[async_trait]
-impl Joins for Sqlite {
+impl Joins for Reads {
     async fn list_all(&self, tenant: TenantId, execution: ExecutionId) -> Result<Vec<Arrival>, DbError> {
-        join::list_all(&self.pool, tenant, execution).await
+        join::list_all(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
     async fn list_for_execution(
         &self,
         tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<Arrival>, DbError> {
-        join::list_for_execution(&self.pool, tenant, execution).await
+        join::list_for_execution(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
 }
 
 #[async_trait]
-impl FileCommits for Sqlite {
+impl FileCommits for Reads {
     async fn get_one(&self, tenant: TenantId, id: FileCommitId) -> Result<Option<FileCommit>, DbError> {
-        file_commit::get_one(&mut *self.conn().await?, tenant, id).await
+        file_commit::get_one(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
     async fn change_count(&self, tenant: TenantId, id: FileCommitId) -> Result<usize, DbError> {
-        file_commit::change_count(&mut *self.conn().await?, tenant, id).await
+        file_commit::change_count(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
     async fn list_ids(&self, tenant: TenantId) -> Result<Vec<FileCommitId>, DbError> {
-        file_commit::list_ids(&mut *self.conn().await?, tenant).await
+        file_commit::list_ids(&mut self.pool.acquire().await?.conn(), tenant).await
     }
 }
 
 #[async_trait]
-impl Blobs for Sqlite {
+impl Blobs for Reads {
     async fn get_one(&self, tenant: TenantId, digest: &Digest) -> Result<Option<BlobRecord>, DbError> {
-        blob::get_one(&self.pool, tenant, digest).await
+        blob::get_one(&mut self.pool.acquire().await?.conn(), tenant, digest).await
     }
     async fn list_all(&self, tenant: TenantId) -> Result<Vec<BlobRecord>, DbError> {
-        blob::list_all(&self.pool, tenant).await
+        blob::list_all(&mut self.pool.acquire().await?.conn(), tenant).await
     }
     async fn inline_contents(
         &self,
         tenant: TenantId,
         digests: &[Digest],
     ) -> Result<HashMap<Digest, Vec<u8>>, DbError> {
-        blob::inline_contents(&mut *self.conn().await?, tenant, digests).await
+        blob::inline_contents(&mut self.pool.acquire().await?.conn(), tenant, digests).await
     }
     async fn digests(&self, tenant: TenantId) -> Result<HashSet<Digest>, DbError> {
-        blob::digests(&self.pool, tenant).await
+        blob::digests(&mut self.pool.acquire().await?.conn(), tenant).await
     }
     async fn totals(&self, tenant: TenantId) -> Result<BlobTotals, DbError> {
-        blob::totals(&self.pool, tenant).await
+        blob::totals(&mut self.pool.acquire().await?.conn(), tenant).await
     }
 }
 
 #[async_trait]
-impl Components for Sqlite {
+impl Components for Reads {
     async fn get_one(&self, tenant: TenantId, digest: &Digest) -> Result<Option<ComponentRecord>, DbError> {
-        component::get_one(&self.pool, tenant, digest).await
+        component::get_one(&mut self.pool.acquire().await?.conn(), tenant, digest).await
     }
     async fn list_digests(&self, tenant: TenantId) -> Result<Vec<String>, DbError> {
-        component::list_digests(&self.pool, tenant).await
+        component::list_digests(&mut self.pool.acquire().await?.conn(), tenant).await
     }
 }
 
 #[async_trait]
-impl Workflows for Sqlite {
+impl Workflows for Reads {
     async fn id_by_digest(&self, tenant: TenantId, digest: &Digest) -> Result<Option<WorkflowId>, DbError> {
-        workflow::id_by_digest(&self.pool, tenant, digest).await
+        workflow::id_by_digest(&mut self.pool.acquire().await?.conn(), tenant, digest).await
     }
     async fn get_one(&self, tenant: TenantId, id: WorkflowId) -> Result<Option<WorkflowRecord>, DbError> {
-        workflow::get_one(&self.pool, tenant, id).await
+        workflow::get_one(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
     async fn list(&self, tenant: TenantId, limit: u32) -> Result<Vec<WorkflowRecord>, DbError> {
-        workflow::list(&self.pool, tenant, limit).await
+        workflow::list(&mut self.pool.acquire().await?.conn(), tenant, limit).await
     }
 }
 
 #[async_trait]
-impl Events for Sqlite {
+impl Events for Reads {
     async fn list_for_execution(
         &self,
         tenant: TenantId,
         execution: ExecutionId,
     ) -> Result<Vec<OutboxEvent>, DbError> {
-        outbox::list_for_execution(&mut *self.conn().await?, tenant, execution).await
+        outbox::list_for_execution(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
     async fn list_after(
         &self,
@@ -230,29 +241,29 @@ impl Events for Sqlite {
         execution: ExecutionId,
         after: u32,
     ) -> Result<Vec<OutboxEvent>, DbError> {
-        outbox::list_after(&mut *self.conn().await?, tenant, execution, after).await
+        outbox::list_after(&mut self.pool.acquire().await?.conn(), tenant, execution, after).await
     }
     async fn last_seq(&self, tenant: TenantId, execution: ExecutionId) -> Result<u32, DbError> {
-        outbox::last_seq(&mut *self.conn().await?, tenant, execution).await
+        outbox::last_seq(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
     async fn without_aggregate(&self, tenant: TenantId) -> Result<Vec<(EventId, ExecutionId)>, DbError> {
-        outbox::without_aggregate(&mut *self.conn().await?, tenant).await
+        outbox::without_aggregate(&mut self.pool.acquire().await?.conn(), tenant).await
     }
 }
 
 #[async_trait]
-impl Deliveries for Sqlite {
+impl Deliveries for Reads {
     async fn max_pos(&self) -> Result<i64, DbError> {
-        delivery::max_pos(&self.pool).await
+        delivery::max_pos(&mut self.pool.acquire().await?.conn()).await
     }
     async fn cursor(&self, sink: &str) -> Result<i64, DbError> {
-        delivery::cursor(&self.pool, sink).await
+        delivery::cursor(&mut self.pool.acquire().await?.conn(), sink).await
     }
     async fn materialize(&self, sink: &str, now: Timestamp) -> Result<u64, DbError> {
         delivery::materialize(&self.pool, sink, now).await
     }
     async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Claimed>, DbError> {
-        delivery::claim(&mut *self.conn().await?, spec).await
+        delivery::claim(&self.pool, spec).await
     }
     async fn list(
         &self,
@@ -260,68 +271,68 @@ impl Deliveries for Sqlite {
         filter: &DeliveryFilter,
         limit: u32,
     ) -> Result<Vec<DeliveryRow>, DbError> {
-        delivery::list(&mut *self.conn().await?, tenant, filter, limit).await
+        delivery::list(&mut self.pool.acquire().await?.conn(), tenant, filter, limit).await
     }
     async fn revive(&self, tenant: TenantId, event: Option<EventId>, now: Timestamp) -> Result<u64, DbError> {
-        delivery::revive(&mut *self.conn().await?, tenant, event, now).await
+        delivery::revive(&mut self.pool.acquire().await?.conn(), tenant, event, now).await
     }
     async fn event_exists(&self, tenant: TenantId, event: EventId) -> Result<bool, DbError> {
-        delivery::event_exists(&self.pool, tenant, event).await
+        delivery::event_exists(&mut self.pool.acquire().await?.conn(), tenant, event).await
     }
     async fn counts(&self, sink: &str) -> Result<SinkCounts, DbError> {
-        delivery::counts(&mut *self.conn().await?, sink).await
+        delivery::counts(&mut self.pool.acquire().await?.conn(), sink).await
     }
     async fn other_sinks(&self, configured: &[String]) -> Result<Vec<String>, DbError> {
-        delivery::other_sinks(&self.pool, configured).await
+        delivery::other_sinks(&mut self.pool.acquire().await?.conn(), configured).await
     }
 }
 
 #[async_trait]
-impl Tenants for Sqlite {
+impl Tenants for Reads {
     async fn set_quotas(&self, id: TenantId, quotas: &Quotas) -> Result<bool, DbError> {
-        tenant::set_quotas(&self.pool, id, quotas).await
+        tenant::set_quotas(&mut self.pool.acquire().await?.conn(), id, quotas).await
     }
     async fn get_one(&self, id: TenantId) -> Result<Option<Tenant>, DbError> {
-        tenant::get_one(&self.pool, id).await
+        tenant::get_one(&mut self.pool.acquire().await?.conn(), id).await
     }
     async fn get_by_name(&self, name: &str) -> Result<Option<Tenant>, DbError> {
-        tenant::get_by_name(&self.pool, name).await
+        tenant::get_by_name(&mut self.pool.acquire().await?.conn(), name).await
     }
     async fn list(&self) -> Result<Vec<Tenant>, DbError> {
-        tenant::list(&self.pool).await
+        tenant::list(&mut self.pool.acquire().await?.conn()).await
     }
     async fn usage(&self, id: TenantId, since: Timestamp) -> Result<Usage, DbError> {
-        tenant::usage(&self.pool, id, since).await
+        tenant::usage(&mut self.pool.acquire().await?.conn(), id, since).await
     }
     async fn nodes_since(&self, id: TenantId, since: Timestamp) -> Result<u64, DbError> {
-        tenant::nodes_since(&self.pool, id, since).await
+        tenant::nodes_since(&mut self.pool.acquire().await?.conn(), id, since).await
     }
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, DbError> {
-        tenant::token_by_hash(&self.pool, hash).await
+        tenant::token_by_hash(&mut self.pool.acquire().await?.conn(), hash).await
     }
     async fn revoke_token(&self, t: TenantId, id: TokenId, now: Timestamp) -> Result<bool, DbError> {
-        tenant::revoke_token(&self.pool, t, id, now).await
+        tenant::revoke_token(&mut self.pool.acquire().await?.conn(), t, id, now).await
     }
     async fn list_tokens(&self, t: TenantId) -> Result<Vec<ApiToken>, DbError> {
-        tenant::list_tokens(&self.pool, t).await
+        tenant::list_tokens(&mut self.pool.acquire().await?.conn(), t).await
     }
 }
 
 #[async_trait]
-impl Experiments for Sqlite {
+impl Experiments for Reads {
     async fn get_one(&self, tenant: TenantId, id: ExperimentId) -> Result<Option<ExperimentRecord>, DbError> {
-        experiment::get_one(&self.pool, tenant, id).await
+        experiment::get_one(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
     async fn list(&self, tenant: TenantId, limit: u32) -> Result<Vec<ExperimentRecord>, DbError> {
-        experiment::list(&self.pool, tenant, limit).await
+        experiment::list(&mut self.pool.acquire().await?.conn(), tenant, limit).await
     }
     async fn cells(&self, tenant: TenantId, id: ExperimentId) -> Result<Vec<ExecutionId>, DbError> {
-        experiment::cells(&self.pool, tenant, id).await
+        experiment::cells(&mut self.pool.acquire().await?.conn(), tenant, id).await
     }
 }
 
 #[async_trait]
-impl Retention for Sqlite {
+impl Retention for Reads {
     async fn collect(
         &self,
         sinks: &[String],

@@ -3,8 +3,8 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{from_json, parsed};
+use super::{Conn, query};
 use crate::db::port::ListFilter;
-use sqlx::SqliteExecutor;
 use uuid::Uuid;
 use wtb_core::model::{
     CheckpointId, Execution, ExecutionId, ExecutionStatus, TenantId, Timestamp, WorkflowId,
@@ -13,7 +13,7 @@ use wtb_core::model::{
 const COLUMNS: &str = "id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at";
 
 /// Inserts a new execution.
-pub async fn insert(db: impl SqliteExecutor<'_>, e: &Execution) -> Result<(), DbError> {
+pub async fn insert(db: &mut Conn<'_>, e: &Execution) -> Result<(), DbError> {
     Batch::run(db, |batch| insert_into(batch, e, None)).await
 }
 
@@ -29,7 +29,7 @@ pub struct Driven<'a> {
 
 /// [`insert`], appended to a batch; with `driven`, the lease and breakpoints are set in the
 /// same statement (the start transaction's row is written once).
-pub fn insert_into(batch: &mut Batch<'_>, e: &Execution, driven: Option<&Driven<'_>>) {
+pub fn insert_into(batch: &mut Batch, e: &Execution, driven: Option<&Driven<'_>>) {
     let (columns, values) = match driven {
         Some(_) => (", lease_owner, lease_until, breakpoints", ", ?, ?, ?"),
         None => ("", ""),
@@ -62,7 +62,7 @@ pub fn insert_into(batch: &mut Batch<'_>, e: &Execution, driven: Option<&Driven<
 /// lease and clears pending requests. A running drive leaves the status out: the row already
 /// says `running`, and rewriting it would update the status index at every boundary.
 pub fn set_progress_into(
-    batch: &mut Batch<'_>,
+    batch: &mut Batch,
     id: ExecutionId,
     status: Option<ExecutionStatus>,
     cursor: Option<&str>,
@@ -87,14 +87,14 @@ pub fn set_progress_into(
 
 /// The tenant's execution with `id`; `None` for another tenant's (no existence leak).
 pub async fn get_one(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: ExecutionId,
 ) -> Result<Option<Execution>, DbError> {
-    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = ? AND id = ?"))
+    query(&format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = ? AND id = ?"))
         .bind(tenant.uuid())
         .bind(id.uuid())
-        .fetch_optional(db)
+        .fetch_optional::<Row>(db)
         .await?
         .map(Execution::try_from)
         .transpose()
@@ -104,15 +104,13 @@ pub async fn get_one(
 /// `limit`, starting after the cursor `after` (the last id of the previous page). Ids never
 /// change and new executions sort first, so paging never repeats or skips a row.
 pub async fn list(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     filter: &ListFilter,
     after: Option<ExecutionId>,
     limit: u32,
 ) -> Result<Vec<Execution>, DbError> {
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-        "SELECT {COLUMNS} FROM executions WHERE tenant_id = "
-    ));
+    let mut q = query(format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = "));
     q.push_bind(tenant.uuid());
     if let Some(status) = filter.status {
         q.push(" AND status = ").push_bind(status.as_str());
@@ -144,12 +142,12 @@ pub async fn list(
         q.push(" AND id < ").push_bind(after.uuid());
     }
     q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit));
-    let rows = q.build_query_as::<Row>().fetch_all(db).await?;
+    let rows = q.fetch_all::<Row>(db).await?;
     rows.into_iter().map(Execution::try_from).collect()
 }
 
 /// Moves an execution back to paused after a rollback: no pending control request, no error.
-pub fn rolled_back_into(batch: &mut Batch<'_>, id: ExecutionId, cursor: Option<&str>, now: Timestamp) {
+pub fn rolled_back_into(batch: &mut Batch, id: ExecutionId, cursor: Option<&str>, now: Timestamp) {
     batch
         .statement("UPDATE executions SET status = 'paused', control = NULL, control_seen_by = NULL, error = NULL, cursor = ?, updated_at = ? WHERE id = ?")
         .bind(cursor.map(str::to_owned))
@@ -198,34 +196,31 @@ impl TryFrom<Row> for Execution {
 /// Takes the lease if it is free, expired, ours, or held by `stale` (a dead process).
 /// Returns whether it was taken.
 pub async fn claim(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     id: ExecutionId,
     owner: &str,
     until: Timestamp,
     now: Timestamp,
     stale: Option<&str>,
 ) -> Result<bool, DbError> {
-    let done = sqlx::query(
+    let done = query(
         "UPDATE executions SET lease_owner = ?1, lease_until = ?2
          WHERE id = ?3 AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?4 OR lease_owner = ?5)",
     )
-    .bind(owner)
+    .bind(owner.to_owned())
     .bind(until.micros())
     .bind(id.uuid())
     .bind(now.micros())
-    .bind(stale)
+    .bind(stale.map(str::to_owned))
     .execute(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 /// The lease holder and expiry, if any.
-pub async fn lease(
-    db: impl SqliteExecutor<'_>,
-    id: ExecutionId,
-) -> Result<Option<(String, Timestamp)>, DbError> {
+pub async fn lease(db: &mut Conn<'_>, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError> {
     let row: Option<(Option<String>, Option<i64>)> =
-        sqlx::query_as("SELECT lease_owner, lease_until FROM executions WHERE id = ?")
+        query("SELECT lease_owner, lease_until FROM executions WHERE id = ?")
             .bind(id.uuid())
             .fetch_optional(db)
             .await?;
@@ -233,17 +228,17 @@ pub async fn lease(
 }
 
 /// Extends every lease `owner` holds.
-pub async fn renew(db: impl SqliteExecutor<'_>, owner: &str, until: Timestamp) -> Result<(), DbError> {
-    sqlx::query("UPDATE executions SET lease_until = ? WHERE lease_owner = ?")
+pub async fn renew(db: &mut Conn<'_>, owner: &str, until: Timestamp) -> Result<(), DbError> {
+    query("UPDATE executions SET lease_until = ? WHERE lease_owner = ?")
         .bind(until.micros())
-        .bind(owner)
+        .bind(owner.to_owned())
         .execute(db)
         .await?;
     Ok(())
 }
 
 /// Drops the lease and any pending request (the execution paused or ended).
-pub fn release_into(batch: &mut Batch<'_>, id: ExecutionId) {
+pub fn release_into(batch: &mut Batch, id: ExecutionId) {
     batch
         .statement(
             "UPDATE executions SET lease_owner = NULL, lease_until = NULL, control = NULL, control_seen_by = NULL WHERE id = ?",
@@ -254,47 +249,46 @@ pub fn release_into(batch: &mut Batch<'_>, id: ExecutionId) {
 /// Asks the process running a `running` execution to pause or cancel it. Returns whether
 /// the execution was running (and so took the request).
 pub async fn request(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: ExecutionId,
     control: &str,
 ) -> Result<bool, DbError> {
-    let done = sqlx::query(
+    let done = query(
         "UPDATE executions SET control = ?, control_seen_by = NULL WHERE tenant_id = ? AND id = ? AND status = 'running'",
     )
-    .bind(control)
+    .bind(control.to_owned())
     .bind(tenant.uuid())
     .bind(id.uuid())
     .execute(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 /// Pending requests of all executions (the partial index keeps this cheap to poll), each with
 /// whether a drive has taken it already.
-pub async fn requests(db: impl SqliteExecutor<'_>) -> Result<Vec<(ExecutionId, String, bool)>, DbError> {
-    let rows: Vec<(uuid::Uuid, String, bool)> = sqlx::query_as(
-        "SELECT id, control, control_seen_by IS NOT NULL FROM executions WHERE control IS NOT NULL",
-    )
-    .fetch_all(db)
-    .await?;
+pub async fn requests(db: &mut Conn<'_>) -> Result<Vec<(ExecutionId, String, bool)>, DbError> {
+    let rows: Vec<(uuid::Uuid, String, bool)> =
+        query("SELECT id, control, control_seen_by IS NOT NULL FROM executions WHERE control IS NOT NULL")
+            .fetch_all(db)
+            .await?;
     Ok(rows.into_iter().map(|(id, c, seen)| (ExecutionId::from_uuid(id), c, seen)).collect())
 }
 
 /// Records that `owner`'s drive has taken the pending request `control` of `id` (a request
 /// replaced meanwhile stays unseen).
 pub async fn mark_seen(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     id: ExecutionId,
     control: &str,
     owner: &str,
 ) -> Result<(), DbError> {
-    sqlx::query(
+    query(
         "UPDATE executions SET control_seen_by = ? WHERE id = ? AND control = ? AND control_seen_by IS NULL",
     )
-    .bind(owner)
+    .bind(owner.to_owned())
     .bind(id.uuid())
-    .bind(control)
+    .bind(control.to_owned())
     .execute(db)
     .await?;
     Ok(())
@@ -302,12 +296,12 @@ pub async fn mark_seen(
 
 /// Which process has taken the tenant's execution's pending request, if one has.
 pub async fn control_seen_by(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: ExecutionId,
 ) -> Result<Option<String>, DbError> {
     let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT control_seen_by FROM executions WHERE tenant_id = ? AND id = ?")
+        query("SELECT control_seen_by FROM executions WHERE tenant_id = ? AND id = ?")
             .bind(tenant.uuid())
             .bind(id.uuid())
             .fetch_optional(db)
@@ -316,30 +310,23 @@ pub async fn control_seen_by(
 }
 
 /// The pending request of one execution.
-pub async fn control(db: impl SqliteExecutor<'_>, id: ExecutionId) -> Result<Option<String>, DbError> {
-    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT control FROM executions WHERE id = ?")
-        .bind(id.uuid())
-        .fetch_optional(db)
-        .await?;
+pub async fn control(db: &mut Conn<'_>, id: ExecutionId) -> Result<Option<String>, DbError> {
+    let row: Option<(Option<String>,)> =
+        query("SELECT control FROM executions WHERE id = ?").bind(id.uuid()).fetch_optional(db).await?;
     Ok(row.and_then(|(c,)| c))
 }
 
 /// The stored breakpoints.
-pub async fn breakpoints(db: impl SqliteExecutor<'_>, id: ExecutionId) -> Result<serde_json::Value, DbError> {
-    let (text,): (String,) = sqlx::query_as("SELECT breakpoints FROM executions WHERE id = ?")
-        .bind(id.uuid())
-        .fetch_one(db)
-        .await?;
+pub async fn breakpoints(db: &mut Conn<'_>, id: ExecutionId) -> Result<serde_json::Value, DbError> {
+    let (text,): (String,) =
+        query("SELECT breakpoints FROM executions WHERE id = ?").bind(id.uuid()).fetch_one(db).await?;
     serde_json::from_str(&text).map_err(|e| DbError::Corrupt { what: "breakpoints", detail: e.to_string() })
 }
 
 /// Running executions of a tenant (candidates for a resume after a crash), oldest first.
-pub async fn list_running(
-    db: impl SqliteExecutor<'_>,
-    tenant: TenantId,
-) -> Result<Vec<ExecutionId>, DbError> {
+pub async fn list_running(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError> {
     let rows: Vec<(uuid::Uuid,)> =
-        sqlx::query_as("SELECT id FROM executions WHERE tenant_id = ? AND status = 'running' ORDER BY id")
+        query("SELECT id FROM executions WHERE tenant_id = ? AND status = 'running' ORDER BY id")
             .bind(tenant.uuid())
             .fetch_all(db)
             .await?;

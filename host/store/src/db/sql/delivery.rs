@@ -7,8 +7,8 @@
 
 use super::DbError;
 use super::batch::Batch;
+use super::{Conn, Dialect, Pool, query};
 use crate::db::port::{ClaimSpec, Claimed, Settled};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 use wtb_core::model::{EventId, OutboxEvent, Timestamp};
 
 mod inspect;
@@ -16,42 +16,43 @@ mod inspect;
 pub use inspect::{counts, event_exists, list, other_sinks, revive};
 
 /// The highest event position (0 for an empty outbox): whether there is anything new.
-pub async fn max_pos(db: impl SqliteExecutor<'_>) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(pos), 0) FROM outbox").fetch_one(db).await?)
+pub async fn max_pos(db: &mut Conn<'_>) -> Result<i64, DbError> {
+    query("SELECT COALESCE(MAX(pos), 0) FROM outbox").scalar(db).await
 }
 
 /// How far delivery rows exist for `sink` (0 if never).
-pub async fn cursor(db: impl SqliteExecutor<'_>, sink: &str) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar("SELECT COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?), 0)")
-        .bind(sink)
-        .fetch_one(db)
-        .await?)
+pub async fn cursor(db: &mut Conn<'_>, sink: &str) -> Result<i64, DbError> {
+    query("SELECT COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?), 0)")
+        .bind(sink.to_owned())
+        .scalar(db)
+        .await
 }
 
 /// Creates the delivery rows of every event past `sink`'s cursor and moves the cursor, in one
 /// transaction; returns how many. The insert is its first statement (taking SQLite's write
 /// lock at once), so the cursor lands exactly after the rows it inserted.
-pub async fn materialize(pool: &SqlitePool, sink: &str, now: Timestamp) -> Result<u64, DbError> {
+pub async fn materialize(pool: &Pool, sink: &str, now: Timestamp) -> Result<u64, DbError> {
     let mut tx = pool.begin().await?;
-    let conn = &mut *tx;
-    let done = sqlx::query(
-        "INSERT OR IGNORE INTO outbox_deliveries (event_id, sink, execution_id, seq, pos, status, attempts, next_attempt_at)
+    let db = &mut tx.conn();
+    let done = query(
+        "INSERT INTO outbox_deliveries (event_id, sink, execution_id, seq, pos, status, attempts, next_attempt_at)
          SELECT id, ?1, execution_id, seq, pos, 'pending', 0, ?2 FROM outbox
-         WHERE pos > COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?1), 0)",
+         WHERE pos > COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?1), 0)
+         ON CONFLICT DO NOTHING",
     )
-    .bind(sink)
+    .bind(sink.to_owned())
     .bind(now.micros())
-    .execute(&mut *conn)
+    .execute(db)
     .await?;
-    sqlx::query(
+    query(
         "INSERT INTO outbox_cursors (sink, pos) VALUES (?1, (SELECT COALESCE(MAX(pos), 0) FROM outbox))
-         ON CONFLICT (sink) DO UPDATE SET pos = MAX(pos, excluded.pos)",
+         ON CONFLICT (sink) DO UPDATE SET pos = CASE WHEN excluded.pos > outbox_cursors.pos THEN excluded.pos ELSE outbox_cursors.pos END",
     )
-    .bind(sink)
-    .execute(&mut *conn)
+    .bind(sink.to_owned())
+    .execute(db)
     .await?;
     tx.commit().await?;
-    Ok(done.rows_affected())
+    Ok(done)
 }
 
 /// Leases the due deliveries of a sink, each execution's from its oldest undelivered event on,
@@ -61,8 +62,26 @@ pub async fn materialize(pool: &SqlitePool, sink: &str, now: Timestamp) -> Resul
 ///
 /// Delivery is in order, so an execution's undelivered events are a suffix of its seqs: only
 /// the `per_execution` rows from each head are looked at, not the whole backlog.
-pub async fn claim(conn: &mut SqliteConnection, spec: ClaimSpec<'_>) -> Result<Vec<Claimed>, DbError> {
-    let claimed: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+pub async fn claim(pool: &Pool, spec: ClaimSpec<'_>) -> Result<Vec<Claimed>, DbError> {
+    let mut tx = pool.begin().await?;
+    let db = &mut tx.conn();
+    // SQLite: CROSS JOIN fixes the join order (heads first); PostgreSQL has no CROSS JOIN with
+    // ON and plans the order itself. SQLite's write lock already makes claims one at a time;
+    // on PostgreSQL, relays of other processes claim of the same sink one at a time under an
+    // advisory lock held to the commit. Row locks (`SKIP LOCKED`) would not do: a relay
+    // skipping an execution's locked head could take its next event, and FIFO per execution
+    // would break.
+    let join = match db.dialect() {
+        Dialect::Sqlite => "CROSS JOIN",
+        Dialect::Postgres => {
+            query("SELECT pg_advisory_xact_lock(hashtext(?))::text")
+                .bind(format!("wtb-claim:{}", spec.sink))
+                .execute(db)
+                .await?;
+            "JOIN"
+        }
+    };
+    let claimed: Vec<(uuid::Uuid, i64)> = query(format!(
         "UPDATE outbox_deliveries SET lease_owner = ?1, lease_until = ?2
          WHERE sink = ?3 AND event_id IN (
              WITH heads AS (
@@ -74,21 +93,21 @@ pub async fn claim(conn: &mut SqliteConnection, spec: ClaimSpec<'_>) -> Result<V
                      SUM(CASE WHEN d.status = 'dead' OR d.next_attempt_at > ?4 OR COALESCE(d.lease_until, 0) > ?4 THEN 1 ELSE 0 END)
                          OVER (PARTITION BY d.execution_id ORDER BY d.seq ROWS UNBOUNDED PRECEDING) AS blocked,
                      ROW_NUMBER() OVER (PARTITION BY d.execution_id ORDER BY d.seq) AS turn
-                 FROM heads h CROSS JOIN outbox_deliveries d
+                 FROM heads h {join} outbox_deliveries d
                      ON d.sink = ?3 AND d.execution_id = h.execution_id AND d.status <> 'delivered'
                      AND d.seq >= h.head AND d.seq < h.head + ?5
-             ) WHERE blocked = 0 AND turn <= ?5
+             ) AS runs WHERE blocked = 0 AND turn <= ?5
              ORDER BY turn, pos LIMIT ?6
          )
          RETURNING event_id, attempts",
-    )
-    .bind(spec.owner)
+    ))
+    .bind(spec.owner.to_owned())
     .bind(spec.lease_until.micros())
-    .bind(spec.sink)
+    .bind(spec.sink.to_owned())
     .bind(spec.now.micros())
     .bind(i64::from(spec.per_execution))
     .bind(i64::from(spec.limit))
-    .fetch_all(&mut *conn)
+    .fetch_all(db)
     .await?;
     if claimed.is_empty() {
         return Ok(Vec::new());
@@ -96,21 +115,15 @@ pub async fn claim(conn: &mut SqliteConnection, spec: ClaimSpec<'_>) -> Result<V
     let attempts: std::collections::HashMap<uuid::Uuid, i64> = claimed.iter().copied().collect();
     let mut events = Vec::with_capacity(claimed.len());
     for part in claimed.chunks(500) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {} FROM outbox WHERE id IN (",
-            super::outbox::COLUMNS
-        ));
-        let mut ids = q.separated(", ");
-        for (id, _) in part {
-            ids.push_bind(*id);
-        }
-        q.push(")");
-        for row in q.build_query_as::<super::outbox::Row>().fetch_all(&mut *conn).await? {
+        let mut q = query(format!("SELECT {} FROM outbox WHERE id IN (", super::outbox::COLUMNS));
+        q.push_list(part.iter().map(|(id, _)| *id)).push(")");
+        for row in q.fetch_all::<super::outbox::Row>(db).await? {
             let event = OutboxEvent::try_from(row)?;
             let attempts = attempts.get(&event.id.uuid()).copied().unwrap_or(0);
             events.push(Claimed { event, attempts: u32::try_from(attempts).unwrap_or(u32::MAX) });
         }
     }
+    tx.commit().await?;
     events.sort_by_key(|c| (c.event.execution, c.event.seq));
     Ok(events)
 }
@@ -119,7 +132,7 @@ pub async fn claim(conn: &mut SqliteConnection, spec: ClaimSpec<'_>) -> Result<V
 /// another relay has since taken over is left alone. Deliveries and releases are one
 /// statement per few hundred events; failures (rare) one each.
 pub fn settle_into(
-    batch: &mut Batch<'_>,
+    batch: &mut Batch,
     sink: &str,
     owner: &str,
     now: Timestamp,

@@ -7,19 +7,19 @@
 
 use super::DbError;
 use super::decode::{in_range, parsed};
+use super::{Conn, Dialect, Pool, query};
 use crate::db::port::Swept;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashSet;
 use wtb_core::model::{ExecutionId, TenantId, Timestamp};
 use wtb_core::retention::ExecutionFacts;
 
 /// Every execution of every tenant.
-pub async fn executions(conn: &mut SqliteConnection) -> Result<Vec<ExecutionFacts>, DbError> {
+pub async fn executions(db: &mut Conn<'_>) -> Result<Vec<ExecutionFacts>, DbError> {
     type Facts = (uuid::Uuid, uuid::Uuid, String, String, i64, Option<uuid::Uuid>);
-    let rows: Vec<Facts> = sqlx::query_as(
+    let rows: Vec<Facts> = query(
         "SELECT e.id, e.tenant_id, w.name, e.status, e.created_at, e.parent_execution_id FROM executions e JOIN workflows w ON w.id = e.workflow_id",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(db)
     .await?;
     rows.into_iter()
         .map(|(id, tenant, workflow, status, created_at, parent)| {
@@ -38,17 +38,13 @@ pub async fn executions(conn: &mut SqliteConnection) -> Result<Vec<ExecutionFact
 /// Executions with an event some of `sinks` has not had yet: a pending delivery row, or an
 /// event past a sink's cursor (no row yet). Dead deliveries do not hold an execution back (they
 /// were given up on; `wtb outbox list --status dead` shows them until the GC).
-pub async fn undelivered(conn: &mut SqliteConnection, sinks: &[String]) -> Result<Vec<ExecutionId>, DbError> {
+pub async fn undelivered(db: &mut Conn<'_>, sinks: &[String]) -> Result<Vec<ExecutionId>, DbError> {
     if sinks.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "SELECT DISTINCT execution_id FROM outbox_deliveries WHERE status = 'pending' AND sink IN (",
-    );
-    let mut list = q.separated(", ");
-    for s in sinks {
-        list.push_bind(s.clone());
-    }
+    let mut q =
+        query("SELECT DISTINCT execution_id FROM outbox_deliveries WHERE status = 'pending' AND sink IN (");
+    q.push_list(sinks.iter().cloned());
     q.push(
         ") UNION SELECT DISTINCT execution_id FROM outbox WHERE pos > (SELECT MIN(COALESCE(c.pos, 0)) FROM (",
     );
@@ -59,7 +55,7 @@ pub async fn undelivered(conn: &mut SqliteConnection, sinks: &[String]) -> Resul
         q.push("SELECT ").push_bind(s.clone()).push(" AS sink");
     }
     q.push(") k LEFT JOIN outbox_cursors c ON c.sink = k.sink)");
-    let ids: Vec<uuid::Uuid> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+    let ids: Vec<uuid::Uuid> = q.scalars(db).await?;
     Ok(ids.into_iter().map(ExecutionId::from_uuid).collect())
 }
 
@@ -69,16 +65,22 @@ pub async fn undelivered(conn: &mut SqliteConnection, sinks: &[String]) -> Resul
 /// wants reported), then [`sweep`]s them. With `dry_run` the transaction is rolled back, so
 /// the report is exact and nothing changed.
 pub async fn collect<T>(
-    pool: &SqlitePool,
+    pool: &Pool,
     sinks: &[String],
     dry_run: bool,
     decide: impl FnOnce(&[ExecutionFacts], &HashSet<ExecutionId>) -> (Vec<ExecutionId>, T),
 ) -> Result<(Vec<ExecutionId>, T, Swept), DbError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let candidates = executions(&mut tx).await?;
-    let undelivered: HashSet<ExecutionId> = undelivered(&mut tx, sinks).await?.into_iter().collect();
+    let mut tx = pool.begin().await?;
+    let db = &mut tx.conn();
+    if db.dialect() == Dialect::Postgres {
+        // One collection at a time across processes: two sweeps' marks would not see each
+        // other's deletions.
+        query("SELECT pg_advisory_xact_lock(hashtext('wtb-retention'))::text").execute(db).await?;
+    }
+    let candidates = executions(db).await?;
+    let undelivered: HashSet<ExecutionId> = undelivered(db, sinks).await?.into_iter().collect();
     let (expired, decided) = decide(&candidates, &undelivered);
-    let swept = sweep(&mut tx, &expired).await?;
+    let swept = sweep(db, &expired).await?;
     if dry_run {
         tx.rollback().await?;
     } else {
@@ -90,76 +92,67 @@ pub async fn collect<T>(
 /// Deletes `expired` executions and everything only they own, then sweeps file commits and
 /// blob rows nothing kept references. Marks are computed from the rows that remain, so a
 /// blob shared with a kept execution (forks share their parent's) survives.
-pub async fn sweep(conn: &mut SqliteConnection, expired: &[ExecutionId]) -> Result<Swept, DbError> {
+pub async fn sweep(db: &mut Conn<'_>, expired: &[ExecutionId]) -> Result<Swept, DbError> {
     let mut out = Swept::default();
-    sqlx::query("PRAGMA defer_foreign_keys = ON").execute(&mut *conn).await?;
-    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS gc_expired (id BLOB PRIMARY KEY)")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM gc_expired").execute(&mut *conn).await?;
-    for part in expired.chunks(500) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO gc_expired (id) ");
-        q.push_values(part, |mut row, id| {
-            row.push_bind(id.uuid());
-        });
-        q.build().execute(&mut *conn).await?;
+    let dialect = db.dialect();
+    for sql in scratch_tables(dialect) {
+        query(*sql).execute(db).await?;
     }
-    let run = |sql: &'static str| sqlx::query(sql);
+    for part in expired.chunks(500) {
+        let mut q = query("INSERT INTO gc_expired (id) VALUES ");
+        for (i, id) in part.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" }).push_bind(id.uuid()).push(")");
+        }
+        q.execute(db).await?;
+    }
+    let run = query;
     run("DELETE FROM outbox_deliveries WHERE execution_id IN (SELECT id FROM gc_expired)")
-        .execute(&mut *conn)
+        .execute(db)
         .await?;
-    out.events = run("DELETE FROM outbox WHERE execution_id IN (SELECT id FROM gc_expired)")
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    run("DELETE FROM join_arrivals WHERE execution_id IN (SELECT id FROM gc_expired)")
-        .execute(&mut *conn)
-        .await?;
+    out.events =
+        run("DELETE FROM outbox WHERE execution_id IN (SELECT id FROM gc_expired)").execute(db).await?;
+    run("DELETE FROM join_arrivals WHERE execution_id IN (SELECT id FROM gc_expired)").execute(db).await?;
     out.node_attempts = run("DELETE FROM node_boundaries WHERE execution_id IN (SELECT id FROM gc_expired)")
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    out.checkpoints = run("DELETE FROM checkpoints WHERE execution_id IN (SELECT id FROM gc_expired)")
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    run("DELETE FROM executions WHERE id IN (SELECT id FROM gc_expired)").execute(&mut *conn).await?;
+        .execute(db)
+        .await?;
+    out.checkpoints =
+        run("DELETE FROM checkpoints WHERE execution_id IN (SELECT id FROM gc_expired)").execute(db).await?;
+    run("DELETE FROM executions WHERE id IN (SELECT id FROM gc_expired)").execute(db).await?;
     // Mark: commits the remaining checkpoints use, with their ancestors (a delta commit is
     // rebuilt from its snapshot ancestor).
-    run("CREATE TEMP TABLE IF NOT EXISTS gc_commits (id BLOB PRIMARY KEY)").execute(&mut *conn).await?;
-    run("DELETE FROM gc_commits").execute(&mut *conn).await?;
     run("INSERT INTO gc_commits (id)
          WITH RECURSIVE live(id) AS (
              SELECT file_commit_id FROM checkpoints
              UNION SELECT f.parent_id FROM file_commits f JOIN live ON f.id = live.id WHERE f.parent_id IS NOT NULL
          ) SELECT id FROM live")
-    .execute(&mut *conn)
+    .execute(db)
     .await?;
-    run("DELETE FROM file_changes WHERE commit_id NOT IN (SELECT id FROM gc_commits)")
-        .execute(&mut *conn)
-        .await?;
-    out.file_commits = run("DELETE FROM file_commits WHERE id NOT IN (SELECT id FROM gc_commits)")
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    run("DELETE FROM file_changes WHERE commit_id NOT IN (SELECT id FROM gc_commits)").execute(db).await?;
+    out.file_commits =
+        run("DELETE FROM file_commits WHERE id NOT IN (SELECT id FROM gc_commits)").execute(db).await?;
     // Mark: contents of the kept commits (their changes, and snapshot trees) and components.
-    run("CREATE TEMP TABLE IF NOT EXISTS gc_blobs (tenant_id BLOB NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (tenant_id, digest)) WITHOUT ROWID").execute(&mut *conn).await?;
-    run("DELETE FROM gc_blobs").execute(&mut *conn).await?;
-    run("INSERT OR IGNORE INTO gc_blobs SELECT f.tenant_id, c.digest FROM file_changes c JOIN file_commits f ON f.id = c.commit_id WHERE c.digest IS NOT NULL")
-        .execute(&mut *conn)
+    run("INSERT INTO gc_blobs SELECT f.tenant_id, c.digest FROM file_changes c JOIN file_commits f ON f.id = c.commit_id WHERE c.digest IS NOT NULL ON CONFLICT DO NOTHING")
+        .execute(db)
         .await?;
-    run("INSERT OR IGNORE INTO gc_blobs SELECT f.tenant_id, json_extract(t.value, '$.digest') FROM file_commits f, json_each(f.tree) t
-         WHERE f.tree IS NOT NULL AND json_extract(t.value, '$.digest') IS NOT NULL")
-    .execute(&mut *conn)
-    .await?;
-    run("INSERT OR IGNORE INTO gc_blobs SELECT tenant_id, digest FROM components")
-        .execute(&mut *conn)
+    let tree_digests = match dialect {
+        Dialect::Sqlite => {
+            "INSERT INTO gc_blobs SELECT f.tenant_id, json_extract(t.value, '$.digest') FROM file_commits f, json_each(f.tree) t
+             WHERE f.tree IS NOT NULL AND json_extract(t.value, '$.digest') IS NOT NULL ON CONFLICT DO NOTHING"
+        }
+        Dialect::Postgres => {
+            "INSERT INTO gc_blobs SELECT f.tenant_id, t.value ->> 'digest' FROM file_commits f, jsonb_each(f.tree::jsonb) t
+             WHERE f.tree IS NOT NULL AND t.value ->> 'digest' IS NOT NULL ON CONFLICT DO NOTHING"
+        }
+    };
+    run(tree_digests).execute(db).await?;
+    run("INSERT INTO gc_blobs SELECT tenant_id, digest FROM components WHERE true ON CONFLICT DO NOTHING")
+        .execute(db)
         .await?;
-    let doomed: Vec<(uuid::Uuid, String, i64, bool)> = sqlx::query_as(
+    let doomed: Vec<(uuid::Uuid, String, i64, bool)> = query(
         "SELECT b.tenant_id, b.digest, b.size, b.inline_data IS NULL AS in_cas FROM blobs b
          WHERE NOT EXISTS (SELECT 1 FROM gc_blobs g WHERE g.tenant_id = b.tenant_id AND g.digest = b.digest)",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(db)
     .await?;
     for (tenant, digest, size, in_cas) in doomed {
         out.blobs.push((
@@ -170,7 +163,29 @@ pub async fn sweep(conn: &mut SqliteConnection, expired: &[ExecutionId]) -> Resu
         ));
     }
     run("DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM gc_blobs g WHERE g.tenant_id = blobs.tenant_id AND g.digest = blobs.digest)")
-        .execute(&mut *conn)
+        .execute(db)
         .await?;
     Ok(out)
+}
+
+/// The sweep's scratch tables, created empty, and the foreign keys checked at commit only
+/// (expired executions, their checkpoints and forks refer to each other).
+fn scratch_tables(dialect: Dialect) -> &'static [&'static str] {
+    match dialect {
+        Dialect::Sqlite => &[
+            "PRAGMA defer_foreign_keys = ON",
+            "CREATE TEMP TABLE IF NOT EXISTS gc_expired (id BLOB PRIMARY KEY)",
+            "CREATE TEMP TABLE IF NOT EXISTS gc_commits (id BLOB PRIMARY KEY)",
+            "CREATE TEMP TABLE IF NOT EXISTS gc_blobs (tenant_id BLOB NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (tenant_id, digest)) WITHOUT ROWID",
+            "DELETE FROM gc_expired",
+            "DELETE FROM gc_commits",
+            "DELETE FROM gc_blobs",
+        ],
+        Dialect::Postgres => &[
+            "SET CONSTRAINTS ALL DEFERRED",
+            "CREATE TEMP TABLE gc_expired (id UUID PRIMARY KEY) ON COMMIT DROP",
+            "CREATE TEMP TABLE gc_commits (id UUID PRIMARY KEY) ON COMMIT DROP",
+            "CREATE TEMP TABLE gc_blobs (tenant_id UUID NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (tenant_id, digest)) ON COMMIT DROP",
+        ],
+    }
 }

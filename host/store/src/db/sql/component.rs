@@ -3,20 +3,20 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, int, parsed};
+use super::{Conn, query};
 use crate::db::port::ComponentRecord;
-use sqlx::SqliteExecutor;
 use wtb_core::model::{Digest, TenantId, Timestamp};
 
 /// Records a component; a known digest is left as it is.
-pub async fn insert(db: impl SqliteExecutor<'_>, c: &ComponentRecord) -> Result<(), DbError> {
+pub async fn insert(db: &mut Conn<'_>, c: &ComponentRecord) -> Result<(), DbError> {
     Batch::run(db, |batch| insert_into(batch, c)).await
 }
 
 /// [`insert`] as part of a batch.
-pub fn insert_into(batch: &mut Batch<'_>, c: &ComponentRecord) {
+pub fn insert_into(batch: &mut Batch, c: &ComponentRecord) {
     batch
         .statement(
-            "INSERT OR IGNORE INTO components (tenant_id, digest, size, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO components (tenant_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(c.tenant.uuid())
         .bind(c.digest.to_hex())
@@ -26,11 +26,11 @@ pub fn insert_into(batch: &mut Batch<'_>, c: &ComponentRecord) {
 
 /// The component with `digest`.
 pub async fn get_one(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     digest: &Digest,
 ) -> Result<Option<ComponentRecord>, DbError> {
-    let row: Option<(uuid::Uuid, String, i64, i64)> = sqlx::query_as(
+    let row: Option<(uuid::Uuid, String, i64, i64)> = query(
         "SELECT tenant_id, digest, size, created_at FROM components WHERE tenant_id = ? AND digest = ?",
     )
     .bind(tenant.uuid())
@@ -49,9 +49,9 @@ pub async fn get_one(
 }
 
 /// Every component digest of a tenant.
-pub async fn list_digests(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<String>, DbError> {
-    Ok(sqlx::query_scalar("SELECT digest FROM components WHERE tenant_id = ? ORDER BY digest")
+pub async fn list_digests(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<String>, DbError> {
+    Ok(query("SELECT digest FROM components WHERE tenant_id = ? ORDER BY digest")
         .bind(tenant.uuid())
-        .fetch_all(db)
+        .scalars(db)
         .await?)
 }

@@ -3,7 +3,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{from_json, in_range, parsed};
-use sqlx::SqliteExecutor;
+use super::{Conn, query};
 use uuid::Uuid;
 use wtb_core::model::{
     Checkpoint, CheckpointId, CheckpointKind, ExecutionId, FileCommitId, TenantId, Timestamp,
@@ -18,12 +18,12 @@ const COLUMNS: &str =
     "id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents";
 
 /// Inserts a checkpoint.
-pub async fn insert(db: impl SqliteExecutor<'_>, cp: &Checkpoint) -> Result<(), DbError> {
+pub async fn insert(db: &mut Conn<'_>, cp: &Checkpoint) -> Result<(), DbError> {
     Batch::run(db, |batch| insert_into(batch, cp)).await
 }
 
 /// [`insert`], appended to a batch.
-pub fn insert_into(batch: &mut Batch<'_>, cp: &Checkpoint) {
+pub fn insert_into(batch: &mut Batch, cp: &Checkpoint) {
     batch
     .statement(
         "INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents)
@@ -45,14 +45,14 @@ pub fn insert_into(batch: &mut Batch<'_>, cp: &Checkpoint) {
 
 /// The tenant's checkpoint with `id`.
 pub async fn get_one(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: CheckpointId,
 ) -> Result<Option<Checkpoint>, DbError> {
-    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ? AND {OWNED}"))
+    query(&format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ? AND {OWNED}"))
         .bind(id.uuid())
         .bind(tenant.uuid())
-        .fetch_optional(db)
+        .fetch_optional::<Row>(db)
         .await?
         .map(Checkpoint::try_from)
         .transpose()
@@ -60,32 +60,32 @@ pub async fn get_one(
 
 /// An execution's live checkpoints (not superseded by a rollback) in order.
 pub async fn list_for_execution(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<Checkpoint>, DbError> {
-    let rows = sqlx::query_as::<_, Row>(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM checkpoints WHERE execution_id = ? AND superseded_at IS NULL AND {OWNED} ORDER BY seq"
     ))
     .bind(execution.uuid())
     .bind(tenant.uuid())
-    .fetch_all(db)
+    .fetch_all::<Row>(db)
     .await?;
     rows.into_iter().map(Checkpoint::try_from).collect()
 }
 
 /// Every checkpoint of an execution in order, superseded ones included, with when they were.
 pub async fn list_history(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError> {
-    let rows = sqlx::query_as::<_, HistoryRow>(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS}, superseded_at FROM checkpoints WHERE execution_id = ? AND {OWNED} ORDER BY seq"
     ))
     .bind(execution.uuid())
     .bind(tenant.uuid())
-    .fetch_all(db)
+    .fetch_all::<HistoryRow>(db)
     .await?;
     rows.into_iter()
         .map(|r| Ok((Checkpoint::try_from(r.row)?, r.superseded_at.map(Timestamp::from_micros))))
@@ -94,31 +94,31 @@ pub async fn list_history(
 
 /// Every checkpoint of a tenant's executions, superseded ones included.
 pub async fn list_for_tenant(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: wtb_core::model::TenantId,
 ) -> Result<Vec<Checkpoint>, DbError> {
     let columns = COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
-    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {columns} FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ? ORDER BY c.execution_id, c.seq"))
+    let rows = query(&format!("SELECT {columns} FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ? ORDER BY c.execution_id, c.seq"))
         .bind(tenant.uuid())
-        .fetch_all(db)
+        .fetch_all::<Row>(db)
         .await?;
     rows.into_iter().map(Checkpoint::try_from).collect()
 }
 
 /// When a checkpoint was superseded (`None`: live); outer `None`: no such checkpoint.
 pub async fn superseded_at(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: CheckpointId,
 ) -> Result<Option<Option<Timestamp>>, DbError> {
     let sql = format!("SELECT superseded_at FROM checkpoints WHERE id = ? AND {OWNED}");
     let row: Option<(Option<i64>,)> =
-        sqlx::query_as(&sql).bind(id.uuid()).bind(tenant.uuid()).fetch_optional(db).await?;
+        query(&sql).bind(id.uuid()).bind(tenant.uuid()).fetch_optional(db).await?;
     Ok(row.map(|(t,)| t.map(Timestamp::from_micros)))
 }
 
 /// Marks a checkpoint superseded by a rollback.
-pub fn supersede_into(batch: &mut Batch<'_>, id: CheckpointId, now: Timestamp) {
+pub fn supersede_into(batch: &mut Batch, id: CheckpointId, now: Timestamp) {
     batch
         .statement("UPDATE checkpoints SET superseded_at = ? WHERE id = ?")
         .bind(now.micros())
@@ -184,12 +184,12 @@ pub(super) fn parse_ids(column: &'static str, text: &str) -> Result<Vec<Checkpoi
 /// The highest seq (superseded checkpoints included: history only grows) and the number of
 /// live entry checkpoints (node attempts counted against `max_steps`) of an execution.
 pub async fn progress(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<(u32, u32), DbError> {
     let (seq, entries): (i64, i64) =
-        sqlx::query_as(&format!("SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(kind = 'entry' AND superseded_at IS NULL), 0) FROM checkpoints WHERE execution_id = ? AND {OWNED}"))
+        query(&format!("SELECT COALESCE(MAX(seq), 0), CAST(COALESCE(SUM(CASE WHEN kind = 'entry' AND superseded_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) FROM checkpoints WHERE execution_id = ? AND {OWNED}"))
             .bind(execution.uuid())
             .bind(tenant.uuid())
             .fetch_one(db)

@@ -3,20 +3,20 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, in_range_opt, int};
+use super::{Conn, query};
 use crate::db::port::Usage;
-use sqlx::SqliteExecutor;
 use wtb_core::model::{ApiToken, Quotas, Tenant, TenantId, Timestamp, TokenId};
 
 const COLUMNS: &str =
     "id, name, created_at, max_concurrent, max_stored_bytes, max_nodes_per_hour, max_running_attempts";
 
 /// Inserts a tenant.
-pub async fn insert(db: impl SqliteExecutor<'_>, t: &Tenant) -> Result<(), DbError> {
+pub async fn insert(db: &mut Conn<'_>, t: &Tenant) -> Result<(), DbError> {
     Batch::run(db, |batch| insert_into(batch, t)).await
 }
 
 /// [`insert`], appended to a batch.
-pub fn insert_into(batch: &mut Batch<'_>, t: &Tenant) {
+pub fn insert_into(batch: &mut Batch, t: &Tenant) {
     batch
         .statement(&format!("INSERT INTO tenants ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
         .bind(t.id.uuid())
@@ -29,8 +29,8 @@ pub fn insert_into(batch: &mut Batch<'_>, t: &Tenant) {
 }
 
 /// Replaces a tenant's quotas; false if there is no such tenant.
-pub async fn set_quotas(db: impl SqliteExecutor<'_>, id: TenantId, q: &Quotas) -> Result<bool, DbError> {
-    let done = sqlx::query("UPDATE tenants SET max_concurrent = ?, max_stored_bytes = ?, max_nodes_per_hour = ?, max_running_attempts = ? WHERE id = ?")
+pub async fn set_quotas(db: &mut Conn<'_>, id: TenantId, q: &Quotas) -> Result<bool, DbError> {
+    let done = query("UPDATE tenants SET max_concurrent = ?, max_stored_bytes = ?, max_nodes_per_hour = ?, max_running_attempts = ? WHERE id = ?")
         .bind(q.max_concurrent.map(int))
         .bind(q.max_stored_bytes.map(int))
         .bind(q.max_nodes_per_hour.map(int))
@@ -38,32 +38,30 @@ pub async fn set_quotas(db: impl SqliteExecutor<'_>, id: TenantId, q: &Quotas) -
         .bind(id.uuid())
         .execute(db)
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 /// The tenant with `id`.
-pub async fn get_one(db: impl SqliteExecutor<'_>, id: TenantId) -> Result<Option<Tenant>, DbError> {
-    let row = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM tenants WHERE id = ?"))
+pub async fn get_one(db: &mut Conn<'_>, id: TenantId) -> Result<Option<Tenant>, DbError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM tenants WHERE id = ?"))
         .bind(id.uuid())
-        .fetch_optional(db)
+        .fetch_optional::<Row>(db)
         .await?;
     row.map(Tenant::try_from).transpose()
 }
 
 /// The tenant called `name`.
-pub async fn get_by_name(db: impl SqliteExecutor<'_>, name: &str) -> Result<Option<Tenant>, DbError> {
-    let row = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM tenants WHERE name = ?"))
-        .bind(name)
-        .fetch_optional(db)
+pub async fn get_by_name(db: &mut Conn<'_>, name: &str) -> Result<Option<Tenant>, DbError> {
+    let row = query(&format!("SELECT {COLUMNS} FROM tenants WHERE name = ?"))
+        .bind(name.to_owned())
+        .fetch_optional::<Row>(db)
         .await?;
     row.map(Tenant::try_from).transpose()
 }
 
 /// Every tenant, by name.
-pub async fn list(db: impl SqliteExecutor<'_>) -> Result<Vec<Tenant>, DbError> {
-    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM tenants ORDER BY name"))
-        .fetch_all(db)
-        .await?;
+pub async fn list(db: &mut Conn<'_>) -> Result<Vec<Tenant>, DbError> {
+    let rows = query(&format!("SELECT {COLUMNS} FROM tenants ORDER BY name")).fetch_all::<Row>(db).await?;
     rows.into_iter().map(Tenant::try_from).collect()
 }
 
@@ -98,14 +96,14 @@ impl TryFrom<Row> for Tenant {
 }
 
 /// The tenant's usage, counting node attempts that ended at or after `since`.
-pub async fn usage(db: impl SqliteExecutor<'_>, id: TenantId, since: Timestamp) -> Result<Usage, DbError> {
-    let (running, stored_bytes, nodes_since): (i64, i64, i64) = sqlx::query_as(
+pub async fn usage(db: &mut Conn<'_>, id: TenantId, since: Timestamp) -> Result<Usage, DbError> {
+    let (running, stored_bytes, nodes_since): (i64, i64, i64) = query(
         "SELECT (SELECT count(*) FROM executions WHERE tenant_id = ?1 AND status = 'running') AS running,
-                (SELECT coalesce(sum(size), 0) FROM blobs WHERE tenant_id = ?1)
-                + (SELECT coalesce(sum(length(CAST(c.state AS BLOB))), 0) FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ?1)
-                + (SELECT coalesce(sum(length(CAST(b.stdout AS BLOB)) + length(CAST(b.stderr AS BLOB))), 0)
+                CAST((SELECT coalesce(sum(size), 0) FROM blobs WHERE tenant_id = ?1)
+                + (SELECT coalesce(sum(octet_length(c.state)), 0) FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ?1)
+                + (SELECT coalesce(sum(octet_length(b.stdout) + octet_length(b.stderr)), 0)
                      FROM node_boundaries b JOIN executions e ON e.id = b.execution_id WHERE e.tenant_id = ?1)
-                + (SELECT coalesce(sum(length(CAST(payload AS BLOB))), 0) FROM outbox WHERE tenant_id = ?1) AS stored_bytes,
+                + (SELECT coalesce(sum(octet_length(payload)), 0) FROM outbox WHERE tenant_id = ?1) AS BIGINT) AS stored_bytes,
                 (SELECT count(*) FROM node_boundaries b JOIN executions e ON e.id = b.execution_id
                   WHERE b.finished_at >= ?2 AND e.tenant_id = ?1) AS nodes_since",
     )
@@ -121,15 +119,11 @@ pub async fn usage(db: impl SqliteExecutor<'_>, id: TenantId, since: Timestamp) 
 }
 
 /// Node attempts of the tenant that ended at or after `since` (the per-attempt half of [`usage`]).
-pub async fn nodes_since(
-    db: impl SqliteExecutor<'_>,
-    id: TenantId,
-    since: Timestamp,
-) -> Result<u64, DbError> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM node_boundaries b JOIN executions e ON e.id = b.execution_id WHERE b.finished_at >= ? AND e.tenant_id = ?")
+pub async fn nodes_since(db: &mut Conn<'_>, id: TenantId, since: Timestamp) -> Result<u64, DbError> {
+    let n: i64 = query("SELECT count(*) FROM node_boundaries b JOIN executions e ON e.id = b.execution_id WHERE b.finished_at >= ? AND e.tenant_id = ?")
         .bind(since.micros())
         .bind(id.uuid())
-        .fetch_one(db)
+        .scalar(db)
         .await?;
     in_range("n", n)
 }
@@ -137,12 +131,12 @@ pub async fn nodes_since(
 const TOKEN_COLUMNS: &str = "id, tenant_id, name, created_at, revoked_at";
 
 /// Stores a token by the SHA-256 (hex) of its secret.
-pub async fn insert_token(db: impl SqliteExecutor<'_>, t: &ApiToken, hash: &str) -> Result<(), DbError> {
+pub async fn insert_token(db: &mut Conn<'_>, t: &ApiToken, hash: &str) -> Result<(), DbError> {
     Batch::run(db, |batch| insert_token_into(batch, t, hash)).await
 }
 
 /// [`insert_token`], appended to a batch.
-pub fn insert_token_into(batch: &mut Batch<'_>, t: &ApiToken, hash: &str) {
+pub fn insert_token_into(batch: &mut Batch, t: &ApiToken, hash: &str) {
     batch
         .statement(&format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?)"))
         .bind(t.id.uuid())
@@ -154,41 +148,37 @@ pub fn insert_token_into(batch: &mut Batch<'_>, t: &ApiToken, hash: &str) {
 }
 
 /// The token whose secret hashes to `hash`, revoked or not.
-pub async fn token_by_hash(db: impl SqliteExecutor<'_>, hash: &str) -> Result<Option<ApiToken>, DbError> {
-    let row =
-        sqlx::query_as::<_, TokenRow>(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?"))
-            .bind(hash)
-            .fetch_optional(db)
-            .await?;
+pub async fn token_by_hash(db: &mut Conn<'_>, hash: &str) -> Result<Option<ApiToken>, DbError> {
+    let row = query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?"))
+        .bind(hash.to_owned())
+        .fetch_optional::<TokenRow>(db)
+        .await?;
     row.map(ApiToken::from).map(Ok).transpose()
 }
 
 /// Revokes a token of `tenant`; false if it has no such token or it was already revoked.
 pub async fn revoke_token(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     id: TokenId,
     now: Timestamp,
 ) -> Result<bool, DbError> {
-    let done = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL",
-    )
-    .bind(now.micros())
-    .bind(id.uuid())
-    .bind(tenant.uuid())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let done =
+        query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL")
+            .bind(now.micros())
+            .bind(id.uuid())
+            .bind(tenant.uuid())
+            .execute(db)
+            .await?;
+    Ok(done == 1)
 }
 
 /// A tenant's tokens, oldest first (secrets are never stored, so never listed).
-pub async fn list_tokens(db: impl SqliteExecutor<'_>, tenant: TenantId) -> Result<Vec<ApiToken>, DbError> {
-    let rows = sqlx::query_as::<_, TokenRow>(&format!(
-        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE tenant_id = ? ORDER BY id"
-    ))
-    .bind(tenant.uuid())
-    .fetch_all(db)
-    .await?;
+pub async fn list_tokens(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<ApiToken>, DbError> {
+    let rows = query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE tenant_id = ? ORDER BY id"))
+        .bind(tenant.uuid())
+        .fetch_all::<TokenRow>(db)
+        .await?;
     Ok(rows.into_iter().map(ApiToken::from).collect())
 }
 

@@ -3,18 +3,18 @@
 use super::DbError;
 use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{from_json, in_range};
-use sqlx::SqliteConnection;
+use super::{Conn, query};
 use wtb_core::model::{EventId, EventKind, ExecutionId, OutboxEvent, TenantId, Timestamp};
 
 /// Inserts events (in order).
-pub async fn insert_all(conn: &mut SqliteConnection, events: &[OutboxEvent]) -> Result<(), DbError> {
+pub async fn insert_all(db: &mut Conn<'_>, events: &[OutboxEvent]) -> Result<(), DbError> {
     let mut batch = Batch::new();
     insert_all_into(&mut batch, events);
-    batch.execute(conn).await
+    batch.execute(db).await
 }
 
 /// [`insert_all`], appended to a batch as multi-row statements.
-pub fn insert_all_into(batch: &mut Batch<'_>, events: &[OutboxEvent]) {
+pub fn insert_all_into(batch: &mut Batch, events: &[OutboxEvent]) {
     if events.is_empty() {
         return;
     }
@@ -39,40 +39,35 @@ pub fn insert_all_into(batch: &mut Batch<'_>, events: &[OutboxEvent]) {
 
 /// An execution's events in order.
 pub async fn list_for_execution(
-    conn: &mut SqliteConnection,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<OutboxEvent>, DbError> {
-    list_after(conn, tenant, execution, 0).await
+    list_after(db, tenant, execution, 0).await
 }
 
 /// An execution's events with `seq` above `after`, in order (what a live stream has not sent).
 pub async fn list_after(
-    conn: &mut SqliteConnection,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
     after: u32,
 ) -> Result<Vec<OutboxEvent>, DbError> {
-    let rows = sqlx::query_as::<_, Row>(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM outbox WHERE execution_id = ? AND seq > ? AND tenant_id = ? ORDER BY seq"
     ))
     .bind(execution.uuid())
-    .bind(after)
+    .bind(i64::from(after))
     .bind(tenant.uuid())
-    .fetch_all(&mut *conn)
+    .fetch_all::<Row>(db)
     .await?;
     rows.into_iter().map(OutboxEvent::try_from).collect()
 }
 
 /// The highest event seq of an execution (0 if none), to continue numbering after a restart.
-pub async fn last_seq(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    execution: ExecutionId,
-) -> Result<u32, DbError> {
+pub async fn last_seq(db: &mut Conn<'_>, tenant: TenantId, execution: ExecutionId) -> Result<u32, DbError> {
     let sql = "SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE execution_id = ? AND tenant_id = ?";
-    let seq: i64 =
-        sqlx::query_scalar(sql).bind(execution.uuid()).bind(tenant.uuid()).fetch_one(&mut *conn).await?;
+    let seq: i64 = query(sql).bind(execution.uuid()).bind(tenant.uuid()).scalar(db).await?;
     in_range("seq", seq)
 }
 
@@ -113,14 +108,14 @@ impl TryFrom<Row> for OutboxEvent {
 
 /// Events whose execution row is missing: `(event id, execution id)`.
 pub async fn without_aggregate(
-    conn: &mut SqliteConnection,
+    db: &mut Conn<'_>,
     tenant: TenantId,
 ) -> Result<Vec<(EventId, ExecutionId)>, DbError> {
-    let rows: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+    let rows: Vec<(uuid::Uuid, uuid::Uuid)> = query(
         "SELECT o.id, o.execution_id FROM outbox o LEFT JOIN executions e ON e.id = o.execution_id WHERE o.tenant_id = ? AND e.id IS NULL",
     )
     .bind(tenant.uuid())
-    .fetch_all(conn)
+    .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|(e, x)| (EventId::from_uuid(e), ExecutionId::from_uuid(x))).collect())
 }

@@ -4,18 +4,18 @@
 use super::cursor;
 use crate::db::DbError;
 use crate::db::port::{DeliveryFilter, DeliveryRow, SinkCounts};
-use crate::db::sqlite::decode::{in_range, parsed};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
+use crate::db::sql::decode::{in_range, parsed};
+use crate::db::sql::{Conn, query};
 use wtb_core::model::{EventId, ExecutionId, TenantId, Timestamp};
 
 /// A tenant's deliveries, oldest event first.
 pub async fn list(
-    conn: &mut SqliteConnection,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     filter: &DeliveryFilter,
     limit: u32,
 ) -> Result<Vec<DeliveryRow>, DbError> {
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = query(
         "SELECT d.event_id, d.execution_id, d.seq, o.kind, o.idempotency_key, d.sink, d.status, d.attempts, d.last_error, d.next_attempt_at, d.delivered_at, o.created_at, d.pos
          FROM outbox_deliveries d JOIN outbox o ON o.id = d.event_id WHERE o.tenant_id = ",
     );
@@ -33,7 +33,7 @@ pub async fn list(
         q.push(" AND d.pos > ").push_bind(p);
     }
     q.push(" ORDER BY d.pos, d.sink LIMIT ").push_bind(i64::from(limit));
-    let rows = q.build_query_as::<Row>().fetch_all(&mut *conn).await?;
+    let rows = q.fetch_all::<Row>(db).await?;
     rows.into_iter().map(DeliveryRow::try_from).collect()
 }
 
@@ -80,14 +80,12 @@ impl TryFrom<Row> for DeliveryRow {
 /// Makes dead deliveries pending again with a fresh set of attempts: one event's (on every
 /// sink where it is dead), or every dead one of the tenant. Returns how many.
 pub async fn revive(
-    conn: &mut SqliteConnection,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     event: Option<EventId>,
     now: Timestamp,
 ) -> Result<u64, DbError> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "UPDATE outbox_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ",
-    );
+    let mut q = query("UPDATE outbox_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ");
     q.push_bind(now.micros());
     q.push(" WHERE status = 'dead' AND event_id IN (SELECT id FROM outbox WHERE tenant_id = ")
         .push_bind(tenant.uuid());
@@ -95,41 +93,37 @@ pub async fn revive(
         q.push(" AND id = ").push_bind(e.uuid());
     }
     q.push(")");
-    Ok(q.build().execute(&mut *conn).await?.rows_affected())
+    q.execute(db).await
 }
 
 /// Whether the tenant has an event with this id.
-pub async fn event_exists(
-    db: impl SqliteExecutor<'_>,
-    tenant: TenantId,
-    event: EventId,
-) -> Result<bool, DbError> {
-    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE tenant_id = ? AND id = ?")
+pub async fn event_exists(db: &mut Conn<'_>, tenant: TenantId, event: EventId) -> Result<bool, DbError> {
+    let n: i64 = query("SELECT COUNT(*) FROM outbox WHERE tenant_id = ? AND id = ?")
         .bind(tenant.uuid())
         .bind(event.uuid())
-        .fetch_one(db)
-        .await?
-        > 0)
+        .scalar(db)
+        .await?;
+    Ok(n > 0)
 }
 
 /// The counts of `sink` (all tenants: the relay serves them all).
-pub async fn counts(conn: &mut SqliteConnection, sink: &str) -> Result<SinkCounts, DbError> {
-    let cursor = cursor(&mut *conn, sink).await?;
+pub async fn counts(db: &mut Conn<'_>, sink: &str) -> Result<SinkCounts, DbError> {
+    let cursor = cursor(db, sink).await?;
     let by_status: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM outbox_deliveries WHERE sink = ? GROUP BY status")
-            .bind(sink)
-            .fetch_all(&mut *conn)
+        query("SELECT status, COUNT(*) FROM outbox_deliveries WHERE sink = ? GROUP BY status")
+            .bind(sink.to_owned())
+            .fetch_all(db)
             .await?;
     let (unseen, oldest_unseen): (i64, Option<i64>) =
-        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE pos > ?")
+        query("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE pos > ?")
             .bind(cursor)
-            .fetch_one(&mut *conn)
+            .fetch_one(db)
             .await?;
-    let oldest_pending: Option<i64> = sqlx::query_scalar(
+    let oldest_pending: Option<i64> = query(
         "SELECT MIN(o.created_at) FROM outbox_deliveries d JOIN outbox o ON o.id = d.event_id WHERE d.sink = ? AND d.status = 'pending'",
     )
-    .bind(sink)
-    .fetch_one(&mut *conn)
+    .bind(sink.to_owned())
+    .scalar(db)
     .await?;
     let mut c = SinkCounts {
         sink: sink.to_owned(),
@@ -150,8 +144,7 @@ pub async fn counts(conn: &mut SqliteConnection, sink: &str) -> Result<SinkCount
 }
 
 /// Sinks with delivery state but not in `configured` (rows left by a sink since removed).
-pub async fn other_sinks(db: impl SqliteExecutor<'_>, configured: &[String]) -> Result<Vec<String>, DbError> {
-    let all: Vec<String> =
-        sqlx::query_scalar("SELECT sink FROM outbox_cursors ORDER BY sink").fetch_all(db).await?;
+pub async fn other_sinks(db: &mut Conn<'_>, configured: &[String]) -> Result<Vec<String>, DbError> {
+    let all: Vec<String> = query("SELECT sink FROM outbox_cursors ORDER BY sink").scalars(db).await?;
     Ok(all.into_iter().filter(|s| !configured.contains(s)).collect())
 }

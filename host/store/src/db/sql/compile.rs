@@ -10,7 +10,7 @@ use crate::db::DbError;
 use crate::db::port::{UnitOfWork, Write};
 
 /// The unit's statements, in its order, as one batch for the writer.
-pub fn compile(work: UnitOfWork) -> Result<Batch<'static>, DbError> {
+pub fn compile(work: UnitOfWork) -> Result<Batch, DbError> {
     let mut batch = Batch::new();
     for write in work.into_writes() {
         let b = &mut batch;

@@ -2,12 +2,12 @@
 
 use super::DbError;
 use super::batch::Batch;
+use super::{Conn, query};
 use crate::db::port::Arrival;
-use sqlx::SqliteExecutor;
 use wtb_core::model::{CheckpointId, ExecutionId, TenantId};
 
 /// Records a branch waiting at a join (in its exit transaction).
-pub fn insert_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
+pub fn insert_into(batch: &mut Batch, execution: ExecutionId, a: &Arrival) {
     batch
         .statement("INSERT INTO join_arrivals (execution_id, edge, seq, checkpoint_id, forks) VALUES (?, ?, ?, ?, ?)")
         .bind(execution.uuid())
@@ -19,7 +19,7 @@ pub fn insert_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
 
 /// Marks an arrival consumed by its join (in the transaction that fires it), or — after a
 /// rollback to before the join — waiting again.
-pub fn set_consumed_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival, consumed: bool) {
+pub fn set_consumed_into(batch: &mut Batch, execution: ExecutionId, a: &Arrival, consumed: bool) {
     batch
         .statement("UPDATE join_arrivals SET consumed = ? WHERE execution_id = ? AND edge = ? AND seq = ?")
         .bind(i64::from(consumed))
@@ -29,7 +29,7 @@ pub fn set_consumed_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arri
 }
 
 /// Removes an arrival whose exit checkpoint a rollback superseded.
-pub fn delete_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
+pub fn delete_into(batch: &mut Batch, execution: ExecutionId, a: &Arrival) {
     batch
         .statement("DELETE FROM join_arrivals WHERE execution_id = ? AND edge = ? AND seq = ?")
         .bind(execution.uuid())
@@ -39,7 +39,7 @@ pub fn delete_into(batch: &mut Batch<'_>, execution: ExecutionId, a: &Arrival) {
 
 /// Every arrival of an execution, consumed or not (what a rollback re-decides).
 pub async fn list_all(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<Arrival>, DbError> {
@@ -48,7 +48,7 @@ pub async fn list_all(
 
 /// The branches waiting at joins, FIFO per edge: what a resume puts back.
 pub async fn list_for_execution(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<Arrival>, DbError> {
@@ -56,7 +56,7 @@ pub async fn list_for_execution(
 }
 
 async fn list(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
     filter: &str,
@@ -67,7 +67,7 @@ async fn list(
          ORDER BY edge, seq"
     );
     let rows: Vec<(i64, i64, uuid::Uuid, String)> =
-        sqlx::query_as(&sql).bind(execution.uuid()).bind(tenant.uuid()).fetch_all(db).await?;
+        query(&sql).bind(execution.uuid()).bind(tenant.uuid()).fetch_all(db).await?;
     rows.into_iter()
         .map(|(edge, seq, c, forks)| {
             let bad = |what: &'static str| DbError::Corrupt { what, detail: "out of range".into() };

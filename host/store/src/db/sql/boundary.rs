@@ -4,7 +4,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, in_range_opt, int, parsed, parsed_opt};
-use sqlx::SqliteExecutor;
+use super::{Conn, query};
 use uuid::Uuid;
 use wtb_core::model::{
     AttemptStatus, BoundaryId, CheckpointId, ExecutionId, NodeBoundary, TenantId, Timestamp, TrapKind,
@@ -20,12 +20,12 @@ const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, 
                        exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
 
 /// Inserts a boundary (normally status `running`, no exit yet).
-pub async fn insert(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
+pub async fn insert(db: &mut Conn<'_>, b: &NodeBoundary) -> Result<(), DbError> {
     Batch::run(db, |batch| insert_into(batch, b)).await
 }
 
 /// [`insert`], appended to a batch.
-pub fn insert_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
+pub fn insert_into(batch: &mut Batch, b: &NodeBoundary) {
     batch
         .statement(&format!("INSERT INTO node_boundaries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
         .bind(b.id.uuid())
@@ -38,12 +38,12 @@ pub fn insert_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
 }
 
 /// Closes a boundary: writes everything the attempt's end decided.
-pub async fn finish(db: impl SqliteExecutor<'_>, b: &NodeBoundary) -> Result<(), DbError> {
+pub async fn finish(db: &mut Conn<'_>, b: &NodeBoundary) -> Result<(), DbError> {
     Batch::run(db, |batch| finish_into(batch, b)).await
 }
 
 /// [`finish`], appended to a batch.
-pub fn finish_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
+pub fn finish_into(batch: &mut Batch, b: &NodeBoundary) {
     batch.statement(&format!(
         "UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"
     ));
@@ -52,7 +52,7 @@ pub fn finish_into(batch: &mut Batch<'_>, b: &NodeBoundary) {
 }
 
 /// Binds the [`OUTCOME`] columns, shared by the insert and the update.
-fn bind_outcome(batch: &mut Batch<'_>, b: &NodeBoundary) {
+fn bind_outcome(batch: &mut Batch, b: &NodeBoundary) {
     batch
         .bind(b.exit_checkpoint.map(|c| c.uuid()))
         .bind(b.status.as_str())
@@ -70,14 +70,14 @@ fn bind_outcome(batch: &mut Batch<'_>, b: &NodeBoundary) {
 
 /// An execution's live boundaries (not superseded by a rollback) in the order they started.
 pub async fn list_for_execution(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
+    let rows = query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
         .bind(execution.uuid())
         .bind(tenant.uuid())
-        .fetch_all(db)
+        .fetch_all::<Row>(db)
         .await?;
     rows.into_iter().map(NodeBoundary::try_from).collect()
 }
@@ -142,30 +142,30 @@ impl TryFrom<Row> for NodeBoundary {
 
 /// The attempts of an execution that have no exit yet: what a resume runs.
 pub async fn list_open(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
+    let rows = query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
         .bind(execution.uuid())
         .bind(tenant.uuid())
-        .fetch_all(db)
+        .fetch_all::<Row>(db)
         .await?;
     rows.into_iter().map(NodeBoundary::try_from).collect()
 }
 
 /// Every boundary of an execution, superseded ones included, with when they were superseded.
 pub async fn list_history(
-    db: impl SqliteExecutor<'_>,
+    db: &mut Conn<'_>,
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError> {
-    let rows = sqlx::query_as::<_, HistoryRow>(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS}, superseded_at FROM node_boundaries WHERE execution_id = ? AND {OWNED} ORDER BY started_at, id"
     ))
     .bind(execution.uuid())
     .bind(tenant.uuid())
-    .fetch_all(db)
+    .fetch_all::<HistoryRow>(db)
     .await?;
     rows.into_iter()
         .map(|r| Ok((NodeBoundary::try_from(r.row)?, r.superseded_at.map(Timestamp::from_micros))))
@@ -173,7 +173,7 @@ pub async fn list_history(
 }
 
 /// Marks a boundary superseded by a rollback (kept for history, ignored by the engine).
-pub fn supersede_into(batch: &mut Batch<'_>, id: BoundaryId, now: Timestamp) {
+pub fn supersede_into(batch: &mut Batch, id: BoundaryId, now: Timestamp) {
     batch
         .statement("UPDATE node_boundaries SET superseded_at = ? WHERE id = ?")
         .bind(now.micros())
@@ -182,11 +182,10 @@ pub fn supersede_into(batch: &mut Batch<'_>, id: BoundaryId, now: Timestamp) {
 
 /// Wall time of every succeeded attempt, from its entry checkpoint to its exit, in µs
 /// (benchmark figures).
-pub async fn latencies(db: impl SqliteExecutor<'_>) -> Result<Vec<i64>, DbError> {
-    let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT finished_at - started_at FROM node_boundaries WHERE status = 'succeeded' ORDER BY 1",
-    )
-    .fetch_all(db)
-    .await?;
+pub async fn latencies(db: &mut Conn<'_>) -> Result<Vec<i64>, DbError> {
+    let rows: Vec<(i64,)> =
+        query("SELECT finished_at - started_at FROM node_boundaries WHERE status = 'succeeded' ORDER BY 1")
+            .fetch_all(db)
+            .await?;
     Ok(rows.into_iter().map(|(l,)| l).collect())
 }

@@ -1,0 +1,113 @@
+//! The server backend: PostgreSQL, shared by any number of WTB processes. The aggregates are
+//! the shared SQL ([`crate::db::sql`]); what is PostgreSQL's own is the connection, the
+//! migrations in `migrations/postgres/`, and a group-commit writer on an async connection.
+//!
+//! Outbox events are numbered in commit order across processes: a unit that adds events takes
+//! a transaction-level advisory lock before its first statement, held to the commit, so no
+//! event with a lower position can commit after a relay has read past it.
+
+mod connect;
+mod writer;
+
+use super::port::{
+    Blobs, Boundaries, Checkpoints, Components, Database, Deliveries, Events, Executions, Experiments,
+    FileCommits, Joins, Retention, Submission, Tenants, Workflows,
+};
+use super::sql::group::job_of;
+use super::sql::{self, Batch, Pool, Reads};
+use super::{DbError, Durability};
+use writer::PgCommitter;
+
+pub use connect::{MIGRATOR, redact};
+
+/// The advisory lock key of units that add outbox events ("wtb-outbox" as an integer).
+const OUTBOX_LOCK: i64 = 0x7774_622d_6f75_7462;
+
+/// The PostgreSQL implementation of [`Database`].
+pub struct Postgres {
+    reads: Reads,
+    committer: PgCommitter,
+}
+
+impl Postgres {
+    /// Connects to `url`, migrates the schema and starts the writer. An unreachable server or
+    /// a bad URL is [`DbError::Connect`], naming the URL without its password.
+    pub async fn open(url: &str, durability: Durability) -> Result<Self, DbError> {
+        let options = connect::options(url, durability)?;
+        let pool = connect::open(url, options.clone()).await?;
+        let committer = PgCommitter::start(options, url);
+        Ok(Self { reads: Reads::new(Pool::Postgres(pool)), committer })
+    }
+
+    /// The shared aggregates' reads over this database.
+    pub fn reads(&self) -> &Reads {
+        &self.reads
+    }
+}
+
+#[async_trait::async_trait]
+impl Database for Postgres {
+    fn executions(&self) -> &dyn Executions {
+        &self.reads
+    }
+    fn checkpoints(&self) -> &dyn Checkpoints {
+        &self.reads
+    }
+    fn boundaries(&self) -> &dyn Boundaries {
+        &self.reads
+    }
+    fn joins(&self) -> &dyn Joins {
+        &self.reads
+    }
+    fn file_commits(&self) -> &dyn FileCommits {
+        &self.reads
+    }
+    fn blobs(&self) -> &dyn Blobs {
+        &self.reads
+    }
+    fn components(&self) -> &dyn Components {
+        &self.reads
+    }
+    fn workflows(&self) -> &dyn Workflows {
+        &self.reads
+    }
+    fn events(&self) -> &dyn Events {
+        &self.reads
+    }
+    fn deliveries(&self) -> &dyn Deliveries {
+        &self.reads
+    }
+    fn tenants(&self) -> &dyn Tenants {
+        &self.reads
+    }
+    fn experiments(&self) -> &dyn Experiments {
+        &self.reads
+    }
+    fn retention(&self) -> &dyn Retention {
+        &self.reads
+    }
+
+    fn submit(&self, s: Submission) {
+        let lock = s.work.has_events().then(|| {
+            let mut lock = Batch::new();
+            lock.statement("SELECT pg_advisory_xact_lock(?)::text").bind(OUTBOX_LOCK);
+            lock
+        });
+        if let Some(job) = job_of(s, lock) {
+            self.committer.submit(job);
+        }
+    }
+
+    async fn metrics(&self) -> Result<super::Snapshot, DbError> {
+        sql::metrics::snapshot(self.reads.pool()).await
+    }
+
+    async fn close(&self) {
+        self.committer.shut().await;
+        self.reads.pool().close().await;
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,164 @@
+//! Several statements sent together: what a [`UnitOfWork`](crate::db::UnitOfWork) compiles to.
+//!
+//! sqlx's SQLite driver runs each call on the connection's worker thread; a transaction of a
+//! dozen single statements pays a dozen thread round trips, which measured as the largest part
+//! of a node's exit transaction. Aggregates therefore *append* their statements to a `Batch`
+//! (the SQL still lives once, in the aggregate's module), which SQLite's group-commit writer
+//! runs on its own thread's connection ([`Batch::execute_direct`]) and any other caller runs
+//! inside its transaction ([`Batch::execute`]). Positional `?` parameters are bound across
+//! the statements in order.
+
+use super::params::{Value, postgres_args, postgres_sql, sqlite_args};
+use super::{Conn, DbError};
+
+/// Statements and their arguments, executed together.
+///
+/// SQLite accepts at most 32,766 `?` parameters per call, and a node that writes ten thousand
+/// files binds more than that; through sqlx, statements are therefore grouped into chunks of at
+/// most [`CHUNK_BINDS`] parameters, one call each (inside the caller's transaction, so the batch
+/// stays atomic). A normal exit transaction is one chunk: one call. PostgreSQL prepares one
+/// statement per call, so there each statement is its own call.
+#[derive(Default, Debug)]
+pub struct Batch {
+    statements: Vec<Statement>,
+    values: Vec<Value>,
+    error: Option<String>,
+}
+
+/// One statement and how many of the batch's values it binds.
+#[derive(Debug)]
+struct Statement {
+    sql: String,
+    binds: usize,
+}
+
+/// Parameters per call before a new chunk starts.
+pub const CHUNK_BINDS: usize = 16_000;
+
+/// Rows per multi-row `INSERT` (at most 8 columns each): one statement binds at most 8,000
+/// parameters, so a chunk stays under SQLite's 32,766 (and PostgreSQL's 65,535).
+pub const ROWS_PER_STATEMENT: usize = 1_000;
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one statement (without the trailing `;`).
+    pub fn statement(&mut self, sql: &str) -> &mut Self {
+        self.statements.push(Statement { sql: sql.to_owned(), binds: 0 });
+        self
+    }
+
+    /// Binds the next `?` parameter.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        let Some(statement) = self.statements.last_mut() else {
+            self.error.get_or_insert_with(|| "a parameter bound before any statement".into());
+            return self;
+        };
+        self.values.push(value.into());
+        statement.binds += 1;
+        self
+    }
+
+    /// Appends every statement of `other`, after this batch's own (so rows `other` refers to
+    /// can be written first, when they are known only later).
+    pub fn append(&mut self, other: Batch) {
+        self.statements.extend(other.statements);
+        self.values.extend(other.values);
+        if let Some(e) = other.error {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    /// Builds a batch with `build` and runs it on `db`: how an aggregate's single-statement
+    /// function reuses the SQL of its `*_into` form instead of repeating it.
+    pub async fn run(db: &mut Conn<'_>, build: impl FnOnce(&mut Batch)) -> Result<(), DbError> {
+        let mut batch = Self::new();
+        build(&mut batch);
+        batch.execute(db).await
+    }
+
+    fn checked(&self) -> Result<(), DbError> {
+        match &self.error {
+            Some(detail) => Err(DbError::Corrupt { what: "bind argument", detail: detail.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs every statement, in order, on `db` (normally inside the caller's transaction). The
+    /// first failing statement stops the batch and is returned.
+    pub async fn execute(&self, db: &mut Conn<'_>) -> Result<(), DbError> {
+        self.checked()?;
+        let mut values = self.values.iter().cloned();
+        match db {
+            Conn::Sqlite(c) => {
+                let mut sql = String::new();
+                let mut chunk = Vec::new();
+                let mut statements = self.statements.iter().peekable();
+                while let Some(statement) = statements.next() {
+                    sql.push_str(&statement.sql);
+                    sql.push_str(";\n");
+                    chunk.extend(values.by_ref().take(statement.binds));
+                    if chunk.len() >= CHUNK_BINDS || statements.peek().is_none() {
+                        let args = sqlite_args(std::mem::take(&mut chunk))?;
+                        sqlx::query_with(&std::mem::take(&mut sql), args).execute(&mut **c).await?;
+                    }
+                }
+            }
+            Conn::Postgres(c) => {
+                for statement in &self.statements {
+                    let args = postgres_args(values.by_ref().take(statement.binds).collect())?;
+                    sqlx::query_with(&postgres_sql(&statement.sql), args).execute(&mut **c).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every statement, in order, on `db` on the calling thread, each prepared once per
+    /// connection (its statement cache). The first failing statement stops the batch and is
+    /// returned; the caller owns the transaction. This is SQLite's group-commit writer's path:
+    /// a call through sqlx hands every statement's result from SQLite's thread to the async
+    /// side, and on a busy machine each hand-off waits for a free worker.
+    pub fn execute_direct(&self, db: &rusqlite::Connection) -> Result<(), DbError> {
+        use rusqlite::types::ValueRef;
+        self.checked()?;
+        let mut values = self.values.iter();
+        for statement in &self.statements {
+            let mut prepared = db.prepare_cached(&statement.sql)?;
+            if prepared.parameter_count() != statement.binds {
+                let detail = format!(
+                    "{} parameters, {} bound: {}",
+                    prepared.parameter_count(),
+                    statement.binds,
+                    statement.sql
+                );
+                return Err(DbError::Corrupt { what: "batch statement", detail });
+            }
+            for (i, value) in values.by_ref().take(statement.binds).enumerate() {
+                let value = match value {
+                    Value::Uuid(Some(u)) => ValueRef::Blob(u.as_bytes()),
+                    Value::Int(Some(n)) => ValueRef::Integer(*n),
+                    Value::Text(Some(t)) => ValueRef::Text(t.as_bytes()),
+                    Value::Bytes(Some(b)) => ValueRef::Blob(b),
+                    Value::Bool(Some(b)) => ValueRef::Integer(i64::from(*b)),
+                    Value::Uuid(None)
+                    | Value::Int(None)
+                    | Value::Text(None)
+                    | Value::Bytes(None)
+                    | Value::Bool(None) => ValueRef::Null,
+                };
+                prepared.raw_bind_parameter(i + 1, rusqlite::types::ToSqlOutput::Borrowed(value))?;
+            }
+            prepared.raw_execute()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! The bookkeeping both group-commit writers share: a queued unit ([`Job`]) and how jobs are
+//! answered when their chain is poisoned or their group does not commit. The writers differ
+//! only in how they talk to their database (SQLite on a thread of its own, PostgreSQL on an
+//! async connection).
+
+use super::Batch;
+use crate::db::port::WriteError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs in one group: bounds the transaction (and the wait of the first in it).
+pub const MAX_GROUP: usize = 128;
+
+/// One unit of work waiting for a writer.
+pub struct Job {
+    /// The statements, run in the group's transaction (in a savepoint when one fails).
+    pub batch: Batch,
+    /// Undo it after running it (the `BeforeExitCommit` fault injection).
+    pub roll_back: bool,
+    /// A node's exit transaction (the commit failpoints count these), not a start.
+    pub exit: bool,
+    /// Set when one of the execution's batches failed: its later ones are refused.
+    pub poisoned: Arc<AtomicBool>,
+    /// Told once the group committed (or why not).
+    pub reply: oneshot::Sender<Result<(), WriteError>>,
+}
+
+/// A job whose batch ran and waits for the commit: its reply, its chain's poison flag, and
+/// whether it is a node's exit.
+pub type Kept = (oneshot::Sender<Result<(), WriteError>>, Arc<AtomicBool>, bool);
+
+/// Adds to `group` the jobs already queued behind it, up to [`MAX_GROUP`].
+pub fn fill(group: &mut Vec<Job>, rx: &mut mpsc::UnboundedReceiver<Job>) {
+    while group.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Answers a job whose execution already had a batch fail; passes the others on.
+pub fn refuse_poisoned(job: Job) -> Option<Job> {
+    if !job.poisoned.load(Ordering::Acquire) {
+        return Some(job);
+    }
+    let _ = job.reply.send(Err(WriteError::Refused));
+    None
+}
+
+/// What became of one job run in its own savepoint.
+pub enum Ran {
+    /// Its batch ran and is kept for the commit.
+    Kept(Kept),
+    /// It was answered (failed, or undone on request); its chain is poisoned.
+    Answered,
+}
+
+/// Settles a job whose batch ran in its own savepoint with `result` (`Ok` when the savepoint
+/// was released or, for `roll_back`, undone as asked).
+pub fn settle(job: Job, result: Result<(), crate::db::DbError>) -> Ran {
+    match result {
+        Ok(()) if job.roll_back => {
+            job.poisoned.store(true, Ordering::Release);
+            let _ = job.reply.send(Err(WriteError::Undone));
+            Ran::Answered
+        }
+        Ok(()) => Ran::Kept((job.reply, job.poisoned, job.exit)),
+        Err(e) => {
+            job.poisoned.store(true, Ordering::Release);
+            let _ = job.reply.send(Err(e.into()));
+            Ran::Answered
+        }
+    }
+}
+
+/// Tells the jobs whose batches ran that the transaction did not commit.
+pub fn fail_kept(kept: Vec<Kept>, message: &str) {
+    for (reply, poisoned, _) in kept {
+        poisoned.store(true, Ordering::Release);
+        let _ = reply.send(Err(WriteError::NotCommitted(message.to_owned())));
+    }
+}
+
+/// Tells every job of `group` that the transaction did not commit.
+pub fn fail_all(group: Vec<Job>, message: &str) {
+    fail_kept(group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect(), message);
+}
+
+/// Answers the kept jobs of a group that committed (the `after-commit` failpoint counting
+/// the node exits among them).
+pub fn committed(kept: Vec<Kept>) {
+    for (reply, _, exit) in kept {
+        if exit {
+            wtb_failpoint::hit("after-commit");
+        }
+        let _ = reply.send(Ok(()));
+    }
+}
+
+/// The job a submission becomes: its unit compiled to one batch, after `prefix`'s statements
+/// (a backend's own, such as a lock). A unit that does not compile is answered at once, and
+/// its chain poisoned (its later units must not commit without it).
+pub fn job_of(s: crate::db::port::Submission, prefix: Option<Batch>) -> Option<Job> {
+    match super::compile(s.work) {
+        Ok(batch) => {
+            let batch = match prefix {
+                Some(mut first) => {
+                    first.append(batch);
+                    first
+                }
+                None => batch,
+            };
+            Some(Job { batch, roll_back: s.roll_back, exit: s.exit, poisoned: s.poisoned, reply: s.reply })
+        }
+        Err(e) => {
+            s.poisoned.store(true, Ordering::Release);
+            let _ = s.reply.send(Err(WriteError::Db(e)));
+            None
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Real services the suite runs against, started by the tests themselves: a PostgreSQL
+//! server from the machine's packages (`initdb` + `postgres` in a temp dir), once per test
+//! process, one fresh database per [`Harness`](crate::Harness).
+//!
+//! Which database backend the suite runs on is `WTB_TEST_BACKEND` (`sqlite`, the default, or
+//! `postgres`): the same tests, parameterised. The server dies with the test process (a
+//! parent-death signal), so a killed run leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The database backend the suite runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The data dir's SQLite file.
+    Sqlite,
+    /// A PostgreSQL server this process started.
+    Postgres,
+}
+
+/// `WTB_TEST_BACKEND`: `postgres` runs every harness on PostgreSQL.
+pub fn backend() -> Backend {
+    match std::env::var("WTB_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Ok("") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("WTB_TEST_BACKEND={other}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// A running PostgreSQL server: where to reach it.
+pub struct Postgres {
+    /// `postgres://wtb@127.0.0.1:<port>`, without a database.
+    pub base_url: String,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl Postgres {
+    /// A new, empty database on the server; its URL.
+    pub fn database(&self) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let out = Command::new(tool(&self.bin, "createdb"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "wtb", "-T", "template0", &name])
+            .output()
+            .expect("running createdb");
+        assert!(out.status.success(), "createdb {name}: {}", String::from_utf8_lossy(&out.stderr));
+        format!("{}/{name}", self.base_url)
+    }
+}
+
+/// The PostgreSQL server of this test process, started on first use. `Err` says why this
+/// machine cannot run one (the caller skips, or fails under `CI`).
+pub fn postgres() -> Result<&'static Postgres, String> {
+    static SERVER: OnceLock<Result<Postgres, String>> = OnceLock::new();
+    SERVER.get_or_init(start_postgres).as_ref().map_err(Clone::clone)
+}
+
+/// The directory holding `initdb` and `postgres`: on `PATH`, or Debian's versioned one.
+fn postgres_bin() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path =
+        std::env::split_paths(&path).find(|d| d.join("initdb").is_file() && d.join("postgres").is_file());
+    on_path.or_else(|| {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|d| d.join("initdb").is_file())
+            .collect();
+        versions.sort();
+        versions.pop()
+    })
+}
+
+/// `name` from the server's directory, else from `PATH` (Debian puts the client tools in
+/// `/usr/bin`).
+fn tool(bin: &Path, name: &str) -> PathBuf {
+    let own = bin.join(name);
+    if own.is_file() { own } else { PathBuf::from(name) }
+}
+
+/// Runs `cmd` as `nobody` when this process is root (`initdb` and `postgres` refuse root).
+fn as_server_user(cmd: &mut Command, root: bool) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    if root {
+        // nobody:nogroup on Debian.
+        cmd.uid(65534).gid(65534);
+    }
+    cmd
+}
+
+/// `apt-get install postgresql` (Debian), when this process may (root, apt-get present).
+fn install_postgres() -> Result<(), String> {
+    if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
+        return Err("no initdb/postgres on PATH or under /usr/lib/postgresql, and apt-get is not available to root here: install postgresql".into());
+    }
+    let install = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let packages = ["install", "-y", "-q", "postgresql", "postgresql-client"];
+    if install(&packages) || (install(&["update", "-q"]) && install(&packages)) {
+        Ok(())
+    } else {
+        Err("apt-get install postgresql failed: install it".into())
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+fn start_postgres() -> Result<Postgres, String> {
+    let bin = match postgres_bin() {
+        Some(bin) => bin,
+        None => {
+            install_postgres()?;
+            postgres_bin().ok_or("apt-get installed postgresql, but no initdb appeared")?
+        }
+    };
+    let root = is_root();
+    // Kept for the process's life (the server runs in it); removed by the OS's temp cleaning.
+    let dir = tempfile::Builder::new().prefix("wtb-pg-").tempdir().map_err(|e| e.to_string())?.keep();
+    if root {
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534))
+            .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+    }
+    let data = dir.join("data");
+    let out = as_server_user(&mut Command::new(bin.join("initdb")), root)
+        .args(["-D"])
+        .arg(&data)
+        .args(["-U", "wtb", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| format!("running initdb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let port = free_port();
+    spawn_server(&bin, &dir, &data, port, root)?;
+    wait_ready(&bin, port, &dir)?;
+    Ok(Postgres { base_url: format!("postgres://wtb@127.0.0.1:{port}"), port, bin })
+}
+
+/// A TCP port nothing listens on now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
+    l.local_addr().expect("probe port").port()
+}
+
+/// Starts `postgres` from a thread that lives as long as the process, with a parent-death
+/// signal (`SIGINT`: fast shutdown), so the server ends with the test process.
+fn spawn_server(bin: &Path, dir: &Path, data: &Path, port: u16, root: bool) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut cmd = Command::new(bin.join("postgres"));
+    as_server_user(&mut cmd, root)
+        .arg("-D")
+        .arg(data)
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400"])
+        .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "shared_buffers=64MB"])
+        .arg("-k")
+        .arg(dir)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?);
+    // SAFETY: the closure only calls prctl, which is async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt as _;
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::INT))
+                .map_err(std::io::Error::from)
+        });
+    }
+    std::thread::Builder::new()
+        .name("postgres-keeper".into())
+        .spawn(move || match cmd.spawn() {
+            Ok(mut child) => {
+                let _ = tx.send(Ok(()));
+                let _ = child.wait();
+                // The server is gone; this thread must not end while tests might still need
+                // it (its end would not matter now, but park like the living case).
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(format!("starting postgres: {e}")));
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())?
+}
+
+/// Waits until the server accepts connections (`pg_isready`), up to a minute.
+fn wait_ready(bin: &Path, port: u16, dir: &Path) -> Result<(), String> {
+    for _ in 0..600 {
+        let ok = Command::new(tool(bin, "pg_isready"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "wtb", "-q"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    Err(format!("postgres did not become ready in 60 s:\n{log}"))
+}
