@@ -4,8 +4,7 @@
 use serde_json::{Map, json};
 use std::collections::HashSet;
 use wtb::clock::{IdGen as _, UuidV7Ids};
-use wtb::db::sqlite;
-use wtb::db::{self, ListFilter};
+use wtb::db::ListFilter;
 use wtb::model::{Execution, ExecutionId, ExecutionStatus, TenantId, Timestamp, WorkflowId, WorkflowRecord};
 use wtb_tests::Harness;
 
@@ -27,8 +26,8 @@ async fn ten_thousand_executions_page_exactly_once_and_filters_combine() {
     let root = exec.run(&wf, Map::new()).await.unwrap().execution;
     let root_cp = exec.inspect().describe(root).await.unwrap().checkpoints[0].checkpoint.id;
 
-    let pool = sqlite::open(&h.data_dir().join("wtb.db"), db::Durability::Normal).await.unwrap();
-    let mut tx = wtb::db::sql::Pool::Sqlite(pool.clone()).begin().await.unwrap();
+    // Planted through the executor's own pool (either backend), in one transaction.
+    let mut tx = wtb_tests::sql_pool(&exec).begin().await.unwrap();
     let mut workflows = Vec::new();
     for name in ["alpha", "beta"] {
         let record = WorkflowRecord {

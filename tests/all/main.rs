@@ -23,6 +23,7 @@ mod node_run;
 mod outbox;
 mod outbox_processes;
 mod polyglot;
+mod postgres;
 mod props;
 mod protocol;
 mod retention;

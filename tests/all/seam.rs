@@ -39,14 +39,14 @@ async fn open() -> (tempfile::TempDir, Arc<dyn Database>) {
 
 /// A tenant with a token, its workflow and component, two contents, an empty root commit and a
 /// running execution with its entry checkpoint, open attempt and first event: one unit.
-struct Started {
-    tenant: TenantId,
-    execution: Execution,
-    entry: Checkpoint,
-    boundary: NodeBoundary,
+pub(crate) struct Started {
+    pub(crate) tenant: TenantId,
+    pub(crate) execution: Execution,
+    pub(crate) entry: Checkpoint,
+    pub(crate) boundary: NodeBoundary,
 }
 
-fn start_unit() -> (Started, UnitOfWork, Vec<Write>) {
+pub(crate) fn start_unit() -> (Started, UnitOfWork, Vec<Write>) {
     let tenant = Tenant {
         id: TenantId::from_uuid(id()),
         name: "acme".into(),

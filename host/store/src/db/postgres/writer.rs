@@ -88,7 +88,7 @@ async fn writer(options: PgConnectOptions, scope: String, mut rx: mpsc::Unbounde
 /// One transaction for the whole group; every job is answered. `Err` means the connection
 /// itself failed (its jobs were answered; the caller reconnects).
 async fn commit_group(db: &mut Conn<'_>, scope: &str, group: Vec<Job>) -> Result<(), DbError> {
-    if let Err(e) = run(db, "BEGIN").await {
+    if let Err(e) = begin(db).await {
         fail_all(group, &e.to_string());
         return Err(e);
     }
@@ -105,7 +105,7 @@ async fn commit_group(db: &mut Conn<'_>, scope: &str, group: Vec<Job>) -> Result
         group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect()
     } else {
         let _ = run(db, "ROLLBACK").await;
-        if let Err(e) = run(db, "BEGIN").await {
+        if let Err(e) = begin(db).await {
             fail_all(group, &e.to_string());
             return Err(e);
         }
@@ -166,6 +166,17 @@ async fn in_savepoint(db: &mut Conn<'_>, job: &Job) -> Result<Result<(), DbError
         run(db, "RELEASE unit").await?;
     }
     Ok(result)
+}
+
+/// Opens the group's transaction, holding the sweep lock shared: a retention collection
+/// (which holds it exclusively) never runs between a group's first statement and its commit.
+async fn begin(db: &mut Conn<'_>) -> Result<(), DbError> {
+    run(db, "BEGIN").await?;
+    crate::db::sql::query("SELECT pg_advisory_xact_lock_shared(?)::text")
+        .bind(crate::db::sql::retention::SWEEP_LOCK)
+        .execute(db)
+        .await
+        .map(drop)
 }
 
 /// One parameterless statement.

@@ -33,7 +33,7 @@ pub async fn get_one(
     tenant: TenantId,
     digest: &Digest,
 ) -> Result<Option<BlobRecord>, DbError> {
-    let row = query(&format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? AND digest = ?"))
+    let row = query(format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? AND digest = ?"))
         .bind(tenant.uuid())
         .bind(digest.to_hex())
         .fetch_optional::<Row>(db)
@@ -43,7 +43,7 @@ pub async fn get_one(
 
 /// Every reference of a tenant, inline contents included (what `wtb fsck` verifies).
 pub async fn list_all(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<BlobRecord>, DbError> {
-    let rows = query(&format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? ORDER BY digest"))
+    let rows = query(format!("SELECT {COLUMNS} FROM blobs WHERE tenant_id = ? ORDER BY digest"))
         .bind(tenant.uuid())
         .fetch_all::<Row>(db)
         .await?;

@@ -74,7 +74,7 @@ pub async fn list_for_execution(
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
+    let rows = query(format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
         .bind(execution.uuid())
         .bind(tenant.uuid())
         .fetch_all::<Row>(db)
@@ -146,7 +146,7 @@ pub async fn list_open(
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = query(&format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
+    let rows = query(format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
         .bind(execution.uuid())
         .bind(tenant.uuid())
         .fetch_all::<Row>(db)
@@ -160,7 +160,7 @@ pub async fn list_history(
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<(NodeBoundary, Option<Timestamp>)>, DbError> {
-    let rows = query(&format!(
+    let rows = query(format!(
         "SELECT {COLUMNS}, superseded_at FROM node_boundaries WHERE execution_id = ? AND {OWNED} ORDER BY started_at, id"
     ))
     .bind(execution.uuid())

@@ -49,7 +49,7 @@ pub async fn get_one(
     tenant: TenantId,
     id: CheckpointId,
 ) -> Result<Option<Checkpoint>, DbError> {
-    query(&format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ? AND {OWNED}"))
+    query(format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ? AND {OWNED}"))
         .bind(id.uuid())
         .bind(tenant.uuid())
         .fetch_optional::<Row>(db)
@@ -64,7 +64,7 @@ pub async fn list_for_execution(
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<Checkpoint>, DbError> {
-    let rows = query(&format!(
+    let rows = query(format!(
         "SELECT {COLUMNS} FROM checkpoints WHERE execution_id = ? AND superseded_at IS NULL AND {OWNED} ORDER BY seq"
     ))
     .bind(execution.uuid())
@@ -80,7 +80,7 @@ pub async fn list_history(
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<(Checkpoint, Option<Timestamp>)>, DbError> {
-    let rows = query(&format!(
+    let rows = query(format!(
         "SELECT {COLUMNS}, superseded_at FROM checkpoints WHERE execution_id = ? AND {OWNED} ORDER BY seq"
     ))
     .bind(execution.uuid())
@@ -98,7 +98,7 @@ pub async fn list_for_tenant(
     tenant: wtb_core::model::TenantId,
 ) -> Result<Vec<Checkpoint>, DbError> {
     let columns = COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
-    let rows = query(&format!("SELECT {columns} FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ? ORDER BY c.execution_id, c.seq"))
+    let rows = query(format!("SELECT {columns} FROM checkpoints c JOIN executions e ON e.id = c.execution_id WHERE e.tenant_id = ? ORDER BY c.execution_id, c.seq"))
         .bind(tenant.uuid())
         .fetch_all::<Row>(db)
         .await?;
@@ -113,7 +113,7 @@ pub async fn superseded_at(
 ) -> Result<Option<Option<Timestamp>>, DbError> {
     let sql = format!("SELECT superseded_at FROM checkpoints WHERE id = ? AND {OWNED}");
     let row: Option<(Option<i64>,)> =
-        query(&sql).bind(id.uuid()).bind(tenant.uuid()).fetch_optional(db).await?;
+        query(sql).bind(id.uuid()).bind(tenant.uuid()).fetch_optional(db).await?;
     Ok(row.map(|(t,)| t.map(Timestamp::from_micros)))
 }
 
@@ -189,7 +189,7 @@ pub async fn progress(
     execution: ExecutionId,
 ) -> Result<(u32, u32), DbError> {
     let (seq, entries): (i64, i64) =
-        query(&format!("SELECT COALESCE(MAX(seq), 0), CAST(COALESCE(SUM(CASE WHEN kind = 'entry' AND superseded_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) FROM checkpoints WHERE execution_id = ? AND {OWNED}"))
+        query(format!("SELECT COALESCE(MAX(seq), 0), CAST(COALESCE(SUM(CASE WHEN kind = 'entry' AND superseded_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) FROM checkpoints WHERE execution_id = ? AND {OWNED}"))
             .bind(execution.uuid())
             .bind(tenant.uuid())
             .fetch_one(db)

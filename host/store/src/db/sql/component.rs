@@ -50,8 +50,8 @@ pub async fn get_one(
 
 /// Every component digest of a tenant.
 pub async fn list_digests(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<String>, DbError> {
-    Ok(query("SELECT digest FROM components WHERE tenant_id = ? ORDER BY digest")
+    query("SELECT digest FROM components WHERE tenant_id = ? ORDER BY digest")
         .bind(tenant.uuid())
         .scalars(db)
-        .await?)
+        .await
 }

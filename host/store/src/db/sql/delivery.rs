@@ -34,25 +34,56 @@ pub async fn cursor(db: &mut Conn<'_>, sink: &str) -> Result<i64, DbError> {
 pub async fn materialize(pool: &Pool, sink: &str, now: Timestamp) -> Result<u64, DbError> {
     let mut tx = pool.begin().await?;
     let db = &mut tx.conn();
-    let done = query(
-        "INSERT INTO outbox_deliveries (event_id, sink, execution_id, seq, pos, status, attempts, next_attempt_at)
-         SELECT id, ?1, execution_id, seq, pos, 'pending', 0, ?2 FROM outbox
-         WHERE pos > COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?1), 0)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(sink.to_owned())
-    .bind(now.micros())
-    .execute(db)
-    .await?;
-    query(
-        "INSERT INTO outbox_cursors (sink, pos) VALUES (?1, (SELECT COALESCE(MAX(pos), 0) FROM outbox))
-         ON CONFLICT (sink) DO UPDATE SET pos = CASE WHEN excluded.pos > outbox_cursors.pos THEN excluded.pos ELSE outbox_cursors.pos END",
-    )
-    .bind(sink.to_owned())
-    .execute(db)
-    .await?;
+    let added = match db.dialect() {
+        // Under SQLite's write lock nothing commits between the two statements.
+        Dialect::Sqlite => {
+            let added = query(
+                "INSERT INTO outbox_deliveries (event_id, sink, execution_id, seq, pos, status, attempts, next_attempt_at)
+                 SELECT id, ?1, execution_id, seq, pos, 'pending', 0, ?2 FROM outbox
+                 WHERE pos > COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?1), 0)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(sink.to_owned())
+            .bind(now.micros())
+            .execute(db)
+            .await?;
+            query(
+                "INSERT INTO outbox_cursors (sink, pos) VALUES (?1, (SELECT COALESCE(MAX(pos), 0) FROM outbox))
+                 ON CONFLICT (sink) DO UPDATE SET pos = CASE WHEN excluded.pos > outbox_cursors.pos THEN excluded.pos ELSE outbox_cursors.pos END",
+            )
+            .bind(sink.to_owned())
+            .execute(db)
+            .await?;
+            added
+        }
+        // One statement, so one snapshot: the cursor moves to the last event this
+        // materialisation saw, never past one that committed in between. (Events commit in
+        // `pos` order, see `db::postgres`, so every event up to it was seen. A data-modifying
+        // CTE runs to completion whether or not the query reads it.)
+        Dialect::Postgres => {
+            let (added,): (i64,) = query(
+                "WITH seen AS (
+                     SELECT id, execution_id, seq, pos FROM outbox
+                     WHERE pos > COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?1), 0)
+                 ), added AS (
+                     INSERT INTO outbox_deliveries (event_id, sink, execution_id, seq, pos, status, attempts, next_attempt_at)
+                     SELECT id, ?1, execution_id, seq, pos, 'pending', 0, ?2 FROM seen
+                     ON CONFLICT DO NOTHING RETURNING 1
+                 ), _moved AS (
+                     INSERT INTO outbox_cursors (sink, pos) SELECT ?1, COALESCE(MAX(pos), 0) FROM seen
+                     ON CONFLICT (sink) DO UPDATE SET pos = GREATEST(outbox_cursors.pos, excluded.pos) RETURNING 1
+                 )
+                 SELECT COUNT(*) FROM added",
+            )
+            .bind(sink.to_owned())
+            .bind(now.micros())
+            .fetch_one(db)
+            .await?;
+            u64::try_from(added).unwrap_or(0)
+        }
+    };
     tx.commit().await?;
-    Ok(done)
+    Ok(added)
 }
 
 /// Leases the due deliveries of a sink, each execution's from its oldest undelivered event on,

@@ -91,7 +91,7 @@ pub async fn get_one(
     tenant: TenantId,
     id: ExecutionId,
 ) -> Result<Option<Execution>, DbError> {
-    query(&format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = ? AND id = ?"))
+    query(format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = ? AND id = ?"))
         .bind(tenant.uuid())
         .bind(id.uuid())
         .fetch_optional::<Row>(db)

@@ -37,7 +37,7 @@ pub async fn get_one(
     tenant: TenantId,
     id: ExperimentId,
 ) -> Result<Option<ExperimentRecord>, DbError> {
-    let row = query(&format!("SELECT {COLUMNS} FROM experiments WHERE id = ? AND tenant_id = ?"))
+    let row = query(format!("SELECT {COLUMNS} FROM experiments WHERE id = ? AND tenant_id = ?"))
         .bind(id.uuid())
         .bind(tenant.uuid())
         .fetch_optional::<Row>(db)
@@ -48,7 +48,7 @@ pub async fn get_one(
 /// The tenant's experiments, newest first.
 pub async fn list(db: &mut Conn<'_>, tenant: TenantId, limit: u32) -> Result<Vec<ExperimentRecord>, DbError> {
     let rows =
-        query(&format!("SELECT {COLUMNS} FROM experiments WHERE tenant_id = ? ORDER BY id DESC LIMIT ?"))
+        query(format!("SELECT {COLUMNS} FROM experiments WHERE tenant_id = ? ORDER BY id DESC LIMIT ?"))
             .bind(tenant.uuid())
             .bind(i64::from(limit))
             .fetch_all::<Row>(db)

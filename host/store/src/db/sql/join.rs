@@ -67,7 +67,7 @@ async fn list(
          ORDER BY edge, seq"
     );
     let rows: Vec<(i64, i64, uuid::Uuid, String)> =
-        query(&sql).bind(execution.uuid()).bind(tenant.uuid()).fetch_all(db).await?;
+        query(sql).bind(execution.uuid()).bind(tenant.uuid()).fetch_all(db).await?;
     rows.into_iter()
         .map(|(edge, seq, c, forks)| {
             let bad = |what: &'static str| DbError::Corrupt { what, detail: "out of range".into() };

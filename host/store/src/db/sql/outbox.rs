@@ -53,7 +53,7 @@ pub async fn list_after(
     execution: ExecutionId,
     after: u32,
 ) -> Result<Vec<OutboxEvent>, DbError> {
-    let rows = query(&format!(
+    let rows = query(format!(
         "SELECT {COLUMNS} FROM outbox WHERE execution_id = ? AND seq > ? AND tenant_id = ? ORDER BY seq"
     ))
     .bind(execution.uuid())

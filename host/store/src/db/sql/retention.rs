@@ -59,8 +59,12 @@ pub async fn undelivered(db: &mut Conn<'_>, sinks: &[String]) -> Result<Vec<Exec
     Ok(ids.into_iter().map(ExecutionId::from_uuid).collect())
 }
 
-/// One retention pass as one unit of work, in one `BEGIN IMMEDIATE` transaction (no commit can
-/// slip in between reading and deleting): reads every execution and those with events not yet
+/// The PostgreSQL advisory lock a collection holds exclusively and every group commit shared
+/// ("wtb-sweep" as an integer).
+pub const SWEEP_LOCK: i64 = 0x7774_622d_7377_6565;
+
+/// One retention pass as one unit of work, in one transaction no commit can slip into
+/// (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: [`SWEEP_LOCK`]): reads every execution and those with events not yet
 /// delivered to `sinks`, lets `decide` (pure) name the expired ones (and say what else it
 /// wants reported), then [`sweep`]s them. With `dry_run` the transaction is rolled back, so
 /// the report is exact and nothing changed.
@@ -73,9 +77,10 @@ pub async fn collect<T>(
     let mut tx = pool.begin().await?;
     let db = &mut tx.conn();
     if db.dialect() == Dialect::Postgres {
-        // One collection at a time across processes: two sweeps' marks would not see each
-        // other's deletions.
-        query("SELECT pg_advisory_xact_lock(hashtext('wtb-retention'))::text").execute(db).await?;
+        // Alone, as under SQLite's write lock: every group commit holds this lock shared, so
+        // no exit can add a reference to a blob row or file commit between the marks and the
+        // sweep (nor can another collection run).
+        query("SELECT pg_advisory_xact_lock(?)::text").bind(SWEEP_LOCK).execute(db).await?;
     }
     let candidates = executions(db).await?;
     let undelivered: HashSet<ExecutionId> = undelivered(db, sinks).await?.into_iter().collect();

@@ -43,7 +43,7 @@ pub async fn set_quotas(db: &mut Conn<'_>, id: TenantId, q: &Quotas) -> Result<b
 
 /// The tenant with `id`.
 pub async fn get_one(db: &mut Conn<'_>, id: TenantId) -> Result<Option<Tenant>, DbError> {
-    let row = query(&format!("SELECT {COLUMNS} FROM tenants WHERE id = ?"))
+    let row = query(format!("SELECT {COLUMNS} FROM tenants WHERE id = ?"))
         .bind(id.uuid())
         .fetch_optional::<Row>(db)
         .await?;
@@ -52,7 +52,7 @@ pub async fn get_one(db: &mut Conn<'_>, id: TenantId) -> Result<Option<Tenant>, 
 
 /// The tenant called `name`.
 pub async fn get_by_name(db: &mut Conn<'_>, name: &str) -> Result<Option<Tenant>, DbError> {
-    let row = query(&format!("SELECT {COLUMNS} FROM tenants WHERE name = ?"))
+    let row = query(format!("SELECT {COLUMNS} FROM tenants WHERE name = ?"))
         .bind(name.to_owned())
         .fetch_optional::<Row>(db)
         .await?;
@@ -61,7 +61,7 @@ pub async fn get_by_name(db: &mut Conn<'_>, name: &str) -> Result<Option<Tenant>
 
 /// Every tenant, by name.
 pub async fn list(db: &mut Conn<'_>) -> Result<Vec<Tenant>, DbError> {
-    let rows = query(&format!("SELECT {COLUMNS} FROM tenants ORDER BY name")).fetch_all::<Row>(db).await?;
+    let rows = query(format!("SELECT {COLUMNS} FROM tenants ORDER BY name")).fetch_all::<Row>(db).await?;
     rows.into_iter().map(Tenant::try_from).collect()
 }
 
@@ -149,7 +149,7 @@ pub fn insert_token_into(batch: &mut Batch, t: &ApiToken, hash: &str) {
 
 /// The token whose secret hashes to `hash`, revoked or not.
 pub async fn token_by_hash(db: &mut Conn<'_>, hash: &str) -> Result<Option<ApiToken>, DbError> {
-    let row = query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?"))
+    let row = query(format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?"))
         .bind(hash.to_owned())
         .fetch_optional::<TokenRow>(db)
         .await?;
@@ -175,7 +175,7 @@ pub async fn revoke_token(
 
 /// A tenant's tokens, oldest first (secrets are never stored, so never listed).
 pub async fn list_tokens(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<ApiToken>, DbError> {
-    let rows = query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE tenant_id = ? ORDER BY id"))
+    let rows = query(format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE tenant_id = ? ORDER BY id"))
         .bind(tenant.uuid())
         .fetch_all::<TokenRow>(db)
         .await?;

@@ -1,0 +1,152 @@
+//! The PostgreSQL backend's own behaviour at its edges: what an unreachable server, a bad URL
+//! and a schema from a newer WTB do, and that the suite really runs on the backend it was
+//! asked for. (Everything else runs against both backends: `WTB_TEST_BACKEND=postgres`.)
+
+use std::process::{Command, Output};
+use wtb::db::{Database, Postgres, Sqlite};
+use wtb_tests::Harness;
+use wtb_tests::services::{self, Backend};
+
+fn wtb(h: &Harness, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(args)
+        .env("WTB_DATA_DIR", h.data_dir())
+        .env_remove("WTB_DATABASE_URL")
+        .current_dir(h.dir.path())
+        .output()
+        .expect("running wtb")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_suite_runs_on_the_backend_it_was_asked_for() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let db: &dyn Database = exec.database().as_ref();
+    match services::backend() {
+        Backend::Sqlite => assert!(db.as_any().is::<Sqlite>(), "WTB_TEST_BACKEND=sqlite runs on SQLite"),
+        Backend::Postgres => {
+            assert!(db.as_any().is::<Postgres>(), "WTB_TEST_BACKEND=postgres runs on PostgreSQL")
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_one_line_naming_the_url_without_its_password() {
+    let h = Harness::new();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://wtb:hunter2-secret@127.0.0.1:{port}/nowhere");
+    let out = wtb(&h, &["--database-url", &url, "list"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&format!("postgres://wtb:***@127.0.0.1:{port}/nowhere")), "names the URL: {err}");
+    assert!(!err.contains("hunter2"), "never the password: {err}");
+}
+
+#[test]
+fn a_database_url_that_is_not_postgres_is_a_config_error_naming_the_file() {
+    let h = Harness::new();
+    h.config("database = { url = \"mysql://root:pw@db/wtb\" }\n").unwrap();
+    let out = wtb(&h, &["list"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("wtb.toml") && err.contains("must start with postgres://"), "{err}");
+    assert!(!err.contains(":pw@"), "never the password: {err}");
+}
+
+#[test]
+fn a_database_migrated_by_a_newer_wtb_is_refused_with_both_versions() {
+    let server = match services::postgres() {
+        Ok(server) => server,
+        Err(why) => return wtb_tests::skipped("a_database_migrated_by_a_newer_wtb_is_refused", &why),
+    };
+    let h = Harness::new();
+    let url = server.database();
+    assert!(wtb(&h, &["--database-url", &url, "list"]).status.success(), "a fresh database migrates");
+    let newer = Command::new("psql")
+        .args([url.as_str(), "-q", "-c"])
+        .arg("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (29991231000001, 'from the future', true, '\\x00', 0)")
+        .output()
+        .expect("running psql");
+    assert!(newer.status.success(), "{newer:?}");
+    let out = wtb(&h, &["--database-url", &url, "list"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("29991231000001") && err.contains("20261205000001"), "both versions: {err}");
+    assert!(err.contains("newer wtb"), "says what to do: {err}");
+}
+
+/// Regression (found by `retention::gc_running_while_executions_run_loses_nothing` on
+/// PostgreSQL): a collection's marks and sweep are separate statements, and under READ
+/// COMMITTED an exit committing between them could reference a blob row the sweep then
+/// deleted. Every group commit now holds the sweep lock shared, so a collection waits for the
+/// group in flight (held open here at its commit) and then sees its references.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collection_waits_for_the_group_in_flight_and_keeps_what_it_references() {
+    use std::sync::Arc;
+    use wtb::db::{Durability, Submission, UnitOfWork, Write};
+    use wtb::model::*;
+    let server = match services::postgres() {
+        Ok(server) => server,
+        Err(why) => return wtb_tests::skipped("a_collection_waits_for_the_group_in_flight", &why),
+    };
+    let url = server.database();
+    let db: Arc<dyn Database> = Arc::new(Postgres::open(&url, Durability::Full).await.unwrap());
+    // An execution at its entry checkpoint (empty tree) and two blob rows nothing references.
+    let (s, unit, _) = crate::seam::start_unit();
+    db.write(unit).await.unwrap();
+    let hi = Digest::of(b"hi");
+    let mut tree = FileTree::new();
+    tree.insert("hi.txt".into(), FileEntry { kind: EntryKind::File, digest: Some(hi), size: 2, mode: 0o644 });
+    let commit = FileCommit {
+        id: FileCommitId::from_uuid(wtb::clock::IdGen::next(&wtb::clock::UuidV7Ids)),
+        tenant: s.tenant,
+        parent: Some(s.entry.file_commit),
+        changes: diff_trees(&FileTree::new(), &tree),
+        tree: tree.into(),
+        depth: 1,
+        created_at: s.entry.created_at,
+    };
+    let exit = Checkpoint {
+        id: CheckpointId::from_uuid(wtb::clock::IdGen::next(&wtb::clock::UuidV7Ids)),
+        seq: 2,
+        kind: CheckpointKind::Exit,
+        file_commit: commit.id,
+        ..s.entry.clone()
+    };
+    // The exit that references `hi` waits, transaction open, at its commit.
+    let held = wtb::failpoint::arm_pause("before-group-commit", &wtb::db::postgres::redact(&url));
+    let (reply, committed) = tokio::sync::oneshot::channel();
+    let mut exit_unit = UnitOfWork::new();
+    exit_unit.push(Write::FileCommit(commit)).push(Write::Checkpoint(exit));
+    db.submit(Submission { work: exit_unit, roll_back: false, exit: true, poisoned: Arc::default(), reply });
+    held.reached().await;
+
+    let gc_db = db.clone();
+    let gc = tokio::spawn(async move { gc_db.retention().collect(&[], false, &mut |_, _| Vec::new()).await });
+    // Barrier: the collection is waiting for the lock (seen in pg_locks), not done.
+    let mut watcher = wtb::db::sql::Pool::of(db.as_ref()).unwrap().acquire().await.unwrap();
+    loop {
+        assert!(!gc.is_finished(), "the collection ran while an exit group was in flight: {:?}", gc.await);
+        let (waiting,): (i64,) =
+            wtb::db::sql::query("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                .fetch_one(&mut watcher.conn())
+                .await
+                .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    held.release();
+    committed.await.unwrap().unwrap();
+    let (_, swept) = gc.await.unwrap().unwrap();
+    assert!(db.blobs().get_one(s.tenant, &hi).await.unwrap().is_some(), "the referenced row stays");
+    let gone: Vec<_> = swept.blobs.iter().map(|(_, d, _, _)| *d).collect();
+    assert_eq!(gone, vec![Digest::of(b"big")], "only the unreferenced row goes");
+}
