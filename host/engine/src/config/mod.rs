@@ -98,7 +98,7 @@ impl Default for RuntimeConfig {
 }
 
 /// `[database]`: a PostgreSQL server shared by several processes instead of the data dir's
-/// SQLite file. `WTB_DATABASE_URL` (or `--database-url`) overrides the file.
+/// SQLite file. The command line's `--database-url` (or `WTB_DATABASE_URL`) overrides it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
@@ -106,9 +106,6 @@ pub struct DatabaseConfig {
     /// `?sslmode=require`); unset: `<data dir>/wtb.db`.
     pub url: Option<String>,
 }
-
-/// The variable that names the database, over `[database] url`.
-pub const DATABASE_URL_ENV: &str = "WTB_DATABASE_URL";
 
 /// `[serve]`: the token that manages tenants over HTTP (`/admin/...`, `/metrics`). Neither
 /// set: no admin API. The file holds only a hash, or the name of a variable holding the token,
@@ -301,10 +298,6 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RuntimeConfig::default(),
             Err(e) => return Err(io(&config_path)(e)),
         };
-        let mut config = config;
-        if let Some(url) = std::env::var(DATABASE_URL_ENV).ok().filter(|u| !u.is_empty()) {
-            config.database.url = Some(url);
-        }
         // A uniquely named probe: processes opening the same data dir at once must not remove
         // each other's.
         tempfile::Builder::new().prefix(".write-test").tempfile_in(root).map_err(io(root))?;

@@ -74,10 +74,21 @@ pub enum Section {
     Api,
 }
 
-/// Runs the benchmark in both modes and prints the figures.
-pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<ExitCode> {
+/// Runs the benchmark in both modes and prints the figures. With `database` (a PostgreSQL
+/// URL), the linear and engine sections run on that server instead of SQLite files: each
+/// scenario in a database of its own, created for it and dropped at the end.
+pub async fn bench(
+    data_dir: &Path,
+    shape: Shape,
+    database: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let Shape { nodes, runs, file_size, .. } = shape;
     ensure!(nodes >= 1 && runs >= 1, "--nodes and --runs must be at least 1");
+    ensure!(
+        database.is_none() || matches!(shape.only, Some(Section::Linear | Section::Engine)),
+        "on PostgreSQL (--database-url), `wtb bench` runs `--only linear` or `--only engine`"
+    );
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating `{}`", data_dir.display()))?;
     let want = |section: Section| shape.only.is_none_or(|o| o == section);
     let mut results = Vec::new();
@@ -85,32 +96,48 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
     // thousands is measurably slower (inode allocation skips recently deleted inodes), which
     // would penalise the second mode.
     let mut scratch = Vec::new();
-    let mut fresh = || -> anyhow::Result<std::path::PathBuf> {
+    let mut databases = Vec::new();
+    let mut fresh = async || -> anyhow::Result<std::path::PathBuf> {
         let dir = tempfile::Builder::new().prefix("bench-").tempdir_in(data_dir)?;
         let path = dir.path().to_owned();
         scratch.push(dir);
+        if let Some(url) = database {
+            let name = format!("wtb_bench_{}_{}", std::process::id(), databases.len());
+            let db = wtb_store::db::postgres::scratch::create_database(url, &name).await?;
+            databases.push(name);
+            std::fs::create_dir_all(path.join("data"))?;
+            std::fs::write(path.join("data/wtb.toml"), format!("database = {{ url = {db:?} }}\n"))?;
+        }
         Ok(path)
     };
     if want(Section::Linear) {
-        for (mode, durability) in [
-            ("durable (synchronous=FULL)", Durability::Full),
-            ("normal (synchronous=NORMAL)", Durability::Normal),
-        ] {
-            results.push(run_mode(&fresh()?, mode, durability, Tuning::default(), shape).await?);
+        let modes = match database {
+            None => [
+                ("durable (synchronous=FULL)", Durability::Full),
+                ("normal (synchronous=NORMAL)", Durability::Normal),
+            ],
+            Some(_) => [
+                ("durable (synchronous_commit=on)", Durability::Full),
+                ("normal (synchronous_commit=off)", Durability::Normal),
+            ],
+        };
+        for (mode, durability) in modes {
+            results.push(run_mode(&fresh().await?, mode, durability, Tuning::default(), shape).await?);
         }
     }
     let limits = match want(Section::Limits) {
-        true => super::bench_limits::limits(&fresh()?, shape.nodes, shape.runs, file_size).await?,
+        true => super::bench_limits::limits(&fresh().await?, shape.nodes, shape.runs, file_size).await?,
         false => Vec::new(),
     };
     let mut engine = Vec::new();
     if want(Section::Engine) {
         engine.push(
-            super::bench_engine::fan_out(&fresh()?, runs, file_size, shape.inline_blob_max_bytes).await?,
+            super::bench_engine::fan_out(&fresh().await?, runs, file_size, shape.inline_blob_max_bytes)
+                .await?,
         );
         engine.push(
             super::bench_engine::concurrent(
-                &fresh()?,
+                &fresh().await?,
                 shape.executions,
                 shape.in_flight,
                 file_size,
@@ -120,24 +147,29 @@ pub async fn bench(data_dir: &Path, shape: Shape, json: bool) -> anyhow::Result<
         );
     }
     let travel = match want(Section::Travel) {
-        true => Some(super::bench_travel::travel(&fresh()?).await?),
+        true => Some(super::bench_travel::travel(&fresh().await?).await?),
         false => None,
     };
     let experiment = match want(Section::Experiment) {
-        true => {
-            Some(super::bench_experiment::experiment(&fresh()?, file_size, shape.in_flight.min(16)).await?)
-        }
+        true => Some(
+            super::bench_experiment::experiment(&fresh().await?, file_size, shape.in_flight.min(16)).await?,
+        ),
         false => None,
     };
     // Not part of the default run (it takes `api_seconds` and a 50-client backlog to drain).
     let api = match shape.only == Some(Section::Api) {
-        true => Some(super::bench_api::api(&fresh()?, shape.clients, shape.api_seconds).await?),
+        true => Some(super::bench_api::api(&fresh().await?, shape.clients, shape.api_seconds).await?),
         false => None,
     };
     let outbox = match want(Section::Outbox) {
-        true => super::bench_outbox::outbox(&fresh()?).await?,
+        true => super::bench_outbox::outbox(&fresh().await?).await?,
         false => Vec::new(),
     };
+    if let Some(url) = database {
+        for name in &databases {
+            wtb_store::db::postgres::scratch::drop_database(url, name).await?;
+        }
+    }
     if json {
         println!(
             "{}",
@@ -250,7 +282,12 @@ async fn run_mode(
     data.config.durability = durability;
     data.config.tuning = tuning;
     data.config.inline_blob_max_bytes = inline_blob_max_bytes;
+    let server = data.config.database.url.clone();
     let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
+    let empty = match &server {
+        Some(url) => wtb_store::db::postgres::scratch::database_size(url).await?,
+        None => 0,
+    };
     let wf = exec.load_workflow(&manifest_path).await?;
     let warm = exec.run(&wf, Map::new()).await?;
     ensure!(warm.failure.is_none(), "bench workflow failed: {:?}", warm.failure);
@@ -263,11 +300,14 @@ async fn run_mode(
     }
     let totals = exec.inspect().blob_totals().await?;
     exec.close().await;
-    let db_bytes: u64 = ["wtb.db", "wtb.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(data_path.join(f)).ok())
-        .map(|m| m.len())
-        .sum();
+    let db_bytes: u64 = match &server {
+        Some(url) => wtb_store::db::postgres::scratch::database_size(url).await?.saturating_sub(empty),
+        None => ["wtb.db", "wtb.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(data_path.join(f)).ok())
+            .map(|m| m.len())
+            .sum(),
+    };
     per_node.sort_by(f64::total_cmp);
     let median = per_node[per_node.len() / 2];
     Ok(ModeResult {

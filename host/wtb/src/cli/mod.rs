@@ -258,7 +258,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 clients: usize::from(clients),
                 api_seconds,
             };
-            bench::bench(&cli.data_dir, shape, cli.json).await
+            bench::bench(&cli.data_dir, shape, cli.database_url.as_deref(), cli.json).await
         }
     }
 }

@@ -7,6 +7,7 @@
 //! event with a lower position can commit after a relay has read past it.
 
 mod connect;
+pub mod scratch;
 mod writer;
 
 use super::port::{
