@@ -155,10 +155,8 @@ fn free_port() -> u16 {
     l.local_addr().expect("probe port").port()
 }
 
-/// Starts `postgres` from a thread that lives as long as the process, with a parent-death
-/// signal (`SIGINT`: fast shutdown), so the server ends with the test process.
+/// Starts `postgres` (see [`spawn_kept`]).
 fn spawn_server(bin: &Path, dir: &Path, data: &Path, port: u16, root: bool) -> Result<(), String> {
-    let (tx, rx) = std::sync::mpsc::channel();
     let mut cmd = Command::new(bin.join("postgres"));
     as_server_user(&mut cmd, root)
         .arg("-D")
@@ -168,9 +166,15 @@ fn spawn_server(bin: &Path, dir: &Path, data: &Path, port: u16, root: bool) -> R
         .arg("-k")
         .arg(dir)
         .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?);
+    spawn_kept(cmd)
+}
+
+/// Starts `cmd` from a thread that lives as long as the process, with a parent-death signal
+/// (`SIGINT`: a server's fast shutdown), so the server ends with the test process.
+fn spawn_kept(mut cmd: Command) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
     // SAFETY: the closure only calls prctl, which is async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt as _;
@@ -180,19 +184,19 @@ fn spawn_server(bin: &Path, dir: &Path, data: &Path, port: u16, root: bool) -> R
         });
     }
     std::thread::Builder::new()
-        .name("postgres-keeper".into())
+        .name("service-keeper".into())
         .spawn(move || match cmd.spawn() {
             Ok(mut child) => {
                 let _ = tx.send(Ok(()));
                 let _ = child.wait();
-                // The server is gone; this thread must not end while tests might still need
-                // it (its end would not matter now, but park like the living case).
+                // The thread that started the child must outlive it (the signal is tied to
+                // this thread), so it never ends.
                 loop {
                     std::thread::park();
                 }
             }
             Err(e) => {
-                let _ = tx.send(Err(format!("starting postgres: {e}")));
+                let _ = tx.send(Err(format!("starting {cmd:?}: {e}")));
             }
         })
         .map_err(|e| e.to_string())?;
@@ -213,4 +217,89 @@ fn wait_ready(bin: &Path, port: u16, dir: &Path) -> Result<(), String> {
     }
     let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
     Err(format!("postgres did not become ready in 60 s:\n{log}"))
+}
+
+/// A running S3-compatible server (moto): where to reach it.
+pub struct S3 {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    port: u16,
+}
+
+impl S3 {
+    /// A new, empty bucket; its name.
+    pub fn bucket(&self) -> String {
+        use std::io::{Read as _, Write as _};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!("wtb-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connecting to moto");
+        write!(
+            s,
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .expect("creating a bucket");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "creating bucket {name}: {answer}");
+        name
+    }
+
+    /// The `wtb.toml` lines that put a data dir's blobs into a fresh bucket of this server.
+    pub fn blobs_config(&self) -> String {
+        format!(
+            "[blobs]\nurl = \"s3://{}/wtb\"\nendpoint = \"{}\"\nallow_http = true\n",
+            self.bucket(),
+            self.endpoint
+        )
+    }
+}
+
+/// The S3-compatible server of this test process (moto's `moto_server`, from PyPI), started
+/// on first use: found on `PATH`, else installed into `target/moto-venv`. Credentials are
+/// moto's defaults, set in this process's environment for the clients it starts.
+pub fn s3() -> Result<&'static S3, String> {
+    static SERVER: OnceLock<Result<S3, String>> = OnceLock::new();
+    SERVER.get_or_init(start_s3).as_ref().map_err(Clone::clone)
+}
+
+fn start_s3() -> Result<S3, String> {
+    let venv = crate::target_dir().join("moto-venv");
+    let bin = match on_path("moto_server") {
+        Some(bin) => bin,
+        None => {
+            let installed = venv.join("bin/moto_server");
+            if !installed.is_file() {
+                let python = on_path("python3").ok_or("no python3 to install moto with")?;
+                let run = |cmd: &mut Command| {
+                    cmd.output().map_err(|e| e.to_string()).and_then(|o| match o.status.success() {
+                        true => Ok(()),
+                        false => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
+                    })
+                };
+                run(Command::new(python).args(["-m", "venv"]).arg(&venv))
+                    .map_err(|e| format!("python3 -m venv: {e}"))?;
+                run(Command::new(venv.join("bin/pip")).args(["install", "-q", "moto[server]==5.2.1"]))
+                    .map_err(|e| format!("pip install moto[server]: {e}"))?;
+            }
+            installed
+        }
+    };
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stderr(Stdio::null());
+    spawn_kept(cmd)?;
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(S3 { endpoint: format!("http://127.0.0.1:{port}"), port });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err("moto_server did not listen within 60 s".into())
+}
+
+/// The first `name` on `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
 }

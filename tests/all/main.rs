@@ -20,6 +20,7 @@ mod limits_memory;
 mod listing;
 mod manifest;
 mod node_run;
+mod objects;
 mod outbox;
 mod outbox_processes;
 mod polyglot;

@@ -54,6 +54,8 @@ pub struct RuntimeConfig {
     pub durability: Durability,
     /// Where the database lives (`[database]`): the data dir's SQLite file by default.
     pub database: DatabaseConfig,
+    /// Where large contents live (`[blobs]`): the data dir's `blobs/` by default.
+    pub blobs: BlobsConfig,
     /// Contents up to this size are stored inline in the database (saving an fsync each);
     /// larger ones go to the CAS.
     pub inline_blob_max_bytes: u64,
@@ -84,6 +86,7 @@ impl Default for RuntimeConfig {
         Self {
             durability: Durability::Full,
             database: DatabaseConfig::default(),
+            blobs: BlobsConfig::default(),
             inline_blob_max_bytes: 64 << 10,
             limits: DefaultLimits::default(),
             attempt_slots_per_tenant: 64,
@@ -105,6 +108,35 @@ pub struct DatabaseConfig {
     /// `postgres://user:password@host:port/database` (any option libpq's URLs take, such as
     /// `?sslmode=require`); unset: `<data dir>/wtb.db`.
     pub url: Option<String>,
+}
+
+/// `[blobs]`: an S3-compatible bucket for large contents (shared by every process, on any
+/// machine) instead of the data dir's `blobs/`. Credentials come from the environment
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …), never from this file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsConfig {
+    /// `s3://bucket/prefix`; unset: `<data dir>/blobs/`.
+    pub url: Option<String>,
+    /// An S3-compatible server (`https://minio.internal:9000`); unset: `AWS_ENDPOINT`, else AWS.
+    pub endpoint: Option<String>,
+    /// Unset: `AWS_REGION`, else `us-east-1`.
+    pub region: Option<String>,
+    /// Allow a plain-HTTP endpoint (a test server).
+    pub allow_http: bool,
+}
+
+impl BlobsConfig {
+    /// The object store to use, if one is configured.
+    pub fn options(&self) -> Option<wtb_store::cas::ObjectStoreOptions> {
+        Some(wtb_store::cas::ObjectStoreOptions {
+            url: self.url.clone()?,
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            allow_http: self.allow_http,
+            credentials: None,
+        })
+    }
 }
 
 /// `[serve]`: the token that manages tenants over HTTP (`/admin/...`, `/metrics`). Neither
@@ -175,6 +207,12 @@ impl RuntimeConfig {
                 "[database] url must start with postgres:// (SQLite is the default: leave it unset), not `{}`",
                 wtb_store::db::postgres::redact(url)
             );
+            return Err(ConfigError::File { path: path.to_owned(), message });
+        }
+        if let Some(url) = &config.blobs.url
+            && url.strip_prefix("s3://").is_none_or(|rest| rest.split('/').next().is_none_or(str::is_empty))
+        {
+            let message = format!("[blobs] url must be s3://bucket or s3://bucket/prefix, not `{url}`");
             return Err(ConfigError::File { path: path.to_owned(), message });
         }
         if let Some(Err(message)) = config.serve.admin_token_sha256.as_deref().map(parse_sha256) {

@@ -57,11 +57,12 @@ use crate::config::{DataDir, RuntimeConfig};
 use cap_std::fs::Dir;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use wtb_core::clock::{Clock, IdGen};
 use wtb_core::model::{ExecutionId, TenantId};
 use wtb_runtime::Runtime;
 use wtb_store::capture::{CaptureError, LocalWorkspaces, Workspaces};
-use wtb_store::cas::{BlobStore, LocalCas};
+use wtb_store::cas::{BlobStore, LocalCas, ObjectCas};
 use wtb_store::db::{Database, DbError, Postgres, Sqlite};
 
 /// A deliberate failure at a named step of the protocol, for fault-injection tests.
@@ -237,9 +238,20 @@ impl Executor {
             source: std::io::Error::other(format!("{e:#}")),
         })?;
         let slots = slots::FairSlots::new(MAX_CONCURRENT_ATTEMPTS, data.config.attempt_slots_per_tenant);
+        let cas: Arc<dyn BlobStore> = match data.config.blobs.options() {
+            Some(options) => {
+                // A present object is refreshed by a put once half the grace period old.
+                let refresh = Duration::from_secs(data.config.orphan_grace_seconds / 2);
+                let store = ObjectCas::open(&options, refresh, clock.clone()).await.map_err(|e| {
+                    ExecError::Io { what: format!("opening the blob store at {}", options.url), source: e }
+                })?;
+                Arc::new(store)
+            }
+            None => Arc::new(LocalCas::new(data.blobs)),
+        };
         let host = Host {
             db,
-            cas: Arc::new(LocalCas::new(data.blobs)),
+            cas,
             runtime: Arc::new(runtime),
             clock,
             config: data.config,

@@ -8,8 +8,10 @@
 //! `blobs/<tenant>/tmp/` so the orphan cleaner can tell them from objects.
 
 mod hash;
+mod object;
 
 pub use hash::{HashingReader, hash_reader};
+pub use object::{ObjectCas, ObjectStoreOptions};
 
 use cap_fs_ext::{DirExt as _, FollowSymlinks, OpenOptionsFollowExt, SystemTimeSpec};
 use cap_std::fs::{Dir, OpenOptions};
