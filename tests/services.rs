@@ -95,8 +95,13 @@ fn as_server_user(cmd: &mut Command, root: bool) -> &mut Command {
 
 /// `apt-get install postgresql` (Debian), when this process may (root, apt-get present).
 fn install_postgres() -> Result<(), String> {
+    apt_install(&["postgresql", "postgresql-client"])
+}
+
+/// Installs Debian `packages`, when this process may (root, apt-get present).
+fn apt_install(packages: &[&str]) -> Result<(), String> {
     if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
-        return Err("no initdb/postgres on PATH or under /usr/lib/postgresql, and apt-get is not available to root here: install postgresql".into());
+        return Err(format!("{packages:?} missing, and apt-get is not available to root here: install them"));
     }
     let install = |args: &[&str]| {
         Command::new("apt-get")
@@ -105,11 +110,12 @@ fn install_postgres() -> Result<(), String> {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    let packages = ["install", "-y", "-q", "postgresql", "postgresql-client"];
-    if install(&packages) || (install(&["update", "-q"]) && install(&packages)) {
+    let mut args = vec!["install", "-y", "-q"];
+    args.extend_from_slice(packages);
+    if install(&args) || (install(&["update", "-q"]) && install(&args)) {
         Ok(())
     } else {
-        Err("apt-get install postgresql failed: install it".into())
+        Err(format!("apt-get install {packages:?} failed: install them"))
     }
 }
 
@@ -302,4 +308,39 @@ fn start_s3() -> Result<S3, String> {
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// A running NATS server with JetStream: where to reach it.
+pub struct Nats {
+    /// `nats://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+/// The NATS server of this test process (Debian's `nats-server`, installed with `apt-get`
+/// when missing and possible), started on first use with JetStream in a temp dir.
+pub fn nats() -> Result<&'static Nats, String> {
+    static SERVER: OnceLock<Result<Nats, String>> = OnceLock::new();
+    SERVER.get_or_init(start_nats).as_ref().map_err(Clone::clone)
+}
+
+fn start_nats() -> Result<Nats, String> {
+    let bin = match on_path("nats-server") {
+        Some(bin) => bin,
+        None => {
+            apt_install(&["nats-server"])?;
+            on_path("nats-server").ok_or("apt-get installed nats-server, but it is not on PATH")?
+        }
+    };
+    let dir = tempfile::Builder::new().prefix("wtb-nats-").tempdir().map_err(|e| e.to_string())?.keep();
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]).arg(&dir).stderr(Stdio::null());
+    spawn_kept(cmd)?;
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Nats { url: format!("nats://127.0.0.1:{port}") });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err("nats-server did not listen within 60 s".into())
 }

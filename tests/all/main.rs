@@ -19,6 +19,7 @@ mod limits;
 mod limits_memory;
 mod listing;
 mod manifest;
+mod nats;
 mod node_run;
 mod objects;
 mod outbox;

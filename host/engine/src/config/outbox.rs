@@ -73,6 +73,30 @@ pub enum SinkConfig {
         /// self-signed receiver), relative to the data dir unless absolute.
         ca_file: Option<PathBuf>,
     },
+    /// Publishes each event to NATS JetStream, `Nats-Msg-Id` = its idempotency key.
+    Nats {
+        /// Unique among sinks; delivery state is kept per name.
+        name: String,
+        /// `nats://host:4222` (comma-separated for several servers).
+        url: String,
+        /// Subject prefix: events go to `<subject>.<tenant>.<kind>`.
+        subject: String,
+        /// A stream to create (subjects `<subject>.>`) if it does not exist.
+        stream: Option<String>,
+        /// The created stream's duplicate window (s): redeliveries within it are dropped by
+        /// the server.
+        #[serde(default = "default_nats_duplicate_window_s")]
+        duplicate_window_s: u64,
+        /// Per connection attempt and acknowledgement (ms).
+        #[serde(default = "default_webhook_timeout_ms")]
+        timeout_ms: u64,
+        /// The environment variable holding an auth token, if the server wants one.
+        token_env: Option<String>,
+    },
+}
+
+fn default_nats_duplicate_window_s() -> u64 {
+    120
 }
 
 fn default_webhook_timeout_ms() -> u64 {
@@ -83,7 +107,7 @@ impl SinkConfig {
     /// The sink's name.
     pub fn name(&self) -> &str {
         match self {
-            Self::Jsonl { name, .. } | Self::Webhook { name, .. } => name,
+            Self::Jsonl { name, .. } | Self::Webhook { name, .. } | Self::Nats { name, .. } => name,
         }
     }
 }

@@ -6,6 +6,8 @@
 //! state is per event and sink in `outbox_deliveries` ([`wtb_store::db::delivery`]).
 
 mod jsonl;
+#[cfg(feature = "nats")]
+mod nats;
 mod operate;
 mod relay;
 mod retry;
@@ -14,6 +16,8 @@ mod sink;
 mod webhook;
 
 pub use jsonl::JsonlSink;
+#[cfg(feature = "nats")]
+pub use nats::{NatsSink, Settings as NatsSettings};
 pub use operate::{DeliveryPage, OutboxStats, deliveries, revive, stats};
 pub use relay::{Relay, RelayOptions, RelayReport};
 pub use retry::RetryPolicy;
@@ -28,7 +32,7 @@ use crate::config::{RuntimeConfig, SinkConfig};
 use crate::executor::Executor;
 use std::path::Path;
 use std::sync::Arc;
-#[cfg(feature = "webhook")]
+#[cfg(any(feature = "webhook", feature = "nats"))]
 use std::time::Duration;
 use wtb_core::clock::Clock;
 
@@ -98,6 +102,25 @@ pub fn build_sinks(
                     ca_pem: ca,
                 };
                 Arc::new(WebhookSink::new(name.clone(), settings, clock.clone()).map_err(err)?)
+            }
+            #[cfg(not(feature = "nats"))]
+            SinkConfig::Nats { .. } => {
+                return Err(err("this build has no NATS sink (wtb-engine's feature `nats`)".into()));
+            }
+            #[cfg(feature = "nats")]
+            SinkConfig::Nats { url, subject, stream, duplicate_window_s, timeout_ms, token_env, .. } => {
+                let token = token_env
+                    .map(|var| std::env::var(&var).map_err(|e| err(format!("token_env `{var}`: {e}"))))
+                    .transpose()?;
+                let settings = nats::Settings {
+                    url,
+                    subject,
+                    stream,
+                    duplicate_window: Duration::from_secs(duplicate_window_s),
+                    timeout: Duration::from_millis(timeout_ms),
+                    token,
+                };
+                Arc::new(NatsSink::new(name.clone(), settings).map_err(err)?)
             }
         };
         sinks.push(sink);
