@@ -148,11 +148,12 @@ CREATE TABLE join_arrivals (
     PRIMARY KEY (execution_id, edge, seq)
 );
 
--- `pos` numbers events in commit order: every transaction that inserts events holds an
--- advisory lock from its first event to its commit (the PostgreSQL writer takes it), so a
--- sink's cursor can never pass an event that commits later.
+-- `pos` numbers events in commit order. It is NULL when an event is inserted and given by a
+-- relay once the event committed (`outbox_pos`, one relay at a time), so a sink's cursor can
+-- never pass an event that commits later, and writers take no lock for it.
+CREATE SEQUENCE outbox_pos;
 CREATE TABLE outbox (
-    pos             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pos             BIGINT UNIQUE,
     id              UUID NOT NULL UNIQUE,
     tenant_id       UUID NOT NULL REFERENCES tenants(id) DEFERRABLE,
     execution_id    UUID NOT NULL REFERENCES executions(id) DEFERRABLE,
@@ -163,6 +164,7 @@ CREATE TABLE outbox (
     created_at      BIGINT NOT NULL,
     UNIQUE (execution_id, seq)
 );
+CREATE INDEX outbox_unsequenced ON outbox (created_at, execution_id, seq) WHERE pos IS NULL;
 
 CREATE TABLE outbox_cursors (
     sink    TEXT PRIMARY KEY,

@@ -55,7 +55,7 @@ fn relay(exec: &Executor) -> Relay {
 pub(crate) async fn all_events(exec: &Executor) -> Vec<(String, String, u64)> {
     let rows: Vec<(String, uuid::Uuid, i64)> = wtb_tests::fetch_all(
         exec,
-        query("SELECT idempotency_key, execution_id, seq FROM outbox ORDER BY pos"),
+        query("SELECT idempotency_key, execution_id, seq FROM outbox ORDER BY pos, created_at, execution_id, seq"),
     )
     .await;
     rows.into_iter().map(|(k, x, s)| (k, x.to_string(), s as u64)).collect()

@@ -150,3 +150,77 @@ async fn a_collection_waits_for_the_group_in_flight_and_keeps_what_it_references
     let gone: Vec<_> = swept.blobs.iter().map(|(_, d, _, _)| *d).collect();
     assert_eq!(gone, vec![Digest::of(b"big")], "only the unreferenced row goes");
 }
+
+/// The PostgreSQL writer sends each group as text with its values inlined as literals: any
+/// text and any bytes (quotes, backslashes, `$$`, `;`, comments, any Unicode) must come back
+/// exactly, in one group of many units. A NUL, which PostgreSQL cannot store in text, comes
+/// back as U+FFFD.
+#[tokio::test(flavor = "multi_thread")]
+async fn inlined_literals_round_trip_any_text_and_bytes() {
+    use proptest::strategy::{Strategy as _, ValueTree as _};
+    use std::sync::Arc;
+    use wtb::db::{Durability, UnitOfWork, Write};
+    use wtb::model::*;
+    let server = match services::postgres() {
+        Ok(server) => server,
+        Err(why) => return wtb_tests::skipped("inlined_literals_round_trip_any_text_and_bytes", &why),
+    };
+    let db: Arc<dyn Database> = Arc::new(Postgres::open(&server.database(), Durability::Full).await.unwrap());
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = (
+        proptest::arbitrary::any::<String>(),
+        proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..300),
+    );
+    let mut cases: Vec<(String, Vec<u8>)> =
+        (0..200).map(|_| strategy.new_tree(&mut runner).unwrap().current()).collect();
+    for nasty in [
+        "'",
+        "''",
+        "\\",
+        "\\'",
+        "'; DROP TABLE blobs; --",
+        "$$",
+        "$1",
+        "?",
+        "\u{0}x",
+        "é\u{10ffff}",
+        "E'\\x41'",
+    ] {
+        cases.push((nasty.to_owned(), nasty.as_bytes().to_vec()));
+    }
+    let mut units = Vec::new();
+    for (i, (text, bytes)) in cases.iter().enumerate() {
+        let mut bytes = bytes.clone();
+        bytes.extend_from_slice(&(i as u64).to_le_bytes()); // distinct digests
+        let workflow = WorkflowRecord {
+            id: WorkflowId::from_uuid(wtb::clock::IdGen::next(&wtb::clock::UuidV7Ids)),
+            tenant: TenantId::DEFAULT,
+            name: text.clone(),
+            digest: Digest::of(&bytes),
+            definition: serde_json::json!({ "text": text }),
+            created_at: Timestamp::from_micros(1),
+        };
+        let blob = BlobRecord {
+            tenant: TenantId::DEFAULT,
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            inline: Some(bytes),
+            created_at: Timestamp::from_micros(1),
+        };
+        let mut unit = UnitOfWork::new();
+        unit.push(Write::Workflow(workflow.clone())).push(Write::Blob(blob.clone()));
+        units.push((unit, workflow, blob));
+    }
+    // Submitted together, so they form groups of many units.
+    let writes = units.iter().map(|(unit, _, _)| db.write(unit.clone()));
+    for result in futures_util::future::join_all(writes).await {
+        result.unwrap();
+    }
+    for (_, workflow, blob) in &units {
+        let stored = db.workflows().get_one(TenantId::DEFAULT, workflow.id).await.unwrap().unwrap();
+        assert_eq!(stored.name, workflow.name.replace('\0', "\u{fffd}"), "text round-trips");
+        assert_eq!(stored.definition, workflow.definition, "JSON (NUL escaped in it) round-trips");
+        let got = db.blobs().get_one(TenantId::DEFAULT, &blob.digest).await.unwrap().unwrap();
+        assert_eq!(got.inline, blob.inline, "bytes round-trip");
+    }
+}

@@ -265,7 +265,11 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
     assert_eq!((e.status, e.cursor.as_deref()), (ExecutionStatus::Paused, Some("a")));
     assert_eq!(db.executions().lease(s.execution.id).await.unwrap(), None);
 
-    // Delivery: the events get rows for a sink, a relay claims them and settles them.
+    // Delivery: the events are numbered (PostgreSQL numbers them after they commit; SQLite
+    // as it inserts them), get rows for a sink, a relay claims them and settles them.
+    let numbered = db.deliveries().sequence().await.unwrap();
+    assert!(numbered == 0 || numbered == 2, "{numbered}");
+    assert_eq!(db.deliveries().sequence().await.unwrap(), 0, "each event is numbered once");
     assert_eq!(db.deliveries().materialize("s", t(12)).await.unwrap(), 2);
     let spec =
         ClaimSpec { sink: "s", owner: "relay", now: t(12), lease_until: t(99), limit: 10, per_execution: 10 };

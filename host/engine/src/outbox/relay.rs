@@ -149,6 +149,7 @@ impl Relay {
     }
 
     async fn materialize(&self) -> Result<(), WriteError> {
+        self.db.deliveries().sequence().await?;
         let max = self.db.deliveries().max_pos().await?;
         for sink in &self.sinks {
             if self.db.deliveries().cursor(sink.name()).await? < max {

@@ -202,6 +202,9 @@ pub trait Events: Send + Sync {
 /// Deliveries of the outbox to sinks.
 #[async_trait]
 pub trait Deliveries: Send + Sync {
+    /// Numbers the committed events that have no outbox position yet (a backend that numbers
+    /// them only after they commit); how many.
+    async fn sequence(&self) -> Result<u64, DbError>;
     /// The newest outbox position.
     async fn max_pos(&self) -> Result<i64, DbError>;
     /// The outbox position a sink's delivery rows reach.

@@ -160,11 +160,6 @@ impl UnitOfWork {
         self.writes.is_empty()
     }
 
-    /// Whether the unit adds outbox events (a backend may order such units among themselves).
-    pub fn has_events(&self) -> bool {
-        self.writes.iter().any(|w| matches!(w, Write::Events(events) if !events.is_empty()))
-    }
-
     /// The writes, in order (for a backend to translate).
     pub fn into_writes(self) -> Vec<Write> {
         self.writes

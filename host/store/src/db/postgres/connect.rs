@@ -54,7 +54,11 @@ pub fn options(url: &str, durability: Durability) -> Result<PgConnectOptions, Db
         Durability::Full => "on",
         Durability::Normal => "off",
     };
-    Ok(options.application_name("wtb").options([("synchronous_commit", synchronous)]))
+    // `standard_conforming_strings`: a backslash in a quoted literal is an ordinary character,
+    // which the commit writer's inlined literals rely on (the default since 9.1; fixed here).
+    Ok(options
+        .application_name("wtb")
+        .options([("synchronous_commit", synchronous), ("standard_conforming_strings", "on")]))
 }
 
 /// Connects a pool to `url` and brings the schema up to date (sqlx holds an advisory lock

@@ -2,9 +2,11 @@
 //! the shared SQL ([`crate::db::sql`]); what is PostgreSQL's own is the connection, the
 //! migrations in `migrations/postgres/`, and a group-commit writer on an async connection.
 //!
-//! Outbox events are numbered in commit order across processes: a unit that adds events takes
-//! a transaction-level advisory lock before its first statement, held to the commit, so no
-//! event with a lower position can commit after a relay has read past it.
+//! Outbox events are numbered after they commit, not as they are inserted (a sequence would
+//! hand out numbers in insert order, and a transaction that commits late would put an event
+//! behind a relay's cursor): a relay first gives every committed event without a position the
+//! next ones, one relay at a time ([`crate::db::sql::delivery::sequence`]), so writers take no
+//! lock for the outbox at all.
 
 mod connect;
 pub mod scratch;
@@ -15,14 +17,11 @@ use super::port::{
     FileCommits, Joins, Retention, Submission, Tenants, Workflows,
 };
 use super::sql::group::job_of;
-use super::sql::{self, Batch, Pool, Reads};
+use super::sql::{self, Pool, Reads};
 use super::{DbError, Durability};
 use writer::PgCommitter;
 
 pub use connect::{MIGRATOR, redact};
-
-/// The advisory lock key of units that add outbox events ("wtb-outbox" as an integer).
-const OUTBOX_LOCK: i64 = 0x7774_622d_6f75_7462;
 
 /// The PostgreSQL implementation of [`Database`].
 pub struct Postgres {
@@ -89,12 +88,7 @@ impl Database for Postgres {
     }
 
     fn submit(&self, s: Submission) {
-        let lock = s.work.has_events().then(|| {
-            let mut lock = Batch::new();
-            lock.statement("SELECT pg_advisory_xact_lock(?)::text").bind(OUTBOX_LOCK);
-            lock
-        });
-        if let Some(job) = job_of(s, lock) {
+        if let Some(job) = job_of(s) {
             self.committer.submit(job);
         }
     }

@@ -1,13 +1,14 @@
-//! Group commit on PostgreSQL: one task per process commits the units queued meanwhile in one
-//! transaction on its own connection, so they share one WAL flush, with the semantics of
-//! SQLite's writer ([`crate::db::sqlite::writer`]): in order per chain, a failing unit undone
-//! alone (the group runs again with a savepoint per unit), a poisoned chain refused.
+//! Group commit on PostgreSQL: [`WRITERS`] tasks per process, each on its own connection,
+//! commit the units queued meanwhile in one transaction, so they share one WAL flush, with the
+//! semantics of SQLite's writer ([`crate::db::sqlite::writer`]): in order per chain (a chain's
+//! units always go to the same writer), a failing unit undone alone (the group runs again with
+//! a savepoint per unit), a poisoned chain refused.
+
 //!
 //! A lost connection fails the group it was running (no one was told it committed) and the
 //! next group reconnects.
 
 use crate::db::DbError;
-use crate::db::sql::Conn;
 use crate::db::sql::group::{Job, Kept, Ran, committed, fail_all, fail_kept, fill, refuse_poisoned, settle};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -17,27 +18,39 @@ use wtb_failpoint as failpoint;
 
 use crate::db::port::WriteError;
 
+/// Writer connections per process: a node's exit is a dozen round trips on one connection,
+/// so one writer is bound by latency, not by the server.
+pub const WRITERS: usize = 4;
+
 /// The handle units are submitted to.
 pub struct PgCommitter {
-    /// Gone once shut: later jobs are answered `Stopped`.
-    jobs: RwLock<Option<mpsc::UnboundedSender<Job>>>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// One queue per writer; gone once shut: later jobs are answered `Stopped`.
+    jobs: RwLock<Option<Vec<mpsc::UnboundedSender<Job>>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl PgCommitter {
     /// Starts the writer task; it connects with `options` when its first group arrives.
     /// `url` (redacted) keys its pause point and names it in logs.
     pub fn start(options: PgConnectOptions, url: &str) -> Self {
-        let (jobs, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(writer(options, super::redact(url), rx));
-        Self { jobs: RwLock::new(Some(jobs)), task: Mutex::new(Some(task)) }
+        let (mut jobs, mut tasks) = (Vec::new(), Vec::new());
+        for _ in 0..WRITERS {
+            let (tx, rx) = mpsc::unbounded_channel();
+            jobs.push(tx);
+            tasks.push(tokio::spawn(writer(options.clone(), super::redact(url), rx)));
+        }
+        Self { jobs: RwLock::new(Some(jobs)), tasks: Mutex::new(tasks) }
     }
 
     /// Queues a job; its reply says when (and whether) it committed.
     pub fn submit(&self, job: Job) {
         let jobs = self.jobs.read().unwrap_or_else(PoisonError::into_inner);
         let refused = match jobs.as_ref() {
-            Some(jobs) => jobs.send(job).err().map(|mpsc::error::SendError(job)| job),
+            Some(jobs) => {
+                // The chain's flag is its identity: every unit of a chain goes to one writer.
+                let writer = std::sync::Arc::as_ptr(&job.poisoned) as usize / 8 % jobs.len();
+                jobs[writer].send(job).err().map(|mpsc::error::SendError(job)| job)
+            }
             None => Some(job),
         };
         if let Some(job) = refused {
@@ -48,7 +61,7 @@ impl PgCommitter {
     /// Stops taking jobs and waits for the queued groups to commit and the connection to close.
     pub async fn shut(&self) {
         self.jobs.write().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(task) = self.task.lock().await.take() {
+        for task in std::mem::take(&mut *self.tasks.lock().await) {
             let _ = task.await;
         }
     }
@@ -75,7 +88,7 @@ async fn writer(options: PgConnectOptions, scope: String, mut rx: mpsc::Unbounde
                 }
             },
         };
-        if let Err(e) = commit_group(&mut Conn::Postgres(c), &scope, group).await {
+        if let Err(e) = commit_group(c, &scope, group).await {
             tracing::warn!("commit writer: the connection to {scope} failed, reconnecting: {e}");
             conn = None;
         }
@@ -85,39 +98,49 @@ async fn writer(options: PgConnectOptions, scope: String, mut rx: mpsc::Unbounde
     }
 }
 
+/// The statement opening a group's transaction: it holds the sweep lock shared, so a retention
+/// collection (which holds it exclusively) never runs between a group's first statement and
+/// its commit.
+fn begin_text() -> String {
+    format!("BEGIN;\nSELECT pg_advisory_xact_lock_shared({})::text;\n", crate::db::sql::retention::SWEEP_LOCK)
+}
+
 /// One transaction for the whole group; every job is answered. `Err` means the connection
 /// itself failed (its jobs were answered; the caller reconnects).
-async fn commit_group(db: &mut Conn<'_>, scope: &str, group: Vec<Job>) -> Result<(), DbError> {
-    if let Err(e) = begin(db).await {
-        fail_all(group, &e.to_string());
-        return Err(e);
-    }
+///
+/// The group goes to the server as text in one round trip (every parameter inlined as a
+/// literal, [`crate::db::sql::Batch::postgres_text`]): a node's exit is a dozen statements,
+/// and one round trip each made the writers wait on the network, not on the server.
+async fn commit_group(c: &mut PgConnection, scope: &str, group: Vec<Job>) -> Result<(), DbError> {
+    let mut text = begin_text();
     let mut straight = !group.iter().any(|job| job.roll_back);
-    if straight {
-        for job in &group {
-            if job.batch.execute(db).await.is_err() {
+    for job in &group {
+        match job.batch.postgres_text() {
+            Ok(unit) if straight => text.push_str(&unit),
+            _ => {
                 straight = false;
                 break;
             }
         }
     }
-    let kept: Vec<Kept> = if straight {
-        group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect()
-    } else {
-        let _ = run(db, "ROLLBACK").await;
-        if let Err(e) = begin(db).await {
-            fail_all(group, &e.to_string());
-            return Err(e);
+    let kept: Vec<Kept> = match straight && run(c, &text).await.is_ok() {
+        true => group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect(),
+        false => {
+            let _ = run(c, "ROLLBACK").await;
+            if let Err(e) = run(c, &begin_text()).await {
+                fail_all(group, &e.to_string());
+                return Err(e);
+            }
+            each_in_savepoint(c, group).await?
         }
-        each_in_savepoint(db, group).await?
     };
     for _ in kept.iter().filter(|(_, _, exit)| *exit) {
         // Crash tests abort here: every statement ran, the transaction is still open.
         failpoint::hit("before-commit");
     }
     failpoint::pause("before-group-commit", scope).await;
-    if let Err(e) = run(db, "COMMIT").await {
-        let _ = run(db, "ROLLBACK").await;
+    if let Err(e) = run(c, "COMMIT").await {
+        let _ = run(c, "ROLLBACK").await;
         fail_kept(kept, &e.to_string());
         return Err(e);
     }
@@ -128,13 +151,12 @@ async fn commit_group(db: &mut Conn<'_>, scope: &str, group: Vec<Job>) -> Result
 /// Runs each job of `group` in a savepoint of the open transaction, in order: a failing one is
 /// undone alone and poisons its chain's later ones. `Err` when the transaction itself was lost
 /// (every job has then been answered).
-async fn each_in_savepoint(db: &mut Conn<'_>, group: Vec<Job>) -> Result<Vec<Kept>, DbError> {
+async fn each_in_savepoint(c: &mut PgConnection, group: Vec<Job>) -> Result<Vec<Kept>, DbError> {
     let mut kept = Vec::with_capacity(group.len());
     let mut jobs = group.into_iter();
     while let Some(job) = jobs.next() {
         let Some(job) = refuse_poisoned(job) else { continue };
-        let result = in_savepoint(db, &job).await;
-        match result {
+        match in_savepoint(c, &job).await {
             Ok(ran) => {
                 if let Ran::Kept(k) = settle(job, ran) {
                     kept.push(k);
@@ -142,7 +164,7 @@ async fn each_in_savepoint(db: &mut Conn<'_>, group: Vec<Job>) -> Result<Vec<Kep
             }
             Err(lost) => {
                 let message = lost.to_string();
-                let _ = run(db, "ROLLBACK").await;
+                let _ = run(c, "ROLLBACK").await;
                 fail_all(vec![job], &message);
                 fail_kept(kept, &message);
                 fail_all(jobs.collect(), &message);
@@ -156,30 +178,31 @@ async fn each_in_savepoint(db: &mut Conn<'_>, group: Vec<Job>) -> Result<Vec<Kep
 /// Runs `job`'s batch in a savepoint: kept when it succeeds (unless it asked to be undone),
 /// undone otherwise. The outer `Err` is a failure of the savepoint itself: the transaction is
 /// lost.
-async fn in_savepoint(db: &mut Conn<'_>, job: &Job) -> Result<Result<(), DbError>, DbError> {
-    run(db, "SAVEPOINT unit").await?;
-    let result = job.batch.execute(db).await;
+async fn in_savepoint(c: &mut PgConnection, job: &Job) -> Result<Result<(), DbError>, DbError> {
+    let result = match job.batch.postgres_text() {
+        Ok(unit) => run(c, &format!("SAVEPOINT unit;\n{unit}")).await,
+        Err(e) => {
+            run(c, "SAVEPOINT unit").await?;
+            Err(e)
+        }
+    };
     if result.is_ok() && !job.roll_back {
-        run(db, "RELEASE unit").await?;
+        run(c, "RELEASE unit").await?;
     } else {
-        run(db, "ROLLBACK TO unit").await?;
-        run(db, "RELEASE unit").await?;
+        run(c, "ROLLBACK TO unit;\nRELEASE unit").await?;
     }
     Ok(result)
 }
 
-/// Opens the group's transaction, holding the sweep lock shared: a retention collection
-/// (which holds it exclusively) never runs between a group's first statement and its commit.
-async fn begin(db: &mut Conn<'_>) -> Result<(), DbError> {
-    run(db, "BEGIN").await?;
-    crate::db::sql::query("SELECT pg_advisory_xact_lock_shared(?)::text")
-        .bind(crate::db::sql::retention::SWEEP_LOCK)
-        .execute(db)
-        .await
-        .map(drop)
-}
-
-/// One parameterless statement.
-async fn run(db: &mut Conn<'_>, sql: &'static str) -> Result<(), DbError> {
-    crate::db::sql::query(sql).execute(db).await.map(drop)
+/// Statements sent as text in one round trip (the simple query protocol). Boxed with its
+/// lifetimes spelled out: the writer task must be `Send`, which the compiler cannot prove
+/// through sqlx's generic executor otherwise.
+fn run<'a>(
+    c: &'a mut PgConnection,
+    sql: &'a str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), DbError>> + Send + 'a>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(c, sqlx::raw_sql(sql)).await?;
+        Ok(())
+    })
 }

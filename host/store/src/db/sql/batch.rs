@@ -8,7 +8,7 @@
 //! inside its transaction ([`Batch::execute`]). Positional `?` parameters are bound across
 //! the statements in order.
 
-use super::params::{Value, postgres_args, postgres_sql, sqlite_args};
+use super::params::{Value, postgres_args, postgres_literal, postgres_sql, rewrite_params, sqlite_args};
 use super::{Conn, DbError};
 
 /// Statements and their arguments, executed together.
@@ -120,6 +120,29 @@ impl Batch {
             }
         }
         Ok(())
+    }
+
+    /// The batch as one text of PostgreSQL statements with every parameter inlined as a
+    /// literal ([`postgres_literal`]), to send in one round trip (the simple query protocol
+    /// takes several statements, but no parameters).
+    pub fn postgres_text(&self) -> Result<String, DbError> {
+        self.checked()?;
+        let mut out = String::new();
+        let mut next = 0;
+        for statement in &self.statements {
+            let values = &self.values[next..next + statement.binds];
+            next += statement.binds;
+            let text = rewrite_params(&statement.sql, |n, out| match values.get(n as usize - 1) {
+                Some(v) => postgres_literal(v, out),
+                None => Err(DbError::Corrupt {
+                    what: "batch statement",
+                    detail: format!("parameter {n} of {} bound: {}", values.len(), statement.sql),
+                }),
+            })?;
+            out.push_str(&text);
+            out.push_str(";\n");
+        }
+        Ok(out)
     }
 
     /// Runs every statement, in order, on `db` on the calling thread, each prepared once per

@@ -20,6 +20,34 @@ pub async fn max_pos(db: &mut Conn<'_>) -> Result<i64, DbError> {
     query("SELECT COALESCE(MAX(pos), 0) FROM outbox").scalar(db).await
 }
 
+/// The PostgreSQL advisory lock a relay holds while it numbers events ("wtb-sequ" as an
+/// integer).
+const SEQUENCE_LOCK: i64 = 0x7774_622d_7365_7175;
+
+/// Gives every committed event without a position the next positions, in the order they were
+/// created; how many. Only PostgreSQL stores events unnumbered (SQLite numbers them as its one
+/// writer inserts them, which is commit order); relays number one at a time, under a lock
+/// held to the commit, so positions grow in the order they become visible.
+pub async fn sequence(pool: &Pool) -> Result<u64, DbError> {
+    if matches!(pool, Pool::Sqlite(_)) {
+        return Ok(0);
+    }
+    let mut tx = pool.begin().await?;
+    let db = &mut tx.conn();
+    query("SELECT pg_advisory_xact_lock(?)::text").bind(SEQUENCE_LOCK).execute(db).await?;
+    let numbered = query(
+        "UPDATE outbox SET pos = s.pos FROM (
+             SELECT id, nextval('outbox_pos') AS pos FROM (
+                 SELECT id FROM outbox WHERE pos IS NULL ORDER BY created_at, execution_id, seq
+             ) AS unnumbered
+         ) AS s WHERE outbox.id = s.id",
+    )
+    .execute(db)
+    .await?;
+    tx.commit().await?;
+    Ok(numbered)
+}
+
 /// How far delivery rows exist for `sink` (0 if never).
 pub async fn cursor(db: &mut Conn<'_>, sink: &str) -> Result<i64, DbError> {
     query("SELECT COALESCE((SELECT pos FROM outbox_cursors WHERE sink = ?), 0)")
@@ -57,9 +85,9 @@ pub async fn materialize(pool: &Pool, sink: &str, now: Timestamp) -> Result<u64,
             added
         }
         // One statement, so one snapshot: the cursor moves to the last event this
-        // materialisation saw, never past one that committed in between. (Events commit in
-        // `pos` order, see `db::postgres`, so every event up to it was seen. A data-modifying
-        // CTE runs to completion whether or not the query reads it.)
+        // materialisation saw, never past one numbered in between. (Events are numbered in
+        // the order they become visible, see [`sequence`], so every event up to it was seen.
+        // A data-modifying CTE runs to completion whether or not the query reads it.)
         Dialect::Postgres => {
             let (added,): (i64,) = query(
                 "WITH seen AS (

@@ -3,7 +3,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{from_json, parsed};
-use super::{Conn, query};
+use super::{Conn, Dialect, query};
 use crate::db::port::ListFilter;
 use uuid::Uuid;
 use wtb_core::model::{
@@ -229,11 +229,16 @@ pub async fn lease(db: &mut Conn<'_>, id: ExecutionId) -> Result<Option<(String,
 
 /// Extends every lease `owner` holds.
 pub async fn renew(db: &mut Conn<'_>, owner: &str, until: Timestamp) -> Result<(), DbError> {
-    query("UPDATE executions SET lease_until = ? WHERE lease_owner = ?")
-        .bind(until.micros())
-        .bind(owner.to_owned())
-        .execute(db)
-        .await?;
+    // On PostgreSQL a row a commit writer has locked (its transaction is short) is skipped
+    // this round: waiting for it would hold the rows already renewed, and every writer
+    // progressing one of them would queue behind. The lease outlasts several rounds.
+    let sql = match db.dialect() {
+        Dialect::Sqlite => "UPDATE executions SET lease_until = ? WHERE lease_owner = ?",
+        Dialect::Postgres => {
+            "UPDATE executions SET lease_until = ? WHERE id IN (SELECT id FROM executions WHERE lease_owner = ? FOR UPDATE SKIP LOCKED)"
+        }
+    };
+    query(sql).bind(until.micros()).bind(owner.to_owned()).execute(db).await?;
     Ok(())
 }
 

@@ -99,19 +99,12 @@ pub fn committed(kept: Vec<Kept>) {
     }
 }
 
-/// The job a submission becomes: its unit compiled to one batch, after `prefix`'s statements
-/// (a backend's own, such as a lock). A unit that does not compile is answered at once, and
-/// its chain poisoned (its later units must not commit without it).
-pub fn job_of(s: crate::db::port::Submission, prefix: Option<Batch>) -> Option<Job> {
+/// The job a submission becomes: its unit compiled to one batch. A unit that does not
+/// compile is answered at once, and its chain poisoned (its later units must not commit
+/// without it).
+pub fn job_of(s: crate::db::port::Submission) -> Option<Job> {
     match super::compile(s.work) {
         Ok(batch) => {
-            let batch = match prefix {
-                Some(mut first) => {
-                    first.append(batch);
-                    first
-                }
-                None => batch,
-            };
             Some(Job { batch, roll_back: s.roll_back, exit: s.exit, poisoned: s.poisoned, reply: s.reply })
         }
         Err(e) => {

@@ -89,6 +89,20 @@ fn bind_error(e: sqlx::error::BoxDynError) -> DbError {
 /// SQLite numbers them (a bare `?` is one more than the largest number so far). Our SQL has no
 /// `?` inside a literal, which the rewrite does not look for.
 pub fn postgres_sql(sql: &str) -> String {
+    let rewritten: Result<String, std::convert::Infallible> = rewrite_params(sql, |n, out| {
+        out.push('$');
+        out.push_str(&n.to_string());
+        Ok(())
+    });
+    rewritten.unwrap_or_else(|never| match never {})
+}
+
+/// `sql` with each parameter replaced by what `param` writes for its number (1-based, as
+/// SQLite numbers them: see [`postgres_sql`]).
+pub fn rewrite_params<E>(
+    sql: &str,
+    mut param: impl FnMut(u32, &mut String) -> Result<(), E>,
+) -> Result<String, E> {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut highest = 0u32;
     let mut chars = sql.char_indices().peekable();
@@ -104,10 +118,47 @@ pub fn postgres_sql(sql: &str) -> String {
         }
         let n = digits.parse().unwrap_or(highest + 1);
         highest = highest.max(n);
-        out.push('$');
-        out.push_str(&n.to_string());
+        param(n, &mut out)?;
     }
-    out
+    Ok(out)
+}
+
+/// `value` as a PostgreSQL literal of its type, for statements sent as text (the commit
+/// writer sends a whole group in one round trip). Text is quoted by doubling `'`, which with
+/// `standard_conforming_strings = on` (set on every connection, see `db::postgres`) is the
+/// only character that ends a literal; bytes go as hex. PostgreSQL cannot store a NUL in text
+/// at all: one (a guest's stdout may hold it) becomes U+FFFD, as invalid UTF-8 already does.
+pub fn postgres_literal(value: &Value, out: &mut String) -> Result<(), DbError> {
+    use std::fmt::Write as _;
+    let _ = match value {
+        Value::Uuid(Some(u)) => write!(out, "'{u}'::uuid"),
+        Value::Int(Some(n)) => write!(out, "({n})::int8"),
+        Value::Bool(Some(b)) => write!(out, "{b}"),
+        Value::Bytes(Some(b)) => {
+            out.push_str("'\\x");
+            for byte in b {
+                let _ = write!(out, "{byte:02x}");
+            }
+            write!(out, "'::bytea")
+        }
+        Value::Text(Some(t)) => {
+            out.push('\'');
+            for c in t.chars() {
+                match c {
+                    '\'' => out.push_str("''"),
+                    '\0' => out.push('\u{fffd}'),
+                    c => out.push(c),
+                }
+            }
+            write!(out, "'::text")
+        }
+        Value::Uuid(None) => write!(out, "NULL::uuid"),
+        Value::Int(None) => write!(out, "NULL::int8"),
+        Value::Bool(None) => write!(out, "NULL::boolean"),
+        Value::Bytes(None) => write!(out, "NULL::bytea"),
+        Value::Text(None) => write!(out, "NULL::text"),
+    };
+    Ok(())
 }
 
 /// A statement and its parameters, run on a [`Conn`] of either backend.

@@ -253,6 +253,9 @@ impl Events for Reads {
 
 #[async_trait]
 impl Deliveries for Reads {
+    async fn sequence(&self) -> Result<u64, DbError> {
+        delivery::sequence(&self.pool).await
+    }
     async fn max_pos(&self) -> Result<i64, DbError> {
         delivery::max_pos(&mut self.pool.acquire().await?.conn()).await
     }

@@ -46,7 +46,7 @@ pub async fn undelivered(db: &mut Conn<'_>, sinks: &[String]) -> Result<Vec<Exec
         query("SELECT DISTINCT execution_id FROM outbox_deliveries WHERE status = 'pending' AND sink IN (");
     q.push_list(sinks.iter().cloned());
     q.push(
-        ") UNION SELECT DISTINCT execution_id FROM outbox WHERE pos > (SELECT MIN(COALESCE(c.pos, 0)) FROM (",
+        ") UNION SELECT DISTINCT execution_id FROM outbox WHERE pos IS NULL OR pos > (SELECT MIN(COALESCE(c.pos, 0)) FROM (",
     );
     for (i, s) in sinks.iter().enumerate() {
         if i > 0 {

@@ -88,7 +88,7 @@ impl Database for Sqlite {
     }
 
     fn submit(&self, s: Submission) {
-        if let Some(job) = job_of(s, None) {
+        if let Some(job) = job_of(s) {
             self.committer.submit(job);
         }
     }

@@ -115,7 +115,7 @@ pub async fn counts(db: &mut Conn<'_>, sink: &str) -> Result<SinkCounts, DbError
             .fetch_all(db)
             .await?;
     let (unseen, oldest_unseen): (i64, Option<i64>) =
-        query("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE pos > ?")
+        query("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE pos > ? OR pos IS NULL")
             .bind(cursor)
             .fetch_one(db)
             .await?;
