@@ -382,7 +382,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown field `secrett`"), "{e}");
+        let e = RuntimeConfig::parse(p, "[[outbox.sinks]]\nkind = \"kafka\"\nname = \"k\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown variant `kafka`"), "{e}");
         let e = RuntimeConfig::parse(p, "[[outbox.sinks]]\nkind = \"nats\"\nname = \"n\"\n").unwrap_err();
-        assert!(e.to_string().contains("unknown variant `nats`"), "{e}");
+        assert!(e.to_string().contains("missing field `url`"), "{e}");
+        let nats =
+            "[[outbox.sinks]]\nkind = \"nats\"\nname = \"n\"\nurl = \"nats://h:4222\"\nsubject = \"wtb\"\n";
+        let c = RuntimeConfig::parse(p, nats).unwrap();
+        assert!(matches!(&c.sinks()[..], [SinkConfig::Nats { duplicate_window_s: 120, stream: None, .. }]));
     }
 }
