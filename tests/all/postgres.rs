@@ -224,3 +224,57 @@ async fn inlined_literals_round_trip_any_text_and_bytes() {
         assert_eq!(got.inline, blob.inline, "bytes round-trip");
     }
 }
+
+/// The server restarts while an execution runs (a node waits at a gate meanwhile): the commit
+/// writer's connection died with it, so the node's exit reconnects and commits on the new
+/// server; nothing is lost or repeated, and the execution completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_restart_while_an_execution_runs_loses_nothing() {
+    use serde_json::{Map, json};
+    use wtb::model::ExecutionStatus;
+    let mut server = match services::OwnPostgres::start() {
+        Ok(server) => server,
+        Err(why) => {
+            return wtb_tests::skipped("a_server_restart_while_an_execution_runs_loses_nothing", &why);
+        }
+    };
+    let h = Harness::new();
+    h.config(format!("database = {{ url = \"{}\" }}\n", server.url)).unwrap();
+    let exec = h.executor().await;
+    let gate = h.gate();
+    let path = h.probe_workflow(
+        "restart",
+        &[
+            ("a", json!({ "action": "write", "files": { "a.txt": "a" } })),
+            ("b", gate.node()),
+            ("c", json!({ "action": "write", "files": { "c.txt": "c" } })),
+        ],
+    );
+    let wf = exec.load_workflow(&path).await.unwrap();
+    let run = exec.run(&wf, Map::new());
+    let restart = async {
+        // Barrier: `b` has its entry checkpoint, so it is running (waiting at the gate).
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let Some(e) = exec.inspect().recent(1).await.unwrap().pop() else { continue };
+            let report = exec.inspect().describe(e.id).await.unwrap();
+            if report.checkpoints.iter().any(|c| c.checkpoint.node == "b") {
+                break e.id;
+            }
+        }
+    };
+    let (summary, id) = tokio::join!(run, async {
+        let id = restart.await;
+        tokio::task::block_in_place(|| server.restart()).unwrap();
+        gate.open();
+        id
+    });
+    let summary = summary.unwrap();
+    assert_eq!(summary.status, ExecutionStatus::Completed, "{:?}", summary.failure);
+    let report = exec.inspect().describe(id).await.unwrap();
+    let nodes: Vec<&str> = report.checkpoints.iter().map(|c| c.checkpoint.node.as_str()).collect();
+    assert_eq!(nodes, ["a", "a", "b", "b", "c", "c"], "each node's entry and exit once");
+    let (_, events) = exec.inspect().events_after(id, 0).await.unwrap();
+    let completed = events.iter().filter(|e| e.kind == "node.completed").count();
+    assert_eq!(completed, 3, "each node's event once");
+}

@@ -13,6 +13,7 @@ use crate::db::sql::group::{Job, Kept, Ran, committed, fail_all, fail_kept, fill
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions as _, Connection as _};
 use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc};
 use wtb_failpoint as failpoint;
 
@@ -67,35 +68,67 @@ impl PgCommitter {
     }
 }
 
+/// How long a group waits, reconnecting with backoff, for a server that went away before the
+/// group reached its commit; then its units fail.
+const RECONNECT_FOR: Duration = Duration::from_secs(60);
+
 /// Commits groups until every sender is gone.
+///
+/// A server that goes away (restarted, a network cut) before a group's `COMMIT` loses nothing:
+/// the transaction died with the connection, no unit was answered, so the writer reconnects
+/// with backoff and runs the same group again. Once `COMMIT` was sent, its outcome is unknown
+/// and the units fail (`NotCommitted`); their executions resume from their last checkpoint.
 async fn writer(options: PgConnectOptions, scope: String, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut conn: Option<PgConnection> = None;
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         fill(&mut group, &mut rx);
-        let group: Vec<Job> = group.into_iter().filter_map(refuse_poisoned).collect();
-        if group.is_empty() {
-            continue;
-        }
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match options.connect().await {
-                Ok(c) => conn.insert(c),
-                Err(e) => {
-                    tracing::warn!("commit writer: connecting to {scope}: {e}");
-                    fail_all(group, &format!("connecting to the database: {e}"));
-                    continue;
+        let mut group: Vec<Job> = group.into_iter().filter_map(refuse_poisoned).collect();
+        let (started, mut wait) = (Instant::now(), Duration::from_millis(50));
+        while !group.is_empty() {
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => match options.connect().await {
+                    Ok(c) => conn.insert(c),
+                    Err(e) if started.elapsed() < RECONNECT_FOR => {
+                        tracing::warn!("commit writer: connecting to {scope}: {e}; retrying in {wait:?}");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
+                    Err(e) => {
+                        fail_all(std::mem::take(&mut group), &format!("connecting to the database: {e}"));
+                        continue;
+                    }
+                },
+            };
+            match commit_group(c, &scope, std::mem::take(&mut group)).await {
+                Ok(()) => {}
+                Err(Failed::Retry(back, e)) => {
+                    tracing::warn!(
+                        "commit writer: the connection to {scope} failed before the commit, reconnecting: {e}"
+                    );
+                    conn = None;
+                    group = back;
                 }
-            },
-        };
-        if let Err(e) = commit_group(c, &scope, group).await {
-            tracing::warn!("commit writer: the connection to {scope} failed, reconnecting: {e}");
-            conn = None;
+                Err(Failed::Answered(e)) => {
+                    tracing::warn!("commit writer: the connection to {scope} failed, reconnecting: {e}");
+                    conn = None;
+                }
+            }
         }
     }
     if let Some(c) = conn {
         let _ = c.close().await;
     }
+}
+
+/// Why a group did not commit, when the connection is to blame.
+enum Failed {
+    /// Before anything was answered or committed: the group, to run again on a new connection.
+    Retry(Vec<Job>, DbError),
+    /// Every unit was answered.
+    Answered(DbError),
 }
 
 /// The statement opening a group's transaction: it holds the sweep lock shared, so a retention
@@ -111,7 +144,7 @@ fn begin_text() -> String {
 /// The group goes to the server as text in one round trip (every parameter inlined as a
 /// literal, [`crate::db::sql::Batch::postgres_text`]): a node's exit is a dozen statements,
 /// and one round trip each made the writers wait on the network, not on the server.
-async fn commit_group(c: &mut PgConnection, scope: &str, group: Vec<Job>) -> Result<(), DbError> {
+async fn commit_group(c: &mut PgConnection, scope: &str, group: Vec<Job>) -> Result<(), Failed> {
     let mut text = begin_text();
     let mut straight = !group.iter().any(|job| job.roll_back);
     for job in &group {
@@ -126,12 +159,11 @@ async fn commit_group(c: &mut PgConnection, scope: &str, group: Vec<Job>) -> Res
     let kept: Vec<Kept> = match straight && run(c, &text).await.is_ok() {
         true => group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect(),
         false => {
-            let _ = run(c, "ROLLBACK").await;
-            if let Err(e) = run(c, &begin_text()).await {
-                fail_all(group, &e.to_string());
-                return Err(e);
+            // A connection that cannot even roll back is gone: nothing was answered yet.
+            if let Err(e) = run(c, "ROLLBACK").await.and(run(c, &begin_text()).await) {
+                return Err(Failed::Retry(group, e));
             }
-            each_in_savepoint(c, group).await?
+            each_in_savepoint(c, group).await.map_err(Failed::Answered)?
         }
     };
     for _ in kept.iter().filter(|(_, _, exit)| *exit) {
@@ -142,7 +174,7 @@ async fn commit_group(c: &mut PgConnection, scope: &str, group: Vec<Job>) -> Res
     if let Err(e) = run(c, "COMMIT").await {
         let _ = run(c, "ROLLBACK").await;
         fail_kept(kept, &e.to_string());
-        return Err(e);
+        return Err(Failed::Answered(e));
     }
     committed(kept);
     Ok(())

@@ -1,0 +1,108 @@
+//! Real services the suite runs against, started by the tests themselves, once per test
+//! process: PostgreSQL ([`postgres`]: one fresh database per [`Harness`](crate::Harness), or a
+//! test's own restartable server, [`OwnPostgres`]), an S3-compatible server ([`s3`]) and NATS
+//! ([`nats`]). Under `CI` a service that cannot be had fails the test (see
+//! [`crate::skipped`]).
+//!
+//! Which database backend the suite runs on is `WTB_TEST_BACKEND` (`sqlite`, the default, or
+//! `postgres`): the same tests, parameterised. Every server dies with the test process (a
+//! parent-death signal), so a killed run leaves nothing behind.
+
+mod nats;
+mod postgres;
+mod s3;
+
+pub use nats::{Nats, nats};
+pub use postgres::{OwnPostgres, Postgres, postgres};
+pub use s3::{S3, s3};
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// The database backend the suite runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The data dir's SQLite file.
+    Sqlite,
+    /// A PostgreSQL server this process started.
+    Postgres,
+}
+
+/// `WTB_TEST_BACKEND`: `postgres` runs every harness on PostgreSQL.
+pub fn backend() -> Backend {
+    match std::env::var("WTB_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Ok("") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("WTB_TEST_BACKEND={other}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// Installs Debian `packages`, when this process may (root, apt-get present).
+fn apt_install(packages: &[&str]) -> Result<(), String> {
+    if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
+        return Err(format!("{packages:?} missing, and apt-get is not available to root here: install them"));
+    }
+    let install = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let mut args = vec!["install", "-y", "-q"];
+    args.extend_from_slice(packages);
+    if install(&args) || (install(&["update", "-q"]) && install(&args)) {
+        Ok(())
+    } else {
+        Err(format!("apt-get install {packages:?} failed: install them"))
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// A TCP port nothing listens on now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
+    l.local_addr().expect("probe port").port()
+}
+
+/// Starts `cmd` from a thread that lives as long as the process, with a parent-death signal
+/// (`SIGINT`: a server's fast shutdown), so the server ends with the test process.
+fn spawn_kept(mut cmd: Command) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    // SAFETY: the closure only calls prctl, which is async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt as _;
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::INT))
+                .map_err(std::io::Error::from)
+        });
+    }
+    std::thread::Builder::new()
+        .name("service-keeper".into())
+        .spawn(move || match cmd.spawn() {
+            Ok(mut child) => {
+                let _ = tx.send(Ok(()));
+                let _ = child.wait();
+                // The thread that started the child must outlive it (the signal is tied to
+                // this thread), so it never ends.
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(format!("starting {cmd:?}: {e}")));
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())?
+}
+
+/// The first `name` on `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
