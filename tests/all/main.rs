@@ -32,6 +32,7 @@ mod retention;
 mod roundtrip;
 mod sandbox;
 mod scaffold;
+mod scale;
 mod seam;
 mod server;
 mod tenancy;
