@@ -302,7 +302,7 @@ pub fn sqlite(exec: &Executor) -> &wtb::db::sqlite::SqlitePool {
 /// The pool behind an executor, of whichever backend, for tests that read or plant rows
 /// themselves through the shared SQL.
 pub fn sql_pool(exec: &Executor) -> &wtb::db::sql::Pool {
-    wtb::db::sql::Pool::of(exec.database().as_ref()).expect("an SQL backend")
+    wtb::db::sql_pool(exec.database().as_ref()).expect("an SQL backend")
 }
 
 /// SHA-256 of `bytes` as a model digest.

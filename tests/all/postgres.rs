@@ -130,7 +130,7 @@ async fn a_collection_waits_for_the_group_in_flight_and_keeps_what_it_references
     let gc_db = db.clone();
     let gc = tokio::spawn(async move { gc_db.retention().collect(&[], false, &mut |_, _| Vec::new()).await });
     // Barrier: the collection is waiting for the lock (seen in pg_locks), not done.
-    let mut watcher = wtb::db::sql::Pool::of(db.as_ref()).unwrap().acquire().await.unwrap();
+    let mut watcher = wtb::db::sql_pool(db.as_ref()).unwrap().acquire().await.unwrap();
     loop {
         assert!(!gc.is_finished(), "the collection ran while an exit group was in flight: {:?}", gc.await);
         let (waiting,): (i64,) =

@@ -16,6 +16,15 @@ pub use port::{
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
+/// The SQL pool behind `db`, if it is one of the SQL backends (for tools and tests that run
+/// their own statements).
+pub fn sql_pool(db: &dyn Database) -> Option<&sql::Pool> {
+    let any = db.as_any();
+    any.downcast_ref::<Sqlite>()
+        .map(|s| s.reads().pool())
+        .or_else(|| any.downcast_ref::<Postgres>().map(|p| p.reads().pool()))
+}
+
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

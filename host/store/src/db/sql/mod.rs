@@ -141,15 +141,6 @@ impl Tx {
 }
 
 impl Pool {
-    /// The pool behind `db`, if it is one of the SQL backends (for tools and tests that run
-    /// their own statements).
-    pub fn of(db: &dyn crate::db::Database) -> Option<&Pool> {
-        let any = db.as_any();
-        any.downcast_ref::<crate::db::Sqlite>()
-            .map(|s| s.reads().pool())
-            .or_else(|| any.downcast_ref::<crate::db::Postgres>().map(|p| p.reads().pool()))
-    }
-
     /// A connection for a few statements.
     pub async fn acquire(&self) -> Result<Pooled, DbError> {
         Ok(match self {
