@@ -12,10 +12,7 @@ mod connect;
 pub mod scratch;
 mod writer;
 
-use super::port::{
-    Blobs, Boundaries, Checkpoints, Components, Database, Deliveries, Events, Executions, Experiments,
-    FileCommits, Joins, Retention, Submission, Tenants, Workflows,
-};
+use super::port::{Database, Submission};
 use super::sql::group::job_of;
 use super::sql::{self, Pool, Reads};
 use super::{DbError, Durability};
@@ -47,45 +44,7 @@ impl Postgres {
 
 #[async_trait::async_trait]
 impl Database for Postgres {
-    fn executions(&self) -> &dyn Executions {
-        &self.reads
-    }
-    fn checkpoints(&self) -> &dyn Checkpoints {
-        &self.reads
-    }
-    fn boundaries(&self) -> &dyn Boundaries {
-        &self.reads
-    }
-    fn joins(&self) -> &dyn Joins {
-        &self.reads
-    }
-    fn file_commits(&self) -> &dyn FileCommits {
-        &self.reads
-    }
-    fn blobs(&self) -> &dyn Blobs {
-        &self.reads
-    }
-    fn components(&self) -> &dyn Components {
-        &self.reads
-    }
-    fn workflows(&self) -> &dyn Workflows {
-        &self.reads
-    }
-    fn events(&self) -> &dyn Events {
-        &self.reads
-    }
-    fn deliveries(&self) -> &dyn Deliveries {
-        &self.reads
-    }
-    fn tenants(&self) -> &dyn Tenants {
-        &self.reads
-    }
-    fn experiments(&self) -> &dyn Experiments {
-        &self.reads
-    }
-    fn retention(&self) -> &dyn Retention {
-        &self.reads
-    }
+    crate::db::sql::aggregates_through!(reads);
 
     fn submit(&self, s: Submission) {
         if let Some(job) = job_of(s) {

@@ -39,6 +39,54 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{PgPool, SqlitePool};
 
+/// The aggregate accessors of a [`Database`](crate::db::Database) implementation, each
+/// handing out the backend's [`Reads`] (the field named `$reads`): both SQL backends read
+/// through the same implementation.
+macro_rules! aggregates_through {
+    ($reads:ident) => {
+        fn executions(&self) -> &dyn $crate::db::port::Executions {
+            &self.$reads
+        }
+        fn checkpoints(&self) -> &dyn $crate::db::port::Checkpoints {
+            &self.$reads
+        }
+        fn boundaries(&self) -> &dyn $crate::db::port::Boundaries {
+            &self.$reads
+        }
+        fn joins(&self) -> &dyn $crate::db::port::Joins {
+            &self.$reads
+        }
+        fn file_commits(&self) -> &dyn $crate::db::port::FileCommits {
+            &self.$reads
+        }
+        fn blobs(&self) -> &dyn $crate::db::port::Blobs {
+            &self.$reads
+        }
+        fn components(&self) -> &dyn $crate::db::port::Components {
+            &self.$reads
+        }
+        fn workflows(&self) -> &dyn $crate::db::port::Workflows {
+            &self.$reads
+        }
+        fn events(&self) -> &dyn $crate::db::port::Events {
+            &self.$reads
+        }
+        fn deliveries(&self) -> &dyn $crate::db::port::Deliveries {
+            &self.$reads
+        }
+        fn tenants(&self) -> &dyn $crate::db::port::Tenants {
+            &self.$reads
+        }
+        fn experiments(&self) -> &dyn $crate::db::port::Experiments {
+            &self.$reads
+        }
+        fn retention(&self) -> &dyn $crate::db::port::Retention {
+            &self.$reads
+        }
+    };
+}
+pub(crate) use aggregates_through;
+
 /// Which SQL a connection speaks, for the statements whose text differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {

@@ -51,23 +51,24 @@ value_from!(Bool: bool => |v| v);
 
 /// Binds `values` for SQLite.
 pub(super) fn sqlite_args(values: Vec<Value>) -> Result<SqliteArguments<'static>, DbError> {
-    let mut args = SqliteArguments::default();
-    for value in values {
-        match value {
-            Value::Uuid(v) => args.add(v),
-            Value::Int(v) => args.add(v),
-            Value::Text(v) => args.add(v),
-            Value::Bytes(v) => args.add(v),
-            Value::Bool(v) => args.add(v),
-        }
-        .map_err(bind_error)?;
-    }
-    Ok(args)
+    bind_all::<sqlx::Sqlite>(values)
 }
 
 /// Binds `values` for PostgreSQL.
 pub(super) fn postgres_args(values: Vec<Value>) -> Result<PgArguments, DbError> {
-    let mut args = PgArguments::default();
+    bind_all::<sqlx::Postgres>(values)
+}
+
+/// Binds `values` as `DB`'s arguments, each with its own type (a NULL too).
+fn bind_all<DB: sqlx::Database>(values: Vec<Value>) -> Result<DB::Arguments<'static>, DbError>
+where
+    Option<Uuid>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    Option<Cow<'static, str>>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    Option<bool>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+{
+    let mut args = DB::Arguments::<'static>::default();
     for value in values {
         match value {
             Value::Uuid(v) => args.add(v),
