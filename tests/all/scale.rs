@@ -76,3 +76,89 @@ async fn an_execution_paused_on_one_machine_is_finished_by_a_server_on_another()
     assert!(wtb_tests::files_under(&one.data_dir().join("blobs")).is_empty(), "no local blob store used");
     assert!(wtb_tests::files_under(&two.data_dir().join("blobs")).is_empty(), "no local blob store used");
 }
+
+/// An execution whose process was killed mid-node, and two servers (on two machines' data
+/// dirs) started at once, each resuming every interrupted execution at start: one takes the
+/// execution over (its lease), the other leaves it, and every node's checkpoints and events are
+/// recorded once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_starting_together_take_over_a_killed_run_once() {
+    let (pg, s3) = match (services::postgres(), services::s3()) {
+        (Ok(pg), Ok(s3)) => (pg, s3),
+        (Err(why), _) | (_, Err(why)) => return wtb_tests::skipped("two_servers_starting_together", &why),
+    };
+    let shared = format!("database = {{ url = \"{}\" }}\n{}", pg.database(), s3.blobs_config());
+    let (one, two) = (Harness::new(), Harness::new());
+    one.config(&shared).unwrap();
+    two.config(&shared).unwrap();
+    assert!(wtb(&one, &["tenant", "create", "alpha"]).status.success());
+    let token = String::from_utf8(wtb(&one, &["--tenant", "alpha", "token", "create"]).stdout).unwrap();
+    let token = token.trim();
+    let gate = one.gate();
+    let wf = one.probe_workflow(
+        "orphan",
+        &[
+            ("a", json!({ "action": "write", "files": { "a.txt": "a" } })),
+            ("b", gate.node()),
+            ("c", json!({ "action": "write", "files": { "c.txt": "c" } })),
+        ],
+    );
+    let mut run = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["--tenant", "alpha", "run", wf.to_str().unwrap()])
+        .env("WTB_DATA_DIR", one.data_dir())
+        .envs(AWS)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Barrier: `b` has its entry checkpoint (it waits at the gate); then the process dies.
+    let mut polls = 0;
+    let id = loop {
+        polls += 1;
+        assert!(polls < 600, "`b` never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let listed: Value =
+            serde_json::from_slice(&wtb(&one, &["--tenant", "alpha", "--json", "list"]).stdout)
+                .unwrap_or_default();
+        let first = listed["executions"].as_array().and_then(|l| l.first());
+        let Some(id) = first.and_then(|e| e["id"].as_str()) else { continue };
+        let history: Value =
+            serde_json::from_slice(&wtb(&one, &["--tenant", "alpha", "--json", "history", id]).stdout)
+                .unwrap();
+        if history["checkpoints"].as_array().unwrap().iter().any(|c| c["node"] == "b") {
+            break id.to_owned();
+        }
+    };
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    let (first, second) = (Server::start(&one, &AWS), Server::start(&two, &AWS));
+    gate.open();
+    let http = reqwest::Client::new();
+    wait_until(&http, &first, token, &id, "complete", |v| v["execution"]["status"] == "completed").await;
+    let history: Value =
+        serde_json::from_slice(&wtb(&one, &["--tenant", "alpha", "--json", "history", &id]).stdout).unwrap();
+    let live: Vec<&str> = history["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["superseded_at"].is_null())
+        .map(|c| c["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(live, ["a", "a", "b", "b", "c", "c"], "each node's entry and exit once: {history}");
+    let shown: Value = http
+        .get(second.url(&format!("/executions/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["execution"]["status"], "completed", "the other server sees the same execution");
+    let events = wtb(&one, &["--tenant", "alpha", "--json", "show", &id]);
+    let events: Value = serde_json::from_slice(&events.stdout).unwrap();
+    let completed =
+        events["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "node.completed").count();
+    assert_eq!(completed, 3, "each node's event once");
+}
