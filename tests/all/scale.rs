@@ -146,16 +146,11 @@ async fn two_servers_starting_together_take_over_a_killed_run_once() {
         .map(|c| c["node"].as_str().unwrap())
         .collect();
     assert_eq!(live, ["a", "a", "b", "b", "c", "c"], "each node's entry and exit once: {history}");
-    let shown: Value = http
-        .get(second.url(&format!("/executions/{id}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(shown["execution"]["status"], "completed", "the other server sees the same execution");
+    // The other server sees the same execution.
+    wait_until(&http, &second, token, &id, "show completed on the other server", |v| {
+        v["execution"]["status"] == "completed"
+    })
+    .await;
     let events = wtb(&one, &["--tenant", "alpha", "--json", "show", &id]);
     let events: Value = serde_json::from_slice(&events.stdout).unwrap();
     let completed =

@@ -12,9 +12,8 @@ mod connect;
 pub mod scratch;
 mod writer;
 
-use super::port::{Database, Submission};
-use super::sql::group::job_of;
-use super::sql::{self, Pool, Reads};
+use super::port::Database;
+use super::sql::{Pool, Reads};
 use super::{DbError, Durability};
 use writer::PgCommitter;
 
@@ -44,16 +43,10 @@ impl Postgres {
 
 #[async_trait::async_trait]
 impl Database for Postgres {
-    crate::db::sql::aggregates_through!(reads);
-
-    fn submit(&self, s: Submission) {
-        if let Some(job) = job_of(s) {
-            self.committer.submit(job);
-        }
-    }
+    crate::db::sql::shared_database_parts!(reads, committer);
 
     async fn metrics(&self) -> Result<super::Snapshot, DbError> {
-        sql::metrics::snapshot(self.reads.pool()).await
+        crate::db::sql::metrics::snapshot(self.reads.pool()).await
     }
 
     async fn close(&self) {

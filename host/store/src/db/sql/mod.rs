@@ -39,11 +39,18 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{PgPool, SqlitePool};
 
-/// The aggregate accessors of a [`Database`](crate::db::Database) implementation, each
-/// handing out the backend's [`Reads`] (the field named `$reads`): both SQL backends read
-/// through the same implementation.
-macro_rules! aggregates_through {
-    ($reads:ident) => {
+/// What the two SQL backends' [`Database`](crate::db::Database) implementations share: the
+/// aggregate accessors, each handing out the backend's [`Reads`] (the field `$reads`), the
+/// submission of a unit to the backend's writer (the field `$committer`). (`metrics` stays in
+/// each impl: `async_trait` does not see into a macro.)
+macro_rules! shared_database_parts {
+    ($reads:ident, $committer:ident) => {
+        fn submit(&self, s: $crate::db::port::Submission) {
+            if let Some(job) = $crate::db::sql::group::job_of(s) {
+                self.$committer.submit(job);
+            }
+        }
+
         fn executions(&self) -> &dyn $crate::db::port::Executions {
             &self.$reads
         }
@@ -85,7 +92,7 @@ macro_rules! aggregates_through {
         }
     };
 }
-pub(crate) use aggregates_through;
+pub(crate) use shared_database_parts;
 
 /// Which SQL a connection speaks, for the statements whose text differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

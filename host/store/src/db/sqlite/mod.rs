@@ -5,10 +5,9 @@
 mod connect;
 pub mod writer;
 
-use super::port::{Database, Submission};
+use super::port::Database;
 use super::{DbError, Durability};
-use crate::db::sql::group::job_of;
-use crate::db::sql::{self, Pool, Reads};
+use crate::db::sql::{Pool, Reads};
 use std::path::Path;
 use writer::GroupCommitter;
 
@@ -44,16 +43,10 @@ impl Sqlite {
 
 #[async_trait::async_trait]
 impl Database for Sqlite {
-    crate::db::sql::aggregates_through!(reads);
-
-    fn submit(&self, s: Submission) {
-        if let Some(job) = job_of(s) {
-            self.committer.submit(job);
-        }
-    }
+    crate::db::sql::shared_database_parts!(reads, committer);
 
     async fn metrics(&self) -> Result<super::Snapshot, DbError> {
-        sql::metrics::snapshot(self.reads.pool()).await
+        crate::db::sql::metrics::snapshot(self.reads.pool()).await
     }
 
     async fn close(&self) {
