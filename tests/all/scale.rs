@@ -25,12 +25,14 @@ fn wtb(h: &Harness, args: &[&str]) -> Output {
         .expect("running wtb")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_execution_paused_on_one_machine_is_finished_by_a_server_on_another() {
+/// Two data dirs with no disk in common on one fresh database and one fresh bucket, and the
+/// token of tenant `alpha`; `None` (skipped, or a failure under `CI`) without the services.
+fn two_machines(test: &str) -> Option<(Harness, Harness, String)> {
     let (pg, s3) = match (services::postgres(), services::s3()) {
         (Ok(pg), Ok(s3)) => (pg, s3),
         (Err(why), _) | (_, Err(why)) => {
-            return wtb_tests::skipped("an_execution_paused_on_one_machine", &why);
+            wtb_tests::skipped(test, &why);
+            return None;
         }
     };
     let shared = format!("database = {{ url = \"{}\" }}\n{}", pg.database(), s3.blobs_config());
@@ -39,7 +41,13 @@ async fn an_execution_paused_on_one_machine_is_finished_by_a_server_on_another()
     two.config(&shared).unwrap();
     assert!(wtb(&one, &["tenant", "create", "alpha"]).status.success());
     let token = String::from_utf8(wtb(&one, &["--tenant", "alpha", "token", "create"]).stdout).unwrap();
-    let token = token.trim();
+    Some((one, two, token.trim().to_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_paused_on_one_machine_is_finished_by_a_server_on_another() {
+    let Some((one, two, token)) = two_machines("an_execution_paused_on_one_machine") else { return };
+    let token = token.as_str();
 
     let big = "wtb ".repeat(25_000); // 100 KB: over the inline limit, so a bucket object
     let wf = one.probe_workflow(
@@ -83,17 +91,8 @@ async fn an_execution_paused_on_one_machine_is_finished_by_a_server_on_another()
 /// recorded once.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_servers_starting_together_take_over_a_killed_run_once() {
-    let (pg, s3) = match (services::postgres(), services::s3()) {
-        (Ok(pg), Ok(s3)) => (pg, s3),
-        (Err(why), _) | (_, Err(why)) => return wtb_tests::skipped("two_servers_starting_together", &why),
-    };
-    let shared = format!("database = {{ url = \"{}\" }}\n{}", pg.database(), s3.blobs_config());
-    let (one, two) = (Harness::new(), Harness::new());
-    one.config(&shared).unwrap();
-    two.config(&shared).unwrap();
-    assert!(wtb(&one, &["tenant", "create", "alpha"]).status.success());
-    let token = String::from_utf8(wtb(&one, &["--tenant", "alpha", "token", "create"]).stdout).unwrap();
-    let token = token.trim();
+    let Some((one, two, token)) = two_machines("two_servers_starting_together") else { return };
+    let token = token.as_str();
     let gate = one.gate();
     let wf = one.probe_workflow(
         "orphan",
