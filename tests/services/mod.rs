@@ -69,9 +69,11 @@ fn free_port() -> u16 {
 }
 
 /// Starts `cmd` from a thread that lives as long as the process, with a parent-death signal
-/// (`SIGINT`: a server's fast shutdown), so the server ends with the test process.
-fn spawn_kept(mut cmd: Command) -> Result<(), String> {
+/// (`SIGINT`: a server's fast shutdown), so the server ends with the test process; its
+/// `dir` is removed once both have ended ([`remove_at_exit`]).
+fn spawn_kept(mut cmd: Command, dir: Option<&std::path::Path>) -> Result<(), String> {
     let (tx, rx) = std::sync::mpsc::channel();
+    let dir = dir.map(std::path::Path::to_path_buf);
     cmd.stdin(Stdio::null()).stdout(Stdio::null());
     // SAFETY: the closure only calls prctl, which is async-signal-safe.
     unsafe {
@@ -85,7 +87,11 @@ fn spawn_kept(mut cmd: Command) -> Result<(), String> {
         .name("service-keeper".into())
         .spawn(move || match cmd.spawn() {
             Ok(mut child) => {
-                let _ = tx.send(Ok(()));
+                let removal = match &dir {
+                    Some(dir) => remove_at_exit(dir, &format!("kill -0 {} 2>/dev/null", child.id())),
+                    None => Ok(()),
+                };
+                let _ = tx.send(removal);
                 let _ = child.wait();
                 // The thread that started the child must outlive it (the signal is tied to
                 // this thread), so it never ends.
@@ -99,6 +105,30 @@ fn spawn_kept(mut cmd: Command) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
     rx.recv().map_err(|e| e.to_string())?
+}
+
+/// Removes `dir` after this test process has ended, however it ends (a panic, `SIGKILL`):
+/// a detached shell waits for the end of a pipe this process holds open until it exits,
+/// then for the shell test `busy` (over `$1` = `dir`) to turn false, at most a minute, so a
+/// server's files are not deleted under it. Statics never drop, so this is what keeps a
+/// suite's servers (gigabytes of data) from piling up in the temp dir.
+pub fn remove_at_exit(dir: &std::path::Path, busy: &str) -> Result<(), String> {
+    let script = format!(
+        "trap '' INT HUP TERM; read _; i=0; while {busy} && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -rf \"$1\""
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script, "sh"]).arg(dir).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: the closure only calls setsid, which is async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt as _;
+        cmd.pre_exec(|| rustix::process::setsid().map(drop).map_err(std::io::Error::from));
+    }
+    let mut reaper = cmd.spawn().map_err(|e| format!("starting the temp dir's reaper: {e}"))?;
+    // The write end stays open (close-on-exec, so no other child holds it) until this process
+    // ends; the reaper's `read` returns then.
+    std::mem::forget(reaper.stdin.take());
+    std::mem::forget(reaper);
+    Ok(())
 }
 
 /// The first `name` on `PATH`.

@@ -30,7 +30,7 @@ fn start_nats() -> Result<Nats, String> {
     let port = free_port();
     let mut cmd = Command::new(bin);
     cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]).arg(&dir).stderr(Stdio::null());
-    spawn_kept(cmd)?;
+    spawn_kept(cmd, Some(&dir))?;
     for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(Nats { url: format!("nats://127.0.0.1:{port}") });

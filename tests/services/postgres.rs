@@ -1,7 +1,7 @@
 //! PostgreSQL from the machine's packages: `initdb` + `postgres` in a temp dir (as `nobody`
 //! when the tests run as root), installed with `apt-get` when missing and possible.
 
-use super::{apt_install, free_port, is_root, spawn_kept};
+use super::{apt_install, free_port, is_root, remove_at_exit, spawn_kept};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -90,8 +90,10 @@ fn postgres_tools() -> Result<(PathBuf, bool), String> {
 
 /// A fresh cluster in a temp dir (owned by the server's user): the dir and its data dir.
 fn init_cluster(bin: &Path, root: bool) -> Result<(PathBuf, PathBuf), String> {
-    // Kept for the process's life (the server runs in it); removed by the OS's temp cleaning.
+    // Kept for the process's life (the server runs in it); removed after it, once the server
+    // has shut down (its pid file gone).
     let dir = tempfile::Builder::new().prefix("wtb-pg-").tempdir().map_err(|e| e.to_string())?.keep();
+    remove_at_exit(&dir, "[ -e \"$1/data/postmaster.pid\" ]")?;
     if root {
         std::os::unix::fs::chown(&dir, Some(65534), Some(65534))
             .map_err(|e| format!("chown {}: {e}", dir.display()))?;
@@ -114,7 +116,7 @@ fn start_postgres() -> Result<Postgres, String> {
     let (bin, root) = postgres_tools()?;
     let (dir, data) = init_cluster(&bin, root)?;
     let port = free_port();
-    spawn_kept(server_command(&bin, &dir, &data, port, root)?)?;
+    spawn_kept(server_command(&bin, &dir, &data, port, root)?, None)?;
     wait_ready(&bin, port, &dir)?;
     Ok(Postgres { base_url: format!("postgres://wtb@127.0.0.1:{port}"), port, bin })
 }
@@ -176,6 +178,7 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -187,6 +190,8 @@ fn server_command(bin: &Path, dir: &Path, data: &Path, port: u16, root: bool) ->
         .arg(data)
         .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400"])
         .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "shared_buffers=64MB"])
+        // A suite writes gigabytes of WAL; keep little of it on disk.
+        .args(["-c", "max_wal_size=128MB", "-c", "min_wal_size=32MB"])
         .arg("-k")
         .arg(dir)
         .current_dir(dir)

@@ -75,7 +75,7 @@ fn start_s3() -> Result<S3, String> {
     let port = free_port();
     let mut cmd = Command::new(bin);
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stderr(Stdio::null());
-    spawn_kept(cmd)?;
+    spawn_kept(cmd, None)?;
     for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(S3 { endpoint: format!("http://127.0.0.1:{port}"), port });
