@@ -128,7 +128,7 @@ pub(crate) fn start_unit() -> (Started, UnitOfWork, Vec<Write>) {
         idempotency_key: OutboxEvent::key_for(execution.id, 1),
         created_at: t(6),
     };
-    let lease = Lease { owner: "me".into(), until: t(100), breakpoints: json!({ "before": ["a"] }) };
+    let lease = Lease { owner: Some("me".into()), until: t(100), breakpoints: json!({ "before": ["a"] }) };
     let writes = vec![
         Write::Tenant(tenant),
         Write::Token { token, hash: "ab12".into() },
@@ -175,7 +175,7 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
             }
             Write::Execution(e, _) => {
                 assert_eq!(db.executions().get_one(s.tenant, e.id).await.unwrap().as_ref(), Some(e));
-                assert_eq!(db.executions().lease(e.id).await.unwrap(), Some(("me".into(), t(100))));
+                assert_eq!(db.leases().lease(e.id).await.unwrap(), Some(("me".into(), t(100))));
                 assert_eq!(db.executions().breakpoints(e.id).await.unwrap(), json!({ "before": ["a"] }));
             }
             Write::Checkpoint(c) => {
@@ -263,7 +263,7 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
     assert!(db.boundaries().list_for_execution(s.tenant, s.execution.id).await.unwrap().is_empty());
     let e = db.executions().get_one(s.tenant, s.execution.id).await.unwrap().unwrap();
     assert_eq!((e.status, e.cursor.as_deref()), (ExecutionStatus::Paused, Some("a")));
-    assert_eq!(db.executions().lease(s.execution.id).await.unwrap(), None);
+    assert_eq!(db.leases().lease(s.execution.id).await.unwrap(), None);
 
     // Delivery: the events are numbered (PostgreSQL numbers them after they commit; SQLite
     // as it inserts them), get rows for a sink, a relay claims them and settles them.

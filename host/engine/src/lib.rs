@@ -18,3 +18,4 @@ pub mod service;
 pub mod solo;
 pub mod tenancy;
 pub mod travel;
+pub mod worker;

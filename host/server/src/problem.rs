@@ -118,7 +118,8 @@ impl From<ExecError> for Problem {
             | ExecError::Illegal(_)
             | ExecError::NotEmpty(_)
             | ExecError::Superseded { .. }
-            | ExecError::NothingDead(_) => StatusCode::CONFLICT,
+            | ExecError::NothingDead(_)
+            | ExecError::LeaseLost => StatusCode::CONFLICT,
             ExecError::InvalidState(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ExecError::Db(_)
             | ExecError::Workspace { .. }

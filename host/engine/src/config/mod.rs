@@ -18,8 +18,10 @@ use wtb_store::db::Durability;
 
 mod limits;
 mod outbox;
+mod scale;
 pub use limits::DefaultLimits;
 pub use outbox::{OutboxConfig, SinkConfig};
+pub use scale::{BlobsConfig, DatabaseConfig, WorkersConfig};
 
 /// The runtime config file's name inside the data dir.
 pub const CONFIG_FILE: &str = "wtb.toml";
@@ -76,6 +78,8 @@ pub struct RuntimeConfig {
     pub retention: RetentionConfig,
     /// `wtb serve` (`[serve]`): the admin token.
     pub serve: ServeConfig,
+    /// `[workers]`: handing executions to `wtb worker`s, lease length, polling.
+    pub workers: WorkersConfig,
     /// Engine safeguards; not configurable (always all on), only switched by `wtb bench`.
     #[serde(skip)]
     pub tuning: Tuning,
@@ -95,47 +99,9 @@ impl Default for RuntimeConfig {
             outbox: OutboxConfig::default(),
             retention: RetentionConfig::default(),
             serve: ServeConfig::default(),
+            workers: WorkersConfig::default(),
             tuning: Tuning::default(),
         }
-    }
-}
-
-/// `[database]`: a PostgreSQL server shared by several processes instead of the data dir's
-/// SQLite file. The command line's `--database-url` (or `WTB_DATABASE_URL`) overrides it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseConfig {
-    /// `postgres://user:password@host:port/database` (any option libpq's URLs take, such as
-    /// `?sslmode=require`); unset: `<data dir>/wtb.db`.
-    pub url: Option<String>,
-}
-
-/// `[blobs]`: an S3-compatible bucket for large contents (shared by every process, on any
-/// machine) instead of the data dir's `blobs/`. Credentials come from the environment
-/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …), never from this file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BlobsConfig {
-    /// `s3://bucket/prefix`; unset: `<data dir>/blobs/`.
-    pub url: Option<String>,
-    /// An S3-compatible server (`https://minio.internal:9000`); unset: `AWS_ENDPOINT`, else AWS.
-    pub endpoint: Option<String>,
-    /// Unset: `AWS_REGION`, else `us-east-1`.
-    pub region: Option<String>,
-    /// Allow a plain-HTTP endpoint (a test server).
-    pub allow_http: bool,
-}
-
-impl BlobsConfig {
-    /// The object store to use, if one is configured.
-    pub fn options(&self) -> Option<wtb_store::cas::ObjectStoreOptions> {
-        Some(wtb_store::cas::ObjectStoreOptions {
-            url: self.url.clone()?,
-            endpoint: self.endpoint.clone(),
-            region: self.region.clone(),
-            allow_http: self.allow_http,
-            credentials: None,
-        })
     }
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct ExitTx {
     pub(crate) events: Vec<OutboxEvent>,
     /// A new status other than `running` (paused or final), with the failure message.
     pub(crate) end: Option<(ExecutionStatus, Option<String>)>,
+    /// Give the lease back (the execution stays `running`, for another process to claim).
+    pub(crate) release: bool,
 }
 
 impl ExitTx {
@@ -67,6 +69,9 @@ impl ExitTx {
         }
         if !self.events.is_empty() {
             work.push(Write::Events(self.events));
+        }
+        if self.release {
+            work.push(Write::Release(execution));
         }
         work
     }
@@ -147,6 +152,7 @@ impl super::Executor {
 fn answered(answer: Result<Result<(), WriteError>, ()>) -> Result<(), ExecError> {
     Err(match answer {
         Ok(Ok(())) => return Ok(()),
+        Ok(Err(WriteError::Db(e))) if e.is_fenced() => ExecError::LeaseLost,
         Ok(Err(WriteError::Db(e))) => ExecError::Db(e),
         Ok(Err(WriteError::Undone)) => ExecError::Injected(FailPoint::BeforeExitCommit),
         Ok(Err(e)) => ExecError::Task(e.to_string()),

@@ -18,9 +18,8 @@ use wtb_store::db::{Database, DbError};
 
 /// How often pending requests are read: the bound on how late a cancel is noticed.
 pub const POLL: Duration = Duration::from_millis(25);
-/// How long a lease holds without renewal.
+/// How long a lease holds without renewal, unless `[workers] lease_seconds` says otherwise.
 pub const LEASE: Duration = Duration::from_secs(15);
-const RENEW_EVERY: u32 = 80;
 
 /// A request from outside the drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +28,9 @@ pub enum Control {
     Pause,
     /// Stop now, interrupting running guests.
     Cancel,
+    /// Stop launching, commit what runs, and give the lease back with the execution still
+    /// running (a worker shutting down; never stored: it comes from this process).
+    Yield,
 }
 
 impl Control {
@@ -37,6 +39,7 @@ impl Control {
         match self {
             Self::Pause => "pause",
             Self::Cancel => "cancel",
+            Self::Yield => "yield",
         }
     }
 
@@ -52,6 +55,8 @@ impl Control {
 /// This process's drives and their request channels.
 pub(crate) struct Controls {
     pub(crate) owner: String,
+    /// How long this process's leases last without renewal.
+    lease: Duration,
     drives: Mutex<HashMap<ExecutionId, watch::Sender<Option<Control>>>>,
     watching: AtomicBool,
 }
@@ -72,9 +77,24 @@ impl Drop for Registration {
 }
 
 impl Controls {
-    pub(crate) fn new(owner: String) -> Self {
-        Self { owner, drives: Mutex::default(), watching: AtomicBool::new(false) }
+    pub(crate) fn new(owner: String, lease: Duration) -> Self {
+        Self { owner, lease, drives: Mutex::default(), watching: AtomicBool::new(false) }
     }
+
+    /// When a lease taken now expires.
+    pub(crate) fn lease_until(&self, now: Timestamp) -> Timestamp {
+        Timestamp::from_micros(now.micros() + self.lease.as_micros() as i64)
+    }
+
+    /// Asks every drive of this process to give its execution back at its next boundary.
+    pub(crate) fn yield_all(&self) {
+        if let Ok(drives) = self.drives.lock() {
+            for tx in drives.values() {
+                tx.send_if_modified(|cur| (cur.is_none()).then(|| *cur = Some(Control::Yield)).is_some());
+            }
+        }
+    }
+
 
     /// Registers a drive (with the request already pending, if any) and makes sure the
     /// watcher runs.
@@ -123,6 +143,10 @@ impl Controls {
 
 async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Database>, clock: Arc<dyn Clock>) {
     let mut ticks = 0u32;
+    // Renewed six times per lease, so a few missed rounds (a slow database) lose nothing.
+    let renew_every = controls
+        .upgrade()
+        .map_or(1, |c| (c.lease.as_micros() / 6 / POLL.as_micros()).max(1) as u32);
     loop {
         tokio::time::sleep(POLL).await;
         let Some(c) = controls.upgrade() else { return };
@@ -144,17 +168,12 @@ async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Databas
             Err(e) => tracing::warn!("reading pause/cancel requests: {e}"),
         }
         ticks += 1;
-        if ticks.is_multiple_of(RENEW_EVERY)
-            && let Err(e) = db.executions().renew(&c.owner, lease_until(clock.now())).await
+        if ticks.is_multiple_of(renew_every)
+            && let Err(e) = db.leases().renew(&c.owner, c.lease_until(clock.now())).await
         {
             tracing::warn!("renewing leases: {e}");
         }
     }
-}
-
-/// When a lease taken now expires.
-pub(crate) fn lease_until(now: Timestamp) -> Timestamp {
-    Timestamp::from_micros(now.micros() + LEASE.as_micros() as i64)
 }
 
 /// A name for this process as a lease holder: `host:pid:nonce`. The pid lets a process on the
@@ -173,17 +192,17 @@ pub(crate) fn owner_is_dead(owner: &str) -> bool {
     host == here && rustix::process::test_kill_process(pid).is_err()
 }
 
-/// Takes the lease of `id` for this process, or says who holds it.
+/// Takes the lease of `id` for this process (its fencing token), or says who holds it.
 pub(crate) async fn claim(
     db: &dyn Database,
-    owner: &str,
+    controls: &Controls,
     id: ExecutionId,
     now: Timestamp,
-) -> Result<Result<(), String>, DbError> {
-    let current = db.executions().lease(id).await?;
+) -> Result<Result<u64, String>, DbError> {
+    let current = db.leases().lease(id).await?;
     let stale = current.as_ref().filter(|(o, _)| owner_is_dead(o)).map(|(o, _)| o.as_str());
-    if db.executions().claim(id, owner, lease_until(now), now, stale).await? {
-        return Ok(Ok(()));
+    if let Some(token) = db.leases().claim(id, &controls.owner, controls.lease_until(now), now, stale).await? {
+        return Ok(Ok(token));
     }
     Ok(Err(current.map_or_else(|| "another process".to_owned(), |(o, _)| format!("process {o}"))))
 }

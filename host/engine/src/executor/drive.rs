@@ -20,7 +20,7 @@ use wtb_core::model::{
 };
 use wtb_failpoint as failpoint;
 use wtb_runtime::{CancelSignal, NodeCall};
-use wtb_store::db::Arrival;
+use wtb_store::db::{Arrival, Write};
 
 /// Nodes that pause the execution when reached.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,6 +37,8 @@ pub(crate) enum Stop {
     Pause(String),
     Cancel,
     Fail(String),
+    /// Give the execution back, still running, to whichever worker claims it next.
+    Yield,
 }
 
 /// A branch waiting at a join: its exit checkpoint and what the join merges from it.
@@ -75,6 +77,8 @@ pub(crate) struct Drive<'a> {
     /// Whether the execution's row is known to say `running` (set by the start transaction or
     /// by this drive's first one).
     pub(crate) status_written: bool,
+    /// The fencing token of this drive's lease, carried by every unit it commits.
+    pub(crate) fence: Option<u64>,
     running: InFlight,
     pub(super) in_flight: HashMap<BoundaryId, (usize, u32, CancelSignal)>,
     pub(super) lanes: BTreeMap<u32, Lane>,
@@ -114,6 +118,7 @@ impl<'a> Drive<'a> {
             clock: None,
             quotas: Default::default(),
             status_written: false,
+            fence: None,
             running: InFlight::default(),
             in_flight: HashMap::new(),
             lanes: BTreeMap::new(),
@@ -140,6 +145,7 @@ impl<'a> Drive<'a> {
             Some(Stop::Pause(why)) => (ExecutionStatus::Paused, None, Some(why.clone())),
             Some(Stop::Cancel) => (ExecutionStatus::Cancelled, Some("cancelled".to_owned()), None),
             Some(Stop::Fail(why)) => (ExecutionStatus::Failed, Some(why.clone()), None),
+            Some(Stop::Yield) => (ExecutionStatus::Running, None, None),
         };
         Ok(RunSummary {
             execution: self.id,
@@ -212,6 +218,10 @@ impl<'a> Drive<'a> {
                 tx.end = Some((ExecutionStatus::Cancelled, Some("cancelled by request".into())));
                 self.issue(tx);
             }
+            Some(Stop::Yield) => {
+                let tx = ExitTx { release: true, ..ExitTx::default() };
+                self.issue(tx);
+            }
             Some(Stop::Fail(_)) | None => {}
         }
         Ok(())
@@ -221,6 +231,7 @@ impl<'a> Drive<'a> {
         let request = *self.registration.requests.borrow_and_update();
         match (request, &self.stop) {
             (Some(Control::Pause), None) => self.stop = Some(Stop::Pause("requested by `wtb pause`".into())),
+            (Some(Control::Yield), None) => self.stop = Some(Stop::Yield),
             (Some(Control::Cancel), None | Some(Stop::Pause(_))) => {
                 self.stop = Some(Stop::Cancel);
                 for (_, _, cancel) in self.in_flight.values() {
@@ -317,7 +328,10 @@ impl<'a> Drive<'a> {
         open.sort_unstable();
         open.dedup();
         let cursor = (!open.is_empty()).then(|| open.join(","));
-        let work = tx.into_work(self.id, cursor, self.ex.clock.now(), !self.status_written);
+        let mut work = tx.into_work(self.id, cursor, self.ex.clock.now(), !self.status_written);
+        if let Some(token) = self.fence {
+            work.push(Write::Fence { execution: self.id, token });
+        }
         self.status_written = true;
         self.chain.issue(work);
     }

@@ -29,6 +29,7 @@ pub mod control;
 mod drive;
 mod failure;
 mod flight;
+mod handoff;
 mod join;
 mod lanes;
 pub mod load;
@@ -176,6 +177,10 @@ pub enum ExecError {
         /// The usage that reached it.
         current: u64,
     },
+    /// Another process claimed the execution's lease (this one's had expired): nothing this
+    /// drive issued since was committed, and it stops; the new holder carries on.
+    #[error("the lease of this execution was taken over by another process; this run's uncommitted work was dropped")]
+    LeaseLost,
     /// The stored workflow of an execution cannot be loaded again.
     #[error("the stored workflow: {0}")]
     StoredWorkflow(String),
@@ -249,6 +254,7 @@ impl Executor {
             }
             None => Arc::new(LocalCas::new(data.blobs)),
         };
+        let lease = data.config.workers.lease();
         let host = Host {
             db,
             cas,
@@ -265,7 +271,7 @@ impl Executor {
             workspaces_path: data.workspaces_path,
             data_root: data.root,
             fail_point: None,
-            controls: Arc::new(control::Controls::new(control::owner_id(ids.as_ref()))),
+            controls: Arc::new(control::Controls::new(control::owner_id(ids.as_ref()), lease)),
             slots,
             registered: std::sync::Mutex::default(),
             ids,

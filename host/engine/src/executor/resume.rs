@@ -23,9 +23,27 @@ impl Executor {
         exec.status.apply(transition).map_err(ExecError::Illegal)?;
         let quotas = self.check_quotas(!recovering).await?;
         let now = self.clock.now();
-        if let Err(holder) = control::claim(self.db.as_ref(), &self.controls.owner, id, now).await? {
-            return Err(ExecError::Busy { execution: id, holder });
+        let token = match control::claim(self.db.as_ref(), &self.controls, id, now).await? {
+            Ok(token) => token,
+            Err(holder) => return Err(ExecError::Busy { execution: id, holder }),
+        };
+        if self.config.workers.hand_off {
+            return self.hand_back(&exec, token).await;
         }
+        self.drive_leased(&exec, token, quotas, parallelism, Some(recovering)).await
+    }
+
+    /// Drives `exec`, whose lease this process holds under `token`, from what the store
+    /// holds (workspaces restored from their entry commits). `announce` records
+    /// `ExecutionResumed` with whether the previous holder died.
+    pub(crate) async fn drive_leased(
+        &self,
+        exec: &Execution,
+        token: u64,
+        quotas: super::quota::QuotaWatch,
+        parallelism: usize,
+        announce: Option<bool>,
+    ) -> Result<RunSummary, ExecError> {
         let record = self
             .db
             .workflows()
@@ -33,7 +51,9 @@ impl Executor {
             .await?
             .ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
         let wf = self.load_stored(&record).await?;
-        let mut drive = self.rebuild(&wf, &exec, recovering, parallelism, true).await?;
+        let recovering = exec.status == ExecutionStatus::Running;
+        let mut drive = self.rebuild(&wf, exec, recovering, parallelism, announce).await?;
+        drive.fence = Some(token);
         drive.quotas = quotas;
         drive.run().await
     }
@@ -66,12 +86,14 @@ impl Executor {
         let exec = self.execution_of_tenant(id).await?;
         exec.status.apply(Transition::Cancel).map_err(ExecError::Illegal)?;
         let now = self.clock.now();
-        if self.controls.is_driving(id)
-            || control::claim(self.db.as_ref(), &self.controls.owner, id, now).await?.is_err()
-        {
+        let claimed = match self.controls.is_driving(id) {
+            true => None,
+            false => control::claim(self.db.as_ref(), &self.controls, id, now).await?.ok(),
+        };
+        let Some(token) = claimed else {
             self.db.executions().request(self.tenant, id, Control::Cancel.as_str()).await?;
             return Ok(None);
-        }
+        };
         let record = self
             .db
             .workflows()
@@ -79,7 +101,8 @@ impl Executor {
             .await?
             .ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
         let wf = self.load_stored(&record).await?;
-        let mut drive = self.rebuild(&wf, &exec, false, 1, false).await?;
+        let mut drive = self.rebuild(&wf, &exec, false, 1, None).await?;
+        drive.fence = Some(token);
         drive.stop = Some(super::drive::Stop::Cancel);
         drive.run().await.map(Some)
     }
@@ -92,6 +115,16 @@ impl Executor {
     ) -> Result<Vec<(ExecutionId, Result<RunSummary, ExecError>)>, ExecError> {
         let ids = self.db.executions().list_running(self.tenant).await?;
         let mut out = Vec::new();
+        if self.config.workers.hand_off {
+            // Handed to the workers all at once, then waited for together.
+            let ends = futures_util::future::join_all(ids.iter().map(|id| self.resume(*id, parallelism))).await;
+            for (id, r) in ids.into_iter().zip(ends) {
+                if !matches!(r, Err(ExecError::Busy { .. })) {
+                    out.push((id, r));
+                }
+            }
+            return Ok(out);
+        }
         for id in ids {
             match self.resume(id, parallelism).await {
                 Err(ExecError::Busy { .. }) => {}
@@ -107,7 +140,7 @@ impl Executor {
         exec: &Execution,
         recovering: bool,
         parallelism: usize,
-        announce: bool,
+        announce: Option<bool>,
     ) -> Result<Drive<'a>, ExecError> {
         let id = exec.id;
         let (seq, steps) = self.db.checkpoints().progress(self.tenant, id).await?;
@@ -150,14 +183,13 @@ impl Executor {
                 lane: cp.lane,
             });
         }
-        if !announce {
-            return Ok(drive);
-        }
+        let Some(after_crash) = announce else { return Ok(drive) };
         let mut tx = ExitTx::default();
         let event = drive.event(
             EventKind::ExecutionResumed,
             json!({
-                "after_crash": recovering,
+                "after_crash": after_crash,
+                "by": self.controls.owner,
                 "open": drive.ready.iter().map(|t| t.entry.node.clone()).collect::<Vec<_>>(),
             }),
         );

@@ -1,7 +1,6 @@
 //! Starting, resuming and continuing executions.
 
 use super::attempt::Task;
-use super::control::{self};
 use super::drive::{Breakpoints, Drive};
 use super::{ExecError, Executor, LoadedWorkflow};
 use serde_json::{Map, Value, json};
@@ -128,25 +127,34 @@ impl Executor {
             })?;
         }
         let quotas = self.check_quotas(true).await?;
-        let mut drive = self.start(wf, state, opts).await?;
-        drive.quotas = quotas;
+        let hand_off = self.config.workers.hand_off;
+        let mut drive = self.start(wf, state, opts, hand_off).await?;
+        let id = drive.id;
         if let Some(tx) = started {
-            let _ = tx.send(drive.id);
+            let _ = tx.send(id);
         }
+        if hand_off {
+            drop(drive);
+            self.db.leases().wake().await?;
+            return self.await_end(id).await;
+        }
+        drive.quotas = quotas;
         drive.run().await
     }
 
     /// The start transaction (the first on the execution's chain): execution, empty file
-    /// commit, entry checkpoint of the entry node, `ExecutionStarted`.
+    /// commit, entry checkpoint of the entry node, `ExecutionStarted`. With `hand_off`, the
+    /// execution is stored unleased, for a worker, and the drive returned is not to be run.
     async fn start<'a>(
         &'a self,
         wf: &'a LoadedWorkflow,
         state: Map<String, Value>,
         opts: &RunOptions,
+        hand_off: bool,
     ) -> Result<Drive<'a>, ExecError> {
         let now = self.clock.now();
         let execution = ExecutionId::from_uuid(self.ids.next());
-        let ws = self.open_workspace(execution, 0)?;
+        let ws = if hand_off { None } else { Some(self.open_workspace(execution, 0)?) };
         let entry_node = wf.manifest.graph.entry();
         let first = wf.manifest.graph.name(entry_node).to_owned();
         let commit = FileCommit {
@@ -200,8 +208,8 @@ impl Executor {
         let workflow = self.register(wf, now).await?;
         let breakpoints =
             serde_json::to_value(&opts.breakpoints).map_err(|e| ExecError::InvalidState(e.to_string()))?;
-        let lease =
-            Lease { owner: self.controls.owner.clone(), until: control::lease_until(now), breakpoints };
+        let owner = (!hand_off).then(|| self.controls.owner.clone());
+        let lease = Lease { owner, until: self.controls.lease_until(now), breakpoints };
         let mut work = UnitOfWork::new();
         work.push(Write::Execution(
             Execution {
@@ -230,7 +238,10 @@ impl Executor {
         drive.chain.issue_start(work);
         drive.status_written = true;
         drive.chain.settle().await?;
-        drive.adopt_lane(0, ws, Some(commit.id));
+        drive.fence = Some(1);
+        if let Some(ws) = ws {
+            drive.adopt_lane(0, ws, Some(commit.id));
+        }
         drive.ready.push_back(Task {
             node: entry_node,
             entry,

@@ -52,11 +52,10 @@ impl Travel<'_> {
         }
         exec.status.apply(Transition::RollBack)?;
         let now = self.exec.clock.now();
-        if let Err(holder) =
-            control::claim(self.exec.db.as_ref(), &self.exec.controls.owner, execution, now).await?
-        {
-            return Err(ExecError::Busy { execution, holder }.into());
-        }
+        let token = match control::claim(self.exec.db.as_ref(), &self.exec.controls, execution, now).await? {
+            Ok(token) => token,
+            Err(holder) => return Err(ExecError::Busy { execution, holder }.into()),
+        };
         let live = self.exec.db.checkpoints().list_for_execution(self.exec.tenant, execution).await?;
         let boundaries = self.exec.db.boundaries().list_for_execution(self.exec.tenant, execution).await?;
         let arrivals = self.exec.db.joins().list_all(self.exec.tenant, execution).await?;
@@ -64,6 +63,7 @@ impl Travel<'_> {
         let plan = Rewind::to(&live, &target);
 
         let mut work = UnitOfWork::new();
+        work.push(Write::Fence { execution, token });
         for id in &plan.supersede {
             work.push(Write::SupersedeCheckpoint(*id, now));
         }

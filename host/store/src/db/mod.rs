@@ -10,8 +10,8 @@ pub mod sqlite;
 
 pub use port::{
     Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DURATION_BUCKETS, Database, DeliveryFilter,
-    DeliveryRow, DeliveryStatus, ExperimentRecord, Lease, ListFilter, Settled, SinkCounts, Snapshot,
-    Submission, Swept, UnitOfWork, Usage, Write, WriteError,
+    DeliveryRow, DeliveryStatus, ExperimentRecord, Lease, Leases, ListFilter, Settled, SinkCounts, Snapshot,
+    Submission, Swept, Taken, UnitOfWork, Usage, WorkSignals, Write, WriteError,
 };
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
@@ -62,6 +62,20 @@ pub enum DbError {
         /// What was wrong.
         detail: String,
     },
+}
+
+impl DbError {
+    /// Whether a unit was refused by its lease's fence: another process claimed the
+    /// execution after this one (see `sql::lease`).
+    pub fn is_fenced(&self) -> bool {
+        match self {
+            Self::Sqlx(sqlx::Error::Database(e)) => {
+                e.code().as_deref() == Some(sql::lease::FENCED_CODE) || e.message().contains(sql::lease::FENCED)
+            }
+            Self::Direct(e) => e.to_string().contains(sql::lease::FENCED),
+            _ => false,
+        }
+    }
 }
 
 /// How hard each commit pushes data to the disk.

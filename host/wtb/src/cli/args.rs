@@ -242,6 +242,22 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
+    /// Claim and run executions from the database every process shares (`[database] url`):
+    /// any number of workers, on any machines (blobs in `[blobs] url` then). Executions come
+    /// from processes with `[workers] hand_off = true`, and from processes that died (after
+    /// their lease, `[workers] lease_seconds`). Also runs the outbox relay and cleaners. On
+    /// Ctrl-C / SIGTERM it finishes the attempts it runs and gives its executions back.
+    Worker {
+        /// Most executions run at once.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        concurrency: u16,
+        /// Most attempts of one execution running at once (parallel branches).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallelism: u16,
+        /// Leave the outbox relay and cleaners to other processes.
+        #[arg(long)]
+        no_maintenance: bool,
+    },
     /// Experiments: a workflow over variants × environments × repetitions, compared against a
     /// baseline, with nondeterminism detection.
     Experiment {

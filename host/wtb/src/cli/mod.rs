@@ -24,6 +24,7 @@ mod serve;
 mod show;
 mod tenancy;
 mod travel;
+mod worker;
 
 pub use args::{Cli, Command, GcCommand, NodeCommand, OutboxCommand, TenantCommand, TokenCommand};
 
@@ -227,6 +228,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             show::orphans(&exec, grace, dry_run, cli.json).await
         }
         Command::Serve { listen } => serve::serve(open(&cli).await?, listen).await,
+        Command::Worker { concurrency, parallelism, no_maintenance } => {
+            let opts = wtb_engine::worker::WorkerOptions {
+                concurrency: concurrency.into(),
+                parallelism: parallelism.into(),
+            };
+            worker::worker(open(&cli).await?, opts, !no_maintenance, cli.json).await
+        }
         Command::Experiment { ref what } => experiment::experiment(&open(&cli).await?, what, cli.json).await,
         Command::Tenant { ref what } => tenancy::tenant(&open(&cli).await?, what, cli.json).await,
         Command::Token { ref what } => tenancy::token(&open(&cli).await?, what, cli.json).await,

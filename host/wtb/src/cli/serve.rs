@@ -26,7 +26,10 @@ pub async fn serve(exec: Executor, listen: SocketAddr) -> anyhow::Result<ExitCod
         tokio::spawn(async move {
             for t in host.tenancy().list().await.unwrap_or_default() {
                 let tenant = host.for_tenant(t.id);
-                match tenant.resume_all(4).await {
+                // With workers, they take interrupted runs over themselves.
+                let resumed =
+                    if host.config().workers.hand_off { Ok(Vec::new()) } else { tenant.resume_all(4).await };
+                match resumed {
                     Ok(done) if !done.is_empty() => {
                         tracing::info!("resumed {} execution(s) of tenant `{}`", done.len(), t.name)
                     }

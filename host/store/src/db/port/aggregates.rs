@@ -8,7 +8,7 @@
 
 use super::rows::{
     Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DeliveryFilter, DeliveryRow, ExperimentRecord,
-    ListFilter, SinkCounts, Swept, Usage,
+    ListFilter, SinkCounts, Swept, Taken, Usage,
 };
 use crate::db::DbError;
 use async_trait::async_trait;
@@ -35,20 +35,6 @@ pub trait Executions: Send + Sync {
     ) -> Result<Vec<Execution>, DbError>;
     /// The tenant's executions with status `running`.
     async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError>;
-    /// Takes the lease of `id` for `owner` if it is free, expired, or held by `stale` (a dead
-    /// process of this host); false if someone else holds it.
-    async fn claim(
-        &self,
-        id: ExecutionId,
-        owner: &str,
-        until: Timestamp,
-        now: Timestamp,
-        stale: Option<&str>,
-    ) -> Result<bool, DbError>;
-    /// Who holds the lease of `id`, until when.
-    async fn lease(&self, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError>;
-    /// Extends every lease `owner` holds.
-    async fn renew(&self, owner: &str, until: Timestamp) -> Result<(), DbError>;
     /// Records a control request (`pause`, `cancel`) on a running execution; false if none.
     async fn request(&self, tenant: TenantId, id: ExecutionId, control: &str) -> Result<bool, DbError>;
     /// Every pending control request: execution, request, whether a driver saw it.
@@ -61,6 +47,51 @@ pub trait Executions: Send + Sync {
     async fn control(&self, id: ExecutionId) -> Result<Option<String>, DbError>;
     /// The stored breakpoints of `id`.
     async fn breakpoints(&self, id: ExecutionId) -> Result<serde_json::Value, DbError>;
+}
+
+/// Leases of executions: who drives each, until when, under which fencing token (see the
+/// store's `sql::lease`). By execution id, across tenants: a process drives any tenant's.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes the lease of `id` for `owner` if it is free, expired, or held by `stale` (a dead
+    /// process of this host); the new fencing token, or `None` if someone else holds it.
+    async fn claim(
+        &self,
+        id: ExecutionId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+        stale: Option<&str>,
+    ) -> Result<Option<u64>, DbError>;
+    /// Takes up to `limit` runnable executions (running, unleased or expired) for `owner`,
+    /// skipping rows other claimers are taking.
+    async fn claim_runnable(
+        &self,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Taken>, DbError>;
+    /// Who holds the lease of `id`, until when.
+    async fn lease(&self, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError>;
+    /// Every process holding a lease of a running execution.
+    async fn holders(&self) -> Result<Vec<String>, DbError>;
+    /// Ends every lease of `owner` now (a process known to be dead).
+    async fn expire(&self, owner: &str) -> Result<u64, DbError>;
+    /// Extends every lease `owner` holds.
+    async fn renew(&self, owner: &str, until: Timestamp) -> Result<(), DbError>;
+    /// Wakes the workers listening for work (PostgreSQL's `NOTIFY`; nothing on SQLite).
+    async fn wake(&self) -> Result<(), DbError>;
+    /// A stream of wake-ups for a worker, or `None` where the backend has none (SQLite: poll).
+    async fn listen(&self) -> Result<Option<Box<dyn WorkSignals>>, DbError>;
+}
+
+/// Wake-ups from [`Leases::wake`], as a worker receives them.
+#[async_trait]
+pub trait WorkSignals: Send {
+    /// Waits for the next wake-up. An error means the connection was lost; the next call
+    /// reconnects (wake-ups sent meanwhile are lost, which is why workers also poll).
+    async fn next(&mut self) -> Result<(), DbError>;
 }
 
 /// Checkpoints of executions.

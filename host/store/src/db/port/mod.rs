@@ -13,11 +13,11 @@ mod rows;
 
 pub use aggregates::{
     Blobs, Boundaries, Checkpoints, Components, Decide, Deliveries, Events, Executions, Experiments,
-    FileCommits, Joins, Retention, Tenants, Workflows,
+    FileCommits, Joins, Leases, Retention, Tenants, WorkSignals, Workflows,
 };
 pub use rows::{
     Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DURATION_BUCKETS, DeliveryFilter, DeliveryRow,
-    DeliveryStatus, ExperimentRecord, ListFilter, Settled, SinkCounts, Snapshot, Swept, Usage,
+    DeliveryStatus, ExperimentRecord, ListFilter, Settled, SinkCounts, Snapshot, Swept, Taken, Usage,
 };
 
 use super::DbError;
@@ -78,6 +78,13 @@ pub enum Write {
     },
     /// The lease (and pending control request) of an execution given back.
     Release(ExecutionId),
+    /// The lease's fence: the unit fails unless the lease is still held under `token`.
+    Fence {
+        /// Which execution.
+        execution: ExecutionId,
+        /// The fencing token the drive's claim received.
+        token: u64,
+    },
     /// A branch waiting at a join.
     Arrive(ExecutionId, Arrival),
     /// A join arrival used (or, after a rollback, waiting again).
@@ -113,8 +120,9 @@ pub enum Write {
 /// Who drives a new execution, written with its row.
 #[derive(Clone, Debug)]
 pub struct Lease {
-    /// The process holding the lease.
-    pub owner: String,
+    /// The process holding the lease (its fencing token is 1); `None` leaves the execution
+    /// unleased, for a `wtb worker` to claim.
+    pub owner: Option<String>,
     /// When the lease runs out unless renewed.
     pub until: Timestamp,
     /// The breakpoints, as stored (`{"before": [..], "after": [..]}`).
@@ -205,8 +213,10 @@ pub struct Submission {
 /// units of work. Shared by every tenant's executor of a host.
 #[async_trait::async_trait]
 pub trait Database: Send + Sync + 'static {
-    /// Executions: rows, leases and control requests.
+    /// Executions: rows and control requests.
     fn executions(&self) -> &dyn Executions;
+    /// Leases: who drives which execution.
+    fn leases(&self) -> &dyn Leases;
     /// Checkpoints: entry and exit states with their file commits.
     fn checkpoints(&self) -> &dyn Checkpoints;
     /// Node attempts.

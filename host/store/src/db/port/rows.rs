@@ -109,6 +109,20 @@ pub enum DeliveryStatus {
 }
 wtb_core::model::text_enum!(DeliveryStatus, "delivery status", { Pending => "pending", Delivered => "delivered", Dead => "dead" });
 
+/// An execution a worker claimed: whose, which, and the fencing token its commits carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// The execution's tenant.
+    pub tenant: TenantId,
+    /// The execution.
+    pub execution: ExecutionId,
+    /// The claim's fencing token.
+    pub token: u64,
+    /// Whether another process held the lease before (it expired or its process died), as
+    /// opposed to an execution handed to the workers or given back.
+    pub taken_over: bool,
+}
+
 /// One claimed delivery.
 #[derive(Clone, Debug)]
 pub struct Claimed {

@@ -3,7 +3,7 @@
 
 use super::batch::Batch;
 use super::{
-    blob, boundary, checkpoint, component, delivery, execution, experiment, file_commit, join, outbox,
+    blob, boundary, checkpoint, component, delivery, execution, experiment, file_commit, join, lease, outbox,
     tenant, workflow,
 };
 use crate::db::DbError;
@@ -26,7 +26,7 @@ pub fn compile(work: UnitOfWork) -> Result<Batch, DbError> {
             Write::SupersedeBoundary(id, at) => boundary::supersede_into(b, *id, *at),
             Write::Execution(e, lease) => {
                 let driven = lease.as_ref().map(|l| execution::Driven {
-                    owner: &l.owner,
+                    owner: l.owner.as_deref(),
                     lease_until: l.until,
                     breakpoints: &l.breakpoints,
                 });
@@ -38,7 +38,8 @@ pub fn compile(work: UnitOfWork) -> Result<Batch, DbError> {
             Write::RolledBack { execution: id, cursor, at } => {
                 execution::rolled_back_into(b, *id, cursor.as_deref(), *at)
             }
-            Write::Release(id) => execution::release_into(b, *id),
+            Write::Release(id) => lease::release_into(b, *id),
+            Write::Fence { execution: id, token } => lease::fence_into(b, *id, *token),
             Write::Arrive(id, a) => join::insert_into(b, *id, a),
             Write::Consume(id, a, consumed) => join::set_consumed_into(b, *id, a, *consumed),
             Write::Depart(id, a) => join::delete_into(b, *id, a),

@@ -3,7 +3,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{from_json, parsed};
-use super::{Conn, Dialect, query};
+use super::{Conn, query};
 use crate::db::port::ListFilter;
 use uuid::Uuid;
 use wtb_core::model::{
@@ -19,8 +19,8 @@ pub async fn insert(db: &mut Conn<'_>, e: &Execution) -> Result<(), DbError> {
 
 /// What a drive stores with the execution it starts: its lease and the breakpoints.
 pub struct Driven<'a> {
-    /// The process holding the lease.
-    pub owner: &'a str,
+    /// The process holding the lease (fencing token 1); `None`: for a worker to claim.
+    pub owner: Option<&'a str>,
     /// When the lease runs out unless renewed.
     pub lease_until: Timestamp,
     /// The breakpoints, as stored (`{"before": [..], "after": [..]}`).
@@ -31,7 +31,10 @@ pub struct Driven<'a> {
 /// same statement (the start transaction's row is written once).
 pub fn insert_into(batch: &mut Batch, e: &Execution, driven: Option<&Driven<'_>>) {
     let (columns, values) = match driven {
-        Some(_) => (", lease_owner, lease_until, breakpoints", ", ?, ?, ?"),
+        Some(Driven { owner: Some(_), .. }) => {
+            (", lease_owner, lease_until, lease_epoch, breakpoints", ", ?, ?, 1, ?")
+        }
+        Some(Driven { owner: None, .. }) => (", breakpoints", ", ?"),
         None => ("", ""),
     };
     batch
@@ -53,7 +56,10 @@ pub fn insert_into(batch: &mut Batch, e: &Execution, driven: Option<&Driven<'_>>
         .bind(e.created_at.micros())
         .bind(e.updated_at.micros());
     if let Some(d) = driven {
-        batch.bind(d.owner.to_owned()).bind(d.lease_until.micros()).bind(d.breakpoints.to_string());
+        if let Some(owner) = d.owner {
+            batch.bind(owner.to_owned()).bind(d.lease_until.micros());
+        }
+        batch.bind(d.breakpoints.to_string());
     }
 }
 
@@ -191,64 +197,6 @@ impl TryFrom<Row> for Execution {
             updated_at: Timestamp::from_micros(r.updated_at),
         })
     }
-}
-
-/// Takes the lease if it is free, expired, ours, or held by `stale` (a dead process).
-/// Returns whether it was taken.
-pub async fn claim(
-    db: &mut Conn<'_>,
-    id: ExecutionId,
-    owner: &str,
-    until: Timestamp,
-    now: Timestamp,
-    stale: Option<&str>,
-) -> Result<bool, DbError> {
-    let done = query(
-        "UPDATE executions SET lease_owner = ?1, lease_until = ?2
-         WHERE id = ?3 AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?4 OR lease_owner = ?5)",
-    )
-    .bind(owner.to_owned())
-    .bind(until.micros())
-    .bind(id.uuid())
-    .bind(now.micros())
-    .bind(stale.map(str::to_owned))
-    .execute(db)
-    .await?;
-    Ok(done == 1)
-}
-
-/// The lease holder and expiry, if any.
-pub async fn lease(db: &mut Conn<'_>, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError> {
-    let row: Option<(Option<String>, Option<i64>)> =
-        query("SELECT lease_owner, lease_until FROM executions WHERE id = ?")
-            .bind(id.uuid())
-            .fetch_optional(db)
-            .await?;
-    Ok(row.and_then(|(o, u)| Some((o?, Timestamp::from_micros(u?)))))
-}
-
-/// Extends every lease `owner` holds.
-pub async fn renew(db: &mut Conn<'_>, owner: &str, until: Timestamp) -> Result<(), DbError> {
-    // On PostgreSQL a row a commit writer has locked (its transaction is short) is skipped
-    // this round: waiting for it would hold the rows already renewed, and every writer
-    // progressing one of them would queue behind. The lease outlasts several rounds.
-    let sql = match db.dialect() {
-        Dialect::Sqlite => "UPDATE executions SET lease_until = ? WHERE lease_owner = ?",
-        Dialect::Postgres => {
-            "UPDATE executions SET lease_until = ? WHERE id IN (SELECT id FROM executions WHERE lease_owner = ? FOR UPDATE SKIP LOCKED)"
-        }
-    };
-    query(sql).bind(until.micros()).bind(owner.to_owned()).execute(db).await?;
-    Ok(())
-}
-
-/// Drops the lease and any pending request (the execution paused or ended).
-pub fn release_into(batch: &mut Batch, id: ExecutionId) {
-    batch
-        .statement(
-            "UPDATE executions SET lease_owner = NULL, lease_until = NULL, control = NULL, control_seen_by = NULL WHERE id = ?",
-        )
-        .bind(id.uuid());
 }
 
 /// Asks the process running a `running` execution to pause or cancel it. Returns whether

@@ -20,6 +20,7 @@ pub mod experiment;
 pub mod file_commit;
 pub mod group;
 pub mod join;
+pub mod lease;
 pub mod metrics;
 pub mod outbox;
 mod params;
@@ -52,6 +53,9 @@ macro_rules! shared_database_parts {
         }
 
         fn executions(&self) -> &dyn $crate::db::port::Executions {
+            &self.$reads
+        }
+        fn leases(&self) -> &dyn $crate::db::port::Leases {
             &self.$reads
         }
         fn checkpoints(&self) -> &dyn $crate::db::port::Checkpoints {

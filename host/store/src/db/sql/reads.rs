@@ -55,22 +55,6 @@ impl Executions for Reads {
     async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError> {
         execution::list_running(&mut self.pool.acquire().await?.conn(), tenant).await
     }
-    async fn claim(
-        &self,
-        id: ExecutionId,
-        owner: &str,
-        until: Timestamp,
-        now: Timestamp,
-        stale: Option<&str>,
-    ) -> Result<bool, DbError> {
-        execution::claim(&mut self.pool.acquire().await?.conn(), id, owner, until, now, stale).await
-    }
-    async fn lease(&self, id: ExecutionId) -> Result<Option<(String, Timestamp)>, DbError> {
-        execution::lease(&mut self.pool.acquire().await?.conn(), id).await
-    }
-    async fn renew(&self, owner: &str, until: Timestamp) -> Result<(), DbError> {
-        execution::renew(&mut self.pool.acquire().await?.conn(), owner, until).await
-    }
     async fn request(&self, tenant: TenantId, id: ExecutionId, control: &str) -> Result<bool, DbError> {
         execution::request(&mut self.pool.acquire().await?.conn(), tenant, id, control).await
     }

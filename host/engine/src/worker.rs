@@ -1,0 +1,171 @@
+//! `wtb worker`: claims runnable executions from the shared database and drives them, any
+//! number of workers on any machines, with no coordinator but the database.
+//!
+//! A worker claims whole executions (see [`crate::executor`]'s hand-off module for why),
+//! at most `concurrency` at once, with `FOR UPDATE SKIP LOCKED` on PostgreSQL so that workers
+//! never wait on each other. Each claim carries a fencing token that every commit of the drive
+//! checks inside its transaction: a worker whose lease was taken over (it stalled past the
+//! lease) can never commit again. It wakes on `LISTEN`/`NOTIFY` (PostgreSQL) and polls every
+//! `[workers] poll_ms` as well, since notifications sent while its connection is down are lost.
+//! Told to stop, it claims nothing more, lets each drive commit the attempts it is running,
+//! and gives the leases back, so other workers continue at once.
+
+use crate::executor::control::owner_is_dead;
+use crate::executor::{ExecError, Executor, RunSummary};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use wtb_core::model::ExecutionStatus;
+use wtb_store::db::{Taken, WorkSignals};
+
+/// How a worker runs.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerOptions {
+    /// Most executions driven at once.
+    pub concurrency: usize,
+    /// Most attempts of one execution running at once (its parallel branches).
+    pub parallelism: usize,
+}
+
+/// What a worker did, for its exit line and `--json`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct WorkerReport {
+    /// Executions claimed (counting one claimed again after it paused or was given back).
+    pub claimed: u64,
+    /// Of those, taken over from a process that died or whose lease expired.
+    pub taken_over: u64,
+    /// Drives that ended with the execution completed.
+    pub completed: u64,
+    /// Drives that ended with it failed or cancelled.
+    pub failed: u64,
+    /// Drives that ended with it paused.
+    pub paused: u64,
+    /// Drives given back (the worker stopped) with the execution still running.
+    pub given_back: u64,
+    /// Drives stopped because another process took the lease over.
+    pub lost: u64,
+    /// Drives that stopped on a host error (the lease is given back; another claim retries).
+    pub errors: u64,
+}
+
+impl WorkerReport {
+    fn record(&mut self, taken: &Taken, result: &Result<RunSummary, ExecError>) {
+        match result {
+            Ok(s) => match s.status {
+                ExecutionStatus::Completed => self.completed += 1,
+                ExecutionStatus::Paused => self.paused += 1,
+                ExecutionStatus::Running => self.given_back += 1,
+                _ => self.failed += 1,
+            },
+            Err(ExecError::LeaseLost) => {
+                tracing::info!(execution = %taken.execution, "lease taken over by another process");
+                self.lost += 1;
+            }
+            Err(e) => {
+                tracing::warn!(execution = %taken.execution, "driving: {e}");
+                self.errors += 1;
+            }
+        }
+    }
+}
+
+/// Claims and drives executions until `stop` turns true; then gives back what it holds.
+pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receiver<bool>) -> WorkerReport {
+    let mut report = WorkerReport::default();
+    let mut running: JoinSet<(Taken, Result<RunSummary, ExecError>)> = JoinSet::new();
+    let mut signals: Option<Box<dyn WorkSignals>> = None;
+    let poll = host.config().workers.poll();
+    let concurrency = opts.concurrency.max(1);
+    while !*stop.borrow() {
+        if signals.is_none() {
+            signals = match host.database().leases().listen().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("listening for work (polling meanwhile): {e}");
+                    None
+                }
+            };
+        }
+        let free = concurrency.saturating_sub(running.len());
+        if free > 0 {
+            for taken in claim(host, free as u32).await {
+                report.claimed += 1;
+                report.taken_over += u64::from(taken.taken_over);
+                let exec = host.for_tenant(taken.tenant);
+                let parallelism = opts.parallelism;
+                running.spawn(async move { (taken, exec.drive_claimed(taken, parallelism).await) });
+            }
+        }
+        tokio::select! {
+            Some(done) = running.join_next(), if !running.is_empty() => finished(&mut report, done),
+            woke = next_signal(&mut signals) => {
+                if let Err(e) = woke {
+                    tracing::warn!("the work listener's connection: {e}");
+                    signals = None;
+                }
+            }
+            _ = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    // Give back: each drive stops launching, commits what runs, and releases its lease.
+    while !running.is_empty() {
+        host.yield_drives();
+        tokio::select! {
+            Some(done) = running.join_next() => finished(&mut report, done),
+            // A drive registers only once it has loaded its execution: ask again shortly.
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    if report.given_back > 0
+        && let Err(e) = host.database().leases().wake().await
+    {
+        tracing::warn!("waking other workers: {e}");
+    }
+    report
+}
+
+/// Runnable executions for this worker, after expiring the leases of this host's dead
+/// processes (a killed worker's executions are taken over at once rather than at expiry).
+async fn claim(host: &Executor, limit: u32) -> Vec<Taken> {
+    let leases = host.database().leases();
+    match leases.holders().await {
+        Ok(holders) => {
+            for dead in holders.iter().filter(|h| owner_is_dead(h)) {
+                if let Err(e) = leases.expire(dead).await {
+                    tracing::warn!("expiring the leases of {dead}: {e}");
+                }
+            }
+        }
+        Err(e) => tracing::warn!("listing lease holders: {e}"),
+    }
+    let now = host.clock().now();
+    match leases.claim_runnable(host.owner(), host.lease_until(now), now, limit).await {
+        Ok(taken) => taken,
+        Err(e) => {
+            tracing::warn!("claiming work (retrying at the next poll): {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn finished(
+    report: &mut WorkerReport,
+    done: Result<(Taken, Result<RunSummary, ExecError>), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((taken, result)) => report.record(&taken, &result),
+        Err(e) => {
+            tracing::warn!("a drive's task failed: {e}");
+            report.errors += 1;
+        }
+    }
+}
+
+/// The next wake-up, or never when there is no listener.
+async fn next_signal(signals: &mut Option<Box<dyn WorkSignals>>) -> Result<(), wtb_store::db::DbError> {
+    match signals {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
