@@ -39,6 +39,7 @@ mod tenancy;
 mod touched;
 mod travel;
 mod web;
+mod workers;
 mod writer;
 
 /// Cargo configured as the guests are built (see `host/wtb/build_support/guests.rs`), for the tests

@@ -12,6 +12,7 @@
 
 use crate::executor::control::owner_is_dead;
 use crate::executor::{ExecError, Executor, RunSummary};
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -74,6 +75,10 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     let mut report = WorkerReport::default();
     let mut running: JoinSet<(Taken, Result<RunSummary, ExecError>)> = JoinSet::new();
     let mut signals: Option<Box<dyn WorkSignals>> = None;
+    // Leases of drives that failed on a host error, to give back (retried until it works).
+    let mut to_give_back: Vec<Taken> = Vec::new();
+    // What each drive's task claimed, for when the task itself fails (a panic).
+    let mut tasks: HashMap<tokio::task::Id, Taken> = HashMap::new();
     let poll = host.config().workers.poll();
     let concurrency = opts.concurrency.max(1);
     while !*stop.borrow() {
@@ -86,6 +91,7 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
                 }
             };
         }
+        give_back(host, &mut to_give_back).await;
         let free = concurrency.saturating_sub(running.len());
         if free > 0 {
             for taken in claim(host, free as u32).await {
@@ -93,11 +99,14 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
                 report.taken_over += u64::from(taken.taken_over);
                 let exec = host.for_tenant(taken.tenant);
                 let parallelism = opts.parallelism;
-                running.spawn(async move { (taken, exec.drive_claimed(taken, parallelism).await) });
+                let task = running.spawn(async move { (taken, exec.drive_claimed(taken, parallelism).await) });
+                tasks.insert(task.id(), taken);
             }
         }
         tokio::select! {
-            Some(done) = running.join_next(), if !running.is_empty() => finished(&mut report, done),
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                finished(&mut report, &mut to_give_back, &mut tasks, done)
+            }
             woke = next_signal(&mut signals) => {
                 if let Err(e) = woke {
                     tracing::warn!("the work listener's connection: {e}");
@@ -112,11 +121,12 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     while !running.is_empty() {
         host.yield_drives();
         tokio::select! {
-            Some(done) = running.join_next() => finished(&mut report, done),
+            Some(done) = running.join_next_with_id() => finished(&mut report, &mut to_give_back, &mut tasks, done),
             // A drive registers only once it has loaded its execution: ask again shortly.
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
     }
+    give_back(host, &mut to_give_back).await;
     if report.given_back > 0
         && let Err(e) = host.database().leases().wake().await
     {
@@ -149,14 +159,39 @@ async fn claim(host: &Executor, limit: u32) -> Vec<Taken> {
     }
 }
 
+/// Gives back the leases in `pending`; keeps the ones the database did not take.
+async fn give_back(host: &Executor, pending: &mut Vec<Taken>) {
+    let mut left = Vec::new();
+    for taken in pending.drain(..) {
+        if let Err(e) = host.for_tenant(taken.tenant).give_back(taken.execution, taken.token).await {
+            tracing::warn!(execution = %taken.execution, "giving the lease back (retrying): {e}");
+            left.push(taken);
+        }
+    }
+    *pending = left;
+}
+
 fn finished(
     report: &mut WorkerReport,
-    done: Result<(Taken, Result<RunSummary, ExecError>), tokio::task::JoinError>,
+    to_give_back: &mut Vec<Taken>,
+    tasks: &mut HashMap<tokio::task::Id, Taken>,
+    done: Result<(tokio::task::Id, (Taken, Result<RunSummary, ExecError>)), tokio::task::JoinError>,
 ) {
+    let id = match &done {
+        Ok((id, _)) => *id,
+        Err(e) => e.id(),
+    };
+    let claimed = tasks.remove(&id);
     match done {
-        Ok((taken, result)) => report.record(&taken, &result),
+        Ok((_, (taken, result))) => {
+            if matches!(&result, Err(e) if !matches!(e, ExecError::LeaseLost)) {
+                to_give_back.push(taken);
+            }
+            report.record(&taken, &result);
+        }
         Err(e) => {
             tracing::warn!("a drive's task failed: {e}");
+            to_give_back.extend(claimed);
             report.errors += 1;
         }
     }

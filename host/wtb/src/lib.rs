@@ -33,7 +33,7 @@ pub mod demo;
 pub mod scaffold;
 
 pub use wtb_core::{clock, experiment, history, model, units, workflow};
-pub use wtb_engine::{config, executor, gc, outbox, service, tenancy, travel};
+pub use wtb_engine::{config, executor, gc, outbox, service, tenancy, travel, worker};
 pub use wtb_failpoint as failpoint;
 pub use wtb_runtime as runtime;
 pub use wtb_server as api;

@@ -16,6 +16,8 @@ use wtb_store::db::{Taken, UnitOfWork, Write};
 
 /// The longest pause between two looks at a handed-off execution's status.
 const MOST_PATIENT: Duration = Duration::from_millis(250);
+/// How long a database may stay unreachable before waiting for an end gives up.
+const OUTAGE: Duration = Duration::from_secs(120);
 
 impl Executor {
     /// This process's name as a lease holder (`host:pid:nonce`).
@@ -56,12 +58,25 @@ impl Executor {
 
     /// Waits until the execution `id` stops running (a worker completed, failed or paused it)
     /// and reports it as a drive of this process would have.
+    /// A lost database connection is retried for up to [`OUTAGE`].
     pub async fn await_end(&self, id: ExecutionId) -> Result<RunSummary, ExecError> {
         let mut wait = Duration::from_millis(5);
+        let mut failing_since = None;
         loop {
-            let exec = self.execution_of_tenant(id).await?;
-            if exec.status != ExecutionStatus::Running {
-                return self.summary_of(exec).await;
+            let looked = async {
+                let exec = self.execution_of_tenant(id).await?;
+                match exec.status {
+                    ExecutionStatus::Running => Ok(None),
+                    _ => self.summary_of(exec).await.map(Some),
+                }
+            };
+            match looked.await {
+                Ok(Some(summary)) => return Ok(summary),
+                Ok(None) => failing_since = None,
+                Err(ExecError::Db(e)) if failing_since.get_or_insert_with(std::time::Instant::now).elapsed() < OUTAGE => {
+                    tracing::warn!(execution = %id, "waiting for the end (retrying): {e}");
+                }
+                Err(e) => return Err(e),
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(MOST_PATIENT);
@@ -85,9 +100,8 @@ impl Executor {
         Ok(RunSummary { execution: exec.id, status: exec.status, attempts, failure, paused, state })
     }
 
-    /// Drives an execution a worker claimed (`self` acting for its tenant). When it cannot be
-    /// driven (its row changed meanwhile, a quota, the workflow cannot be loaded), the lease
-    /// is given back so that it is not stuck until the lease expires.
+    /// Drives an execution a worker claimed (`self` acting for its tenant). When that fails
+    /// on a host error, the worker gives the lease back ([`Executor::give_back`]).
     pub async fn drive_claimed(&self, taken: Taken, parallelism: usize) -> Result<RunSummary, ExecError> {
         let prepared = async {
             let exec = self.execution_of_tenant(taken.execution).await?;
@@ -97,22 +111,24 @@ impl Executor {
             Ok((exec, self.check_quotas(false).await?))
         }
         .await;
-        let result = match prepared {
+        match prepared {
             Ok((exec, quotas)) => {
                 self.drive_leased(&exec, taken.token, quotas, parallelism, Some(taken.taken_over)).await
             }
             Err(e) => Err(e),
-        };
-        if let Err(e) = &result
-            && !matches!(e, ExecError::LeaseLost)
-        {
-            let mut work = UnitOfWork::new();
-            work.push(Write::Fence { execution: taken.execution, token: taken.token });
-            work.push(Write::Release(taken.execution));
-            if let Err(release) = self.write_alone(work).await {
-                tracing::warn!(execution = %taken.execution, "giving the lease back: {release}");
-            }
         }
-        result
+    }
+
+    /// Gives back the lease of an execution this process claimed under `token` and could not
+    /// drive, so that another claim retries it now rather than at the lease's expiry (the
+    /// process renews its leases while it lives). Refused by the fence if it was taken over.
+    pub async fn give_back(&self, execution: ExecutionId, token: u64) -> Result<(), ExecError> {
+        let mut work = UnitOfWork::new();
+        work.push(Write::Fence { execution, token });
+        work.push(Write::Release(execution));
+        match self.write_alone(work).await {
+            Err(ExecError::LeaseLost) | Ok(()) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
