@@ -1,0 +1,223 @@
+//! Three machines' worth of `wtb worker` processes on one PostgreSQL database and one bucket,
+//! each in a data dir of its own, SIGKILLed one after another mid-node while an experiment and
+//! executions run: every execution completes, every node's update, files and events once,
+//! `fsck` clean before and after `gc orphans`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use wtb::executor::Executor;
+use wtb::model::{ExecutionId, ExecutionStatus};
+use wtb_tests::{Harness, services};
+
+const AWS: [(&str, &str); 3] =
+    [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")];
+
+fn wtb(h: &Harness, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"));
+    cmd.args(args)
+        .env("WTB_DATA_DIR", h.data_dir())
+        .envs(AWS)
+        .env_remove("WTB_TENANT")
+        .env_remove("WTB_TOKEN")
+        .current_dir(h.dir.path());
+    cmd
+}
+
+/// A worker process on machine `h`, one execution at a time, its log in `h`'s temp dir.
+fn worker(h: &Harness, n: usize) -> Child {
+    let log = std::fs::File::create(h.dir.path().join(format!("worker-{n}.log"))).unwrap();
+    wtb(h, &["worker", "--concurrency", "1", "--no-maintenance"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting a worker")
+}
+
+/// The pid in a lease holder's name (`host:pid:nonce`).
+fn pid_of(holder: &str) -> u32 {
+    holder.split(':').nth(1).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("holder {holder}"))
+}
+
+/// Each running execution's lease holder's pid (`None`: unleased).
+async fn holders(exec: &Executor) -> HashMap<ExecutionId, Option<u32>> {
+    let mut out = HashMap::new();
+    for e in exec.inspect().recent(100).await.unwrap() {
+        if e.status == ExecutionStatus::Running {
+            let lease = exec.database().leases().lease(e.id).await.unwrap();
+            out.insert(e.id, lease.map(|(h, _)| pid_of(&h)));
+        }
+    }
+    out
+}
+
+/// Barrier: polls `holders` until `reached` holds of them.
+async fn until(
+    exec: &Executor,
+    what: &str,
+    reached: impl Fn(&HashMap<ExecutionId, Option<u32>>) -> bool,
+) -> HashMap<ExecutionId, Option<u32>> {
+    for _ in 0..3000 {
+        let now = holders(exec).await;
+        if reached(&now) {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never reached: {what}; last seen {:?}", holders(exec).await);
+}
+
+/// Whether every execution of `ids` is at `node` (its entry checkpoint recorded).
+async fn all_at(exec: &Executor, ids: &[ExecutionId], node: &str) -> bool {
+    for id in ids {
+        let report = exec.inspect().describe(*id).await.unwrap();
+        if !report.checkpoints.iter().any(|c| c.checkpoint.node == node) {
+            return false;
+        }
+    }
+    true
+}
+
+fn kill(child: &mut Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn wait_ok(mut child: Child, what: &str, dir: &Path) {
+    let status = child.wait().unwrap();
+    let logs: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(status.success(), "{what}: {status}; logs:\n{}", logs.join("\n---\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
+    let (pg, s3) = match (services::postgres(), services::s3()) {
+        (Ok(pg), Ok(s3)) => (pg, s3),
+        (Err(why), _) | (_, Err(why)) => return wtb_tests::skipped("workers_killed_mid_node", &why),
+    };
+    let database = format!("database = {{ url = \"{}\" }}\n", pg.database());
+    let shared = format!("{database}{}[workers]\nhand_off = true\npoll_ms = 100\n", s3.blobs_config());
+    let machines: Vec<Harness> = (0..3).map(|_| Harness::new()).collect();
+    for m in &machines {
+        m.config(&shared).unwrap();
+    }
+    let one = &machines[0];
+    assert!(wtb(one, &["tenant", "create", "alpha"]).status().unwrap().success());
+    let gate = one.gate();
+    let big = "wtb ".repeat(25_000); // over the inline limit: a bucket object
+    let wf = one.probe_workflow(
+        "spread",
+        &[
+            (
+                "a",
+                serde_json::json!({ "action": "write", "files": { "big.txt": big },
+                    "events": [["probe.wrote", { "file": "big.txt" }]] }),
+            ),
+            ("b", gate.node()),
+            ("c", serde_json::json!({ "action": "write", "files": { "c.txt": "c" } })),
+        ],
+    );
+    let experiment = one.file(
+        "spread-exp.toml",
+        "name = \"spread\"\nworkflow = \"spread.toml\"\n[[variants]]\nname = \"base\"\n\
+         [[variants]]\nname = \"loud\"\nnodes.a = { config = { action = \"write\", files = { \"big.txt\" = \"LOUD\" } } }\n\
+         [[variants]]\nname = \"quiet\"\nnodes.a = { config = { action = \"write\" } }\n",
+    );
+    // The test reads the database through an executor of its own (no bucket credentials in
+    // this process: it reads rows, not blobs).
+    let looking = Harness::new();
+    looking.config(&database).unwrap();
+    let observer = looking.executor().await;
+    let alpha = observer.tenancy().tenant_named("alpha").await.unwrap();
+    let observer = observer.for_tenant(alpha.id);
+
+    let mut workers: Vec<Child> = machines.iter().enumerate().map(|(n, m)| worker(m, n)).collect();
+    let cells = wtb(one, &["--tenant", "alpha", "--json", "experiment", "run", experiment.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(one.dir.path().join("experiment.log")).unwrap())
+        .spawn()
+        .unwrap();
+
+    // The three cells spread over the three workers (one execution each), each at `b`.
+    let held = until(&observer, "three cells, each on its own worker", |h| {
+        h.len() == 3 && h.values().flatten().collect::<BTreeSet<_>>().len() == 3
+    })
+    .await;
+    let cell_ids: Vec<ExecutionId> = held.keys().copied().collect();
+    for _ in 0..3000 {
+        if all_at(&observer, &cell_ids, "b").await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(all_at(&observer, &cell_ids, "b").await, "the cells reached `b`");
+
+    // Twice: SIGKILL a worker mid-node (its cell waits at the gate inside `b`); a worker
+    // started on the same machine takes the cell over and runs `b` again from its entry.
+    for round in 0..2 {
+        let victim = workers[round].id();
+        let (cell, _) = held.iter().find(|(_, pid)| **pid == Some(victim)).expect("the victim holds a cell");
+        kill(&mut workers[round]);
+        workers[round] = worker(&machines[round], 3 + round);
+        let successor = workers[round].id();
+        until(&observer, "the killed worker's cell taken over", |h| h.get(cell) == Some(&Some(successor))).await;
+    }
+
+    // Then the gate opens, two runs join in, and the third worker dies while they run.
+    gate.open();
+    let runs: Vec<Child> = (0..2)
+        .map(|n| {
+            wtb(one, &["--tenant", "alpha", "--json", "run", wf.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(one.dir.path().join(format!("run-{n}.log"))).unwrap())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    kill(&mut workers[2]);
+    workers[2] = worker(&machines[2], 5);
+
+    wait_ok(cells, "the experiment", one.dir.path());
+    for run in runs {
+        wait_ok(run, "a run", one.dir.path());
+    }
+    // Stopped by SIGTERM, a worker holding nothing exits cleanly.
+    for w in &mut workers {
+        rustix::process::kill_process(rustix::process::Pid::from_child(w), rustix::process::Signal::TERM).unwrap();
+    }
+    for (n, w) in workers.into_iter().enumerate() {
+        wait_ok(w, &format!("worker {n} after SIGTERM"), machines[n % 3].dir.path());
+    }
+
+    let executions = observer.inspect().recent(100).await.unwrap();
+    assert_eq!(executions.len(), 5, "three cells and two runs");
+    for e in &executions {
+        assert_eq!(e.status, ExecutionStatus::Completed, "{e:?}");
+        let report = observer.inspect().describe(e.id).await.unwrap();
+        let nodes: Vec<&str> = report.checkpoints.iter().map(|c| c.checkpoint.node.as_str()).collect();
+        assert_eq!(nodes, ["a", "a", "b", "b", "c", "c"], "each node's entry and exit once: {}", e.id);
+        let (_, events) = observer.inspect().events_after(e.id, 0).await.unwrap();
+        let count = |kind: &str| events.iter().filter(|ev| ev.kind == kind).count();
+        assert_eq!(count("node.completed"), 3, "each node's event once: {}", e.id);
+        let wrote = usize::from(matches!(e.variant.as_deref(), None | Some("base")));
+        assert_eq!(count("guest.probe.wrote"), wrote, "the guest's event once: {}", e.id);
+        let last = report.checkpoints.last().unwrap();
+        assert!(last.files.get("c.txt").is_some() && last.files.get("gate.txt").is_some(), "{e:?}");
+    }
+
+    let fsck = wtb(one, &["fsck"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&fsck.stdout).contains("no problems"), "{fsck:?}");
+    let gc = wtb(one, &["--json", "gc", "orphans", "--grace-seconds", "0"]).output().unwrap();
+    assert!(gc.status.success(), "{gc:?}");
+    let fsck = wtb(one, &["fsck"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&fsck.stdout).contains("no problems"), "nothing referenced lost: {fsck:?}");
+    let again = wtb(one, &["--json", "gc", "orphans", "--grace-seconds", "0", "--dry-run"]).output().unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["removed"].as_array().map(Vec::len), Some(0), "no orphan left: {again}");
+}
