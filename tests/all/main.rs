@@ -40,7 +40,7 @@ mod touched;
 mod travel;
 mod web;
 mod workers;
-mod workers_killed;
+mod workers_processes;
 mod writer;
 
 /// Cargo configured as the guests are built (see `host/wtb/build_support/guests.rs`), for the tests

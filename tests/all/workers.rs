@@ -1,7 +1,7 @@
 //! Workers and leases, in one process on either backend: the fencing token keeps a drive
 //! whose lease was taken over from committing anything more; executions handed off are run by
 //! a worker; a stopped worker gives its executions back, still running, to the next one.
-//! (Several worker processes, killed and restarted, on PostgreSQL and S3: `workers_killed`.)
+//! (Worker processes killed, and PostgreSQL restarted under them: `workers_processes`.)
 
 use serde_json::{Map, json};
 use std::time::Duration;

@@ -62,6 +62,13 @@ impl WorkerReport {
                 tracing::info!(execution = %taken.execution, "lease taken over by another process");
                 self.lost += 1;
             }
+            Err(e @ ExecError::StoredWorkflow(_)) => {
+                tracing::warn!(
+                    execution = %taken.execution,
+                    "driving: {e} (workers load components from the blob store: every process needs the same `[blobs] url`)"
+                );
+                self.errors += 1;
+            }
             Err(e) => {
                 tracing::warn!(execution = %taken.execution, "driving: {e}");
                 self.errors += 1;
@@ -69,6 +76,16 @@ impl WorkerReport {
         }
     }
 }
+
+/// How long a worker waits before claiming again after a drive failed on a host error:
+/// doubling from the poll period per failure in a row, at most [`MOST_BACKOFF`], so a broken
+/// execution or store is not claimed in a tight loop.
+fn backoff(poll: Duration, failures: u32) -> Duration {
+    poll.saturating_mul(1 << failures.min(10)).min(MOST_BACKOFF).max(poll)
+}
+
+/// The longest wait between claims after failures.
+const MOST_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Claims and drives executions until `stop` turns true; then gives back what it holds.
 pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receiver<bool>) -> WorkerReport {
@@ -81,6 +98,8 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     let mut tasks: HashMap<tokio::task::Id, Taken> = HashMap::new();
     let poll = host.config().workers.poll();
     let concurrency = opts.concurrency.max(1);
+    // Failed drives in a row, and when claiming may start again.
+    let (mut failures, mut claim_after) = (0u32, tokio::time::Instant::now());
     while !*stop.borrow() {
         if signals.is_none() {
             signals = match host.database().leases().listen().await {
@@ -93,7 +112,7 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
         }
         give_back(host, &mut to_give_back).await;
         let free = concurrency.saturating_sub(running.len());
-        if free > 0 {
+        if free > 0 && tokio::time::Instant::now() >= claim_after {
             for taken in claim(host, free as u32).await {
                 report.claimed += 1;
                 report.taken_over += u64::from(taken.taken_over);
@@ -105,7 +124,12 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
         }
         tokio::select! {
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                finished(&mut report, &mut to_give_back, &mut tasks, done)
+                if finished(&mut report, &mut to_give_back, &mut tasks, done) {
+                    failures = 0;
+                } else {
+                    failures += 1;
+                    claim_after = tokio::time::Instant::now() + backoff(poll, failures);
+                }
             }
             woke = next_signal(&mut signals) => {
                 if let Err(e) = woke {
@@ -113,7 +137,7 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
                     signals = None;
                 }
             }
-            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::time::sleep_until(claim_after.max(tokio::time::Instant::now() + poll)) => {}
             _ = stop.changed() => {}
         }
     }
@@ -121,7 +145,9 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     while !running.is_empty() {
         host.yield_drives();
         tokio::select! {
-            Some(done) = running.join_next_with_id() => finished(&mut report, &mut to_give_back, &mut tasks, done),
+            Some(done) = running.join_next_with_id() => {
+                finished(&mut report, &mut to_give_back, &mut tasks, done);
+            }
             // A drive registers only once it has loaded its execution: ask again shortly.
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
@@ -171,12 +197,13 @@ async fn give_back(host: &Executor, pending: &mut Vec<Taken>) {
     *pending = left;
 }
 
+/// Records a drive's end; whether it ended without a host error.
 fn finished(
     report: &mut WorkerReport,
     to_give_back: &mut Vec<Taken>,
     tasks: &mut HashMap<tokio::task::Id, Taken>,
     done: Result<(tokio::task::Id, (Taken, Result<RunSummary, ExecError>)), tokio::task::JoinError>,
-) {
+) -> bool {
     let id = match &done {
         Ok((id, _)) => *id,
         Err(e) => e.id(),
@@ -184,15 +211,18 @@ fn finished(
     let claimed = tasks.remove(&id);
     match done {
         Ok((_, (taken, result))) => {
-            if matches!(&result, Err(e) if !matches!(e, ExecError::LeaseLost)) {
+            let failed = matches!(&result, Err(e) if !matches!(e, ExecError::LeaseLost));
+            if failed {
                 to_give_back.push(taken);
             }
             report.record(&taken, &result);
+            !failed
         }
         Err(e) => {
             tracing::warn!("a drive's task failed: {e}");
             to_give_back.extend(claimed);
             report.errors += 1;
+            false
         }
     }
 }
@@ -202,5 +232,20 @@ async fn next_signal(signals: &mut Option<Box<dyn WorkSignals>>) -> Result<(), w
     match signals {
         Some(s) => s.next().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_per_failure_from_the_poll_period_up_to_its_ceiling() {
+        let poll = Duration::from_millis(100);
+        assert_eq!(backoff(poll, 0), poll);
+        assert_eq!(backoff(poll, 1), Duration::from_millis(200));
+        assert_eq!(backoff(poll, 3), Duration::from_millis(800));
+        assert_eq!(backoff(poll, 40), MOST_BACKOFF);
+        assert_eq!(backoff(Duration::from_secs(60), 2), Duration::from_secs(60), "never below the poll");
     }
 }

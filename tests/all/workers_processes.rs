@@ -4,7 +4,6 @@
 //! `fsck` clean before and after `gc orphans`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use wtb::executor::Executor;
@@ -84,13 +83,17 @@ fn kill(child: &mut Child) {
     child.wait().unwrap();
 }
 
-fn wait_ok(mut child: Child, what: &str, dir: &Path) {
+/// Waits for `child`; if it failed, panics with the logs of every machine.
+fn wait_ok(mut child: Child, what: &str, machines: &[Harness]) {
     let status = child.wait().unwrap();
-    let logs: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
+    if status.success() {
+        return;
+    }
+    let logs: Vec<String> = machines
+        .iter()
+        .flat_map(|m| std::fs::read_dir(m.dir.path()).unwrap().flatten())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .map(|e| format!("{}:\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default()))
         .collect();
     assert!(status.success(), "{what}: {status}; logs:\n{}", logs.join("\n---\n"));
 }
@@ -183,16 +186,16 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
     kill(&mut workers[2]);
     workers[2] = worker(&machines[2], 5);
 
-    wait_ok(cells, "the experiment", one.dir.path());
+    wait_ok(cells, "the experiment", &machines);
     for run in runs {
-        wait_ok(run, "a run", one.dir.path());
+        wait_ok(run, "a run", &machines);
     }
     // Stopped by SIGTERM, a worker holding nothing exits cleanly.
     for w in &mut workers {
         rustix::process::kill_process(rustix::process::Pid::from_child(w), rustix::process::Signal::TERM).unwrap();
     }
     for (n, w) in workers.into_iter().enumerate() {
-        wait_ok(w, &format!("worker {n} after SIGTERM"), machines[n % 3].dir.path());
+        wait_ok(w, &format!("worker {n} after SIGTERM"), &machines);
     }
 
     let executions = observer.inspect().recent(100).await.unwrap();
@@ -220,4 +223,86 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
     let again = wtb(one, &["--json", "gc", "orphans", "--grace-seconds", "0", "--dry-run"]).output().unwrap();
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(again["removed"].as_array().map(Vec::len), Some(0), "no orphan left: {again}");
+}
+
+/// PostgreSQL restarted while two workers run executions (waiting inside `b`): the workers
+/// and the waiting `wtb run`s reconnect, and every execution completes with each node once.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_ride_out_a_database_restart() {
+    let (mut server, s3) = match (services::OwnPostgres::start(), services::s3()) {
+        (Ok(server), Ok(s3)) => (server, s3),
+        (Err(why), _) | (_, Err(why)) => return wtb_tests::skipped("workers_ride_out_a_database_restart", &why),
+    };
+    let database = format!("database = {{ url = \"{}\" }}\n", server.url);
+    let shared = format!("{database}{}[workers]\nhand_off = true\npoll_ms = 100\n", s3.blobs_config());
+    let machines: Vec<Harness> = (0..2).map(|_| Harness::new()).collect();
+    for m in &machines {
+        m.config(&shared).unwrap();
+    }
+    let one = &machines[0];
+    let gate = one.gate();
+    let wf = one.probe_workflow(
+        "restart",
+        &[
+            ("a", serde_json::json!({ "action": "write", "files": { "a.txt": "a" } })),
+            ("b", gate.node()),
+            ("c", serde_json::json!({ "action": "write", "files": { "c.txt": "c" } })),
+        ],
+    );
+    let looking = Harness::new();
+    looking.config(&database).unwrap();
+    let observer = looking.executor().await;
+    let workers: Vec<Child> = machines
+        .iter()
+        .enumerate()
+        .map(|(n, m)| {
+            let log = std::fs::File::create(m.dir.path().join(format!("worker-{n}.log"))).unwrap();
+            wtb(m, &["worker", "--concurrency", "2", "--no-maintenance"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<Child> = (0..4)
+        .map(|n| {
+            let log = std::fs::File::create(one.dir.path().join(format!("run-{n}.log"))).unwrap();
+            wtb(one, &["--json", "run", wf.to_str().unwrap()]).stdout(log.try_clone().unwrap()).stderr(log)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Barrier: all four inside `b`, two on each worker.
+    let held = until(&observer, "four executions claimed, two by each worker", |h| {
+        let by: Vec<u32> = h.values().flatten().copied().collect();
+        h.len() == 4 && by.len() == 4 && workers.iter().all(|w| by.iter().filter(|p| **p == w.id()).count() == 2)
+    })
+    .await;
+    let ids: Vec<ExecutionId> = held.keys().copied().collect();
+    for _ in 0..3000 {
+        if all_at(&observer, &ids, "b").await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(all_at(&observer, &ids, "b").await, "all four reached `b`");
+    observer.close().await;
+    tokio::task::block_in_place(|| server.restart()).unwrap();
+    gate.open();
+    for run in runs {
+        wait_ok(run, "a run across the restart", &machines);
+    }
+    let observer = looking.executor().await;
+    for id in ids {
+        let report = observer.inspect().describe(id).await.unwrap();
+        assert_eq!(report.execution.status, ExecutionStatus::Completed);
+        let nodes: Vec<&str> = report.checkpoints.iter().map(|c| c.checkpoint.node.as_str()).collect();
+        assert_eq!(nodes, ["a", "a", "b", "b", "c", "c"], "each node's entry and exit once: {id}");
+        let (_, events) = observer.inspect().events_after(id, 0).await.unwrap();
+        assert_eq!(events.iter().filter(|e| e.kind == "node.completed").count(), 3, "{id}");
+    }
+    for mut w in workers {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&w), rustix::process::Signal::TERM).unwrap();
+        assert!(w.wait().unwrap().success(), "a worker stops cleanly after the restart");
+    }
 }
