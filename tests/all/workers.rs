@@ -141,3 +141,51 @@ async fn handed_off_executions_run_on_a_worker_and_a_stopped_worker_gives_them_b
         assert_eq!(completed, 3, "each node's event once");
     }
 }
+
+/// A worker cut off from its database (PostgreSQL stopped) stops its guests before its lease
+/// can run out, so that no node runs in two processes at once; once the database is back the
+/// execution is claimed again and finishes with each node once. (Real clock: leases expire.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_cut_off_from_its_database_stops_its_guests_before_its_lease_ends() {
+    let mut server = match wtb_tests::services::OwnPostgres::start() {
+        Ok(server) => server,
+        Err(why) => return wtb_tests::skipped("a_worker_cut_off_from_its_database", &why),
+    };
+    let h = Harness::new();
+    let config = "[workers]\nhand_off = true\nlease_seconds = 1\npoll_ms = 50\n";
+    h.config(format!("database = {{ url = \"{}\" }}\n{config}", server.url)).unwrap();
+    let data = wtb::config::DataDir::open(&h.data_dir()).unwrap();
+    let clock = std::sync::Arc::new(wtb::clock::SystemClock);
+    let exec = Executor::open(data, clock, std::sync::Arc::new(wtb::clock::UuidV7Ids)).await.unwrap();
+    let gate = h.gate();
+    let wf = exec.load_workflow(&three_nodes(&h, &gate)).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let run = async {
+        let summary = exec.run(&wf, Map::new()).await;
+        stop.send(true).unwrap();
+        summary
+    };
+    let outage = async {
+        let id = executions_at(&exec, "b", 1).await[0];
+        tokio::task::block_in_place(|| server.stop());
+        // Barrier: the drive has stopped (its guest interrupted) while the database is down.
+        for _ in 0..3000 {
+            if exec.driving() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(exec.driving(), 0, "the worker stopped the execution it could not keep leased");
+        tokio::task::block_in_place(|| server.restart()).unwrap();
+        gate.open();
+        id
+    };
+    let opts = WorkerOptions { concurrency: 4, parallelism: 2 };
+    let (summary, id, report) = tokio::join!(run, outage, work(&exec, opts, stopped));
+    let summary = summary.unwrap();
+    assert_eq!(summary.status, ExecutionStatus::Completed, "{:?}", summary.failure);
+    assert_eq!((report.claimed, report.errors, report.lost, report.completed), (2, 1, 0, 1), "{report:?}");
+    let (nodes, completed) = record(&exec, id).await;
+    assert_eq!(nodes, ["a", "a", "b", "b", "c", "c"]);
+    assert_eq!(completed, 3);
+}

@@ -93,7 +93,9 @@ fn wait_ok(mut child: Child, what: &str, machines: &[Harness]) {
         .iter()
         .flat_map(|m| std::fs::read_dir(m.dir.path()).unwrap().flatten())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-        .map(|e| format!("{}:\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default()))
+        .map(|e| {
+            format!("{}:\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default())
+        })
         .collect();
     assert!(status.success(), "{what}: {status}; logs:\n{}", logs.join("\n---\n"));
 }
@@ -169,7 +171,8 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
         kill(&mut workers[round]);
         workers[round] = worker(&machines[round], 3 + round);
         let successor = workers[round].id();
-        until(&observer, "the killed worker's cell taken over", |h| h.get(cell) == Some(&Some(successor))).await;
+        until(&observer, "the killed worker's cell taken over", |h| h.get(cell) == Some(&Some(successor)))
+            .await;
     }
 
     // Then the gate opens, two runs join in, and the third worker dies while they run.
@@ -192,7 +195,8 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
     }
     // Stopped by SIGTERM, a worker holding nothing exits cleanly.
     for w in &mut workers {
-        rustix::process::kill_process(rustix::process::Pid::from_child(w), rustix::process::Signal::TERM).unwrap();
+        rustix::process::kill_process(rustix::process::Pid::from_child(w), rustix::process::Signal::TERM)
+            .unwrap();
     }
     for (n, w) in workers.into_iter().enumerate() {
         wait_ok(w, &format!("worker {n} after SIGTERM"), &machines);
@@ -219,7 +223,10 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
     let gc = wtb(one, &["--json", "gc", "orphans", "--grace-seconds", "0"]).output().unwrap();
     assert!(gc.status.success(), "{gc:?}");
     let fsck = wtb(one, &["fsck"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&fsck.stdout).contains("no problems"), "nothing referenced lost: {fsck:?}");
+    assert!(
+        String::from_utf8_lossy(&fsck.stdout).contains("no problems"),
+        "nothing referenced lost: {fsck:?}"
+    );
     let again = wtb(one, &["--json", "gc", "orphans", "--grace-seconds", "0", "--dry-run"]).output().unwrap();
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(again["removed"].as_array().map(Vec::len), Some(0), "no orphan left: {again}");
@@ -231,7 +238,9 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
 async fn workers_ride_out_a_database_restart() {
     let (mut server, s3) = match (services::OwnPostgres::start(), services::s3()) {
         (Ok(server), Ok(s3)) => (server, s3),
-        (Err(why), _) | (_, Err(why)) => return wtb_tests::skipped("workers_ride_out_a_database_restart", &why),
+        (Err(why), _) | (_, Err(why)) => {
+            return wtb_tests::skipped("workers_ride_out_a_database_restart", &why);
+        }
     };
     let database = format!("database = {{ url = \"{}\" }}\n", server.url);
     let shared = format!("{database}{}[workers]\nhand_off = true\npoll_ms = 100\n", s3.blobs_config());
@@ -267,7 +276,9 @@ async fn workers_ride_out_a_database_restart() {
     let runs: Vec<Child> = (0..4)
         .map(|n| {
             let log = std::fs::File::create(one.dir.path().join(format!("run-{n}.log"))).unwrap();
-            wtb(one, &["--json", "run", wf.to_str().unwrap()]).stdout(log.try_clone().unwrap()).stderr(log)
+            wtb(one, &["--json", "run", wf.to_str().unwrap()])
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
                 .spawn()
                 .unwrap()
         })
@@ -275,7 +286,9 @@ async fn workers_ride_out_a_database_restart() {
     // Barrier: all four inside `b`, two on each worker.
     let held = until(&observer, "four executions claimed, two by each worker", |h| {
         let by: Vec<u32> = h.values().flatten().copied().collect();
-        h.len() == 4 && by.len() == 4 && workers.iter().all(|w| by.iter().filter(|p| **p == w.id()).count() == 2)
+        h.len() == 4
+            && by.len() == 4
+            && workers.iter().all(|w| by.iter().filter(|p| **p == w.id()).count() == 2)
     })
     .await;
     let ids: Vec<ExecutionId> = held.keys().copied().collect();
@@ -302,7 +315,8 @@ async fn workers_ride_out_a_database_restart() {
         assert_eq!(events.iter().filter(|e| e.kind == "node.completed").count(), 3, "{id}");
     }
     for mut w in workers {
-        rustix::process::kill_process(rustix::process::Pid::from_child(&w), rustix::process::Signal::TERM).unwrap();
+        rustix::process::kill_process(rustix::process::Pid::from_child(&w), rustix::process::Signal::TERM)
+            .unwrap();
         assert!(w.wait().unwrap().success(), "a worker stops cleanly after the restart");
     }
 }

@@ -117,7 +117,11 @@ pub fn remove_at_exit(dir: &std::path::Path, busy: &str) -> Result<(), String> {
         "trap '' INT HUP TERM; read _; i=0; while {busy} && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -rf \"$1\""
     );
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", &script, "sh"]).arg(dir).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(["-c", &script, "sh"])
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     // SAFETY: the closure only calls setsid, which is async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt as _;

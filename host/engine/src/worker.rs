@@ -118,7 +118,8 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
                 report.taken_over += u64::from(taken.taken_over);
                 let exec = host.for_tenant(taken.tenant);
                 let parallelism = opts.parallelism;
-                let task = running.spawn(async move { (taken, exec.drive_claimed(taken, parallelism).await) });
+                let task =
+                    running.spawn(async move { (taken, exec.drive_claimed(taken, parallelism).await) });
                 tasks.insert(task.id(), taken);
             }
         }

@@ -126,7 +126,8 @@ impl From<ExecError> for Problem {
             | ExecError::Io { .. }
             | ExecError::Injected(_)
             | ExecError::Task(_)
-            | ExecError::StoredWorkflow(_) => {
+            | ExecError::StoredWorkflow(_)
+            | ExecError::LeaseExpired => {
                 tracing::error!("api: {e}");
                 StatusCode::INTERNAL_SERVER_ERROR
             }

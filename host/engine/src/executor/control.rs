@@ -31,6 +31,10 @@ pub enum Control {
     /// Stop launching, commit what runs, and give the lease back with the execution still
     /// running (a worker shutting down; never stored: it comes from this process).
     Yield,
+    /// Stop at once, interrupting running guests and committing nothing more: this process
+    /// could not renew its leases for most of their length, so another may take them over
+    /// soon (never stored: it comes from this process's lease watcher).
+    Abandon,
 }
 
 impl Control {
@@ -40,6 +44,7 @@ impl Control {
             Self::Pause => "pause",
             Self::Cancel => "cancel",
             Self::Yield => "yield",
+            Self::Abandon => "abandon",
         }
     }
 
@@ -59,6 +64,8 @@ pub(crate) struct Controls {
     lease: Duration,
     drives: Mutex<HashMap<ExecutionId, watch::Sender<Option<Control>>>>,
     watching: AtomicBool,
+    /// When this process last knew its leases valid (a claim or a renewal).
+    renewed: Mutex<tokio::time::Instant>,
 }
 
 /// A drive's registration; unregisters on drop.
@@ -78,7 +85,8 @@ impl Drop for Registration {
 
 impl Controls {
     pub(crate) fn new(owner: String, lease: Duration) -> Self {
-        Self { owner, lease, drives: Mutex::default(), watching: AtomicBool::new(false) }
+        let renewed = Mutex::new(tokio::time::Instant::now());
+        Self { owner, lease, drives: Mutex::default(), watching: AtomicBool::new(false), renewed }
     }
 
     /// When a lease taken now expires.
@@ -88,13 +96,39 @@ impl Controls {
 
     /// Asks every drive of this process to give its execution back at its next boundary.
     pub(crate) fn yield_all(&self) {
+        self.tell_all(Control::Yield);
+    }
+
+    /// Tells every drive `control`, unless it has a stronger request already (a cancel stays
+    /// a cancel; an abandon overrides everything).
+    fn tell_all(&self, control: Control) {
         if let Ok(drives) = self.drives.lock() {
             for tx in drives.values() {
-                tx.send_if_modified(|cur| (cur.is_none()).then(|| *cur = Some(Control::Yield)).is_some());
+                tx.send_if_modified(|cur| {
+                    let replace = cur.is_none() || control == Control::Abandon;
+                    (replace && *cur != Some(control)).then(|| *cur = Some(control)).is_some()
+                });
             }
         }
     }
 
+    /// Executions driven by this process now.
+    pub(crate) fn driving(&self) -> usize {
+        self.drives.lock().map(|d| d.len()).unwrap_or(0)
+    }
+
+    fn mark_renewed(&self) {
+        if let Ok(mut at) = self.renewed.lock() {
+            *at = tokio::time::Instant::now();
+        }
+    }
+
+    /// Whether the leases went unrenewed for three quarters of their length: past that,
+    /// guests are stopped before another process may take the executions over, so that no
+    /// node runs in two processes at once.
+    fn lease_in_doubt(&self) -> bool {
+        self.renewed.lock().map(|at| at.elapsed() > self.lease * 3 / 4).unwrap_or(false)
+    }
 
     /// Registers a drive (with the request already pending, if any) and makes sure the
     /// watcher runs.
@@ -106,6 +140,8 @@ impl Controls {
         clock: &Arc<dyn Clock>,
     ) -> Registration {
         let (tx, rx) = watch::channel(pending.and_then(Control::parse));
+        // The drive's claim just succeeded: the database answers.
+        self.mark_renewed();
         if let Ok(mut drives) = self.drives.lock() {
             drives.insert(id, tx);
         }
@@ -144,9 +180,8 @@ impl Controls {
 async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Database>, clock: Arc<dyn Clock>) {
     let mut ticks = 0u32;
     // Renewed six times per lease, so a few missed rounds (a slow database) lose nothing.
-    let renew_every = controls
-        .upgrade()
-        .map_or(1, |c| (c.lease.as_micros() / 6 / POLL.as_micros()).max(1) as u32);
+    let renew_every =
+        controls.upgrade().map_or(1, |c| (c.lease.as_micros() / 6 / POLL.as_micros()).max(1) as u32);
     loop {
         tokio::time::sleep(POLL).await;
         let Some(c) = controls.upgrade() else { return };
@@ -157,7 +192,20 @@ async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Databas
                 return;
             }
         }
-        match db.executions().requests().await {
+        if c.lease_in_doubt() && c.driving() > 0 {
+            tracing::warn!(
+                "could not renew this process's leases for {:?}: stopping its {} execution(s) before another process takes them over",
+                c.lease * 3 / 4,
+                c.driving()
+            );
+            c.tell_all(Control::Abandon);
+        }
+        // Bounded, so that an unreachable database cannot hold the watcher past the lease.
+        let patience = c.lease / 4;
+        match tokio::time::timeout(patience, db.executions().requests())
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
+        {
             Ok(requests) => {
                 for (id, control) in c.deliver(&requests) {
                     if let Err(e) = db.executions().mark_seen(id, control, &c.owner).await {
@@ -168,12 +216,19 @@ async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Databas
             Err(e) => tracing::warn!("reading pause/cancel requests: {e}"),
         }
         ticks += 1;
-        if ticks.is_multiple_of(renew_every)
-            && let Err(e) = db.leases().renew(&c.owner, c.lease_until(clock.now())).await
-        {
-            tracing::warn!("renewing leases: {e}");
+        if ticks.is_multiple_of(renew_every) {
+            let renewal = db.leases().renew(&c.owner, c.lease_until(clock.now()));
+            match tokio::time::timeout(patience, renewal).await.unwrap_or_else(|_| Err(timed_out())) {
+                Ok(()) => c.mark_renewed(),
+                Err(e) => tracing::warn!("renewing leases: {e}"),
+            }
         }
     }
+}
+
+/// The error of a database call the watcher stopped waiting for.
+fn timed_out() -> DbError {
+    DbError::Connect { url: "the database".into(), cause: "no answer within a quarter of the lease".into() }
 }
 
 /// A name for this process as a lease holder: `host:pid:nonce`. The pid lets a process on the
@@ -201,7 +256,8 @@ pub(crate) async fn claim(
 ) -> Result<Result<u64, String>, DbError> {
     let current = db.leases().lease(id).await?;
     let stale = current.as_ref().filter(|(o, _)| owner_is_dead(o)).map(|(o, _)| o.as_str());
-    if let Some(token) = db.leases().claim(id, &controls.owner, controls.lease_until(now), now, stale).await? {
+    if let Some(token) = db.leases().claim(id, &controls.owner, controls.lease_until(now), now, stale).await?
+    {
         return Ok(Ok(token));
     }
     Ok(Err(current.map_or_else(|| "another process".to_owned(), |(o, _)| format!("process {o}"))))

@@ -199,6 +199,10 @@ impl<'a> Drive<'a> {
                 }
                 Ok(()) = requests.changed() => self.take_request(),
             }
+            if *self.registration.requests.borrow() == Some(Control::Abandon) {
+                // `run` interrupts the guests; nothing more is issued.
+                return Err(ExecError::LeaseExpired);
+            }
         }
         match self.stop.clone() {
             Some(Stop::Pause(why)) => {

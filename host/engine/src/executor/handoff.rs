@@ -30,6 +30,11 @@ impl Executor {
         self.controls.lease_until(now)
     }
 
+    /// Executions this process drives now.
+    pub fn driving(&self) -> usize {
+        self.controls.driving()
+    }
+
     /// Asks every drive of this process to commit what it runs and give its execution back
     /// (a worker shutting down).
     pub fn yield_drives(&self) {
@@ -73,7 +78,9 @@ impl Executor {
             match looked.await {
                 Ok(Some(summary)) => return Ok(summary),
                 Ok(None) => failing_since = None,
-                Err(ExecError::Db(e)) if failing_since.get_or_insert_with(std::time::Instant::now).elapsed() < OUTAGE => {
+                Err(ExecError::Db(e))
+                    if failing_since.get_or_insert_with(std::time::Instant::now).elapsed() < OUTAGE =>
+                {
                     tracing::warn!(execution = %id, "waiting for the end (retrying): {e}");
                 }
                 Err(e) => return Err(e),

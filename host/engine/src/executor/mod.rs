@@ -179,8 +179,16 @@ pub enum ExecError {
     },
     /// Another process claimed the execution's lease (this one's had expired): nothing this
     /// drive issued since was committed, and it stops; the new holder carries on.
-    #[error("the lease of this execution was taken over by another process; this run's uncommitted work was dropped")]
+    #[error(
+        "the lease of this execution was taken over by another process; this run's uncommitted work was dropped"
+    )]
     LeaseLost,
+    /// This process could not renew its lease for most of its length (the database did not
+    /// answer): its guests were stopped, so that no node runs in two processes at once.
+    #[error(
+        "the lease of this execution could not be renewed (is the database reachable?); its running nodes were stopped and will run again wherever it is claimed next"
+    )]
+    LeaseExpired,
     /// The stored workflow of an execution cannot be loaded again.
     #[error("the stored workflow: {0}")]
     StoredWorkflow(String),

@@ -117,7 +117,8 @@ impl Executor {
         let mut out = Vec::new();
         if self.config.workers.hand_off {
             // Handed to the workers all at once, then waited for together.
-            let ends = futures_util::future::join_all(ids.iter().map(|id| self.resume(*id, parallelism))).await;
+            let ends =
+                futures_util::future::join_all(ids.iter().map(|id| self.resume(*id, parallelism))).await;
             for (id, r) in ids.into_iter().zip(ends) {
                 if !matches!(r, Err(ExecError::Busy { .. })) {
                     out.push((id, r));

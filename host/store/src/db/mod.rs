@@ -70,7 +70,8 @@ impl DbError {
     pub fn is_fenced(&self) -> bool {
         match self {
             Self::Sqlx(sqlx::Error::Database(e)) => {
-                e.code().as_deref() == Some(sql::lease::FENCED_CODE) || e.message().contains(sql::lease::FENCED)
+                e.code().as_deref() == Some(sql::lease::FENCED_CODE)
+                    || e.message().contains(sql::lease::FENCED)
             }
             Self::Direct(e) => e.to_string().contains(sql::lease::FENCED),
             _ => false,

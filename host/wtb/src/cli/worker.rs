@@ -11,7 +11,12 @@ use wtb_engine::worker::{WorkerOptions, work};
 
 /// Works until interrupted; a second interrupt exits at once (the leases then expire, or are
 /// taken over at once by a process on this host, and the fence keeps anything late out).
-pub async fn worker(exec: Executor, opts: WorkerOptions, maintenance: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn worker(
+    exec: Executor,
+    opts: WorkerOptions,
+    maintenance: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let relay = if maintenance { Some(relay_for(&exec)?) } else { None };
     let (stop_tx, stop_rx) = watch::channel(false);
     eprintln!(
@@ -27,7 +32,9 @@ pub async fn worker(exec: Executor, opts: WorkerOptions, maintenance: bool, json
     };
     let signals = async move {
         shutdown_signal().await;
-        eprintln!("wtb worker: finishing running attempts and giving executions back (interrupt again to exit now)");
+        eprintln!(
+            "wtb worker: finishing running attempts and giving executions back (interrupt again to exit now)"
+        );
         let _ = stop_tx.send(true);
         shutdown_signal().await;
         eprintln!("wtb worker: exiting now");

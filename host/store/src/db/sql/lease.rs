@@ -109,7 +109,10 @@ pub async fn holders(db: &mut Conn<'_>) -> Result<Vec<String>, DbError> {
 
 /// Ends every lease `owner` holds now (a process known dead), so claimers take them at once.
 pub async fn expire(db: &mut Conn<'_>, owner: &str) -> Result<u64, DbError> {
-    query("UPDATE executions SET lease_until = 0 WHERE lease_owner = ?").bind(owner.to_owned()).execute(db).await
+    query("UPDATE executions SET lease_until = 0 WHERE lease_owner = ?")
+        .bind(owner.to_owned())
+        .execute(db)
+        .await
 }
 
 /// Extends every lease `owner` holds.
