@@ -14,5 +14,7 @@ $$;
 CREATE TRIGGER executions_lease_fence BEFORE UPDATE OF lease_epoch ON executions
 FOR EACH ROW WHEN (NEW.lease_epoch < OLD.lease_epoch) EXECUTE FUNCTION wtb_lease_fence();
 
--- Runnable work for `wtb worker`: running executions, unleased or with an expired lease.
-CREATE INDEX executions_runnable ON executions (updated_at) WHERE status = 'running';
+-- Runnable work for `wtb worker`: running executions, oldest first. On `id`, which never
+-- changes: an index on a column every exit updates (`updated_at`) would make those updates
+-- non-HOT on PostgreSQL, rewriting every index of the row at every exit.
+CREATE INDEX executions_runnable ON executions (id) WHERE status = 'running';

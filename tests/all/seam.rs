@@ -176,7 +176,12 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
             Write::Execution(e, _) => {
                 assert_eq!(db.executions().get_one(s.tenant, e.id).await.unwrap().as_ref(), Some(e));
                 assert_eq!(db.leases().lease(e.id).await.unwrap(), Some(("me".into(), t(100))));
-                assert_eq!(db.executions().breakpoints(e.id).await.unwrap(), json!({ "before": ["a"] }));
+                let facts = db.executions().resume_facts(s.tenant, e.id).await.unwrap().unwrap();
+                assert_eq!(facts.breakpoints, json!({ "before": ["a"] }));
+                assert_eq!(
+                    (facts.checkpoint_seq, facts.entries, facts.event_seq, facts.control),
+                    (0, 0, 0, None)
+                );
             }
             Write::Checkpoint(c) => {
                 assert_eq!(db.checkpoints().get_one(s.tenant, c.id).await.unwrap().as_ref(), Some(c))
@@ -230,6 +235,7 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
             cursor: None,
             error: None,
             at: t(9),
+            fence: None,
         })
         .push(Write::Events(vec![ended]));
     db.write(unit).await.unwrap();
@@ -369,7 +375,9 @@ async fn every_read_of_a_tenant_s_rows_takes_the_tenant_and_another_tenant_reads
     assert_eq!(db.checkpoints().superseded_at(other, cp).await.unwrap(), None);
     assert!(db.checkpoints().list_for_execution(other, e).await.unwrap().is_empty());
     assert!(db.checkpoints().list_history(other, e).await.unwrap().is_empty());
-    assert_eq!(db.checkpoints().progress(other, e).await.unwrap(), (0, 0));
+    let facts = db.executions().resume_facts(mine, e).await.unwrap().unwrap();
+    assert_eq!((facts.checkpoint_seq, facts.entries, facts.event_seq), (1, 1, 1));
+    assert!(db.executions().resume_facts(other, e).await.unwrap().is_none());
     assert_eq!(db.boundaries().list_open(mine, e).await.unwrap().len(), 1);
     assert!(db.boundaries().list_open(other, e).await.unwrap().is_empty());
     assert!(db.boundaries().list_for_execution(other, e).await.unwrap().is_empty());

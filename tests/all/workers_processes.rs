@@ -4,7 +4,7 @@
 //! `fsck` clean before and after `gc orphans`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 use wtb::executor::Executor;
 use wtb::model::{ExecutionId, ExecutionStatus};
@@ -24,14 +24,59 @@ fn wtb(h: &Harness, args: &[&str]) -> Command {
     cmd
 }
 
+/// A process of the test's: killed (SIGKILL) when dropped, so that a failing test leaves no
+/// worker behind, and with the test process (a parent-death signal).
+struct Proc(Child);
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Self {
+        // SAFETY: the closure only calls prctl, which is async-signal-safe.
+        unsafe {
+            use std::os::unix::process::CommandExt as _;
+            cmd.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                    .map_err(std::io::Error::from)
+            });
+        }
+        Self(cmd.spawn().expect("starting wtb"))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, and waits for the end.
+    fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+
+    /// SIGTERM (a graceful stop).
+    fn term(&self) {
+        let pid = rustix::process::Pid::from_child(&self.0);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// A worker process on machine `h`, one execution at a time, its log in `h`'s temp dir.
-fn worker(h: &Harness, n: usize) -> Child {
+fn worker(h: &Harness, n: usize) -> Proc {
     let log = std::fs::File::create(h.dir.path().join(format!("worker-{n}.log"))).unwrap();
-    wtb(h, &["worker", "--concurrency", "1", "--no-maintenance"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("starting a worker")
+    Proc::spawn(
+        wtb(h, &["worker", "--concurrency", "1", "--no-maintenance"]).stdout(Stdio::null()).stderr(log),
+    )
 }
 
 /// The pid in a lease holder's name (`host:pid:nonce`).
@@ -78,14 +123,9 @@ async fn all_at(exec: &Executor, ids: &[ExecutionId], node: &str) -> bool {
     true
 }
 
-fn kill(child: &mut Child) {
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-}
-
 /// Waits for `child`; if it failed, panics with the logs of every machine.
-fn wait_ok(mut child: Child, what: &str, machines: &[Harness]) {
-    let status = child.wait().unwrap();
+fn wait_ok(mut child: Proc, what: &str, machines: &[Harness]) {
+    let status = child.wait();
     if status.success() {
         return;
     }
@@ -142,12 +182,12 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
     let alpha = observer.tenancy().tenant_named("alpha").await.unwrap();
     let observer = observer.for_tenant(alpha.id);
 
-    let mut workers: Vec<Child> = machines.iter().enumerate().map(|(n, m)| worker(m, n)).collect();
-    let cells = wtb(one, &["--tenant", "alpha", "--json", "experiment", "run", experiment.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(one.dir.path().join("experiment.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut workers: Vec<Proc> = machines.iter().enumerate().map(|(n, m)| worker(m, n)).collect();
+    let cells = Proc::spawn(
+        wtb(one, &["--tenant", "alpha", "--json", "experiment", "run", experiment.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(one.dir.path().join("experiment.log")).unwrap()),
+    );
 
     // The three cells spread over the three workers (one execution each), each at `b`.
     let held = until(&observer, "three cells, each on its own worker", |h| {
@@ -168,7 +208,7 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
     for round in 0..2 {
         let victim = workers[round].id();
         let (cell, _) = held.iter().find(|(_, pid)| **pid == Some(victim)).expect("the victim holds a cell");
-        kill(&mut workers[round]);
+        workers[round].kill();
         workers[round] = worker(&machines[round], 3 + round);
         let successor = workers[round].id();
         until(&observer, "the killed worker's cell taken over", |h| h.get(cell) == Some(&Some(successor)))
@@ -177,16 +217,16 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
 
     // Then the gate opens, two runs join in, and the third worker dies while they run.
     gate.open();
-    let runs: Vec<Child> = (0..2)
+    let runs: Vec<Proc> = (0..2)
         .map(|n| {
-            wtb(one, &["--tenant", "alpha", "--json", "run", wf.to_str().unwrap()])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(one.dir.path().join(format!("run-{n}.log"))).unwrap())
-                .spawn()
-                .unwrap()
+            Proc::spawn(
+                wtb(one, &["--tenant", "alpha", "--json", "run", wf.to_str().unwrap()])
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(one.dir.path().join(format!("run-{n}.log"))).unwrap()),
+            )
         })
         .collect();
-    kill(&mut workers[2]);
+    workers[2].kill();
     workers[2] = worker(&machines[2], 5);
 
     wait_ok(cells, "the experiment", &machines);
@@ -194,9 +234,8 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
         wait_ok(run, "a run", &machines);
     }
     // Stopped by SIGTERM, a worker holding nothing exits cleanly.
-    for w in &mut workers {
-        rustix::process::kill_process(rustix::process::Pid::from_child(w), rustix::process::Signal::TERM)
-            .unwrap();
+    for w in &workers {
+        w.term();
     }
     for (n, w) in workers.into_iter().enumerate() {
         wait_ok(w, &format!("worker {n} after SIGTERM"), &machines);
@@ -261,26 +300,26 @@ async fn workers_ride_out_a_database_restart() {
     let looking = Harness::new();
     looking.config(&database).unwrap();
     let observer = looking.executor().await;
-    let workers: Vec<Child> = machines
+    let workers: Vec<Proc> = machines
         .iter()
         .enumerate()
         .map(|(n, m)| {
             let log = std::fs::File::create(m.dir.path().join(format!("worker-{n}.log"))).unwrap();
-            wtb(m, &["worker", "--concurrency", "2", "--no-maintenance"])
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap()
+            Proc::spawn(
+                wtb(m, &["worker", "--concurrency", "2", "--no-maintenance"])
+                    .stdout(Stdio::null())
+                    .stderr(log),
+            )
         })
         .collect();
-    let runs: Vec<Child> = (0..4)
+    let runs: Vec<Proc> = (0..4)
         .map(|n| {
             let log = std::fs::File::create(one.dir.path().join(format!("run-{n}.log"))).unwrap();
-            wtb(one, &["--json", "run", wf.to_str().unwrap()])
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap()
+            Proc::spawn(
+                wtb(one, &["--json", "run", wf.to_str().unwrap()])
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log),
+            )
         })
         .collect();
     // Barrier: all four inside `b`, two on each worker.
@@ -315,8 +354,7 @@ async fn workers_ride_out_a_database_restart() {
         assert_eq!(events.iter().filter(|e| e.kind == "node.completed").count(), 3, "{id}");
     }
     for mut w in workers {
-        rustix::process::kill_process(rustix::process::Pid::from_child(&w), rustix::process::Signal::TERM)
-            .unwrap();
-        assert!(w.wait().unwrap().success(), "a worker stops cleanly after the restart");
+        w.term();
+        assert!(w.wait().success(), "a worker stops cleanly after the restart");
     }
 }

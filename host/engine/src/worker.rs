@@ -100,6 +100,10 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     let concurrency = opts.concurrency.max(1);
     // Failed drives in a row, and when claiming may start again.
     let (mut failures, mut claim_after) = (0u32, tokio::time::Instant::now());
+    // Claims come in batches of `batch` as slots free up while the last claim found as much
+    // work as it asked for; otherwise only when woken (a notification, the poll timer).
+    let batch = (concurrency / 8).max(1);
+    let (mut woken, mut maybe_more, mut timer_fired) = (true, false, true);
     while !*stop.borrow() {
         if signals.is_none() {
             signals = match host.database().leases().listen().await {
@@ -112,8 +116,13 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
         }
         give_back(host, &mut to_give_back).await;
         let free = concurrency.saturating_sub(running.len());
-        if free > 0 && tokio::time::Instant::now() >= claim_after {
-            for taken in claim(host, free as u32).await {
+        let due = woken || (maybe_more && free >= batch);
+        if free > 0 && due && tokio::time::Instant::now() >= claim_after {
+            // The dead processes' leases are looked for at the poll period, not per claim.
+            let claimed = claim(host, free as u32, std::mem::take(&mut timer_fired)).await;
+            maybe_more = claimed.len() == free;
+            woken = false;
+            for taken in claimed {
                 report.claimed += 1;
                 report.taken_over += u64::from(taken.taken_over);
                 let exec = host.for_tenant(taken.tenant);
@@ -133,12 +142,15 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
                 }
             }
             woke = next_signal(&mut signals) => {
+                woken = true;
                 if let Err(e) = woke {
                     tracing::warn!("the work listener's connection: {e}");
                     signals = None;
                 }
             }
-            _ = tokio::time::sleep_until(claim_after.max(tokio::time::Instant::now() + poll)) => {}
+            _ = tokio::time::sleep_until(claim_after.max(tokio::time::Instant::now() + poll)) => {
+                (woken, timer_fired) = (true, true);
+            }
             _ = stop.changed() => {}
         }
     }
@@ -162,11 +174,16 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     report
 }
 
-/// Runnable executions for this worker, after expiring the leases of this host's dead
-/// processes (a killed worker's executions are taken over at once rather than at expiry).
-async fn claim(host: &Executor, limit: u32) -> Vec<Taken> {
+/// Runnable executions for this worker; with `reap`, after expiring the leases of this
+/// host's dead processes (a killed worker's executions are taken over at once rather than at
+/// expiry).
+async fn claim(host: &Executor, limit: u32, reap: bool) -> Vec<Taken> {
     let leases = host.database().leases();
-    match leases.holders().await {
+    let holders = match reap {
+        true => leases.holders().await,
+        false => Ok(Vec::new()),
+    };
+    match holders {
         Ok(holders) => {
             for dead in holders.iter().filter(|h| owner_is_dead(h)) {
                 if let Err(e) = leases.expire(dead).await {

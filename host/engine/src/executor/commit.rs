@@ -35,13 +35,15 @@ pub(crate) struct ExitTx {
 
 impl ExitTx {
     /// The writes, in dependency order. `cursor` lists the nodes left open; `write_status`
-    /// says the execution's row may not say `running` yet (a resumed drive's first transaction).
+    /// says the execution's row may not say `running` yet (a resumed drive's first
+    /// transaction); `fence` is the drive's fencing token, checked by the progress write.
     pub(crate) fn into_work(
         self,
         execution: ExecutionId,
         cursor: Option<String>,
         now: Timestamp,
         write_status: bool,
+        fence: Option<u64>,
     ) -> UnitOfWork {
         let n = self.blobs.len()
             + self.commits.len()
@@ -63,7 +65,7 @@ impl ExitTx {
             .chain(self.opened.into_iter().map(Write::Boundary))
             .chain(self.arrived.into_iter().map(|a| Write::Arrive(execution, a)))
             .chain(self.consumed.into_iter().map(|a| Write::Consume(execution, a, true)))
-            .chain([Write::Progress { execution, status, cursor, error, at: now }]);
+            .chain([Write::Progress { execution, status, cursor, error, at: now, fence }]);
         for write in writes {
             work.push(write);
         }

@@ -20,7 +20,7 @@ use wtb_core::model::{
 };
 use wtb_failpoint as failpoint;
 use wtb_runtime::{CancelSignal, NodeCall};
-use wtb_store::db::{Arrival, Write};
+use wtb_store::db::Arrival;
 
 /// Nodes that pause the execution when reached.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -332,10 +332,7 @@ impl<'a> Drive<'a> {
         open.sort_unstable();
         open.dedup();
         let cursor = (!open.is_empty()).then(|| open.join(","));
-        let mut work = tx.into_work(self.id, cursor, self.ex.clock.now(), !self.status_written);
-        if let Some(token) = self.fence {
-            work.push(Write::Fence { execution: self.id, token });
-        }
+        let work = tx.into_work(self.id, cursor, self.ex.clock.now(), !self.status_written, self.fence);
         self.status_written = true;
         self.chain.issue(work);
     }

@@ -53,11 +53,11 @@ impl Executor {
                 cursor: exec.cursor.clone(),
                 error: None,
                 at: self.clock.now(),
+                fence: None,
             });
         }
-        work.push(Write::Release(exec.id));
+        work.push(Write::Release(exec.id)).push(Write::Wake);
         self.write_alone(work).await?;
-        self.db.leases().wake().await?;
         self.await_end(exec.id).await
     }
 
@@ -111,16 +111,21 @@ impl Executor {
     /// on a host error, the worker gives the lease back ([`Executor::give_back`]).
     pub async fn drive_claimed(&self, taken: Taken, parallelism: usize) -> Result<RunSummary, ExecError> {
         let prepared = async {
-            let exec = self.execution_of_tenant(taken.execution).await?;
+            let facts = self.resume_facts(taken.execution).await?;
+            let exec = &facts.execution;
             if exec.status != ExecutionStatus::Running {
                 return Err(ExecError::InvalidState(format!("execution {} is {}", exec.id, exec.status)));
             }
-            Ok((exec, self.check_quotas(false).await?))
+            Ok((self.check_quotas(false).await?, facts))
         }
         .await;
         match prepared {
-            Ok((exec, quotas)) => {
-                self.drive_leased(&exec, taken.token, quotas, parallelism, Some(taken.taken_over)).await
+            Ok((quotas, facts)) => {
+                // A fresh hand-off (only its first entry checkpoint so far) was announced by its
+                // `execution.started`; anything else resumes, and says so.
+                let fresh = facts.checkpoint_seq == 1 && !taken.taken_over;
+                let announce = (!fresh).then_some(taken.taken_over);
+                self.drive_leased(&facts, taken.token, quotas, parallelism, announce).await
             }
             Err(e) => Err(e),
         }

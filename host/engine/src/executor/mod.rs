@@ -222,6 +222,10 @@ pub struct Host {
     /// Guest attempts running at once in this process, across executions, shared fairly
     /// between tenants.
     pub(crate) slots: Arc<slots::FairSlots>,
+    /// Stored workflows this host has loaded, per tenant (see `Executor::stored_workflow`).
+    pub(crate) loaded: std::sync::Mutex<
+        std::collections::HashMap<(TenantId, wtb_core::model::WorkflowId), Arc<LoadedWorkflow>>,
+    >,
     /// Workflows whose definition and component rows this host has stored, per tenant.
     pub(crate) registered: std::sync::Mutex<
         std::collections::HashMap<(TenantId, wtb_core::model::Digest), wtb_core::model::WorkflowId>,
@@ -282,6 +286,7 @@ impl Executor {
             controls: Arc::new(control::Controls::new(control::owner_id(ids.as_ref()), lease)),
             slots,
             registered: std::sync::Mutex::default(),
+            loaded: std::sync::Mutex::default(),
             ids,
         };
         Ok(Self { inner: Arc::new(host), tenant: TenantId::DEFAULT })

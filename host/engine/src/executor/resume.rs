@@ -10,8 +10,8 @@ use super::run::RunSummary;
 use super::{ExecError, Executor, LoadedWorkflow};
 use serde_json::json;
 use std::time::Duration;
-use wtb_core::model::{EventKind, Execution, ExecutionId, ExecutionStatus, Transition};
-use wtb_store::db::DbError;
+use wtb_core::model::{EventKind, ExecutionId, ExecutionStatus, Transition};
+use wtb_store::db::{DbError, ResumeFacts};
 
 impl Executor {
     /// Continues a paused execution, or one whose process died (its open attempts re-run from
@@ -30,7 +30,13 @@ impl Executor {
         if self.config.workers.hand_off {
             return self.hand_back(&exec, token).await;
         }
-        self.drive_leased(&exec, token, quotas, parallelism, Some(recovering)).await
+        let facts = self.resume_facts(id).await?;
+        self.drive_leased(&facts, token, quotas, parallelism, Some(recovering)).await
+    }
+
+    /// What a drive needs to pick `id` up again, read once the lease is held.
+    pub(crate) async fn resume_facts(&self, id: ExecutionId) -> Result<ResumeFacts, ExecError> {
+        self.db.executions().resume_facts(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))
     }
 
     /// Drives `exec`, whose lease this process holds under `token`, from what the store
@@ -38,21 +44,15 @@ impl Executor {
     /// `ExecutionResumed` with whether the previous holder died.
     pub(crate) async fn drive_leased(
         &self,
-        exec: &Execution,
+        facts: &ResumeFacts,
         token: u64,
         quotas: super::quota::QuotaWatch,
         parallelism: usize,
         announce: Option<bool>,
     ) -> Result<RunSummary, ExecError> {
-        let record = self
-            .db
-            .workflows()
-            .get_one(self.tenant, exec.workflow)
-            .await?
-            .ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
-        let wf = self.load_stored(&record).await?;
-        let recovering = exec.status == ExecutionStatus::Running;
-        let mut drive = self.rebuild(&wf, exec, recovering, parallelism, announce).await?;
+        let wf = self.stored_workflow(facts.execution.workflow).await?;
+        let recovering = facts.execution.status == ExecutionStatus::Running;
+        let mut drive = self.rebuild(&wf, facts, recovering, parallelism, announce).await?;
         drive.fence = Some(token);
         drive.quotas = quotas;
         drive.run().await
@@ -94,14 +94,9 @@ impl Executor {
             self.db.executions().request(self.tenant, id, Control::Cancel.as_str()).await?;
             return Ok(None);
         };
-        let record = self
-            .db
-            .workflows()
-            .get_one(self.tenant, exec.workflow)
-            .await?
-            .ok_or(DbError::Corrupt { what: "workflow", detail: exec.workflow.to_string() })?;
-        let wf = self.load_stored(&record).await?;
-        let mut drive = self.rebuild(&wf, &exec, false, 1, None).await?;
+        let facts = self.resume_facts(id).await?;
+        let wf = self.stored_workflow(facts.execution.workflow).await?;
+        let mut drive = self.rebuild(&wf, &facts, false, 1, None).await?;
         drive.fence = Some(token);
         drive.stop = Some(super::drive::Stop::Cancel);
         drive.run().await.map(Some)
@@ -138,17 +133,16 @@ impl Executor {
     async fn rebuild<'a>(
         &'a self,
         wf: &'a LoadedWorkflow,
-        exec: &Execution,
+        facts: &ResumeFacts,
         recovering: bool,
         parallelism: usize,
         announce: Option<bool>,
     ) -> Result<Drive<'a>, ExecError> {
+        let exec = &facts.execution;
         let id = exec.id;
-        let (seq, steps) = self.db.checkpoints().progress(self.tenant, id).await?;
-        let event_seq = self.db.events().last_seq(self.tenant, id).await?;
-        let breakpoints: Breakpoints =
-            serde_json::from_value(self.db.executions().breakpoints(id).await?).unwrap_or_default();
-        let pending = if recovering { self.db.executions().control(id).await? } else { None };
+        let (seq, steps, event_seq) = (facts.checkpoint_seq, facts.entries, facts.event_seq);
+        let breakpoints: Breakpoints = serde_json::from_value(facts.breakpoints.clone()).unwrap_or_default();
+        let pending = if recovering { facts.control.clone() } else { None };
         let registration = self.controls.register(id, pending.as_deref(), &self.db, &self.clock);
         let mut drive =
             Drive::new(self, wf, id, seq, event_seq, steps, breakpoints, parallelism, registration);

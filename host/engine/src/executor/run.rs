@@ -130,13 +130,26 @@ impl Executor {
         let hand_off = self.config.workers.hand_off;
         let mut drive = self.start(wf, state, opts, hand_off).await?;
         let id = drive.id;
-        if let Some(tx) = started {
-            let _ = tx.send(id);
-        }
         if hand_off {
             drop(drive);
-            self.db.leases().wake().await?;
-            return self.await_end(id).await;
+            return match started {
+                // Detached (the HTTP API): nobody waits here for the end.
+                Some(tx) => {
+                    let _ = tx.send(id);
+                    Ok(RunSummary {
+                        execution: id,
+                        status: ExecutionStatus::Running,
+                        attempts: 0,
+                        failure: None,
+                        paused: None,
+                        state: Map::new(),
+                    })
+                }
+                None => self.await_end(id).await,
+            };
+        }
+        if let Some(tx) = started {
+            let _ = tx.send(id);
         }
         drive.quotas = quotas;
         drive.run().await
@@ -232,6 +245,9 @@ impl Executor {
             .push(Write::Checkpoint(entry.clone()))
             .push(Write::Boundary(boundary.clone()))
             .push(Write::Events(vec![started]));
+        if hand_off {
+            work.push(Write::Wake);
+        }
         // Through the group writer (sharing a commit with other executions' exits, and no
         // second writer waiting on SQLite's lock); durable before the entry node runs, so a
         // crash from here on always leaves a resumable execution.

@@ -1,11 +1,39 @@
 //! Reading back what the protocol stored, for the protocol and its siblings: a checkpoint of
 //! the tenant, a checkpoint with its file commit, whether it is still live.
 
-use super::{ExecError, Executor};
-use wtb_core::model::{Checkpoint, CheckpointId, Execution, ExecutionId, FileCommit};
+use super::{ExecError, Executor, LoadedWorkflow};
+use std::sync::Arc;
+use wtb_core::model::{Checkpoint, CheckpointId, Execution, ExecutionId, FileCommit, WorkflowId};
 use wtb_store::db::DbError;
 
+/// Stored workflows kept loaded per process, at most (then the cache starts over).
+const LOADED_WORKFLOWS: usize = 128;
+
 impl Executor {
+    /// The tenant's stored workflow `id`, loaded (components read from the blob store and
+    /// prepared). A stored definition never changes, so a process keeps the loaded ones: a
+    /// worker resuming thousands of executions of one workflow loads it once.
+    pub(crate) async fn stored_workflow(&self, id: WorkflowId) -> Result<Arc<LoadedWorkflow>, ExecError> {
+        let key = (self.tenant, id);
+        if let Some(wf) = self.loaded.lock().ok().and_then(|l| l.get(&key).cloned()) {
+            return Ok(wf);
+        }
+        let record = self
+            .db
+            .workflows()
+            .get_one(self.tenant, id)
+            .await?
+            .ok_or(DbError::Corrupt { what: "workflow", detail: id.to_string() })?;
+        let wf = Arc::new(self.load_stored(&record).await?);
+        if let Ok(mut loaded) = self.loaded.lock() {
+            if loaded.len() >= LOADED_WORKFLOWS {
+                loaded.clear();
+            }
+            loaded.insert(key, wf.clone());
+        }
+        Ok(wf)
+    }
+
     /// The tenant's execution `id`, or [`ExecError::UnknownExecution`] (also for another
     /// tenant's: no existence leak).
     pub(crate) async fn execution_of_tenant(&self, id: ExecutionId) -> Result<Execution, ExecError> {

@@ -72,6 +72,8 @@ pub enum Section {
     Experiment,
     /// `wtb serve` under load: concurrent clients starting executions and listing.
     Api,
+    /// Short executions handed to one, then two `wtb worker` processes (PostgreSQL only).
+    Workers,
 }
 
 /// Runs the benchmark in both modes and prints the figures. With `database` (a PostgreSQL
@@ -86,8 +88,13 @@ pub async fn bench(
     let Shape { nodes, runs, file_size, .. } = shape;
     ensure!(nodes >= 1 && runs >= 1, "--nodes and --runs must be at least 1");
     ensure!(
-        database.is_none() || matches!(shape.only, Some(Section::Linear | Section::Engine)),
-        "on PostgreSQL (--database-url), `wtb bench` runs `--only linear` or `--only engine`"
+        database.is_none()
+            || matches!(shape.only, Some(Section::Linear | Section::Engine | Section::Workers)),
+        "on PostgreSQL (--database-url), `wtb bench` runs `--only linear`, `--only engine` or `--only workers`"
+    );
+    ensure!(
+        shape.only != Some(Section::Workers) || database.is_some(),
+        "`--only workers` needs a PostgreSQL server every worker shares: pass --database-url"
     );
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating `{}`", data_dir.display()))?;
     let want = |section: Section| shape.only.is_none_or(|o| o == section);
@@ -161,6 +168,18 @@ pub async fn bench(
         true => Some(super::bench_api::api(&fresh().await?, shape.clients, shape.api_seconds).await?),
         false => None,
     };
+    // Only on request: it needs PostgreSQL.
+    let mut workers = Vec::new();
+    if let (Some(Section::Workers), Some(url)) = (shape.only, database) {
+        // Two rounds, interleaved, so that the VM's drift hits both counts alike.
+        for round in [1, 2, 1, 2] {
+            let dir = fresh().await?;
+            let r =
+                super::bench_workers::workers(&dir, url, round, shape.executions, shape.in_flight, file_size)
+                    .await?;
+            workers.push(r);
+        }
+    }
     let outbox = match want(Section::Outbox) {
         true => super::bench_outbox::outbox(&fresh().await?).await?,
         false => Vec::new(),
@@ -174,7 +193,7 @@ pub async fn bench(
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({ "linear": results, "limits": limits, "engine": engine, "time_travel": travel, "experiment": experiment, "outbox": outbox, "api": api })
+                &json!({ "linear": results, "limits": limits, "engine": engine, "time_travel": travel, "experiment": experiment, "outbox": outbox, "api": api, "workers": workers })
             )?
         );
     } else {
@@ -213,6 +232,20 @@ pub async fn bench(
             println!(
                 "  {:<40} {:>6.0} nodes/s  node latency p50 {:>6} µs  p99 {:>7} µs  ({} nodes)",
                 r.scenario, r.nodes_per_second, r.p50_node_us, r.p99_node_us, r.nodes
+            );
+        }
+        if !workers.is_empty() {
+            println!("\nworkers (durable, handed off, PostgreSQL):\n");
+        }
+        for r in &workers {
+            println!(
+                "  {} worker(s) × {:<3} at once  {:>6.0} nodes/s  {:.2} commits/node  {:.3} WAL flushes/node  ({} nodes)",
+                r.workers,
+                r.concurrency_each,
+                r.nodes_per_second,
+                r.commits_per_node,
+                r.wal_flushes_per_node,
+                r.nodes
             );
         }
         if let Some(t) = &travel {

@@ -14,6 +14,7 @@ mod bench_experiment;
 mod bench_limits;
 mod bench_outbox;
 mod bench_travel;
+mod bench_workers;
 mod control;
 mod experiment;
 pub(crate) mod format;

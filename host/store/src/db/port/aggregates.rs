@@ -8,7 +8,7 @@
 
 use super::rows::{
     Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DeliveryFilter, DeliveryRow, ExperimentRecord,
-    ListFilter, SinkCounts, Swept, Taken, Usage,
+    ListFilter, ResumeFacts, SinkCounts, Swept, Taken, Usage,
 };
 use crate::db::DbError;
 use async_trait::async_trait;
@@ -33,6 +33,8 @@ pub trait Executions: Send + Sync {
         after: Option<ExecutionId>,
         limit: u32,
     ) -> Result<Vec<Execution>, DbError>;
+    /// The tenant's execution `id` with what a drive needs to pick it up again, in one read.
+    async fn resume_facts(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<ResumeFacts>, DbError>;
     /// The tenant's executions with status `running`.
     async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError>;
     /// Records a control request (`pause`, `cancel`) on a running execution; false if none.
@@ -43,10 +45,6 @@ pub trait Executions: Send + Sync {
     async fn mark_seen(&self, id: ExecutionId, control: &str, owner: &str) -> Result<(), DbError>;
     /// Which process saw the pending request of the tenant's execution, if one did.
     async fn control_seen_by(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<String>, DbError>;
-    /// The pending control request of `id`.
-    async fn control(&self, id: ExecutionId) -> Result<Option<String>, DbError>;
-    /// The stored breakpoints of `id`.
-    async fn breakpoints(&self, id: ExecutionId) -> Result<serde_json::Value, DbError>;
 }
 
 /// Leases of executions: who drives each, until when, under which fencing token (see the
@@ -119,8 +117,6 @@ pub trait Checkpoints: Send + Sync {
         tenant: TenantId,
         id: CheckpointId,
     ) -> Result<Option<Option<Timestamp>>, DbError>;
-    /// Nodes done and nodes begun in an execution.
-    async fn progress(&self, tenant: TenantId, execution: ExecutionId) -> Result<(u32, u32), DbError>;
 }
 
 /// Node attempts.

@@ -17,7 +17,8 @@ pub use aggregates::{
 };
 pub use rows::{
     Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DURATION_BUCKETS, DeliveryFilter, DeliveryRow,
-    DeliveryStatus, ExperimentRecord, ListFilter, Settled, SinkCounts, Snapshot, Swept, Taken, Usage,
+    DeliveryStatus, ExperimentRecord, ListFilter, ResumeFacts, Settled, SinkCounts, Snapshot, Swept, Taken,
+    Usage,
 };
 
 use super::DbError;
@@ -66,6 +67,8 @@ pub enum Write {
         error: Option<String>,
         /// When.
         at: Timestamp,
+        /// The lease's fence, in the same statement (see [`Write::Fence`]).
+        fence: Option<u64>,
     },
     /// An execution rolled back: paused, its requests and error cleared, at `cursor`.
     RolledBack {
@@ -78,6 +81,9 @@ pub enum Write {
     },
     /// The lease (and pending control request) of an execution given back.
     Release(ExecutionId),
+    /// Wakes the workers listening for work once the unit commits (PostgreSQL's `NOTIFY`,
+    /// delivered at commit and merged within a transaction; nothing on SQLite).
+    Wake,
     /// The lease's fence: the unit fails unless the lease is still held under `token`.
     Fence {
         /// Which execution.

@@ -109,6 +109,23 @@ pub enum DeliveryStatus {
 }
 wtb_core::model::text_enum!(DeliveryStatus, "delivery status", { Pending => "pending", Delivered => "delivered", Dead => "dead" });
 
+/// What a drive needs to pick an execution up again (`Executions::resume_facts`).
+#[derive(Clone, Debug)]
+pub struct ResumeFacts {
+    /// The execution row.
+    pub execution: wtb_core::model::Execution,
+    /// The stored breakpoints (`{"before": [..], "after": [..]}`).
+    pub breakpoints: serde_json::Value,
+    /// The pending control request, if any.
+    pub control: Option<String>,
+    /// The highest checkpoint seq.
+    pub checkpoint_seq: u32,
+    /// Live entry checkpoints (node activations so far).
+    pub entries: u32,
+    /// The highest outbox event seq.
+    pub event_seq: u32,
+}
+
 /// An execution a worker claimed: whose, which, and the fencing token its commits carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Taken {

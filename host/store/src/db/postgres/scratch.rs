@@ -49,3 +49,19 @@ pub async fn database_size(url: &str) -> Result<u64, DbError> {
     c.close().await?;
     Ok(u64::try_from(size).unwrap_or(0))
 }
+
+/// The server's cumulative counters a benchmark divides by its work: transactions committed
+/// in the database of `url`, and WAL flushes to disk server-wide (`pg_stat_wal`). Read after
+/// the measured processes closed their sessions, whose statistics are flushed at exit.
+pub async fn commit_counters(url: &str) -> Result<(i64, i64), DbError> {
+    let options = PgConnectOptions::from_str(url).map_err(connect_error(url))?;
+    let mut c = options.connect().await.map_err(connect_error(url))?;
+    let conn = &mut Conn::Postgres(&mut c);
+    query("SELECT pg_stat_clear_snapshot()::text").execute(conn).await?;
+    let commits: i64 = query("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        .scalar(conn)
+        .await?;
+    let flushes: i64 = query("SELECT wal_sync FROM pg_stat_wal").scalar(conn).await?;
+    c.close().await?;
+    Ok((commits, flushes))
+}

@@ -180,22 +180,3 @@ pub(super) fn parse_ids(column: &'static str, text: &str) -> Result<Vec<Checkpoi
         serde_json::from_str(text).map_err(|e| DbError::Corrupt { what: column, detail: e.to_string() })?;
     Ok(uuids.into_iter().map(CheckpointId::from_uuid).collect())
 }
-
-/// The highest seq (superseded checkpoints included: history only grows) and the number of
-/// live entry checkpoints (node attempts counted against `max_steps`) of an execution.
-pub async fn progress(
-    db: &mut Conn<'_>,
-    tenant: TenantId,
-    execution: ExecutionId,
-) -> Result<(u32, u32), DbError> {
-    let (seq, entries): (i64, i64) =
-        query(format!("SELECT COALESCE(MAX(seq), 0), CAST(COALESCE(SUM(CASE WHEN kind = 'entry' AND superseded_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) FROM checkpoints WHERE execution_id = ? AND {OWNED}"))
-            .bind(execution.uuid())
-            .bind(tenant.uuid())
-            .fetch_one(db)
-            .await?;
-    let range = |v: i64| {
-        u32::try_from(v).map_err(|_| DbError::Corrupt { what: "checkpoint seq", detail: v.to_string() })
-    };
-    Ok((range(seq)?, range(entries)?))
-}

@@ -10,7 +10,7 @@ use crate::db::DbError;
 use crate::db::port::{UnitOfWork, Write};
 
 /// The unit's statements, in its order, as one batch for the writer.
-pub fn compile(work: UnitOfWork) -> Result<Batch, DbError> {
+pub fn compile(work: UnitOfWork, dialect: super::Dialect) -> Result<Batch, DbError> {
     let mut batch = Batch::new();
     for write in work.into_writes() {
         let b = &mut batch;
@@ -32,14 +32,20 @@ pub fn compile(work: UnitOfWork) -> Result<Batch, DbError> {
                 });
                 execution::insert_into(b, e, driven.as_ref());
             }
-            Write::Progress { execution: id, status, cursor, error, at } => {
-                execution::set_progress_into(b, *id, *status, cursor.as_deref(), error.as_deref(), *at)
+            Write::Progress { execution: id, status, cursor, error, at, fence } => {
+                let progress = execution::Progress {
+                    status: *status,
+                    cursor: cursor.as_deref(),
+                    error: error.as_deref(),
+                };
+                execution::set_progress_into(b, *id, &progress, *at, *fence)
             }
             Write::RolledBack { execution: id, cursor, at } => {
                 execution::rolled_back_into(b, *id, cursor.as_deref(), *at)
             }
             Write::Release(id) => lease::release_into(b, *id),
             Write::Fence { execution: id, token } => lease::fence_into(b, *id, *token),
+            Write::Wake => lease::wake_into(b, dialect),
             Write::Arrive(id, a) => join::insert_into(b, *id, a),
             Write::Consume(id, a, consumed) => join::set_consumed_into(b, *id, a, *consumed),
             Write::Depart(id, a) => join::delete_into(b, *id, a),

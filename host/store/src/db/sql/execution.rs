@@ -10,7 +10,7 @@ use wtb_core::model::{
     CheckpointId, Execution, ExecutionId, ExecutionStatus, TenantId, Timestamp, WorkflowId,
 };
 
-const COLUMNS: &str = "id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at";
+pub(super) const COLUMNS: &str = "id, tenant_id, workflow_id, status, cursor, parent_checkpoint_id, parent_execution_id, variant, environment, error, created_at, updated_at";
 
 /// Inserts a new execution.
 pub async fn insert(db: &mut Conn<'_>, e: &Execution) -> Result<(), DbError> {
@@ -63,32 +63,51 @@ pub fn insert_into(batch: &mut Batch, e: &Execution, driven: Option<&Driven<'_>>
     }
 }
 
-/// Moves an execution on: the nodes left open (`cursor`), the time, and — when `status` is
-/// given — its status and (on failure) why; a status other than `running` also releases the
-/// lease and clears pending requests. A running drive leaves the status out: the row already
-/// says `running`, and rewriting it would update the status index at every boundary.
+/// Where an execution stands after a unit: the nodes left open, and — when `status` is given
+/// — its new status and (on failure or pause) why.
+pub struct Progress<'a> {
+    /// The new status, if it changes.
+    pub status: Option<ExecutionStatus>,
+    /// The open nodes, as stored.
+    pub cursor: Option<&'a str>,
+    /// Why it failed or paused.
+    pub error: Option<&'a str>,
+}
+
+/// Moves an execution on: the nodes left open, the time, and — when `status` is given — its
+/// status and (on failure) why; a status other than `running` also releases the lease and
+/// clears pending requests. A running drive leaves the status out: the row already says
+/// `running`, and rewriting it would update the status index at every boundary. With
+/// `fence`, the same statement is the lease's fence (`lease::fence_into`): one row version
+/// per exit, not two.
 pub fn set_progress_into(
     batch: &mut Batch,
     id: ExecutionId,
-    status: Option<ExecutionStatus>,
-    cursor: Option<&str>,
-    error: Option<&str>,
+    p: &Progress<'_>,
     now: Timestamp,
+    fence: Option<u64>,
 ) {
-    let sql = match status {
-        None => "UPDATE executions SET cursor = ?, error = ?, updated_at = ? WHERE id = ?",
-        Some(ExecutionStatus::Running) => {
-            "UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ? WHERE id = ?"
-        }
-        Some(_) => {
-            "UPDATE executions SET status = ?, cursor = ?, error = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL, control = NULL, control_seen_by = NULL WHERE id = ?"
-        }
-    };
-    batch.statement(sql);
-    if let Some(status) = status {
+    let mut sql = String::from("UPDATE executions SET ");
+    if p.status.is_some() {
+        sql.push_str("status = ?, ");
+    }
+    sql.push_str("cursor = ?, error = ?, updated_at = ?");
+    if fence.is_some() {
+        sql.push_str(", lease_epoch = ?");
+    }
+    if p.status.is_some_and(|s| s != ExecutionStatus::Running) {
+        sql.push_str(", lease_owner = NULL, lease_until = NULL, control = NULL, control_seen_by = NULL");
+    }
+    sql.push_str(" WHERE id = ?");
+    batch.statement(&sql);
+    if let Some(status) = p.status {
         batch.bind(status.as_str());
     }
-    batch.bind(cursor.map(str::to_owned)).bind(error.map(str::to_owned)).bind(now.micros()).bind(id.uuid());
+    batch.bind(p.cursor.map(str::to_owned)).bind(p.error.map(str::to_owned)).bind(now.micros());
+    if let Some(token) = fence {
+        batch.bind(token as i64);
+    }
+    batch.bind(id.uuid());
 }
 
 /// The tenant's execution with `id`; `None` for another tenant's (no existence leak).
@@ -163,7 +182,7 @@ pub fn rolled_back_into(batch: &mut Batch, id: ExecutionId, cursor: Option<&str>
 
 /// An `executions` row as stored (the columns of [`COLUMNS`]).
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(super) struct Row {
     id: Uuid,
     tenant_id: Uuid,
     workflow_id: Uuid,
@@ -260,20 +279,6 @@ pub async fn control_seen_by(
             .fetch_optional(db)
             .await?;
     Ok(row.and_then(|(s,)| s))
-}
-
-/// The pending request of one execution.
-pub async fn control(db: &mut Conn<'_>, id: ExecutionId) -> Result<Option<String>, DbError> {
-    let row: Option<(Option<String>,)> =
-        query("SELECT control FROM executions WHERE id = ?").bind(id.uuid()).fetch_optional(db).await?;
-    Ok(row.and_then(|(c,)| c))
-}
-
-/// The stored breakpoints.
-pub async fn breakpoints(db: &mut Conn<'_>, id: ExecutionId) -> Result<serde_json::Value, DbError> {
-    let (text,): (String,) =
-        query("SELECT breakpoints FROM executions WHERE id = ?").bind(id.uuid()).fetch_one(db).await?;
-    serde_json::from_str(&text).map_err(|e| DbError::Corrupt { what: "breakpoints", detail: e.to_string() })
 }
 
 /// Running executions of a tenant (candidates for a resume after a crash), oldest first.

@@ -102,8 +102,8 @@ pub fn committed(kept: Vec<Kept>) {
 /// The job a submission becomes: its unit compiled to one batch. A unit that does not
 /// compile is answered at once, and its chain poisoned (its later units must not commit
 /// without it).
-pub fn job_of(s: crate::db::port::Submission) -> Option<Job> {
-    match super::compile(s.work) {
+pub fn job_of(s: crate::db::port::Submission, dialect: super::Dialect) -> Option<Job> {
+    match super::compile(s.work, dialect) {
         Ok(batch) => {
             Some(Job { batch, roll_back: s.roll_back, exit: s.exit, poisoned: s.poisoned, reply: s.reply })
         }

@@ -44,7 +44,7 @@ pub async fn claim(
 }
 
 /// Takes up to `limit` runnable executions (running, and unleased or with an expired lease)
-/// for `owner`, oldest progress first. On PostgreSQL, rows another claimer is taking are
+/// for `owner`, oldest first. On PostgreSQL, rows another claimer is taking are
 /// skipped (`FOR UPDATE SKIP LOCKED`), so workers never wait on each other.
 pub async fn claim_runnable(
     pool: &Pool,
@@ -62,7 +62,7 @@ pub async fn claim_runnable(
     let candidates: Vec<(uuid::Uuid, uuid::Uuid, Option<String>)> = query(format!(
         "SELECT id, tenant_id, lease_owner FROM executions
          WHERE status = 'running' AND (lease_owner IS NULL OR lease_until < ?)
-         ORDER BY updated_at LIMIT ?{lock}"
+         ORDER BY id LIMIT ?{lock}"
     ))
     .bind(now.micros())
     .bind(i64::from(limit))
@@ -136,6 +136,13 @@ pub async fn wake(db: &mut Conn<'_>) -> Result<(), DbError> {
         query("SELECT pg_notify(?, '')::text").bind(WORK_CHANNEL).execute(db).await?;
     }
     Ok(())
+}
+
+/// [`wake`], inside a unit: the notification goes out when the unit commits.
+pub fn wake_into(batch: &mut Batch, dialect: Dialect) {
+    if dialect == Dialect::Postgres {
+        batch.statement("SELECT pg_notify(?, '')::text").bind(WORK_CHANNEL);
+    }
 }
 
 /// Drops the lease and any pending request (the execution paused or ended, or its driver

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod outbox;
 mod params;
 mod reads;
+pub mod resume;
 pub mod retention;
 pub mod tenant;
 pub mod workflow;
@@ -42,12 +43,13 @@ use sqlx::{PgPool, SqlitePool};
 
 /// What the two SQL backends' [`Database`](crate::db::Database) implementations share: the
 /// aggregate accessors, each handing out the backend's [`Reads`] (the field `$reads`), the
-/// submission of a unit to the backend's writer (the field `$committer`). (`metrics` stays in
+/// submission of a unit to the backend's writer (the field `$committer`, its statements
+/// compiled for `$dialect`). (`metrics` stays in
 /// each impl: `async_trait` does not see into a macro.)
 macro_rules! shared_database_parts {
-    ($reads:ident, $committer:ident) => {
+    ($reads:ident, $committer:ident, $dialect:expr) => {
         fn submit(&self, s: $crate::db::port::Submission) {
-            if let Some(job) = $crate::db::sql::group::job_of(s) {
+            if let Some(job) = $crate::db::sql::group::job_of(s, $dialect) {
                 self.$committer.submit(job);
             }
         }

@@ -52,6 +52,13 @@ impl Executions for Reads {
     ) -> Result<Vec<Execution>, DbError> {
         execution::list(&mut self.pool.acquire().await?.conn(), tenant, filter, after, limit).await
     }
+    async fn resume_facts(
+        &self,
+        tenant: TenantId,
+        id: ExecutionId,
+    ) -> Result<Option<crate::db::port::ResumeFacts>, DbError> {
+        super::resume::resume_facts(&mut self.pool.acquire().await?.conn(), tenant, id).await
+    }
     async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError> {
         execution::list_running(&mut self.pool.acquire().await?.conn(), tenant).await
     }
@@ -66,12 +73,6 @@ impl Executions for Reads {
     }
     async fn control_seen_by(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<String>, DbError> {
         execution::control_seen_by(&mut self.pool.acquire().await?.conn(), tenant, id).await
-    }
-    async fn control(&self, id: ExecutionId) -> Result<Option<String>, DbError> {
-        execution::control(&mut self.pool.acquire().await?.conn(), id).await
-    }
-    async fn breakpoints(&self, id: ExecutionId) -> Result<serde_json::Value, DbError> {
-        execution::breakpoints(&mut self.pool.acquire().await?.conn(), id).await
     }
 }
 
@@ -103,9 +104,6 @@ impl Checkpoints for Reads {
         id: CheckpointId,
     ) -> Result<Option<Option<Timestamp>>, DbError> {
         checkpoint::superseded_at(&mut self.pool.acquire().await?.conn(), tenant, id).await
-    }
-    async fn progress(&self, tenant: TenantId, execution: ExecutionId) -> Result<(u32, u32), DbError> {
-        checkpoint::progress(&mut self.pool.acquire().await?.conn(), tenant, execution).await
     }
 }
 

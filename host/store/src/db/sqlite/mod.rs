@@ -43,7 +43,7 @@ impl Sqlite {
 
 #[async_trait::async_trait]
 impl Database for Sqlite {
-    crate::db::sql::shared_database_parts!(reads, committer);
+    crate::db::sql::shared_database_parts!(reads, committer, crate::db::sql::Dialect::Sqlite);
 
     async fn metrics(&self) -> Result<super::Snapshot, DbError> {
         crate::db::sql::metrics::snapshot(self.reads.pool()).await
