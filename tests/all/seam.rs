@@ -178,9 +178,10 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
                 assert_eq!(db.leases().lease(e.id).await.unwrap(), Some(("me".into(), t(100))));
                 let facts = db.executions().resume_facts(s.tenant, e.id).await.unwrap().unwrap();
                 assert_eq!(facts.breakpoints, json!({ "before": ["a"] }));
+                // The whole start unit is written: its entry checkpoint and event count.
                 assert_eq!(
                     (facts.checkpoint_seq, facts.entries, facts.event_seq, facts.control),
-                    (0, 0, 0, None)
+                    (1, 1, 1, None)
                 );
             }
             Write::Checkpoint(c) => {
