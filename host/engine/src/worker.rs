@@ -87,10 +87,13 @@ fn backoff(poll: Duration, failures: u32) -> Duration {
 /// The longest wait between claims after failures.
 const MOST_BACKOFF: Duration = Duration::from_secs(30);
 
+/// A drive's task's answer: what it claimed, and how the drive ended.
+type Driven = (Taken, Result<RunSummary, ExecError>);
+
 /// Claims and drives executions until `stop` turns true; then gives back what it holds.
 pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receiver<bool>) -> WorkerReport {
     let mut report = WorkerReport::default();
-    let mut running: JoinSet<(Taken, Result<RunSummary, ExecError>)> = JoinSet::new();
+    let mut running: JoinSet<Driven> = JoinSet::new();
     let mut signals: Option<Box<dyn WorkSignals>> = None;
     // Leases of drives that failed on a host error, to give back (retried until it works).
     let mut to_give_back: Vec<Taken> = Vec::new();
@@ -100,8 +103,9 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     let concurrency = opts.concurrency.max(1);
     // Failed drives in a row, and when claiming may start again.
     let (mut failures, mut claim_after) = (0u32, tokio::time::Instant::now());
-    // Claims come in batches of `batch` as slots free up while the last claim found as much
-    // work as it asked for; otherwise only when woken (a notification, the poll timer).
+    // Claims come in batches of at least `batch` (an idle worker claims whatever there is):
+    // as slots free up while the last claim found as much work as it asked for, otherwise
+    // when woken (a notification, the poll timer).
     let batch = (concurrency / 8).max(1);
     let (mut woken, mut maybe_more, mut timer_fired) = (true, false, true);
     while !*stop.borrow() {
@@ -116,7 +120,8 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
         }
         give_back(host, &mut to_give_back).await;
         let free = concurrency.saturating_sub(running.len());
-        let due = woken || (maybe_more && free >= batch);
+        // A batch's worth of room, or an idle worker woken up.
+        let due = ((woken || maybe_more) && free >= batch) || (woken && running.is_empty());
         if free > 0 && due && tokio::time::Instant::now() >= claim_after {
             // The dead processes' leases are looked for at the poll period, not per claim.
             let claimed = claim(host, free as u32, std::mem::take(&mut timer_fired)).await;
@@ -220,7 +225,7 @@ fn finished(
     report: &mut WorkerReport,
     to_give_back: &mut Vec<Taken>,
     tasks: &mut HashMap<tokio::task::Id, Taken>,
-    done: Result<(tokio::task::Id, (Taken, Result<RunSummary, ExecError>)), tokio::task::JoinError>,
+    done: Result<(tokio::task::Id, Driven), tokio::task::JoinError>,
 ) -> bool {
     let id = match &done {
         Ok((id, _)) => *id,

@@ -116,7 +116,7 @@ impl Executor {
             if exec.status != ExecutionStatus::Running {
                 return Err(ExecError::InvalidState(format!("execution {} is {}", exec.id, exec.status)));
             }
-            Ok((self.check_quotas(false).await?, facts))
+            Ok((self.check_quotas_of(facts.tenant.clone(), false).await?, facts))
         }
         .await;
         match prepared {

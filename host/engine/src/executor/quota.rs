@@ -94,6 +94,16 @@ impl Executor {
             .get_one(self.tenant)
             .await?
             .ok_or(DbError::Corrupt { what: "tenant", detail: self.tenant.to_string() })?;
+        self.check_quotas_of(tenant, starting).await
+    }
+
+    /// [`Executor::check_quotas`] with the tenant's row already read (a resume reads it
+    /// with the execution).
+    pub(crate) async fn check_quotas_of(
+        &self,
+        tenant: wtb_core::model::Tenant,
+        starting: bool,
+    ) -> Result<QuotaWatch, ExecError> {
         if tenant.quotas == Quotas::default() {
             return Ok(QuotaWatch::default());
         }

@@ -166,7 +166,12 @@ impl Executor {
                 delay: Duration::ZERO,
             });
         }
-        for arrival in self.db.joins().list_for_execution(self.tenant, id).await? {
+        // Arrivals come from exits: an execution with only its first checkpoint has none.
+        let arrivals = match facts.checkpoint_seq > 1 {
+            true => self.db.joins().list_for_execution(self.tenant, id).await?,
+            false => Vec::new(),
+        };
+        for arrival in arrivals {
             let (cp, commit) = self.stored_checkpoint(arrival.checkpoint, "arrival checkpoint").await?;
             drive.waiting.entry(arrival.edge as usize).or_default().push_back(Branch {
                 arrival,

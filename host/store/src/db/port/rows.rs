@@ -124,6 +124,8 @@ pub struct ResumeFacts {
     pub entries: u32,
     /// The highest outbox event seq.
     pub event_seq: u32,
+    /// The execution's tenant, with its quotas.
+    pub tenant: wtb_core::model::Tenant,
 }
 
 /// An execution a worker claimed: whose, which, and the fencing token its commits carry.

@@ -184,7 +184,7 @@ pub fn rolled_back_into(batch: &mut Batch, id: ExecutionId, cursor: Option<&str>
 #[derive(sqlx::FromRow)]
 pub(super) struct Row {
     id: Uuid,
-    tenant_id: Uuid,
+    pub(super) tenant_id: Uuid,
     workflow_id: Uuid,
     status: String,
     cursor: Option<String>,

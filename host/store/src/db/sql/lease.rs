@@ -68,17 +68,22 @@ pub async fn claim_runnable(
     .bind(i64::from(limit))
     .fetch_all(db)
     .await?;
+    if candidates.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    // One statement for the batch: each row's new token comes back with its id.
+    let mut update = query(
+        "UPDATE executions SET lease_owner = ?, lease_until = ?, lease_epoch = lease_epoch + 1 WHERE id IN (",
+    )
+    .bind(owner.to_owned())
+    .bind(until.micros());
+    update.push_list(candidates.iter().map(|(id, _, _)| *id)).push(") RETURNING id, lease_epoch");
+    let tokens: std::collections::HashMap<uuid::Uuid, i64> =
+        update.fetch_all::<(uuid::Uuid, i64)>(db).await?.into_iter().collect();
     let mut taken = Vec::with_capacity(candidates.len());
     for (id, tenant, previous) in candidates {
-        let (token,): (i64,) = query(
-            "UPDATE executions SET lease_owner = ?, lease_until = ?, lease_epoch = lease_epoch + 1
-             WHERE id = ? RETURNING lease_epoch",
-        )
-        .bind(owner.to_owned())
-        .bind(until.micros())
-        .bind(id)
-        .fetch_one(db)
-        .await?;
+        let token = *tokens.get(&id).ok_or(DbError::Corrupt { what: "claim", detail: id.to_string() })?;
         taken.push(Taken {
             tenant: TenantId::from_uuid(tenant),
             execution: ExecutionId::from_uuid(id),

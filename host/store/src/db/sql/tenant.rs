@@ -67,14 +67,14 @@ pub async fn list(db: &mut Conn<'_>) -> Result<Vec<Tenant>, DbError> {
 
 /// A `tenants` row as stored.
 #[derive(sqlx::FromRow)]
-struct Row {
-    id: uuid::Uuid,
-    name: String,
-    created_at: i64,
-    max_concurrent: Option<i64>,
-    max_stored_bytes: Option<i64>,
-    max_nodes_per_hour: Option<i64>,
-    max_running_attempts: Option<i64>,
+pub(super) struct Row {
+    pub(super) id: uuid::Uuid,
+    pub(super) name: String,
+    pub(super) created_at: i64,
+    pub(super) max_concurrent: Option<i64>,
+    pub(super) max_stored_bytes: Option<i64>,
+    pub(super) max_nodes_per_hour: Option<i64>,
+    pub(super) max_running_attempts: Option<i64>,
 }
 
 impl TryFrom<Row> for Tenant {
