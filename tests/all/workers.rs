@@ -113,6 +113,9 @@ async fn handed_off_executions_run_on_a_worker_and_a_stopped_worker_gives_them_b
             // Stopping: the worker lets `b` commit (the gate opens), launches nothing more,
             // and gives the executions back, still running.
             stop_first.send(true).unwrap();
+            // What the worker does on stopping, done here before the gate opens, so that no
+            // drive can launch `c` before its request arrived.
+            exec.yield_drives();
             gate.open();
             ids
         };

@@ -166,6 +166,8 @@ impl<'a> Drive<'a> {
             self.issue(tx);
         }
         loop {
+            // A request that arrived with an attempt's end is seen before anything launches.
+            self.take_request();
             while self.stop.is_none() && self.running.len() < self.parallelism {
                 let Some(task) = self.ready.pop_front() else { break };
                 let node = self.wf.manifest.graph.name(task.node).to_owned();
