@@ -12,7 +12,7 @@ use wtb::worker::{WorkerOptions, work};
 use wtb_tests::Harness;
 
 /// The (live) checkpoints' nodes, in order, and how many `node.completed` events there are.
-async fn record(exec: &Executor, id: ExecutionId) -> (Vec<String>, usize) {
+pub(super) async fn record(exec: &Executor, id: ExecutionId) -> (Vec<String>, usize) {
     let report = exec.inspect().describe(id).await.unwrap();
     let nodes = report.checkpoints.iter().map(|c| c.checkpoint.node.clone()).collect();
     let (_, events) = exec.inspect().events_after(id, 0).await.unwrap();

@@ -3,6 +3,7 @@
 //! executions run: every execution completes, every node's update, files and events once,
 //! `fsck` clean before and after `gc orphans`.
 
+use super::workers::record;
 use std::collections::{BTreeSet, HashMap};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -112,15 +113,19 @@ async fn until(
     panic!("never reached: {what}; last seen {:?}", holders(exec).await);
 }
 
-/// Whether every execution of `ids` is at `node` (its entry checkpoint recorded).
-async fn all_at(exec: &Executor, ids: &[ExecutionId], node: &str) -> bool {
-    for id in ids {
-        let report = exec.inspect().describe(*id).await.unwrap();
-        if !report.checkpoints.iter().any(|c| c.checkpoint.node == node) {
-            return false;
+/// Barrier: waits until every execution of `ids` is at `node` (its entry checkpoint recorded).
+async fn wait_all_at(exec: &Executor, ids: &[ExecutionId], node: &str) {
+    'poll: for _ in 0..3000 {
+        for id in ids {
+            let report = exec.inspect().describe(*id).await.unwrap();
+            if !report.checkpoints.iter().any(|c| c.checkpoint.node == node) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue 'poll;
+            }
         }
+        return;
     }
-    true
+    panic!("not every execution of {ids:?} reached `{node}`");
 }
 
 /// Waits for `child`; if it failed, panics with the logs of every machine.
@@ -195,13 +200,7 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
     })
     .await;
     let cell_ids: Vec<ExecutionId> = held.keys().copied().collect();
-    for _ in 0..3000 {
-        if all_at(&observer, &cell_ids, "b").await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(all_at(&observer, &cell_ids, "b").await, "the cells reached `b`");
+    wait_all_at(&observer, &cell_ids, "b").await;
 
     // Twice: SIGKILL a worker mid-node (its cell waits at the gate inside `b`); a worker
     // started on the same machine takes the cell over and runs `b` again from its entry.
@@ -245,14 +244,14 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
     assert_eq!(executions.len(), 5, "three cells and two runs");
     for e in &executions {
         assert_eq!(e.status, ExecutionStatus::Completed, "{e:?}");
-        let report = observer.inspect().describe(e.id).await.unwrap();
-        let nodes: Vec<&str> = report.checkpoints.iter().map(|c| c.checkpoint.node.as_str()).collect();
+        let (nodes, completed) = record(&observer, e.id).await;
         assert_eq!(nodes, ["a", "a", "b", "b", "c", "c"], "each node's entry and exit once: {}", e.id);
+        assert_eq!(completed, 3, "each node's event once: {}", e.id);
         let (_, events) = observer.inspect().events_after(e.id, 0).await.unwrap();
         let count = |kind: &str| events.iter().filter(|ev| ev.kind == kind).count();
-        assert_eq!(count("node.completed"), 3, "each node's event once: {}", e.id);
         let wrote = usize::from(matches!(e.variant.as_deref(), None | Some("base")));
         assert_eq!(count("guest.probe.wrote"), wrote, "the guest's event once: {}", e.id);
+        let report = observer.inspect().describe(e.id).await.unwrap();
         let last = report.checkpoints.last().unwrap();
         assert!(last.files.contains_key("c.txt") && last.files.contains_key("gate.txt"), "{e:?}");
     }
@@ -331,13 +330,7 @@ async fn workers_ride_out_a_database_restart() {
     })
     .await;
     let ids: Vec<ExecutionId> = held.keys().copied().collect();
-    for _ in 0..3000 {
-        if all_at(&observer, &ids, "b").await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(all_at(&observer, &ids, "b").await, "all four reached `b`");
+    wait_all_at(&observer, &ids, "b").await;
     observer.close().await;
     tokio::task::block_in_place(|| server.restart()).unwrap();
     gate.open();
@@ -346,12 +339,10 @@ async fn workers_ride_out_a_database_restart() {
     }
     let observer = looking.executor().await;
     for id in ids {
-        let report = observer.inspect().describe(id).await.unwrap();
-        assert_eq!(report.execution.status, ExecutionStatus::Completed);
-        let nodes: Vec<&str> = report.checkpoints.iter().map(|c| c.checkpoint.node.as_str()).collect();
+        assert_eq!(observer.status(id).await.unwrap(), ExecutionStatus::Completed);
+        let (nodes, completed) = record(&observer, id).await;
         assert_eq!(nodes, ["a", "a", "b", "b", "c", "c"], "each node's entry and exit once: {id}");
-        let (_, events) = observer.inspect().events_after(id, 0).await.unwrap();
-        assert_eq!(events.iter().filter(|e| e.kind == "node.completed").count(), 3, "{id}");
+        assert_eq!(completed, 3, "each node's event once: {id}");
     }
     for mut w in workers {
         w.term();
