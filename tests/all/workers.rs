@@ -6,7 +6,7 @@
 use serde_json::{Map, json};
 use std::time::Duration;
 use tokio::sync::watch;
-use wtb::executor::{ExecError, Executor};
+use wtb::executor::{Breakpoints, ExecError, Executor, RunOptions};
 use wtb::model::{ExecutionId, ExecutionStatus};
 use wtb::worker::{WorkerOptions, work};
 use wtb_tests::Harness;
@@ -188,6 +188,36 @@ async fn a_worker_cut_off_from_its_database_stops_its_guests_before_its_lease_en
     let summary = summary.unwrap();
     assert_eq!(summary.status, ExecutionStatus::Completed, "{:?}", summary.failure);
     assert_eq!((report.claimed, report.errors, report.lost, report.completed), (2, 1, 0, 1), "{report:?}");
+    let (nodes, completed) = record(&exec, id).await;
+    assert_eq!(nodes, ["a", "a", "b", "b", "c", "c"]);
+    assert_eq!(completed, 3);
+}
+
+/// With hand-off, a breakpoint pauses the execution on the worker, and `resume` hands it back
+/// (running, unleased, workers woken): the worker finishes it, each node once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_execution_resumed_with_hand_off_is_finished_by_a_worker() {
+    let h = Harness::new();
+    h.config("[workers]\nhand_off = true\npoll_ms = 50\n").unwrap();
+    let exec = h.executor().await;
+    let gate = h.gate();
+    gate.open();
+    let wf = exec.load_workflow(&three_nodes(&h, &gate)).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let scenario = async {
+        let breakpoints = Breakpoints { after: vec!["a".into()], ..Breakpoints::default() };
+        let opts = RunOptions { breakpoints, ..RunOptions::default() };
+        let paused = exec.run_with(&wf, Map::new(), &opts).await.unwrap();
+        assert_eq!(paused.status, ExecutionStatus::Paused, "{:?}", paused.failure);
+        assert_eq!(exec.database().leases().lease(paused.execution).await.unwrap(), None, "released");
+        let done = exec.resume(paused.execution, 2).await.unwrap();
+        stop.send(true).unwrap();
+        (paused.execution, done)
+    };
+    let opts = WorkerOptions { concurrency: 2, parallelism: 2 };
+    let ((id, done), report) = tokio::join!(scenario, work(&exec, opts, stopped));
+    assert_eq!(done.status, ExecutionStatus::Completed, "{:?}", done.failure);
+    assert_eq!((report.claimed, report.paused, report.completed), (2, 1, 1), "{report:?}");
     let (nodes, completed) = record(&exec, id).await;
     assert_eq!(nodes, ["a", "a", "b", "b", "c", "c"]);
     assert_eq!(completed, 3);

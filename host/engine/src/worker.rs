@@ -110,12 +110,14 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     let (mut woken, mut maybe_more, mut timer_fired) = (true, false, true);
     while !*stop.borrow() {
         if signals.is_none() {
-            signals = match host.database().leases().listen().await {
-                Ok(s) => s,
-                Err(e) => {
+            // Bounded: while the database is away the loop goes on (finished drives, backoff).
+            signals = match tokio::time::timeout(poll, host.database().leases().listen()).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
                     tracing::warn!("listening for work (polling meanwhile): {e}");
                     None
                 }
+                Err(_) => None,
             };
         }
         give_back(host, &mut to_give_back).await;

@@ -45,17 +45,17 @@ impl Executor {
     /// unleased, and the workers woken; then waits for its end.
     pub(crate) async fn hand_back(&self, exec: &Execution, token: u64) -> Result<RunSummary, ExecError> {
         let mut work = UnitOfWork::new();
-        work.push(Write::Fence { execution: exec.id, token });
-        if exec.status != ExecutionStatus::Running {
-            work.push(Write::Progress {
+        work.push(match exec.status {
+            ExecutionStatus::Running => Write::Fence { execution: exec.id, token },
+            _ => Write::Progress {
                 execution: exec.id,
                 status: Some(ExecutionStatus::Running),
                 cursor: exec.cursor.clone(),
                 error: None,
                 at: self.clock.now(),
-                fence: None,
-            });
-        }
+                fence: Some(token),
+            },
+        });
         work.push(Write::Release(exec.id)).push(Write::Wake);
         self.write_alone(work).await?;
         self.await_end(exec.id).await
