@@ -186,7 +186,9 @@ pub async fn wait_final(http: &reqwest::Client, server: &Server, token: &str, id
 }
 
 /// The execution's JSON (`GET /executions/{id}`) once `reached` holds for it: a barrier on
-/// committed state, not a time window. Panics after 20 s, naming `what` it did not do.
+/// committed state, not a time window. Panics after 60 s (generous: the suite runs tests in
+/// parallel on two cores, some starting several `wtb` processes that each compile the probe),
+/// naming `what` it did not do.
 pub async fn wait_until(
     http: &reqwest::Client,
     server: &Server,
@@ -195,7 +197,8 @@ pub async fn wait_until(
     what: &str,
     reached: impl Fn(&Value) -> bool,
 ) -> Value {
-    for _ in 0..400 {
+    let mut last = Value::Null;
+    for _ in 0..1200 {
         let r: Value = http
             .get(server.url(&format!("/executions/{id}")))
             .bearer_auth(token)
@@ -208,9 +211,10 @@ pub async fn wait_until(
         if reached(&r) {
             return r;
         }
+        last = r;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("execution {id} did not {what}");
+    panic!("execution {id} did not {what}; last seen: {}", last["execution"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

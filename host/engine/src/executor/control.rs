@@ -140,12 +140,13 @@ impl Controls {
         clock: &Arc<dyn Clock>,
     ) -> Registration {
         let (tx, rx) = watch::channel(pending.and_then(Control::parse));
-        // The drive's claim just succeeded: the database answers.
-        self.mark_renewed();
         if let Ok(mut drives) = self.drives.lock() {
             drives.insert(id, tx);
         }
         if !self.watching.swap(true, Ordering::SeqCst) {
+            // No lease of this process is older than the claim just made: the clock of their
+            // renewal starts now.
+            self.mark_renewed();
             tokio::spawn(watch_requests(Arc::downgrade(self), db.clone(), clock.clone()));
         }
         Registration { controls: self.clone(), id, requests: rx }
@@ -178,10 +179,9 @@ impl Controls {
 }
 
 async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Database>, clock: Arc<dyn Clock>) {
-    let mut ticks = 0u32;
-    // Renewed six times per lease, so a few missed rounds (a slow database) lose nothing.
-    let renew_every =
-        controls.upgrade().map_or(1, |c| (c.lease.as_micros() / 6 / POLL.as_micros()).max(1) as u32);
+    // Renewed six times per lease, by the clock (not by rounds of this loop, which a loaded
+    // machine stretches), so a few slow or missed rounds lose nothing.
+    let mut last_renewal = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(POLL).await;
         let Some(c) = controls.upgrade() else { return };
@@ -215,8 +215,8 @@ async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Databas
             }
             Err(e) => tracing::warn!("reading pause/cancel requests: {e}"),
         }
-        ticks += 1;
-        if ticks.is_multiple_of(renew_every) {
+        if last_renewal.elapsed() >= c.lease / 6 {
+            last_renewal = tokio::time::Instant::now();
             let renewal = db.leases().renew(&c.owner, c.lease_until(clock.now()));
             match tokio::time::timeout(patience, renewal).await.unwrap_or_else(|_| Err(timed_out())) {
                 Ok(()) => c.mark_renewed(),
