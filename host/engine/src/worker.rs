@@ -8,7 +8,8 @@
 //! lease) can never commit again. It wakes on `LISTEN`/`NOTIFY` (PostgreSQL) and polls every
 //! `[workers] poll_ms` as well, since notifications sent while its connection is down are lost.
 //! Told to stop, it claims nothing more, lets each drive commit the attempts it is running,
-//! and gives the leases back, so other workers continue at once.
+//! and gives the leases back (waking the other workers in the same transaction), so they
+//! continue at once.
 
 use crate::executor::control::owner_is_dead;
 use crate::executor::{ExecError, Executor, RunSummary};
@@ -173,11 +174,6 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
         }
     }
     give_back(host, &mut to_give_back).await;
-    if report.given_back > 0
-        && let Err(e) = host.database().leases().wake().await
-    {
-        tracing::warn!("waking other workers: {e}");
-    }
     report
 }
 

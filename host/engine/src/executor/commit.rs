@@ -29,7 +29,8 @@ pub(crate) struct ExitTx {
     pub(crate) events: Vec<OutboxEvent>,
     /// A new status other than `running` (paused or final), with the failure message.
     pub(crate) end: Option<(ExecutionStatus, Option<String>)>,
-    /// Give the lease back (the execution stays `running`, for another process to claim).
+    /// Give the lease back (the execution stays `running`, for another process to claim) and
+    /// wake the workers.
     pub(crate) release: bool,
 }
 
@@ -73,7 +74,8 @@ impl ExitTx {
             work.push(Write::Events(self.events));
         }
         if self.release {
-            work.push(Write::Release(execution));
+            // Given back: the other workers are woken when it commits.
+            work.push(Write::Release(execution)).push(Write::Wake);
         }
         work
     }

@@ -157,10 +157,6 @@ impl Controls {
         self.drives.lock().map(|d| d.contains_key(&id)).unwrap_or(false)
     }
 
-    fn is_idle(&self) -> bool {
-        self.drives.lock().map(|d| d.is_empty()).unwrap_or(true)
-    }
-
     /// Hands each request to its drive, if it runs here; returns the ones newly taken (to be
     /// marked seen).
     fn deliver<'r>(&self, requests: &'r [(ExecutionId, String, bool)]) -> Vec<(ExecutionId, &'r str)> {
@@ -185,10 +181,10 @@ async fn watch_requests(controls: std::sync::Weak<Controls>, db: Arc<dyn Databas
     loop {
         tokio::time::sleep(POLL).await;
         let Some(c) = controls.upgrade() else { return };
-        if c.is_idle() {
+        if c.driving() == 0 {
             c.watching.store(false, Ordering::SeqCst);
             // A drive registered between the check and the store would have seen `true`.
-            if c.is_idle() || c.watching.swap(true, Ordering::SeqCst) {
+            if c.driving() == 0 || c.watching.swap(true, Ordering::SeqCst) {
                 return;
             }
         }

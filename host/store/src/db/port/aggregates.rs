@@ -78,13 +78,11 @@ pub trait Leases: Send + Sync {
     async fn expire(&self, owner: &str) -> Result<u64, DbError>;
     /// Extends every lease `owner` holds.
     async fn renew(&self, owner: &str, until: Timestamp) -> Result<(), DbError>;
-    /// Wakes the workers listening for work (PostgreSQL's `NOTIFY`; nothing on SQLite).
-    async fn wake(&self) -> Result<(), DbError>;
     /// A stream of wake-ups for a worker, or `None` where the backend has none (SQLite: poll).
     async fn listen(&self) -> Result<Option<Box<dyn WorkSignals>>, DbError>;
 }
 
-/// Wake-ups from [`Leases::wake`], as a worker receives them.
+/// Wake-ups from units with [`Write::Wake`](super::Write::Wake), as a worker receives them.
 #[async_trait]
 pub trait WorkSignals: Send {
     /// Waits for the next wake-up. An error means the connection was lost; the next call

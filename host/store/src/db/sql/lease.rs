@@ -135,15 +135,9 @@ pub async fn renew(db: &mut Conn<'_>, owner: &str, until: Timestamp) -> Result<(
     Ok(())
 }
 
-/// Tells listening workers that there is work (PostgreSQL; SQLite workers poll).
-pub async fn wake(db: &mut Conn<'_>) -> Result<(), DbError> {
-    if db.dialect() == Dialect::Postgres {
-        query("SELECT pg_notify(?, '')::text").bind(WORK_CHANNEL).execute(db).await?;
-    }
-    Ok(())
-}
-
-/// [`wake`], inside a unit: the notification goes out when the unit commits.
+/// Tells listening workers that there is work, inside a unit: PostgreSQL delivers the
+/// notification when the unit commits (and merges repeats within a transaction); SQLite
+/// workers poll.
 pub fn wake_into(batch: &mut Batch, dialect: Dialect) {
     if dialect == Dialect::Postgres {
         batch.statement("SELECT pg_notify(?, '')::text").bind(WORK_CHANNEL);
@@ -200,9 +194,6 @@ impl Leases for super::reads::Reads {
     }
     async fn renew(&self, owner: &str, until: Timestamp) -> Result<(), DbError> {
         renew(&mut self.pool().acquire().await?.conn(), owner, until).await
-    }
-    async fn wake(&self) -> Result<(), DbError> {
-        wake(&mut self.pool().acquire().await?.conn()).await
     }
     async fn listen(&self) -> Result<Option<Box<dyn WorkSignals>>, DbError> {
         let Pool::Postgres(pool) = self.pool() else { return Ok(None) };
