@@ -224,10 +224,10 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
     }
     browser.wait("#timeline").await;
 
-    // Resume the paused one with its button; it completes in the server.
+    // Resume the paused one with its button; it completes in the server. (Wait for *its* view:
+    // the fork's, still on screen while the page loads the next, has a Resume button too.)
     browser.go(&server.url(&format!("/#/executions/{paused}"))).await;
-    browser.wait("#timeline").await;
-    browser.click(&browser.wait("[data-do=resume]").await).await;
+    browser.click(&browser.wait(&format!("[data-execution='{paused}'] [data-do=resume]")).await).await;
     let http = reqwest::Client::new();
     let done = super::api_admin::wait_final(&http, &server, &alpha, &paused).await;
     assert_eq!(done["execution"]["status"], "completed");
