@@ -52,7 +52,7 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
     };
     let mut batch = Batch::new();
     sql::blob::insert_into(&mut batch, &a);
-    sql::checkpoint::insert_into(&mut batch, &orphan);
+    sql::checkpoint::insert_into(&mut batch, std::slice::from_ref(&orphan));
     sql::blob::insert_into(&mut batch, &b);
     let err = in_transaction(&pool, batch, true).await.unwrap_err();
     assert!(matches!(err, DbError::Sqlx(_)), "{err}");

@@ -24,6 +24,7 @@ mod node_run;
 mod objects;
 mod outbox;
 mod outbox_processes;
+mod pickup;
 mod polyglot;
 mod postgres;
 mod props;

@@ -218,7 +218,7 @@ async fn round_trip(w: &Writer, pool: &sql::Pool) {
         parents: vec![CheckpointId::from_uuid(id())],
         created_at: t(9),
     };
-    w.write(|x| sql::checkpoint::insert_into(x, &checkpoint)).await;
+    w.write(|x| sql::checkpoint::insert_into(x, std::slice::from_ref(&checkpoint))).await;
     assert_eq!(sql::checkpoint::get_one(conn, tid, checkpoint.id).await.unwrap(), Some(checkpoint.clone()));
 
     for status in [

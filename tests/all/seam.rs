@@ -13,7 +13,7 @@ use wtb::db::{
 use wtb::model::*;
 use wtb_tests::services::Backend;
 
-fn id() -> Uuid {
+pub(crate) fn id() -> Uuid {
     use wtb::clock::IdGen as _;
     wtb::clock::UuidV7Ids.next()
 }
@@ -23,7 +23,7 @@ fn t(n: i64) -> Timestamp {
 }
 
 /// A fresh database of the suite's backend ([`wtb_tests::services::backend`]).
-async fn open() -> (tempfile::TempDir, Arc<dyn Database>) {
+pub(crate) async fn open() -> (tempfile::TempDir, Arc<dyn Database>) {
     let dir = tempfile::tempdir().unwrap();
     let db: Arc<dyn Database> = match wtb_tests::services::backend() {
         Backend::Sqlite => {
@@ -176,7 +176,7 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
             Write::Execution(e, _) => {
                 assert_eq!(db.executions().get_one(s.tenant, e.id).await.unwrap().as_ref(), Some(e));
                 assert_eq!(db.leases().lease(e.id).await.unwrap(), Some(("me".into(), t(100))));
-                let facts = db.executions().resume_facts(s.tenant, e.id).await.unwrap().unwrap();
+                let facts = db.executions().resume_facts(&[(s.tenant, e.id)]).await.unwrap().remove(0);
                 assert_eq!(facts.breakpoints, json!({ "before": ["a"] }));
                 // The whole start unit is written: its entry checkpoint and event count.
                 assert_eq!(
@@ -376,9 +376,9 @@ async fn every_read_of_a_tenant_s_rows_takes_the_tenant_and_another_tenant_reads
     assert_eq!(db.checkpoints().superseded_at(other, cp).await.unwrap(), None);
     assert!(db.checkpoints().list_for_execution(other, e).await.unwrap().is_empty());
     assert!(db.checkpoints().list_history(other, e).await.unwrap().is_empty());
-    let facts = db.executions().resume_facts(mine, e).await.unwrap().unwrap();
+    let facts = db.executions().resume_facts(&[(mine, e)]).await.unwrap().remove(0);
     assert_eq!((facts.checkpoint_seq, facts.entries, facts.event_seq), (1, 1, 1));
-    assert!(db.executions().resume_facts(other, e).await.unwrap().is_none());
+    assert!(db.executions().resume_facts(&[(other, e)]).await.unwrap().is_empty());
     assert_eq!(db.boundaries().list_open(mine, e).await.unwrap().len(), 1);
     assert!(db.boundaries().list_open(other, e).await.unwrap().is_empty());
     assert!(db.boundaries().list_for_execution(other, e).await.unwrap().is_empty());

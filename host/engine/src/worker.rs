@@ -130,13 +130,28 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
             let claimed = claim(host, free as u32, std::mem::take(&mut timer_fired)).await;
             maybe_more = claimed.len() == free;
             woken = false;
+            let mut facts = match claimed.is_empty() {
+                true => HashMap::new(),
+                false => match host.pick_up(&claimed).await {
+                    Ok(facts) => facts,
+                    Err(e) => {
+                        // Given back, to be claimed again after the backoff.
+                        tracing::warn!("reading {} claimed execution(s): {e}", claimed.len());
+                        report.errors += claimed.len() as u64;
+                        to_give_back.extend(claimed.iter().copied());
+                        failures += 1;
+                        claim_after = tokio::time::Instant::now() + backoff(poll, failures);
+                        continue;
+                    }
+                },
+            };
             for taken in claimed {
                 report.claimed += 1;
                 report.taken_over += u64::from(taken.taken_over);
                 let exec = host.for_tenant(taken.tenant);
-                let parallelism = opts.parallelism;
-                let task =
-                    running.spawn(async move { (taken, exec.drive_claimed(taken, parallelism).await) });
+                let (parallelism, facts) = (opts.parallelism, facts.remove(&taken.execution));
+                let task = running
+                    .spawn(async move { (taken, exec.drive_claimed(taken, facts, parallelism).await) });
                 tasks.insert(task.id(), taken);
             }
         }

@@ -10,9 +10,10 @@
 use super::run::RunSummary;
 use super::{ExecError, Executor};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::time::Duration;
 use wtb_core::model::{Execution, ExecutionId, ExecutionStatus};
-use wtb_store::db::{Taken, UnitOfWork, Write};
+use wtb_store::db::{ResumeFacts, Taken, UnitOfWork, Write};
 
 /// The longest pause between two looks at a handed-off execution's status.
 const MOST_PATIENT: Duration = Duration::from_millis(250);
@@ -107,28 +108,34 @@ impl Executor {
         Ok(RunSummary { execution: exec.id, status: exec.status, attempts, failure, paused, state })
     }
 
-    /// Drives an execution a worker claimed (`self` acting for its tenant). When that fails
-    /// on a host error, the worker gives the lease back ([`Executor::give_back`]).
-    pub async fn drive_claimed(&self, taken: Taken, parallelism: usize) -> Result<RunSummary, ExecError> {
-        let prepared = async {
-            let facts = self.resume_facts(taken.execution).await?;
-            let exec = &facts.execution;
-            if exec.status != ExecutionStatus::Running {
-                return Err(ExecError::InvalidState(format!("execution {} is {}", exec.id, exec.status)));
-            }
-            Ok((self.check_quotas_of(facts.tenant.clone(), false).await?, facts))
+    /// What the worker needs to drive each execution it claimed, read for the whole batch at
+    /// once (a few statements, not a few per execution), by execution.
+    pub async fn pick_up(&self, claimed: &[Taken]) -> Result<HashMap<ExecutionId, ResumeFacts>, ExecError> {
+        let which: Vec<_> = claimed.iter().map(|t| (t.tenant, t.execution)).collect();
+        let facts = self.db.executions().resume_facts(&which).await?;
+        Ok(facts.into_iter().map(|f| (f.execution.id, f)).collect())
+    }
+
+    /// Drives an execution a worker claimed (`self` acting for its tenant) from its `facts`
+    /// ([`Executor::pick_up`]). When that fails on a host error, the worker gives the lease
+    /// back ([`Executor::give_back`]).
+    pub async fn drive_claimed(
+        &self,
+        taken: Taken,
+        facts: Option<ResumeFacts>,
+        parallelism: usize,
+    ) -> Result<RunSummary, ExecError> {
+        let facts = facts.ok_or(ExecError::UnknownExecution(taken.execution))?;
+        let exec = &facts.execution;
+        if exec.status != ExecutionStatus::Running {
+            return Err(ExecError::InvalidState(format!("execution {} is {}", exec.id, exec.status)));
         }
-        .await;
-        match prepared {
-            Ok((quotas, facts)) => {
-                // A fresh hand-off (only its first entry checkpoint so far) was announced by its
-                // `execution.started`; anything else resumes, and says so.
-                let fresh = facts.checkpoint_seq == 1 && !taken.taken_over;
-                let announce = (!fresh).then_some(taken.taken_over);
-                self.drive_leased(&facts, taken.token, quotas, parallelism, announce).await
-            }
-            Err(e) => Err(e),
-        }
+        let quotas = self.check_quotas_of(facts.tenant.clone(), false).await?;
+        // A fresh hand-off (only its first entry checkpoint so far) was announced by its
+        // `execution.started`; anything else resumes, and says so.
+        let fresh = facts.checkpoint_seq == 1 && !taken.taken_over;
+        let announce = (!fresh).then_some(taken.taken_over);
+        self.drive_leased(facts, taken.token, quotas, parallelism, announce).await
     }
 
     /// Gives back the lease of an execution this process claimed under `token` and could not

@@ -11,7 +11,7 @@ use super::{ExecError, Executor, LoadedWorkflow};
 use serde_json::json;
 use std::time::Duration;
 use wtb_core::model::{EventKind, ExecutionId, ExecutionStatus, Transition};
-use wtb_store::db::{DbError, ResumeFacts};
+use wtb_store::db::{DbError, OpenAttempt, ResumeFacts};
 
 impl Executor {
     /// Continues a paused execution, or one whose process died (its open attempts re-run from
@@ -31,12 +31,13 @@ impl Executor {
             return self.hand_back(&exec, token).await;
         }
         let facts = self.resume_facts(id).await?;
-        self.drive_leased(&facts, token, quotas, parallelism, Some(recovering)).await
+        self.drive_leased(facts, token, quotas, parallelism, Some(recovering)).await
     }
 
     /// What a drive needs to pick `id` up again, read once the lease is held.
     pub(crate) async fn resume_facts(&self, id: ExecutionId) -> Result<ResumeFacts, ExecError> {
-        self.db.executions().resume_facts(self.tenant, id).await?.ok_or(ExecError::UnknownExecution(id))
+        let mut facts = self.db.executions().resume_facts(&[(self.tenant, id)]).await?;
+        facts.pop().ok_or(ExecError::UnknownExecution(id))
     }
 
     /// Drives `exec`, whose lease this process holds under `token`, from what the store
@@ -44,7 +45,7 @@ impl Executor {
     /// `ExecutionResumed` with whether the previous holder died.
     pub(crate) async fn drive_leased(
         &self,
-        facts: &ResumeFacts,
+        facts: ResumeFacts,
         token: u64,
         quotas: super::quota::QuotaWatch,
         parallelism: usize,
@@ -96,7 +97,7 @@ impl Executor {
         };
         let facts = self.resume_facts(id).await?;
         let wf = self.stored_workflow(facts.execution.workflow).await?;
-        let mut drive = self.rebuild(&wf, &facts, false, 1, None).await?;
+        let mut drive = self.rebuild(&wf, facts, false, 1, None).await?;
         drive.fence = Some(token);
         drive.stop = Some(super::drive::Stop::Cancel);
         drive.run().await.map(Some)
@@ -133,7 +134,7 @@ impl Executor {
     async fn rebuild<'a>(
         &'a self,
         wf: &'a LoadedWorkflow,
-        facts: &ResumeFacts,
+        facts: ResumeFacts,
         recovering: bool,
         parallelism: usize,
         announce: Option<bool>,
@@ -149,8 +150,7 @@ impl Executor {
         drive.seed = exec.environment.seed;
         drive.clock = exec.environment.clock;
         let corrupt = |what: &'static str, detail: String| ExecError::Db(DbError::Corrupt { what, detail });
-        for b in self.db.boundaries().list_open(self.tenant, id).await? {
-            let (entry, commit) = self.stored_checkpoint(b.entry_checkpoint, "entry checkpoint").await?;
+        for OpenAttempt { boundary: b, entry, commit } in facts.open {
             let node = wf
                 .manifest
                 .graph

@@ -10,8 +10,9 @@ pub mod sqlite;
 
 pub use port::{
     Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DURATION_BUCKETS, Database, DeliveryFilter,
-    DeliveryRow, DeliveryStatus, ExperimentRecord, Lease, Leases, ListFilter, ResumeFacts, Settled,
-    SinkCounts, Snapshot, Submission, Swept, Taken, UnitOfWork, Usage, WorkSignals, Write, WriteError,
+    DeliveryRow, DeliveryStatus, ExperimentRecord, Lease, Leases, ListFilter, OpenAttempt, ResumeFacts,
+    Settled, SinkCounts, Snapshot, Submission, Swept, Taken, UnitOfWork, Usage, WorkSignals, Write,
+    WriteError,
 };
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;

@@ -33,8 +33,10 @@ pub trait Executions: Send + Sync {
         after: Option<ExecutionId>,
         limit: u32,
     ) -> Result<Vec<Execution>, DbError>;
-    /// The tenant's execution `id` with what a drive needs to pick it up again, in one read.
-    async fn resume_facts(&self, tenant: TenantId, id: ExecutionId) -> Result<Option<ResumeFacts>, DbError>;
+    /// What a drive needs to pick up each of `which` (executions named with their tenants) again,
+    /// in a few statements for all of them (a worker picks up a claimed batch at once); another
+    /// tenant's or an unknown execution is left out.
+    async fn resume_facts(&self, which: &[(TenantId, ExecutionId)]) -> Result<Vec<ResumeFacts>, DbError>;
     /// The tenant's executions with status `running`.
     async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError>;
     /// Records a control request (`pause`, `cancel`) on a running execution; false if none.

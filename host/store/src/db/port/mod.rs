@@ -17,8 +17,8 @@ pub use aggregates::{
 };
 pub use rows::{
     Arrival, BlobTotals, ClaimSpec, Claimed, ComponentRecord, DURATION_BUCKETS, DeliveryFilter, DeliveryRow,
-    DeliveryStatus, ExperimentRecord, ListFilter, ResumeFacts, Settled, SinkCounts, Snapshot, Swept, Taken,
-    Usage,
+    DeliveryStatus, ExperimentRecord, ListFilter, OpenAttempt, ResumeFacts, Settled, SinkCounts, Snapshot,
+    Swept, Taken, Usage,
 };
 
 use super::DbError;

@@ -126,6 +126,20 @@ pub struct ResumeFacts {
     pub event_seq: u32,
     /// The execution's tenant, with its quotas.
     pub tenant: wtb_core::model::Tenant,
+    /// Its attempts without an exit, oldest first: they re-run from their entries.
+    pub open: Vec<OpenAttempt>,
+}
+
+/// An attempt without an exit as a drive picks it up: it re-runs from its entry checkpoint,
+/// its workspace restored from that checkpoint's file commit.
+#[derive(Clone, Debug)]
+pub struct OpenAttempt {
+    /// The attempt.
+    pub boundary: wtb_core::model::NodeBoundary,
+    /// Its entry checkpoint.
+    pub entry: wtb_core::model::Checkpoint,
+    /// The entry's file commit, tree complete.
+    pub commit: wtb_core::model::FileCommit,
 }
 
 /// An execution a worker claimed: whose, which, and the fencing token its commits carry.

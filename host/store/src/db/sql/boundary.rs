@@ -146,12 +146,27 @@ pub async fn list_open(
     tenant: TenantId,
     execution: ExecutionId,
 ) -> Result<Vec<NodeBoundary>, DbError> {
-    let rows = query(format!("SELECT {COLUMNS} FROM node_boundaries WHERE execution_id = ? AND status = 'running' AND superseded_at IS NULL AND {OWNED} ORDER BY started_at, id"))
-        .bind(execution.uuid())
-        .bind(tenant.uuid())
-        .fetch_all::<Row>(db)
-        .await?;
-    rows.into_iter().map(NodeBoundary::try_from).collect()
+    list_open_of(db, &[(tenant, execution)]).await
+}
+
+/// The open attempts of several executions, each named with its tenant, oldest first: what
+/// picking them up runs (see [`super::many`]).
+pub async fn list_open_of(
+    db: &mut Conn<'_>,
+    which: &[(TenantId, ExecutionId)],
+) -> Result<Vec<NodeBoundary>, DbError> {
+    if which.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {} FROM node_boundaries b JOIN executions e ON e.id = b.execution_id
+         WHERE {} AND b.status = 'running' AND b.superseded_at IS NULL
+         ORDER BY b.started_at, b.id",
+        super::many::qualified(COLUMNS, "b"),
+        super::many::of_executions("b.execution_id", which.len())
+    );
+    let q = super::many::bind_executions(query(sql), which);
+    q.fetch_all::<Row>(db).await?.into_iter().map(NodeBoundary::try_from).collect()
 }
 
 /// Every boundary of an execution, superseded ones included, with when they were superseded.

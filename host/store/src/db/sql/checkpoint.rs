@@ -1,7 +1,7 @@
 //! Checkpoints.
 
 use super::DbError;
-use super::batch::Batch;
+use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{from_json, in_range, parsed};
 use super::{Conn, query};
 use uuid::Uuid;
@@ -19,28 +19,34 @@ const COLUMNS: &str =
 
 /// Inserts a checkpoint.
 pub async fn insert(db: &mut Conn<'_>, cp: &Checkpoint) -> Result<(), DbError> {
-    Batch::run(db, |batch| insert_into(batch, cp)).await
+    Batch::run(db, |batch| insert_into(batch, std::slice::from_ref(cp))).await
 }
 
-/// [`insert`], appended to a batch.
-pub fn insert_into(batch: &mut Batch, cp: &Checkpoint) {
-    batch
-    .statement(
-        "INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(cp.id.uuid())
-    .bind(cp.execution.uuid())
-    .bind(i64::from(cp.seq))
-    .bind(cp.node.clone())
-    .bind(cp.kind.as_str())
-    .bind(i64::from(cp.attempt))
-    .bind(cp.state.to_string())
-    .bind(cp.file_commit.uuid())
-    .bind(cp.created_at.micros())
-    .bind(i64::from(cp.lane))
-    .bind(ids_json(&cp.forks))
-    .bind(ids_json(&cp.parents));
+/// [`insert`] for several checkpoints, appended to a batch as one statement per
+/// [`ROWS_PER_STATEMENT`] (a node's exit writes its exit and the next entry together).
+pub fn insert_into(batch: &mut Batch, cps: &[Checkpoint]) {
+    for part in cps.chunks(ROWS_PER_STATEMENT) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
+        batch.statement(&format!(
+            "INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents)
+             VALUES {rows}"
+        ));
+        for cp in part {
+            batch
+                .bind(cp.id.uuid())
+                .bind(cp.execution.uuid())
+                .bind(i64::from(cp.seq))
+                .bind(cp.node.clone())
+                .bind(cp.kind.as_str())
+                .bind(i64::from(cp.attempt))
+                .bind(cp.state.to_string())
+                .bind(cp.file_commit.uuid())
+                .bind(cp.created_at.micros())
+                .bind(i64::from(cp.lane))
+                .bind(ids_json(&cp.forks))
+                .bind(ids_json(&cp.parents));
+        }
+    }
 }
 
 /// The tenant's checkpoint with `id`.
@@ -56,6 +62,27 @@ pub async fn get_one(
         .await?
         .map(Checkpoint::try_from)
         .transpose()
+}
+
+/// The entry checkpoints of the open attempts of several executions, each named with its
+/// tenant (see [`super::many`]).
+pub async fn open_entries_of(
+    db: &mut Conn<'_>,
+    which: &[(TenantId, ExecutionId)],
+) -> Result<Vec<Checkpoint>, DbError> {
+    if which.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {} FROM checkpoints c
+           JOIN node_boundaries b ON b.entry_checkpoint_id = c.id
+           JOIN executions e ON e.id = b.execution_id
+         WHERE {} AND b.status = 'running' AND b.superseded_at IS NULL",
+        super::many::qualified(COLUMNS, "c"),
+        super::many::of_executions("b.execution_id", which.len())
+    );
+    let q = super::many::bind_executions(query(sql), which);
+    q.fetch_all::<Row>(db).await?.into_iter().map(Checkpoint::try_from).collect()
 }
 
 /// An execution's live checkpoints (not superseded by a rollback) in order.

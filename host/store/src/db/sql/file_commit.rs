@@ -4,6 +4,7 @@ use super::DbError;
 use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{from_json, in_range, in_range_opt, int, parsed, parsed_opt};
 use super::{Conn, query};
+use std::collections::HashMap;
 use std::sync::Arc;
 use wtb_core::model::apply_changes;
 use wtb_core::model::{
@@ -70,13 +71,31 @@ pub async fn get_one(
     tenant: TenantId,
     id: FileCommitId,
 ) -> Result<Option<FileCommit>, DbError> {
-    let Some(Loaded { commit, tree }) = load(db, tenant, id).await? else {
-        return Ok(None);
-    };
+    Ok(get_many(db, &[(tenant, id)]).await?.pop())
+}
+
+/// [`get_one`] for several commits, each named with its tenant, in two statements (plus the
+/// walks of delta commits to their snapshots); unknown ones are left out.
+pub async fn get_many(
+    db: &mut Conn<'_>,
+    which: &[(TenantId, FileCommitId)],
+) -> Result<Vec<FileCommit>, DbError> {
+    let mut out = Vec::with_capacity(which.len());
+    for part in which.chunks(super::many::PAIRS_PER_READ) {
+        for loaded in load_many(db, part).await? {
+            out.push(complete(db, loaded).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// A loaded commit with its tree: its own if a snapshot, otherwise rebuilt by walking up to
+/// the nearest snapshot and replaying the deltas oldest first.
+async fn complete(db: &mut Conn<'_>, Loaded { commit, tree }: Loaded) -> Result<FileCommit, DbError> {
+    let (tenant, id) = (commit.tenant, commit.id);
     let tree = match tree {
         Some(tree) => tree,
         None => {
-            // Walk up to the nearest snapshot, then replay the deltas oldest first.
             let mut deltas = vec![commit.changes.clone()];
             let mut parent = commit.parent;
             let mut tree = loop {
@@ -85,8 +104,9 @@ pub async fn get_one(
                 }
                 let up =
                     parent.ok_or_else(|| corrupt(format!("delta commit {id} has no snapshot ancestor")))?;
-                let up = load(db, tenant, up)
+                let up = load_many(db, &[(tenant, up)])
                     .await?
+                    .pop()
                     .ok_or_else(|| corrupt(format!("missing parent commit {up}")))?;
                 match up.tree {
                     Some(tree) => break tree,
@@ -105,7 +125,7 @@ pub async fn get_one(
     // A stored tree with an entry under a non-directory would make a restore write through a
     // link: it is corrupt, whatever wrote it.
     check_tree(&tree).map_err(|e| corrupt(format!("file commit {id}: {e}")))?;
-    Ok(Some(FileCommit { tree: Arc::new(tree), ..commit }))
+    Ok(FileCommit { tree: Arc::new(tree), ..commit })
 }
 
 /// One stored row: the commit (tree left empty) and its stored tree, if a snapshot.
@@ -118,35 +138,42 @@ fn corrupt(detail: String) -> DbError {
     DbError::Corrupt { what: "file_commits", detail }
 }
 
-async fn load(db: &mut Conn<'_>, tenant: TenantId, id: FileCommitId) -> Result<Option<Loaded>, DbError> {
-    let Some(r) = query("SELECT id, tenant_id, parent_id, depth, tree, created_at FROM file_commits WHERE tenant_id = ? AND id = ?")
-        .bind(tenant.uuid())
-        .bind(id.uuid())
-        .fetch_optional::<CommitRow>(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let rows = query(
-        "SELECT path, change, kind, digest, size, mode FROM file_changes WHERE commit_id = ? ORDER BY path",
-    )
-    .bind(id.uuid())
-    .fetch_all::<ChangeRow>(db)
-    .await?;
-    let changes = rows.into_iter().map(FileChange::try_from).collect::<Result<Vec<_>, _>>()?;
-    let tree = r.tree.map(|t| from_json("tree", &t)).transpose()?;
-    Ok(Some(Loaded {
-        commit: FileCommit {
-            id: FileCommitId::from_uuid(r.id),
-            tenant: TenantId::from_uuid(r.tenant_id),
-            parent: r.parent_id.map(FileCommitId::from_uuid),
-            tree: Arc::default(),
-            changes,
-            depth: in_range("depth", r.depth)?,
-            created_at: Timestamp::from_micros(r.created_at),
-        },
-        tree,
-    }))
+/// The stored rows of the commits of `which` with their changes, in two statements.
+async fn load_many(db: &mut Conn<'_>, which: &[(TenantId, FileCommitId)]) -> Result<Vec<Loaded>, DbError> {
+    let bound = |q| super::many::bind_pairs(q, which.iter().map(|(t, c)| (t.uuid(), c.uuid())));
+    let named = super::many::pairs("f", which.len());
+    let sql = format!(
+        "SELECT f.id, f.tenant_id, f.parent_id, f.depth, f.tree, f.created_at FROM file_commits f WHERE {named}"
+    );
+    let rows = bound(query(sql)).fetch_all::<CommitRow>(db).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT x.commit_id, x.path, x.change, x.kind, x.digest, x.size, x.mode FROM file_changes x
+           JOIN file_commits f ON f.id = x.commit_id
+         WHERE {named} ORDER BY x.commit_id, x.path"
+    );
+    let mut changes: HashMap<uuid::Uuid, Vec<FileChange>> = HashMap::new();
+    for row in bound(query(sql)).fetch_all::<ChangeRow>(db).await? {
+        changes.entry(row.commit_id).or_default().push(FileChange::try_from(row)?);
+    }
+    rows.into_iter()
+        .map(|r| {
+            Ok(Loaded {
+                tree: r.tree.map(|t| from_json("tree", &t)).transpose()?,
+                commit: FileCommit {
+                    id: FileCommitId::from_uuid(r.id),
+                    tenant: TenantId::from_uuid(r.tenant_id),
+                    parent: r.parent_id.map(FileCommitId::from_uuid),
+                    tree: Arc::default(),
+                    changes: changes.remove(&r.id).unwrap_or_default(),
+                    depth: in_range("depth", r.depth)?,
+                    created_at: Timestamp::from_micros(r.created_at),
+                },
+            })
+        })
+        .collect()
 }
 
 /// A `file_commits` row as stored (`tree` only on snapshot commits).
@@ -163,6 +190,7 @@ struct CommitRow {
 /// A `file_changes` row as stored (entry columns null for a deletion).
 #[derive(sqlx::FromRow)]
 struct ChangeRow {
+    commit_id: uuid::Uuid,
     path: String,
     change: String,
     kind: Option<String>,

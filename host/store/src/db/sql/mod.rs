@@ -21,6 +21,7 @@ pub mod file_commit;
 pub mod group;
 pub mod join;
 pub mod lease;
+pub mod many;
 pub mod metrics;
 pub mod outbox;
 mod params;

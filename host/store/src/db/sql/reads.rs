@@ -54,10 +54,9 @@ impl Executions for Reads {
     }
     async fn resume_facts(
         &self,
-        tenant: TenantId,
-        id: ExecutionId,
-    ) -> Result<Option<crate::db::port::ResumeFacts>, DbError> {
-        super::resume::resume_facts(&mut self.pool.acquire().await?.conn(), tenant, id).await
+        which: &[(TenantId, ExecutionId)],
+    ) -> Result<Vec<crate::db::port::ResumeFacts>, DbError> {
+        super::resume::resume_facts(&mut self.pool.acquire().await?.conn(), which).await
     }
     async fn list_running(&self, tenant: TenantId) -> Result<Vec<ExecutionId>, DbError> {
         execution::list_running(&mut self.pool.acquire().await?.conn(), tenant).await
