@@ -49,3 +49,43 @@ async fn uncommitted_rows_of_the_writer_are_invisible_to_concurrent_readers() {
         assert_eq!(sql::blob::get_one(conn, TenantId::DEFAULT, &b.digest).await.unwrap().as_ref(), Some(b));
     }
 }
+
+/// A unit whose text fails where PostgreSQL's writer prepares statements (some of them ran,
+/// some did not) costs only itself: the units after it, with the same statements, commit.
+/// Many chains, so every writer meets failures.
+#[tokio::test(flavor = "multi_thread")]
+async fn writers_run_the_same_statements_again_after_units_that_failed_mid_text() {
+    use std::sync::Arc;
+    use wtb::db::{Submission, UnitOfWork, Write, WriteError};
+    use wtb::model::{Checkpoint, CheckpointId, ExecutionId};
+    let (_dir, db) = super::seam::open().await;
+    let (s, unit, _) = super::seam::start_unit();
+    db.write(unit).await.unwrap();
+    let own = |b: &[u8]| BlobRecord { tenant: s.tenant, ..blob(b) };
+    let submit = |work: UnitOfWork| {
+        let (reply, answer) = oneshot::channel();
+        db.submit(Submission { work, roll_back: false, exit: true, poisoned: Arc::default(), reply });
+        answer
+    };
+    for round in 0..16u8 {
+        // The checkpoint's statement breaks a foreign key: the blob's, prepared after it in
+        // the same text, never runs.
+        let orphan = Checkpoint {
+            id: CheckpointId::from_uuid(super::seam::id()),
+            execution: ExecutionId::from_uuid(super::seam::id()),
+            ..s.entry.clone()
+        };
+        let mut failing = UnitOfWork::new();
+        failing.push(Write::Checkpoint(orphan)).push(Write::Blob(own(&[b'f', round])));
+        assert!(matches!(submit(failing).await.unwrap(), Err(WriteError::Db(_))), "round {round}");
+        // The same shapes on another chain commit.
+        let cp = Checkpoint {
+            id: CheckpointId::from_uuid(super::seam::id()),
+            seq: 10 + u32::from(round),
+            ..s.entry.clone()
+        };
+        let mut fine = UnitOfWork::new();
+        fine.push(Write::Blob(own(&[b'k', round]))).push(Write::Checkpoint(cp));
+        submit(fine).await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+}

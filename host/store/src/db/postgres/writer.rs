@@ -10,6 +10,7 @@
 
 use crate::db::DbError;
 use crate::db::sql::group::{Job, Kept, Ran, committed, fail_all, fail_kept, fill, refuse_poisoned, settle};
+use crate::db::sql::prepared::Prepared;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions as _, Connection as _};
 use std::sync::{PoisonError, RwLock};
@@ -89,17 +90,21 @@ const RECONNECT_FOR: Duration = Duration::from_secs(60);
 /// with backoff and runs the same group again. Once `COMMIT` was sent, its outcome is unknown
 /// and the units fail (`NotCommitted`); their executions resume from their last checkpoint.
 async fn writer(options: PgConnectOptions, scope: String, mut rx: mpsc::UnboundedReceiver<Job>) {
-    let mut conn: Option<PgConnection> = None;
+    // The connection, and the statements prepared on it.
+    let mut conn: Option<(PgConnection, Prepared)> = None;
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         fill(&mut group, &mut rx);
         let mut group: Vec<Job> = group.into_iter().filter_map(refuse_poisoned).collect();
         let (started, mut wait) = (Instant::now(), Duration::from_millis(50));
         while !group.is_empty() {
-            let c = match conn.as_mut() {
-                Some(c) => c,
+            let (c, prepared) = match conn.as_mut() {
+                Some((c, prepared)) => (c, prepared),
                 None => match options.connect().await {
-                    Ok(c) => conn.insert(c),
+                    Ok(c) => {
+                        let (c, prepared) = conn.insert((c, Prepared::default()));
+                        (c, prepared)
+                    }
                     Err(e) if started.elapsed() < RECONNECT_FOR => {
                         tracing::warn!("commit writer: connecting to {scope}: {e}; retrying in {wait:?}");
                         tokio::time::sleep(wait).await;
@@ -112,7 +117,7 @@ async fn writer(options: PgConnectOptions, scope: String, mut rx: mpsc::Unbounde
                     }
                 },
             };
-            match commit_group(c, &scope, std::mem::take(&mut group)).await {
+            match commit_group(c, prepared, &scope, std::mem::take(&mut group)).await {
                 Ok(()) => {}
                 Err(Failed::Retry(back, e)) => {
                     tracing::warn!(
@@ -128,7 +133,7 @@ async fn writer(options: PgConnectOptions, scope: String, mut rx: mpsc::Unbounde
             }
         }
     }
-    if let Some(c) = conn {
+    if let Some((c, _)) = conn {
         let _ = c.close().await;
     }
 }
@@ -152,13 +157,19 @@ fn begin_text() -> String {
 /// itself failed (its jobs were answered; the caller reconnects).
 ///
 /// The group goes to the server as text in one round trip (every parameter inlined as a
-/// literal, [`crate::db::sql::Batch::postgres_text`]): a node's exit is a dozen statements,
+/// literal, each statement run by name once the connection prepared it:
+/// [`crate::db::sql::Batch::postgres_text_prepared`]): a node's exit is a dozen statements,
 /// and one round trip each made the writers wait on the network, not on the server.
-async fn commit_group(c: &mut PgConnection, scope: &str, group: Vec<Job>) -> Result<(), Failed> {
+async fn commit_group(
+    c: &mut PgConnection,
+    prepared: &mut Prepared,
+    scope: &str,
+    group: Vec<Job>,
+) -> Result<(), Failed> {
     let mut text = begin_text();
     let mut straight = !group.iter().any(|job| job.roll_back);
     for job in &group {
-        match job.batch.postgres_text() {
+        match job.batch.postgres_text_prepared(prepared) {
             Ok(unit) if straight => text.push_str(&unit),
             _ => {
                 straight = false;
@@ -169,8 +180,10 @@ async fn commit_group(c: &mut PgConnection, scope: &str, group: Vec<Job>) -> Res
     let kept: Vec<Kept> = match straight && run(c, &text).await.is_ok() {
         true => group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect(),
         false => {
-            // A connection that cannot even roll back is gone: nothing was answered yet.
-            if let Err(e) = run(c, "ROLLBACK").await.and(run(c, &begin_text()).await) {
+            // A connection that cannot even roll back is gone: nothing was answered yet. The
+            // text may have prepared some of its statements, or not: all are dropped.
+            let undo = format!("ROLLBACK;\n{}", prepared.forget());
+            if let Err(e) = run(c, &undo).await.and(run(c, &begin_text()).await) {
                 return Err(Failed::Retry(group, e));
             }
             each_in_savepoint(c, group).await.map_err(Failed::Answered)?

@@ -9,6 +9,7 @@
 //! the statements in order.
 
 use super::params::{Value, postgres_args, postgres_literal, postgres_sql, rewrite_params, sqlite_args};
+use super::prepared::Prepared;
 use super::{Conn, DbError};
 
 /// Statements and their arguments, executed together.
@@ -126,20 +127,36 @@ impl Batch {
     /// literal ([`postgres_literal`]), to send in one round trip (the simple query protocol
     /// takes several statements, but no parameters).
     pub fn postgres_text(&self) -> Result<String, DbError> {
+        self.postgres_text_with(None)
+    }
+
+    /// [`Batch::postgres_text`] where each statement runs through the connection's prepared
+    /// statement of its shape ([`Prepared`]), prepared in the text the first time.
+    pub fn postgres_text_prepared(&self, prepared: &mut Prepared) -> Result<String, DbError> {
+        self.postgres_text_with(Some(prepared))
+    }
+
+    fn postgres_text_with(&self, mut prepared: Option<&mut Prepared>) -> Result<String, DbError> {
         self.checked()?;
         let mut out = String::new();
         let mut next = 0;
         for statement in &self.statements {
             let values = &self.values[next..next + statement.binds];
             next += statement.binds;
-            let text = rewrite_params(&statement.sql, |n, out| match values.get(n as usize - 1) {
-                Some(v) => postgres_literal(v, out),
-                None => Err(DbError::Corrupt {
-                    what: "batch statement",
-                    detail: format!("parameter {n} of {} bound: {}", values.len(), statement.sql),
-                }),
-            })?;
-            out.push_str(&text);
+            let by_name = match prepared.as_deref_mut() {
+                Some(p) => p.write(&statement.sql, values, &mut out, postgres_literal)?,
+                None => false,
+            };
+            if !by_name {
+                let text = rewrite_params(&statement.sql, |n, out| match values.get(n as usize - 1) {
+                    Some(v) => postgres_literal(v, out),
+                    None => Err(DbError::Corrupt {
+                        what: "batch statement",
+                        detail: format!("parameter {n} of {} bound: {}", values.len(), statement.sql),
+                    }),
+                })?;
+                out.push_str(&text);
+            }
             out.push_str(";\n");
         }
         Ok(out)

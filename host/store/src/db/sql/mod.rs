@@ -25,6 +25,7 @@ pub mod many;
 pub mod metrics;
 pub mod outbox;
 mod params;
+pub mod prepared;
 mod reads;
 pub mod resume;
 pub mod retention;
