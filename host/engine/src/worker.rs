@@ -104,10 +104,8 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     let concurrency = opts.concurrency.max(1);
     // Failed drives in a row, and when claiming may start again.
     let (mut failures, mut claim_after) = (0u32, tokio::time::Instant::now());
-    // Claims come in batches of at least `batch` (an idle worker claims whatever there is):
-    // as slots free up while the last claim found as much work as it asked for, otherwise
-    // when woken (a notification, the poll timer).
-    let batch = (concurrency / 8).max(1);
+    // See [`claim_due`].
+    let batch = (concurrency / 2).max(1);
     let (mut woken, mut maybe_more, mut timer_fired) = (true, false, true);
     while !*stop.borrow() {
         if signals.is_none() {
@@ -123,9 +121,8 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
         }
         give_back(host, &mut to_give_back).await;
         let free = concurrency.saturating_sub(running.len());
-        // A batch's worth of room, or an idle worker woken up.
-        let due = ((woken || maybe_more) && free >= batch) || (woken && running.is_empty());
-        if free > 0 && due && tokio::time::Instant::now() >= claim_after {
+        let due = claim_due(Claim { queued: maybe_more, woken, timer_fired, free, batch });
+        if due && tokio::time::Instant::now() >= claim_after {
             // The dead processes' leases are looked for at the poll period, not per claim.
             let claimed = claim(host, free as u32, std::mem::take(&mut timer_fired)).await;
             maybe_more = claimed.len() == free;
@@ -190,6 +187,35 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     }
     give_back(host, &mut to_give_back).await;
     report
+}
+
+/// What the claim loop knows when it decides whether to claim now.
+#[derive(Clone, Copy, Debug)]
+struct Claim {
+    /// The last claim found as much work as it asked for: a queue is likely waiting.
+    queued: bool,
+    /// A notification or the poll timer said there may be new work.
+    woken: bool,
+    /// The poll timer fired since the last claim.
+    timer_fired: bool,
+    /// Free slots.
+    free: usize,
+    /// Slots a claim from a queue waits for.
+    batch: usize,
+}
+
+/// Whether to claim now. From a queue, claims wait for a batch of free slots (half of them):
+/// drives started together exit together, so their exits share group commits, and a claim
+/// and its pick-up reads serve many executions (one worker on two cores: ~2,050 nodes/s
+/// claiming per eighth of its slots, ~2,300 per half); the poll timer still claims into
+/// fewer, so no work waits on long drives for more than a poll period. Without a queue, new
+/// work is claimed at once into whatever slots are free.
+fn claim_due(c: Claim) -> bool {
+    c.free > 0
+        && match c.queued {
+            true => c.free >= c.batch || c.timer_fired,
+            false => c.woken,
+        }
 }
 
 /// Runnable executions for this worker; with `reap`, after expiring the leases of this
@@ -274,6 +300,17 @@ async fn next_signal(signals: &mut Option<Box<dyn WorkSignals>>) -> Result<(), w
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_wait_for_a_batch_only_while_a_queue_is_likely() {
+        let c = Claim { queued: true, woken: true, timer_fired: false, free: 10, batch: 32 };
+        assert!(!claim_due(c), "a queue: wait for half the slots");
+        assert!(claim_due(Claim { free: 32, ..c }));
+        assert!(claim_due(Claim { timer_fired: true, ..c }), "the poll timer claims into fewer");
+        assert!(claim_due(Claim { queued: false, ..c }), "no queue: new work at once");
+        assert!(!claim_due(Claim { queued: false, woken: false, ..c }), "nothing said there is work");
+        assert!(!claim_due(Claim { free: 0, timer_fired: true, ..c }), "no free slot");
+    }
 
     #[test]
     fn the_backoff_doubles_per_failure_from_the_poll_period_up_to_its_ceiling() {
