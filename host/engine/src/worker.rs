@@ -107,6 +107,9 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
     // See [`claim_due`].
     let batch = (concurrency / 2).max(1);
     let (mut woken, mut maybe_more, mut timer_fired) = (true, false, true);
+    // The poll timer keeps its period whatever else wakes the loop (a stream of notifications
+    // must not keep postponing it).
+    let mut next_poll = tokio::time::Instant::now() + poll;
     while !*stop.borrow() {
         if signals.is_none() {
             // Bounded: while the database is away the loop goes on (finished drives, backoff).
@@ -168,8 +171,9 @@ pub async fn work(host: &Executor, opts: WorkerOptions, mut stop: watch::Receive
                     signals = None;
                 }
             }
-            _ = tokio::time::sleep_until(claim_after.max(tokio::time::Instant::now() + poll)) => {
+            _ = tokio::time::sleep_until(claim_after.max(next_poll)) => {
                 (woken, timer_fired) = (true, true);
+                next_poll = tokio::time::Instant::now() + poll;
             }
             _ = stop.changed() => {}
         }
