@@ -86,6 +86,11 @@ pub async fn bench(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let Shape { nodes, runs, file_size, .. } = shape;
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this wtb is an unoptimised (dev) build; for figures to compare, use a release build: `cargo install --locked --path host/wtb`"
+        );
+    }
     ensure!(nodes >= 1 && runs >= 1, "--nodes and --runs must be at least 1");
     ensure!(
         database.is_none()
