@@ -13,7 +13,7 @@ use std::collections::HashMap;
 /// inserts differ by their row count, so the set grows with the shapes the writer meets.
 pub const MOST: usize = 256;
 
-/// What one connection has prepared: statement (PostgreSQL text and parameter types) to name.
+/// What one connection has prepared: statement (text as written and parameter types) to name.
 /// A name is recorded when its `PREPARE` is written into a text; if that text then fails,
 /// [`Prepared::forget`] drops them all (some ran, some did not).
 #[derive(Debug, Default)]
@@ -33,7 +33,8 @@ impl Prepared {
         literal: impl Fn(&Value, &mut String) -> Result<(), E>,
     ) -> Result<bool, E> {
         let types: Vec<&str> = values.iter().map(type_of).collect();
-        let key = format!("{}\u{0}{}", postgres_sql(sql), types.join(","));
+        // Keyed by the statement as written: its PostgreSQL form is derived only to prepare.
+        let key = format!("{sql}\u{0}{}", types.join(","));
         let name = match self.names.get(&key) {
             Some(name) => name.clone(),
             None if self.names.len() >= MOST => return Ok(false),
