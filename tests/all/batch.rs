@@ -37,6 +37,7 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
     let conn = &mut pooled.conn();
     let (a, b) = (blob(b"a"), blob(b"b"));
     let orphan = Checkpoint {
+        state_link: Default::default(),
         id: CheckpointId::from_uuid(uuid::Uuid::from_u128(7)),
         execution: ExecutionId::from_uuid(uuid::Uuid::from_u128(8)), // no such execution: FK violation
         seq: 1,

@@ -36,6 +36,7 @@ mod scaffold;
 mod scale;
 mod seam;
 mod server;
+mod state_chain;
 mod tenancy;
 mod touched;
 mod travel;

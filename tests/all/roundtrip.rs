@@ -205,6 +205,7 @@ async fn round_trip(w: &Writer, pool: &sql::Pool) {
     };
     w.write(|x| sql::execution::insert_into(x, &parent_exec, None)).await;
     let checkpoint = Checkpoint {
+        state_link: Default::default(),
         id: CheckpointId::from_uuid(id()),
         execution: parent_exec.id,
         seq: 1,

@@ -104,6 +104,7 @@ pub(crate) fn start_unit() -> (Started, UnitOfWork, Vec<Write>) {
         updated_at: t(5),
     };
     let entry = Checkpoint {
+        state_link: Default::default(),
         id: CheckpointId::from_uuid(id()),
         execution: execution.id,
         seq: 1,

@@ -113,6 +113,7 @@ mod tests {
             forks: Vec::new(),
             parents: parents.iter().map(|p| p.id).collect(),
             created_at: Timestamp::from_micros(0),
+            state_link: Default::default(),
         }
     }
 

@@ -41,4 +41,7 @@ pub struct Checkpoint {
     pub parents: Vec<CheckpointId>,
     /// When it was written.
     pub created_at: Timestamp,
+    /// How its state is stored (see [`super::state_chain`]); not part of its value.
+    #[serde(skip)]
+    pub state_link: super::StateLink,
 }

@@ -10,6 +10,7 @@ mod event;
 mod execution;
 mod files;
 mod ids;
+mod state_chain;
 mod tenant;
 mod time;
 mod touched;
@@ -30,6 +31,7 @@ pub use ids::{
     BoundaryId, CheckpointId, EventId, ExecutionId, ExperimentId, FileCommitId, IdParseError, TenantId,
     TokenId, WorkflowId,
 };
+pub use state_chain::{STATE_CHAIN_MAX, StateChain, StateLink, StoredState, apply_state_patch};
 pub use tenant::{ApiToken, Quotas, Tenant, valid_tenant_name, valid_token_name};
 pub use time::Timestamp;
 pub use touched::{Touched, is_under, join as join_path};

@@ -82,19 +82,39 @@ impl Drive<'_> {
             };
             return self.failed(task, failure, report).await;
         }
+        let now = self.ex.clock.now();
+        let commit_id = (!captured.changes.is_empty()).then(|| FileCommitId::from_uuid(self.ex.ids.next()));
+        let mut exit = Checkpoint {
+            id: CheckpointId::from_uuid(self.ex.ids.next()),
+            execution: task.entry.execution,
+            seq: self.seq + 1,
+            node: task.entry.node.clone(),
+            kind: CheckpointKind::Exit,
+            attempt: task.entry.attempt,
+            state: Value::Object(state.clone()),
+            file_commit: commit_id.unwrap_or(task.entry.file_commit),
+            lane: task.entry.lane,
+            forks: task.entry.forks.clone(),
+            parents: vec![task.entry.id],
+            created_at: now,
+            state_link: Default::default(),
+        };
+        exit.link_to(Some(&task.entry));
         // Past the tenant's storage quota, nothing of the attempt is committed: the execution
         // pauses with the node still open (it re-runs on resume, as after a crash).
-        if let Some(q) = &mut self.quotas.stored
-            && let Err(why) = q.charge(super::quota::exit_bytes(&state, &captured, &report))
-        {
-            self.ready.push_front(task);
-            self.stop.get_or_insert(Stop::Pause(why));
-            return Ok(());
+        if let Some(q) = &mut self.quotas.stored {
+            let state_len = exit.stored_state().0.text().len() as u64;
+            if let Err(why) = q.charge(super::quota::exit_bytes(state_len, &captured, &report)) {
+                self.ready.push_front(task);
+                self.stop.get_or_insert(Stop::Pause(why));
+                return Ok(());
+            }
         }
-        let now = self.ex.clock.now();
+        let seq = self.next_seq();
+        debug_assert_eq!(seq, exit.seq);
         let mut tx = ExitTx::default();
-        let commit = (!captured.changes.is_empty()).then(|| FileCommit {
-            id: FileCommitId::from_uuid(self.ex.ids.next()),
+        let commit = commit_id.map(|id| FileCommit {
+            id,
             tenant: self.ex.tenant,
             parent: Some(task.entry.file_commit),
             tree: Arc::new(captured.tree),
@@ -102,16 +122,6 @@ impl Drive<'_> {
             depth: task.depth + 1,
             created_at: now,
         });
-        let exit = Checkpoint {
-            id: CheckpointId::from_uuid(self.ex.ids.next()),
-            seq: self.next_seq(),
-            kind: CheckpointKind::Exit,
-            state: Value::Object(state.clone()),
-            file_commit: commit.as_ref().map_or(task.entry.file_commit, |c| c.id),
-            parents: vec![task.entry.id],
-            created_at: now,
-            ..task.entry.clone()
-        };
         let boundary = self.closed(&task, exit.id, AttemptStatus::Succeeded, &report);
         let node = exit.node.clone();
         let completed = self.event(
@@ -235,7 +245,7 @@ impl Drive<'_> {
                     attempt: 1,
                     delay: Duration::ZERO,
                 };
-                if let Err(why) = self.open(tx, entry) {
+                if let Err(why) = self.open(tx, entry, Some(exit)) {
                     return Ok(Err(why));
                 }
             }
@@ -244,8 +254,14 @@ impl Drive<'_> {
     }
 
     /// Opens an entry checkpoint and its boundary, and queues the task. Refuses past
-    /// `max_steps`.
-    pub(super) fn open(&mut self, tx: &mut ExitTx, e: Entry) -> Result<(), String> {
+    /// `max_steps`. Its state is stored as a patch on `after` (the checkpoint it follows)
+    /// where [`Checkpoint::link_to`] allows.
+    pub(super) fn open(
+        &mut self,
+        tx: &mut ExitTx,
+        e: Entry,
+        after: Option<&Checkpoint>,
+    ) -> Result<(), String> {
         let name = self.wf.manifest.graph.name(e.node).to_owned();
         if self.steps >= self.wf.manifest.max_steps {
             return Err(format!(
@@ -255,7 +271,7 @@ impl Drive<'_> {
             ));
         }
         self.steps += 1;
-        let entry = Checkpoint {
+        let mut entry = Checkpoint {
             id: CheckpointId::from_uuid(self.ex.ids.next()),
             execution: self.id,
             seq: self.next_seq(),
@@ -268,7 +284,9 @@ impl Drive<'_> {
             forks: e.forks,
             parents: e.parents,
             created_at: self.ex.clock.now(),
+            state_link: Default::default(),
         };
+        entry.link_to(after);
         let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ex.ids.next()), &entry);
         tx.checkpoints.push(entry.clone());
         tx.opened.push(boundary.clone());

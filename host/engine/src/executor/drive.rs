@@ -342,14 +342,16 @@ impl<'a> Drive<'a> {
     /// The exit checkpoint of an attempt that changed nothing (failed, cancelled, never
     /// started): the entry's state and files.
     pub(crate) fn unchanged_exit(&mut self, entry: &Checkpoint) -> Checkpoint {
-        Checkpoint {
+        let mut exit = Checkpoint {
             id: CheckpointId::from_uuid(self.ex.ids.next()),
             seq: self.next_seq(),
             kind: CheckpointKind::Exit,
             parents: vec![entry.id],
             created_at: self.ex.clock.now(),
             ..entry.clone()
-        }
+        };
+        exit.link_to(Some(entry));
+        exit
     }
 
     /// Closes every ready (not started) task as cancelled: exit checkpoint + boundary.

@@ -57,7 +57,7 @@ impl Drive<'_> {
                 attempt: attempt + 1,
                 delay,
             };
-            if let Err(why) = self.open(&mut tx, again) {
+            if let Err(why) = self.open(&mut tx, again, Some(&exit)) {
                 self.decide_fail(&mut tx, why);
             }
         } else if failure.status != AttemptStatus::Cancelled || self.stop.is_none() {

@@ -87,7 +87,8 @@ impl Drive<'_> {
             attempt: 1,
             delay: Duration::ZERO,
         };
-        Ok(self.open(tx, entry))
+        // Merged from several exits: stored whole.
+        Ok(self.open(tx, entry, None))
     }
 
     async fn fork_base(

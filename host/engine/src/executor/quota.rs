@@ -65,14 +65,14 @@ pub(crate) struct QuotaWatch {
     pub(crate) running_attempts: Option<u64>,
 }
 
-/// What an exit transaction stores, as `max_stored_bytes` counts it: new contents, the state
-/// (twice: the exit checkpoint and the next entry), event payloads and captured output.
+/// What an exit transaction stores, as `max_stored_bytes` counts it: new contents, the exit
+/// checkpoint's stored state (`state_len`: its patch, or the whole state) twice (the next
+/// entry follows it, and is stored no larger), event payloads and captured output.
 pub(crate) fn exit_bytes(
-    state: &serde_json::Map<String, serde_json::Value>,
+    state_len: u64,
     captured: &wtb_store::capture::Captured,
     report: &wtb_runtime::AttemptReport,
 ) -> u64 {
-    let state_len = serde_json::to_vec(state).map_or(0, |v| v.len()) as u64;
     let blobs: u64 = captured.blobs.iter().map(|b| b.size).sum();
     let events: u64 = report.events.iter().map(|e| (e.kind.len() + e.payload.len()) as u64).sum();
     blobs + 2 * state_len + events + (report.stdout.len() + report.stderr.len()) as u64

@@ -179,7 +179,7 @@ impl Executor {
             depth: 0,
             created_at: now,
         };
-        let entry = Checkpoint {
+        let mut entry = Checkpoint {
             id: CheckpointId::from_uuid(self.ids.next()),
             execution,
             seq: 1,
@@ -192,7 +192,9 @@ impl Executor {
             forks: Vec::new(),
             parents: Vec::new(),
             created_at: now,
+            state_link: Default::default(),
         };
+        entry.link_to(None);
         let boundary = NodeBoundary::opened(BoundaryId::from_uuid(self.ids.next()), &entry);
         let registration = self.controls.register(execution, None, &self.db, &self.clock);
         let deterministic =

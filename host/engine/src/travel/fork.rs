@@ -118,7 +118,7 @@ impl Travel<'_> {
                     })?;
                 }
             }
-            let copy = Checkpoint {
+            let mut copy = Checkpoint {
                 id: ids[&c.id],
                 execution: fork,
                 state,
@@ -126,6 +126,8 @@ impl Travel<'_> {
                 parents: remap(&c.parents),
                 ..c.clone()
             };
+            // Its state as a patch on the copy of the checkpoint it follows, as in the original.
+            copy.link_to(c.parents.first().and_then(|p| copies.get(p)));
             work.push(Write::Checkpoint(copy.clone()));
             copies.insert(c.id, copy);
         }

@@ -2,11 +2,12 @@
 
 use super::DbError;
 use super::batch::{Batch, ROWS_PER_STATEMENT};
-use super::decode::{from_json, in_range, parsed};
+use super::decode::{in_range, int, parsed};
 use super::{Conn, query};
 use uuid::Uuid;
 use wtb_core::model::{
-    Checkpoint, CheckpointId, CheckpointKind, ExecutionId, FileCommitId, TenantId, Timestamp,
+    Checkpoint, CheckpointId, CheckpointKind, ExecutionId, FileCommitId, StateChain, StateLink, TenantId,
+    Timestamp,
 };
 
 /// The condition that a checkpoint's execution is the bound tenant's: every read takes the
@@ -14,8 +15,8 @@ use wtb_core::model::{
 const OWNED: &str =
     "EXISTS (SELECT 1 FROM executions e WHERE e.id = checkpoints.execution_id AND e.tenant_id = ?)";
 
-const COLUMNS: &str =
-    "id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents";
+const COLUMNS: &str = "id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents, \
+     state_parent_seq, state_chain_len, state_chain_bytes, state_base_bytes";
 
 /// Inserts a checkpoint.
 pub async fn insert(db: &mut Conn<'_>, cp: &Checkpoint) -> Result<(), DbError> {
@@ -23,15 +24,15 @@ pub async fn insert(db: &mut Conn<'_>, cp: &Checkpoint) -> Result<(), DbError> {
 }
 
 /// [`insert`] for several checkpoints, appended to a batch as one statement per
-/// [`ROWS_PER_STATEMENT`] (a node's exit writes its exit and the next entry together).
+/// [`ROWS_PER_STATEMENT`] (a node's exit writes its exit and the next entry together). Each
+/// state is written as [`Checkpoint::stored_state`] says: whole, or as a patch on an earlier
+/// checkpoint of its execution.
 pub fn insert_into(batch: &mut Batch, cps: &[Checkpoint]) {
     for part in cps.chunks(ROWS_PER_STATEMENT) {
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
-        batch.statement(&format!(
-            "INSERT INTO checkpoints (id, execution_id, seq, node_id, kind, attempt, state, file_commit_id, created_at, lane, forks, parents)
-             VALUES {rows}"
-        ));
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
+        batch.statement(&format!("INSERT INTO checkpoints ({COLUMNS}) VALUES {rows}"));
         for cp in part {
+            let (stored, chain) = cp.stored_state();
             batch
                 .bind(cp.id.uuid())
                 .bind(cp.execution.uuid())
@@ -39,12 +40,16 @@ pub fn insert_into(batch: &mut Batch, cps: &[Checkpoint]) {
                 .bind(cp.node.clone())
                 .bind(cp.kind.as_str())
                 .bind(i64::from(cp.attempt))
-                .bind(cp.state.to_string())
+                .bind(stored.text().to_owned())
                 .bind(cp.file_commit.uuid())
                 .bind(cp.created_at.micros())
                 .bind(i64::from(cp.lane))
                 .bind(ids_json(&cp.forks))
-                .bind(ids_json(&cp.parents));
+                .bind(ids_json(&cp.parents))
+                .bind(stored.parent_seq().map(i64::from))
+                .bind(i64::from(chain.len))
+                .bind(int(chain.bytes))
+                .bind(int(chain.base_bytes));
         }
     }
 }
@@ -55,13 +60,12 @@ pub async fn get_one(
     tenant: TenantId,
     id: CheckpointId,
 ) -> Result<Option<Checkpoint>, DbError> {
-    query(format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ? AND {OWNED}"))
+    let rows = query(format!("SELECT {COLUMNS} FROM checkpoints WHERE id = ? AND {OWNED}"))
         .bind(id.uuid())
         .bind(tenant.uuid())
-        .fetch_optional::<Row>(db)
-        .await?
-        .map(Checkpoint::try_from)
-        .transpose()
+        .fetch_all::<Row>(db)
+        .await?;
+    Ok(decode(db, rows).await?.pop())
 }
 
 /// The entry checkpoints of the open attempts of several executions, each named with its
@@ -81,8 +85,8 @@ pub async fn open_entries_of(
         super::many::qualified(COLUMNS, "c"),
         super::many::of_executions("b.execution_id", which.len())
     );
-    let q = super::many::bind_executions(query(sql), which);
-    q.fetch_all::<Row>(db).await?.into_iter().map(Checkpoint::try_from).collect()
+    let rows = super::many::bind_executions(query(sql), which).fetch_all::<Row>(db).await?;
+    decode(db, rows).await
 }
 
 /// An execution's live checkpoints (not superseded by a rollback) in order.
@@ -98,7 +102,7 @@ pub async fn list_for_execution(
     .bind(tenant.uuid())
     .fetch_all::<Row>(db)
     .await?;
-    rows.into_iter().map(Checkpoint::try_from).collect()
+    decode(db, rows).await
 }
 
 /// Every checkpoint of an execution in order, superseded ones included, with when they were.
@@ -114,9 +118,10 @@ pub async fn list_history(
     .bind(tenant.uuid())
     .fetch_all::<HistoryRow>(db)
     .await?;
-    rows.into_iter()
-        .map(|r| Ok((Checkpoint::try_from(r.row)?, r.superseded_at.map(Timestamp::from_micros))))
-        .collect()
+    let (rows, superseded): (Vec<Row>, Vec<Option<i64>>) =
+        rows.into_iter().map(|r| (r.row, r.superseded_at)).unzip();
+    let cps = decode(db, rows).await?;
+    Ok(cps.into_iter().zip(superseded).map(|(c, s)| (c, s.map(Timestamp::from_micros))).collect())
 }
 
 /// Every checkpoint of a tenant's executions, superseded ones included.
@@ -129,7 +134,7 @@ pub async fn list_for_tenant(
         .bind(tenant.uuid())
         .fetch_all::<Row>(db)
         .await?;
-    rows.into_iter().map(Checkpoint::try_from).collect()
+    decode(db, rows).await
 }
 
 /// When a checkpoint was superseded (`None`: live); outer `None`: no such checkpoint.
@@ -152,21 +157,25 @@ pub fn supersede_into(batch: &mut Batch, id: CheckpointId, now: Timestamp) {
         .bind(id.uuid());
 }
 
-/// A `checkpoints` row as stored.
+/// A `checkpoints` row as stored (`state` whole, or a patch when `state_parent_seq` is set).
 #[derive(sqlx::FromRow)]
-struct Row {
-    id: Uuid,
-    execution_id: Uuid,
-    seq: i64,
+pub(super) struct Row {
+    pub(super) id: Uuid,
+    pub(super) execution_id: Uuid,
+    pub(super) seq: i64,
     node_id: String,
     kind: String,
     attempt: i64,
-    state: String,
+    pub(super) state: String,
     file_commit_id: Uuid,
     created_at: i64,
     lane: i64,
     forks: String,
     parents: String,
+    pub(super) state_parent_seq: Option<i64>,
+    pub(super) state_chain_len: i64,
+    pub(super) state_chain_bytes: i64,
+    pub(super) state_base_bytes: i64,
 }
 
 /// A row with when it was superseded.
@@ -177,25 +186,29 @@ struct HistoryRow {
     superseded_at: Option<i64>,
 }
 
-impl TryFrom<Row> for Checkpoint {
-    type Error = DbError;
+/// Checkpoints from their rows, each with its whole state (see [`super::checkpoint_state`]).
+async fn decode(db: &mut Conn<'_>, mut rows: Vec<Row>) -> Result<Vec<Checkpoint>, DbError> {
+    let states = super::checkpoint_state::states_of(db, &mut rows).await?;
+    rows.into_iter().zip(states).map(|(r, (state, chain))| checkpoint(r, state, chain)).collect()
+}
 
-    fn try_from(r: Row) -> Result<Self, DbError> {
-        Ok(Checkpoint {
-            id: CheckpointId::from_uuid(r.id),
-            execution: ExecutionId::from_uuid(r.execution_id),
-            seq: in_range("seq", r.seq)?,
-            node: r.node_id,
-            kind: parsed::<CheckpointKind>("kind", &r.kind)?,
-            attempt: in_range("attempt", r.attempt)?,
-            state: from_json("state", &r.state)?,
-            file_commit: FileCommitId::from_uuid(r.file_commit_id),
-            created_at: Timestamp::from_micros(r.created_at),
-            lane: in_range("lane", r.lane)?,
-            forks: parse_ids("forks", &r.forks)?,
-            parents: parse_ids("parents", &r.parents)?,
-        })
-    }
+fn checkpoint(r: Row, state: serde_json::Value, chain: StateChain) -> Result<Checkpoint, DbError> {
+    let id = CheckpointId::from_uuid(r.id);
+    Ok(Checkpoint {
+        id,
+        execution: ExecutionId::from_uuid(r.execution_id),
+        seq: in_range("seq", r.seq)?,
+        node: r.node_id,
+        kind: parsed::<CheckpointKind>("kind", &r.kind)?,
+        attempt: in_range("attempt", r.attempt)?,
+        state,
+        file_commit: FileCommitId::from_uuid(r.file_commit_id),
+        created_at: Timestamp::from_micros(r.created_at),
+        lane: in_range("lane", r.lane)?,
+        forks: parse_ids("forks", &r.forks)?,
+        parents: parse_ids("parents", &r.parents)?,
+        state_link: StateLink::loaded(id, chain),
+    })
 }
 
 pub(super) fn ids_json(ids: &[CheckpointId]) -> String {

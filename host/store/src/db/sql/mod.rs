@@ -11,6 +11,7 @@ pub mod batch;
 pub mod blob;
 pub mod boundary;
 pub mod checkpoint;
+mod checkpoint_state;
 mod compile;
 pub mod component;
 mod decode;
