@@ -10,6 +10,7 @@ mod bench;
 mod cache;
 mod cli;
 mod crash;
+mod deltas;
 mod determinism;
 mod engine;
 mod experiment;
@@ -36,7 +37,7 @@ mod scaffold;
 mod scale;
 mod seam;
 mod server;
-mod state_chain;
+
 mod tenancy;
 mod touched;
 mod travel;

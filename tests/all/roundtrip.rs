@@ -338,7 +338,7 @@ async fn trees_rebuild_from_snapshots_and_deltas_across_many_commits() {
     let mut tree = FileTree::new();
     let mut parent: Option<FileCommit> = None;
     let mut commits = Vec::new();
-    for depth in 0..(3 * SNAPSHOT_INTERVAL + 5) {
+    for depth in 0..(3 * SNAPSHOT_INTERVAL_MIN + 5) {
         let mut next = tree.clone();
         let content = format!("v{depth}");
         next.insert(

@@ -59,10 +59,17 @@ pub struct FileChange {
     pub entry: Option<FileEntry>,
 }
 
-/// Every this many commits along a parent chain, a commit stores its whole tree; the others
-/// store only their changes and are rebuilt from the nearest snapshot. Storing every tree
-/// made each commit O(workspace) and the database grow quadratically with the file count.
-pub const SNAPSHOT_INTERVAL: u32 = 16;
+/// A commit stores its whole tree when its depth is a multiple of its interval; the others
+/// store only their changes and are rebuilt from the nearest snapshot. The interval is the
+/// power of two nearest above how many commits of this one's size make up the tree, between
+/// [`SNAPSHOT_INTERVAL_MIN`] and [`SNAPSHOT_INTERVAL_MAX`]: a workspace growing by a file a
+/// node then stores about one tree entry per commit whatever its size (a fixed interval of 16
+/// stored `files / 16` per commit), and being powers of two, every multiple of the largest is
+/// a snapshot, so a tree is never more than `SNAPSHOT_INTERVAL_MAX - 1` deltas away from one.
+pub const SNAPSHOT_INTERVAL_MIN: u32 = 16;
+
+/// The most commits between two snapshots along a parent chain (see [`SNAPSHOT_INTERVAL_MIN`]).
+pub const SNAPSHOT_INTERVAL_MAX: u32 = 256;
 
 /// An immutable snapshot of a workspace with the changes from its parent.
 #[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
@@ -85,9 +92,15 @@ pub struct FileCommit {
 }
 
 impl FileCommit {
-    /// Whether this commit stores its whole tree (see [`SNAPSHOT_INTERVAL`]).
+    /// Whether this commit stores its whole tree (see [`SNAPSHOT_INTERVAL_MIN`]).
     pub fn is_snapshot(&self) -> bool {
-        self.depth.is_multiple_of(SNAPSHOT_INTERVAL)
+        let per_commit = self.tree.len().div_ceil(self.changes.len().max(1)).max(1);
+        let interval = u32::try_from(per_commit)
+            .unwrap_or(u32::MAX)
+            .checked_next_power_of_two()
+            .unwrap_or(SNAPSHOT_INTERVAL_MAX)
+            .clamp(SNAPSHOT_INTERVAL_MIN, SNAPSHOT_INTERVAL_MAX);
+        self.depth.is_multiple_of(interval)
     }
 
     /// Total bytes of regular files in the tree.
@@ -110,4 +123,51 @@ pub struct BlobRecord {
     pub inline: Option<Vec<u8>>,
     /// When first stored.
     pub created_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(depth: u32, files: usize, changed: usize) -> FileCommit {
+        let entry = FileEntry { kind: EntryKind::File, digest: None, size: 1, mode: 0o644 };
+        let tree: FileTree = (0..files).map(|i| (format!("f{i:05}"), entry.clone())).collect();
+        let changes = (0..changed)
+            .map(|i| FileChange {
+                path: format!("f{i:05}"),
+                change: ChangeKind::Modified,
+                entry: Some(entry.clone()),
+            })
+            .collect();
+        FileCommit {
+            id: FileCommitId::from_uuid(uuid::Uuid::nil()),
+            tenant: TenantId::DEFAULT,
+            parent: None,
+            tree: Arc::new(tree),
+            changes,
+            depth,
+            created_at: Timestamp::from_micros(0),
+        }
+    }
+
+    #[test]
+    fn a_growing_tree_stores_about_one_entry_per_commit_and_stays_near_a_snapshot() {
+        for nodes in [50u32, 400, 2000] {
+            let (mut stored, mut last) = (0usize, 0u32);
+            for depth in 0..=nodes {
+                let c = commit(depth, depth as usize, 1);
+                if c.is_snapshot() {
+                    stored += c.tree.len();
+                    last = depth;
+                }
+                assert!(depth - last < SNAPSHOT_INTERVAL_MAX, "depth {depth}: last snapshot {last}");
+            }
+            let per_commit = stored as f64 / f64::from(nodes);
+            assert!(per_commit <= if nodes <= 400 { 1.5 } else { 8.0 }, "{nodes}: {per_commit}");
+        }
+        // Small trees and large changes keep the shortest interval; every commit at depth 0 is whole.
+        assert!(commit(16, 3, 1).is_snapshot() && !commit(8, 3, 1).is_snapshot());
+        assert!(commit(0, 10_000, 1).is_snapshot() && commit(16, 5_000, 5_000).is_snapshot());
+        assert!(!commit(64, 10_000, 100).is_snapshot() && commit(128, 10_000, 100).is_snapshot());
+    }
 }

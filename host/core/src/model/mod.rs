@@ -25,7 +25,8 @@ pub use execution::{
     CellTag, Environment, Execution, ExecutionStatus, IllegalTransition, Transition, WorkflowRecord,
 };
 pub use files::{
-    BlobRecord, ChangeKind, EntryKind, FileChange, FileCommit, FileEntry, FileTree, SNAPSHOT_INTERVAL,
+    BlobRecord, ChangeKind, EntryKind, FileChange, FileCommit, FileEntry, FileTree, SNAPSHOT_INTERVAL_MAX,
+    SNAPSHOT_INTERVAL_MIN,
 };
 pub use ids::{
     BoundaryId, CheckpointId, EventId, ExecutionId, ExperimentId, FileCommitId, IdParseError, TenantId,

@@ -10,7 +10,7 @@ use wtb_core::model::apply_changes;
 use wtb_core::model::{
     ChangeKind, EntryKind, FileChange, FileCommit, FileCommitId, FileEntry, FileTree, TenantId, Timestamp,
 };
-use wtb_core::model::{SNAPSHOT_INTERVAL, check_tree};
+use wtb_core::model::{SNAPSHOT_INTERVAL_MAX, check_tree};
 
 /// Inserts a commit and its change rows.
 pub async fn insert(db: &mut Conn<'_>, c: &FileCommit) -> Result<(), DbError> {
@@ -65,7 +65,7 @@ pub fn insert_into(batch: &mut Batch, c: &FileCommit) -> Result<(), DbError> {
 }
 
 /// The commit with `id`, with its tree and changes. A delta commit's tree is rebuilt from its
-/// nearest snapshot ancestor (at most [`SNAPSHOT_INTERVAL`]` - 1` steps up).
+/// nearest snapshot ancestor (fewer than [`SNAPSHOT_INTERVAL_MAX`] steps up).
 pub async fn get_one(
     db: &mut Conn<'_>,
     tenant: TenantId,
@@ -74,45 +74,86 @@ pub async fn get_one(
     Ok(get_many(db, &[(tenant, id)]).await?.pop())
 }
 
-/// [`get_one`] for several commits, each named with its tenant, in two statements (plus the
-/// walks of delta commits to their snapshots); unknown ones are left out.
+/// [`get_one`] for several commits, each named with its tenant: two statements for the
+/// commits, and for those that are deltas, one that walks their chains up to the snapshots
+/// plus two that load them. Unknown ones are left out.
 pub async fn get_many(
     db: &mut Conn<'_>,
     which: &[(TenantId, FileCommitId)],
 ) -> Result<Vec<FileCommit>, DbError> {
     let mut out = Vec::with_capacity(which.len());
     for part in which.chunks(super::many::PAIRS_PER_READ) {
-        for loaded in load_many(db, part).await? {
-            out.push(complete(db, loaded).await?);
+        let loaded = load_many(db, part).await?;
+        let deltas: Vec<(TenantId, FileCommitId)> =
+            loaded.iter().filter(|l| l.tree.is_none()).map(|l| (l.commit.tenant, l.commit.id)).collect();
+        let mut above = HashMap::new();
+        for up in ancestors(db, &deltas).await?.chunks(super::many::PAIRS_PER_READ) {
+            above.extend(load_many(db, up).await?.into_iter().map(|l| (l.commit.id, l)));
+        }
+        for l in loaded {
+            out.push(complete(l, &above)?);
         }
     }
     Ok(out)
 }
 
-/// A loaded commit with its tree: its own if a snapshot, otherwise rebuilt by walking up to
-/// the nearest snapshot and replaying the deltas oldest first.
-async fn complete(db: &mut Conn<'_>, Loaded { commit, tree }: Loaded) -> Result<FileCommit, DbError> {
-    let (tenant, id) = (commit.tenant, commit.id);
+/// The ancestors of the delta commits `which` up to (and with) their snapshots, each with the
+/// tenant of the commit it was reached from: one recursive statement per tenant.
+async fn ancestors(
+    db: &mut Conn<'_>,
+    which: &[(TenantId, FileCommitId)],
+) -> Result<Vec<(TenantId, FileCommitId)>, DbError> {
+    let mut tenants: Vec<TenantId> = which.iter().map(|(t, _)| *t).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut out = Vec::new();
+    for tenant in tenants {
+        let ids: Vec<uuid::Uuid> =
+            which.iter().filter(|(t, _)| *t == tenant).map(|(_, c)| c.uuid()).collect();
+        let sql = format!(
+            "WITH RECURSIVE up (id) AS (
+                 SELECT parent_id FROM file_commits
+                  WHERE id IN ({}) AND tenant_id = ? AND tree IS NULL AND parent_id IS NOT NULL
+               UNION
+                 SELECT f.parent_id FROM file_commits f JOIN up ON f.id = up.id
+                  WHERE f.tenant_id = ? AND f.tree IS NULL AND f.parent_id IS NOT NULL
+             )
+             SELECT id FROM up",
+            vec!["?"; ids.len()].join(", ")
+        );
+        let q = ids.iter().fold(query(sql), |q, id| q.bind(*id));
+        let found: Vec<uuid::Uuid> = q.bind(tenant.uuid()).bind(tenant.uuid()).scalars(db).await?;
+        out.extend(found.into_iter().map(|id| (tenant, FileCommitId::from_uuid(id))));
+    }
+    Ok(out)
+}
+
+/// A loaded commit with its tree: its own if a snapshot, otherwise rebuilt from the nearest
+/// snapshot among the ancestors `above` by replaying the deltas oldest first.
+fn complete(
+    Loaded { commit, tree }: Loaded,
+    above: &HashMap<FileCommitId, Loaded>,
+) -> Result<FileCommit, DbError> {
+    let id = commit.id;
     let tree = match tree {
         Some(tree) => tree,
         None => {
-            let mut deltas = vec![commit.changes.clone()];
+            let mut deltas = vec![&commit.changes];
             let mut parent = commit.parent;
             let mut tree = loop {
-                if deltas.len() > SNAPSHOT_INTERVAL as usize {
-                    return Err(corrupt(format!("no snapshot within {SNAPSHOT_INTERVAL} ancestors of {id}")));
+                if deltas.len() > SNAPSHOT_INTERVAL_MAX as usize {
+                    return Err(corrupt(format!(
+                        "no snapshot within {SNAPSHOT_INTERVAL_MAX} ancestors of {id}"
+                    )));
                 }
                 let up =
                     parent.ok_or_else(|| corrupt(format!("delta commit {id} has no snapshot ancestor")))?;
-                let up = load_many(db, &[(tenant, up)])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| corrupt(format!("missing parent commit {up}")))?;
-                match up.tree {
-                    Some(tree) => break tree,
+                let up = above.get(&up).ok_or_else(|| corrupt(format!("missing parent commit {up}")))?;
+                match &up.tree {
+                    Some(tree) => break tree.clone(),
                     None => {
                         parent = up.commit.parent;
-                        deltas.push(up.commit.changes);
+                        deltas.push(&up.commit.changes);
                     }
                 }
             };

@@ -1,11 +1,17 @@
-//! States stored as patches (the workspaces issue): a long workflow whose state grows stores
-//! most checkpoints as patches, yet every read (describe, history, one checkpoint, resume
-//! after a rollback, a fork) sees whole states; a damaged patch is an error naming it.
+//! States and file trees stored as deltas (the workspaces issue). A long workflow whose state
+//! grows stores most checkpoints as patches, yet every read (describe, history, one
+//! checkpoint, resume after a rollback, a fork) sees whole states; a damaged patch is an error
+//! naming it. A workspace growing by a file a commit stores about one tree entry per commit,
+//! and a commit far down a chain of deltas is rebuilt exactly.
 
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
+use wtb::db::sql;
 use wtb::executor::{Executor, ForkOptions};
-use wtb::model::{Checkpoint, CheckpointKind, ExecutionId, ExecutionStatus, TenantId};
+use wtb::model::{
+    ChangeKind, Checkpoint, CheckpointKind, EntryKind, ExecutionId, ExecutionStatus, FileChange, FileCommit,
+    FileCommitId, FileEntry, FileTree, SNAPSHOT_INTERVAL_MAX, TenantId, Timestamp,
+};
 use wtb_tests::Harness;
 
 const NODES: usize = 60;
@@ -144,4 +150,62 @@ async fn a_damaged_patch_is_an_error_naming_its_checkpoint_not_a_wrong_state() {
         let first = checkpoints.get_one(TenantId::DEFAULT, cps[0].id).await.unwrap().unwrap();
         assert_eq!(first.state, expected(&cps[0]));
     }
+}
+
+#[tokio::test]
+async fn a_growing_workspace_stores_about_one_tree_entry_per_commit_and_far_deltas_rebuild_exactly() {
+    use wtb::clock::IdGen as _;
+    let h = Harness::new();
+    let exec = h.executor().await;
+    let mut pooled = wtb_tests::sql_pool(&exec).acquire().await.unwrap();
+    let conn = &mut pooled.conn();
+    const COMMITS: u32 = 600;
+    let (mut tree, mut parent, mut commits) = (FileTree::new(), None, Vec::new());
+    for depth in 0..COMMITS {
+        let path = format!("f{depth:05}.txt");
+        let entry = FileEntry {
+            kind: EntryKind::File,
+            digest: Some(wtb_tests::digest(path.as_bytes())),
+            size: 9,
+            mode: 0o644,
+        };
+        let mut changes =
+            vec![FileChange { path: path.clone(), change: ChangeKind::Added, entry: Some(entry.clone()) }];
+        tree.insert(path, entry);
+        if depth % 10 == 9 {
+            // Now and then a file goes: the rebuilt trees must lose it too.
+            let gone = format!("f{:05}.txt", depth - 5);
+            tree.remove(&gone);
+            changes.push(FileChange { path: gone, change: ChangeKind::Deleted, entry: None });
+            changes.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        let c = FileCommit {
+            id: FileCommitId::from_uuid(wtb::clock::UuidV7Ids.next()),
+            tenant: TenantId::DEFAULT,
+            parent,
+            tree: tree.clone().into(),
+            changes,
+            depth,
+            created_at: Timestamp::from_micros(i64::from(depth)),
+        };
+        sql::file_commit::insert(conn, &c).await.unwrap();
+        parent = Some(c.id);
+        commits.push(c);
+    }
+    for c in commits.iter().filter(|c| c.depth % 37 == 0 || c.depth > COMMITS - 3) {
+        let read = sql::file_commit::get_one(conn, TenantId::DEFAULT, c.id).await.unwrap();
+        assert_eq!(read.as_ref(), Some(c), "depth {}", c.depth);
+    }
+    // Another tenant's name for the same commit reads nothing.
+    let other = TenantId::from_uuid(uuid::Uuid::from_u128(42));
+    assert_eq!(sql::file_commit::get_one(conn, other, commits[500].id).await.unwrap(), None);
+    let (stored, snapshots): (i64, i64) = wtb_tests::fetch_one(
+        &exec,
+        sql::query("SELECT CAST(COALESCE(SUM(LENGTH(tree)), 0) AS BIGINT), COUNT(tree) FROM file_commits WHERE depth < ?")
+            .bind(i64::from(COMMITS)),
+    )
+    .await;
+    let entries: usize = commits.iter().filter(|c| c.is_snapshot()).map(|c| c.tree.len()).sum();
+    assert!(entries <= 2 * COMMITS as usize, "{entries} tree entries stored in {snapshots} snapshots");
+    assert!(stored > 0 && commits.iter().all(|c| c.depth % SNAPSHOT_INTERVAL_MAX != 0 || c.is_snapshot()));
 }
