@@ -146,6 +146,12 @@ async fn a_damaged_patch_is_an_error_naming_its_checkpoint_not_a_wrong_state() {
         assert!(e.contains(&format!("checkpoint {seq} of execution {id}")), "{damage}: {e}");
         let e = exec.inspect().describe(id).await.unwrap_err().to_string();
         assert!(e.contains(&format!("checkpoint {seq} of execution {id}")), "{damage}: {e}");
+        let report = wtb::gc::fsck(&exec).await.unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.detail.contains(&format!("checkpoint {seq} of execution {id}"))),
+            "fsck names the damaged patch: {:?}",
+            report.problems
+        );
         // A checkpoint whose chain does not pass through it still reads.
         let first = checkpoints.get_one(TenantId::DEFAULT, cps[0].id).await.unwrap().unwrap();
         assert_eq!(first.state, expected(&cps[0]));

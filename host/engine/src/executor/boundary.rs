@@ -178,12 +178,14 @@ impl Drive<'_> {
         self.set_lane_commit(exit.lane, Some(exit.file_commit));
         self.last_state = state.clone();
         tx.closed.push(boundary);
-        tx.checkpoints.push(exit.clone());
+        // The exit goes in before the entries `follow` opens, moved rather than copied.
+        let at = tx.checkpoints.len();
         let routed = self.wf.manifest.graph.route(task.node, route.as_deref()).map_err(|e| e.to_string());
         let followed = match routed {
             Ok(edges) => self.follow(&mut tx, &exit, state, tree, depth, edges).await?,
             Err(e) => Err(e),
         };
+        tx.checkpoints.insert(at, exit);
         match followed {
             Err(why) => self.decide_fail(&mut tx, why),
             Ok(()) if self.stop.is_none() && self.breakpoints.after.contains(&node) => {
@@ -202,7 +204,7 @@ impl Drive<'_> {
         &mut self,
         tx: &mut ExitTx,
         exit: &Checkpoint,
-        state: Map<String, Value>,
+        mut state: Map<String, Value>,
         tree: Arc<FileTree>,
         depth: u32,
         edges: Vec<usize>,
@@ -213,8 +215,11 @@ impl Drive<'_> {
             self.fork_bases.insert(exit.id, (state.clone(), tree.clone()));
         }
         let mut own_lane = Some(exit.lane);
-        for e in edges {
+        let last = edges.len().saturating_sub(1);
+        for (i, e) in edges.into_iter().enumerate() {
             let to = self.wf.manifest.graph.edge(e).to;
+            // The last edge takes the state; the others get copies.
+            let state = if i == last { std::mem::take(&mut state) } else { state.clone() };
             if self.wf.manifest.graph.is_join(to) {
                 let arrival =
                     Arrival { edge: e as u32, seq: exit.seq, checkpoint: exit.id, forks: forks.clone() };
@@ -222,7 +227,7 @@ impl Drive<'_> {
                 self.waiting.entry(e).or_default().push_back(Branch {
                     arrival,
                     node: exit.node.clone(),
-                    state: state.clone(),
+                    state,
                     file_commit: exit.file_commit,
                     tree: tree.clone(),
                     depth,
@@ -235,7 +240,7 @@ impl Drive<'_> {
                 let lane = own_lane.take().unwrap_or_else(|| self.free_lane(&[]));
                 let entry = Entry {
                     node: to,
-                    state: state.clone(),
+                    state,
                     file_commit: exit.file_commit,
                     tree: tree.clone(),
                     depth,

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use wtb_core::model::{BlobRecord, CheckpointKind, Digest, TenantId};
 use wtb_store::cas::{BlobStore, hash_reader};
+use wtb_store::db::DbError;
 
 /// One inconsistency.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -70,7 +71,19 @@ pub async fn fsck(exec: &Executor) -> Result<FsckReport, ExecError> {
         }
     }
 
-    let checkpoints = db.checkpoints().list_for_tenant(tenant).await?;
+    // A state that cannot be rebuilt (a damaged patch) is a finding, not the end of the check.
+    let checkpoints = match db.checkpoints().list_for_tenant(tenant).await {
+        Ok(checkpoints) => checkpoints,
+        Err(DbError::Corrupt { what, detail }) => {
+            report.problems.push(Problem {
+                what: "checkpoint",
+                subject: what.to_owned(),
+                detail: format!("the checkpoints cannot be read: {detail}"),
+            });
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
     report.checkpoints = checkpoints.len();
     let by_id: HashMap<_, _> = checkpoints.iter().map(|c| (c.id, c)).collect();
     for exit in checkpoints.iter().filter(|c| c.kind == CheckpointKind::Exit) {
