@@ -210,12 +210,13 @@ pub async fn bench(
         }
         for r in &results {
             println!(
-                "  {:<28} {:>6.0} µs/node (best {:.0})  {:>5.0} nodes/s  db {:>9}/run  blobs {:>9} in all (deduplicated)",
+                "  {:<28} {:>6.0} µs/node (best {:.0})  {:>5.0} nodes/s  db {:>9}/run ({}/node)  blobs {:>9} in all (deduplicated)",
                 r.mode,
                 r.median_us_per_node,
                 r.best_us_per_node,
                 r.nodes_per_second,
                 bytes(r.db_bytes_per_run),
+                bytes(r.db_bytes_per_run / r.nodes.max(1) as u64),
                 bytes(r.blob_bytes_total)
             );
         }
