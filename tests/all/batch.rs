@@ -44,7 +44,7 @@ async fn a_failing_statement_undoes_the_whole_batch_and_the_connection_stays_usa
         node: "n".into(),
         kind: CheckpointKind::Entry,
         attempt: 1,
-        state: json!({}),
+        state: json!({}).into(),
         file_commit: FileCommitId::from_uuid(uuid::Uuid::from_u128(9)),
         lane: 0,
         forks: Vec::new(),

@@ -57,7 +57,7 @@ async fn fingerprint(h: &Harness) -> Fingerprint {
             .map(|(p, e)| (p.clone(), e.digest.map(|d| d.to_hex()).unwrap_or_default()))
             .collect();
         let slot = exits.entry(n.boundary.node.clone()).or_insert((0, Value::Null, Vec::new()));
-        *slot = (slot.0 + 1, exit.checkpoint.state.clone(), files);
+        *slot = (slot.0 + 1, (*exit.checkpoint.state).clone(), files);
     }
     let mut guest_events: Vec<String> = r
         .events

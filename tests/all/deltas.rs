@@ -72,7 +72,7 @@ async fn a_growing_state_is_stored_as_patches_and_every_read_sees_it_whole() {
     let cps = live(&exec, id).await;
     assert_eq!(cps.len(), 2 * NODES);
     for c in &cps {
-        assert_eq!(c.state, expected(c), "{} {:?} read through describe", c.node, c.kind);
+        assert_eq!(*c.state, expected(c), "{} {:?} read through describe", c.node, c.kind);
     }
     let whole: usize = cps.iter().map(|c| c.state.to_string().len()).sum();
     let (patches, rows, bytes, whole) = stored(&exec, id, whole).await;
@@ -82,13 +82,13 @@ async fn a_growing_state_is_stored_as_patches_and_every_read_sees_it_whole() {
     // One checkpoint at a time, and the history (superseded ones included, after a rollback).
     for c in cps.iter().step_by(7) {
         let one = exec.database().checkpoints().get_one(TenantId::DEFAULT, c.id).await.unwrap().unwrap();
-        assert_eq!(one.state, expected(c), "{} read alone", c.node);
+        assert_eq!(*one.state, expected(c), "{} read alone", c.node);
     }
     let back = cps.iter().find(|c| c.node == "n40" && c.kind == CheckpointKind::Entry).unwrap().clone();
     exec.travel().rollback(id, back.id).await.unwrap();
     let history = exec.inspect().history(id).await.unwrap();
     for c in &history.checkpoints {
-        assert_eq!(c.checkpoint.state, expected(&c.checkpoint), "{} in the history", c.checkpoint.node);
+        assert_eq!(*c.checkpoint.state, expected(&c.checkpoint), "{} in the history", c.checkpoint.node);
     }
     // Resuming reads the open entry back (a patch) and goes on patching from it.
     let again = exec.resume(id, 4).await.unwrap();
@@ -97,7 +97,7 @@ async fn a_growing_state_is_stored_as_patches_and_every_read_sees_it_whole() {
     let after = live(&exec, id).await;
     assert_eq!(after.len(), 2 * NODES);
     for c in &after {
-        assert_eq!(c.state, expected(c), "{} {:?} after the rollback", c.node, c.kind);
+        assert_eq!(*c.state, expected(c), "{} {:?} after the rollback", c.node, c.kind);
     }
 
     // A fork copies the history up to its checkpoint, as patches too, and runs on from it.
@@ -107,7 +107,7 @@ async fn a_growing_state_is_stored_as_patches_and_every_read_sees_it_whole() {
     assert_eq!(f.status, ExecutionStatus::Completed, "{:?}", f.failure);
     let forked = live(&exec, fork.execution).await;
     for c in &forked {
-        assert_eq!(c.state, expected(c), "{} {:?} of the fork", c.node, c.kind);
+        assert_eq!(*c.state, expected(c), "{} {:?} of the fork", c.node, c.kind);
     }
     let whole: usize = forked.iter().map(|c| c.state.to_string().len()).sum();
     let (patches, rows, bytes, whole) = stored(&exec, fork.execution, whole).await;
@@ -154,7 +154,7 @@ async fn a_damaged_patch_is_an_error_naming_its_checkpoint_not_a_wrong_state() {
         );
         // A checkpoint whose chain does not pass through it still reads.
         let first = checkpoints.get_one(TenantId::DEFAULT, cps[0].id).await.unwrap().unwrap();
-        assert_eq!(first.state, expected(&cps[0]));
+        assert_eq!(*first.state, expected(&cps[0]));
     }
 }
 

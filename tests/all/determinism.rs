@@ -17,7 +17,7 @@ async fn outputs(exec: &Executor, id: ExecutionId) -> (Value, Vec<Value>, Vec<Va
         .filter(|e| e.kind.starts_with("guest."))
         .map(|e| json!([e.kind, e.payload]))
         .collect();
-    (r.checkpoints.last().unwrap().checkpoint.state.clone(), files, events)
+    ((*r.checkpoints.last().unwrap().checkpoint.state).clone(), files, events)
 }
 
 #[tokio::test(flavor = "multi_thread")]

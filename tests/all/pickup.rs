@@ -41,7 +41,7 @@ async fn one_read_picks_up_a_batch_of_executions_of_several_tenants_with_their_o
         id: CheckpointId::from_uuid(id()),
         seq: 2,
         node: "b".into(),
-        state: json!({ "n": 1 }),
+        state: json!({ "n": 1 }).into(),
         file_commit: delta.id,
         ..one.entry.clone()
     };

@@ -80,7 +80,7 @@ async fn every_node_has_entry_and_exit_checkpoints_with_the_right_state() {
         .checkpoints
         .iter()
         .map(|c| {
-            (c.checkpoint.seq, c.checkpoint.node.as_str(), c.checkpoint.kind, c.checkpoint.state.clone())
+            (c.checkpoint.seq, c.checkpoint.node.as_str(), c.checkpoint.kind, (*c.checkpoint.state).clone())
         })
         .collect();
     assert_eq!(

@@ -212,7 +212,7 @@ async fn round_trip(w: &Writer, pool: &sql::Pool) {
         node: "a".into(),
         kind: CheckpointKind::Exit,
         attempt: 3,
-        state: json!({ "n": 1, "nested": { "list": [1, "two", null] } }),
+        state: json!({ "n": 1, "nested": { "list": [1, "two", null] } }).into(),
         file_commit: child.id,
         lane: 2,
         forks: vec![CheckpointId::from_uuid(id()), CheckpointId::from_uuid(id())],

@@ -111,7 +111,7 @@ pub(crate) fn start_unit() -> (Started, UnitOfWork, Vec<Write>) {
         node: "a".into(),
         kind: CheckpointKind::Entry,
         attempt: 1,
-        state: json!({ "n": 0 }),
+        state: json!({ "n": 0 }).into(),
         file_commit: root.id,
         lane: 0,
         forks: vec![],
@@ -208,7 +208,7 @@ async fn every_write_reads_back_through_the_aggregate_traits() {
         id: CheckpointId::from_uuid(id()),
         seq: 2,
         kind: CheckpointKind::Exit,
-        state: json!({ "n": 1 }),
+        state: json!({ "n": 1 }).into(),
         parents: vec![s.entry.id],
         created_at: t(7),
         ..s.entry.clone()

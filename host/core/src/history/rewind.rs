@@ -107,7 +107,7 @@ mod tests {
             node: format!("n{seq}"),
             kind,
             attempt: 1,
-            state: json!({}),
+            state: json!({}).into(),
             file_commit: FileCommitId::from_uuid(uuid::Uuid::from_u128(1)),
             lane: 0,
             forks: Vec::new(),

@@ -28,8 +28,9 @@ pub struct Checkpoint {
     pub kind: CheckpointKind,
     /// The node attempt (1 for the first).
     pub attempt: u32,
-    /// The whole workflow state: a JSON object.
-    pub state: serde_json::Value,
+    /// The whole workflow state: a JSON object. Shared, not copied: an exit's state is also
+    /// the next entry's, the drive's and the transaction's, and may be large.
+    pub state: std::sync::Arc<serde_json::Value>,
     /// The workspace's files at this instant.
     pub file_commit: FileCommitId,
     /// The workspace clone (branch) the node ran in: 0 for the main line.

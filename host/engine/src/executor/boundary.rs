@@ -83,6 +83,7 @@ impl Drive<'_> {
             return self.failed(task, failure, report).await;
         }
         let now = self.ex.clock.now();
+        let state = Arc::new(Value::Object(state));
         let commit_id = (!captured.changes.is_empty()).then(|| FileCommitId::from_uuid(self.ex.ids.next()));
         let mut exit = Checkpoint {
             id: CheckpointId::from_uuid(self.ex.ids.next()),
@@ -91,7 +92,7 @@ impl Drive<'_> {
             node: task.entry.node.clone(),
             kind: CheckpointKind::Exit,
             attempt: task.entry.attempt,
-            state: Value::Object(state.clone()),
+            state: state.clone(),
             file_commit: commit_id.unwrap_or(task.entry.file_commit),
             lane: task.entry.lane,
             forks: task.entry.forks.clone(),
@@ -204,7 +205,7 @@ impl Drive<'_> {
         &mut self,
         tx: &mut ExitTx,
         exit: &Checkpoint,
-        mut state: Map<String, Value>,
+        state: Arc<Value>,
         tree: Arc<FileTree>,
         depth: u32,
         edges: Vec<usize>,
@@ -212,14 +213,11 @@ impl Drive<'_> {
         let mut forks = exit.forks.clone();
         if edges.len() > 1 {
             forks.push(exit.id);
-            self.fork_bases.insert(exit.id, (state.clone(), tree.clone()));
+            self.fork_bases.insert(exit.id, (state.as_object().cloned().unwrap_or_default(), tree.clone()));
         }
         let mut own_lane = Some(exit.lane);
-        let last = edges.len().saturating_sub(1);
-        for (i, e) in edges.into_iter().enumerate() {
+        for e in edges {
             let to = self.wf.manifest.graph.edge(e).to;
-            // The last edge takes the state; the others get copies.
-            let state = if i == last { std::mem::take(&mut state) } else { state.clone() };
             if self.wf.manifest.graph.is_join(to) {
                 let arrival =
                     Arrival { edge: e as u32, seq: exit.seq, checkpoint: exit.id, forks: forks.clone() };
@@ -227,7 +225,7 @@ impl Drive<'_> {
                 self.waiting.entry(e).or_default().push_back(Branch {
                     arrival,
                     node: exit.node.clone(),
-                    state,
+                    state: state.as_object().cloned().unwrap_or_default(),
                     file_commit: exit.file_commit,
                     tree: tree.clone(),
                     depth,
@@ -240,7 +238,7 @@ impl Drive<'_> {
                 let lane = own_lane.take().unwrap_or_else(|| self.free_lane(&[]));
                 let entry = Entry {
                     node: to,
-                    state,
+                    state: state.clone(),
                     file_commit: exit.file_commit,
                     tree: tree.clone(),
                     depth,
@@ -283,7 +281,7 @@ impl Drive<'_> {
             node: name,
             kind: CheckpointKind::Entry,
             attempt: e.attempt,
-            state: Value::Object(e.state),
+            state: e.state,
             file_commit: e.file_commit,
             lane: e.lane,
             forks: e.forks,
@@ -311,7 +309,8 @@ impl Drive<'_> {
 /// An entry checkpoint to open.
 pub(super) struct Entry {
     pub(super) node: usize,
-    pub(super) state: Map<String, Value>,
+    /// Shared with the checkpoint it follows when unchanged (see [`Checkpoint::link_to`]).
+    pub(super) state: Arc<Value>,
     pub(super) file_commit: FileCommitId,
     pub(super) tree: Arc<FileTree>,
     pub(super) depth: u32,

@@ -65,7 +65,7 @@ pub(crate) struct Drive<'a> {
     pub(crate) fork_bases: HashMap<CheckpointId, (Map<String, Value>, Arc<FileTree>)>,
     pub(crate) stop: Option<Stop>,
     pub(crate) breakpoints: Breakpoints,
-    pub(crate) last_state: Map<String, Value>,
+    pub(crate) last_state: Arc<Value>,
     pub(crate) chain: Chain,
     pub(crate) parallelism: usize,
     /// Deterministic mode's seed, from the execution's environment.
@@ -111,7 +111,7 @@ impl<'a> Drive<'a> {
             fork_bases: HashMap::new(),
             stop: None,
             breakpoints,
-            last_state: Map::new(),
+            last_state: Arc::new(Value::Object(Map::new())),
             chain: Chain::new(ex.db.clone(), ex.fail_point),
             parallelism: parallelism.max(1),
             seed: None,
@@ -153,7 +153,11 @@ impl<'a> Drive<'a> {
             attempts: self.attempts,
             failure,
             paused,
-            state: self.last_state,
+            state: match Arc::try_unwrap(self.last_state) {
+                Ok(Value::Object(state)) => state,
+                Ok(_) => Map::new(),
+                Err(shared) => shared.as_object().cloned().unwrap_or_default(),
+            },
         })
     }
 

@@ -44,7 +44,7 @@ impl Drive<'_> {
         tx.checkpoints.push(exit.clone());
         let (lane, entry_commit, tree) = (task.entry.lane, task.entry.file_commit, task.tree.clone());
         if retry {
-            let state = task.entry.state.as_object().cloned().unwrap_or_default();
+            let state = task.entry.state.clone();
             let again = Entry {
                 node: task.node,
                 state,

@@ -96,8 +96,8 @@ impl Executor {
     async fn summary_of(&self, exec: Execution) -> Result<RunSummary, ExecError> {
         let attempts = self.db.boundaries().list_for_execution(self.tenant, exec.id).await?.len();
         let checkpoints = self.db.checkpoints().list_for_execution(self.tenant, exec.id).await?;
-        let state = match checkpoints.into_iter().last().map(|c| c.state) {
-            Some(Value::Object(state)) => state,
+        let state = match checkpoints.last().map(|c| c.state.as_ref()) {
+            Some(Value::Object(state)) => state.clone(),
             _ => Default::default(),
         };
         let (failure, paused) = match exec.status {

@@ -77,7 +77,7 @@ impl Drive<'_> {
         let parents = branches.iter().map(|b| b.arrival.checkpoint).collect();
         let entry = Entry {
             node: j,
-            state,
+            state: Arc::new(Value::Object(state)),
             file_commit,
             tree,
             depth,

@@ -186,7 +186,7 @@ impl Executor {
             node: first.clone(),
             kind: CheckpointKind::Entry,
             attempt: 1,
-            state: Value::Object(state),
+            state: std::sync::Arc::new(Value::Object(state)),
             file_commit: commit.id,
             lane: 0,
             forks: Vec::new(),

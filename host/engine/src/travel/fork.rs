@@ -107,7 +107,7 @@ impl Travel<'_> {
             let mut state = c.state.clone();
             if open_ids.contains(&c.id) {
                 if let Some(patch) = &opts.state_patch {
-                    json_patch::merge(&mut state, patch);
+                    json_patch::merge(std::sync::Arc::make_mut(&mut state), patch);
                 }
                 if let Some(schema) = &state_schema {
                     schema.check(&state).map_err(|v| {

@@ -192,7 +192,11 @@ async fn decode(db: &mut Conn<'_>, mut rows: Vec<Row>) -> Result<Vec<Checkpoint>
     rows.into_iter().zip(states).map(|(r, (state, chain))| checkpoint(r, state, chain)).collect()
 }
 
-fn checkpoint(r: Row, state: serde_json::Value, chain: StateChain) -> Result<Checkpoint, DbError> {
+fn checkpoint(
+    r: Row,
+    state: std::sync::Arc<serde_json::Value>,
+    chain: StateChain,
+) -> Result<Checkpoint, DbError> {
     let id = CheckpointId::from_uuid(r.id);
     Ok(Checkpoint {
         id,

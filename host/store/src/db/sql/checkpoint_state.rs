@@ -9,6 +9,7 @@ use super::decode::{from_json, in_range};
 use super::{Conn, DbError, query};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 use wtb_core::model::{STATE_CHAIN_MAX, StateChain, apply_state_patch};
 
@@ -28,7 +29,7 @@ const STARTS_PER_READ: usize = 256;
 pub(super) async fn states_of(
     db: &mut Conn<'_>,
     rows: &mut [Row],
-) -> Result<Vec<(Value, StateChain)>, DbError> {
+) -> Result<Vec<(Arc<Value>, StateChain)>, DbError> {
     let mut links: HashMap<Key, Link> = HashMap::with_capacity(rows.len());
     for r in rows.iter_mut() {
         let text = std::mem::take(&mut r.state);
@@ -49,10 +50,10 @@ pub(super) async fn states_of(
             links.entry((l.execution_id, l.seq)).or_insert(link);
         }
     }
-    let mut done: HashMap<Key, Value> = HashMap::with_capacity(rows.len());
+    let mut done: HashMap<Key, Arc<Value>> = HashMap::with_capacity(rows.len());
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| (rows[i].execution_id, rows[i].seq));
-    let mut out: Vec<Option<(Value, StateChain)>> = (0..rows.len()).map(|_| None).collect();
+    let mut out: Vec<Option<(Arc<Value>, StateChain)>> = (0..rows.len()).map(|_| None).collect();
     for i in order {
         let r = &rows[i];
         let key = (r.execution_id, r.seq);
@@ -81,19 +82,28 @@ fn complete(links: &HashMap<Key, Link>, mut key: Key) -> bool {
 }
 
 /// The state of `key`: from the nearest state already rebuilt or snapshot up its chain, with
-/// the patches below it applied oldest first.
-fn rebuild(links: &HashMap<Key, Link>, done: &HashMap<Key, Value>, key: Key) -> Result<Value, DbError> {
+/// the patches below it applied oldest first. Empty patches (an entry after its exit) change
+/// nothing, so a state they all lead to is shared, not copied.
+fn rebuild(
+    links: &HashMap<Key, Link>,
+    done: &HashMap<Key, Arc<Value>>,
+    key: Key,
+) -> Result<Arc<Value>, DbError> {
     let corrupt = |detail: String| DbError::Corrupt { what: "checkpoints.state", detail };
     let mut patches = Vec::new();
     let mut at = key;
-    let mut state = loop {
+    let mut steps = 0;
+    let base = loop {
         if let Some(v) = done.get(&at) {
             break v.clone();
         }
         match links.get(&at) {
-            Some(Link::Whole(text)) => break from_json("state", text)?,
-            Some(Link::Patch(p, text)) if *p < at.1 && patches.len() <= STATE_CHAIN_MAX as usize => {
-                patches.push((at.1, text));
+            Some(Link::Whole(text)) => break Arc::new(from_json("state", text)?),
+            Some(Link::Patch(p, text)) if *p < at.1 && steps <= STATE_CHAIN_MAX => {
+                if text != "[]" {
+                    patches.push((at.1, text));
+                }
+                steps += 1;
                 at.1 = *p;
             }
             Some(Link::Patch(..)) => {
@@ -110,11 +120,15 @@ fn rebuild(links: &HashMap<Key, Link>, done: &HashMap<Key, Value>, key: Key) -> 
             }
         }
     };
+    if patches.is_empty() {
+        return Ok(base);
+    }
+    let mut state = Value::clone(&base);
     for (seq, patch) in patches.into_iter().rev() {
         apply_state_patch(&mut state, patch)
             .map_err(|e| corrupt(format!("checkpoint {seq} of execution {}: {e}", key.0)))?;
     }
-    Ok(state)
+    Ok(Arc::new(state))
 }
 
 /// A stored state on the way to a snapshot.
