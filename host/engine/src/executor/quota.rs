@@ -66,8 +66,10 @@ pub(crate) struct QuotaWatch {
 }
 
 /// What an exit transaction stores, as `max_stored_bytes` counts it: new contents, the exit
-/// checkpoint's stored state (`state_len`: its patch, or the whole state) twice (the next
-/// entry follows it, and is stored no larger), event payloads and captured output.
+/// checkpoint's stored state (`state_len`: its patch, or the whole state) twice, the second
+/// standing for the next entry's (usually an empty patch on the exit; when that entry is due
+/// to store the whole state, this counts less than it stores, and the next start or resume
+/// reads the true total), event payloads and captured output.
 pub(crate) fn exit_bytes(
     state_len: u64,
     captured: &wtb_store::capture::Captured,
