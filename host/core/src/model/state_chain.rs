@@ -111,9 +111,8 @@ impl Checkpoint {
                 }
             }
         }
-        let text = self.state.to_string();
-        let chain = StateChain { len: 0, bytes: 0, base_bytes: text.len() as u64 };
-        self.state_link = StateLink { of: Some(self.id), chain, stored: Some(StoredState::Whole(text)) };
+        let (stored, chain) = whole(&self.state);
+        self.state_link = StateLink { of: Some(self.id), chain, stored: Some(stored) };
     }
 
     /// This checkpoint's place in its chain, if known (linked, or read from the store).
@@ -127,12 +126,18 @@ impl Checkpoint {
         match (&self.state_link.stored, self.chain()) {
             (Some(stored), Some(chain)) => (std::borrow::Cow::Borrowed(stored), chain),
             _ => {
-                let text = self.state.to_string();
-                let chain = StateChain { len: 0, bytes: 0, base_bytes: text.len() as u64 };
-                (std::borrow::Cow::Owned(StoredState::Whole(text)), chain)
+                let (stored, chain) = whole(&self.state);
+                (std::borrow::Cow::Owned(stored), chain)
             }
         }
     }
+}
+
+/// `state` stored whole: the start of a chain.
+fn whole(state: &Value) -> (StoredState, StateChain) {
+    let text = state.to_string();
+    let chain = StateChain { len: 0, bytes: 0, base_bytes: text.len() as u64 };
+    (StoredState::Whole(text), chain)
 }
 
 /// Applies a stored patch (JSON text) to `state`; `Err` says why it does not apply.

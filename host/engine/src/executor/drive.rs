@@ -153,11 +153,7 @@ impl<'a> Drive<'a> {
             attempts: self.attempts,
             failure,
             paused,
-            state: match Arc::try_unwrap(self.last_state) {
-                Ok(Value::Object(state)) => state,
-                Ok(_) => Map::new(),
-                Err(shared) => shared.as_object().cloned().unwrap_or_default(),
-            },
+            state: self.last_state.as_object().cloned().unwrap_or_default(),
         })
     }
 

@@ -173,9 +173,9 @@ pub(super) struct Row {
     forks: String,
     parents: String,
     pub(super) state_parent_seq: Option<i64>,
-    pub(super) state_chain_len: i64,
-    pub(super) state_chain_bytes: i64,
-    pub(super) state_base_bytes: i64,
+    state_chain_len: i64,
+    state_chain_bytes: i64,
+    state_base_bytes: i64,
 }
 
 /// A row with when it was superseded.
@@ -189,15 +189,16 @@ struct HistoryRow {
 /// Checkpoints from their rows, each with its whole state (see [`super::checkpoint_state`]).
 async fn decode(db: &mut Conn<'_>, mut rows: Vec<Row>) -> Result<Vec<Checkpoint>, DbError> {
     let states = super::checkpoint_state::states_of(db, &mut rows).await?;
-    rows.into_iter().zip(states).map(|(r, (state, chain))| checkpoint(r, state, chain)).collect()
+    rows.into_iter().zip(states).map(|(r, state)| checkpoint(r, state)).collect()
 }
 
-fn checkpoint(
-    r: Row,
-    state: std::sync::Arc<serde_json::Value>,
-    chain: StateChain,
-) -> Result<Checkpoint, DbError> {
+fn checkpoint(r: Row, state: std::sync::Arc<serde_json::Value>) -> Result<Checkpoint, DbError> {
     let id = CheckpointId::from_uuid(r.id);
+    let chain = StateChain {
+        len: in_range("state_chain_len", r.state_chain_len)?,
+        bytes: in_range("state_chain_bytes", r.state_chain_bytes)?,
+        base_bytes: in_range("state_base_bytes", r.state_base_bytes)?,
+    };
     Ok(Checkpoint {
         id,
         execution: ExecutionId::from_uuid(r.execution_id),

@@ -5,13 +5,13 @@
 //! memory, each step reusing the states already rebuilt.
 
 use super::checkpoint::Row;
-use super::decode::{from_json, in_range};
+use super::decode::from_json;
 use super::{Conn, DbError, query};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
-use wtb_core::model::{STATE_CHAIN_MAX, StateChain, apply_state_patch};
+use wtb_core::model::{STATE_CHAIN_MAX, apply_state_patch};
 
 /// A row's place: its execution and `seq`.
 type Key = (Uuid, i64);
@@ -22,49 +22,41 @@ enum Link {
     Patch(i64, String),
 }
 
+impl Link {
+    /// A row's `state` and `state_parent_seq`.
+    fn new(text: String, parent_seq: Option<i64>) -> Self {
+        match parent_seq {
+            None => Self::Whole(text),
+            Some(p) => Self::Patch(p, text),
+        }
+    }
+}
+
 /// Most start rows one chain statement names.
 const STARTS_PER_READ: usize = 256;
 
-/// The rows' whole states, in the rows' order (with their chains, for the model's link).
-pub(super) async fn states_of(
-    db: &mut Conn<'_>,
-    rows: &mut [Row],
-) -> Result<Vec<(Arc<Value>, StateChain)>, DbError> {
+/// The rows' whole states, in the rows' order.
+pub(super) async fn states_of(db: &mut Conn<'_>, rows: &mut [Row]) -> Result<Vec<Arc<Value>>, DbError> {
     let mut links: HashMap<Key, Link> = HashMap::with_capacity(rows.len());
     for r in rows.iter_mut() {
-        let text = std::mem::take(&mut r.state);
-        let link = match r.state_parent_seq {
-            None => Link::Whole(text),
-            Some(p) => Link::Patch(p, text),
-        };
-        links.insert((r.execution_id, r.seq), link);
+        links.insert((r.execution_id, r.seq), Link::new(std::mem::take(&mut r.state), r.state_parent_seq));
     }
     let starts: Vec<Uuid> =
         rows.iter().filter(|r| !complete(&links, (r.execution_id, r.seq))).map(|r| r.id).collect();
     for part in starts.chunks(STARTS_PER_READ) {
         for l in chains(db, part).await? {
-            let link = match l.state_parent_seq {
-                None => Link::Whole(l.state),
-                Some(p) => Link::Patch(p, l.state),
-            };
-            links.entry((l.execution_id, l.seq)).or_insert(link);
+            links.entry((l.execution_id, l.seq)).or_insert_with(|| Link::new(l.state, l.state_parent_seq));
         }
     }
     let mut done: HashMap<Key, Arc<Value>> = HashMap::with_capacity(rows.len());
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| (rows[i].execution_id, rows[i].seq));
-    let mut out: Vec<Option<(Arc<Value>, StateChain)>> = (0..rows.len()).map(|_| None).collect();
+    let mut out: Vec<Option<Arc<Value>>> = (0..rows.len()).map(|_| None).collect();
     for i in order {
-        let r = &rows[i];
-        let key = (r.execution_id, r.seq);
+        let key = (rows[i].execution_id, rows[i].seq);
         let state = rebuild(&links, &done, key)?;
-        let chain = StateChain {
-            len: in_range("state_chain_len", r.state_chain_len)?,
-            bytes: in_range("state_chain_bytes", r.state_chain_bytes)?,
-            base_bytes: in_range("state_base_bytes", r.state_base_bytes)?,
-        };
         done.insert(key, state.clone());
-        out[i] = Some((state, chain));
+        out[i] = Some(state);
     }
     Ok(out.into_iter().flatten().collect())
 }
