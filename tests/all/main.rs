@@ -41,6 +41,7 @@ mod server;
 mod tenancy;
 mod touched;
 mod travel;
+mod vfs_differential;
 mod web;
 mod workers;
 mod workers_processes;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use wtb_core::model::Touched;
 use wtb_core::model::{ChangeKind, Digest, EntryKind, FileTree, TrapKind};
 use wtb_core::workflow::{Fixture, Network, NodeLimits, parse_update};
-use wtb_runtime::{CancelSignal, NodeCall, Outcome};
+use wtb_runtime::{CancelSignal, Mount, NodeCall, Outcome};
 use wtb_store::capture::{CaptureError, Workspace, capture};
 use wtb_store::cas::LocalCas;
 
@@ -223,8 +223,10 @@ impl Executor {
             seed: opts.seed,
             clock: None,
         };
-        let report =
-            self.runtime.run(prepared, &call, ws.host_path(), &node_limits, &CancelSignal::default()).await;
+        let report = self
+            .runtime
+            .run(prepared, &call, Mount::Directory(ws.host_path()), &node_limits, &CancelSignal::default())
+            .await;
         let touched = report.touched.clone();
         let (back, captured) = blocking(move || {
             let r = capture(&mut ws, &base, &*cas, tenant, &limits, &touched);

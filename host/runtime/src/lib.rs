@@ -15,19 +15,23 @@ mod engine;
 mod file_stream;
 mod limits;
 mod linker;
+mod mount;
 mod outcome;
 mod output;
 mod quota;
 mod quota_fs;
 mod state;
 mod touch_log;
+mod virtual_fs;
 
 pub use cache::CacheStats;
 pub use cancel::CancelSignal;
 use cancel::CancelledTrap;
 pub use limits::{Limits, Tuning};
+pub use mount::{Mount, WorkspaceKind};
 pub use outcome::{AttemptReport, GuestErrorKind, Outcome};
 pub use state::GuestEvent;
+pub use virtual_fs::SharedVfs;
 
 use bindings::{Node, NodeInput, WorldPre};
 use cache::ComponentCache;
@@ -37,7 +41,6 @@ use output::CappedOutput;
 use quota::DiskQuota;
 use state::{AttemptTag, NodeState};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -173,8 +176,8 @@ impl Runtime {
                 Engine::new(&engine_config(false, tuning))?
             }
         };
-        let linker = linker::node_linker(&engine, Network::None)?;
-        let deny_linker = linker::node_linker(&engine, Network::Deny)?;
+        let linker = linker::node_linker(&engine, Network::None, tuning.workspace)?;
+        let deny_linker = linker::node_linker(&engine, Network::Deny, tuning.workspace)?;
         let cache = Arc::new(ComponentCache::new(&engine, cache_dir));
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (weak, stop) = (engine.weak(), ticker_stop.clone());
@@ -248,16 +251,28 @@ impl Runtime {
         ComponentError::WrongWorld { source: e, exports, hint }
     }
 
-    /// Runs one attempt of `node` in a fresh store, with `workspace` preopened at `/`.
+    /// How this runtime serves workspaces.
+    pub fn workspace_kind(&self) -> WorkspaceKind {
+        self.tuning.workspace
+    }
+
+    /// Runs one attempt of `node` in a fresh store, with `workspace` at `/`.
     /// Never fails: every way an attempt can end is an [`Outcome`].
     pub async fn run(
         &self,
         node: &PreparedNode,
         call: &NodeCall,
-        workspace: &Path,
+        workspace: Mount<'_>,
         limits: &Limits,
         cancel: &CancelSignal,
     ) -> AttemptReport {
+        if workspace.kind() != self.tuning.workspace {
+            return AttemptReport::host_failure(format!(
+                "this runtime serves {:?} workspaces, not {:?} ones",
+                self.tuning.workspace,
+                workspace.kind()
+            ));
+        }
         if limits.fuel.is_some() && !self.tuning.fuel {
             return AttemptReport::host_failure(
                 "a fuel limit is set but fuel metering is switched off".into(),
@@ -283,8 +298,10 @@ impl Runtime {
             determinism::AttemptSeed::new(seed, &call.node, call.attempt).apply(seed, call.clock, &mut wasi);
         }
         let started = Instant::now();
-        if let Err(e) = wasi.preopened_dir(workspace, "/", FsPerms::ReadWrite) {
-            return AttemptReport::host_failure(format!("opening workspace {}: {e:#}", workspace.display()));
+        if let Mount::Directory(dir) = workspace
+            && let Err(e) = wasi.preopened_dir(dir, "/", FsPerms::ReadWrite)
+        {
+            return AttemptReport::host_failure(format!("opening workspace {}: {e:#}", dir.display()));
         }
         for m in &call.fixtures {
             if let Err(e) = wasi.preopened_dir(&m.host, &m.guest, FsPerms::ReadOnly) {
@@ -297,7 +314,12 @@ impl Runtime {
         let tag =
             AttemptTag { execution: call.execution.clone(), node: call.node.clone(), attempt: call.attempt };
         let quota = self.tuning.disk_accounting.then(|| DiskQuota::new(limits.disk_bytes, limits.max_files));
-        let mut store = Store::new(&self.engine, NodeState::new(wasi.build(), limits, quota.clone(), tag));
+        let mut state = NodeState::new(wasi.build(), limits, quota.clone(), tag);
+        if let Mount::Virtual(vfs) = workspace {
+            virtual_fs::budget(vfs, limits);
+            state.vfs = Some(vfs.clone());
+        }
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         let fuel = limits.fuel.unwrap_or(u64::MAX);
         if self.tuning.fuel {

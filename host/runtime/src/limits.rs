@@ -55,10 +55,12 @@ pub struct Tuning {
     pub fuel: bool,
     /// Disk accounting on every workspace write.
     pub disk_accounting: bool,
+    /// Host directories or in-memory workspaces (not a safeguard: both are sandboxed alike).
+    pub workspace: crate::WorkspaceKind,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Self { epoch: true, fuel: true, disk_accounting: true }
+        Self { epoch: true, fuel: true, disk_accounting: true, workspace: crate::WorkspaceKind::Directory }
     }
 }

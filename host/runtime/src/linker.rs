@@ -9,6 +9,8 @@
 use super::bindings::{HostImports, NodeInput, TypesHost};
 use super::quota_fs::QuotaFsData;
 use super::state::NodeState;
+use super::virtual_fs::{self, VirtualFsData};
+use crate::WorkspaceKind;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::WasiView;
@@ -26,7 +28,11 @@ impl wasmtime::component::HasData for HasIo {
 }
 
 /// Builds the linker nodes are instantiated with (`Deny`: with `wasi:sockets`, all refused).
-pub fn node_linker(engine: &Engine, network: Network) -> wasmtime::Result<Linker<NodeState>> {
+pub fn node_linker(
+    engine: &Engine,
+    network: Network,
+    workspace: WorkspaceKind,
+) -> wasmtime::Result<Linker<NodeState>> {
     let mut linker = Linker::<NodeState>::new(engine);
     let l = &mut linker;
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<NodeState, HasIo>(l, |t| t.ctx().table)?;
@@ -34,9 +40,17 @@ pub fn node_linker(engine: &Engine, network: Network) -> wasmtime::Result<Linker
     wasmtime_wasi_io::bindings::wasi::io::streams::add_to_linker::<NodeState, HasIo>(l, |t| t.ctx().table)?;
     clocks::wall_clock::add_to_linker::<NodeState, WasiClocks>(l, NodeState::clocks)?;
     clocks::monotonic_clock::add_to_linker::<NodeState, WasiClocks>(l, NodeState::clocks)?;
-    // Writes go through the disk quota (see `quota.rs`); everything else is wasmtime-wasi's.
-    filesystem::types::add_to_linker::<NodeState, QuotaFsData>(l, NodeState::quota_fs)?;
-    filesystem::preopens::add_to_linker::<NodeState, QuotaFsData>(l, NodeState::quota_fs)?;
+    match workspace {
+        // Writes go through the disk quota (see `quota.rs`); everything else is wasmtime-wasi's.
+        WorkspaceKind::Directory => {
+            filesystem::types::add_to_linker::<NodeState, QuotaFsData>(l, NodeState::quota_fs)?;
+            filesystem::preopens::add_to_linker::<NodeState, QuotaFsData>(l, NodeState::quota_fs)?;
+        }
+        WorkspaceKind::Virtual => {
+            virtual_fs::types::add_to_linker::<NodeState, VirtualFsData>(l, NodeState::virtual_fs)?;
+            virtual_fs::preopens::add_to_linker::<NodeState, VirtualFsData>(l, NodeState::virtual_fs)?;
+        }
+    }
     random::random::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;
     random::insecure::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;
     random::insecure_seed::add_to_linker::<NodeState, WasiRandom>(l, NodeState::random)?;

@@ -5,6 +5,7 @@ use super::limits::Limits;
 use super::quota::DiskQuota;
 use super::quota_fs::QuotaFs;
 use super::touch_log::TouchLog;
+use super::virtual_fs::{SharedVfs, VirtualFs};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result as WtResult};
@@ -60,6 +61,8 @@ pub struct NodeState {
     pub(crate) quota: Option<Arc<DiskQuota>>,
     /// What the guest changed in its workspace, for capture.
     pub(crate) touch: TouchLog,
+    /// The in-memory workspace, when the runtime serves those.
+    pub(crate) vfs: Option<SharedVfs>,
     /// A total budget (events, logs) the guest went past: ends the attempt as output too large.
     pub(crate) overflow: Option<String>,
     log_lines: usize,
@@ -90,6 +93,7 @@ impl NodeState {
             violation: None,
             quota,
             touch: TouchLog::default(),
+            vfs: None,
             overflow: None,
             log_lines: 0,
             event_bytes: 0,
@@ -105,6 +109,23 @@ impl NodeState {
             fs: WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table },
             quota: self.quota.as_ref(),
             touch: &mut self.touch,
+        }
+    }
+
+    /// `wasi:filesystem/types` on the in-memory workspace (a runtime serving those always
+    /// gives the store one before the guest runs).
+    pub(crate) fn virtual_fs(&mut self) -> VirtualFs<'_> {
+        use wasmtime_wasi::clocks::WasiClocksView as _;
+        use wasmtime_wasi::p2::bindings::clocks::wall_clock::Host as _;
+        let now = self
+            .clocks()
+            .now()
+            .map_or(0, |d| d.seconds.saturating_mul(1_000_000_000) + u64::from(d.nanoseconds));
+        VirtualFs {
+            vfs: self.vfs.as_ref().expect("a virtual-workspace store has a workspace"),
+            host: WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table },
+            quota: self.quota.as_ref(),
+            now,
         }
     }
 

@@ -10,7 +10,7 @@ use wtb_core::model::{AttemptStatus, Checkpoint, FileTree, NodeBoundary, TenantI
 use wtb_core::workflow::{Schema, parse_update};
 use wtb_failpoint as failpoint;
 use wtb_runtime::{
-    AttemptReport, CancelSignal, GuestErrorKind, Limits, NodeCall, Outcome, PreparedNode, Runtime,
+    AttemptReport, CancelSignal, GuestErrorKind, Limits, Mount, NodeCall, Outcome, PreparedNode, Runtime,
 };
 use wtb_store::capture::{CaptureError, CaptureLimits, CaptureTo, Captured, Workspace, Workspaces};
 use wtb_store::cas::BlobStore;
@@ -111,7 +111,8 @@ pub(crate) async fn attempt(
         slot = cx.slots.acquire(cx.tenant, cx.slot_cap) => slot,
         () = cancel.cancelled() => return idle(task, ws, Result_::Cancelled),
     };
-    let mut report = cx.runtime.run(&cx.node, &cx.call, ws.host_path(), &cx.limits, &cancel).await;
+    let mut report =
+        cx.runtime.run(&cx.node, &cx.call, Mount::Directory(ws.host_path()), &cx.limits, &cancel).await;
     let failure = match &report.outcome {
         Outcome::Returned { update, route } => match checked_update(update, &cx) {
             Err(error) => {

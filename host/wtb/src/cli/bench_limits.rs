@@ -12,7 +12,7 @@ use std::time::Instant;
 use wtb_core::clock::{SystemClock, UuidV7Ids};
 use wtb_engine::config::DataDir;
 use wtb_engine::executor::Executor;
-use wtb_runtime::Tuning;
+use wtb_runtime::{Tuning, WorkspaceKind};
 use wtb_store::db::Durability;
 
 /// One tuning's figures.
@@ -31,10 +31,22 @@ pub struct LimitsResult {
 }
 
 const MODES: [(&str, Tuning); 4] = [
-    ("epoch + fuel + disk (default)", Tuning { epoch: true, fuel: true, disk_accounting: true }),
-    ("epoch + disk, no fuel", Tuning { epoch: true, fuel: false, disk_accounting: true }),
-    ("disk only, no interruption", Tuning { epoch: false, fuel: false, disk_accounting: true }),
-    ("nothing", Tuning { epoch: false, fuel: false, disk_accounting: false }),
+    (
+        "epoch + fuel + disk (default)",
+        Tuning { epoch: true, fuel: true, disk_accounting: true, workspace: WorkspaceKind::Directory },
+    ),
+    (
+        "epoch + disk, no fuel",
+        Tuning { epoch: true, fuel: false, disk_accounting: true, workspace: WorkspaceKind::Directory },
+    ),
+    (
+        "disk only, no interruption",
+        Tuning { epoch: false, fuel: false, disk_accounting: true, workspace: WorkspaceKind::Directory },
+    ),
+    (
+        "nothing",
+        Tuning { epoch: false, fuel: false, disk_accounting: false, workspace: WorkspaceKind::Directory },
+    ),
 ];
 
 /// Runs the comparison under `dir`.

@@ -1,5 +1,7 @@
 //! One test component, many behaviours: `config.action` picks what the node does, so the host
 //! tests exercise writes, guest errors, traps and escape attempts with a single compiled guest.
+#[cfg(target_os = "wasi")]
+mod fsops;
 mod probes;
 
 use probes::*;
@@ -91,6 +93,9 @@ enum Action {
     /// Waits until `path` exists (in a fixture the test controls: a barrier across the sandbox
     /// and across processes, instead of a sleep), then writes `gate.txt`.
     Gate { path: String },
+    /// Makes `count` seeded random `wasi:filesystem` calls and returns their results as `log`
+    /// (the differential test of the in-memory workspace).
+    FsOps { seed: u64, count: usize },
     /// Returns an update that is not JSON (bypasses the SDK's encoding).
     BadJson,
     /// Returns an update that is JSON but not an object.
@@ -254,6 +259,10 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
             }
         }
         Action::Escape => Ok(Update::new().set("escapes", escape_attempts())),
+        #[cfg(target_os = "wasi")]
+        Action::FsOps { seed, count } => Ok(Update::new().set("log", fsops::run(seed, count))),
+        #[cfg(not(target_os = "wasi"))]
+        Action::FsOps { .. } => Err(NodeError::failed("only meaningful under WASI")),
         Action::RewriteKeepMtime { path, text, sleep_ms } => {
             let before = std::fs::metadata(&path)?.modified()?;
             std::thread::sleep(std::time::Duration::from_millis(sleep_ms));

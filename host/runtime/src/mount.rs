@@ -1,0 +1,34 @@
+//! What a node sees as `/`: a host directory, or an in-memory workspace the host holds.
+
+use crate::virtual_fs::SharedVfs;
+use std::path::Path;
+
+/// How a runtime serves workspaces; fixed per runtime, because it decides which
+/// `wasi:filesystem` implementation the linker binds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WorkspaceKind {
+    /// A host directory per lane, served by wasmtime-wasi (through the quota layer).
+    #[default]
+    Directory,
+    /// An in-memory [`wtb_vfs::Vfs`] per lane, served by `virtual_fs`.
+    Virtual,
+}
+
+/// The workspace of one attempt.
+#[derive(Clone, Copy)]
+pub enum Mount<'a> {
+    /// This host directory, preopened at `/`.
+    Directory(&'a Path),
+    /// This in-memory workspace, served at `/`; the caller reads it back afterwards.
+    Virtual(&'a SharedVfs),
+}
+
+impl Mount<'_> {
+    /// The kind of runtime that can run it.
+    pub fn kind(&self) -> WorkspaceKind {
+        match self {
+            Self::Directory(_) => WorkspaceKind::Directory,
+            Self::Virtual(_) => WorkspaceKind::Virtual,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! A workspace as data: an in-memory filesystem (directories, files, symlinks, hard links)
+//! that behaves as Linux does beneath a `cap-std` directory, with no I/O at all.
+//!
+//! Why: a real directory per lane costs an inode on the host disk per guest file, capture and
+//! restore walk host paths (where symlink races live), and rollback copies files. A [`Vfs`]
+//! is a value: cloning one is a snapshot (contents are shared, copied on write), every path
+//! resolves beneath the descriptor it starts from, and what changed is known exactly.
+//!
+//! Semantics follow what a guest observes through wasmtime-wasi over a real directory on
+//! Linux: error codes ([`Errno`]), link counts, sizes, `..` and symlink rules (an absolute
+//! path or a `..` above the starting directory is [`Errno::NotPermitted`], as cap-std makes
+//! it), removed-but-open files. Inode numbers and times are the only stat fields that differ;
+//! times come from the clock the caller sets ([`Vfs::set_now`]), so deterministic runs see
+//! deterministic times. The differential tests in `tests/all/vfs_differential.rs` hold the
+//! two to the same results.
+#![deny(missing_docs)]
+
+mod file;
+mod namespace;
+mod node;
+mod open;
+mod path;
+mod walk;
+
+pub use file::Content;
+pub use node::{Ino, Kind, Stat, Times};
+pub use open::{OpenFlags, Opened};
+pub use path::Follow;
+pub use walk::Entry;
+
+use node::Inode;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Longest name a directory entry may have (Linux's `NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+/// Longest path a call may pass (Linux's `PATH_MAX`, terminating NUL included).
+pub const PATH_MAX: usize = 4096;
+/// Symlinks followed while resolving one path before it is a loop (Linux's and cap-std's 40).
+pub const MAX_SYMLINKS: usize = 40;
+
+/// Why an operation failed: the POSIX error a real directory gives, named as
+/// `wasi:filesystem`'s `error-code` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Errno {
+    /// `EACCES`.
+    #[error("permission denied")]
+    Access,
+    /// `EBADF`: the descriptor may not do this (read on a write-only file, …).
+    #[error("bad descriptor")]
+    BadDescriptor,
+    /// `EBUSY`: renaming `.` or `..`.
+    #[error("device or resource busy")]
+    Busy,
+    /// `EEXIST`.
+    #[error("file exists")]
+    Exist,
+    /// `EINVAL`.
+    #[error("invalid argument")]
+    Invalid,
+    /// `EISDIR`.
+    #[error("is a directory")]
+    IsDirectory,
+    /// `ELOOP`: too many symlinks, or a symlink where none may be followed.
+    #[error("too many levels of symbolic links")]
+    Loop,
+    /// `ENAMETOOLONG`.
+    #[error("file name too long")]
+    NameTooLong,
+    /// `ENOENT`.
+    #[error("no such file or directory")]
+    NoEntry,
+    /// `ENOTDIR`.
+    #[error("not a directory")]
+    NotDirectory,
+    /// `ENOTEMPTY`.
+    #[error("directory not empty")]
+    NotEmpty,
+    /// `EPERM`: an escape from the starting directory, or a hard link to a directory.
+    #[error("operation not permitted")]
+    NotPermitted,
+    /// `ENOSPC`: the workspace's byte or entry budget is spent.
+    #[error("no space left in the workspace")]
+    InsufficientSpace,
+    /// `EFBIG`: an offset or size beyond what a file may have.
+    #[error("file too large")]
+    FileTooLarge,
+    /// `EIO`: a stored content could not be loaded.
+    #[error("input/output error")]
+    Io,
+}
+
+/// What the caller allows one workspace to hold: its memory is bounded by these, whatever the
+/// guest does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Bytes of file contents and symlink targets.
+    pub bytes: u64,
+    /// Inodes (files, directories, symlinks), removed-but-open ones included.
+    pub inodes: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self { bytes: 1 << 30, inodes: 1 << 20 }
+    }
+}
+
+/// Loads a content that is not in memory yet (a file restored from a checkpoint), once, on
+/// first use.
+pub trait Loader: Send + Sync {
+    /// The bytes of the content `key` names.
+    fn load(&self, key: &str) -> std::io::Result<Vec<u8>>;
+}
+
+/// One workspace. Cloning is cheap (contents are shared) and yields an independent snapshot.
+#[derive(Clone)]
+pub struct Vfs {
+    inodes: BTreeMap<Ino, Inode>,
+    next: Ino,
+    now: Times,
+    budget: Budget,
+    /// Content bytes held (loaded or not), for the budget.
+    bytes: u64,
+    loader: Option<Arc<dyn Loader>>,
+}
+
+impl Default for Vfs {
+    fn default() -> Self {
+        Self::new(Budget::default())
+    }
+}
+
+impl std::fmt::Debug for Vfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vfs").field("inodes", &self.inodes.len()).field("bytes", &self.bytes).finish()
+    }
+}
+
+impl Vfs {
+    /// The root directory's inode: what the guest sees as `/`.
+    pub const ROOT: Ino = Ino(1);
+
+    /// An empty workspace (a root directory) within `budget`.
+    pub fn new(budget: Budget) -> Self {
+        let mut inodes = BTreeMap::new();
+        inodes.insert(Self::ROOT, Inode::dir(Self::ROOT, Times::default()));
+        Self { inodes, next: Ino(2), now: Times::default(), budget, bytes: 0, loader: None }
+    }
+
+    /// Sets the time later changes are stamped with (nanoseconds since the Unix epoch).
+    pub fn set_now(&mut self, nanos: u64) {
+        self.now = Times { access: nanos, modify: nanos, change: nanos };
+    }
+
+    /// Sets where contents added with [`Content::Stored`] are loaded from.
+    pub fn set_loader(&mut self, loader: Arc<dyn Loader>) {
+        self.loader = Some(loader);
+    }
+
+    /// Changes the budget (a smaller one does not remove anything already held).
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
+    }
+
+    /// Inodes held, removed-but-open ones included.
+    pub fn inodes(&self) -> u64 {
+        self.inodes.len() as u64
+    }
+
+    /// Content bytes held, loaded or not.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// What `ino` is; `NoEntry` for an inode that no longer exists.
+    pub fn stat(&self, ino: Ino) -> Result<Stat, Errno> {
+        let inode = self.inode(ino)?;
+        let subdirs = inode.entries().map_or(0, |e| {
+            e.values().filter(|i| self.inodes.get(i).is_some_and(|n| n.kind() == Kind::Dir)).count()
+        });
+        Ok(inode.stat_with(ino, subdirs as u64))
+    }
+
+    fn inode(&self, ino: Ino) -> Result<&Inode, Errno> {
+        self.inodes.get(&ino).ok_or(Errno::NoEntry)
+    }
+
+    fn inode_mut(&mut self, ino: Ino) -> Result<&mut Inode, Errno> {
+        self.inodes.get_mut(&ino).ok_or(Errno::NoEntry)
+    }
+
+    /// Adds an inode within the budget.
+    fn alloc(&mut self, inode: Inode) -> Result<Ino, Errno> {
+        if self.inodes.len() as u64 >= self.budget.inodes {
+            return Err(Errno::InsufficientSpace);
+        }
+        let ino = self.next;
+        self.next = Ino(ino.0 + 1);
+        self.inodes.insert(ino, inode);
+        Ok(ino)
+    }
+
+    /// Charges `grow` more content bytes (or releases `-grow`) against the budget.
+    fn charge(&mut self, old: u64, new: u64) -> Result<(), Errno> {
+        let total = self.bytes - old.min(self.bytes) + new;
+        if new > old && total > self.budget.bytes {
+            return Err(Errno::InsufficientSpace);
+        }
+        self.bytes = total;
+        Ok(())
+    }
+
+    /// Notes a descriptor open on `ino`: a removed inode lives on while one is.
+    pub fn hold(&mut self, ino: Ino) {
+        if let Some(inode) = self.inodes.get_mut(&ino) {
+            inode.opens += 1;
+        }
+    }
+
+    /// Notes a descriptor on `ino` closed; drops the inode when nothing names or holds it.
+    pub fn close(&mut self, ino: Ino) {
+        if let Some(inode) = self.inodes.get_mut(&ino) {
+            inode.opens = inode.opens.saturating_sub(1);
+        }
+        self.drop_if_unused(ino);
+    }
+
+    /// Drops `ino` if no entry names it and no descriptor holds it.
+    fn drop_if_unused(&mut self, ino: Ino) {
+        if let Some(inode) = self.inodes.get(&ino)
+            && inode.nlink == 0
+            && inode.opens == 0
+            && ino != Self::ROOT
+        {
+            let size = inode.content_bytes();
+            self.inodes.remove(&ino);
+            self.bytes -= size.min(self.bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

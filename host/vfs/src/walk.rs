@@ -1,0 +1,73 @@
+//! The whole tree as paths, for capture and comparison, and building one from paths, for
+//! restore.
+
+use crate::node::{Inode, Kind, Node};
+use crate::{Content, Errno, Ino, Vfs};
+
+/// One path of a tree.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// A regular file (its inode, so hard links show as one).
+    File(Ino, Content),
+    /// A directory.
+    Dir,
+    /// A symlink (its inode: a symlink can be hard-linked too) and its target.
+    Symlink(Ino, String),
+}
+
+impl Vfs {
+    /// Every path beneath the root, parents before children, names in byte order within a
+    /// directory. Iterative, so a deep chain cannot exhaust the host's stack.
+    pub fn entries(&self) -> Vec<(String, Entry)> {
+        let mut out = Vec::new();
+        let mut stack = vec![(String::new(), Self::ROOT)];
+        while let Some((prefix, dir)) = stack.pop() {
+            let Some(entries) = self.inodes.get(&dir).and_then(Inode::entries) else { continue };
+            let mut subdirs = Vec::new();
+            for (name, ino) in entries {
+                let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+                let Some(inode) = self.inodes.get(ino) else { continue };
+                let entry = match &inode.node {
+                    Node::File(c) => Entry::File(*ino, c.clone()),
+                    Node::Dir { .. } => {
+                        subdirs.push((path.clone(), *ino));
+                        Entry::Dir
+                    }
+                    Node::Symlink(t) => Entry::Symlink(*ino, t.clone()),
+                };
+                out.push((path, entry));
+            }
+            stack.extend(subdirs.into_iter().rev());
+        }
+        out
+    }
+
+    /// Adds `path` (whose parent must exist) holding `entry`: how a restore builds a tree.
+    pub fn insert(&mut self, path: &str, entry: Entry) -> Result<(), Errno> {
+        let (dir, name) = match path.rsplit_once('/') {
+            Some((parent, name)) => (self.lookup(Self::ROOT, parent, crate::Follow::No)?, name),
+            None => (Self::ROOT, path),
+        };
+        if name.is_empty() || name == "." || name == ".." || self.dir_entries(dir)?.contains_key(name) {
+            return Err(Errno::Exist);
+        }
+        let inode = match entry {
+            Entry::File(_, content) => {
+                self.charge(0, content.len())?;
+                Inode::file(content, self.now)
+            }
+            Entry::Dir => Inode::dir(dir, self.now),
+            Entry::Symlink(_, target) => {
+                self.charge(0, target.len() as u64)?;
+                Inode::symlink(target, self.now)
+            }
+        };
+        let ino = self.alloc(inode)?;
+        self.link_into(dir, name.to_owned(), ino)
+    }
+
+    /// The kind of `ino`.
+    pub fn kind(&self, ino: Ino) -> Result<Kind, Errno> {
+        Ok(self.inode(ino)?.kind())
+    }
+}
