@@ -97,6 +97,11 @@ impl Harness {
     /// `text` may start with top-level keys and end inside any table), then `text`.
     pub fn config(&self, text: impl AsRef<str>) -> std::io::Result<()> {
         let mut text = text.as_ref().to_owned();
+        if std::env::var("WTB_TEST_WORKSPACES").is_ok_and(|w| w == "virtual")
+            && !text.contains("workspaces =")
+        {
+            text = format!("workspaces = \"virtual\"\n{text}");
+        }
         if let Some(url) = self.database.as_ref().filter(|_| !text.contains("database")) {
             text = format!("database = {{ url = \"{url}\" }}\n{text}");
         }

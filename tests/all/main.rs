@@ -42,6 +42,7 @@ mod tenancy;
 mod touched;
 mod travel;
 mod vfs_differential;
+mod virtual_workspace;
 mod web;
 mod workers;
 mod workers_processes;

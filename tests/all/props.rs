@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::io::Read;
-use wtb::capture::{BlobSource, CaptureLimits, Workspace, restore};
+use wtb::capture::{BlobSource, CaptureLimits, DirWorkspace, restore};
 use wtb::model::merge_trees;
 use wtb::model::{Digest, EntryKind, FileEntry, FileTree, check_tree};
 
@@ -156,7 +156,7 @@ proptest! {
         let before = snapshot(&sentinel);
         let blobs = Blobs::new();
         let limits = CaptureLimits { max_file_bytes: 1 << 20, max_entries: 10_000, inline_max_bytes: 4096 };
-        let open = || Workspace::new(cap_std::fs::Dir::open_ambient_dir(&ws_path, cap_std::ambient_authority()).unwrap(), ws_path.clone());
+        let open = || DirWorkspace::new(cap_std::fs::Dir::open_ambient_dir(&ws_path, cap_std::ambient_authority()).unwrap(), ws_path.clone());
 
         // What the guest left: built by restoring a valid tree of links and files.
         let mut hostile = FileTree::new();

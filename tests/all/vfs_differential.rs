@@ -73,7 +73,7 @@ fn vfs_tree(vfs: &SharedVfs) -> Tree {
     let mut tree = Tree::new();
     for (path, entry) in vfs.entries() {
         let entry = match entry {
-            Entry::Dir => ("dir".to_owned(), Vec::new(), 0),
+            Entry::Dir(_) => ("dir".to_owned(), Vec::new(), 0),
             Entry::Symlink(ino, t) => ("symlink".to_owned(), t.into_bytes(), vfs.stat(ino).unwrap().nlink),
             Entry::File(ino, _) => {
                 let nlink = vfs.stat(ino).unwrap().nlink;

@@ -5,17 +5,17 @@
 //! A sibling of the execution protocol, for plugin authors: its bad inputs are its own
 //! [`SoloError`] variants, apart from the executor's errors.
 
-use crate::executor::{ExecError, Executor, blocking, load::resolve_fixture};
+use crate::executor::{ExecError, Executor, StoredBlobs, blocking, load::resolve_fixture};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wtb_core::model::Touched;
 use wtb_core::model::{ChangeKind, Digest, EntryKind, FileTree, TrapKind};
+use wtb_core::model::{ExecutionId, Touched};
 use wtb_core::workflow::{Fixture, Network, NodeLimits, parse_update};
-use wtb_runtime::{CancelSignal, Mount, NodeCall, Outcome};
-use wtb_store::capture::{CaptureError, Workspace, capture};
+use wtb_runtime::{CancelSignal, NodeCall, Outcome, WorkspaceKind};
+use wtb_store::capture::{CaptureError, CaptureTo, DirWorkspace, Workspace, capture};
 use wtb_store::cas::LocalCas;
 
 /// What to run.
@@ -189,7 +189,7 @@ impl Executor {
             Arc::new(LocalCas::new(self.workspaces.open_dir(format!("{scratch}/blobs")).map_err(
                 |source| ExecError::Io { what: "opening the scratch blob store".into(), source },
             )?));
-        let mut ws = Workspace::new(ws_dir, self.workspaces_path.join(scratch).join("ws"));
+        let mut ws = DirWorkspace::new(ws_dir, self.workspaces_path.join(scratch).join("ws"));
         let (tenant, limits) = (self.tenant, self.config.capture_limits());
         let source = opts.workspace.clone();
         let (back, base) = blocking(move || {
@@ -199,13 +199,28 @@ impl Executor {
             });
             let r = r.and_then(|()| {
                 capture(&mut ws, &FileTree::new(), &*cas, tenant, &limits, &Touched::everything())
-                    .map(|c| (c.tree, cas))
+                    .map(|c| (c.tree, c.blobs, cas))
             });
             (ws, r)
         })
         .await?;
-        ws = back;
-        let (base, cas) = base.map_err(|e| SoloError::Copy(e.to_string()))?;
+        let (base, copied, cas) = base.map_err(|e| SoloError::Copy(e.to_string()))?;
+        // The node runs in the kind of workspace the runtime serves, holding the copied tree.
+        let mut ws = match self.runtime.workspace_kind() {
+            WorkspaceKind::Directory => Workspace::Directory(back),
+            WorkspaceKind::Virtual => {
+                let blobs = Arc::new(StoredBlobs::captured(copied, cas.clone(), tenant));
+                let scratch = ExecutionId::from_uuid(uuid::Uuid::nil());
+                let mut ws = self.lanes.open(scratch, 0).map_err(|source| ExecError::Io {
+                    what: "opening an in-memory workspace".into(),
+                    source,
+                })?;
+                self.lanes
+                    .restore(&mut ws, &base, blobs, &limits)
+                    .map_err(|e| SoloError::Copy(e.to_string()))?;
+                ws
+            }
+        };
         let node_limits = self.config.node_limits(&opts.limits);
         let call = NodeCall {
             execution: "node-run".into(),
@@ -225,11 +240,19 @@ impl Executor {
         };
         let report = self
             .runtime
-            .run(prepared, &call, Mount::Directory(ws.host_path()), &node_limits, &CancelSignal::default())
+            .run(prepared, &call, crate::executor::mount(&ws), &node_limits, &CancelSignal::default())
             .await;
         let touched = report.touched.clone();
+        let lanes = self.lanes.clone();
         let (back, captured) = blocking(move || {
-            let r = capture(&mut ws, &base, &*cas, tenant, &limits, &touched);
+            let r = match &mut ws {
+                Workspace::Directory(d) => capture(d, &base, &*cas, tenant, &limits, &touched),
+                virt @ Workspace::Virtual(_) => lanes.capture(
+                    virt,
+                    &base,
+                    CaptureTo { cas: &*cas, tenant, limits: &limits, touched: &touched },
+                ),
+            };
             (ws, r)
         })
         .await?;

@@ -5,7 +5,8 @@ use std::path::Path;
 
 /// How a runtime serves workspaces; fixed per runtime, because it decides which
 /// `wasi:filesystem` implementation the linker binds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WorkspaceKind {
     /// A host directory per lane, served by wasmtime-wasi (through the quota layer).
     #[default]

@@ -93,6 +93,12 @@ impl DiskQuota {
         self.files.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Records that the workspace refused to grow for another reason (an in-memory workspace
+    /// at the host's memory budget) and returns the trap, so the attempt ends as over quota.
+    pub(crate) fn refuse(&self, detail: String) -> QuotaTrap {
+        self.over(detail)
+    }
+
     fn over(&self, detail: String) -> QuotaTrap {
         self.exceeded.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(detail);
         QuotaTrap

@@ -62,19 +62,50 @@ impl Vfs {
     /// The file `ino`'s bytes, loading them if needed.
     pub fn contents(&mut self, ino: Ino) -> Result<Arc<Vec<u8>>, Errno> {
         let loader = self.loader.clone();
-        let inode = self.inode_mut(ino)?;
-        let Node::File(content) = &mut inode.node else { return Err(Errno::IsDirectory) };
+        let Node::File(content) = &self.inode(ino)?.node else { return Err(Errno::IsDirectory) };
         if let Some(bytes) = &content.bytes {
             return Ok(bytes.clone());
         }
-        let key = content.key.as_deref().ok_or(Errno::Io)?;
-        let bytes = loader.ok_or(Errno::Io)?.load(key).map_err(|_| Errno::Io)?;
+        let (key, len) = (content.key.clone().ok_or(Errno::Io)?, content.len);
+        self.take_resident(0, len)?;
+        let loaded = loader.ok_or(Errno::Io).and_then(|l| l.load(&key).map_err(|_| Errno::Io));
+        let bytes = match loaded {
+            Ok(bytes) if bytes.len() as u64 == len => Arc::new(bytes),
+            _ => {
+                let _ = self.take_resident(len, 0);
+                return Err(Errno::Io);
+            }
+        };
+        let Node::File(content) = &mut self.inode_mut(ino)?.node else { return Err(Errno::IsDirectory) };
+        content.bytes = Some(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// What must be loaded before `ino`'s bytes can be used without blocking: the stored
+    /// content's key and length, and the loader (`None`: nothing to load).
+    pub fn pending_load(&self, ino: Ino) -> Option<(String, u64, Arc<dyn crate::Loader>)> {
+        match &self.inodes.get(&ino)?.node {
+            Node::File(c) if c.bytes.is_none() => {
+                Some((c.key.as_deref()?.to_owned(), c.len, self.loader.clone()?))
+            }
+            _ => None,
+        }
+    }
+
+    /// Gives `ino` the bytes [`Vfs::pending_load`] asked for (loaded elsewhere, e.g. off the
+    /// async runtime); a length that differs from the stored one is `Io`.
+    pub fn fill(&mut self, ino: Ino, bytes: Vec<u8>) -> Result<(), Errno> {
+        let Node::File(content) = &self.inode(ino)?.node else { return Err(Errno::IsDirectory) };
+        if content.bytes.is_some() {
+            return Ok(());
+        }
         if bytes.len() as u64 != content.len {
             return Err(Errno::Io);
         }
-        let bytes = Arc::new(bytes);
-        content.bytes = Some(bytes.clone());
-        Ok(bytes)
+        self.take_resident(0, content.len)?;
+        let Node::File(content) = &mut self.inode_mut(ino)?.node else { return Err(Errno::IsDirectory) };
+        content.bytes = Some(Arc::new(bytes));
+        Ok(())
     }
 
     /// Up to `len` bytes at `offset`; empty at or past the end.
@@ -116,6 +147,19 @@ impl Vfs {
     pub fn set_size(&mut self, ino: Ino, size: u64) -> Result<(), Errno> {
         if size > MAX_FILE_SIZE {
             return Err(Errno::FileTooLarge);
+        }
+        if size == 0 {
+            // Truncating needs no old bytes: a stored content is never loaded for `O_TRUNC`.
+            let old = self.stat(ino)?.size;
+            let resident = self.inode(ino)?.resident_bytes();
+            self.charge_stored(old, 0)?;
+            self.take_resident(resident, 0)?;
+            let now = self.now;
+            let inode = self.inode_mut(ino)?;
+            *written(&mut inode.node)? = Content::bytes(Vec::new());
+            inode.times.modify = now.modify;
+            inode.times.change = now.change;
+            return Ok(());
         }
         let old = self.contents(ino)?.len() as u64;
         self.charge(old, size)?;

@@ -106,6 +106,44 @@ impl Default for Budget {
     }
 }
 
+/// Memory shared by every workspace of a host: each byte a workspace holds is taken from it,
+/// so many workspaces together stay within the host's budget whatever their guests do.
+#[derive(Debug)]
+pub struct Pool {
+    limit: u64,
+    used: std::sync::atomic::AtomicU64,
+}
+
+impl Pool {
+    /// A pool of `limit` bytes.
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(Self { limit, used: 0.into() })
+    }
+
+    /// Bytes taken now.
+    pub fn used(&self) -> u64 {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Its size.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    fn take(&self, n: u64) -> Result<(), Errno> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.used
+            .fetch_update(Relaxed, Relaxed, |u| u.checked_add(n).filter(|t| *t <= self.limit))
+            .map(|_| ())
+            .map_err(|_| Errno::InsufficientSpace)
+    }
+
+    fn give(&self, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self.used.fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(n)));
+    }
+}
+
 /// Loads a content that is not in memory yet (a file restored from a checkpoint), once, on
 /// first use.
 pub trait Loader: Send + Sync {
@@ -113,8 +151,12 @@ pub trait Loader: Send + Sync {
     fn load(&self, key: &str) -> std::io::Result<Vec<u8>>;
 }
 
-/// One workspace. Cloning is cheap (contents are shared) and yields an independent snapshot.
-#[derive(Clone)]
+/// A workspace shared between its holder and the calls and streams of the guest using it.
+pub type Shared = Arc<std::sync::Mutex<Vfs>>;
+
+/// One workspace. Cloning is cheap (contents are shared) and yields an independent snapshot;
+/// a clone takes its bytes from the pool again (shared contents are counted once per holder,
+/// so the pool errs on the safe side).
 pub struct Vfs {
     inodes: BTreeMap<Ino, Inode>,
     next: Ino,
@@ -122,7 +164,36 @@ pub struct Vfs {
     budget: Budget,
     /// Content bytes held (loaded or not), for the budget.
     bytes: u64,
+    /// Content bytes in memory, taken from the pool.
+    resident: u64,
     loader: Option<Arc<dyn Loader>>,
+    pool: Option<Arc<Pool>>,
+}
+
+impl Clone for Vfs {
+    fn clone(&self) -> Self {
+        if let Some(pool) = &self.pool {
+            pool.used.fetch_add(self.resident, std::sync::atomic::Ordering::Relaxed);
+        }
+        Self {
+            inodes: self.inodes.clone(),
+            next: self.next,
+            now: self.now,
+            budget: self.budget,
+            bytes: self.bytes,
+            resident: self.resident,
+            loader: self.loader.clone(),
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl Drop for Vfs {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.give(self.resident);
+        }
+    }
 }
 
 impl Default for Vfs {
@@ -145,7 +216,23 @@ impl Vfs {
     pub fn new(budget: Budget) -> Self {
         let mut inodes = BTreeMap::new();
         inodes.insert(Self::ROOT, Inode::dir(Self::ROOT, Times::default()));
-        Self { inodes, next: Ino(2), now: Times::default(), budget, bytes: 0, loader: None }
+        Self {
+            inodes,
+            next: Ino(2),
+            now: Times::default(),
+            budget,
+            bytes: 0,
+            resident: 0,
+            loader: None,
+            pool: None,
+        }
+    }
+
+    /// An empty workspace whose bytes are also taken from `pool`.
+    pub fn in_pool(budget: Budget, pool: Arc<Pool>) -> Self {
+        let mut vfs = Self::new(budget);
+        vfs.pool = Some(pool);
+        vfs
     }
 
     /// Sets the time later changes are stamped with (nanoseconds since the Unix epoch).
@@ -201,13 +288,34 @@ impl Vfs {
         Ok(ino)
     }
 
-    /// Charges `grow` more content bytes (or releases `-grow`) against the budget.
+    /// Replaces `old` content bytes in memory by `new` ones, within the budget and the pool.
     fn charge(&mut self, old: u64, new: u64) -> Result<(), Errno> {
+        self.charge_stored(old, new)?;
+        if let Err(e) = self.take_resident(old, new) {
+            self.bytes = self.bytes - new.min(self.bytes) + old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Replaces `old` content bytes by `new` ones not (yet) in memory, within the budget.
+    fn charge_stored(&mut self, old: u64, new: u64) -> Result<(), Errno> {
         let total = self.bytes - old.min(self.bytes) + new;
         if new > old && total > self.budget.bytes {
             return Err(Errno::InsufficientSpace);
         }
         self.bytes = total;
+        Ok(())
+    }
+
+    /// Replaces `old` bytes in memory by `new` ones, within the pool.
+    fn take_resident(&mut self, old: u64, new: u64) -> Result<(), Errno> {
+        match &self.pool {
+            Some(pool) if new > old => pool.take(new - old)?,
+            Some(pool) => pool.give(old - new),
+            None => {}
+        }
+        self.resident = self.resident - old.min(self.resident) + new;
         Ok(())
     }
 
@@ -233,9 +341,10 @@ impl Vfs {
             && inode.opens == 0
             && ino != Self::ROOT
         {
-            let size = inode.content_bytes();
+            let (size, resident) = (inode.content_bytes(), inode.resident_bytes());
             self.inodes.remove(&ino);
-            self.bytes -= size.min(self.bytes);
+            let _ = self.charge_stored(size, 0);
+            let _ = self.take_resident(resident, 0);
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Stat {
     pub size: u64,
     /// Its times.
     pub times: Times,
+    /// Permission bits (WASI cannot change them; kept from a restore, else the usual
+    /// `0o644` for a file, `0o755` for a directory, `0o777` for a symlink).
+    pub mode: u32,
 }
 
 /// A directory's size as `stat` reports it.
@@ -70,19 +73,20 @@ pub(crate) struct Inode {
     /// Descriptors open on it.
     pub(crate) opens: u32,
     pub(crate) times: Times,
+    pub(crate) mode: u32,
 }
 
 impl Inode {
     pub(crate) fn dir(parent: crate::Ino, times: Times) -> Self {
-        Self { node: Node::Dir { entries: BTreeMap::new(), parent }, nlink: 1, opens: 0, times }
+        Self { node: Node::Dir { entries: BTreeMap::new(), parent }, nlink: 1, opens: 0, times, mode: 0o755 }
     }
 
     pub(crate) fn file(content: Content, times: Times) -> Self {
-        Self { node: Node::File(content), nlink: 1, opens: 0, times }
+        Self { node: Node::File(content), nlink: 1, opens: 0, times, mode: 0o644 }
     }
 
     pub(crate) fn symlink(target: String, times: Times) -> Self {
-        Self { node: Node::Symlink(target), nlink: 1, opens: 0, times }
+        Self { node: Node::Symlink(target), nlink: 1, opens: 0, times, mode: 0o777 }
     }
 
     pub(crate) fn kind(&self) -> Kind {
@@ -102,6 +106,14 @@ impl Inode {
         }
     }
 
+    /// Bytes it holds in memory.
+    pub(crate) fn resident_bytes(&self) -> u64 {
+        match &self.node {
+            Node::File(c) if c.loaded().is_none() => 0,
+            _ => self.content_bytes(),
+        }
+    }
+
     pub(crate) fn entries(&self) -> Option<&BTreeMap<String, crate::Ino>> {
         match &self.node {
             Node::Dir { entries, .. } => Some(entries),
@@ -116,6 +128,6 @@ impl Inode {
             Node::Dir { .. } => (2 + subdirs, DIR_SIZE),
             _ => (self.nlink, self.content_bytes()),
         };
-        Stat { ino, kind: self.kind(), nlink, size, times: self.times }
+        Stat { ino, kind: self.kind(), nlink, size, times: self.times, mode: self.mode }
     }
 }

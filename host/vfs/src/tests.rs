@@ -99,13 +99,32 @@ fn a_tree_round_trips_through_entries_and_insert_with_contents_loaded_lazily() {
     }
     let mut vfs = Vfs::default();
     vfs.set_loader(Arc::new(Fixed));
-    vfs.insert("d", Entry::Dir).unwrap();
-    vfs.insert("d/f", Entry::File(Ino(0), Content::stored("abc".into(), 3))).unwrap();
-    vfs.insert("l", Entry::Symlink(Ino(0), "d/f".into())).unwrap();
-    assert_eq!(vfs.insert("x/y", Entry::Dir), Err(Errno::NoEntry), "parents first");
+    vfs.insert("d", Entry::Dir(Ino(0)), 0o700).unwrap();
+    let f = vfs.insert("d/f", Entry::File(Ino(0), Content::stored("abc".into(), 3)), 0o600).unwrap();
+    vfs.insert("l", Entry::Symlink(Ino(0), "d/f".into()), 0o777).unwrap();
+    assert_eq!(vfs.insert("x/y", Entry::Dir(Ino(0)), 0o755), Err(Errno::NoEntry), "parents first");
+    assert_eq!(vfs.stat(f).unwrap().mode, 0o600);
     let f = vfs.lookup(Vfs::ROOT, "l", Follow::Yes).unwrap();
     assert_eq!(vfs.stat(f).unwrap().size, 3, "known before loading");
     assert_eq!(vfs.read(f, 1, 5).unwrap(), b"bc");
     let paths: Vec<String> = vfs.entries().into_iter().map(|(p, _)| p).collect();
     assert_eq!(paths, ["d", "l", "d/f"]);
+}
+
+#[test]
+fn workspaces_in_one_pool_share_its_bytes_and_give_them_back() {
+    let pool = Pool::new(10);
+    let mut a = Vfs::in_pool(Budget::default(), pool.clone());
+    let mut b = Vfs::in_pool(Budget::default(), pool.clone());
+    let f = file(&mut a, "f", "123456");
+    let g = file(&mut b, "g", "");
+    assert_eq!(b.write(g, Some(0), b"12345"), Err(Errno::InsufficientSpace), "6 + 5 > 10");
+    b.write(g, Some(0), b"1234").unwrap();
+    assert_eq!(pool.used(), 10);
+    a.set_size(f, 1).unwrap();
+    assert_eq!(pool.used(), 5);
+    let snapshot = a.clone();
+    assert_eq!(pool.used(), 6, "a snapshot holds its bytes too");
+    drop((a, snapshot, b));
+    assert_eq!(pool.used(), 0);
 }

@@ -10,7 +10,7 @@ pub enum Entry {
     /// A regular file (its inode, so hard links show as one).
     File(Ino, Content),
     /// A directory.
-    Dir,
+    Dir(Ino),
     /// A symlink (its inode: a symlink can be hard-linked too) and its target.
     Symlink(Ino, String),
 }
@@ -31,7 +31,7 @@ impl Vfs {
                     Node::File(c) => Entry::File(*ino, c.clone()),
                     Node::Dir { .. } => {
                         subdirs.push((path.clone(), *ino));
-                        Entry::Dir
+                        Entry::Dir(*ino)
                     }
                     Node::Symlink(t) => Entry::Symlink(*ino, t.clone()),
                 };
@@ -42,8 +42,9 @@ impl Vfs {
         out
     }
 
-    /// Adds `path` (whose parent must exist) holding `entry`: how a restore builds a tree.
-    pub fn insert(&mut self, path: &str, entry: Entry) -> Result<(), Errno> {
+    /// Adds `path` (whose parent must exist) holding `entry` (its inode is ignored) with
+    /// permission bits `mode`: how a restore builds a tree. Returns the new inode.
+    pub fn insert(&mut self, path: &str, entry: Entry, mode: u32) -> Result<Ino, Errno> {
         let (dir, name) = match path.rsplit_once('/') {
             Some((parent, name)) => (self.lookup(Self::ROOT, parent, crate::Follow::No)?, name),
             None => (Self::ROOT, path),
@@ -53,17 +54,21 @@ impl Vfs {
         }
         let inode = match entry {
             Entry::File(_, content) => {
-                self.charge(0, content.len())?;
+                match content.loaded() {
+                    Some(_) => self.charge(0, content.len())?,
+                    None => self.charge_stored(0, content.len())?,
+                }
                 Inode::file(content, self.now)
             }
-            Entry::Dir => Inode::dir(dir, self.now),
+            Entry::Dir(_) => Inode::dir(dir, self.now),
             Entry::Symlink(_, target) => {
                 self.charge(0, target.len() as u64)?;
                 Inode::symlink(target, self.now)
             }
         };
-        let ino = self.alloc(inode)?;
-        self.link_into(dir, name.to_owned(), ino)
+        let ino = self.alloc(Inode { mode, ..inode })?;
+        self.link_into(dir, name.to_owned(), ino)?;
+        Ok(ino)
     }
 
     /// The kind of `ino`.

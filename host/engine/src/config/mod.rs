@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use wtb_core::retention::RetentionConfig;
 use wtb_core::workflow::{CeilingProblem, NodeLimits};
-use wtb_runtime::{Limits, Tuning};
+use wtb_runtime::{Limits, Tuning, WorkspaceKind};
 use wtb_store::capture::CaptureLimits;
 use wtb_store::db::Durability;
 
@@ -80,6 +80,13 @@ pub struct RuntimeConfig {
     pub serve: ServeConfig,
     /// `[workers]`: handing executions to `wtb worker`s, lease length, polling.
     pub workers: WorkersConfig,
+    /// `workspaces = "directory"` (default: a host directory per lane under
+    /// `workspaces/`) or `"virtual"` (an in-memory tree per lane, nothing on disk).
+    pub workspaces: WorkspaceKind,
+    /// Memory all in-memory workspaces of this process may hold together, in MiB (written
+    /// and read contents; a file not yet read costs nothing). A guest that would go past it
+    /// ends as over its disk quota.
+    pub workspace_memory_mib: u64,
     /// Engine safeguards; not configurable (always all on), only switched by `wtb bench`.
     #[serde(skip)]
     pub tuning: Tuning,
@@ -100,6 +107,8 @@ impl Default for RuntimeConfig {
             retention: RetentionConfig::default(),
             serve: ServeConfig::default(),
             workers: WorkersConfig::default(),
+            workspaces: WorkspaceKind::Directory,
+            workspace_memory_mib: 4096,
             tuning: Tuning::default(),
         }
     }

@@ -10,7 +10,7 @@ use wtb_core::model::{AttemptStatus, Checkpoint, FileTree, NodeBoundary, TenantI
 use wtb_core::workflow::{Schema, parse_update};
 use wtb_failpoint as failpoint;
 use wtb_runtime::{
-    AttemptReport, CancelSignal, GuestErrorKind, Limits, Mount, NodeCall, Outcome, PreparedNode, Runtime,
+    AttemptReport, CancelSignal, GuestErrorKind, Limits, NodeCall, Outcome, PreparedNode, Runtime,
 };
 use wtb_store::capture::{CaptureError, CaptureLimits, CaptureTo, Captured, Workspace, Workspaces};
 use wtb_store::cas::BlobStore;
@@ -100,7 +100,7 @@ pub(crate) async fn attempt(
     if let Some(blobs) = restore_from {
         let (tree, limits, workspaces) = (task.tree.clone(), cx.capture, cx.workspaces.clone());
         let (back, r) = super::blocking(move || {
-            let r = workspaces.restore(&mut ws, &tree, &blobs, &limits);
+            let r = workspaces.restore(&mut ws, &tree, Arc::new(blobs), &limits);
             (ws, r)
         })
         .await?;
@@ -111,8 +111,7 @@ pub(crate) async fn attempt(
         slot = cx.slots.acquire(cx.tenant, cx.slot_cap) => slot,
         () = cancel.cancelled() => return idle(task, ws, Result_::Cancelled),
     };
-    let mut report =
-        cx.runtime.run(&cx.node, &cx.call, Mount::Directory(ws.host_path()), &cx.limits, &cancel).await;
+    let mut report = cx.runtime.run(&cx.node, &cx.call, super::lanes::mount(&ws), &cx.limits, &cancel).await;
     let failure = match &report.outcome {
         Outcome::Returned { update, route } => match checked_update(update, &cx) {
             Err(error) => {

@@ -27,6 +27,18 @@ impl BlobSource for StoredBlobs {
     }
 }
 
+impl StoredBlobs {
+    /// The contents a capture just produced: inline ones from `blobs`, the rest in `cas`.
+    pub(crate) fn captured(
+        blobs: Vec<wtb_store::capture::NewBlob>,
+        cas: Arc<dyn BlobStore>,
+        tenant: TenantId,
+    ) -> Self {
+        let inline = blobs.into_iter().filter_map(|b| Some((b.digest, b.inline?))).collect();
+        Self { inline, cas, tenant }
+    }
+}
+
 impl Executor {
     /// A source for every content `tree` references: inline contents fetched in a few
     /// queries (not one per file: a 10,000-file rollback spent most of its time there).

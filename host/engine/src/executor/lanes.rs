@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use wtb_core::model::Checkpoint;
 use wtb_core::model::{ExecutionId, FileCommitId, FileTree};
+use wtb_runtime::Mount;
 use wtb_store::capture::{RestoreStats, Workspace, lane_dir};
 
 /// One lane's workspace and what it holds.
@@ -67,7 +68,7 @@ impl Drive<'_> {
         let limits = self.ex.config.capture_limits();
         let workspaces = self.ex.lanes.clone();
         let (ws, r) = super::blocking(move || {
-            let r = workspaces.restore(&mut ws, &tree, &blobs, &limits);
+            let r = workspaces.restore(&mut ws, &tree, Arc::new(blobs), &limits);
             (ws, r)
         })
         .await?;
@@ -91,6 +92,14 @@ impl Drive<'_> {
         // Best effort: a lane left behind is removed with its execution (retention GC).
         let (workspaces, id) = (self.ex.lanes.clone(), self.id);
         let _ = super::blocking(move || workspaces.remove_lanes(id, &extra)).await;
+    }
+}
+
+/// What the guest sees as `/` for a lane's workspace.
+pub(crate) fn mount(ws: &Workspace) -> Mount<'_> {
+    match ws {
+        Workspace::Directory(d) => Mount::Directory(d.host_path()),
+        Workspace::Virtual(v) => Mount::Virtual(v),
     }
 }
 
@@ -132,7 +141,7 @@ impl Executor {
         let blobs = self.stored_blobs(&commit.tree).await?;
         let mut ws = self.open_workspace(execution, cp.lane)?;
         let (limits, workspaces) = (self.config.capture_limits(), self.lanes.clone());
-        super::blocking(move || workspaces.restore(&mut ws, &commit.tree, &blobs, &limits))
+        super::blocking(move || workspaces.restore(&mut ws, &commit.tree, Arc::new(blobs), &limits))
             .await?
             .map_err(|source| ExecError::Workspace { execution, source })
     }

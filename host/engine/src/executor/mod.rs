@@ -48,7 +48,7 @@ pub use crate::travel::{ForkOptions, Forked, RolledBack};
 pub use blobs::StoredBlobs;
 pub use control::Control;
 pub use drive::Breakpoints;
-pub(crate) use lanes::blocking;
+pub(crate) use lanes::{blocking, mount};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
 pub(crate) use quota::hour_before;
 pub use run::{RunOptions, RunSummary};
@@ -61,8 +61,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use wtb_core::clock::{Clock, IdGen};
 use wtb_core::model::{ExecutionId, TenantId};
-use wtb_runtime::Runtime;
-use wtb_store::capture::{CaptureError, LocalWorkspaces, Workspaces};
+use wtb_runtime::{Runtime, Tuning, WorkspaceKind};
+use wtb_store::capture::{CaptureError, LocalWorkspaces, MemoryWorkspaces, Workspaces};
 use wtb_store::cas::{BlobStore, LocalCas, ObjectCas};
 use wtb_store::db::{Database, DbError, Postgres, Sqlite};
 
@@ -250,7 +250,9 @@ impl Executor {
             Some(url) => Arc::new(Postgres::open(url, data.config.durability).await?),
             None => Arc::new(Sqlite::open(&data.db_path, data.config.durability).await?),
         };
-        let runtime = Runtime::with_tuning(data.cache, data.config.tuning).map_err(|e| ExecError::Io {
+        let tuning = Tuning { workspace: data.config.workspaces, ..data.config.tuning };
+        let workspace_memory = data.config.workspace_memory_mib.saturating_mul(1 << 20);
+        let runtime = Runtime::with_tuning(data.cache, tuning).map_err(|e| ExecError::Io {
             what: "starting the wasm engine".into(),
             source: std::io::Error::other(format!("{e:#}")),
         })?;
@@ -273,12 +275,18 @@ impl Executor {
             runtime: Arc::new(runtime),
             clock,
             config: data.config,
-            lanes: Arc::new(LocalWorkspaces::new(
-                data.workspaces
-                    .try_clone()
-                    .map_err(|source| ExecError::Io { what: "opening the workspaces dir".into(), source })?,
-                data.workspaces_path.clone(),
-            )),
+            lanes: match tuning.workspace {
+                WorkspaceKind::Virtual => {
+                    Arc::new(MemoryWorkspaces::new(wtb_vfs::Pool::new(workspace_memory)))
+                }
+                WorkspaceKind::Directory => Arc::new(LocalWorkspaces::new(
+                    data.workspaces.try_clone().map_err(|source| ExecError::Io {
+                        what: "opening the workspaces dir".into(),
+                        source,
+                    })?,
+                    data.workspaces_path.clone(),
+                )),
+            },
             workspaces: data.workspaces,
             workspaces_path: data.workspaces_path,
             data_root: data.root,

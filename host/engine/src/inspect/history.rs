@@ -16,7 +16,7 @@ use wtb_core::model::{
     Checkpoint, CheckpointId, CheckpointKind, EntryKind, Execution, ExecutionId, FileCommitId, FileTree,
     Timestamp,
 };
-use wtb_store::capture::{BlobSource, CaptureLimits, Workspace, restore};
+use wtb_store::capture::{BlobSource, CaptureLimits, DirWorkspace, restore};
 use wtb_store::db::ListFilter;
 
 /// One checkpoint in an execution's timeline.
@@ -193,7 +193,7 @@ impl Inspect<'_> {
         }
         let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
             .map_err(io(format!("opening `{}`", dir.display())))?;
-        let mut ws = Workspace::new(handle, dir.to_owned());
+        let mut ws = DirWorkspace::new(handle, dir.to_owned());
         let blobs = self.exec.stored_blobs(&tree).await?;
         let limits = CaptureLimits {
             max_entries: usize::MAX,

@@ -51,6 +51,7 @@ impl preopens::Host for VirtualFs<'_> {
 impl types::Host for VirtualFs<'_> {
     fn convert_error_code(&mut self, err: FsError) -> wasmtime::Result<ErrorCode> {
         match err {
+            FsError::Code(ErrorCode::InsufficientSpace) => Err(super::full(self.quota)),
             FsError::Code(c) => Ok(c),
             FsError::Trap(t) => Err(t),
         }
@@ -256,7 +257,14 @@ impl HostDescriptor for VirtualFs<'_> {
         flags: DescriptorFlags,
     ) -> FsResult<Resource<Descriptor>> {
         match self.fd(&fd)? {
-            Descriptor::Virtual(v) => self.v_open(v, path_flags, &path, oflags, flags),
+            Descriptor::Virtual(v) => {
+                let opened = self.v_open(v, path_flags, &path, oflags, flags)?;
+                if let Err(e) = self.load(opened.ino).await {
+                    self.lock().close(opened.ino);
+                    return Err(e);
+                }
+                Ok(self.host.table.push(Descriptor::Virtual(opened))?)
+            }
             Descriptor::Fixture(r) => {
                 let (p, o, f) = (
                     convert::path_flags(path_flags),

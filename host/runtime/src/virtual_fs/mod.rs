@@ -15,7 +15,7 @@ mod stream;
 
 use crate::bindings::wasi_fs::wasi::filesystem::types::ErrorCode;
 use crate::quota::DiskQuota;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use wasmtime::component::{HasData, ResourceTable, ResourceTableError};
 use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wtb_vfs::{Errno, Ino, Vfs};
@@ -24,7 +24,7 @@ pub use crate::bindings::wasi_fs::wasi::filesystem::{preopens, types};
 
 /// A workspace shared between an attempt's store and its streams; the caller keeps a clone
 /// of the `Arc` to read the tree back after the attempt.
-pub type SharedVfs = Arc<Mutex<Vfs>>;
+pub type SharedVfs = wtb_vfs::Shared;
 
 /// What a guest descriptor is.
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +118,17 @@ pub(crate) fn budget(vfs: &SharedVfs, limits: &crate::Limits) {
         inodes: vfs.inodes().saturating_add(limits.max_files).saturating_add(limits.max_resources as u64),
     };
     vfs.set_budget(budget);
+}
+
+/// The trap that ends an attempt whose in-memory workspace cannot grow: the host's memory
+/// for workspaces is spent (a real directory would fill the disk instead; a guest is not told
+/// `insufficient-space` and left to retry).
+pub(crate) fn full(quota: Option<&Arc<DiskQuota>>) -> wasmtime::Error {
+    let detail = "the in-memory workspace cannot grow: the host's memory for workspaces is spent".to_owned();
+    match quota {
+        Some(q) => q.refuse(detail).into(),
+        None => wasmtime::Error::msg(detail),
+    }
 }
 
 impl VirtualFs<'_> {

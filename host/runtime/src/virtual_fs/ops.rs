@@ -4,7 +4,7 @@
 use super::convert;
 use super::stream::{Reader, Writer};
 use super::types::{DescriptorFlags, DescriptorStat, NewTimestamp, OpenFlags, PathFlags};
-use super::{Descriptor, FsResult, VirtualFd, VirtualFs};
+use super::{FsResult, VirtualFd, VirtualFs};
 use crate::quota::growth;
 use wasmtime::component::Resource;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
@@ -189,7 +189,7 @@ impl VirtualFs<'_> {
         path: &str,
         oflags: OpenFlags,
         flags: DescriptorFlags,
-    ) -> FsResult<Resource<Descriptor>> {
+    ) -> FsResult<VirtualFd> {
         let base = fd.dir()?;
         let create = oflags.contains(OpenFlags::CREATE);
         let truncate = oflags.contains(OpenFlags::TRUNCATE);
@@ -224,7 +224,19 @@ impl VirtualFs<'_> {
             Opened::File(ino) => VirtualFd { ino, dir: false, read, write },
         };
         self.lock().hold(ours.ino);
-        Ok(self.table().push(Descriptor::Virtual(ours))?)
+        Ok(ours)
+    }
+
+    /// Loads `ino`'s stored content if it is not in memory yet, on tokio's blocking pool: a
+    /// blob store may block (an object store's client runs its own runtime), and every later
+    /// use of the file (reads, streams, writes) then finds the bytes there.
+    pub(super) async fn load(&mut self, ino: Ino) -> FsResult<()> {
+        let Some((key, _, loader)) = self.lock().pending_load(ino) else { return Ok(()) };
+        let loaded = tokio::task::spawn_blocking(move || loader.load(&key))
+            .await
+            .map_err(|e| super::FsError::Trap(wasmtime::Error::msg(format!("loading a file: {e}"))))?;
+        let bytes = loaded.map_err(|_| Errno::Io)?;
+        Ok(self.lock().fill(ino, bytes)?)
     }
 
     pub(super) fn v_read_stream(&mut self, fd: VirtualFd, offset: u64) -> FsResult<Resource<DynInputStream>> {

@@ -154,6 +154,7 @@ impl OutputStream for Writer {
         match self.file.with(|vfs, ino| vfs.write(ino, pos, &bytes)) {
             Ok(end) if self.pos.is_some() => self.pos = Some(end),
             Ok(_) => {}
+            Err(Errno::InsufficientSpace) => return Err(StreamError::Trap(super::full(self.quota.as_ref()))),
             Err(e) => self.failed = Some(e),
         }
         Ok(())

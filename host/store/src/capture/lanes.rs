@@ -8,11 +8,15 @@
 //! its path); an in-memory implementation replaces both together.
 
 use super::snapshot::{capture, capture_quick};
-use super::{BlobSource, CaptureError, CaptureLimits, Captured, RestoreStats, Workspace, beneath, restore};
+use super::{
+    BlobSource, CaptureError, CaptureLimits, Captured, DirWorkspace, RestoreStats, Workspace, beneath,
+    restore,
+};
 use crate::cas::BlobStore;
 use cap_std::fs::Dir;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wtb_core::model::{ExecutionId, FileTree, TenantId, Touched};
 
 /// The workspaces of a host's executions.
@@ -23,12 +27,13 @@ pub trait Workspaces: Send + Sync + 'static {
     fn remove_lanes(&self, execution: ExecutionId, lanes: &[u32]) -> io::Result<()>;
     /// Removes every lane workspace of an execution (after its rows are gone).
     fn remove_execution(&self, execution: ExecutionId) -> io::Result<()>;
-    /// Makes `ws` hold exactly `target`, reading contents from `blobs`.
+    /// Makes `ws` hold exactly `target`, reading contents from `blobs` (now, or when first
+    /// needed: an in-memory workspace keeps the source).
     fn restore(
         &self,
         ws: &mut Workspace,
         target: &FileTree,
-        blobs: &dyn BlobSource,
+        blobs: Arc<dyn BlobSource>,
         limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError>;
     /// What a node left in `ws` since `base`, new contents stored in `cas`.
@@ -85,6 +90,17 @@ pub fn workspace_dir(data_dir: &Path, execution: ExecutionId, lane: u32) -> Path
     data_dir.join("workspaces").join(lane_dir(execution, lane))
 }
 
+/// The directory of a workspace these directories made (never an in-memory one).
+fn directory(ws: &mut Workspace) -> Result<&mut DirWorkspace, CaptureError> {
+    match ws {
+        Workspace::Directory(d) => Ok(d),
+        Workspace::Virtual(_) => Err(CaptureError::Io {
+            path: String::new(),
+            source: io::Error::other("an in-memory workspace given to directory workspaces"),
+        }),
+    }
+}
+
 /// Removes `name` under `root`, a missing one being fine.
 fn remove_if_present(root: &Dir, name: &str) -> io::Result<()> {
     match beneath::remove_all(root, name) {
@@ -103,7 +119,11 @@ impl Workspaces for LocalWorkspaces {
         };
         let dir = self.root.open_dir(&name)?;
         let path = self.root_path.join(&name);
-        Ok(if created { Workspace::created(dir, path) } else { Workspace::new(dir, path) })
+        Ok(Workspace::Directory(if created {
+            DirWorkspace::created(dir, path)
+        } else {
+            DirWorkspace::new(dir, path)
+        }))
     }
 
     fn remove_lanes(&self, execution: ExecutionId, lanes: &[u32]) -> io::Result<()> {
@@ -125,10 +145,10 @@ impl Workspaces for LocalWorkspaces {
         &self,
         ws: &mut Workspace,
         target: &FileTree,
-        blobs: &dyn BlobSource,
+        blobs: Arc<dyn BlobSource>,
         limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError> {
-        restore(ws, target, blobs, limits)
+        restore(directory(ws)?, target, &*blobs, limits)
     }
 
     fn capture(
@@ -137,7 +157,7 @@ impl Workspaces for LocalWorkspaces {
         base: &FileTree,
         new: CaptureTo<'_>,
     ) -> Result<Captured, CaptureError> {
-        capture(ws, base, new.cas, new.tenant, new.limits, new.touched)
+        capture(directory(ws)?, base, new.cas, new.tenant, new.limits, new.touched)
     }
 
     fn capture_quick(
@@ -146,6 +166,6 @@ impl Workspaces for LocalWorkspaces {
         base: &FileTree,
         new: CaptureTo<'_>,
     ) -> Result<Option<Captured>, CaptureError> {
-        capture_quick(ws, base, new.cas, new.tenant, new.limits, new.touched)
+        capture_quick(directory(ws)?, base, new.cas, new.tenant, new.limits, new.touched)
     }
 }

@@ -22,6 +22,7 @@
 pub mod beneath;
 mod index;
 mod lanes;
+mod memory;
 mod restore;
 mod scan;
 mod snapshot;
@@ -29,6 +30,7 @@ mod snapshot;
 pub use index::StatIndex;
 pub use index::filesystem_tick;
 pub use lanes::{CaptureTo, LocalWorkspaces, Workspaces, lane_dir, workspace_dir};
+pub use memory::MemoryWorkspaces;
 pub use restore::{BlobSource, RestoreStats, restore};
 pub use scan::{CaptureError, CaptureLimits};
 pub use snapshot::{Captured, NewBlob, capture, capture_quick};
@@ -36,10 +38,20 @@ pub use snapshot::{Captured, NewBlob, capture, capture_quick};
 use cap_std::fs::Dir;
 use std::path::{Path, PathBuf};
 
-/// One execution's workspace: the directory its nodes see as `/`, and the stat index that
-/// makes the next capture cheap. Disposable: any workspace can be rebuilt from a file commit.
+/// One lane's workspace, as its [`Workspaces`] keeps it. Disposable: any workspace can be
+/// rebuilt from a file commit.
 #[derive(Debug)]
-pub struct Workspace {
+pub enum Workspace {
+    /// A host directory ([`LocalWorkspaces`]).
+    Directory(DirWorkspace),
+    /// An in-memory tree ([`MemoryWorkspaces`]).
+    Virtual(wtb_vfs::Shared),
+}
+
+/// A directory workspace: the directory its nodes see as `/`, and the stat index that makes
+/// the next capture cheap.
+#[derive(Debug)]
+pub struct DirWorkspace {
     dir: Dir,
     host_path: PathBuf,
     index: StatIndex,
@@ -47,7 +59,7 @@ pub struct Workspace {
     aliased: bool,
 }
 
-impl Workspace {
+impl DirWorkspace {
     /// Wraps an open directory. `host_path` is only used to preopen it for the guest.
     pub fn new(dir: Dir, host_path: PathBuf) -> Self {
         Self { dir, host_path, index: StatIndex::default(), aliased: true }

@@ -1,14 +1,14 @@
 //! Restore: make a workspace equal to a file tree, rewriting only what differs.
 
 use super::scan::{CaptureError, CaptureLimits, Scanned, scan};
-use super::{Workspace, beneath};
+use super::{DirWorkspace, beneath};
 use crate::cas::hash_reader;
 use std::io::{self, Read, Write};
 use wtb_core::model::diff_trees;
 use wtb_core::model::{ChangeKind, Digest, EntryKind, FileEntry, FileTree, check_tree};
 
 /// Where restore gets contents from (inline rows and CAS objects, in the executor).
-pub trait BlobSource {
+pub trait BlobSource: Send + Sync {
     /// A reader over the content with `digest`.
     fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>>;
 }
@@ -32,7 +32,7 @@ pub struct RestoreStats {
 /// refused before anything changes; and every operation resolves its path beneath the root
 /// without following a link (see [`beneath`]), whatever the guest left on disk.
 pub fn restore(
-    ws: &mut Workspace,
+    ws: &mut DirWorkspace,
     target: &FileTree,
     blobs: &dyn BlobSource,
     limits: &CaptureLimits,
@@ -109,7 +109,7 @@ pub fn restore(
     Ok(stats)
 }
 
-fn remove(ws: &Workspace, path: &str) -> Result<(), CaptureError> {
+fn remove(ws: &DirWorkspace, path: &str) -> Result<(), CaptureError> {
     match beneath::remove_all(&ws.dir, path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CaptureError::io(path)(e)),
         _ => Ok(()),

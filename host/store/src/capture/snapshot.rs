@@ -2,7 +2,7 @@
 
 use super::index::filesystem_tick;
 use super::scan::{CaptureError, CaptureLimits, Scanned, scan, scan_at};
-use super::{Workspace, beneath};
+use super::{DirWorkspace, beneath};
 use crate::cas::{BlobStore, hash_reader};
 use cap_std::fs::Dir;
 use std::collections::BTreeMap;
@@ -39,7 +39,7 @@ pub struct Captured {
 /// contents to the CAS (durably) before returning; the caller commits the rest in one
 /// transaction.
 pub fn capture(
-    ws: &mut Workspace,
+    ws: &mut DirWorkspace,
     base: &FileTree,
     cas: &dyn BlobStore,
     tenant: TenantId,
@@ -62,7 +62,7 @@ const QUICK_BYTES: u64 = 1 << 20;
 /// the caller runs [`capture`] on a blocking thread — a hand-off that measured as long as a
 /// small node's whole capture.
 pub fn capture_quick(
-    ws: &mut Workspace,
+    ws: &mut DirWorkspace,
     base: &FileTree,
     cas: &dyn BlobStore,
     tenant: TenantId,
@@ -76,13 +76,13 @@ pub fn capture_quick(
 }
 
 /// Whether the touched paths alone can tell what changed.
-fn by_path(ws: &Workspace, base: &FileTree, touched: &Touched) -> bool {
+fn by_path(ws: &DirWorkspace, base: &FileTree, touched: &Touched) -> bool {
     !touched.is_everything() && !ws.aliased && !base.values().any(|e| e.kind == EntryKind::Symlink)
 }
 
 /// The whole-workspace walk, with the stat index sparing unchanged files their hashing.
 fn capture_all(
-    ws: &mut Workspace,
+    ws: &mut DirWorkspace,
     base: &FileTree,
     cas: &dyn BlobStore,
     tenant: TenantId,
@@ -125,7 +125,7 @@ fn capture_all(
 /// symlink or has several hard links), or with a `budget`, when more than it would be hashed
 /// or a file would go to the CAS.
 fn capture_touched(
-    ws: &mut Workspace,
+    ws: &mut DirWorkspace,
     base: &FileTree,
     cas: &dyn BlobStore,
     tenant: TenantId,
@@ -214,7 +214,7 @@ fn entry_of(
 }
 
 /// The blobs the changes reference, one per digest.
-fn needed(pending: BTreeMap<Digest, NewBlob>, changes: &[FileChange]) -> Vec<NewBlob> {
+pub(super) fn needed(pending: BTreeMap<Digest, NewBlob>, changes: &[FileChange]) -> Vec<NewBlob> {
     let needed: std::collections::HashSet<Digest> =
         changes.iter().filter_map(|c| c.entry.as_ref()?.digest).collect();
     pending.into_values().filter(|b| needed.contains(&b.digest)).collect()
@@ -222,7 +222,7 @@ fn needed(pending: BTreeMap<Digest, NewBlob>, changes: &[FileChange]) -> Vec<New
 
 /// Debug builds: a path-only capture must equal what walking everything finds.
 #[cfg(debug_assertions)]
-fn verify_against_walk(ws: &Workspace, tree: &FileTree, limits: &CaptureLimits) {
+fn verify_against_walk(ws: &DirWorkspace, tree: &FileTree, limits: &CaptureLimits) {
     let uncapped = CaptureLimits { max_entries: usize::MAX, ..*limits };
     let walked: FileTree = scan(&ws.dir, &uncapped)
         .expect("walking the workspace to verify a capture")

@@ -11,7 +11,7 @@ use wtb_core::clock::{IdGen as _, SystemClock, UuidV7Ids};
 use wtb_core::model::{CheckpointKind, Execution, ExecutionId, ExecutionStatus, Timestamp, Touched};
 use wtb_engine::config::DataDir;
 use wtb_engine::executor::{Executor, workspace_dir};
-use wtb_store::capture::{Workspace, capture};
+use wtb_store::capture::{DirWorkspace, capture};
 use wtb_store::db::ListFilter;
 use wtb_store::db::{UnitOfWork, Write};
 
@@ -73,7 +73,7 @@ pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
     let final_tree = report.checkpoints.last().context("no checkpoints")?.files.clone();
     let ws_path = workspace_dir(&data_path, s.execution, 0);
     let handle = cap_std::fs::Dir::open_ambient_dir(&ws_path, cap_std::ambient_authority())?;
-    let mut ws = Workspace::new(handle, ws_path);
+    let mut ws = DirWorkspace::new(handle, ws_path);
     let limits = exec.config().capture_limits();
     let first = capture(&mut ws, &final_tree, &*exec.cas(), exec.tenant(), &limits, &Touched::everything())?;
     ensure!(first.changes.is_empty(), "the workspace changed after the run");

@@ -262,7 +262,9 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
         #[cfg(target_os = "wasi")]
         Action::FsOps { seed, count } => Ok(Update::new().set("log", fsops::run(seed, count))),
         #[cfg(not(target_os = "wasi"))]
-        Action::FsOps { .. } => Err(NodeError::failed("only meaningful under WASI")),
+        Action::FsOps { seed, count } => {
+            Err(NodeError::failed(format!("fs_ops {seed}×{count}: only under WASI")))
+        }
         Action::RewriteKeepMtime { path, text, sleep_ms } => {
             let before = std::fs::metadata(&path)?.modified()?;
             std::thread::sleep(std::time::Duration::from_millis(sleep_ms));

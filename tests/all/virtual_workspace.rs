@@ -1,0 +1,179 @@
+//! In-memory workspaces end to end: the same workflows run with `workspaces = "directory"` and
+//! `workspaces = "virtual"` must record the same checkpoints (states and file trees), through
+//! fan-out and join, every kind of file change, failures undone, retries, rollback, resume
+//! and fork; and a virtual run leaves nothing on the host disk.
+
+use crate::engine::diamond;
+use serde_json::{Map, Value, json};
+use wtb::executor::{Executor, ForkOptions};
+use wtb::model::{CheckpointKind, ExecutionId, ExecutionStatus, TrapKind};
+use wtb_tests::Harness;
+
+/// A harness whose data dir serves workspaces as `kind`.
+fn harness(kind: &str) -> Harness {
+    let h = Harness::new();
+    h.config(format!("workspaces = \"{kind}\"\n")).unwrap();
+    h
+}
+
+/// What a run recorded, without ids and times: per live checkpoint its node, kind, state and
+/// files (kind, digest, size: permission bits follow the host's umask in a directory).
+async fn recorded(exec: &Executor, id: ExecutionId) -> Vec<Value> {
+    let report = exec.inspect().describe(id).await.unwrap();
+    report
+        .checkpoints
+        .iter()
+        .map(|c| {
+            let files: Vec<Value> = c
+                .files
+                .iter()
+                .map(|(p, e)| json!([p, e.kind.to_string(), e.digest.map(|d| d.to_string()), e.size]))
+                .collect();
+            json!({ "node": c.checkpoint.node, "kind": format!("{:?}", c.checkpoint.kind),
+                    "state": *c.checkpoint.state, "files": files })
+        })
+        .collect()
+}
+
+const MUTATE: &str = r#"{ action = "mutate", ops = [
+    { op = "mkdir", path = "d" }, { op = "mkdir", path = "d/sub" },
+    { op = "write", path = "d/a.txt", text = "alpha" }, { op = "append", path = "d/a.txt", text = "+more" },
+    { op = "write", path = "t.txt", text = "0123456789" }, { op = "truncate", path = "t.txt", size = 4 },
+    { op = "overwrite", path = "t.txt", at = 2, text = "XY" }, { op = "write_at", path = "t.txt", at = 8, text = "!" },
+    { op = "hard_link", from = "d/a.txt", to = "hard.txt" }, { op = "append", path = "hard.txt", text = "|linked" },
+    { op = "symlink", target = "d/a.txt", link = "ln" }, { op = "rename", from = "d/sub", to = "moved" },
+    { op = "write", path = "moved/deep.txt", text = "deep" }, { op = "write", path = "gone.txt", text = "x" },
+    { op = "unlink", path = "gone.txt" }, { op = "mkdir", path = "tree" }, { op = "write", path = "tree/f", text = "f" },
+    { op = "remove_tree", path = "tree" } ] }"#;
+
+/// Every kind of change, then a node that vandalises and fails (undone), then one that fails
+/// twice before succeeding (each retry starts from the entry's files), then a fan-out.
+fn workflow(h: &Harness) -> std::path::PathBuf {
+    let manifest = format!(
+        r#"name = "modes"
+[[nodes]]
+id = "mutate"
+component = "probe.wasm"
+config = {MUTATE}
+
+[[nodes]]
+id = "flaky"
+component = "probe.wasm"
+config = {{ action = "flaky", succeed_on = 3 }}
+retry = {{ max_attempts = 3, backoff_ms = 1, max_backoff_ms = 2 }}
+
+[[nodes]]
+id = "big"
+component = "probe.wasm"
+config = {{ action = "write", files = {{ "d/a.txt" = "rewritten" }}, sized = {{ "large.bin" = 200000 }}, delete = ["hard.txt"] }}
+
+[[edges]]
+from = "mutate"
+to = "flaky"
+
+[[edges]]
+from = "flaky"
+to = "big"
+"#
+    );
+    h.file("modes.toml", manifest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_and_virtual_workspaces_record_the_same_checkpoints() {
+    let (on_disk, in_memory) = (harness("directory"), harness("virtual"));
+    let (a, b) = (on_disk.executor().await, in_memory.executor().await);
+    for (name, file) in [("modes", workflow as fn(&Harness) -> std::path::PathBuf)] {
+        let (wa, wb) = (
+            a.load_workflow(&file(&on_disk)).await.unwrap(),
+            b.load_workflow(&file(&in_memory)).await.unwrap(),
+        );
+        let (ra, rb) = (a.run(&wa, Map::new()).await.unwrap(), b.run(&wb, Map::new()).await.unwrap());
+        assert_eq!(ra.status, ExecutionStatus::Completed, "{name}: {:?}", ra.failure);
+        assert_eq!(rb.status, ExecutionStatus::Completed, "{name}: {:?}", rb.failure);
+        assert_eq!(recorded(&b, rb.execution).await, recorded(&a, ra.execution).await, "{name}");
+    }
+    // Fan-out and join: lanes of their own, merged at the join.
+    let (wa, wb) = (
+        a.load_workflow(&on_disk.file("d.toml", diamond("left.txt", "right.txt", 0))).await.unwrap(),
+        b.load_workflow(&in_memory.file("d.toml", diamond("left.txt", "right.txt", 0))).await.unwrap(),
+    );
+    let opts = wtb::executor::RunOptions { parallelism: 2, ..Default::default() };
+    let (ra, rb) = (
+        a.run_with(&wa, Map::new(), &opts).await.unwrap(),
+        b.run_with(&wb, Map::new(), &opts).await.unwrap(),
+    );
+    let (fa, fb) = (recorded(&a, ra.execution).await, recorded(&b, rb.execution).await);
+    assert_eq!(fb.len(), fa.len());
+    let sorted = |v: Vec<Value>| {
+        let mut v: Vec<String> = v.into_iter().map(|c| c.to_string()).collect();
+        v.sort(); // parallel lanes finish in either order
+        v
+    };
+    assert_eq!(sorted(fb), sorted(fa), "fan-out and join");
+    assert!(
+        !in_memory.data_dir().join("workspaces").read_dir().unwrap().any(|_| true),
+        "a virtual run leaves nothing under workspaces/"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_resume_and_fork_restore_files_in_memory_as_on_disk() {
+    let (on_disk, in_memory) = (harness("directory"), harness("virtual"));
+    let mut seen = Vec::new();
+    for h in [&on_disk, &in_memory] {
+        let exec = h.executor().await;
+        let wf = exec.load_workflow(&workflow(h)).await.unwrap();
+        let id = exec.run(&wf, Map::new()).await.unwrap().execution;
+        let report = exec.inspect().describe(id).await.unwrap();
+        let entry = |node: &str| {
+            report
+                .checkpoints
+                .iter()
+                .find(|c| c.checkpoint.node == node && c.checkpoint.kind == CheckpointKind::Entry)
+                .unwrap()
+                .checkpoint
+                .id
+        };
+        // Back to `big`'s entry: the rerun must see `mutate`'s files, loaded from the store.
+        exec.travel().rollback(id, entry("big")).await.unwrap();
+        let resumed = exec.resume(id, 1).await.unwrap();
+        assert_eq!(resumed.status, ExecutionStatus::Completed, "{:?}", resumed.failure);
+        let forked = exec.travel().fork(entry("flaky"), &ForkOptions::default()).await.unwrap();
+        let fork = exec.resume(forked.execution, 1).await.unwrap();
+        assert_eq!(fork.status, ExecutionStatus::Completed, "{:?}", fork.failure);
+        seen.push((recorded(&exec, id).await, recorded(&exec, forked.execution).await));
+    }
+    assert_eq!(seen[1], seen[0], "rollback, resume and fork agree across workspace kinds");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_memory_for_workspaces_bounds_a_guest_whatever_its_quota() {
+    let h = Harness::new();
+    h.config("workspaces = \"virtual\"\nworkspace_memory_mib = 1\n").unwrap();
+    let exec = h.executor().await;
+    let wf = exec
+        .load_workflow(&h.probe_workflow_with_limits(
+            "bomb",
+            &[("fill", json!({ "action": "fill", "path": "bomb.bin", "bytes": 8u64 << 20 }))],
+            Some(json!({ "disk_mib": 1024 })),
+        ))
+        .await
+        .unwrap();
+    let s = exec.run(&wf, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Failed);
+    let report = exec.inspect().describe(s.execution).await.unwrap();
+    let attempt = &report.nodes[0].boundary;
+    assert_eq!(attempt.trap, Some(TrapKind::DiskQuotaExceeded), "{:?}", attempt.error);
+    assert!(attempt.error.as_deref().unwrap_or("").contains("memory for workspaces"), "{:?}", attempt.error);
+    // The memory went back to the pool: the next run of the same host can use it.
+    let small = exec
+        .load_workflow(&h.probe_workflow(
+            "small",
+            &[("w", json!({ "action": "fill", "path": "ok.bin", "bytes": 512 << 10 }))],
+        ))
+        .await
+        .unwrap();
+    let s = exec.run(&small, Map::new()).await.unwrap();
+    assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+}
