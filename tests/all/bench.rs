@@ -28,22 +28,33 @@ fn every_bench_section_runs_at_tiny_sizes_and_reports_sane_figures() {
     let h = Harness::new();
     let all = bench(&h, &["--nodes", "3", "--runs", "1", "--executions", "4", "--in-flight", "2"]);
     let linear = all["linear"].as_array().unwrap();
-    assert_eq!(linear.len(), 2, "durable and normal: {all}");
+    assert_eq!(linear.len(), 4, "durable and normal, directory and virtual workspaces: {all}");
+    let modes: Vec<&str> = linear.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert!(modes[0].ends_with(", directory") && modes[3].ends_with(", virtual"), "{modes:?}");
     for mode in linear {
         assert_eq!((mode["nodes"].as_u64(), mode["runs"].as_u64()), (Some(3), Some(1)), "{mode}");
         assert!(positive(mode, "best_us_per_node") <= positive(mode, "median_us_per_node"), "{mode}");
     }
     let engine = all["engine"].as_array().unwrap();
-    assert_eq!(engine.len(), 2, "{all}");
+    assert_eq!(engine.len(), 4, "fan-out and short executions, on both kinds of workspace: {all}");
     assert!(engine.iter().all(|s| positive(s, "nodes_per_second") > 0.0));
-    assert_eq!(engine[1]["nodes"], 12, "4 executions × 3 nodes");
+    assert_eq!(
+        (engine[1]["nodes"].as_u64(), engine[3]["nodes"].as_u64()),
+        (Some(12), Some(12)),
+        "4 executions × 3 nodes"
+    );
     let limits = all["limits"].as_array().unwrap();
     assert_eq!(limits.len(), 4, "{all}");
     assert!(limits.iter().all(|m| positive(m, "us_per_node") > 0.0));
     assert_eq!(all["experiment"]["cells"], 100, "{all}");
     positive(&all["experiment"], "cells_per_second");
-    positive(&all["time_travel"], "rollback_ms");
-    assert!(all["time_travel"]["workspace_files"].as_u64().unwrap() > 0, "{all}");
+    let travel = all["time_travel"].as_array().unwrap();
+    assert_eq!(travel.len(), 2, "directory and virtual workspaces: {all}");
+    for t in travel {
+        positive(t, "rollback_ms");
+        positive(t, "unchanged_capture_ms");
+        assert!(t["workspace_files"].as_u64().unwrap() > 0, "{all}");
+    }
     let outbox = all["outbox"].as_array().unwrap();
     assert!(!outbox.is_empty() && outbox.iter().all(|s| positive(s, "events_per_second") > 0.0), "{all}");
     assert!(all["api"].is_null(), "the API load test runs only when asked for");

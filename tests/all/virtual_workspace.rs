@@ -177,3 +177,26 @@ async fn the_host_memory_for_workspaces_bounds_a_guest_whatever_its_quota() {
     let s = exec.run(&small, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deterministic_mode_stamps_files_with_virtual_time_and_leaves_the_guest_s_clock_alone() {
+    let manifest = "name = \"det\"\nseed = 7\n[[nodes]]\nid = \"m\"\ncomponent = \"probe.wasm\"\nconfig = { action = \"mtime\", path = \"t.txt\" }\n\n[[nodes]]\nid = \"o\"\ncomponent = \"probe.wasm\"\nconfig = { action = \"observe\" }\n\n[[edges]]\nfrom = \"m\"\nto = \"o\"\n";
+    let mut observed = Vec::new();
+    for kind in ["virtual", "virtual", "directory"] {
+        let h = harness(kind);
+        let exec = h.executor().await;
+        let wf = exec.load_workflow(&h.file("det.toml", manifest)).await.unwrap();
+        let s = exec.run(&wf, Map::new()).await.unwrap();
+        assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+        observed.push((kind, s.state["mtime"].as_u64().unwrap(), s.state["observed"].clone()));
+    }
+    let (_, first, seen) = &observed[0];
+    assert_eq!(observed[1].1, *first, "the same seed stamps the same file time");
+    let year_2020 = 1_577_836_800_000_000_000u64;
+    assert!(
+        (year_2020..year_2020 + 5 * 365 * 86_400 * 1_000_000_000).contains(first),
+        "{first}: the seed's era"
+    );
+    assert_eq!(&observed[2].2, seen, "filesystem calls do not move the clocks the guest reads");
+    assert_ne!(observed[2].1, *first, "a directory's file times are the host's");
+}

@@ -25,7 +25,7 @@ const TICK_NANOS: u64 = 1_000;
 
 /// Virtual time shared by the wall and monotonic clocks of one attempt.
 #[derive(Clone)]
-struct VirtualTime {
+pub(crate) struct VirtualTime {
     nanos: Arc<AtomicU64>,
     wall_start: Duration,
 }
@@ -33,6 +33,14 @@ struct VirtualTime {
 impl VirtualTime {
     fn read(&self) -> u64 {
         self.nanos.fetch_add(TICK_NANOS, Ordering::Relaxed)
+    }
+
+    /// The wall clock's time now, in nanoseconds since the epoch, without moving it: what an
+    /// in-memory workspace stamps files with, so filesystem calls do not change what the
+    /// guest's own clock readings return.
+    pub(crate) fn peek(&self) -> u64 {
+        let wall = self.wall_start + Duration::from_nanos(self.nanos.load(Ordering::Relaxed));
+        u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -84,14 +92,20 @@ impl AttemptSeed {
 
     /// Installs the virtual clocks and seeded random sources in `wasi`; the wall clock starts
     /// at `clock` (seconds since the epoch) when given, else where the seed puts it.
-    pub(crate) fn apply(&self, execution_seed: u64, clock: Option<u64>, wasi: &mut WasiCtxBuilder) {
+    pub(crate) fn apply(
+        &self,
+        execution_seed: u64,
+        clock: Option<u64>,
+        wasi: &mut WasiCtxBuilder,
+    ) -> VirtualTime {
         let wall_start = clock.map_or_else(|| Self::wall_start(execution_seed), Duration::from_secs);
         let time = VirtualTime { nanos: Arc::default(), wall_start };
-        wasi.wall_clock(time.clone()).monotonic_clock(time);
+        wasi.wall_clock(time.clone()).monotonic_clock(time.clone());
         wasi.secure_random(Pcg64::from_seed(self.sub(b"random")));
         wasi.insecure_random(Pcg64::from_seed(self.sub(b"insecure")));
         let s = self.sub(b"insecure-seed");
         wasi.insecure_random_seed(u128::from_le_bytes(s[..16].try_into().expect("16 bytes")));
+        time
     }
 }
 

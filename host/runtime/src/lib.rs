@@ -293,10 +293,10 @@ impl Runtime {
         if let Prepared::Command(_) = node.pre {
             wasi.stdin(MemoryInputPipe::new(call.state.clone()));
         }
-        if call.seed.is_some() || call.clock.is_some() {
+        let virtual_time = (call.seed.is_some() || call.clock.is_some()).then(|| {
             let seed = call.seed.unwrap_or(0);
-            determinism::AttemptSeed::new(seed, &call.node, call.attempt).apply(seed, call.clock, &mut wasi);
-        }
+            determinism::AttemptSeed::new(seed, &call.node, call.attempt).apply(seed, call.clock, &mut wasi)
+        });
         let started = Instant::now();
         if let Mount::Directory(dir) = workspace
             && let Err(e) = wasi.preopened_dir(dir, "/", FsPerms::ReadWrite)
@@ -318,6 +318,7 @@ impl Runtime {
         if let Mount::Virtual(vfs) = workspace {
             virtual_fs::budget(vfs, limits);
             state.vfs = Some(vfs.clone());
+            state.virtual_time = virtual_time;
         }
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

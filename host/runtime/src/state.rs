@@ -63,6 +63,8 @@ pub struct NodeState {
     pub(crate) touch: TouchLog,
     /// The in-memory workspace, when the runtime serves those.
     pub(crate) vfs: Option<SharedVfs>,
+    /// Deterministic mode's clock, which stamps the in-memory workspace's files.
+    pub(crate) virtual_time: Option<crate::determinism::VirtualTime>,
     /// A total budget (events, logs) the guest went past: ends the attempt as output too large.
     pub(crate) overflow: Option<String>,
     log_lines: usize,
@@ -94,6 +96,7 @@ impl NodeState {
             quota,
             touch: TouchLog::default(),
             vfs: None,
+            virtual_time: None,
             overflow: None,
             log_lines: 0,
             event_bytes: 0,
@@ -117,10 +120,13 @@ impl NodeState {
     pub(crate) fn virtual_fs(&mut self) -> VirtualFs<'_> {
         use wasmtime_wasi::clocks::WasiClocksView as _;
         use wasmtime_wasi::p2::bindings::clocks::wall_clock::Host as _;
-        let now = self
-            .clocks()
-            .now()
-            .map_or(0, |d| d.seconds.saturating_mul(1_000_000_000) + u64::from(d.nanoseconds));
+        let now = match &self.virtual_time {
+            Some(t) => t.peek(),
+            None => self
+                .clocks()
+                .now()
+                .map_or(0, |d| d.seconds.saturating_mul(1_000_000_000) + u64::from(d.nanoseconds)),
+        };
         VirtualFs {
             vfs: self.vfs.as_ref().expect("a virtual-workspace store has a workspace"),
             host: WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table },

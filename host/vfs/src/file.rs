@@ -2,7 +2,7 @@
 //! from a checkpoint.
 
 use crate::node::Node;
-use crate::{Errno, Ino, Vfs};
+use crate::{Errno, Ino, Key, Vfs};
 use std::sync::Arc;
 
 /// Largest offset or size a file may have (Linux's `MAX_LFS_FILESIZE` is larger; the budget
@@ -15,7 +15,7 @@ const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 #[derive(Clone, Debug)]
 pub struct Content {
     bytes: Option<Arc<Vec<u8>>>,
-    key: Option<Arc<str>>,
+    key: Option<Key>,
     len: u64,
 }
 
@@ -26,8 +26,8 @@ impl Content {
     }
 
     /// `len` bytes of the stored content `key`, loaded by the [`crate::Loader`] on first use.
-    pub fn stored(key: String, len: u64) -> Self {
-        Self { bytes: None, key: Some(key.into()), len }
+    pub fn stored(key: Key, len: u64) -> Self {
+        Self { bytes: None, key: Some(key), len }
     }
 
     /// Its length.
@@ -41,8 +41,8 @@ impl Content {
     }
 
     /// The stored content it still equals (`None` once written, or if never stored).
-    pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
+    pub fn key(&self) -> Option<Key> {
+        self.key
     }
 
     /// Its bytes, if in memory.
@@ -66,7 +66,7 @@ impl Vfs {
         if let Some(bytes) = &content.bytes {
             return Ok(bytes.clone());
         }
-        let (key, len) = (content.key.clone().ok_or(Errno::Io)?, content.len);
+        let (key, len) = (content.key.ok_or(Errno::Io)?, content.len);
         self.take_resident(0, len)?;
         let loaded = loader.ok_or(Errno::Io).and_then(|l| l.load(&key).map_err(|_| Errno::Io));
         let bytes = match loaded {
@@ -83,11 +83,9 @@ impl Vfs {
 
     /// What must be loaded before `ino`'s bytes can be used without blocking: the stored
     /// content's key and length, and the loader (`None`: nothing to load).
-    pub fn pending_load(&self, ino: Ino) -> Option<(String, u64, Arc<dyn crate::Loader>)> {
+    pub fn pending_load(&self, ino: Ino) -> Option<(Key, u64, Arc<dyn crate::Loader>)> {
         match &self.inodes.get(&ino)?.node {
-            Node::File(c) if c.bytes.is_none() => {
-                Some((c.key.as_deref()?.to_owned(), c.len, self.loader.clone()?))
-            }
+            Node::File(c) if c.bytes.is_none() => Some((c.key?, c.len, self.loader.clone()?)),
             _ => None,
         }
     }
@@ -105,6 +103,14 @@ impl Vfs {
         self.take_resident(0, content.len)?;
         let Node::File(content) = &mut self.inode_mut(ino)?.node else { return Err(Errno::IsDirectory) };
         content.bytes = Some(Arc::new(bytes));
+        Ok(())
+    }
+
+    /// Records that `ino`'s bytes are now stored as `key` (a capture hashed them), so the next
+    /// capture need not hash them again unless they are written first.
+    pub fn set_key(&mut self, ino: Ino, key: Key) -> Result<(), Errno> {
+        let Node::File(content) = &mut self.inode_mut(ino)?.node else { return Err(Errno::IsDirectory) };
+        content.key = Some(key);
         Ok(())
     }
 

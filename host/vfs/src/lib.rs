@@ -144,11 +144,14 @@ impl Pool {
     }
 }
 
+/// What names a stored content: its SHA-256 digest.
+pub type Key = [u8; 32];
+
 /// Loads a content that is not in memory yet (a file restored from a checkpoint), once, on
 /// first use.
 pub trait Loader: Send + Sync {
     /// The bytes of the content `key` names.
-    fn load(&self, key: &str) -> std::io::Result<Vec<u8>>;
+    fn load(&self, key: &Key) -> std::io::Result<Vec<u8>>;
 }
 
 /// A workspace shared between its holder and the calls and streams of the guest using it.

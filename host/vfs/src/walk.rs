@@ -71,6 +71,12 @@ impl Vfs {
         Ok(ino)
     }
 
+    /// The permission bits of `ino` (cheaper than [`Vfs::stat`], which counts a directory's
+    /// subdirectories).
+    pub fn mode(&self, ino: Ino) -> Result<u32, Errno> {
+        Ok(self.inode(ino)?.mode)
+    }
+
     /// The kind of `ino`.
     pub fn kind(&self, ino: Ino) -> Result<Kind, Errno> {
         Ok(self.inode(ino)?.kind())

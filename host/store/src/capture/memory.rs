@@ -29,8 +29,8 @@ pub struct MemoryWorkspaces {
 struct Blobs(Arc<dyn BlobSource>);
 
 impl Loader for Blobs {
-    fn load(&self, key: &str) -> io::Result<Vec<u8>> {
-        let digest: Digest = key.parse().map_err(|_| io::Error::other(format!("not a digest: {key}")))?;
+    fn load(&self, key: &wtb_vfs::Key) -> io::Result<Vec<u8>> {
+        let digest = Digest::from_bytes(*key);
         let mut bytes = Vec::new();
         self.0.open(&digest)?.read_to_end(&mut bytes)?;
         Ok(bytes)
@@ -59,7 +59,7 @@ fn build(target: &FileTree, blobs: Arc<dyn BlobSource>, pool: Arc<Pool>) -> Resu
         let entry = match (e.kind, e.digest) {
             (EntryKind::Dir, _) => Entry::Dir(wtb_vfs::Ino(0)),
             (EntryKind::File, Some(d)) => {
-                Entry::File(wtb_vfs::Ino(0), Content::stored(d.to_string(), e.size))
+                Entry::File(wtb_vfs::Ino(0), Content::stored(*d.as_bytes(), e.size))
             }
             (EntryKind::Symlink, Some(d)) => {
                 let mut text = String::new();
@@ -77,8 +77,22 @@ fn build(target: &FileTree, blobs: Arc<dyn BlobSource>, pool: Arc<Pool>) -> Resu
     Ok(vfs)
 }
 
+/// Whether a capture may put contents in the blob store (which may block the thread).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Puts {
+    /// Yes: it runs on the blocking pool.
+    Allowed,
+    /// No: it runs inline, and gives up (`None`) when a content would need a put.
+    Refused,
+}
+
 /// The tree `vfs` holds, with the new contents it needs (large ones put in the CAS now).
-fn capture(vfs: &mut Vfs, base: &FileTree, to: CaptureTo<'_>) -> Result<Captured, CaptureError> {
+fn capture(
+    vfs: &mut Vfs,
+    base: &FileTree,
+    to: CaptureTo<'_>,
+    puts: Puts,
+) -> Result<Option<Captured>, CaptureError> {
     let limits: &CaptureLimits = to.limits;
     let entries = vfs.entries();
     if entries.len() > limits.max_entries {
@@ -100,33 +114,39 @@ fn capture(vfs: &mut Vfs, base: &FileTree, to: CaptureTo<'_>) -> Result<Captured
                 if size > limits.max_file_bytes {
                     return Err(CaptureError::FileTooLarge { path, size, limit: limits.max_file_bytes });
                 }
-                let digest = match content.key().map(str::parse::<Digest>) {
-                    Some(Ok(digest)) => digest,
+                let (digest, bytes) = match content.key().map(Digest::from_bytes) {
+                    Some(digest) => (digest, content.loaded().cloned()),
                     _ => {
                         let bytes = vfs.contents(ino).map_err(vfs_error(&path))?;
                         let digest = Digest::of(&bytes);
-                        let in_base = base.get(&path).and_then(|e| e.digest) == Some(digest);
-                        if !in_base && !pending.contains_key(&digest) {
-                            let inline = (size <= limits.inline_max_bytes).then(|| bytes.to_vec());
-                            if inline.is_none() {
-                                to.cas
-                                    .put(to.tenant, &digest, &mut &bytes[..])
-                                    .map_err(CaptureError::io(&path))?;
-                            }
-                            pending.insert(digest, NewBlob { digest, size, inline });
-                        }
-                        digest
+                        // The next capture of this lane finds it unchanged without hashing.
+                        vfs.set_key(ino, *digest.as_bytes()).map_err(vfs_error(&path))?;
+                        (digest, Some(bytes))
                     }
                 };
+                // New at this path: its bytes go with the commit (stored again if an earlier
+                // capture's commit never landed: storing is idempotent). A file never loaded
+                // was restored from the store, so its content is there.
+                let in_base = base.get(&path).and_then(|e| e.digest) == Some(digest);
+                if let (false, false, Some(bytes)) = (in_base, pending.contains_key(&digest), bytes) {
+                    let inline = (size <= limits.inline_max_bytes).then(|| bytes.to_vec());
+                    if inline.is_none() {
+                        if puts == Puts::Refused {
+                            return Ok(None);
+                        }
+                        to.cas.put(to.tenant, &digest, &mut &bytes[..]).map_err(CaptureError::io(&path))?;
+                    }
+                    pending.insert(digest, NewBlob { digest, size, inline });
+                }
                 (EntryKind::File, Some(digest), size, ino)
             }
         };
-        let mode = vfs.stat(ino).map_err(vfs_error(&path))?.mode;
+        let mode = vfs.mode(ino).map_err(vfs_error(&path))?;
         tree.insert(path, FileEntry { kind, digest, size, mode });
     }
     let changes = diff_trees(base, &tree);
     let blobs = needed(pending, &changes);
-    Ok(Captured { tree, changes, blobs })
+    Ok(Some(Captured { tree, changes, blobs }))
 }
 
 impl MemoryWorkspaces {
@@ -174,24 +194,18 @@ impl Workspaces for MemoryWorkspaces {
         base: &FileTree,
         new: CaptureTo<'_>,
     ) -> Result<Captured, CaptureError> {
-        capture(&mut shared(ws)?.lock().unwrap_or_else(|e| e.into_inner()), base, new)
+        let mut vfs = shared(ws)?.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(capture(&mut vfs, base, new, Puts::Allowed)?.expect("puts are allowed"))
     }
 
+    /// Inline unless a content must go to the blob store (which may block): then `None`, and
+    /// the caller runs [`Workspaces::capture`] on the blocking pool.
     fn capture_quick(
         &self,
         ws: &mut Workspace,
         base: &FileTree,
         new: CaptureTo<'_>,
     ) -> Result<Option<Captured>, CaptureError> {
-        // Inline only when nothing goes to the blob store (which may block): a written file
-        // too large to travel inline makes it a capture for the blocking pool.
-        let mut vfs = shared(ws)?.lock().unwrap_or_else(|e| e.into_inner());
-        let to_cas = vfs.entries().into_iter().any(|(_, e)| {
-            matches!(e, Entry::File(_, c) if c.key().is_none() && c.len() > new.limits.inline_max_bytes)
-        });
-        if to_cas {
-            return Ok(None);
-        }
-        capture(&mut vfs, base, new).map(Some)
+        capture(&mut shared(ws)?.lock().unwrap_or_else(|e| e.into_inner()), base, new, Puts::Refused)
     }
 }

@@ -16,13 +16,13 @@ use std::time::Instant;
 use wtb_core::clock::{SystemClock, UuidV7Ids};
 use wtb_engine::config::DataDir;
 use wtb_engine::executor::Executor;
-use wtb_runtime::Tuning;
+use wtb_runtime::{Tuning, WorkspaceKind};
 use wtb_store::db::Durability;
 
 /// Figures of one durability mode.
 #[derive(Debug, serde::Serialize)]
 struct ModeResult {
-    mode: &'static str,
+    mode: String,
     nodes: usize,
     runs: usize,
     median_us_per_node: f64,
@@ -47,12 +47,43 @@ pub struct Shape {
     pub executions: usize,
     /// How many of them run at once.
     pub in_flight: usize,
+    /// Which workspaces the linear and engine sections use.
+    pub workspaces: Workspaces,
     /// Run only this section.
     pub only: Option<Section>,
     /// Concurrent clients of the API load test.
     pub clients: usize,
     /// Length of the API load test (s).
     pub api_seconds: u64,
+}
+
+/// The workspaces to measure (`wtb bench --workspaces`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workspaces {
+    /// Host directories (`workspaces = "directory"`).
+    Directory,
+    /// In-memory trees (`workspaces = "virtual"`).
+    Virtual,
+    /// Both, side by side.
+    Both,
+}
+
+impl Workspaces {
+    fn kinds(self) -> &'static [WorkspaceKind] {
+        match self {
+            Self::Directory => &[WorkspaceKind::Directory],
+            Self::Virtual => &[WorkspaceKind::Virtual],
+            Self::Both => &[WorkspaceKind::Directory, WorkspaceKind::Virtual],
+        }
+    }
+}
+
+/// How a workspace kind is named in the figures.
+pub(super) fn kind_label(kind: WorkspaceKind) -> &'static str {
+    match kind {
+        WorkspaceKind::Directory => "directory",
+        WorkspaceKind::Virtual => "virtual",
+    }
 }
 
 /// A part of the benchmark (`wtb bench --only`).
@@ -133,8 +164,12 @@ pub async fn bench(
                 ("normal (synchronous_commit=off)", Durability::Normal),
             ],
         };
-        for (mode, durability) in modes {
-            results.push(run_mode(&fresh().await?, mode, durability, Tuning::default(), shape).await?);
+        for &kind in shape.workspaces.kinds() {
+            for (mode, durability) in modes {
+                let mode = format!("{mode}, {}", kind_label(kind));
+                let tuning = Tuning { workspace: kind, ..Tuning::default() };
+                results.push(run_mode(&fresh().await?, mode, durability, tuning, shape).await?);
+            }
         }
     }
     let limits = match want(Section::Limits) {
@@ -143,24 +178,31 @@ pub async fn bench(
     };
     let mut engine = Vec::new();
     if want(Section::Engine) {
-        engine.push(
-            super::bench_engine::fan_out(&fresh().await?, runs, file_size, shape.inline_blob_max_bytes)
+        for &kind in shape.workspaces.kinds() {
+            let inline = shape.inline_blob_max_bytes;
+            engine.push(super::bench_engine::fan_out(&fresh().await?, runs, file_size, inline, kind).await?);
+            engine.push(
+                super::bench_engine::concurrent(
+                    &fresh().await?,
+                    shape.executions,
+                    shape.in_flight,
+                    file_size,
+                    inline,
+                    kind,
+                )
                 .await?,
-        );
-        engine.push(
-            super::bench_engine::concurrent(
-                &fresh().await?,
-                shape.executions,
-                shape.in_flight,
-                file_size,
-                shape.inline_blob_max_bytes,
-            )
-            .await?,
-        );
+            );
+        }
     }
     let travel = match want(Section::Travel) {
-        true => Some(super::bench_travel::travel(&fresh().await?).await?),
-        false => None,
+        true => {
+            let mut all = Vec::new();
+            for &kind in shape.workspaces.kinds() {
+                all.push(super::bench_travel::travel(&fresh().await?, kind).await?);
+            }
+            all
+        }
+        false => Vec::new(),
     };
     let experiment = match want(Section::Experiment) {
         true => Some(
@@ -254,8 +296,8 @@ pub async fn bench(
                 r.nodes
             );
         }
-        if let Some(t) = &travel {
-            println!("\ntime travel (durable, medians):\n");
+        for t in &travel {
+            println!("\ntime travel (durable, medians), {} workspaces:\n", t.workspaces);
             println!(
                 "  list, {} executions: first page {:.2} ms, deep page {:.2} ms, filtered page {:.2} ms (50 per page)",
                 t.executions, t.list_first_page_ms, t.list_deep_page_ms, t.list_filtered_page_ms
@@ -309,7 +351,7 @@ pub async fn bench(
 
 async fn run_mode(
     dir: &Path,
-    mode: &'static str,
+    mode: String,
     durability: Durability,
     tuning: Tuning,
     shape: Shape,
@@ -320,6 +362,7 @@ async fn run_mode(
     let mut data = DataDir::open(&data_path)?;
     data.config.durability = durability;
     data.config.tuning = tuning;
+    data.config.workspaces = tuning.workspace;
     data.config.inline_blob_max_bytes = inline_blob_max_bytes;
     let server = data.config.database.url.clone();
     let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;

@@ -11,13 +11,16 @@ use wtb_core::clock::{IdGen as _, SystemClock, UuidV7Ids};
 use wtb_core::model::{CheckpointKind, Execution, ExecutionId, ExecutionStatus, Timestamp, Touched};
 use wtb_engine::config::DataDir;
 use wtb_engine::executor::{Executor, workspace_dir};
-use wtb_store::capture::{DirWorkspace, capture};
+use wtb_runtime::WorkspaceKind;
+use wtb_store::capture::{CaptureTo, DirWorkspace, MemoryWorkspaces, Workspaces as _, capture};
 use wtb_store::db::ListFilter;
 use wtb_store::db::{UnitOfWork, Write};
 
 /// Figures of the time-travel scenarios, in milliseconds (medians).
 #[derive(Debug, serde::Serialize)]
 pub struct TravelResult {
+    /// `directory` or `virtual`.
+    pub workspaces: &'static str,
     /// Executions in the database while listing.
     pub executions: usize,
     /// First page of 50, no filter.
@@ -43,8 +46,8 @@ const FILE_SIZE: usize = 10 * 1024;
 /// The nodes' new-entry limit: the default (10,000) has no room for the files' directory.
 const MAX_FILES: u32 = FILES + 100;
 
-/// Runs the three scenarios in `dir`.
-pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
+/// Runs the three scenarios in `dir`, on workspaces of `kind`.
+pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelResult> {
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
     // Two identical bulk nodes: `fill` writes the files, `change` rewrites the 1 % that vary.
     let node = |id: &str| {
@@ -56,7 +59,9 @@ pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
     let manifest = format!("name = \"bulk\"\n{}{}", node("fill"), node("change"));
     std::fs::write(dir.join("bulk.toml"), manifest)?;
     let data_path = dir.join("data");
-    let exec = Executor::open(DataDir::open(&data_path)?, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
+    let mut data = DataDir::open(&data_path)?;
+    data.config.workspaces = kind;
+    let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
     let wf = exec.load_workflow(&dir.join("bulk.toml")).await?;
     let s = exec.run(&wf, Map::new()).await?;
     ensure!(s.status == ExecutionStatus::Completed, "the bulk workflow did not complete: {:?}", s.failure);
@@ -71,19 +76,52 @@ pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
     // Capture of the unchanged workspace: the first pass fills the stat index, as the
     // previous node's capture does in a run; the measured passes find nothing to hash.
     let final_tree = report.checkpoints.last().context("no checkpoints")?.files.clone();
-    let ws_path = workspace_dir(&data_path, s.execution, 0);
-    let handle = cap_std::fs::Dir::open_ambient_dir(&ws_path, cap_std::ambient_authority())?;
-    let mut ws = DirWorkspace::new(handle, ws_path);
     let limits = exec.config().capture_limits();
-    let first = capture(&mut ws, &final_tree, &*exec.cas(), exec.tenant(), &limits, &Touched::everything())?;
-    ensure!(first.changes.is_empty(), "the workspace changed after the run");
-    let mut captures = Vec::new();
-    for _ in 0..9 {
-        let t = Instant::now();
-        let c = capture(&mut ws, &final_tree, &*exec.cas(), exec.tenant(), &limits, &Touched::everything())?;
-        captures.push(t.elapsed().as_secs_f64() * 1e3);
-        ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
-    }
+    let mut captures = match kind {
+        WorkspaceKind::Directory => {
+            let ws_path = workspace_dir(&data_path, s.execution, 0);
+            let handle = cap_std::fs::Dir::open_ambient_dir(&ws_path, cap_std::ambient_authority())?;
+            let mut ws = DirWorkspace::new(handle, ws_path);
+            let first =
+                capture(&mut ws, &final_tree, &*exec.cas(), exec.tenant(), &limits, &Touched::everything())?;
+            ensure!(first.changes.is_empty(), "the workspace changed after the run");
+            let mut captures = Vec::new();
+            for _ in 0..9 {
+                let t = Instant::now();
+                let c = capture(
+                    &mut ws,
+                    &final_tree,
+                    &*exec.cas(),
+                    exec.tenant(),
+                    &limits,
+                    &Touched::everything(),
+                )?;
+                captures.push(t.elapsed().as_secs_f64() * 1e3);
+                ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
+            }
+            captures
+        }
+        WorkspaceKind::Virtual => {
+            // The lane of a drive: restored from the checkpoint, then captured unchanged.
+            let lanes = MemoryWorkspaces::new(wtb_vfs::Pool::new(u64::MAX));
+            let mut ws = lanes.empty();
+            lanes.restore(&mut ws, &final_tree, Arc::new(exec.stored_blobs(&final_tree).await?), &limits)?;
+            let to = CaptureTo {
+                cas: &*exec.cas(),
+                tenant: exec.tenant(),
+                limits: &limits,
+                touched: &Touched::everything(),
+            };
+            let mut captures = Vec::new();
+            for _ in 0..9 {
+                let t = Instant::now();
+                let c = lanes.capture(&mut ws, &final_tree, to)?;
+                captures.push(t.elapsed().as_secs_f64() * 1e3);
+                ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
+            }
+            captures
+        }
+    };
 
     let t = Instant::now();
     let r = exec.travel().rollback(s.execution, fill_exit.checkpoint.id).await?;
@@ -92,6 +130,7 @@ pub async fn travel(dir: &Path) -> anyhow::Result<TravelResult> {
     let (first_page, deep_page, filtered_page) = list_pages(&exec).await?;
     exec.close().await;
     Ok(TravelResult {
+        workspaces: super::bench::kind_label(kind),
         executions: 10_001,
         list_first_page_ms: first_page,
         list_deep_page_ms: deep_page,
