@@ -2,7 +2,6 @@
 //! files if needed, run the guest, validate its update and capture its files.
 
 use super::ExecError;
-use super::blobs::StoredBlobs;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +11,9 @@ use wtb_failpoint as failpoint;
 use wtb_runtime::{
     AttemptReport, CancelSignal, GuestErrorKind, Limits, NodeCall, Outcome, PreparedNode, Runtime,
 };
-use wtb_store::capture::{CaptureError, CaptureLimits, CaptureTo, Captured, Workspace, Workspaces};
+use wtb_store::capture::{
+    BlobSource, CaptureError, CaptureLimits, CaptureTo, Captured, Workspace, Workspaces,
+};
 use wtb_store::cas::BlobStore;
 
 /// A node activation: an entry checkpoint whose boundary is open.
@@ -87,7 +88,7 @@ pub(crate) async fn attempt(
     cx: Context,
     task: Task,
     mut ws: Workspace,
-    restore_from: Option<StoredBlobs>,
+    restore_from: Option<Arc<dyn BlobSource>>,
     cancel: CancelSignal,
 ) -> Result<Attempted, ExecError> {
     let idle = |task, ws, result| Ok(Attempted { task, ws, report: AttemptReport::empty(), result });
@@ -100,7 +101,7 @@ pub(crate) async fn attempt(
     if let Some(blobs) = restore_from {
         let (tree, limits, workspaces) = (task.tree.clone(), cx.capture, cx.workspaces.clone());
         let (back, r) = super::blocking(move || {
-            let r = workspaces.restore(&mut ws, &tree, Arc::new(blobs), &limits);
+            let r = workspaces.restore(&mut ws, &tree, blobs, &limits);
             (ws, r)
         })
         .await?;

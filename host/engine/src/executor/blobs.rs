@@ -9,7 +9,7 @@ use wtb_core::model::{BlobRecord, Digest, FileTree, TenantId, Timestamp, Workflo
 use wtb_store::capture::BlobSource;
 use wtb_store::cas::BlobStore;
 use wtb_store::db::ComponentRecord;
-use wtb_store::db::{DbError, UnitOfWork, Write};
+use wtb_store::db::{Database, DbError, UnitOfWork, Write};
 
 /// Contents of a tree: inline ones prefetched from the database, the rest read from the CAS.
 pub struct StoredBlobs {
@@ -22,6 +22,30 @@ impl BlobSource for StoredBlobs {
     fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
         match self.inline.get(digest) {
             Some(bytes) => Ok(Box::new(bytes.as_slice())),
+            None => Ok(Box::new(self.cas.open(self.tenant, digest)?)),
+        }
+    }
+}
+
+/// Contents read from the database (inline rows, one query per content) or the CAS when
+/// first asked for: what an in-memory workspace restores from, so a restore reads nothing
+/// until a guest opens a file. Read only off the async runtime (restores and loads run on the
+/// blocking pool), as it waits for the database there.
+pub(crate) struct LazyBlobs {
+    db: Arc<dyn Database>,
+    cas: Arc<dyn BlobStore>,
+    tenant: TenantId,
+    runtime: tokio::runtime::Handle,
+}
+
+impl BlobSource for LazyBlobs {
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
+        let inline = self
+            .runtime
+            .block_on(self.db.blobs().inline_contents(self.tenant, std::slice::from_ref(digest)))
+            .map_err(io::Error::other)?;
+        match inline.into_values().next() {
+            Some(bytes) => Ok(Box::new(io::Cursor::new(bytes))),
             None => Ok(Box::new(self.cas.open(self.tenant, digest)?)),
         }
     }
@@ -44,6 +68,20 @@ impl Executor {
     /// queries (not one per file: a 10,000-file rollback spent most of its time there).
     pub async fn stored_blobs(&self, tree: &FileTree) -> Result<StoredBlobs, ExecError> {
         self.blobs_for(tree.values().filter_map(|e| e.digest).collect()).await
+    }
+
+    /// What a lane's workspace restores `tree` from: every inline content prefetched for a
+    /// directory (it writes them all), contents read on demand for an in-memory tree.
+    pub(crate) async fn lane_blobs(&self, tree: &FileTree) -> Result<Arc<dyn BlobSource>, ExecError> {
+        if self.lanes.kept() {
+            return Ok(Arc::new(self.stored_blobs(tree).await?));
+        }
+        Ok(Arc::new(LazyBlobs {
+            db: self.db.clone(),
+            cas: self.cas.clone(),
+            tenant: self.tenant,
+            runtime: tokio::runtime::Handle::current(),
+        }))
     }
 
     /// A source for the contents `digests` name.

@@ -256,7 +256,7 @@ impl<'a> Drive<'a> {
         } else {
             // The tree's inline blobs may be in a transaction still executing.
             self.chain.settle().await?;
-            Some(self.ex.stored_blobs(&task.tree).await?)
+            Some(self.ex.lane_blobs(&task.tree).await?)
         };
         let loaded = &self.wf.nodes[task.node];
         let spec = &loaded.spec;

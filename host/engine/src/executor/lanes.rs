@@ -63,12 +63,12 @@ impl Drive<'_> {
         tree: Arc<FileTree>,
     ) -> Result<(), ExecError> {
         self.chain.settle().await?;
-        let blobs = self.ex.stored_blobs(&tree).await?;
+        let blobs = self.ex.lane_blobs(&tree).await?;
         let (mut ws, _) = self.take_lane(lane)?;
         let limits = self.ex.config.capture_limits();
         let workspaces = self.ex.lanes.clone();
         let (ws, r) = super::blocking(move || {
-            let r = workspaces.restore(&mut ws, &tree, Arc::new(blobs), &limits);
+            let r = workspaces.restore(&mut ws, &tree, blobs, &limits);
             (ws, r)
         })
         .await?;
@@ -137,6 +137,10 @@ impl Executor {
         execution: ExecutionId,
         cp: &Checkpoint,
     ) -> Result<RestoreStats, ExecError> {
+        if !self.lanes.kept() {
+            // Nothing to put back: the drive that resumes it builds its workspace from `cp`.
+            return Ok(RestoreStats::default());
+        }
         let commit = self.commit_of(cp).await?;
         let blobs = self.stored_blobs(&commit.tree).await?;
         let mut ws = self.open_workspace(execution, cp.lane)?;

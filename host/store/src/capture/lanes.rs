@@ -23,6 +23,12 @@ use wtb_core::model::{ExecutionId, FileTree, TenantId, Touched};
 pub trait Workspaces: Send + Sync + 'static {
     /// Opens a lane's workspace, creating it empty if it does not exist.
     fn open(&self, execution: ExecutionId, lane: u32) -> io::Result<Workspace>;
+    /// Whether a workspace outlives the drive that ran it (a directory does; an in-memory
+    /// tree is rebuilt by the next drive, so a rollback or fork need not restore it).
+    fn kept(&self) -> bool {
+        true
+    }
+
     /// Removes the workspaces of `lanes` (branches that will not run again).
     fn remove_lanes(&self, execution: ExecutionId, lanes: &[u32]) -> io::Result<()>;
     /// Removes every lane workspace of an execution (after its rows are gone).

@@ -166,6 +166,10 @@ impl Workspaces for MemoryWorkspaces {
         Ok(self.empty())
     }
 
+    fn kept(&self) -> bool {
+        false
+    }
+
     fn remove_lanes(&self, _execution: ExecutionId, _lanes: &[u32]) -> io::Result<()> {
         Ok(()) // dropped with their drive
     }
