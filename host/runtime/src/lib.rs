@@ -9,6 +9,7 @@
 
 mod bindings;
 mod cache;
+mod call;
 mod cancel;
 mod determinism;
 mod engine;
@@ -25,6 +26,7 @@ mod touch_log;
 mod virtual_fs;
 
 pub use cache::CacheStats;
+pub use call::NodeCall;
 pub use cancel::CancelSignal;
 use cancel::CancelledTrap;
 pub use limits::{Limits, Tuning};
@@ -40,7 +42,6 @@ use engine::engine_config;
 use output::CappedOutput;
 use quota::DiskQuota;
 use state::{AttemptTag, NodeState};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wtb_core::model::{Digest, TrapKind};
-use wtb_core::workflow::{Fixture, Network};
+use wtb_core::workflow::Network;
 
 /// How often the epoch advances; the granularity of wall-time limits.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -122,31 +123,6 @@ impl PreparedNode {
 enum Ran {
     Node(Result<bindings::NodeOutput, bindings::NodeError>),
     Command(Result<(), ()>),
-}
-
-/// Everything one attempt is called with.
-#[derive(Clone, Debug)]
-pub struct NodeCall {
-    /// Execution id.
-    pub execution: String,
-    /// Node id.
-    pub node: String,
-    /// Attempt, from 1.
-    pub attempt: u32,
-    /// The state, as JSON text.
-    pub state: String,
-    /// The node's config, as JSON text.
-    pub config: String,
-    /// The env vars the manifest declares; the guest sees no others.
-    pub env: BTreeMap<String, String>,
-    /// Arguments after the program name (the node id); the guest sees no others.
-    pub args: Vec<String>,
-    /// Read-only host directories mounted beside the workspace (host paths absolute).
-    pub fixtures: Vec<Fixture>,
-    /// Deterministic mode: the execution's seed (clocks and random derive from it).
-    pub seed: Option<u64>,
-    /// Deterministic mode's wall-clock start (seconds since the epoch), instead of the seed's.
-    pub clock: Option<u64>,
 }
 
 /// The wasmtime side of WTB: engine, linker and component cache.

@@ -72,7 +72,7 @@ impl Executor {
 
     /// What a lane's workspace restores `tree` from: every inline content prefetched for a
     /// directory (it writes them all), contents read on demand for an in-memory tree.
-    pub(crate) async fn lane_blobs(&self, tree: &FileTree) -> Result<Arc<dyn BlobSource>, ExecError> {
+    pub async fn lane_blobs(&self, tree: &FileTree) -> Result<Arc<dyn BlobSource>, ExecError> {
         if self.lanes.kept() {
             return Ok(Arc::new(self.stored_blobs(tree).await?));
         }

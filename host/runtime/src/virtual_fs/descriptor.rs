@@ -3,19 +3,16 @@
 
 use super::convert::{self, host};
 use super::types::{
-    self, Advice, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, ErrorCode, Filesize,
-    HostDescriptor, HostDirectoryEntryStream, MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
+    Advice, DescriptorFlags, DescriptorStat, DescriptorType, ErrorCode, Filesize, HostDescriptor,
+    MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
 };
-use super::{Descriptor, DirStream, FsError, FsResult, VirtualFd, VirtualFs, preopens};
+use super::{Descriptor, DirStream, FsError, FsResult, VirtualFs};
 use wasmtime::component::Resource;
-use wasmtime_wasi::p2::bindings::filesystem::types::{
-    self as wt, HostDescriptor as _, HostDirectoryEntryStream as _,
-};
+use wasmtime_wasi::p2::bindings::filesystem::types::{self as wt, HostDescriptor as _};
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
-use wtb_vfs::Vfs;
 
 /// A borrowed handle on wasmtime-wasi's descriptor at `rep`.
-fn fixture<T: 'static>(rep: u32) -> Resource<T> {
+pub(super) fn fixture<T: 'static>(rep: u32) -> Resource<T> {
     Resource::new_borrow(rep)
 }
 
@@ -31,45 +28,6 @@ impl VirtualFs<'_> {
     /// The fixture descriptor a new one wraps, pushed into the table.
     fn wrap(&mut self, host: Resource<wt::Descriptor>) -> FsResult<Resource<Descriptor>> {
         Ok(self.host.table.push(Descriptor::Fixture(host.rep()))?)
-    }
-}
-
-impl preopens::Host for VirtualFs<'_> {
-    fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
-        let mut dirs = Vec::new();
-        self.lock().hold(Vfs::ROOT);
-        dirs.push((self.host.table.push(Descriptor::Virtual(VirtualFd::root(Vfs::ROOT)))?, "/".to_owned()));
-        for (fd, name) in
-            wasmtime_wasi::p2::bindings::filesystem::preopens::Host::get_directories(&mut self.host)?
-        {
-            dirs.push((self.host.table.push(Descriptor::Fixture(fd.rep()))?, name));
-        }
-        Ok(dirs)
-    }
-}
-
-impl types::Host for VirtualFs<'_> {
-    fn convert_error_code(&mut self, err: FsError) -> wasmtime::Result<ErrorCode> {
-        match err {
-            FsError::Code(ErrorCode::InsufficientSpace) => Err(super::full(self.quota)),
-            FsError::Code(c) => Ok(c),
-            FsError::Trap(t) => Err(t),
-        }
-    }
-
-    fn filesystem_error_code(
-        &mut self,
-        err: Resource<wasmtime::Error>,
-    ) -> wasmtime::Result<Option<ErrorCode>> {
-        if let Some(e) = self.host.table.get(&err)?.downcast_ref::<wtb_vfs::Errno>() {
-            return Ok(Some(convert::code(*e)));
-        }
-        let theirs =
-            wasmtime_wasi::p2::bindings::filesystem::types::Host::filesystem_error_code(&mut self.host, err)?;
-        Ok(theirs.map(|c| match host::<()>(Err(c.into())) {
-            Err(FsError::Code(c)) => c,
-            _ => ErrorCode::Io,
-        }))
     }
 }
 
@@ -408,26 +366,4 @@ fn trap(e: FsError) -> wasmtime::Error {
 /// A stable identity for `stat`'s callers that hash metadata (WASI preview 1's `ino`).
 fn ino_hash(ino: wtb_vfs::Ino) -> MetadataHashValue {
     MetadataHashValue { lower: ino.0, upper: ino.0 ^ 4614256656552045848 }
-}
-
-impl HostDirectoryEntryStream for VirtualFs<'_> {
-    async fn read_directory_entry(
-        &mut self,
-        stream: Resource<DirStream>,
-    ) -> FsResult<Option<DirectoryEntry>> {
-        match self.host.table.get_mut(&stream)? {
-            DirStream::Virtual(entries) => Ok(entries.next()),
-            DirStream::Fixture(r) => {
-                let r = *r;
-                host(self.host.read_directory_entry(fixture(r)).await).map(|e| e.map(convert::host_entry))
-            }
-        }
-    }
-
-    fn drop(&mut self, stream: Resource<DirStream>) -> wasmtime::Result<()> {
-        if let DirStream::Fixture(r) = self.host.table.delete(stream)? {
-            wt::HostDirectoryEntryStream::drop(&mut self.host, Resource::new_own(r))?;
-        }
-        Ok(())
-    }
 }

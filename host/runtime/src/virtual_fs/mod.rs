@@ -10,7 +10,9 @@
 
 mod convert;
 mod descriptor;
+mod listing;
 mod ops;
+mod preopen;
 mod stream;
 
 use crate::bindings::wasi_fs::wasi::filesystem::types::ErrorCode;

@@ -317,8 +317,7 @@ pub enum Command {
         /// How many of them run at once.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
-        /// Workspaces the linear and engine sections run on, side by side by default: host
-        /// directories, in-memory trees (`workspaces = "virtual"`), or both.
+        /// Workspaces of the linear, engine and travel sections: directory, virtual or both.
         #[arg(long, value_enum, default_value = "both")]
         workspaces: super::bench::Workspaces,
         /// Run only this section (`api`, the HTTP load test, runs only when asked for).

@@ -39,6 +39,9 @@ pub struct TravelResult {
     pub rollback_written: usize,
     /// Capture of the same workspace, unchanged (warm stat index, as between nodes).
     pub unchanged_capture_ms: f64,
+    /// In-memory workspaces only: building the lane from the 10,000-file checkpoint, as the
+    /// drive that resumes after a rollback does (contents are read later, when opened).
+    pub lane_restore_ms: Option<f64>,
 }
 
 const FILES: u32 = 10_000;
@@ -77,6 +80,7 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
     // previous node's capture does in a run; the measured passes find nothing to hash.
     let final_tree = report.checkpoints.last().context("no checkpoints")?.files.clone();
     let limits = exec.config().capture_limits();
+    let mut lane_restore_ms = None;
     let mut captures = match kind {
         WorkspaceKind::Directory => {
             let ws_path = workspace_dir(&data_path, s.execution, 0);
@@ -105,7 +109,9 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
             // The lane of a drive: restored from the checkpoint, then captured unchanged.
             let lanes = MemoryWorkspaces::new(wtb_vfs::Pool::new(u64::MAX));
             let mut ws = lanes.empty();
-            lanes.restore(&mut ws, &final_tree, Arc::new(exec.stored_blobs(&final_tree).await?), &limits)?;
+            let t = Instant::now();
+            lanes.restore(&mut ws, &final_tree, exec.lane_blobs(&final_tree).await?, &limits)?;
+            lane_restore_ms = Some(t.elapsed().as_secs_f64() * 1e3);
             let to = CaptureTo {
                 cas: &*exec.cas(),
                 tenant: exec.tenant(),
@@ -140,6 +146,7 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
         rollback_ms,
         rollback_written: r.written,
         unchanged_capture_ms: median(&mut captures),
+        lane_restore_ms,
     })
 }
 

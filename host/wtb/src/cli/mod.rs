@@ -13,6 +13,7 @@ mod bench_engine;
 mod bench_experiment;
 mod bench_limits;
 mod bench_outbox;
+mod bench_shape;
 mod bench_travel;
 mod bench_workers;
 mod control;
