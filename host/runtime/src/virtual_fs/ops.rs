@@ -10,8 +10,9 @@ use wasmtime::component::Resource;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 use wtb_vfs::{Errno, Follow, Ino, Opened};
 
-/// `read` from `wasi:filesystem`, capped as wasmtime-wasi caps it.
-const MAX_READ: u64 = 64 << 20;
+/// Most bytes one `read` returns: wasmtime-wasi's cap (`MAX_READ_SIZE_ALLOC`), so a guest
+/// sees the same short reads, and a huge length allocates nothing.
+const MAX_READ: u64 = 64 << 10;
 
 pub(super) fn follow(flags: PathFlags) -> Follow {
     if flags.contains(PathFlags::SYMLINK_FOLLOW) { Follow::Yes } else { Follow::No }

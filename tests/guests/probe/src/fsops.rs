@@ -94,9 +94,18 @@ fn res<T>(r: Result<T, ErrorCode>, ok: impl FnOnce(T) -> String) -> String {
     }
 }
 
+/// Bytes as text, or their length and a checksum when long.
+fn shown(b: &[u8]) -> String {
+    if b.len() <= 64 {
+        return format!("{:?}", String::from_utf8_lossy(b));
+    }
+    let sum = b.iter().fold(0u64, |s, x| s.wrapping_mul(31).wrapping_add(u64::from(*x)));
+    format!("{} bytes, sum {sum:x}", b.len())
+}
+
 fn stream_res(r: Result<Vec<u8>, StreamError>) -> String {
     match r {
-        Ok(b) => format!("ok {:?}", String::from_utf8_lossy(&b)),
+        Ok(b) => format!("ok {}", shown(&b)),
         Err(StreamError::Closed) => "closed".to_owned(),
         Err(StreamError::LastOperationFailed(e)) => {
             format!("failed {:?}", wasi::filesystem::types::filesystem_error_code(&e).map(|c| c.name()))
@@ -109,8 +118,21 @@ pub(crate) fn run(seed: u64, count: usize) -> Vec<String> {
     let mut r = Rng(seed);
     let dirs = wasi::filesystem::preopens::get_directories();
     let root = dirs.into_iter().find(|(_, p)| p == "/").map(|(d, _)| d).expect("a workspace at /");
+    let mut log = Vec::with_capacity(count + 1);
+    // A file larger than one `read` returns (64 KiB), open for reading and writing.
+    let big = root.open_at(
+        PathFlags::empty(),
+        "big",
+        OpenFlags::CREATE,
+        DescriptorFlags::READ | DescriptorFlags::WRITE,
+    );
+    let big = big.and_then(|d| d.write(&vec![b'z'; 70_000], 0).map(|n| (d, n)));
+    log.push(format!(
+        "big {}",
+        res(big.as_ref().map(|(_, n)| *n).map_err(Clone::clone), |n: u64| n.to_string())
+    ));
     let mut fds: Vec<Descriptor> = vec![root];
-    let mut log = Vec::with_capacity(count);
+    fds.extend(big.ok().map(|(d, _)| d));
     for i in 0..count {
         let a = r.below(fds.len() as u64) as usize;
         let b = r.below(fds.len() as u64) as usize;
@@ -158,14 +180,16 @@ pub(crate) fn run(seed: u64, count: usize) -> Vec<String> {
                 format!("open({a},{follow:?},{p},{o:?},{f:?}) {text}")
             }
             5 | 6 => {
-                let (d, off) = (data(&mut r, i), r.below(40));
+                let d = data(&mut r, i);
+                let off = r.below(40);
                 format!("write({a},{},{off}) {}", d.len(), res(fds[a].write(&d, off), |n| n.to_string()))
             }
             7 => {
-                let (len, off) = (r.below(40), r.below(40));
+                let len = if r.chance(25) { 100_000 } else { r.below(40) };
+                let off = r.below(40);
                 format!(
                     "read({a},{len},{off}) {}",
-                    res(fds[a].read(len, off), |(b, end)| format!("{:?} {end}", String::from_utf8_lossy(&b)))
+                    res(fds[a].read(len, off), |(b, end)| format!("{} {end}", shown(&b)))
                 )
             }
             8 => {
@@ -239,7 +263,7 @@ pub(crate) fn run(seed: u64, count: usize) -> Vec<String> {
                 format!("stream_write({a},append={append},{off},{}) {text}", d.len())
             }
             20 => {
-                let (off, len) = (r.below(30), r.below(40));
+                let (off, len) = (r.below(30), if r.chance(10) { 100_000 } else { r.below(40) });
                 let text = match fds[a].read_via_stream(off) {
                     Err(e) => format!("err {}", e.name()),
                     Ok(s) => stream_res(s.blocking_read(len)),
