@@ -15,24 +15,41 @@ use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{OutputStream, StreamError, StreamResult};
 
 /// Most bytes one `write` may carry (what `check-write` grants), as wasmtime-wasi's own.
-const WRITE_PERMIT: usize = 64 << 10;
+pub(super) const WRITE_PERMIT: usize = 64 << 10;
 
-/// A write stream on one open workspace file.
-pub(super) struct FileWriter {
-    pub(super) file: Arc<std::fs::File>,
+/// Why bytes did not land.
+pub(super) enum PutError {
+    /// Reported to the guest by the stream's next call, which closes it.
+    Failed(wasmtime::Error),
+    /// Ends the attempt.
+    Trap(wasmtime::Error),
+}
+
+/// Where a write stream's bytes land: a host file, or a file of an in-memory workspace.
+pub(super) trait WriteTarget: Send + Sync + 'static {
+    /// Its size now, for the growth a positional write causes.
+    fn size(&self) -> Result<u64, wasmtime::Error>;
+    /// Writes all of `bytes` (never empty) at `pos`, or at the end with `None`.
+    fn put(&mut self, pos: Option<u64>, bytes: &[u8]) -> Result<(), PutError>;
+}
+
+/// A write stream that charges the quota before the bytes land and writes on the calling
+/// thread; one implementation of the stream protocol over both kinds of workspace.
+pub(super) struct QuotaWriter<T> {
+    target: T,
     /// Where the next byte goes; `None` for an append stream (every byte is growth).
-    pub(super) pos: Option<u64>,
+    pos: Option<u64>,
     /// The attempt's disk budget (`None` only when a benchmark switches accounting off).
-    pub(super) quota: Option<Arc<DiskQuota>>,
+    quota: Option<Arc<DiskQuota>>,
     /// A write failed: the stream reports it once, then is closed.
-    failed: Option<std::io::Error>,
+    failed: Option<wasmtime::Error>,
     closed: bool,
 }
 
-impl FileWriter {
+impl<T: WriteTarget> QuotaWriter<T> {
     /// A stream writing at `pos` (or appending, with `None`).
-    pub(super) fn new(file: Arc<std::fs::File>, pos: Option<u64>, quota: Option<Arc<DiskQuota>>) -> Self {
-        Self { file, pos, quota, failed: None, closed: false }
+    pub(super) fn new(target: T, pos: Option<u64>, quota: Option<Arc<DiskQuota>>) -> Self {
+        Self { target, pos, quota, failed: None, closed: false }
     }
 
     /// Charges the growth `len` bytes at the stream's position would cause.
@@ -40,37 +57,16 @@ impl FileWriter {
         let Some(quota) = &self.quota else { return Ok(()) };
         let grows = match self.pos {
             None => len,
-            Some(pos) => growth(
-                self.file.metadata().map_err(|e| StreamError::LastOperationFailed(e.into()))?.len(),
-                pos,
-                len,
-            ),
+            Some(pos) => growth(self.target.size().map_err(StreamError::LastOperationFailed)?, pos, len),
         };
         quota.charge_bytes(grows, "a stream write").map_err(|t| StreamError::Trap(t.into()))
-    }
-
-    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match &mut self.pos {
-            Some(pos) => {
-                self.file.write_all_at(bytes, *pos)?;
-                *pos += bytes.len() as u64;
-            }
-            None => {
-                let mut rest = bytes;
-                while !rest.is_empty() {
-                    let n = append(&self.file, rest)?;
-                    rest = &rest[n..];
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The error a failed write left, reported once; the stream is closed afterwards.
     fn status(&mut self) -> StreamResult<()> {
         if let Some(e) = self.failed.take() {
             self.closed = true;
-            return Err(StreamError::LastOperationFailed(e.into()));
+            return Err(StreamError::LastOperationFailed(e));
         }
         if self.closed {
             return Err(StreamError::Closed);
@@ -79,29 +75,31 @@ impl FileWriter {
     }
 }
 
-/// One append write (`pwritev2` with `RWF_APPEND`, so the offset is the file's end at the
-/// instant of the write even with other handles open, as wasmtime-wasi does).
-fn append(file: &std::fs::File, data: &[u8]) -> std::io::Result<usize> {
-    use rustix::io::{ReadWriteFlags, pwritev2};
-    Ok(pwritev2(file, &[std::io::IoSlice::new(data)], 0, ReadWriteFlags::APPEND)?)
-}
-
 #[wasmtime_wasi_io::async_trait]
-impl OutputStream for FileWriter {
+impl<T: WriteTarget> OutputStream for QuotaWriter<T> {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.status()?;
         if bytes.len() > WRITE_PERMIT {
             return Err(StreamError::trap("write exceeds the permit of check-write"));
         }
+        if bytes.is_empty() {
+            return Ok(()); // no write(2) is made, so nothing can fail
+        }
         self.charge(bytes.len() as u64)?;
-        if let Err(e) = self.put(&bytes) {
-            self.failed = Some(e);
+        match self.target.put(self.pos, &bytes) {
+            Ok(()) => {
+                if let Some(pos) = &mut self.pos {
+                    *pos += bytes.len() as u64;
+                }
+            }
+            Err(PutError::Failed(e)) => self.failed = Some(e),
+            Err(PutError::Trap(t)) => return Err(StreamError::Trap(t)),
         }
         Ok(())
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        // Nothing is buffered: every write reached the file before it returned.
+        // Nothing is buffered: every write reached its target before it returned.
         self.status()
     }
 
@@ -117,9 +115,43 @@ impl OutputStream for FileWriter {
 }
 
 #[wasmtime_wasi_io::async_trait]
-impl Pollable for FileWriter {
+impl<T: WriteTarget> Pollable for QuotaWriter<T> {
     /// Always ready: writes complete before they return.
     async fn ready(&mut self) {}
+}
+
+/// An open workspace file on the host.
+pub(super) struct HostFile(pub(super) Arc<std::fs::File>);
+
+/// A write stream on one open workspace file on the host.
+pub(super) type FileWriter = QuotaWriter<HostFile>;
+
+impl WriteTarget for HostFile {
+    fn size(&self) -> Result<u64, wasmtime::Error> {
+        Ok(self.0.metadata()?.len())
+    }
+
+    fn put(&mut self, pos: Option<u64>, bytes: &[u8]) -> Result<(), PutError> {
+        let r = match pos {
+            Some(pos) => self.0.write_all_at(bytes, pos),
+            None => {
+                let mut rest = bytes;
+                let mut r = Ok(());
+                while !rest.is_empty() && r.is_ok() {
+                    r = append(&self.0, rest).map(|n| rest = &rest[n..]);
+                }
+                r
+            }
+        };
+        r.map_err(|e| PutError::Failed(e.into()))
+    }
+}
+
+/// One append write (`pwritev2` with `RWF_APPEND`, so the offset is the file's end at the
+/// instant of the write even with other handles open, as wasmtime-wasi does).
+fn append(file: &std::fs::File, data: &[u8]) -> std::io::Result<usize> {
+    use rustix::io::{ReadWriteFlags, pwritev2};
+    Ok(pwritev2(file, &[std::io::IoSlice::new(data)], 0, ReadWriteFlags::APPEND)?)
 }
 
 #[cfg(test)]
@@ -134,7 +166,7 @@ mod tests {
             .write(true)
             .open(dir.path().join("f"))
             .unwrap();
-        FileWriter::new(Arc::new(file), pos, quota)
+        FileWriter::new(HostFile(Arc::new(file)), pos, quota)
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! (see `quota.rs`), and the paths of the ones that change it are recorded, so capture looks
 //! at those alone (see [`Touched`]).
 
-use super::file_stream::FileWriter;
+use super::file_stream::{FileWriter, HostFile};
 use super::quota::{DiskQuota, QuotaTrap, growth};
 use crate::touch_log::TouchLog;
 use std::sync::Arc;
@@ -61,7 +61,7 @@ impl QuotaFs<'_> {
     ) -> FsResult<Resource<DynOutputStream>> {
         // wasmtime-wasi's stream checked the descriptor's permissions; ours does the writing.
         drop(self.fs.table.delete(stream)?);
-        let ours: DynOutputStream = Box::new(FileWriter::new(file, pos, self.quota.cloned()));
+        let ours: DynOutputStream = Box::new(FileWriter::new(HostFile(file), pos, self.quota.cloned()));
         Ok(self.fs.table.push(ours)?)
     }
 }

@@ -2,7 +2,7 @@
 //! checks them, quota charged as `quota_fs.rs` charges it, then `wtb_vfs` does the work.
 
 use super::convert;
-use super::stream::{Reader, Writer};
+use super::stream::{Reader, VfsFile, Writer};
 use super::types::{DescriptorFlags, DescriptorStat, NewTimestamp, OpenFlags, PathFlags};
 use super::{FsResult, VirtualFd, VirtualFs};
 use crate::quota::growth;
@@ -254,8 +254,8 @@ impl VirtualFs<'_> {
         offset: Option<u64>,
     ) -> FsResult<Resource<DynOutputStream>> {
         let ino = fd.file()?;
-        let writer: DynOutputStream =
-            Box::new(Writer::new(self.vfs, ino, offset, self.quota.cloned(), fd.write));
+        let file = VfsFile::new(self.vfs, ino, fd.write, self.quota.cloned());
+        let writer: DynOutputStream = Box::new(Writer::new(file, offset, self.quota.cloned()));
         Ok(self.table().push(writer)?)
     }
 }

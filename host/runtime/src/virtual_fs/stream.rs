@@ -4,15 +4,13 @@
 //! closes it, growth is charged to the quota before the bytes land.
 
 use super::SharedVfs;
-use crate::quota::{DiskQuota, growth};
+use crate::file_stream::{PutError, QuotaWriter, WRITE_PERMIT, WriteTarget};
+use crate::quota::DiskQuota;
 use std::sync::Arc;
 use wasmtime_wasi_io::bytes::Bytes;
 use wasmtime_wasi_io::poll::Pollable;
-use wasmtime_wasi_io::streams::{InputStream, OutputStream, StreamError, StreamResult};
+use wasmtime_wasi_io::streams::{InputStream, StreamError, StreamResult};
 use wtb_vfs::{Errno, Ino};
-
-/// Most bytes one `write` may carry, and one `read` return (as wasmtime-wasi's own streams).
-const PERMIT: usize = 64 << 10;
 
 fn failed(e: Errno) -> StreamError {
     StreamError::LastOperationFailed(e.into())
@@ -66,7 +64,7 @@ impl InputStream for Reader {
             self.closed = true;
             return Err(failed(Errno::BadDescriptor));
         }
-        let want = size.min(PERMIT) as u64;
+        let want = size.min(WRITE_PERMIT) as u64;
         let bytes = self.file.with(|vfs, ino| vfs.read(ino, self.pos, want)).map_err(failed)?;
         if bytes.is_empty() && want > 0 {
             self.closed = true;
@@ -93,90 +91,38 @@ impl Pollable for Reader {
     async fn ready(&mut self) {}
 }
 
-/// `write-via-stream` and `append-via-stream`.
-pub(super) struct Writer {
+/// An in-memory file a write stream writes to (the stream protocol and the quota are
+/// [`QuotaWriter`]'s, as for a host file).
+pub(super) struct VfsFile {
     file: Held,
-    /// Where the next byte goes; `None` appends.
-    pos: Option<u64>,
-    quota: Option<Arc<DiskQuota>>,
-    /// The descriptor was opened without `write`: the first write fails, as `write(2)` would.
+    /// The descriptor was opened without `write`: a write fails, as `write(2)` would.
     writable: bool,
-    failed: Option<Errno>,
-    closed: bool,
+    /// For the trap's detail when the host's memory for workspaces is spent.
+    quota: Option<Arc<DiskQuota>>,
 }
 
-impl Writer {
-    pub(super) fn new(
-        vfs: &SharedVfs,
-        ino: Ino,
-        pos: Option<u64>,
-        quota: Option<Arc<DiskQuota>>,
-        writable: bool,
-    ) -> Self {
-        Self { file: Held::new(vfs, ino), pos, quota, writable, failed: None, closed: false }
-    }
+/// `write-via-stream` and `append-via-stream` on an in-memory file.
+pub(super) type Writer = QuotaWriter<VfsFile>;
 
-    fn status(&mut self) -> StreamResult<()> {
-        if let Some(e) = self.failed.take() {
-            self.closed = true;
-            return Err(failed(e));
-        }
-        if self.closed {
-            return Err(StreamError::Closed);
-        }
-        Ok(())
+impl VfsFile {
+    pub(super) fn new(vfs: &SharedVfs, ino: Ino, writable: bool, quota: Option<Arc<DiskQuota>>) -> Self {
+        Self { file: Held::new(vfs, ino), writable, quota }
     }
 }
 
-#[wasmtime_wasi_io::async_trait]
-impl OutputStream for Writer {
-    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.status()?;
-        if bytes.len() > PERMIT {
-            return Err(StreamError::trap("write exceeds the permit of check-write"));
-        }
-        if bytes.is_empty() {
-            return Ok(()); // no write(2) is made, so nothing can fail (as `write_all_at`)
-        }
+impl WriteTarget for VfsFile {
+    fn size(&self) -> Result<u64, wasmtime::Error> {
+        Ok(self.file.with(|vfs, ino| vfs.stat(ino))?.size)
+    }
+
+    fn put(&mut self, pos: Option<u64>, bytes: &[u8]) -> Result<(), PutError> {
         if !self.writable {
-            self.failed = Some(Errno::BadDescriptor);
-            return Ok(());
+            return Err(PutError::Failed(Errno::BadDescriptor.into()));
         }
-        let pos = self.pos;
-        let size = self.file.with(|vfs, ino| vfs.stat(ino)).map_err(failed)?.size;
-        if let Some(quota) = &self.quota {
-            let grows = match pos {
-                None => bytes.len() as u64,
-                Some(p) => growth(size, p, bytes.len() as u64),
-            };
-            quota.charge_bytes(grows, "a stream write").map_err(|t| StreamError::Trap(t.into()))?;
+        match self.file.with(|vfs, ino| vfs.write(ino, pos, bytes)) {
+            Ok(_) => Ok(()),
+            Err(Errno::InsufficientSpace) => Err(PutError::Trap(super::full(self.quota.as_ref()))),
+            Err(e) => Err(PutError::Failed(e.into())),
         }
-        match self.file.with(|vfs, ino| vfs.write(ino, pos, &bytes)) {
-            Ok(end) if self.pos.is_some() => self.pos = Some(end),
-            Ok(_) => {}
-            Err(Errno::InsufficientSpace) => return Err(StreamError::Trap(super::full(self.quota.as_ref()))),
-            Err(e) => self.failed = Some(e),
-        }
-        Ok(())
     }
-
-    fn flush(&mut self) -> StreamResult<()> {
-        self.status()
-    }
-
-    fn check_write(&mut self) -> StreamResult<usize> {
-        self.status()?;
-        Ok(PERMIT)
-    }
-
-    async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.write(bytes)?;
-        self.flush()
-    }
-}
-
-#[wasmtime_wasi_io::async_trait]
-impl Pollable for Writer {
-    /// Always ready: writes complete before they return.
-    async fn ready(&mut self) {}
 }

@@ -96,17 +96,6 @@ pub fn workspace_dir(data_dir: &Path, execution: ExecutionId, lane: u32) -> Path
     data_dir.join("workspaces").join(lane_dir(execution, lane))
 }
 
-/// The directory of a workspace these directories made (never an in-memory one).
-fn directory(ws: &mut Workspace) -> Result<&mut DirWorkspace, CaptureError> {
-    match ws {
-        Workspace::Directory(d) => Ok(d),
-        Workspace::Virtual(_) => Err(CaptureError::Io {
-            path: String::new(),
-            source: io::Error::other("an in-memory workspace given to directory workspaces"),
-        }),
-    }
-}
-
 /// Removes `name` under `root`, a missing one being fine.
 fn remove_if_present(root: &Dir, name: &str) -> io::Result<()> {
     match beneath::remove_all(root, name) {
@@ -154,7 +143,7 @@ impl Workspaces for LocalWorkspaces {
         blobs: Arc<dyn BlobSource>,
         limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError> {
-        restore(directory(ws)?, target, &*blobs, limits)
+        restore(ws.directory()?, target, &*blobs, limits)
     }
 
     fn capture(
@@ -163,7 +152,7 @@ impl Workspaces for LocalWorkspaces {
         base: &FileTree,
         new: CaptureTo<'_>,
     ) -> Result<Captured, CaptureError> {
-        capture(directory(ws)?, base, new.cas, new.tenant, new.limits, new.touched)
+        capture(ws.directory()?, base, new.cas, new.tenant, new.limits, new.touched)
     }
 
     fn capture_quick(
@@ -172,6 +161,6 @@ impl Workspaces for LocalWorkspaces {
         base: &FileTree,
         new: CaptureTo<'_>,
     ) -> Result<Option<Captured>, CaptureError> {
-        capture_quick(directory(ws)?, base, new.cas, new.tenant, new.limits, new.touched)
+        capture_quick(ws.directory()?, base, new.cas, new.tenant, new.limits, new.touched)
     }
 }

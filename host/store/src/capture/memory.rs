@@ -41,16 +41,6 @@ fn vfs_error(path: &str) -> impl Fn(Errno) -> CaptureError + '_ {
     move |e| CaptureError::Io { path: path.to_owned(), source: io::Error::other(e.to_string()) }
 }
 
-fn shared(ws: &Workspace) -> Result<&wtb_vfs::Shared, CaptureError> {
-    match ws {
-        Workspace::Virtual(v) => Ok(v),
-        Workspace::Directory(_) => Err(CaptureError::Io {
-            path: String::new(),
-            source: io::Error::other("a directory workspace given to in-memory workspaces"),
-        }),
-    }
-}
-
 /// The tree `target` as a workspace, its contents left in `blobs` until read.
 fn build(target: &FileTree, blobs: Arc<dyn BlobSource>, pool: Arc<Pool>) -> Result<Vfs, CaptureError> {
     // Not bounded by a node's quota (it rebuilds what was captured), only by the pool.
@@ -186,7 +176,7 @@ impl Workspaces for MemoryWorkspaces {
         _limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError> {
         check_tree(target).map_err(CaptureError::InvalidTree)?;
-        let before = shared(ws)?.lock().unwrap_or_else(|e| e.into_inner()).entries().len();
+        let before = ws.tree()?.lock().unwrap_or_else(|e| e.into_inner()).entries().len();
         let vfs = build(target, blobs, self.pool.clone())?;
         *ws = Workspace::Virtual(Arc::new(Mutex::new(vfs)));
         Ok(RestoreStats { written: target.len(), removed: before })
@@ -198,7 +188,7 @@ impl Workspaces for MemoryWorkspaces {
         base: &FileTree,
         new: CaptureTo<'_>,
     ) -> Result<Captured, CaptureError> {
-        let mut vfs = shared(ws)?.lock().unwrap_or_else(|e| e.into_inner());
+        let mut vfs = ws.tree()?.lock().unwrap_or_else(|e| e.into_inner());
         Ok(capture(&mut vfs, base, new, Puts::Allowed)?.expect("puts are allowed"))
     }
 
@@ -210,6 +200,6 @@ impl Workspaces for MemoryWorkspaces {
         base: &FileTree,
         new: CaptureTo<'_>,
     ) -> Result<Option<Captured>, CaptureError> {
-        capture(&mut shared(ws)?.lock().unwrap_or_else(|e| e.into_inner()), base, new, Puts::Refused)
+        capture(&mut ws.tree()?.lock().unwrap_or_else(|e| e.into_inner()), base, new, Puts::Refused)
     }
 }

@@ -48,6 +48,28 @@ pub enum Workspace {
     Virtual(wtb_vfs::Shared),
 }
 
+impl Workspace {
+    /// The directory, for the [`Workspaces`] that made it (never handed an in-memory one).
+    pub(crate) fn directory(&mut self) -> Result<&mut DirWorkspace, CaptureError> {
+        match self {
+            Self::Directory(d) => Ok(d),
+            Self::Virtual(_) => Err(Self::mismatch("an in-memory workspace given to directory workspaces")),
+        }
+    }
+
+    /// The in-memory tree, for [`MemoryWorkspaces`] (never handed a directory).
+    pub(crate) fn tree(&self) -> Result<&wtb_vfs::Shared, CaptureError> {
+        match self {
+            Self::Virtual(v) => Ok(v),
+            Self::Directory(_) => Err(Self::mismatch("a directory workspace given to in-memory workspaces")),
+        }
+    }
+
+    fn mismatch(what: &str) -> CaptureError {
+        CaptureError::Io { path: String::new(), source: std::io::Error::other(what) }
+    }
+}
+
 /// A directory workspace: the directory its nodes see as `/`, and the stat index that makes
 /// the next capture cheap.
 #[derive(Debug)]
