@@ -9,9 +9,10 @@
 //! Semantics follow what a guest observes through wasmtime-wasi over a real directory on
 //! Linux: error codes ([`Errno`]), link counts, sizes, `..` and symlink rules (an absolute
 //! path or a `..` above the starting directory is [`Errno::NotPermitted`], as cap-std makes
-//! it), removed-but-open files. Inode numbers and times are the only stat fields that differ;
-//! times come from the clock the caller sets ([`Vfs::set_now`]), so deterministic runs see
-//! deterministic times. The differential tests in `tests/all/vfs_differential.rs` hold the
+//! it), removed-but-open files. The stat fields that differ are inode numbers, times (from
+//! the clock the caller sets, [`Vfs::set_now`], so deterministic runs see deterministic
+//! times), a directory's size (4096; it depends on the filesystem anyway) and permission
+//! bits (WASI cannot set them). The differential tests in `tests/all/vfs_differential.rs` hold the
 //! two to the same results.
 #![deny(missing_docs)]
 
