@@ -142,10 +142,10 @@ impl Executor {
             return Ok(RestoreStats::default());
         }
         let commit = self.commit_of(cp).await?;
-        let blobs = self.stored_blobs(&commit.tree).await?;
+        let blobs = self.lane_blobs(&commit.tree).await?;
         let mut ws = self.open_workspace(execution, cp.lane)?;
         let (limits, workspaces) = (self.config.capture_limits(), self.lanes.clone());
-        super::blocking(move || workspaces.restore(&mut ws, &commit.tree, Arc::new(blobs), &limits))
+        super::blocking(move || workspaces.restore(&mut ws, &commit.tree, blobs, &limits))
             .await?
             .map_err(|source| ExecError::Workspace { execution, source })
     }

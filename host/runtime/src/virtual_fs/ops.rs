@@ -102,11 +102,12 @@ impl VirtualFs<'_> {
         if !fd.write {
             return Err(Errno::BadDescriptor.into());
         }
+        let mut vfs = self.lock();
         if let Some(quota) = self.quota {
-            let size = self.lock().stat(ino)?.size;
+            let size = vfs.stat(ino)?.size;
             quota.charge_bytes(growth(size, offset, buf.len() as u64), "a write")?;
         }
-        self.lock().write(ino, Some(offset), buf)?;
+        vfs.write(ino, Some(offset), buf)?;
         Ok(buf.len() as u64)
     }
 
@@ -115,11 +116,12 @@ impl VirtualFs<'_> {
         if !fd.write {
             return Err(Errno::Invalid.into());
         }
+        let mut vfs = self.lock();
         if let Some(quota) = self.quota {
-            let current = self.lock().stat(ino)?.size;
+            let current = vfs.stat(ino)?.size;
             quota.charge_bytes(size.saturating_sub(current), "set-size")?;
         }
-        Ok(self.lock().set_size(ino, size)?)
+        Ok(vfs.set_size(ino, size)?)
     }
 
     pub(super) fn v_read_dir(&self, fd: VirtualFd) -> FsResult<super::DirStream> {
