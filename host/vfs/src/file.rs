@@ -135,6 +135,7 @@ impl Vfs {
             return Ok(at);
         }
         self.charge(old, end.max(old))?;
+        self.journal.file(ino);
         let now = self.now;
         let inode = self.inode_mut(ino)?;
         let content = written(&mut inode.node)?;
@@ -160,6 +161,7 @@ impl Vfs {
             let resident = self.inode(ino)?.resident_bytes();
             self.charge_stored(old, 0)?;
             self.take_resident(resident, 0)?;
+            self.journal.file(ino);
             let now = self.now;
             let inode = self.inode_mut(ino)?;
             *written(&mut inode.node)? = Content::bytes(Vec::new());
@@ -169,6 +171,7 @@ impl Vfs {
         }
         let old = self.contents(ino)?.len() as u64;
         self.charge(old, size)?;
+        self.journal.file(ino);
         let now = self.now;
         let inode = self.inode_mut(ino)?;
         let content = written(&mut inode.node)?;

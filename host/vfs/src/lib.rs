@@ -16,6 +16,7 @@
 //! two to the same results.
 #![deny(missing_docs)]
 
+mod changes;
 mod file;
 mod namespace;
 mod node;
@@ -23,6 +24,7 @@ mod open;
 mod path;
 mod walk;
 
+pub use changes::Changed;
 pub use file::Content;
 pub use node::{Ino, Kind, Stat, Times};
 pub use open::{OpenFlags, Opened};
@@ -172,6 +174,7 @@ pub struct Vfs {
     resident: u64,
     loader: Option<Arc<dyn Loader>>,
     pool: Option<Arc<Pool>>,
+    journal: changes::Journal,
 }
 
 impl Clone for Vfs {
@@ -188,6 +191,7 @@ impl Clone for Vfs {
             resident: self.resident,
             loader: self.loader.clone(),
             pool: self.pool.clone(),
+            journal: self.journal.clone(),
         }
     }
 }
@@ -219,7 +223,7 @@ impl Vfs {
     /// An empty workspace (a root directory) within `budget`.
     pub fn new(budget: Budget) -> Self {
         let mut inodes = BTreeMap::new();
-        inodes.insert(Self::ROOT, Inode::dir(Self::ROOT, Times::default()));
+        inodes.insert(Self::ROOT, Inode::dir(Self::ROOT, String::new(), Times::default()));
         Self {
             inodes,
             next: Ino(2),
@@ -229,6 +233,7 @@ impl Vfs {
             resident: 0,
             loader: None,
             pool: None,
+            journal: changes::Journal::default(),
         }
     }
 
@@ -266,11 +271,7 @@ impl Vfs {
 
     /// What `ino` is; `NoEntry` for an inode that no longer exists.
     pub fn stat(&self, ino: Ino) -> Result<Stat, Errno> {
-        let inode = self.inode(ino)?;
-        let subdirs = inode.entries().map_or(0, |e| {
-            e.values().filter(|i| self.inodes.get(i).is_some_and(|n| n.kind() == Kind::Dir)).count()
-        });
-        Ok(inode.stat_with(ino, subdirs as u64))
+        Ok(self.inode(ino)?.stat(ino))
     }
 
     fn inode(&self, ino: Ino) -> Result<&Inode, Errno> {
@@ -355,3 +356,5 @@ impl Vfs {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_changes;

@@ -16,7 +16,7 @@ impl Vfs {
             return Err(Errno::Exist);
         }
         self.creatable(dir)?;
-        let ino = self.alloc(Inode::dir(dir, self.now))?;
+        let ino = self.alloc(Inode::dir(dir, name.clone(), self.now))?;
         self.link_into(dir, name, ino)
     }
 
@@ -134,8 +134,9 @@ impl Vfs {
         let now = self.now;
         let inode = self.inode_mut(ino)?;
         inode.times.change = now.change;
-        if let Node::Dir { parent, .. } = &mut inode.node {
+        if let Node::Dir { parent, name, .. } = &mut inode.node {
             *parent = to_dir;
+            name.clone_from(&new_name);
         }
         self.link_into(to_dir, new_name, ino)
     }
@@ -177,8 +178,11 @@ impl Vfs {
     /// Adds `name → ino` to `dir`, stamping the directory.
     pub(crate) fn link_into(&mut self, dir: Ino, name: String, ino: Ino) -> Result<(), Errno> {
         let now = self.now;
+        self.journal.name(dir, &name);
+        let is_dir = self.inode(ino)?.kind() == Kind::Dir;
         let inode = self.inode_mut(dir)?;
-        let Node::Dir { entries, .. } = &mut inode.node else { return Err(Errno::NotDirectory) };
+        let Node::Dir { entries, subdirs, .. } = &mut inode.node else { return Err(Errno::NotDirectory) };
+        *subdirs += u64::from(is_dir);
         entries.insert(name, ino);
         inode.times.modify = now.modify;
         inode.times.change = now.change;
@@ -188,8 +192,12 @@ impl Vfs {
     /// Removes `name` from `dir` without touching the inode it names.
     fn detach(&mut self, dir: Ino, name: &str) -> Result<(), Errno> {
         let now = self.now;
+        self.journal.name(dir, name);
+        let child = self.dir_entries(dir)?.get(name).copied();
+        let was_dir = child.is_some_and(|c| self.inodes.get(&c).is_some_and(|i| i.kind() == Kind::Dir));
         let inode = self.inode_mut(dir)?;
-        let Node::Dir { entries, .. } = &mut inode.node else { return Err(Errno::NotDirectory) };
+        let Node::Dir { entries, subdirs, .. } = &mut inode.node else { return Err(Errno::NotDirectory) };
+        *subdirs -= u64::from(was_dir);
         entries.remove(name);
         inode.times.modify = now.modify;
         inode.times.change = now.change;

@@ -55,10 +55,14 @@ pub(crate) const DIR_SIZE: u64 = 4096;
 #[derive(Clone, Debug)]
 pub(crate) enum Node {
     File(Content),
-    /// Entries by name, and the parent (itself for the root).
+    /// Entries by name, the parent (itself for the root) and its name there (empty for the
+    /// root): a directory has one name, so its path is known without a walk.
     Dir {
         entries: BTreeMap<String, crate::Ino>,
         parent: crate::Ino,
+        name: String,
+        /// Entries that are directories (its link count, without scanning the entries).
+        subdirs: u64,
     },
     Symlink(String),
 }
@@ -77,8 +81,9 @@ pub(crate) struct Inode {
 }
 
 impl Inode {
-    pub(crate) fn dir(parent: crate::Ino, times: Times) -> Self {
-        Self { node: Node::Dir { entries: BTreeMap::new(), parent }, nlink: 1, opens: 0, times, mode: 0o755 }
+    pub(crate) fn dir(parent: crate::Ino, name: String, times: Times) -> Self {
+        let node = Node::Dir { entries: BTreeMap::new(), parent, name, subdirs: 0 };
+        Self { node, nlink: 1, opens: 0, times, mode: 0o755 }
     }
 
     pub(crate) fn file(content: Content, times: Times) -> Self {
@@ -121,11 +126,11 @@ impl Inode {
         }
     }
 
-    /// Subdirectories, for a directory's link count; the caller passes a lookup.
-    pub(crate) fn stat_with(&self, ino: Ino, subdirs: u64) -> Stat {
+    /// What `stat` reports on it.
+    pub(crate) fn stat(&self, ino: Ino) -> Stat {
         let (nlink, size) = match &self.node {
             Node::Dir { .. } if self.nlink == 0 => (0, DIR_SIZE),
-            Node::Dir { .. } => (2 + subdirs, DIR_SIZE),
+            Node::Dir { subdirs, .. } => (2 + subdirs, DIR_SIZE),
             _ => (self.nlink, self.content_bytes()),
         };
         Stat { ino, kind: self.kind(), nlink, size, times: self.times, mode: self.mode }

@@ -56,6 +56,10 @@ impl Vfs {
             Node::Dir { .. } => Ok(Opened::Dir(ino)),
             Node::File(_) if flags.directory || w.slash => Err(Errno::NotDirectory),
             Node::File(_) => {
+                if let (true, Last::Name(name)) = (flags.write || flags.truncate, &w.last) {
+                    // Written bytes are found through this name at the next capture.
+                    self.journal.name(w.dir, name);
+                }
                 if flags.truncate {
                     self.set_size(ino, 0)?;
                 }

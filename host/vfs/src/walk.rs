@@ -1,7 +1,7 @@
 //! The whole tree as paths, for capture and comparison, and building one from paths, for
 //! restore.
 
-use crate::node::{Inode, Kind, Node};
+use crate::node::{Inode, Kind};
 use crate::{Content, Errno, Ino, Vfs};
 
 /// One path of a tree.
@@ -20,26 +20,27 @@ impl Vfs {
     /// directory. Iterative, so a deep chain cannot exhaust the host's stack.
     pub fn entries(&self) -> Vec<(String, Entry)> {
         let mut out = Vec::new();
-        let mut stack = vec![(String::new(), Self::ROOT)];
+        self.list_under(String::new(), Self::ROOT, &mut out);
+        out
+    }
+
+    /// Appends every path beneath directory `dir` (whose path is `prefix`) to `out`, as
+    /// [`Vfs::entries`] orders them.
+    pub(crate) fn list_under(&self, prefix: String, dir: Ino, out: &mut Vec<(String, Entry)>) {
+        let mut stack = vec![(prefix, dir)];
         while let Some((prefix, dir)) = stack.pop() {
             let Some(entries) = self.inodes.get(&dir).and_then(Inode::entries) else { continue };
             let mut subdirs = Vec::new();
             for (name, ino) in entries {
                 let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-                let Some(inode) = self.inodes.get(ino) else { continue };
-                let entry = match &inode.node {
-                    Node::File(c) => Entry::File(*ino, c.clone()),
-                    Node::Dir { .. } => {
-                        subdirs.push((path.clone(), *ino));
-                        Entry::Dir(*ino)
-                    }
-                    Node::Symlink(t) => Entry::Symlink(*ino, t.clone()),
-                };
+                let Some(entry) = self.entry_of(*ino) else { continue };
+                if let Entry::Dir(_) = entry {
+                    subdirs.push((path.clone(), *ino));
+                }
                 out.push((path, entry));
             }
             stack.extend(subdirs.into_iter().rev());
         }
-        out
     }
 
     /// Adds `path` (whose parent must exist) holding `entry` (its inode is ignored) with
@@ -60,7 +61,7 @@ impl Vfs {
                 }
                 Inode::file(content, self.now)
             }
-            Entry::Dir(_) => Inode::dir(dir, self.now),
+            Entry::Dir(_) => Inode::dir(dir, name.to_owned(), self.now),
             Entry::Symlink(_, target) => {
                 self.charge(0, target.len() as u64)?;
                 Inode::symlink(target, self.now)

@@ -118,7 +118,7 @@ impl Drive<'_> {
             id,
             tenant: self.ex.tenant,
             parent: Some(task.entry.file_commit),
-            tree: Arc::new(captured.tree),
+            tree: captured.tree,
             changes: captured.changes,
             depth: task.depth + 1,
             created_at: now,

@@ -99,7 +99,7 @@ impl Drive<'_> {
 pub(crate) fn mount(ws: &Workspace) -> Mount<'_> {
     match ws {
         Workspace::Directory(d) => Mount::Directory(d.host_path()),
-        Workspace::Virtual(v) => Mount::Virtual(v),
+        Workspace::Virtual(v) => Mount::Virtual(v.vfs()),
     }
 }
 

@@ -38,7 +38,7 @@ pub trait Workspaces: Send + Sync + 'static {
     fn restore(
         &self,
         ws: &mut Workspace,
-        target: &FileTree,
+        target: &Arc<FileTree>,
         blobs: Arc<dyn BlobSource>,
         limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError>;
@@ -46,7 +46,7 @@ pub trait Workspaces: Send + Sync + 'static {
     fn capture(
         &self,
         ws: &mut Workspace,
-        base: &FileTree,
+        base: &Arc<FileTree>,
         new: CaptureTo<'_>,
     ) -> Result<Captured, CaptureError>;
     /// [`Workspaces::capture`] when it is cheap enough to run inline (only the touched paths
@@ -54,7 +54,7 @@ pub trait Workspaces: Send + Sync + 'static {
     fn capture_quick(
         &self,
         ws: &mut Workspace,
-        base: &FileTree,
+        base: &Arc<FileTree>,
         new: CaptureTo<'_>,
     ) -> Result<Option<Captured>, CaptureError>;
 }
@@ -139,7 +139,7 @@ impl Workspaces for LocalWorkspaces {
     fn restore(
         &self,
         ws: &mut Workspace,
-        target: &FileTree,
+        target: &Arc<FileTree>,
         blobs: Arc<dyn BlobSource>,
         limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError> {
@@ -149,7 +149,7 @@ impl Workspaces for LocalWorkspaces {
     fn capture(
         &self,
         ws: &mut Workspace,
-        base: &FileTree,
+        base: &Arc<FileTree>,
         new: CaptureTo<'_>,
     ) -> Result<Captured, CaptureError> {
         capture(ws.directory()?, base, new.cas, new.tenant, new.limits, new.touched)
@@ -158,7 +158,7 @@ impl Workspaces for LocalWorkspaces {
     fn capture_quick(
         &self,
         ws: &mut Workspace,
-        base: &FileTree,
+        base: &Arc<FileTree>,
         new: CaptureTo<'_>,
     ) -> Result<Option<Captured>, CaptureError> {
         capture_quick(ws.directory()?, base, new.cas, new.tenant, new.limits, new.touched)

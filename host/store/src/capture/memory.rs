@@ -7,17 +7,16 @@
 //! rollback, another worker) opens an empty one and restores the checkpoint it starts from,
 //! which costs one entry per path, not one copy per file.
 
-use super::snapshot::needed;
+use super::memory_capture::{Puts, capture, vfs_error};
 use super::{
-    BlobSource, CaptureError, CaptureLimits, CaptureTo, Captured, NewBlob, RestoreStats, Workspace,
+    BlobSource, CaptureError, CaptureLimits, CaptureTo, Captured, RestoreStats, VirtualWorkspace, Workspace,
     Workspaces,
 };
-use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 use wtb_core::model::ExecutionId;
-use wtb_core::model::{Digest, EntryKind, FileEntry, FileTree, check_tree, diff_trees};
-use wtb_vfs::{Budget, Content, Entry, Errno, Loader, Pool, Vfs};
+use wtb_core::model::{Digest, EntryKind, FileTree, check_tree};
+use wtb_vfs::{Budget, Content, Entry, Loader, Pool, Vfs};
 
 /// In-memory workspaces: see the module docs. Every workspace takes its bytes from one pool.
 #[derive(Debug)]
@@ -35,10 +34,6 @@ impl Loader for Blobs {
         self.0.open(&digest)?.read_to_end(&mut bytes)?;
         Ok(bytes)
     }
-}
-
-fn vfs_error(path: &str) -> impl Fn(Errno) -> CaptureError + '_ {
-    move |e| CaptureError::Io { path: path.to_owned(), source: io::Error::other(e.to_string()) }
 }
 
 /// The tree `target` as a workspace, its contents left in `blobs` until read.
@@ -64,79 +59,8 @@ fn build(target: &FileTree, blobs: Arc<dyn BlobSource>, pool: Arc<Pool>) -> Resu
         vfs.insert(path, entry, e.mode).map_err(vfs_error(path))?;
     }
     vfs.set_loader(Arc::new(Blobs(blobs)));
+    vfs.mark();
     Ok(vfs)
-}
-
-/// Whether a capture may put contents in the blob store (which may block the thread).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Puts {
-    /// Yes: it runs on the blocking pool.
-    Allowed,
-    /// No: it runs inline, and gives up (`None`) when a content would need a put.
-    Refused,
-}
-
-/// The tree `vfs` holds, with the new contents it needs (large ones put in the CAS now).
-fn capture(
-    vfs: &mut Vfs,
-    base: &FileTree,
-    to: CaptureTo<'_>,
-    puts: Puts,
-) -> Result<Option<Captured>, CaptureError> {
-    let limits: &CaptureLimits = to.limits;
-    let entries = vfs.entries();
-    if entries.len() > limits.max_entries {
-        return Err(CaptureError::TooManyEntries { limit: limits.max_entries });
-    }
-    let mut tree = FileTree::new();
-    let mut pending: BTreeMap<Digest, NewBlob> = BTreeMap::new();
-    for (path, entry) in entries {
-        let (kind, digest, size, ino) = match entry {
-            Entry::Dir(ino) => (EntryKind::Dir, None, 0, ino),
-            Entry::Symlink(ino, target) => {
-                let digest = Digest::of(target.as_bytes());
-                let size = target.len() as u64;
-                pending.entry(digest).or_insert(NewBlob { digest, size, inline: Some(target.into_bytes()) });
-                (EntryKind::Symlink, Some(digest), size, ino)
-            }
-            Entry::File(ino, content) => {
-                let size = content.len();
-                if size > limits.max_file_bytes {
-                    return Err(CaptureError::FileTooLarge { path, size, limit: limits.max_file_bytes });
-                }
-                let (digest, bytes) = match content.key().map(Digest::from_bytes) {
-                    Some(digest) => (digest, content.loaded().cloned()),
-                    _ => {
-                        let bytes = vfs.contents(ino).map_err(vfs_error(&path))?;
-                        let digest = Digest::of(&bytes);
-                        // The next capture of this lane finds it unchanged without hashing.
-                        vfs.set_key(ino, *digest.as_bytes()).map_err(vfs_error(&path))?;
-                        (digest, Some(bytes))
-                    }
-                };
-                // New at this path: its bytes go with the commit (stored again if an earlier
-                // capture's commit never landed: storing is idempotent). A file never loaded
-                // was restored from the store, so its content is there.
-                let in_base = base.get(&path).and_then(|e| e.digest) == Some(digest);
-                if let (false, false, Some(bytes)) = (in_base, pending.contains_key(&digest), bytes) {
-                    let inline = (size <= limits.inline_max_bytes).then(|| bytes.to_vec());
-                    if inline.is_none() {
-                        if puts == Puts::Refused {
-                            return Ok(None);
-                        }
-                        to.cas.put(to.tenant, &digest, &mut &bytes[..]).map_err(CaptureError::io(&path))?;
-                    }
-                    pending.insert(digest, NewBlob { digest, size, inline });
-                }
-                (EntryKind::File, Some(digest), size, ino)
-            }
-        };
-        let mode = vfs.mode(ino).map_err(vfs_error(&path))?;
-        tree.insert(path, FileEntry { kind, digest, size, mode });
-    }
-    let changes = diff_trees(base, &tree);
-    let blobs = needed(pending, &changes);
-    Ok(Some(Captured { tree, changes, blobs }))
 }
 
 impl MemoryWorkspaces {
@@ -147,7 +71,8 @@ impl MemoryWorkspaces {
 
     /// An empty workspace (one a lane of any execution would open).
     pub fn empty(&self) -> Workspace {
-        Workspace::Virtual(Arc::new(Mutex::new(Vfs::in_pool(Budget::default(), self.pool.clone()))))
+        let vfs = Vfs::in_pool(Budget::default(), self.pool.clone());
+        Workspace::Virtual(VirtualWorkspace { vfs: Arc::new(Mutex::new(vfs)), listed: None })
     }
 }
 
@@ -171,25 +96,25 @@ impl Workspaces for MemoryWorkspaces {
     fn restore(
         &self,
         ws: &mut Workspace,
-        target: &FileTree,
+        target: &Arc<FileTree>,
         blobs: Arc<dyn BlobSource>,
         _limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError> {
         check_tree(target).map_err(CaptureError::InvalidTree)?;
-        let before = ws.tree()?.lock().unwrap_or_else(|e| e.into_inner()).entries().len();
+        let before = ws.tree()?.vfs.lock().unwrap_or_else(|e| e.into_inner()).entries().len();
         let vfs = build(target, blobs, self.pool.clone())?;
-        *ws = Workspace::Virtual(Arc::new(Mutex::new(vfs)));
+        let listed = Some(target.clone());
+        *ws = Workspace::Virtual(VirtualWorkspace { vfs: Arc::new(Mutex::new(vfs)), listed });
         Ok(RestoreStats { written: target.len(), removed: before })
     }
 
     fn capture(
         &self,
         ws: &mut Workspace,
-        base: &FileTree,
+        base: &Arc<FileTree>,
         new: CaptureTo<'_>,
     ) -> Result<Captured, CaptureError> {
-        let mut vfs = ws.tree()?.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(capture(&mut vfs, base, new, Puts::Allowed)?.expect("puts are allowed"))
+        Ok(capture(ws.tree()?, base, new, Puts::Allowed)?.expect("puts are allowed"))
     }
 
     /// Inline unless a content must go to the blob store (which may block): then `None`, and
@@ -197,9 +122,9 @@ impl Workspaces for MemoryWorkspaces {
     fn capture_quick(
         &self,
         ws: &mut Workspace,
-        base: &FileTree,
+        base: &Arc<FileTree>,
         new: CaptureTo<'_>,
     ) -> Result<Option<Captured>, CaptureError> {
-        capture(&mut ws.tree()?.lock().unwrap_or_else(|e| e.into_inner()), base, new, Puts::Refused)
+        capture(ws.tree()?, base, new, Puts::Refused)
     }
 }

@@ -23,6 +23,7 @@ pub mod beneath;
 mod index;
 mod lanes;
 mod memory;
+mod memory_capture;
 mod restore;
 mod scan;
 mod snapshot;
@@ -45,7 +46,7 @@ pub enum Workspace {
     /// A host directory ([`LocalWorkspaces`]).
     Directory(DirWorkspace),
     /// An in-memory tree ([`MemoryWorkspaces`]).
-    Virtual(wtb_vfs::Shared),
+    Virtual(VirtualWorkspace),
 }
 
 impl Workspace {
@@ -58,7 +59,7 @@ impl Workspace {
     }
 
     /// The in-memory tree, for [`MemoryWorkspaces`] (never handed a directory).
-    pub(crate) fn tree(&self) -> Result<&wtb_vfs::Shared, CaptureError> {
+    pub(crate) fn tree(&mut self) -> Result<&mut VirtualWorkspace, CaptureError> {
         match self {
             Self::Virtual(v) => Ok(v),
             Self::Directory(_) => Err(Self::mismatch("a directory workspace given to in-memory workspaces")),
@@ -67,6 +68,21 @@ impl Workspace {
 
     fn mismatch(what: &str) -> CaptureError {
         CaptureError::Io { path: String::new(), source: std::io::Error::other(what) }
+    }
+}
+
+/// An in-memory workspace, and the tree it was last listed as (captured or restored), which
+/// the changes it records are relative to.
+#[derive(Debug)]
+pub struct VirtualWorkspace {
+    vfs: wtb_vfs::Shared,
+    listed: Option<std::sync::Arc<wtb_core::model::FileTree>>,
+}
+
+impl VirtualWorkspace {
+    /// The tree, shared with the guest's calls and streams while a node runs.
+    pub fn vfs(&self) -> &wtb_vfs::Shared {
+        &self.vfs
     }
 }
 

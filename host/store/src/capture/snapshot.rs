@@ -26,8 +26,8 @@ pub struct NewBlob {
 /// The result of a capture.
 #[derive(Clone, Debug)]
 pub struct Captured {
-    /// Every path in the workspace.
-    pub tree: FileTree,
+    /// Every path in the workspace (shared: an unchanged workspace's is its base's).
+    pub tree: std::sync::Arc<FileTree>,
     /// The changes from the base tree.
     pub changes: Vec<FileChange>,
     /// Blobs the changed entries need, one per digest.
@@ -117,7 +117,7 @@ fn capture_all(
     let tree: FileTree = entries.into_iter().collect();
     ws.index.finish(tick);
     let changes = diff_trees(base, &tree);
-    Ok(Captured { blobs: needed(pending, &changes), tree, changes })
+    Ok(Captured { blobs: needed(pending, &changes), tree: tree.into(), changes })
 }
 
 /// Examines only the touched paths (and what is under them); the base tree stands for the
@@ -177,7 +177,7 @@ fn capture_touched(
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     #[cfg(debug_assertions)]
     verify_against_walk(ws, &tree, limits);
-    Ok(Some(Captured { blobs: needed(pending, &changes), tree, changes }))
+    Ok(Some(Captured { blobs: needed(pending, &changes), tree: tree.into(), changes }))
 }
 
 /// The entries of `tree` at `root` and under it.

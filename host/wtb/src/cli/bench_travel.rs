@@ -78,7 +78,7 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
 
     // Capture of the unchanged workspace: the first pass fills the stat index, as the
     // previous node's capture does in a run; the measured passes find nothing to hash.
-    let final_tree = report.checkpoints.last().context("no checkpoints")?.files.clone();
+    let final_tree = Arc::new(report.checkpoints.last().context("no checkpoints")?.files.clone());
     let limits = exec.config().capture_limits();
     let mut lane_restore_ms = None;
     let mut captures = match kind {
