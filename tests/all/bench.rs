@@ -52,6 +52,7 @@ fn every_bench_section_runs_at_tiny_sizes_and_reports_sane_figures() {
     assert_eq!(travel.len(), 2, "directory and virtual workspaces: {all}");
     for t in travel {
         positive(t, "rollback_ms");
+        positive(t, "fork_ms");
         positive(t, "unchanged_capture_ms");
         assert!(t["workspace_files"].as_u64().unwrap() > 0, "{all}");
     }

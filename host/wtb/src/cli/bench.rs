@@ -236,9 +236,11 @@ pub async fn bench(
                 t.rollback_ms,
                 t.rollback_written
             );
+            println!("  fork of that execution at the same checkpoint: {:.0} ms", t.fork_ms);
             println!(
-                "  capture of the unchanged {}-file workspace: {:.1} ms",
-                t.workspace_files, t.unchanged_capture_ms
+                "  capture of the unchanged {}-file workspace: {:.1} µs",
+                t.workspace_files,
+                t.unchanged_capture_ms * 1e3
             );
             if let Some(ms) = t.lane_restore_ms {
                 println!("  the lane rebuilt from that checkpoint when the execution resumes: {ms:.1} ms");

@@ -37,6 +37,9 @@ pub struct TravelResult {
     pub rollback_ms: f64,
     /// Files the rollback rewrote.
     pub rollback_written: usize,
+    /// `wtb fork` from the checkpoint after the files were written (a new execution holding
+    /// the same 10,000 files).
+    pub fork_ms: f64,
     /// Capture of the same workspace, unchanged (warm stat index, as between nodes).
     pub unchanged_capture_ms: f64,
     /// In-memory workspaces only: building the lane from the 10,000-file checkpoint, as the
@@ -130,6 +133,11 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
     };
 
     let t = Instant::now();
+    let forked = exec.travel().fork(fill_exit.checkpoint.id, &Default::default()).await?;
+    let fork_ms = t.elapsed().as_secs_f64() * 1e3;
+    ensure!(forked.execution != s.execution, "the fork is a new execution");
+
+    let t = Instant::now();
     let r = exec.travel().rollback(s.execution, fill_exit.checkpoint.id).await?;
     let rollback_ms = t.elapsed().as_secs_f64() * 1e3;
 
@@ -145,6 +153,7 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
         workspace_bytes,
         rollback_ms,
         rollback_written: r.written,
+        fork_ms,
         unchanged_capture_ms: median(&mut captures),
         lane_restore_ms,
     })
