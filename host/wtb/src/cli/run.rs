@@ -155,8 +155,14 @@ pub async fn demo(exec: &Executor, data_dir: &Path, json: bool) -> anyhow::Resul
         report.events.len(),
         report.events.iter().find(|e| e.kind.starts_with("guest.")).map_or("-", |e| e.kind.as_str())
     );
-    let workspace = data_dir.join("workspaces").join(summary.execution.to_string()).join("report.md");
-    if let Ok(md) = std::fs::read_to_string(&workspace) {
+    // Read from the last checkpoint, not a lane directory: the same on either kind of
+    // workspace, and never through a path a guest could have made a link.
+    let last = report.checkpoints.last().map(|c| c.checkpoint.id);
+    let md = match last {
+        Some(id) => exec.inspect().cat(id, "report.md").await.ok(),
+        None => None,
+    };
+    if let Some(md) = md.map(|b| String::from_utf8_lossy(&b).into_owned()) {
         println!("\nreport.md, as the last node left it:\n");
         for line in md.lines() {
             println!("    {line}");
