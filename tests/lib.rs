@@ -30,6 +30,9 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     /// The database URL, on the PostgreSQL backend.
     pub database: Option<String>,
+    /// The kind of workspace its `wtb.toml` names (`None`: the product's default, or
+    /// `WTB_TEST_WORKSPACES` when set).
+    workspaces: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -87,20 +90,36 @@ impl Harness {
                 Some(server.database())
             }
         };
-        let h = Self { dir, database };
+        let h = Self { dir, database, workspaces: None };
         std::fs::create_dir_all(h.data_dir()).expect("creating the data dir");
         h.config("").expect("writing wtb.toml");
         h
+    }
+
+    /// A harness whose lanes are host directories (`workspaces = "directory"`), for tests
+    /// that look at a lane's directory ([`Harness::workspace`]) or at what only a directory
+    /// does (host symlinks, stat-based capture, file times).
+    pub fn on_directories() -> Self {
+        let mut h = Self::new();
+        h.workspaces = Some("directory");
+        h.config("").expect("writing wtb.toml");
+        h
+    }
+
+    /// The kind of workspace this harness's executions use.
+    pub fn workspace_kind(&self) -> &'static str {
+        self.workspaces.unwrap_or_else(|| match std::env::var("WTB_TEST_WORKSPACES").as_deref() {
+            Ok("directory") => "directory",
+            _ => "virtual",
+        })
     }
 
     /// Writes the data dir's `wtb.toml`: the harness's database (an inline table first, so
     /// `text` may start with top-level keys and end inside any table), then `text`.
     pub fn config(&self, text: impl AsRef<str>) -> std::io::Result<()> {
         let mut text = text.as_ref().to_owned();
-        if std::env::var("WTB_TEST_WORKSPACES").is_ok_and(|w| w == "virtual")
-            && !text.contains("workspaces =")
-        {
-            text = format!("workspaces = \"virtual\"\n{text}");
+        if !text.contains("workspaces =") {
+            text = format!("workspaces = \"{}\"\n{text}", self.workspace_kind());
         }
         if let Some(url) = self.database.as_ref().filter(|_| !text.contains("database")) {
             text = format!("database = {{ url = \"{url}\" }}\n{text}");
@@ -188,6 +207,11 @@ impl Harness {
 
     /// The workspace directory of an execution.
     pub fn workspace(&self, execution: impl std::fmt::Display) -> PathBuf {
+        assert_eq!(
+            self.workspace_kind(),
+            "directory",
+            "only a `Harness::on_directories()` has lane directories"
+        );
         self.data_dir().join("workspaces").join(execution.to_string())
     }
 

@@ -89,7 +89,10 @@ async fn fingerprint(h: &Harness) -> Fingerprint {
 }
 
 fn setup(sleep_ms: u64) -> (Harness, std::path::PathBuf) {
-    let h = Harness::new();
+    setup_in(Harness::new(), sleep_ms)
+}
+
+fn setup_in(h: Harness, sleep_ms: u64) -> (Harness, std::path::PathBuf) {
     let path = h.file("diamond.toml", crate::engine::diamond("left.txt", "right.txt", sleep_ms));
     (h, path)
 }
@@ -164,7 +167,8 @@ async fn killed_at_random_instants_the_resumed_run_equals_an_uninterrupted_one()
         // Spread over the run (once its execution exists), jittered: reproducible from the
         // printed seed.
         let delay = i * 15 + seed.wrapping_mul(2_654_435_761).wrapping_add(i * 97_531) % 15;
-        let (h, path) = setup(40);
+        // On directories: a lane's directory appearing says the run has begun.
+        let (h, path) = setup_in(Harness::on_directories(), 40);
         let mut child = wtb(&h).arg("run").arg(&path).spawn().unwrap();
         let workspaces = h.data_dir().join("workspaces");
         while std::fs::read_dir(&workspaces).map_or(true, |mut d| d.next().is_none())

@@ -44,7 +44,7 @@ pub fn diamond_with(name: &str, head: &str, router: &str, left: &str, right: &st
 
 #[tokio::test]
 async fn fan_out_runs_branches_in_their_own_lanes_and_the_join_merges_state_and_files() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let path = h.file("diamond.toml", diamond("left.txt", "right.txt", 0));
     let wf = exec.load_workflow(&path).await.unwrap();
@@ -171,7 +171,7 @@ label = "done"
 
 #[tokio::test]
 async fn loops_run_until_their_route_exits_and_max_steps_stops_a_runaway() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&h.file("loop.toml", loop_manifest(5, 100))).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
@@ -195,7 +195,7 @@ async fn loops_run_until_their_route_exits_and_max_steps_stops_a_runaway() {
 
 #[tokio::test]
 async fn retryable_errors_are_retried_with_backoff_each_attempt_its_own_boundary() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let manifest = r#"name = "flaky"
 [[nodes]]
@@ -238,7 +238,7 @@ retry = { max_attempts = 3, backoff_ms = 5, max_backoff_ms = 20 }
 
 #[tokio::test]
 async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&h.file("d.toml", diamond("left.txt", "right.txt", 0))).await.unwrap();
     let opts = RunOptions {
@@ -289,7 +289,7 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
 
 #[tokio::test]
 async fn cancel_interrupts_a_running_guest_and_records_it() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&spinning(&h)).await.unwrap();
     let started = Instant::now();

@@ -133,7 +133,7 @@ async fn a_stopped_experiment_resumes_without_rerunning_finished_cells() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_difference_in_deterministic_mode_fails_the_experiment() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     h.probe_workflow("touch", &[("touch", json!({ "action": "mtime", "path": "t.txt" }))]);
     let file = h.file("touch-exp.toml", "name = \"touch\"\nworkflow = \"touch.toml\"\nrepetitions = 2\n[[environments]]\nname = \"det\"\nseed = 3\n");

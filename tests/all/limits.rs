@@ -46,7 +46,7 @@ pub(crate) fn trapped(b: &NodeBoundary, kind: TrapKind) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_disk_bomb_is_stopped_at_its_quota_while_it_writes() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let (status, b, took) = run_one(
         &h,
@@ -84,7 +84,7 @@ async fn a_hundred_thousand_files_stop_at_the_file_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_huge_sparse_file_is_refused_at_set_size_or_else_at_capture_without_reading() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let sparse = json!({ "action": "sparse", "path": "hole.bin", "size": 1u64 << 40 });
     let (_, b, _) = run_one(&h, &exec, "sparse", sparse.clone(), None).await;

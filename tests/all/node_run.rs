@@ -16,7 +16,7 @@ fn node_run(h: &Harness, args: &[&str]) -> Output {
 
 #[test]
 fn a_node_runs_alone_on_a_copy_of_a_directory_and_reports_everything() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let src = h.dir.path().join("fixture");
     std::fs::create_dir_all(src.join("sub")).unwrap();
     std::fs::write(src.join("keep.txt"), "kept").unwrap();
@@ -215,7 +215,7 @@ fn a_plain_wasi_command_is_a_node_state_on_stdin_update_on_stdout() {
 
 #[test]
 fn commands_and_nodes_mix_in_a_workflow() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     std::fs::write(h.dir.path().join("cmd.wasm"), wtb_tests::COMMAND_NODE).unwrap();
     let manifest = r#"
 name = "mixed"

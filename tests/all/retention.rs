@@ -49,7 +49,7 @@ async fn assert_intact(h: &Harness, exec: &Executor) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_keeps_what_it_must_sweeps_the_rest_and_dry_run_tells_the_truth() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     config(&h, "[outbox]\nsinks = []\n\n[retention]\nkeep_last = 2\n");
     let exec = h.executor().await;
     let e0 = run_one(&h, &exec, 0).await;
@@ -142,7 +142,7 @@ async fn undelivered_events_keep_an_execution_until_a_relay_delivered_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_running_while_executions_run_loses_nothing() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     config(&h, "[outbox]\nsinks = []\n\n[retention]\nkeep_last = 2\n");
     let exec = h.executor().await;
     let policy = exec.config().retention.clone();

@@ -7,7 +7,7 @@ use wtb_tests::Harness;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let wf = exec
         .load_workflow(&h.probe_workflow("escape", &[("prisoner", json!({ "action": "escape" }))]))
@@ -48,7 +48,7 @@ async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
 /// The join must fail as a conflict naming both nodes, and nothing may appear outside.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_join_that_would_restore_an_entry_through_a_guest_link_is_a_conflict_and_writes_nothing_outside() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let manifest = crate::engine::diamond_with(
         "plant",

@@ -28,7 +28,7 @@ fn files(tree: &FileTree, ws: &std::path::Path) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_change_is_captured_exactly() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let big = "b".repeat(100_000); // over the inline limit: goes to the CAS, off the quick path
     let wf = h.probe_workflow("mutations", &[
         ("build", json!({ "action": "mutate", "ops": [

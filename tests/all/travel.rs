@@ -40,7 +40,7 @@ fn contents(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_restores_state_and_files_and_resume_continues_after_it() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&three_nodes(&h)).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
@@ -150,7 +150,7 @@ async fn a_running_execution_must_be_paused_before_a_rollback() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rolling_back_into_a_fan_out_reruns_what_followed_and_joins_the_same() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&h.file("diamond.toml", diamond("left.txt", "right.txt", 0))).await.unwrap();
     let first = exec.run(&wf, Map::new()).await.unwrap();
@@ -182,7 +182,7 @@ async fn rolling_back_into_a_fan_out_reruns_what_followed_and_joins_the_same() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&three_nodes(&h)).await.unwrap();
     let original = exec.run(&wf, Map::new()).await.unwrap().execution;
@@ -324,7 +324,7 @@ async fn diffs_show_state_patches_text_diffs_and_binary_sizes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_run_is_rolled_back_or_forked_with_a_fixed_node_and_finishes() {
-    let h = Harness::new();
+    let h = Harness::on_directories();
     let exec = h.executor().await;
     let path = h.probe_workflow(
         "broken",

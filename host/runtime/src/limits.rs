@@ -61,6 +61,6 @@ pub struct Tuning {
 
 impl Default for Tuning {
     fn default() -> Self {
-        Self { epoch: true, fuel: true, disk_accounting: true, workspace: crate::WorkspaceKind::Directory }
+        Self { epoch: true, fuel: true, disk_accounting: true, workspace: crate::WorkspaceKind::Virtual }
     }
 }

@@ -80,8 +80,8 @@ pub struct RuntimeConfig {
     pub serve: ServeConfig,
     /// `[workers]`: handing executions to `wtb worker`s, lease length, polling.
     pub workers: WorkersConfig,
-    /// `workspaces = "directory"` (default: a host directory per lane under
-    /// `workspaces/`) or `"virtual"` (an in-memory tree per lane, nothing on disk).
+    /// `workspaces = "virtual"` (default: an in-memory tree per lane, nothing on disk) or
+    /// `"directory"` (a host directory per lane under `workspaces/`).
     pub workspaces: WorkspaceKind,
     /// Memory all in-memory workspaces of this process may hold together, in MiB (written
     /// and read contents; a file not yet read costs nothing). A guest that would go past it
@@ -107,7 +107,7 @@ impl Default for RuntimeConfig {
             retention: RetentionConfig::default(),
             serve: ServeConfig::default(),
             workers: WorkersConfig::default(),
-            workspaces: WorkspaceKind::Directory,
+            workspaces: WorkspaceKind::Virtual,
             workspace_memory_mib: 4096,
             tuning: Tuning::default(),
         }
