@@ -56,6 +56,7 @@ fn every_bench_section_runs_at_tiny_sizes_and_reports_sane_figures() {
         positive(t, "unchanged_capture_ms");
         assert!(t["workspace_files"].as_u64().unwrap() > 0, "{all}");
     }
+    positive(&travel[1], "one_file_capture_ms");
     let outbox = all["outbox"].as_array().unwrap();
     assert!(!outbox.is_empty() && outbox.iter().all(|s| positive(s, "events_per_second") > 0.0), "{all}");
     assert!(all["api"].is_null(), "the API load test runs only when asked for");

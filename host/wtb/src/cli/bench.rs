@@ -242,6 +242,9 @@ pub async fn bench(
                 t.workspace_files,
                 t.unchanged_capture_ms * 1e3
             );
+            if let Some(ms) = t.one_file_capture_ms {
+                println!("  capture after a node added one file to it: {:.1} µs", ms * 1e3);
+            }
             if let Some(ms) = t.lane_restore_ms {
                 println!("  the lane rebuilt from that checkpoint when the execution resumes: {ms:.1} ms");
             }

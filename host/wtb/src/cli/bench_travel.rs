@@ -45,6 +45,21 @@ pub struct TravelResult {
     /// In-memory workspaces only: building the lane from the 10,000-file checkpoint, as the
     /// drive that resumes after a rollback does (contents are read later, when opened).
     pub lane_restore_ms: Option<f64>,
+    /// In-memory workspaces only: capture after one new file in that workspace.
+    pub one_file_capture_ms: Option<f64>,
+}
+
+/// Writes a small new file at `path` of an in-memory workspace, as a guest would.
+fn write_one(ws: &wtb_store::capture::Workspace, path: &str) -> anyhow::Result<()> {
+    use wtb_vfs::{Follow, OpenFlags, Opened, Vfs};
+    let wtb_store::capture::Workspace::Virtual(v) = ws else { anyhow::bail!("not an in-memory workspace") };
+    let mut vfs = v.vfs().lock().unwrap_or_else(|e| e.into_inner());
+    let flags = OpenFlags { create: true, write: true, ..OpenFlags::default() };
+    let Opened::File(ino) = vfs.open(Vfs::ROOT, path, Follow::No, flags).map_err(anyhow::Error::msg)? else {
+        anyhow::bail!("`{path}` is a directory")
+    };
+    vfs.write(ino, Some(0), path.as_bytes()).map_err(anyhow::Error::msg)?;
+    Ok(())
 }
 
 const FILES: u32 = 10_000;
@@ -84,6 +99,7 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
     let final_tree = Arc::new(report.checkpoints.last().context("no checkpoints")?.files.clone());
     let limits = exec.config().capture_limits();
     let mut lane_restore_ms = None;
+    let mut one_file_capture_ms = None;
     let mut captures = match kind {
         WorkspaceKind::Directory => {
             let ws_path = workspace_dir(&data_path, s.execution, 0);
@@ -128,6 +144,18 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
                 captures.push(t.elapsed().as_secs_f64() * 1e3);
                 ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
             }
+            // A node that adds one file: what the capture after it costs.
+            let mut base = final_tree.clone();
+            let mut one_file = Vec::new();
+            for i in 0..9 {
+                write_one(&ws, &format!("note-{i}.txt"))?;
+                let t = Instant::now();
+                let c = lanes.capture(&mut ws, &base, to)?;
+                one_file.push(t.elapsed().as_secs_f64() * 1e3);
+                ensure!(c.changes.len() == 1, "one new file, one change: {:?}", c.changes);
+                base = c.tree;
+            }
+            one_file_capture_ms = Some(median(&mut one_file));
             captures
         }
     };
@@ -156,6 +184,7 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
         fork_ms,
         unchanged_capture_ms: median(&mut captures),
         lane_restore_ms,
+        one_file_capture_ms,
     })
 }
 
