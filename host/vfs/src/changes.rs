@@ -36,9 +36,8 @@ pub(crate) struct Journal {
 impl Journal {
     /// `name` in directory `dir` was bound, unbound or rebound.
     pub(crate) fn name(&mut self, dir: Ino, name: &str) {
-        if self.on && !self.names.contains(&(dir, name.to_owned())) {
+        if self.on && self.names.insert((dir, name.to_owned())) {
             self.name_bytes += name.len();
-            self.names.insert((dir, name.to_owned()));
             self.check();
         }
     }

@@ -41,9 +41,12 @@ pub(super) fn capture(
     let captured = match (listed, vfs.changed()) {
         (Some(listed), Some(changed)) => {
             let captured = capture_changed(&mut vfs, listed, changed, to, puts)?;
+            // Debug builds: it must equal what walking everything finds (against itself as
+            // the base, a walk that agrees stores nothing).
             #[cfg(debug_assertions)]
             if let Some(c) = &captured {
-                verify_against_walk(&mut vfs, &c.tree);
+                let walked = capture_all(&mut vfs, &c.tree, to, Puts::Refused)?.map(|w| w.tree);
+                assert_eq!(walked.as_ref(), Some(&c.tree), "an incremental capture differs from a walk");
             }
             captured
         }
@@ -182,31 +185,4 @@ impl New<'_> {
         let mode = vfs.mode(ino).map_err(vfs_error(path))?;
         Ok(Some(FileEntry { kind, digest, size, mode }))
     }
-}
-
-/// Debug builds: an incremental capture must equal what walking everything finds.
-#[cfg(debug_assertions)]
-fn verify_against_walk(vfs: &mut Vfs, tree: &FileTree) {
-    let walked: FileTree = vfs
-        .entries()
-        .into_iter()
-        .map(|(path, entry)| {
-            let (kind, digest, size, ino) = match entry {
-                Entry::Dir(ino) => (EntryKind::Dir, None, 0, ino),
-                Entry::Symlink(ino, t) => {
-                    (EntryKind::Symlink, Some(Digest::of(t.as_bytes())), t.len() as u64, ino)
-                }
-                Entry::File(ino, c) => {
-                    let digest = match c.key() {
-                        Some(key) => Digest::from_bytes(key),
-                        None => Digest::of(&vfs.contents(ino).expect("reading a file to verify a capture")),
-                    };
-                    (EntryKind::File, Some(digest), c.len(), ino)
-                }
-            };
-            let mode = vfs.mode(ino).expect("an entry's inode");
-            (path, FileEntry { kind, digest, size, mode })
-        })
-        .collect();
-    assert_eq!(&walked, tree, "an incremental capture differs from the workspace");
 }
