@@ -83,6 +83,30 @@ async fn a_hundred_thousand_files_stop_at_the_file_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_chain_deeper_than_any_path_is_refused_at_capture_on_both_kinds_of_workspace() {
+    for h in [Harness::new(), Harness::on_directories()] {
+        let kind = h.workspace_kind();
+        let exec = h.executor().await;
+        // 40 levels of 200-byte names: the deepest path is 8 KB, past the 4,095 bytes any
+        // one call may pass; capture refuses it instead of recording it.
+        let chain = json!({ "action": "deep_chain", "depth": 40, "name": "n".repeat(200) });
+        let (status, b, _) = run_one(&h, &exec, "chain", chain, None).await;
+        assert_eq!(status, ExecutionStatus::Failed, "{kind}");
+        trapped(&b, TrapKind::SandboxViolation);
+        assert!(b.error.as_deref().unwrap().contains("longer than 4095 bytes"), "{kind}: {:?}", b.error);
+        // In memory, 9,000 levels of 255-byte names would be 10 GB of paths listed whole;
+        // capture stops at the first path too long, so memory stays bounded.
+        if kind == "virtual" {
+            let chain = json!({ "action": "deep_chain", "depth": 9_000, "name": "m".repeat(255) });
+            let (_, b, _) =
+                run_one(&h, &exec, "chain-deep", chain, Some(json!({ "timeout_ms": 120_000 }))).await;
+            trapped(&b, TrapKind::SandboxViolation);
+        }
+        exec.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_huge_sparse_file_is_refused_at_set_size_or_else_at_capture_without_reading() {
     let h = Harness::on_directories();
     let exec = h.executor().await;

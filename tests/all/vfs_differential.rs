@@ -71,7 +71,7 @@ fn dir_tree(root: &Path) -> Tree {
 fn vfs_tree(vfs: &SharedVfs) -> Tree {
     let mut vfs = vfs.lock().unwrap();
     let mut tree = Tree::new();
-    for (path, entry) in vfs.entries() {
+    for (path, entry) in vfs.entries().unwrap() {
         let entry = match entry {
             Entry::Dir(_) => ("dir".to_owned(), Vec::new(), 0),
             Entry::Symlink(ino, t) => ("symlink".to_owned(), t.into_bytes(), vfs.stat(ino).unwrap().nlink),

@@ -13,7 +13,7 @@
 //! the changes unknown, and so does a journal past its bounds: the caller then walks the tree.
 
 use crate::node::Node;
-use crate::walk::Entry;
+use crate::walk::{Entry, PathTooLong};
 use crate::{Ino, Vfs};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -80,8 +80,8 @@ impl Vfs {
     }
 
     /// What changed since the last [`Vfs::mark`]; `None` when that is not known (never marked,
-    /// too many changes, or a written file with a name the journal does not hold): walk the
-    /// whole tree then.
+    /// too many changes, a written file with a name the journal does not hold, or a changed
+    /// path too long to name): walk the whole tree then.
     pub fn changed(&self) -> Option<Changed> {
         let j = &self.journal;
         if !j.on {
@@ -102,9 +102,11 @@ impl Vfs {
         let mut paths: HashMap<Ino, Option<String>> = HashMap::new();
         let mut changed: BTreeMap<String, Option<Ino>> = BTreeMap::new();
         for (dir, name) in &j.names {
-            if let Some(prefix) = self.path_of(*dir, &mut paths) {
+            if let Some(prefix) = self.path_of(*dir, &mut paths).ok()? {
                 let child = self.inodes.get(dir).and_then(|d| d.entries()).and_then(|e| e.get(name));
-                changed.insert(join(&prefix, name), child.copied());
+                let path = join(&prefix, name);
+                PathTooLong::check(&path).ok()?;
+                changed.insert(path, child.copied());
             }
         }
         let mut out = Changed::default();
@@ -120,7 +122,7 @@ impl Vfs {
             let dir = matches!(entry, Entry::Dir(_));
             out.entries.push((path.clone(), entry));
             if dir {
-                self.list_under(path.clone(), *ino, &mut out.entries);
+                self.list_under(path.clone(), *ino, &mut out.entries).ok()?;
             }
         }
         Some(out)
@@ -128,15 +130,19 @@ impl Vfs {
 
     /// The path of directory `dir` beneath the root (`""` for the root), `None` if it is no
     /// longer reachable (it or a directory above it was removed).
-    fn path_of(&self, dir: Ino, memo: &mut HashMap<Ino, Option<String>>) -> Option<String> {
+    fn path_of(
+        &self,
+        dir: Ino,
+        memo: &mut HashMap<Ino, Option<String>>,
+    ) -> Result<Option<String>, PathTooLong> {
         let mut chain = Vec::new();
         let mut cur = dir;
         let mut known = loop {
             if let Some(p) = memo.get(&cur) {
                 break p.clone();
             }
-            let inode = self.inodes.get(&cur)?;
-            let Node::Dir { parent, name, .. } = &inode.node else { return None };
+            let Some(inode) = self.inodes.get(&cur) else { return Ok(None) };
+            let Node::Dir { parent, name, .. } = &inode.node else { return Ok(None) };
             if cur == Self::ROOT {
                 break Some(String::new());
             }
@@ -148,9 +154,12 @@ impl Vfs {
         };
         for (ino, name) in chain.into_iter().rev() {
             known = known.map(|p| join(&p, name));
+            if let Some(p) = &known {
+                PathTooLong::check(p)?;
+            }
             memo.insert(ino, known.clone());
         }
-        known
+        Ok(known)
     }
 
     /// `ino` as a listing's entry.

@@ -29,7 +29,7 @@ pub use file::Content;
 pub use node::{Ino, Kind, Stat, Times};
 pub use open::{OpenFlags, Opened};
 pub use path::Follow;
-pub use walk::Entry;
+pub use walk::{Entry, PathTooLong};
 
 use node::Inode;
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! restore.
 
 use crate::node::{Inode, Kind};
-use crate::{Content, Errno, Ino, Vfs};
+use crate::{Content, Errno, Ino, PATH_MAX, Vfs};
 
 /// One path of a tree.
 #[derive(Clone, Debug)]
@@ -15,24 +15,51 @@ pub enum Entry {
     Symlink(Ino, String),
 }
 
+/// A path of the tree too long for one call to pass ([`PATH_MAX`]). Listing stops there: a
+/// guest's chain of directories, deeper than any path can name, would otherwise cost the
+/// lister the square of its depth in path bytes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{prefix}…` is longer than {} bytes", PATH_MAX - 1)]
+pub struct PathTooLong {
+    /// Its first bytes (at most 64).
+    pub prefix: String,
+}
+
+impl PathTooLong {
+    /// `Err` naming `path` if it is too long, for every walker of a workspace.
+    pub fn check(path: &str) -> Result<(), Self> {
+        if path.len() < PATH_MAX {
+            return Ok(());
+        }
+        let end = (0..=64).rev().find(|i| path.is_char_boundary(*i)).unwrap_or(0);
+        Err(Self { prefix: path[..end].to_owned() })
+    }
+}
+
 impl Vfs {
     /// Every path beneath the root, parents before children, names in byte order within a
     /// directory. Iterative, so a deep chain cannot exhaust the host's stack.
-    pub fn entries(&self) -> Vec<(String, Entry)> {
+    pub fn entries(&self) -> Result<Vec<(String, Entry)>, PathTooLong> {
         let mut out = Vec::new();
-        self.list_under(String::new(), Self::ROOT, &mut out);
-        out
+        self.list_under(String::new(), Self::ROOT, &mut out)?;
+        Ok(out)
     }
 
     /// Appends every path beneath directory `dir` (whose path is `prefix`) to `out`, as
     /// [`Vfs::entries`] orders them.
-    pub(crate) fn list_under(&self, prefix: String, dir: Ino, out: &mut Vec<(String, Entry)>) {
+    pub(crate) fn list_under(
+        &self,
+        prefix: String,
+        dir: Ino,
+        out: &mut Vec<(String, Entry)>,
+    ) -> Result<(), PathTooLong> {
         let mut stack = vec![(prefix, dir)];
         while let Some((prefix, dir)) = stack.pop() {
             let Some(entries) = self.inodes.get(&dir).and_then(Inode::entries) else { continue };
             let mut subdirs = Vec::new();
             for (name, ino) in entries {
                 let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+                PathTooLong::check(&path)?;
                 let Some(entry) = self.entry_of(*ino) else { continue };
                 if let Entry::Dir(_) = entry {
                     subdirs.push((path.clone(), *ino));
@@ -41,6 +68,7 @@ impl Vfs {
             }
             stack.extend(subdirs.into_iter().rev());
         }
+        Ok(())
     }
 
     /// Adds `path` (whose parent must exist) holding `entry` (its inode is ignored) with

@@ -186,9 +186,9 @@ fn node_fault(e: &CaptureError) -> Option<TrapKind> {
         CaptureError::FileTooLarge { .. } | CaptureError::TooManyEntries { .. } => {
             Some(TrapKind::DiskQuotaExceeded)
         }
-        CaptureError::SpecialFile { .. } | CaptureError::NonUtf8Name { .. } => {
-            Some(TrapKind::SandboxViolation)
-        }
+        CaptureError::SpecialFile { .. }
+        | CaptureError::NonUtf8Name { .. }
+        | CaptureError::PathTooLong { .. } => Some(TrapKind::SandboxViolation),
         // Not from a capture: restore refuses such a tree before touching the workspace.
         CaptureError::Io { .. } | CaptureError::InvalidTree(_) => None,
     }

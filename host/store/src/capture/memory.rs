@@ -101,7 +101,8 @@ impl Workspaces for MemoryWorkspaces {
         _limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError> {
         check_tree(target).map_err(CaptureError::InvalidTree)?;
-        let before = ws.tree()?.vfs.lock().unwrap_or_else(|e| e.into_inner()).entries().len();
+        let before =
+            ws.tree()?.vfs.lock().unwrap_or_else(|e| e.into_inner()).entries().map_or(0, |e| e.len());
         let vfs = build(target, blobs, self.pool.clone())?;
         let listed = Some(target.clone());
         *ws = Workspace::Virtual(VirtualWorkspace { vfs: Arc::new(Mutex::new(vfs)), listed });

@@ -66,7 +66,7 @@ fn capture_all(
     to: CaptureTo<'_>,
     puts: Puts,
 ) -> Result<Option<Captured>, CaptureError> {
-    let entries = vfs.entries();
+    let entries = vfs.entries().map_err(CaptureError::too_long)?;
     if entries.len() > to.limits.max_entries {
         return Err(CaptureError::TooManyEntries { limit: to.limits.max_entries });
     }

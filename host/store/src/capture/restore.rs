@@ -41,7 +41,20 @@ pub fn restore(
     ws.index.clear();
     let mut current = FileTree::new();
     let uncapped = CaptureLimits { max_file_bytes: u64::MAX, max_entries: usize::MAX, ..*limits };
-    let scanned = scan(&ws.dir, &uncapped)?;
+    let scanned = match scan(&ws.dir, &uncapped) {
+        // A chain deeper than any path (no target holds one): start from an empty directory.
+        Err(CaptureError::PathTooLong { .. }) => {
+            let mut names = Vec::new();
+            for entry in ws.dir.entries().map_err(CaptureError::io("/"))? {
+                names.push(entry.map_err(CaptureError::io("/"))?.file_name().to_string_lossy().into_owned());
+            }
+            for name in names {
+                remove(ws, &name)?;
+            }
+            Vec::new()
+        }
+        r => r?,
+    };
     // Files are restored as copies; only a file kept from before can still be a hard link.
     ws.aliased = scanned.iter().any(Scanned::is_hard_linked);
     for s in scanned {

@@ -55,6 +55,16 @@ pub enum CaptureError {
     /// A tree that is not a workspace (see `model::check_tree`): refused before restoring it.
     #[error("the tree to restore is not a workspace: {0}")]
     InvalidTree(wtb_core::model::TreeError),
+    /// A path longer than one call may pass (a chain of directories opened one by one):
+    /// refused, so a deep chain of long names cannot make capture hold the square of its
+    /// depth in path bytes.
+    #[error("the workspace holds a path longer than {limit} bytes: `{prefix}…`")]
+    PathTooLong {
+        /// Its first bytes.
+        prefix: String,
+        /// The cap.
+        limit: usize,
+    },
     /// A name that is not UTF-8 (WASI names always are, so something else wrote it).
     #[error("a file name under `{parent}` is not UTF-8")]
     NonUtf8Name {
@@ -66,6 +76,10 @@ pub enum CaptureError {
 impl CaptureError {
     pub(crate) fn io(path: &str) -> impl FnOnce(io::Error) -> Self + '_ {
         move |source| Self::Io { path: path.to_owned(), source }
+    }
+
+    pub(crate) fn too_long(e: wtb_vfs::PathTooLong) -> Self {
+        Self::PathTooLong { prefix: e.prefix, limit: wtb_vfs::PATH_MAX - 1 }
     }
 }
 
@@ -146,6 +160,7 @@ fn walk(dir: &Dir, prefix: &str, limits: &CaptureLimits, out: &mut Vec<Scanned>)
             p.push_str(&name);
             p
         };
+        wtb_vfs::PathTooLong::check(&path).map_err(CaptureError::too_long)?;
         let st = st.map_err(|e| CaptureError::io(&path)(e.into()))?;
         let (kind, key) = classify(&path, &st, limits)?;
         if kind == EntryKind::Dir {

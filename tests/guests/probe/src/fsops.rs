@@ -286,3 +286,16 @@ pub(crate) fn run(seed: u64, count: usize) -> Vec<String> {
     }
     log
 }
+
+/// `depth` nested directories named `name`, each made and opened from the one above.
+pub(crate) fn deep_chain(depth: usize, name: &str) -> Result<(), String> {
+    let dirs = wasi::filesystem::preopens::get_directories();
+    let mut dir = dirs.into_iter().find(|(_, p)| p == "/").map(|(d, _)| d).expect("a workspace at /");
+    for level in 0..depth {
+        dir.create_directory_at(name).map_err(|e| format!("mkdir at depth {level}: {}", e.name()))?;
+        dir = dir
+            .open_at(PathFlags::empty(), name, OpenFlags::DIRECTORY, DescriptorFlags::READ)
+            .map_err(|e| format!("open at depth {level}: {}", e.name()))?;
+    }
+    Ok(())
+}

@@ -96,6 +96,9 @@ enum Action {
     /// Makes `count` seeded random `wasi:filesystem` calls and returns their results as `log`
     /// (the differential test of the in-memory workspace).
     FsOps { seed: u64, count: usize },
+    /// Builds a chain of `depth` directories named `name`, each made and opened from the one
+    /// above (so no single path ever names the deepest): a tree deeper than any path.
+    DeepChain { depth: usize, name: String },
     /// Returns an update that is not JSON (bypasses the SDK's encoding).
     BadJson,
     /// Returns an update that is JSON but not an object.
@@ -264,6 +267,15 @@ fn run(input: Input<Map<String, Value>, Action>) -> Result<Update, NodeError> {
         #[cfg(not(target_os = "wasi"))]
         Action::FsOps { seed, count } => {
             Err(NodeError::failed(format!("fs_ops {seed}×{count}: only under WASI")))
+        }
+        #[cfg(target_os = "wasi")]
+        Action::DeepChain { depth, name } => {
+            fsops::deep_chain(depth, &name).map_err(NodeError::failed)?;
+            Ok(Update::new().set("depth", depth))
+        }
+        #[cfg(not(target_os = "wasi"))]
+        Action::DeepChain { depth, name } => {
+            Err(NodeError::failed(format!("deep_chain {depth} × `{name}`: only under WASI")))
         }
         Action::RewriteKeepMtime { path, text, sleep_ms } => {
             let before = std::fs::metadata(&path)?.modified()?;
