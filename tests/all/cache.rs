@@ -15,9 +15,12 @@ async fn a_second_executor_loads_the_compiled_component_from_disk() {
     let stats = first.runtime().cache_stats();
     assert_eq!(
         (stats.compiled, stats.disk_hits, stats.memory_hits),
-        (1, 0, 1),
-        "same component twice: compiled once"
+        (1, 0, 0),
+        "one component named by two nodes: prepared once"
     );
+    first.load_workflow(&path).await.unwrap();
+    let stats = first.runtime().cache_stats();
+    assert_eq!((stats.compiled, stats.disk_hits, stats.memory_hits), (1, 0, 1), "loaded again: from memory");
     first.close().await;
 
     let second = h.executor().await;

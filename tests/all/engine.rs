@@ -378,4 +378,6 @@ async fn the_branching_and_loop_examples_run() {
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     assert_eq!((s.state["counter"].as_u64(), s.attempts), (Some(5), 11));
+    // Without the `append` reducer, each counter reads the whole list and returns it longer.
+    assert_eq!(s.state["log"], json!(vec!["step was here"; 5]));
 }

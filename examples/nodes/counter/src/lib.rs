@@ -2,18 +2,24 @@
 //! as parallel branches of the fan-out benchmark do) and writes a file of `size` bytes named
 //! after the count and the node — one state change, one list append, one new file.
 //!
+//! With `append = true` it returns only its own line, for a workflow whose `log` key has the
+//! `append` reducer: the host appends it, and the node never decodes the list (the way a
+//! growing list is meant to be kept; without it each node reads and returns the whole list).
+//!
 //! With `bulk = { files, size, vary_every }` it also (re)writes `files` files of `size`
 //! pseudo-random bytes under `bulk/`; every `vary_every`-th one depends on the count, so a
 //! second run changes that share of them (the rollback benchmark's 1 %).
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use wtb_guest::{Input, NodeError, Update};
 
 #[derive(Deserialize)]
 struct State {
     #[serde(default)]
     counter: u64,
+    /// Kept as text: decoded only when the node returns the whole list.
     #[serde(default)]
-    log: Vec<String>,
+    log: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -22,6 +28,8 @@ struct Config {
     size: usize,
     #[serde(default = "yes")]
     log: bool,
+    #[serde(default)]
+    append: bool,
     #[serde(default)]
     bulk: Option<Bulk>,
 }
@@ -65,8 +73,7 @@ fn default_size() -> usize {
 
 fn run(input: Input<State, Config>) -> Result<Update, NodeError> {
     let counter = input.state.counter + 1;
-    let mut log = input.state.log;
-    log.push(format!("{} was here", input.node_id));
+    let line = format!("{} was here", input.node_id);
     let mut body = format!("node {} count {counter}\n", input.node_id).into_bytes();
     body.resize(input.config.size, b'.');
     std::fs::create_dir_all("out")?;
@@ -75,7 +82,19 @@ fn run(input: Input<State, Config>) -> Result<Update, NodeError> {
         write_bulk(bulk, counter)?;
     }
     let update = Update::new().set("counter", counter);
-    Ok(if input.config.log { update.set("log", log) } else { update })
+    Ok(match (input.config.log, input.config.append) {
+        (false, _) => update,
+        (true, true) => update.set("log", line),
+        (true, false) => {
+            let mut log: Vec<String> = match &input.state.log {
+                Some(raw) => serde_json::from_str(raw.get())
+                    .map_err(|e| NodeError::invalid_input(format!("state.log: {e}")))?,
+                None => Vec::new(),
+            };
+            log.push(line);
+            update.set("log", log)
+        }
+    })
 }
 
 wtb_guest::node!(run);

@@ -11,6 +11,7 @@ mod execution;
 mod files;
 mod ids;
 mod state_chain;
+mod state_patch;
 mod tenant;
 mod time;
 mod touched;
@@ -33,6 +34,7 @@ pub use ids::{
     TokenId, WorkflowId,
 };
 pub use state_chain::{STATE_CHAIN_MAX, StateChain, StateLink, StoredState, apply_state_patch};
+pub use state_patch::state_patch;
 pub use tenant::{ApiToken, Quotas, Tenant, valid_tenant_name, valid_token_name};
 pub use time::Timestamp;
 pub use touched::{Touched, is_under, join as join_path};

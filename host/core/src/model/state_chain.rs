@@ -97,7 +97,7 @@ impl Checkpoint {
             // An entry usually shares its state with the exit before it: nothing to compare.
             let text = match std::sync::Arc::ptr_eq(&p.state, &self.state) {
                 true => Ok("[]".to_owned()),
-                false => serde_json::to_string(&json_patch::diff(&p.state, &self.state)),
+                false => serde_json::to_string(&super::state_patch(&p.state, &self.state)),
             };
             if let Ok(text) = text {
                 let bytes = chain.bytes + text.len() as u64;

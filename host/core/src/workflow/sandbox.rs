@@ -180,7 +180,7 @@ pub struct CeilingProblem {
 }
 
 /// Whether `wasi:sockets` is linked for a node. There is no network either way.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Network {
     /// Not linked: a component importing `wasi:sockets` is refused when it is loaded.

@@ -3,9 +3,11 @@
 
 use super::{ExecError, Executor};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wtb_core::model::{Digest, WorkflowRecord};
+use wtb_core::workflow::Network;
 use wtb_core::workflow::{
     Definition, Fixture, Manifest, ManifestError, NodeSpec, Position, Schema, SchemaSource, SchemaSpec,
 };
@@ -175,7 +177,19 @@ impl Executor {
         }
         let (state_schema, update_schemas) = compile_schemas(&manifest, &file)?;
         let mut nodes = Vec::with_capacity(manifest.nodes.len());
+        // Nodes naming the same component with the same network share one read and one
+        // preparation: a 400-node workflow of one component loads it once, not 400 times.
+        let mut loaded: HashMap<(&str, Network), (Arc<[u8]>, PreparedNode)> = HashMap::new();
         for (index, spec) in manifest.nodes.iter().enumerate() {
+            if let Some((bytes, prepared)) = loaded.get(&(spec.component.as_str(), spec.network)) {
+                nodes.push(LoadedNode {
+                    spec: spec.clone(),
+                    bytes: bytes.clone(),
+                    prepared: prepared.clone(),
+                    update_schema: update_schemas[index].clone(),
+                });
+                continue;
+            }
             let component = base.map_or_else(|| PathBuf::from(&spec.component), |b| b.join(&spec.component));
             let bytes: Arc<[u8]> = match base {
                 Some(_) => tokio::fs::read(&component)
@@ -202,6 +216,7 @@ impl Executor {
                     source,
                 }
             })?;
+            loaded.insert((spec.component.as_str(), spec.network), (bytes.clone(), prepared.clone()));
             nodes.push(LoadedNode {
                 spec: spec.clone(),
                 bytes,
@@ -239,7 +254,7 @@ impl Executor {
     /// workflow using it without that setting is refused when it loads.
     pub async fn upload_component(&self, bytes: Vec<u8>) -> Result<(Digest, &'static str), ComponentError> {
         let bytes: Arc<[u8]> = bytes.into();
-        let prepared = self.runtime.prepare(bytes.clone(), wtb_core::workflow::Network::Deny).await?;
+        let prepared = self.runtime.prepare(bytes.clone(), Network::Deny).await?;
         let digest = prepared.digest();
         let stored = async {
             self.store_component(digest, bytes.clone()).await?;

@@ -3,7 +3,9 @@
 //! [`super::bench_travel`] and outbox delivery ([`super::bench_outbox`]).
 //!
 //! The workflow: `nodes` counter nodes in a line; each increments a counter, appends to a list
-//! in the state and writes one file. Each mode runs in a fresh data dir beside the real one.
+//! in the state (through the `append` reducer: a node returns its own entry, as a workflow
+//! whose list grows is meant to be written) and writes one file. Each mode runs in a fresh
+//! data dir beside the real one.
 
 use super::format::bytes;
 use anyhow::{Context as _, ensure};
@@ -314,6 +316,8 @@ async fn run_mode(
         let s = exec.run(&wf, Map::new()).await?;
         per_node.push(t.elapsed().as_secs_f64() * 1e6 / nodes as f64);
         ensure!(s.state.get("counter") == Some(&json!(nodes)), "bench run did not count to {nodes}");
+        let logged = s.state.get("log").and_then(|l| l.as_array()).map_or(0, Vec::len);
+        ensure!(logged == nodes, "bench run logged {logged} lines, not {nodes}");
     }
     let totals = exec.inspect().blob_totals().await?;
     exec.close().await;
@@ -349,11 +353,12 @@ pub(super) fn linear_workflow(
     file_size: usize,
 ) -> anyhow::Result<std::path::PathBuf> {
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
-    let mut manifest = String::from("name = \"bench\"\n[state]\ncounter = 0\nlog = []\n");
+    let mut manifest =
+        String::from("name = \"bench\"\n[state]\ncounter = 0\nlog = []\n[reducers]\nlog = \"append\"\n");
     for i in 1..=nodes {
         let _ = write!(
             manifest,
-            "\n[[nodes]]\nid = \"n{i:03}\"\ncomponent = \"counter.wasm\"\nconfig = {{ size = {file_size} }}\n"
+            "\n[[nodes]]\nid = \"n{i:03}\"\ncomponent = \"counter.wasm\"\nconfig = {{ size = {file_size}, append = true }}\n"
         );
     }
     let path = dir.join("bench.toml");
