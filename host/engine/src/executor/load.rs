@@ -179,15 +179,13 @@ impl Executor {
         let mut nodes = Vec::with_capacity(manifest.nodes.len());
         // Nodes naming the same component with the same network share one read and one
         // preparation: a 400-node workflow of one component loads it once, not 400 times.
-        let mut loaded: HashMap<(&str, Network), (Arc<[u8]>, PreparedNode)> = HashMap::new();
+        let mut first_of: HashMap<(&str, Network), usize> = HashMap::new();
         for (index, spec) in manifest.nodes.iter().enumerate() {
-            if let Some((bytes, prepared)) = loaded.get(&(spec.component.as_str(), spec.network)) {
-                nodes.push(LoadedNode {
-                    spec: spec.clone(),
-                    bytes: bytes.clone(),
-                    prepared: prepared.clone(),
-                    update_schema: update_schemas[index].clone(),
-                });
+            if let Some(&first) = first_of.get(&(spec.component.as_str(), spec.network)) {
+                let same: &LoadedNode = &nodes[first];
+                let (bytes, prepared) = (same.bytes.clone(), same.prepared.clone());
+                let update_schema = update_schemas[index].clone();
+                nodes.push(LoadedNode { spec: spec.clone(), bytes, prepared, update_schema });
                 continue;
             }
             let component = base.map_or_else(|| PathBuf::from(&spec.component), |b| b.join(&spec.component));
@@ -216,7 +214,7 @@ impl Executor {
                     source,
                 }
             })?;
-            loaded.insert((spec.component.as_str(), spec.network), (bytes.clone(), prepared.clone()));
+            first_of.insert((spec.component.as_str(), spec.network), nodes.len());
             nodes.push(LoadedNode {
                 spec: spec.clone(),
                 bytes,
