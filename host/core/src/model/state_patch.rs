@@ -22,16 +22,15 @@ pub fn state_patch(left: &Value, right: &Value) -> Patch {
 fn object_patch(left: &Map<String, Value>, right: &Map<String, Value>) -> Patch {
     let mut ops = Vec::new();
     for (key, r) in right {
-        match left.get(key) {
-            None => ops.push(add(PointerBuf::from_tokens([key.as_str()]), r.clone())),
-            Some(l) if l == r => {}
-            Some(Value::Array(l)) if matches!(r, Value::Array(r) if r.starts_with(l)) => {
-                let Value::Array(r) = r else { unreachable!("matched as an array") };
+        match (left.get(key), r) {
+            (None, _) => ops.push(add(PointerBuf::from_tokens([key.as_str()]), r.clone())),
+            (Some(l), _) if l == r => {}
+            (Some(Value::Array(l)), Value::Array(r)) if r.starts_with(l) => {
                 for (i, item) in r.iter().enumerate().skip(l.len()) {
                     ops.push(add(PointerBuf::from_tokens([key.as_str(), &i.to_string()]), item.clone()));
                 }
             }
-            Some(l) => {
+            (Some(l), _) => {
                 let prefix = PointerBuf::from_tokens([key.as_str()]);
                 ops.extend(json_patch::diff(l, r).0.into_iter().map(|op| under(&prefix, op)));
             }

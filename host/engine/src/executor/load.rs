@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wtb_core::model::{Digest, WorkflowRecord};
-use wtb_core::workflow::Network;
 use wtb_core::workflow::{
-    Definition, Fixture, Manifest, ManifestError, NodeSpec, Position, Schema, SchemaSource, SchemaSpec,
+    Definition, Fixture, Manifest, ManifestError, Network, NodeSpec, Position, Schema, SchemaSource,
+    SchemaSpec,
 };
 use wtb_runtime::{ComponentError, PreparedNode};
 
