@@ -26,7 +26,10 @@ fn positive(v: &Value, field: &str) -> f64 {
 #[test]
 fn every_bench_section_runs_at_tiny_sizes_and_reports_sane_figures() {
     let h = Harness::new();
-    let all = bench(&h, &["--nodes", "3", "--runs", "1", "--executions", "4", "--in-flight", "2"]);
+    let all = bench(
+        &h,
+        &["--nodes", "3", "--runs", "1", "--executions", "4", "--in-flight", "2", "--travel-files", "100"],
+    );
     let linear = all["linear"].as_array().unwrap();
     assert_eq!(linear.len(), 4, "durable and normal, directory and virtual workspaces: {all}");
     let modes: Vec<&str> = linear.iter().map(|m| m["mode"].as_str().unwrap()).collect();
@@ -54,7 +57,7 @@ fn every_bench_section_runs_at_tiny_sizes_and_reports_sane_figures() {
         positive(t, "rollback_ms");
         positive(t, "fork_ms");
         positive(t, "unchanged_capture_ms");
-        assert!(t["workspace_files"].as_u64().unwrap() > 0, "{all}");
+        assert_eq!(t["workspace_files"], 100, "{all}");
     }
     positive(&travel[1], "one_file_capture_ms");
     let outbox = all["outbox"].as_array().unwrap();

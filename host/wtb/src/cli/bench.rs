@@ -127,7 +127,7 @@ pub async fn bench(
         true => {
             let mut all = Vec::new();
             for &kind in shape.workspaces.kinds() {
-                all.push(super::bench_travel::travel(&fresh().await?, kind).await?);
+                all.push(super::bench_travel::travel(&fresh().await?, kind, shape.travel_files).await?);
             }
             all
         }

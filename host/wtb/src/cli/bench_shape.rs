@@ -17,6 +17,8 @@ pub struct Shape {
     pub executions: usize,
     /// How many of them run at once.
     pub in_flight: usize,
+    /// Files in the time-travel section's workspace.
+    pub travel_files: u32,
     /// Which workspaces the linear and engine sections use.
     pub workspaces: Workspaces,
     /// Run only this section.
@@ -63,7 +65,7 @@ pub enum Section {
     Linear,
     /// Fan-out into a join; many executions at once.
     Engine,
-    /// List pages, rollback and capture of a 10,000-file workspace.
+    /// List pages, rollback, fork and capture of a 10,000-file workspace (`--travel-files`).
     Travel,
     /// Events/s delivered to the JSONL sink and a local webhook.
     Outbox,

@@ -1,6 +1,6 @@
 //! `wtb bench`, time-travel part: a `list` page among 10,000 executions, a rollback of a
-//! 10,000-file / 100 MB workspace where 1 % of the files changed, and the capture of an
-//! unchanged 10,000-file workspace. Durable mode, in a fresh data dir beside the real one.
+//! workspace of 10,000 files of 10 KiB (`--travel-files`) where 1 % of the files changed, a
+//! fork of it, and the capture of the workspace unchanged. Durable mode, in a fresh data dir beside the real one.
 
 use anyhow::{Context as _, ensure};
 use serde_json::Map;
@@ -38,11 +38,11 @@ pub struct TravelResult {
     /// Files the rollback rewrote.
     pub rollback_written: usize,
     /// `wtb fork` from the checkpoint after the files were written (a new execution holding
-    /// the same 10,000 files).
+    /// the same files).
     pub fork_ms: f64,
     /// Capture of the same workspace, unchanged (warm stat index, as between nodes).
     pub unchanged_capture_ms: f64,
-    /// In-memory workspaces only: building the lane from the 10,000-file checkpoint, as the
+    /// In-memory workspaces only: building the lane from the files' checkpoint, as the
     /// drive that resumes after a rollback does (contents are read later, when opened).
     pub lane_restore_ms: Option<f64>,
     /// In-memory workspaces only: capture after one new file in that workspace.
@@ -62,19 +62,18 @@ fn write_one(ws: &wtb_store::capture::Workspace, path: &str) -> anyhow::Result<(
     Ok(())
 }
 
-const FILES: u32 = 10_000;
 const FILE_SIZE: usize = 10 * 1024;
-/// The nodes' new-entry limit: the default (10,000) has no room for the files' directory.
-const MAX_FILES: u32 = FILES + 100;
 
-/// Runs the three scenarios in `dir`, on workspaces of `kind`.
-pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelResult> {
+/// Runs the scenarios in `dir`, on workspaces of `kind` holding `files` files.
+pub async fn travel(dir: &Path, kind: WorkspaceKind, files: u32) -> anyhow::Result<TravelResult> {
+    // The nodes' new-entry limit: the default (10,000) has no room for the files' directory.
+    let max_files = files + 100;
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
     // Two identical bulk nodes: `fill` writes the files, `change` rewrites the 1 % that vary.
     let node = |id: &str| {
         format!(
-            "\n[[nodes]]\nid = \"{id}\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {FILES}, size = {FILE_SIZE}, vary_every = 100 }} }}\n\
-             limits = {{ timeout_ms = 120000, max_files = {MAX_FILES}, disk_mib = 1024 }}\n"
+            "\n[[nodes]]\nid = \"{id}\"\ncomponent = \"counter.wasm\"\nconfig = {{ bulk = {{ files = {files}, size = {FILE_SIZE}, vary_every = 100 }} }}\n\
+             limits = {{ timeout_ms = 120000, max_files = {max_files}, disk_mib = 1024 }}\n"
         )
     };
     let manifest = format!("name = \"bulk\"\n{}{}", node("fill"), node("change"));
@@ -177,7 +176,7 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind) -> anyhow::Result<TravelRes
         list_first_page_ms: first_page,
         list_deep_page_ms: deep_page,
         list_filtered_page_ms: filtered_page,
-        workspace_files: FILES,
+        workspace_files: files,
         workspace_bytes,
         rollback_ms,
         rollback_written: r.written,

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The schema history in `migrations/postgres/`, embedded at build time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+pub static MIGRATOR: Migrator = sqlx_macros::migrate!("../../migrations/postgres");
 
 /// How long opening waits for the server before saying it cannot reach it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -51,7 +51,7 @@ pub async fn list_all(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<BlobRec
 }
 
 /// A `blobs` row as stored.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Row {
     tenant_id: uuid::Uuid,
     digest: String,

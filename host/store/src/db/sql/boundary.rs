@@ -83,7 +83,7 @@ pub async fn list_for_execution(
 }
 
 /// A `node_boundaries` row as stored.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Row {
     id: Uuid,
     execution_id: Uuid,
@@ -106,7 +106,7 @@ struct Row {
 }
 
 /// A row with when it was superseded.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct HistoryRow {
     #[sqlx(flatten)]
     row: Row,

@@ -158,7 +158,7 @@ pub fn supersede_into(batch: &mut Batch, id: CheckpointId, now: Timestamp) {
 }
 
 /// A `checkpoints` row as stored (`state` whole, or a patch when `state_parent_seq` is set).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(super) struct Row {
     pub(super) id: Uuid,
     pub(super) execution_id: Uuid,
@@ -179,7 +179,7 @@ pub(super) struct Row {
 }
 
 /// A row with when it was superseded.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct HistoryRow {
     #[sqlx(flatten)]
     row: Row,

@@ -124,7 +124,7 @@ fn rebuild(
 }
 
 /// A stored state on the way to a snapshot.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct LinkRow {
     execution_id: Uuid,
     seq: i64,

@@ -181,7 +181,7 @@ pub fn rolled_back_into(batch: &mut Batch, id: ExecutionId, cursor: Option<&str>
 }
 
 /// An `executions` row as stored (the columns of [`COLUMNS`]).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(super) struct Row {
     id: Uuid,
     pub(super) tenant_id: Uuid,

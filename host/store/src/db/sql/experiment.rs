@@ -77,7 +77,7 @@ pub async fn cells(
 }
 
 /// An `experiments` row as stored.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Row {
     id: uuid::Uuid,
     tenant_id: uuid::Uuid,

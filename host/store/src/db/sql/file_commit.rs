@@ -218,7 +218,7 @@ async fn load_many(db: &mut Conn<'_>, which: &[(TenantId, FileCommitId)]) -> Res
 }
 
 /// A `file_commits` row as stored (`tree` only on snapshot commits).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct CommitRow {
     id: uuid::Uuid,
     tenant_id: uuid::Uuid,
@@ -229,7 +229,7 @@ struct CommitRow {
 }
 
 /// A `file_changes` row as stored (entry columns null for a deletion).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ChangeRow {
     commit_id: uuid::Uuid,
     path: String,

@@ -112,7 +112,7 @@ pub enum Dialect {
     Postgres,
 }
 
-/// A row type both backends decode (every `#[derive(sqlx::FromRow)]` struct and tuple of
+/// A row type both backends decode (every `#[derive(sqlx_macros::FromRow)]` struct and tuple of
 /// plain column types is one).
 pub trait Decoded:
     for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin

@@ -76,7 +76,7 @@ pub(crate) const COLUMNS: &str =
     "id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at";
 
 /// An `outbox` row as stored (the columns of [`COLUMNS`]).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct Row {
     id: uuid::Uuid,
     tenant_id: uuid::Uuid,

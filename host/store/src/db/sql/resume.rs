@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use wtb_core::model::{Execution, ExecutionId, Tenant, TenantId};
 
 /// The execution row and what else `Row` carries for a resume.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct FactsRow {
     #[sqlx(flatten)]
     row: Row,

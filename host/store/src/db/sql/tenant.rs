@@ -66,7 +66,7 @@ pub async fn list(db: &mut Conn<'_>) -> Result<Vec<Tenant>, DbError> {
 }
 
 /// A `tenants` row as stored.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(super) struct Row {
     pub(super) id: uuid::Uuid,
     pub(super) name: String,
@@ -183,7 +183,7 @@ pub async fn list_tokens(db: &mut Conn<'_>, tenant: TenantId) -> Result<Vec<ApiT
 }
 
 /// An `api_tokens` row as stored (never its hash).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct TokenRow {
     id: uuid::Uuid,
     tenant_id: uuid::Uuid,

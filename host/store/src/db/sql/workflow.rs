@@ -70,7 +70,7 @@ pub async fn list(db: &mut Conn<'_>, tenant: TenantId, limit: u32) -> Result<Vec
 }
 
 /// A `workflows` row as stored.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Row {
     id: uuid::Uuid,
     tenant_id: uuid::Uuid,

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The schema history in `migrations/sqlite/`, embedded at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx_macros::migrate!("../../migrations/sqlite");
 
 /// Per-connection settings beyond durability and foreign keys: reads through mmap and a 32 MiB
 /// page cache (fewer `pread` calls per transaction), temporary tables in memory.

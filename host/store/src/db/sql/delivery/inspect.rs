@@ -38,7 +38,7 @@ pub async fn list(
 }
 
 /// A delivery joined with its event, as stored.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Row {
     event_id: uuid::Uuid,
     execution_id: uuid::Uuid,
