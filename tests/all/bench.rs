@@ -76,4 +76,11 @@ fn every_bench_section_runs_at_tiny_sizes_and_reports_sane_figures() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--nodes and --runs must be at least 1"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+        .args(["bench", "--travel-files", "100001"])
+        .env("WTB_DATA_DIR", h.data_dir())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("100001 is not in 100..=100000"), "{bad:?}");
 }

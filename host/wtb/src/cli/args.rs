@@ -317,8 +317,9 @@ pub enum Command {
         /// How many of them run at once.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
-        /// Files of 10 KiB in the time-travel section's workspace (1 % of them change).
-        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(100..=1_000_000))]
+        /// Files of 10 KiB in the time-travel section's workspace (1 % of them change; at most
+        /// 100,000, which fill most of the nodes' 1 GiB disk quota).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
         travel_files: u32,
         /// Workspaces of the linear, engine and travel sections: directory, virtual or both.
         #[arg(long, value_enum, default_value = "both")]

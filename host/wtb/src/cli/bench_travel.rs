@@ -1,6 +1,7 @@
 //! `wtb bench`, time-travel part: a `list` page among 10,000 executions, a rollback of a
 //! workspace of 10,000 files of 10 KiB (`--travel-files`) where 1 % of the files changed, a
-//! fork of it, and the capture of the workspace unchanged. Durable mode, in a fresh data dir beside the real one.
+//! fork of it, and the capture of the workspace unchanged. Durable mode, in a fresh data dir
+//! beside the real one.
 
 use anyhow::{Context as _, ensure};
 use serde_json::Map;
