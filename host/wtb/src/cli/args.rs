@@ -290,50 +290,15 @@ pub enum Command {
     /// Measure per-node overhead (a linear workflow of counter nodes, durable and normal),
     /// what the sandbox's safeguards add to it (epoch, fuel, disk accounting), a 100-cell
     /// experiment forking from a checkpoint, a 16-way fan-out into a join, many short executions at once, time travel (a list
-    /// page among 10,000 executions, rollback and capture of a 10,000-file workspace) and
+    /// page among 10,000 executions; rollback, fork and capture of a 10,000-file workspace,
+    /// `--travel-files`) and
     /// outbox delivery (events/s to the JSONL sink and to a local webhook).
     ///
     /// Scratch data goes in fresh dirs under the data dir and is removed at the end. On ext4
     /// without a journal, creating files within a minute or so of deleting thousands is slow
     /// (the kernel skips recently freed inodes one by one): wait ~70 s between invocations
     /// there, or see README § Performance.
-    Bench {
-        /// Nodes in the workflow.
-        #[arg(long, default_value_t = 50)]
-        nodes: usize,
-        /// Measured runs per durability mode (after one warm-up run).
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
-        /// Bytes each node writes.
-        #[arg(long, default_value_t = 4096)]
-        file_size: usize,
-        /// Store contents up to this size inline in the database (0: every file is a CAS
-        /// object with its own fsync). Defaults to the runtime config's value.
-        #[arg(long)]
-        inline_blob_max_bytes: Option<u64>,
-        /// Short executions in the concurrency scenario.
-        #[arg(long, default_value_t = 100)]
-        executions: usize,
-        /// How many of them run at once.
-        #[arg(long, default_value_t = 64)]
-        in_flight: usize,
-        /// Files of 10 KiB in the time-travel section's workspace (1 % of them change; at most
-        /// 100,000, which fill most of the nodes' 1 GiB disk quota).
-        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
-        travel_files: u32,
-        /// Workspaces of the linear, engine and travel sections: directory, virtual or both.
-        #[arg(long, value_enum, default_value = "both")]
-        workspaces: super::bench::Workspaces,
-        /// Run only this section (`api`, the HTTP load test, runs only when asked for).
-        #[arg(long, value_enum)]
-        only: Option<super::bench::Section>,
-        /// Concurrent clients of the API load test.
-        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
-        clients: u16,
-        /// Seconds the API load test runs.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        api_seconds: u64,
-    },
+    Bench(super::bench_shape::BenchArgs),
 }
 
 /// `wtb gc` subcommands.

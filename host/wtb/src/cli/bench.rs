@@ -34,7 +34,7 @@ struct ModeResult {
     blob_bytes_total: u64,
 }
 
-pub use super::bench_shape::{Section, Shape, Workspaces, kind_label};
+pub use super::bench_shape::{Section, Shape, kind_label};
 
 /// Runs the benchmark in both modes and prints the figures. With `database` (a PostgreSQL
 /// URL), the linear and engine sections run on that server instead of SQLite files: each

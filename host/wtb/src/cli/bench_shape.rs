@@ -29,6 +29,69 @@ pub struct Shape {
     pub api_seconds: u64,
 }
 
+/// `wtb bench`'s options, as typed.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Nodes in the workflow.
+    #[arg(long, default_value_t = 50)]
+    pub nodes: usize,
+    /// Measured runs per durability mode (after one warm-up run).
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Bytes each node writes.
+    #[arg(long, default_value_t = 4096)]
+    pub file_size: usize,
+    /// Store contents up to this size inline in the database (0: every file is a CAS
+    /// object with its own fsync). Defaults to the runtime config's value.
+    #[arg(long)]
+    pub inline_blob_max_bytes: Option<u64>,
+    /// Short executions in the concurrency scenario.
+    #[arg(long, default_value_t = 100)]
+    pub executions: usize,
+    /// How many of them run at once.
+    #[arg(long, default_value_t = 64)]
+    pub in_flight: usize,
+    /// Files of 10 KiB in the time-travel section's workspace (1 % of them change; at most
+    /// 100,000, which fill most of the nodes' 1 GiB disk quota).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
+    pub travel_files: u32,
+    /// Workspaces of the linear, engine and travel sections: directory, virtual or both.
+    #[arg(long, value_enum, default_value = "both")]
+    pub workspaces: Workspaces,
+    /// Run only this section (`api`, the HTTP load test, runs only when asked for).
+    #[arg(long, value_enum)]
+    pub only: Option<Section>,
+    /// Concurrent clients of the API load test.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub clients: u16,
+    /// Seconds the API load test runs.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub api_seconds: u64,
+}
+
+impl BenchArgs {
+    /// What these options ask to measure (the inline threshold defaults to the runtime
+    /// config's).
+    pub fn shape(&self) -> Shape {
+        let inline = self
+            .inline_blob_max_bytes
+            .unwrap_or(wtb_engine::config::RuntimeConfig::default().inline_blob_max_bytes);
+        Shape {
+            nodes: self.nodes,
+            runs: self.runs,
+            file_size: self.file_size,
+            inline_blob_max_bytes: inline,
+            executions: self.executions,
+            in_flight: self.in_flight,
+            travel_files: self.travel_files,
+            workspaces: self.workspaces,
+            only: self.only,
+            clients: usize::from(self.clients),
+            api_seconds: self.api_seconds,
+        }
+    }
+}
+
 /// The workspaces to measure (`wtb bench --workspaces`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workspaces {

@@ -244,35 +244,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exec = open(&cli).await?;
             run::demo(&exec, &cli.data_dir, cli.json).await
         }
-        Command::Bench {
-            nodes,
-            runs,
-            file_size,
-            inline_blob_max_bytes,
-            executions,
-            in_flight,
-            travel_files,
-            workspaces,
-            only,
-            clients,
-            api_seconds,
-        } => {
-            let inline = inline_blob_max_bytes
-                .unwrap_or(wtb_engine::config::RuntimeConfig::default().inline_blob_max_bytes);
-            let shape = bench::Shape {
-                nodes,
-                runs,
-                file_size,
-                inline_blob_max_bytes: inline,
-                executions,
-                in_flight,
-                travel_files,
-                workspaces,
-                only,
-                clients: usize::from(clients),
-                api_seconds,
-            };
-            bench::bench(&cli.data_dir, shape, cli.database_url.as_deref(), cli.json).await
+        Command::Bench(ref args) => {
+            bench::bench(&cli.data_dir, args.shape(), cli.database_url.as_deref(), cli.json).await
         }
     }
 }
