@@ -1,6 +1,7 @@
 //! The PostgreSQL backend's own behaviour at its edges: what an unreachable server, a bad URL
 //! and a schema from a newer WTB do, and that the suite really runs on the backend it was
-//! asked for. (Everything else runs against both backends: `WTB_TEST_BACKEND=postgres`.)
+//! asked for. (Everything else runs against both backends, `WTB_TEST_BACKEND=postgres`, but
+//! for the backend-independent `toolchains` tests.)
 
 use std::process::{Command, Output};
 use wtb::db::{Database, Postgres, Sqlite};

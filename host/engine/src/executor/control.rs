@@ -8,7 +8,7 @@
 //! whose process is gone from this host.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -57,12 +57,18 @@ impl Control {
     }
 }
 
+/// The sending side of a drive's requests.
+type Requests = watch::Sender<Option<Control>>;
+
 /// This process's drives and their request channels.
 pub(crate) struct Controls {
     pub(crate) owner: String,
     /// How long this process's leases last without renewal.
     lease: Duration,
-    drives: Mutex<HashMap<ExecutionId, watch::Sender<Option<Control>>>>,
+    /// Each drive's request channel, under the serial of its registration.
+    drives: Mutex<HashMap<ExecutionId, (u64, Requests)>>,
+    /// The serial the next registration gets.
+    serial: AtomicU64,
     watching: AtomicBool,
     /// When this process last knew its leases valid (a claim or a renewal).
     renewed: Mutex<tokio::time::Instant>,
@@ -72,12 +78,18 @@ pub(crate) struct Controls {
 pub(crate) struct Registration {
     controls: Arc<Controls>,
     id: ExecutionId,
+    serial: u64,
     pub(crate) requests: watch::Receiver<Option<Control>>,
 }
 
 impl Drop for Registration {
+    /// Unregisters this drive only: a later registration of the same execution in this
+    /// process (the starting side of a handed-off run drops its unused drive after a worker
+    /// of the same process may have claimed the execution) keeps receiving requests.
     fn drop(&mut self) {
-        if let Ok(mut drives) = self.controls.drives.lock() {
+        if let Ok(mut drives) = self.controls.drives.lock()
+            && drives.get(&self.id).is_some_and(|(serial, _)| *serial == self.serial)
+        {
             drives.remove(&self.id);
         }
     }
@@ -86,7 +98,8 @@ impl Drop for Registration {
 impl Controls {
     pub(crate) fn new(owner: String, lease: Duration) -> Self {
         let renewed = Mutex::new(tokio::time::Instant::now());
-        Self { owner, lease, drives: Mutex::default(), watching: AtomicBool::new(false), renewed }
+        let (drives, serial, watching) = (Mutex::default(), AtomicU64::new(0), AtomicBool::new(false));
+        Self { owner, lease, drives, serial, watching, renewed }
     }
 
     /// When a lease taken now expires.
@@ -103,7 +116,7 @@ impl Controls {
     /// a cancel; an abandon overrides everything).
     fn tell_all(&self, control: Control) {
         if let Ok(drives) = self.drives.lock() {
-            for tx in drives.values() {
+            for (_, tx) in drives.values() {
                 tx.send_if_modified(|cur| {
                     let replace = cur.is_none() || control == Control::Abandon;
                     (replace && *cur != Some(control)).then(|| *cur = Some(control)).is_some()
@@ -139,17 +152,24 @@ impl Controls {
         db: &Arc<dyn Database>,
         clock: &Arc<dyn Clock>,
     ) -> Registration {
-        let (tx, rx) = watch::channel(pending.and_then(Control::parse));
-        if let Ok(mut drives) = self.drives.lock() {
-            drives.insert(id, tx);
-        }
+        let registration = self.enrol(id, pending);
         if !self.watching.swap(true, Ordering::SeqCst) {
             // No lease of this process is older than the claim just made: the clock of their
             // renewal starts now.
             self.mark_renewed();
             tokio::spawn(watch_requests(Arc::downgrade(self), db.clone(), clock.clone()));
         }
-        Registration { controls: self.clone(), id, requests: rx }
+        registration
+    }
+
+    /// Enters a drive of `id` in the table, replacing an earlier one of the same execution.
+    fn enrol(self: &Arc<Self>, id: ExecutionId, pending: Option<&str>) -> Registration {
+        let (tx, rx) = watch::channel(pending.and_then(Control::parse));
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut drives) = self.drives.lock() {
+            drives.insert(id, (serial, tx));
+        }
+        Registration { controls: self.clone(), id, serial, requests: rx }
     }
 
     /// Whether a drive of this process runs `id`.
@@ -163,7 +183,7 @@ impl Controls {
         let Ok(drives) = self.drives.lock() else { return Vec::new() };
         let mut taken = Vec::new();
         for (id, control, seen) in requests {
-            if let (Some(tx), Some(c)) = (drives.get(id), Control::parse(control)) {
+            if let (Some((_, tx)), Some(c)) = (drives.get(id), Control::parse(control)) {
                 tx.send_if_modified(|cur| (*cur != Some(c)).then(|| *cur = Some(c)).is_some());
                 if !seen {
                     taken.push((*id, control.as_str()));
@@ -257,4 +277,26 @@ pub(crate) async fn claim(
         return Ok(Ok(token));
     }
     Ok(Err(current.map_or_else(|| "another process".to_owned(), |(o, _)| format!("process {o}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The starting side of a handed-off run dropped its unused drive after a worker of the
+    /// same process had registered the execution: the worker's drive then missed the yield
+    /// of a shutdown and ran on (seen as a flaky `workers` test on PostgreSQL).
+    #[test]
+    fn dropping_an_earlier_registration_keeps_the_later_one_of_the_same_execution() {
+        let controls = Arc::new(Controls::new("host:1:x".into(), LEASE));
+        let id = ExecutionId::from_uuid(uuid::Uuid::from_u128(7));
+        let starter = controls.enrol(id, None);
+        let worker = controls.enrol(id, None);
+        drop(starter);
+        assert_eq!(controls.driving(), 1, "the worker's drive stays registered");
+        controls.yield_all();
+        assert_eq!(*worker.requests.borrow(), Some(Control::Yield));
+        drop(worker);
+        assert_eq!(controls.driving(), 0);
+    }
 }

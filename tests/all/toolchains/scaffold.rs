@@ -192,7 +192,7 @@ fn a_new_javascript_node_passes_its_test_builds_and_runs() {
 
 #[test]
 fn the_templates_and_the_polyglot_example_pin_the_same_toolchains() {
-    let tools = include_str!("../../examples/polyglot/tools.sh");
+    let tools = include_str!("../../../examples/polyglot/tools.sh");
     assert!(tools.contains(&format!("componentize_py={}", wtb::scaffold::COMPONENTIZE_PY)));
     assert!(tools.contains(&format!("componentize_js={}", wtb::scaffold::COMPONENTIZE_JS)));
 }
