@@ -90,6 +90,22 @@ impl Harness {
                 Some(server.database())
             }
         };
+        let h = Self::with_own_cache_at(dir, database);
+        // Compiled components are shared by every harness of this target dir (the cache keys
+        // them by digest and engine settings): each compiles once, not once per test.
+        std::os::unix::fs::symlink(shared_compile_cache(), h.data_dir().join("cache"))
+            .expect("linking the shared compile cache");
+        h
+    }
+
+    /// A harness whose data dir has a compile cache of its own, for tests of that cache.
+    pub fn with_own_cache() -> Self {
+        let h = Self::new();
+        std::fs::remove_file(h.data_dir().join("cache")).expect("unlinking the shared compile cache");
+        h
+    }
+
+    fn with_own_cache_at(dir: tempfile::TempDir, database: Option<String>) -> Self {
         let h = Self { dir, database, workspaces: None };
         std::fs::create_dir_all(h.data_dir()).expect("creating the data dir");
         h.config("").expect("writing wtb.toml");
@@ -227,6 +243,14 @@ impl Harness {
 pub fn target_dir() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned();
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"))
+}
+
+/// `target/test-compile-cache`: the compiled-component cache the harnesses share (a data
+/// dir's `cache/`), kept between runs like the rest of the target dir.
+fn shared_compile_cache() -> PathBuf {
+    let dir = target_dir().join("test-compile-cache");
+    std::fs::create_dir_all(dir.join("components")).expect("creating the shared compile cache");
+    dir
 }
 
 /// The Python and JavaScript toolchains, installed by `examples/polyglot/tools.sh` once per test

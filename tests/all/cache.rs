@@ -5,7 +5,7 @@ use wtb_tests::Harness;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_executor_loads_the_compiled_component_from_disk() {
-    let h = Harness::new();
+    let h = Harness::with_own_cache();
     let path = h.probe_workflow(
         "cached",
         &[("a", json!({ "action": "write" })), ("b", json!({ "action": "write" }))],

@@ -36,7 +36,7 @@ fn two_machines(test: &str) -> Option<(Harness, Harness, String)> {
         }
     };
     let shared = format!("database = {{ url = \"{}\" }}\n{}", pg.database(), s3.blobs_config());
-    let (one, two) = (Harness::new(), Harness::new());
+    let (one, two) = (Harness::new(), Harness::with_own_cache());
     one.config(&shared).unwrap();
     two.config(&shared).unwrap();
     assert!(wtb(&one, &["tenant", "create", "alpha"]).status.success());

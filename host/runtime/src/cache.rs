@@ -106,7 +106,10 @@ impl ComponentCache {
 
     fn store_artifact(&self, component: &Component, name: &str) -> anyhow::Result<()> {
         let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let tmp = format!("{name}.tmp.{}", std::process::id());
+        // Unique per process and per write: executors sharing a cache dir (within one process
+        // or across several) may store the same artifact at once.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let tmp = format!("{name}.tmp.{}.{}", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed));
         let mut f = self.dir.create(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
