@@ -1,17 +1,9 @@
 //! The `wtb` binary as a user runs it: exit codes and one-line errors.
 
+use crate::wtb;
 use serde_json::json;
 use std::process::{Command, Output};
 use wtb_tests::Harness;
-
-fn wtb(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-        .args(args)
-        .env("WTB_DATA_DIR", h.data_dir())
-        .current_dir(h.dir.path())
-        .output()
-        .expect("running wtb")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -46,6 +46,19 @@ mod workers;
 mod workers_processes;
 mod writer;
 
+/// The real CLI, run in `h`'s temp dir with `h`'s data dir (a test adds arguments and
+/// environment).
+fn wtb_command(h: &wtb_tests::Harness) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wtb-under-test"));
+    cmd.env("WTB_DATA_DIR", h.data_dir()).current_dir(h.dir.path());
+    cmd
+}
+
+/// Runs the real CLI with `args` ([`wtb_command`]) to its end.
+fn wtb(h: &wtb_tests::Harness, args: &[&str]) -> std::process::Output {
+    wtb_command(h).args(args).output().expect("running wtb")
+}
+
 /// Cargo configured as the guests are built (see `host/wtb/build_support/guests.rs`), for the tests
 /// that build components from source themselves.
 #[allow(dead_code, reason = "the module also holds the build scripts' entry points")]

@@ -2,19 +2,10 @@
 //! of a run lands in the stream once, in commit order, with `Nats-Msg-Id` = its idempotency
 //! key, so the server drops a redelivery within its duplicate window.
 
+use crate::wtb;
 use serde_json::{Value, json};
-use std::process::{Command, Output};
 use wtb_tests::Harness;
 use wtb_tests::services;
-
-fn wtb(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-        .args(args)
-        .env("WTB_DATA_DIR", h.data_dir())
-        .current_dir(h.dir.path())
-        .output()
-        .expect("running wtb")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_event_is_published_once_in_order_with_its_idempotency_key_as_msg_id() {

@@ -2,7 +2,7 @@
 //! the tests): what the store promises on its own, a workflow whose large files live in the
 //! bucket (with either database backend), and a bucket that cannot be reached.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, SystemTime};
 use wtb::cas::{BlobStore, ObjectCas, ObjectStoreOptions, PutOutcome};
 use wtb::model::{Digest, TenantId};
@@ -10,9 +10,8 @@ use wtb_tests::Harness;
 use wtb_tests::services;
 
 fn wtb(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+    crate::wtb_command(h)
         .args(args)
-        .env("WTB_DATA_DIR", h.data_dir())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")

@@ -9,9 +9,8 @@ use wtb_tests::Harness;
 use wtb_tests::services::{self, Backend};
 
 fn wtb(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+    crate::wtb_command(h)
         .args(args)
-        .env("WTB_DATA_DIR", h.data_dir())
         .env_remove("WTB_DATABASE_URL")
         .current_dir(h.dir.path())
         .output()

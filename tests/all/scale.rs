@@ -14,9 +14,8 @@ const AWS: [(&str, &str); 3] =
     [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")];
 
 fn wtb(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+    crate::wtb_command(h)
         .args(args)
-        .env("WTB_DATA_DIR", h.data_dir())
         .envs(AWS)
         .env_remove("WTB_TENANT")
         .env_remove("WTB_TOKEN")

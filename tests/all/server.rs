@@ -7,9 +7,8 @@ use wtb_tests::Harness;
 
 /// Runs the CLI on `h`'s data dir (no tenant or token from the environment).
 pub fn wtb(h: &Harness, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+    crate::wtb_command(h)
         .args(args)
-        .env("WTB_DATA_DIR", h.data_dir())
         .env_remove("WTB_TENANT")
         .env_remove("WTB_TOKEN")
         .current_dir(h.dir.path())

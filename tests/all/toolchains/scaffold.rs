@@ -1,20 +1,11 @@
 //! `wtb new`: the Rust template builds for wasm32-wasip2 with plain cargo, its unit test
 //! passes natively, and the component it builds runs with `wtb node run`.
 
-use crate::guests;
+use crate::{guests, wtb};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use wtb_tests::Harness;
-
-fn wtb(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-        .args(args)
-        .env("WTB_DATA_DIR", h.data_dir())
-        .current_dir(h.dir.path())
-        .output()
-        .unwrap()
-}
 
 fn cargo(dir: &Path, target_dir: &Path, args: &[&str]) -> Output {
     guests::guest_cargo(dir, target_dir).args(args).output().unwrap()
