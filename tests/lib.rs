@@ -78,8 +78,18 @@ impl Default for Harness {
 }
 
 impl Harness {
-    /// A fresh temp directory with the probe component written as `probe.wasm`.
+    /// A fresh temp directory with the probe component written as `probe.wasm`, and a data
+    /// dir whose compile cache is the one every harness of this target dir shares (entries are
+    /// keyed by component digest and engine settings): each guest compiles once, not per test.
     pub fn new() -> Self {
+        let h = Self::with_own_cache();
+        std::os::unix::fs::symlink(shared_compile_cache(), h.data_dir().join("cache"))
+            .expect("linking the shared compile cache");
+        h
+    }
+
+    /// A harness whose data dir has a compile cache of its own, for tests of that cache.
+    pub fn with_own_cache() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("probe.wasm"), PROBE).expect("writing probe.wasm");
         let database = match services::backend() {
@@ -90,22 +100,6 @@ impl Harness {
                 Some(server.database())
             }
         };
-        let h = Self::with_own_cache_at(dir, database);
-        // Compiled components are shared by every harness of this target dir (the cache keys
-        // them by digest and engine settings): each compiles once, not once per test.
-        std::os::unix::fs::symlink(shared_compile_cache(), h.data_dir().join("cache"))
-            .expect("linking the shared compile cache");
-        h
-    }
-
-    /// A harness whose data dir has a compile cache of its own, for tests of that cache.
-    pub fn with_own_cache() -> Self {
-        let h = Self::new();
-        std::fs::remove_file(h.data_dir().join("cache")).expect("unlinking the shared compile cache");
-        h
-    }
-
-    fn with_own_cache_at(dir: tempfile::TempDir, database: Option<String>) -> Self {
         let h = Self { dir, database, workspaces: None };
         std::fs::create_dir_all(h.data_dir()).expect("creating the data dir");
         h.config("").expect("writing wtb.toml");
