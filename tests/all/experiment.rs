@@ -297,14 +297,7 @@ async fn cells_fork_from_a_checkpoint_so_earlier_nodes_run_once() {
 fn the_experiment_commands_work_from_the_command_line() {
     let h = Harness::new();
     let file = greeting(&h);
-    let wtb = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-            .args(args)
-            .env("WTB_DATA_DIR", h.data_dir())
-            .current_dir(h.dir.path())
-            .output()
-            .unwrap()
-    };
+    let wtb = |args: &[&str]| crate::wtb(&h, args);
     let run = wtb(&["experiment", "run", file.to_str().unwrap(), "--parallelism", "3", "--json"]);
     assert!(run.status.success(), "{run:?}");
     let v: Value = serde_json::from_slice(&run.stdout).unwrap();

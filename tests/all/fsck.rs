@@ -2,17 +2,12 @@
 //! missing CAS object is reported with its path and expected digest, exit status 1.
 
 use serde_json::{Map, json};
-use std::process::Command;
 use wtb::executor::ForkOptions;
 use wtb::model::CheckpointKind;
 use wtb_tests::{Harness, digest};
 
 fn fsck(h: &Harness) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-        .arg("fsck")
-        .env("WTB_DATA_DIR", h.data_dir())
-        .output()
-        .unwrap();
+    let out = crate::wtb(h, &["fsck"]);
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -124,11 +119,7 @@ async fn the_orphan_cleaner_removes_old_orphans_and_keeps_young_and_live_ones() 
     let modified = std::fs::metadata(&object).unwrap().modified().unwrap();
     assert!(modified.elapsed().unwrap() < std::time::Duration::from_secs(60), "re-put refreshed the mtime");
     let (code, text) = {
-        let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-            .args(["gc", "orphans", "--grace-seconds", "0", "--dry-run"])
-            .env("WTB_DATA_DIR", h.data_dir())
-            .output()
-            .unwrap();
+        let out = crate::wtb(&h, &["gc", "orphans", "--grace-seconds", "0", "--dry-run"]);
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
     };
     assert_eq!(code, Some(0), "{text}");

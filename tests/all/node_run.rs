@@ -1,17 +1,11 @@
 //! `wtb node run`: one node on its own, through the real CLI, with the probe component.
 
 use serde_json::{Value, json};
-use std::process::{Command, Output};
+use std::process::Output;
 use wtb_tests::Harness;
 
 fn node_run(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-        .args(["node", "run"])
-        .args(args)
-        .env("WTB_DATA_DIR", h.data_dir())
-        .current_dir(h.dir.path())
-        .output()
-        .unwrap()
+    crate::wtb_command(h).args(["node", "run"]).args(args).output().expect("running wtb")
 }
 
 #[test]
@@ -75,11 +69,7 @@ fn a_node_runs_alone_on_a_copy_of_a_directory_and_reports_everything() {
     // The directory itself is untouched and nothing was stored.
     assert_eq!(std::fs::read_to_string(src.join("edit.txt")).unwrap(), "before");
     assert!(src.join("sub/old.txt").exists() && !src.join("new.txt").exists());
-    let list = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-        .args(["list", "--json"])
-        .env("WTB_DATA_DIR", h.data_dir())
-        .output()
-        .unwrap();
+    let list = crate::wtb(&h, &["list", "--json"]);
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(list["executions"], json!([]));
     let scratch: Vec<_> = std::fs::read_dir(h.data_dir().join("workspaces")).unwrap().collect();
@@ -236,12 +226,7 @@ id = "count-again"
 component = "cmd.wasm"
 "#;
     std::fs::write(h.dir.path().join("mixed.toml"), manifest).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-        .args(["run", "mixed.toml", "--json"])
-        .env("WTB_DATA_DIR", h.data_dir())
-        .current_dir(h.dir.path())
-        .output()
-        .unwrap();
+    let out = crate::wtb(&h, &["run", "mixed.toml", "--json"]);
     assert!(out.status.success(), "{out:?}");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["state"], json!({ "n": 3, "by": "count-again" }), "each command saw the state before it");

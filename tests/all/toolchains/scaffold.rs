@@ -29,8 +29,7 @@ fn a_new_rust_node_builds_passes_its_test_and_runs_alone() {
     // Pin the dependencies to the versions this workspace tested (a user's project resolves its own).
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
     std::fs::copy(workspace.join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
+    let target = wtb_tests::target_dir();
     // The guests' target dir: the SDK and its dependencies are already built there.
     let built = cargo(
         &project,
@@ -119,12 +118,11 @@ fn new_polyglot_node(
     args.extend(["--state", r#"{"count": 1}"#, "--config", r#"{"greeting": "hi"}"#, "--json"]);
     let ran = wtb(&h, &args);
     assert!(ran.status.success(), "{ran:?}");
-    let in_workflow = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
+    let in_workflow = crate::wtb_command(&h)
         .args(["run", "workflow.toml", "--json"])
-        .env("WTB_DATA_DIR", h.data_dir())
         .current_dir(&project)
         .output()
-        .unwrap();
+        .expect("running wtb");
     assert!(in_workflow.status.success(), "{in_workflow:?}");
     assert_eq!(serde_json::from_slice::<Value>(&in_workflow.stdout).unwrap()["status"], "completed");
     let again = wtb(&h, &["new", name, "--lang", lang]);
