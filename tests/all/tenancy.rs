@@ -2,7 +2,7 @@
 //! guessing or otherwise; tokens are shown once and stored hashed; quotas stop with the
 //! tenant, the quota and the value named.
 
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 use std::process::Command;
 use wtb::executor::{ExecError, Executor, ForkOptions, RunOptions};
 use wtb::model::{ExecutionStatus, Quotas};
@@ -228,14 +228,22 @@ async fn the_stored_bytes_quota_is_checked_at_each_exit_and_counts_more_than_blo
         .unwrap();
     let exec = host.for_tenant(t.id);
     let nodes = [
-        ("a", json!({ "action": "write", "sized": { "a.bin": 100_000 } })),
-        ("b", json!({ "action": "write", "sized": { "b.bin": 100_001 } })),
+        (
+            "a",
+            json!({ "action": "write", "sized": { "a.bin": 100_000 }, "update": { "a": 1, "log": ["a"] } }),
+        ),
+        (
+            "b",
+            json!({ "action": "write", "sized": { "b.bin": 100_001 }, "update": { "b": 2, "log": ["b"] } }),
+        ),
     ];
     let wf = exec.load_workflow(&h.probe_workflow("two-big", &nodes)).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Paused, "{:?}", s.failure);
     let why = s.paused.clone().unwrap();
     assert!(why.contains("tenant quota `max_stored_bytes` = 150000 reached"), "{why}");
+    // b's update was applied to find what its exit would store, then undone.
+    assert_eq!(Value::Object(s.state.clone()), json!({ "a": 1, "log": ["a"] }));
     let r = exec.inspect().describe(s.execution).await.unwrap();
     let done: Vec<&str> = r
         .nodes
@@ -253,4 +261,5 @@ async fn the_stored_bytes_quota_is_checked_at_each_exit_and_counts_more_than_blo
         .unwrap();
     let s = exec.resume(s.execution, 1).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
+    assert_eq!(Value::Object(s.state), json!({ "a": 1, "b": 2, "log": ["b"] }));
 }

@@ -88,27 +88,40 @@ impl Checkpoint {
     /// it follows, in the same execution, written before it or in the same transaction) when
     /// the rules of this module allow, otherwise whole.
     pub fn link_to(&mut self, parent: Option<&Checkpoint>) {
+        self.link(parent, |p, this| match std::sync::Arc::ptr_eq(&p.state, &this.state) {
+            // An entry usually shares its state with the exit before it: nothing to compare.
+            true => Ok("[]".to_owned()),
+            false => serde_json::to_string(&super::state_patch(&p.state, &this.state)),
+        });
+    }
+
+    /// [`Self::link_to`] with the patch from `parent`'s state to this one's already known (an
+    /// exit's, from its node's update), so the states are not compared.
+    pub fn link_with_patch(&mut self, parent: Option<&Checkpoint>, patch: &json_patch::Patch) {
+        self.link(parent, |_, _| serde_json::to_string(patch));
+    }
+
+    fn link(
+        &mut self,
+        parent: Option<&Checkpoint>,
+        patch: impl FnOnce(&Checkpoint, &Checkpoint) -> serde_json::Result<String>,
+    ) {
         let chain = parent.and_then(|p| {
             let chain = p.chain()?;
             (p.execution == self.execution && p.seq < self.seq && chain.len < STATE_CHAIN_MAX)
                 .then_some((p, chain))
         });
-        if let Some((p, chain)) = chain {
-            // An entry usually shares its state with the exit before it: nothing to compare.
-            let text = match std::sync::Arc::ptr_eq(&p.state, &self.state) {
-                true => Ok("[]".to_owned()),
-                false => serde_json::to_string(&super::state_patch(&p.state, &self.state)),
-            };
-            if let Ok(text) = text {
-                let bytes = chain.bytes + text.len() as u64;
-                if bytes <= chain.base_bytes {
-                    self.state_link = StateLink {
-                        of: Some(self.id),
-                        chain: StateChain { len: chain.len + 1, bytes, base_bytes: chain.base_bytes },
-                        stored: Some(StoredState::Patch { parent_seq: p.seq, patch: text }),
-                    };
-                    return;
-                }
+        if let Some((p, chain)) = chain
+            && let Ok(text) = patch(p, self)
+        {
+            let bytes = chain.bytes + text.len() as u64;
+            if bytes <= chain.base_bytes {
+                self.state_link = StateLink {
+                    of: Some(self.id),
+                    chain: StateChain { len: chain.len + 1, bytes, base_bytes: chain.base_bytes },
+                    stored: Some(StoredState::Patch { parent_seq: p.seq, patch: text }),
+                };
+                return;
             }
         }
         let (stored, chain) = whole(&self.state);

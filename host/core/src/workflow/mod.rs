@@ -14,14 +14,16 @@ mod retry;
 mod sandbox;
 mod schema;
 mod state;
+mod update;
 
 pub use definition::{Definition, StoredEdge, StoredNode};
 pub use error::{ManifestError, Position};
 pub use graph::{Edge, Graph, GraphProblem, RouteError, Site};
 pub use manifest::{DEFAULT_MAX_STEPS, Manifest, NodeSpec};
 pub use overrides::Overrides;
-pub use reduce::{ReduceError, Reducer, Reducers, apply_update, merge_branches};
+pub use reduce::{ReduceError, Reducer, Reducers, merge_branches};
 pub use retry::RetryPolicy;
 pub use sandbox::{CeilingProblem, Fixture, LimitProblem, Network, NodeLimits, check_env, check_mount_point};
 pub use schema::{Schema, SchemaSource, SchemaSpec, SchemaViolation};
 pub use state::{UpdateError, merge_update, parse_update};
+pub use update::{PlannedUpdate, Undo, apply_update, plan_update};

@@ -47,51 +47,8 @@ pub enum ReduceError {
     },
 }
 
-fn reducer_of(reducers: &Reducers, key: &str) -> Reducer {
+pub(super) fn reducer_of(reducers: &Reducers, key: &str) -> Reducer {
     reducers.get(key).copied().unwrap_or_default()
-}
-
-/// Applies one node's update to `state` through the reducers.
-pub fn apply_update(
-    state: &mut Map<String, Value>,
-    update: Map<String, Value>,
-    reducers: &Reducers,
-) -> Result<(), ReduceError> {
-    for (key, value) in update {
-        let reducer = reducer_of(reducers, &key);
-        let mismatch = |got: &Value| ReduceError::Mismatch { key: key.clone(), reducer, got: describe(got) };
-        let merged = match (reducer, state.remove(&key)) {
-            (Reducer::Replace, _) | (_, None | Some(Value::Null)) => match (reducer, value) {
-                (Reducer::Append, Value::Array(items)) => Value::Array(items),
-                (Reducer::Append, item) => Value::Array(vec![item]),
-                (Reducer::Sum, v @ Value::Number(_))
-                | (Reducer::Merge, v @ Value::Object(_))
-                | (Reducer::Replace, v) => v,
-                (_, other) => return Err(mismatch(&other)),
-            },
-            (Reducer::Append, Some(Value::Array(mut items))) => {
-                match value {
-                    Value::Array(more) => items.extend(more),
-                    item => items.push(item),
-                }
-                Value::Array(items)
-            }
-            (Reducer::Sum, Some(Value::Number(a))) => match &value {
-                Value::Number(b) => Value::Number(add(&a, b)),
-                other => return Err(mismatch(other)),
-            },
-            (Reducer::Merge, Some(Value::Object(mut a))) => match value {
-                Value::Object(b) => {
-                    a.extend(b);
-                    Value::Object(a)
-                }
-                other => return Err(mismatch(&other)),
-            },
-            (_, Some(current)) => return Err(mismatch(&current)),
-        };
-        state.insert(key, merged);
-    }
-    Ok(())
 }
 
 /// Combines branches that forked from `base` and meet at a join: each branch's change of a key
@@ -222,7 +179,7 @@ fn agree<'v>(key: &str, changed: &[(&str, &'v Value)]) -> Result<&'v Value, Redu
     }
 }
 
-fn add(a: &Number, b: &Number) -> Number {
+pub(super) fn add(a: &Number, b: &Number) -> Number {
     match (a.as_i64(), b.as_i64()) {
         (Some(x), Some(y)) if x.checked_add(y).is_some() => Number::from(x + y),
         _ => float(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
@@ -265,35 +222,6 @@ mod tests {
             .into_iter()
             .map(|(k, r)| (k.to_owned(), r))
             .collect()
-    }
-
-    #[test]
-    fn updates_go_through_each_keys_reducer() {
-        let mut s = obj(json!({ "log": ["a"], "n": 1, "meta": { "x": 1 }, "v": 1 }));
-        apply_update(
-            &mut s,
-            obj(json!({ "log": ["b", "c"], "n": 2.5, "meta": { "y": 2 }, "v": 2 })),
-            &reducers(),
-        )
-        .unwrap();
-        apply_update(&mut s, obj(json!({ "log": "d", "n": -1 })), &reducers()).unwrap();
-        assert_eq!(
-            Value::Object(s),
-            json!({ "log": ["a", "b", "c", "d"], "n": 2.5, "meta": { "x": 1, "y": 2 }, "v": 2 })
-        );
-        let mut fresh = Map::new();
-        apply_update(&mut fresh, obj(json!({ "log": 1, "n": 3, "meta": {} })), &reducers()).unwrap();
-        assert_eq!(Value::Object(fresh), json!({ "log": [1], "n": 3, "meta": {} }));
-    }
-
-    #[test]
-    fn mismatched_values_are_named() {
-        let mut s = obj(json!({ "n": 1, "meta": {} }));
-        let e = apply_update(&mut s, obj(json!({ "n": "x" })), &reducers()).unwrap_err();
-        assert_eq!(e.to_string(), "state key `n` uses the `Sum` reducer, which cannot take a string");
-        assert!(apply_update(&mut s, obj(json!({ "meta": [1] })), &reducers()).is_err());
-        let mut s = obj(json!({ "log": "not an array" }));
-        assert!(apply_update(&mut s, obj(json!({ "log": 1 })), &reducers()).is_err());
     }
 
     #[test]

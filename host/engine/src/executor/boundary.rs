@@ -13,7 +13,7 @@ use wtb_core::model::{
     AttemptStatus, BlobRecord, BoundaryId, Checkpoint, CheckpointId, CheckpointKind, EventKind, FileCommit,
     FileCommitId, FileTree, NodeBoundary,
 };
-use wtb_core::workflow::apply_update;
+use wtb_core::workflow::plan_update;
 use wtb_runtime::AttemptReport;
 use wtb_store::capture::Captured;
 use wtb_store::db::Arrival;
@@ -66,22 +66,41 @@ impl Drive<'_> {
 
     async fn succeed(
         &mut self,
-        task: Task,
+        mut task: Task,
         update: Map<String, Value>,
         route: Option<String>,
         captured: Captured,
         report: AttemptReport,
     ) -> Result<(), ExecError> {
-        let mut state = task.entry.state.as_object().cloned().unwrap_or_default();
-        if let Err(e) = apply_update(&mut state, update, &self.wf.manifest.reducers) {
-            let failure = Failure {
-                status: AttemptStatus::InvalidOutput,
-                trap: None,
-                error: e.to_string(),
-                retryable: false,
-            };
-            return self.failed(task, failure, report).await;
-        }
+        let reducers = &self.wf.manifest.reducers;
+        let planned = match task.entry.state.as_object() {
+            Some(entry) => plan_update(entry, update, reducers),
+            None => plan_update(&Map::new(), update, reducers),
+        };
+        let planned = match planned {
+            Ok(planned) => planned,
+            Err(e) => {
+                let failure = Failure {
+                    status: AttemptStatus::InvalidOutput,
+                    trap: None,
+                    error: e.to_string(),
+                    retryable: false,
+                };
+                return self.failed(task, failure, report).await;
+            }
+        };
+        let patch = planned.patch();
+        // The entry's state becomes the exit's: moved, not copied, when nothing else holds it
+        // (along a chain of nodes, once the transactions before this one have committed), so
+        // a growing state costs its change per node, not its size.
+        let placeholder = Arc::new(Value::Null);
+        let taken = std::mem::replace(&mut task.entry.state, placeholder.clone());
+        self.last_state = placeholder;
+        let mut state = match Arc::unwrap_or_clone(taken) {
+            Value::Object(state) => state,
+            _ => Map::new(),
+        };
+        let undo = planned.apply(&mut state);
         let now = self.ex.clock.now();
         let state = Arc::new(Value::Object(state));
         let commit_id = (!captured.changes.is_empty()).then(|| FileCommitId::from_uuid(self.ex.ids.next()));
@@ -100,17 +119,27 @@ impl Drive<'_> {
             created_at: now,
             state_link: Default::default(),
         };
-        exit.link_to(Some(&task.entry));
+        exit.link_with_patch(Some(&task.entry), &patch);
         // Past the tenant's storage quota, nothing of the attempt is committed: the execution
-        // pauses with the node still open (it re-runs on resume, as after a crash).
+        // pauses with the node still open (it re-runs on resume, as after a crash), its entry
+        // holding the state it had.
         if let Some(q) = &mut self.quotas.stored {
             let state_len = exit.stored_state().0.text().len() as u64;
             if let Err(why) = q.charge(super::quota::exit_bytes(state_len, &captured, &report)) {
+                drop(exit);
+                let mut state = match Arc::unwrap_or_clone(state) {
+                    Value::Object(state) => state,
+                    _ => Map::new(),
+                };
+                undo.revert(&mut state);
+                task.entry.state = Arc::new(Value::Object(state));
+                self.last_state = task.entry.state.clone();
                 self.ready.push_front(task);
                 self.stop.get_or_insert(Stop::Pause(why));
                 return Ok(());
             }
         }
+        drop(undo);
         let seq = self.next_seq();
         debug_assert_eq!(seq, exit.seq);
         let mut tx = ExitTx::default();
