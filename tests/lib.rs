@@ -30,9 +30,6 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     /// The database URL, on the PostgreSQL backend.
     pub database: Option<String>,
-    /// The kind of workspace its `wtb.toml` names (`None`: the product's default, or
-    /// `WTB_TEST_WORKSPACES` when set).
-    workspaces: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -100,37 +97,16 @@ impl Harness {
                 Some(server.database())
             }
         };
-        let h = Self { dir, database, workspaces: None };
+        let h = Self { dir, database };
         std::fs::create_dir_all(h.data_dir()).expect("creating the data dir");
         h.config("").expect("writing wtb.toml");
         h
-    }
-
-    /// A harness whose lanes are host directories (`workspaces = "directory"`), for tests
-    /// that look at a lane's directory ([`Harness::workspace`]) or at what only a directory
-    /// does (host symlinks, stat-based capture, file times).
-    pub fn on_directories() -> Self {
-        let mut h = Self::new();
-        h.workspaces = Some("directory");
-        h.config("").expect("writing wtb.toml");
-        h
-    }
-
-    /// The kind of workspace this harness's executions use.
-    pub fn workspace_kind(&self) -> &'static str {
-        self.workspaces.unwrap_or_else(|| match std::env::var("WTB_TEST_WORKSPACES").as_deref() {
-            Ok("directory") => "directory",
-            _ => "virtual",
-        })
     }
 
     /// Writes the data dir's `wtb.toml`: the harness's database (an inline table first, so
     /// `text` may start with top-level keys and end inside any table), then `text`.
     pub fn config(&self, text: impl AsRef<str>) -> std::io::Result<()> {
         let mut text = text.as_ref().to_owned();
-        if !text.contains("workspaces =") {
-            text = format!("workspaces = \"{}\"\n{text}", self.workspace_kind());
-        }
         if let Some(url) = self.database.as_ref().filter(|_| !text.contains("database")) {
             text = format!("database = {{ url = \"{url}\" }}\n{text}");
         }
@@ -215,14 +191,21 @@ impl Harness {
         Gate { dir }
     }
 
-    /// The workspace directory of an execution.
-    pub fn workspace(&self, execution: impl std::fmt::Display) -> PathBuf {
-        assert_eq!(
-            self.workspace_kind(),
-            "directory",
-            "only a `Harness::on_directories()` has lane directories"
-        );
-        self.data_dir().join("workspaces").join(execution.to_string())
+    /// What an execution's workspace holds now, exported into a fresh directory: the files of
+    /// its last live checkpoint, which its next node would start from (a lane's in-memory
+    /// tree is rebuilt from them).
+    pub async fn workspace(
+        &self,
+        exec: &wtb::executor::Executor,
+        execution: wtb::model::ExecutionId,
+    ) -> PathBuf {
+        static EXPORTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let report = exec.inspect().describe(execution).await.expect("describing the execution");
+        let last = report.checkpoints.last().expect("the execution has a checkpoint").checkpoint.id;
+        let n = EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.dir.path().join(format!("workspace-{execution}-{n}"));
+        exec.inspect().export(last, &dir, false).await.expect("exporting the last checkpoint");
+        dir
     }
 
     /// The path of a CAS object.

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use wtb::model::{AttemptStatus, CheckpointKind, ExecutionStatus};
@@ -167,14 +168,13 @@ async fn killed_at_random_instants_the_resumed_run_equals_an_uninterrupted_one()
         // Spread over the run (once its execution exists), jittered: reproducible from the
         // printed seed.
         let delay = i * 15 + seed.wrapping_mul(2_654_435_761).wrapping_add(i * 97_531) % 15;
-        // On directories: a lane's directory appearing says the run has begun.
-        let (h, path) = setup_in(Harness::on_directories(), 40);
-        let mut child = wtb(&h).arg("run").arg(&path).spawn().unwrap();
-        let workspaces = h.data_dir().join("workspaces");
-        while std::fs::read_dir(&workspaces).map_or(true, |mut d| d.next().is_none())
-            && child.try_wait().unwrap().is_none()
-        {
-            std::thread::sleep(Duration::from_millis(1));
+        // The engine's log line of a committed start says the run has begun.
+        let (h, path) = setup_in(Harness::new(), 40);
+        let mut child = wtb(&h).arg("run").arg(&path).env("WTB_LOG", "wtb_engine=info").spawn().unwrap();
+        let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while log.read_line(&mut line).unwrap() > 0 && !line.contains("execution started") {
+            line.clear();
         }
         std::thread::sleep(Duration::from_millis(u64::from(delay)));
         let _ = child.kill();

@@ -44,7 +44,7 @@ pub fn diamond_with(name: &str, head: &str, router: &str, left: &str, right: &st
 
 #[tokio::test]
 async fn fan_out_runs_branches_in_their_own_lanes_and_the_join_merges_state_and_files() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let path = h.file("diamond.toml", diamond("left.txt", "right.txt", 0));
     let wf = exec.load_workflow(&path).await.unwrap();
@@ -68,8 +68,8 @@ async fn fan_out_runs_branches_in_their_own_lanes_and_the_join_merges_state_and_
     let lanes: std::collections::BTreeSet<u32> =
         report.checkpoints.iter().map(|c| c.checkpoint.lane).collect();
     assert_eq!(lanes.len(), 2, "two branches, two workspace lanes");
-    let merge_exit = report.checkpoints.iter().rev().find(|c| c.checkpoint.node == "merge").unwrap();
-    let ws = wtb::executor::workspace_dir(&h.data_dir(), s.execution, merge_exit.checkpoint.lane);
+    assert_eq!(report.checkpoints.last().unwrap().checkpoint.node, "merge");
+    let ws = h.workspace(&exec, s.execution).await;
     assert_eq!(wtb_tests::files_under(&ws), ["base.txt", "joined.txt", "left.txt", "right.txt"]);
     let steps: Vec<&Value> =
         report.events.iter().filter(|e| e.kind == "guest.step").map(|e| &e.payload["data"]["node"]).collect();
@@ -171,13 +171,13 @@ label = "done"
 
 #[tokio::test]
 async fn loops_run_until_their_route_exits_and_max_steps_stops_a_runaway() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&h.file("loop.toml", loop_manifest(5, 100))).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     assert_eq!((s.state["counter"].clone(), s.attempts), (json!(5), 6));
-    let ws = h.workspace(s.execution);
+    let ws = h.workspace(&exec, s.execution).await;
     assert_eq!(
         wtb_tests::files_under(&ws),
         ["iter-1.txt", "iter-2.txt", "iter-3.txt", "iter-4.txt", "iter-5.txt"]
@@ -195,7 +195,7 @@ async fn loops_run_until_their_route_exits_and_max_steps_stops_a_runaway() {
 
 #[tokio::test]
 async fn retryable_errors_are_retried_with_backoff_each_attempt_its_own_boundary() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let manifest = r#"name = "flaky"
 [[nodes]]
@@ -217,7 +217,7 @@ retry = { max_attempts = 3, backoff_ms = 5, max_backoff_ms = 20 }
     );
     assert!(report.nodes.iter().all(|n| n.boundary.exit_checkpoint.is_some()));
     assert_eq!(
-        wtb_tests::files_under(&h.workspace(s.execution)),
+        wtb_tests::files_under(&h.workspace(&exec, s.execution).await),
         ["attempt-3.txt"],
         "failed attempts' writes are undone"
     );
@@ -238,7 +238,7 @@ retry = { max_attempts = 3, backoff_ms = 5, max_backoff_ms = 20 }
 
 #[tokio::test]
 async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&h.file("d.toml", diamond("left.txt", "right.txt", 0))).await.unwrap();
     let opts = RunOptions {
@@ -253,7 +253,7 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
     let report = exec.inspect().describe(s.execution).await.unwrap();
     assert_eq!(report.execution.status, ExecutionStatus::Paused);
     assert_eq!(
-        wtb_tests::files_under(&h.workspace(s.execution)),
+        wtb_tests::files_under(&h.workspace(&exec, s.execution).await),
         ["base.txt"],
         "files at the pause are inspectable"
     );
@@ -289,7 +289,7 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
 
 #[tokio::test]
 async fn cancel_interrupts_a_running_guest_and_records_it() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&spinning(&h)).await.unwrap();
     let started = Instant::now();
@@ -304,7 +304,7 @@ async fn cancel_interrupts_a_running_guest_and_records_it() {
     assert_eq!(report.nodes[0].boundary.status, AttemptStatus::Cancelled);
     assert_eq!(report.execution.status, ExecutionStatus::Cancelled);
     assert!(
-        wtb_tests::files_under(&h.workspace(s.execution)).is_empty(),
+        wtb_tests::files_under(&h.workspace(&exec, s.execution).await).is_empty(),
         "the interrupted node's writes are undone"
     );
 }

@@ -133,17 +133,27 @@ async fn a_stopped_experiment_resumes_without_rerunning_finished_cells() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_difference_in_deterministic_mode_fails_the_experiment() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
-    h.probe_workflow("touch", &[("touch", json!({ "action": "mtime", "path": "t.txt" }))]);
-    let file = h.file("touch-exp.toml", "name = \"touch\"\nworkflow = \"touch.toml\"\nrepetitions = 2\n[[environments]]\nname = \"det\"\nseed = 3\n");
+    // Deterministic mode fixes clocks, randomness and file times; a fixture the host changes
+    // between repetitions is what is left to differ.
+    let input = h.dir.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("drift.txt"), "first").unwrap();
+    let manifest = format!(
+        "name = \"drift\"\n[[nodes]]\nid = \"read\"\ncomponent = \"probe.wasm\"\nconfig = {{ action = \"read_file\", path = \"/input/drift.txt\" }}\nfixtures = {{ \"/input\" = {:?} }}\n",
+        input.display().to_string()
+    );
+    h.file("drift.toml", manifest);
+    let file = h.file("drift-exp.toml", "name = \"drift\"\nworkflow = \"drift.toml\"\nrepetitions = 2\n[[environments]]\nname = \"det\"\nseed = 3\n");
     let loaded = exec.experiments().load(&file).await.unwrap();
     let record = exec.experiments().create(&loaded).await.unwrap();
-    exec.experiments().run(&loaded, &record, 1, &|| false, &|_| {}).await.unwrap();
+    let drift = |_: &_| std::fs::write(input.join("drift.txt"), "second").unwrap();
+    exec.experiments().run(&loaded, &record, 1, &|| false, &drift).await.unwrap();
     let r = exec.experiments().report(record.id).await.unwrap();
     assert!(!r.passed);
     assert_eq!(r.problems, ["base × det is deterministic, yet repetitions 1 and 2 differ"]);
-    assert_eq!(r.nondeterminism[0].divergence.what, "state key `mtime`");
+    assert_eq!(r.nondeterminism[0].divergence.what, "state key `read`");
 }
 
 #[tokio::test(flavor = "multi_thread")]

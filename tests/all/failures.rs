@@ -33,7 +33,7 @@ async fn run_second_node(
     assert_eq!((entry.checkpoint.kind, exit.checkpoint.kind), (CheckpointKind::Entry, CheckpointKind::Exit));
     assert_eq!(exit.checkpoint.state, entry.checkpoint.state);
     assert_eq!(exit.checkpoint.file_commit, entry.checkpoint.file_commit);
-    assert_eq!(wtb_tests::files_under(&h.workspace(s.execution)), ["keep.txt"]);
+    assert_eq!(wtb_tests::files_under(&h.workspace(&exec, s.execution).await), ["keep.txt"]);
     assert_eq!(
         r.events.iter().rev().take(2).map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         ["execution.failed", "node.failed"]
@@ -46,7 +46,7 @@ async fn run_second_node(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn guest_error_and_panic_are_recorded_differently_and_the_host_keeps_going() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let r = run_second_node(&h, "guest-error", json!({ "action": "fail", "message": "no data today" }), None)
         .await;
     let b = &r.nodes[1].boundary;
@@ -84,7 +84,7 @@ async fn guest_error_and_panic_are_recorded_differently_and_the_host_keeps_going
 
 #[tokio::test(flavor = "multi_thread")]
 async fn output_that_is_not_a_json_object_is_invalid_output() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let r = run_second_node(&h, "bad-json", json!({ "action": "bad_json" }), None).await;
     let b = &r.nodes[1].boundary;
     assert_eq!(b.status, AttemptStatus::InvalidOutput);
@@ -95,7 +95,7 @@ async fn output_that_is_not_a_json_object_is_invalid_output() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_loop_is_stopped_by_the_time_limit() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let started = std::time::Instant::now();
     let r =
         run_second_node(&h, "spin", json!({ "action": "spin" }), Some(json!({ "timeout_ms": 300 }))).await;
@@ -106,7 +106,7 @@ async fn an_endless_loop_is_stopped_by_the_time_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_memory_bomb_hits_the_memory_limit() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let r = run_second_node(&h, "hog", json!({ "action": "hog" }), Some(json!({ "memory_mib": 64 }))).await;
     let b = &r.nodes[1].boundary;
     assert_eq!((b.status, b.trap), (AttemptStatus::Trapped, Some(TrapKind::OutOfMemory)), "{:?}", b.error);
@@ -115,7 +115,7 @@ async fn a_memory_bomb_hits_the_memory_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_node_s_modifications_and_deletions_are_undone() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let wf = h.probe_workflow("vandal", &[
         ("setup", json!({ "action": "write", "files": { "keep.txt": "kept", "dir/a.txt": "a", "dir/sub/b.txt": "b" }, "sized": { "big.bin": 100_000 } })),
@@ -128,7 +128,7 @@ async fn a_failed_node_s_modifications_and_deletions_are_undone() {
     let wf = exec.load_workflow(&wf).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Failed);
-    let ws = h.workspace(s.execution);
+    let ws = h.workspace(&exec, s.execution).await;
     assert_eq!(wtb_tests::files_under(&ws), ["big.bin", "dir/a.txt", "dir/sub/b.txt", "keep.txt"]);
     assert_eq!(std::fs::read_to_string(ws.join("keep.txt")).unwrap(), "kept");
     assert_eq!(std::fs::read_to_string(ws.join("dir/sub/b.txt")).unwrap(), "b");

@@ -135,7 +135,7 @@ async fn fsck_reports_a_stored_tree_with_an_entry_under_a_symlink() {
     let exec = h.executor().await;
     let link = FileEntry { kind: EntryKind::Symlink, digest: Some(digest(b"..")), size: 2, mode: 0o777 };
     let file = FileEntry { kind: EntryKind::File, digest: Some(digest(b"x")), size: 1, mode: 0o644 };
-    let tree: FileTree = [("a".to_owned(), link), ("a/x".to_owned(), file)].into();
+    let tree: FileTree = [("a".to_owned(), link), ("a/x".to_owned(), file)].into_iter().collect();
     let commit = FileCommit {
         id: FileCommitId::from_uuid(uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0042)),
         tenant: TenantId::DEFAULT,

@@ -46,7 +46,7 @@ pub(crate) fn trapped(b: &NodeBoundary, kind: TrapKind) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_disk_bomb_is_stopped_at_its_quota_while_it_writes() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let (status, b, took) = run_one(
         &h,
@@ -62,7 +62,7 @@ async fn a_disk_bomb_is_stopped_at_its_quota_while_it_writes() {
     assert!(b.disk_bytes.unwrap() <= 16 << 20, "charged {:?}", b.disk_bytes);
     assert!(took < Duration::from_secs(20), "stopped early, not after writing 1 GiB: {took:?}");
     // The failed attempt's file is gone: the workspace is back at the entry commit.
-    assert!(wtb_tests::files_under(&h.workspace(b.execution)).is_empty());
+    assert!(wtb_tests::files_under(&h.workspace(&exec, b.execution).await).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,32 +83,26 @@ async fn a_hundred_thousand_files_stop_at_the_file_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_chain_deeper_than_any_path_is_refused_at_capture_on_both_kinds_of_workspace() {
-    for h in [Harness::new(), Harness::on_directories()] {
-        let kind = h.workspace_kind();
-        let exec = h.executor().await;
-        // 40 levels of 200-byte names: the deepest path is 8 KB, past the 4,095 bytes any
-        // one call may pass; capture refuses it instead of recording it.
-        let chain = json!({ "action": "deep_chain", "depth": 40, "name": "n".repeat(200) });
-        let (status, b, _) = run_one(&h, &exec, "chain", chain, None).await;
-        assert_eq!(status, ExecutionStatus::Failed, "{kind}");
-        trapped(&b, TrapKind::SandboxViolation);
-        assert!(b.error.as_deref().unwrap().contains("longer than 4095 bytes"), "{kind}: {:?}", b.error);
-        // In memory, 9,000 levels of 255-byte names would be 10 GB of paths listed whole;
-        // capture stops at the first path too long, so memory stays bounded.
-        if kind == "virtual" {
-            let chain = json!({ "action": "deep_chain", "depth": 9_000, "name": "m".repeat(255) });
-            let (_, b, _) =
-                run_one(&h, &exec, "chain-deep", chain, Some(json!({ "timeout_ms": 120_000 }))).await;
-            trapped(&b, TrapKind::SandboxViolation);
-        }
-        exec.close().await;
-    }
+async fn a_chain_deeper_than_any_path_is_refused_at_capture() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    // 40 levels of 200-byte names: the deepest path is 8 KB, past the 4,095 bytes any one call
+    // may pass; capture refuses it instead of recording it.
+    let chain = json!({ "action": "deep_chain", "depth": 40, "name": "n".repeat(200) });
+    let (status, b, _) = run_one(&h, &exec, "chain", chain, None).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    trapped(&b, TrapKind::SandboxViolation);
+    assert!(b.error.as_deref().unwrap().contains("longer than 4095 bytes"), "{:?}", b.error);
+    // 9,000 levels of 255-byte names would be 10 GB of paths listed whole; capture stops at
+    // the first path too long, so memory stays bounded.
+    let chain = json!({ "action": "deep_chain", "depth": 9_000, "name": "m".repeat(255) });
+    let (_, b, _) = run_one(&h, &exec, "chain-deep", chain, Some(json!({ "timeout_ms": 120_000 }))).await;
+    trapped(&b, TrapKind::SandboxViolation);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_huge_sparse_file_is_refused_at_set_size_or_else_at_capture_without_reading() {
-    let h = Harness::on_directories();
+async fn a_huge_sparse_file_is_refused_at_set_size_by_the_quota_or_the_host_s_memory() {
+    let h = Harness::new();
     let exec = h.executor().await;
     let sparse = json!({ "action": "sparse", "path": "hole.bin", "size": 1u64 << 40 });
     let (_, b, _) = run_one(&h, &exec, "sparse", sparse.clone(), None).await;
@@ -118,11 +112,12 @@ async fn a_huge_sparse_file_is_refused_at_set_size_or_else_at_capture_without_re
         "{:?}",
         b.error
     );
-    // With a quota big enough to allow it, capture refuses it by size (reading 1 TB would take hours).
+    // With a quota big enough to allow it, the host's memory for workspaces refuses it (a
+    // terabyte of zeroes is not kept, nor read at capture).
     let (_, b, took) =
         run_one(&h, &exec, "sparse-big-quota", sparse, Some(json!({ "disk_mib": 2u64 << 20 }))).await;
     trapped(&b, TrapKind::DiskQuotaExceeded);
-    assert!(b.error.as_deref().unwrap().contains("hole.bin"), "{:?}", b.error);
+    assert!(b.error.as_deref().unwrap().contains("the host's memory for workspaces"), "{:?}", b.error);
     assert!(took < Duration::from_secs(20), "{took:?}");
 }
 

@@ -10,7 +10,7 @@ fn node_run(h: &Harness, args: &[&str]) -> Output {
 
 #[test]
 fn a_node_runs_alone_on_a_copy_of_a_directory_and_reports_everything() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let src = h.dir.path().join("fixture");
     std::fs::create_dir_all(src.join("sub")).unwrap();
     std::fs::write(src.join("keep.txt"), "kept").unwrap();
@@ -203,9 +203,9 @@ fn a_plain_wasi_command_is_a_node_state_on_stdin_update_on_stdout() {
     assert!(String::from_utf8_lossy(&not_json.stderr).contains("invalid output"), "{not_json:?}");
 }
 
-#[test]
-fn commands_and_nodes_mix_in_a_workflow() {
-    let h = Harness::on_directories();
+#[tokio::test]
+async fn commands_and_nodes_mix_in_a_workflow() {
+    let h = Harness::new();
     std::fs::write(h.dir.path().join("cmd.wasm"), wtb_tests::COMMAND_NODE).unwrap();
     let manifest = r#"
 name = "mixed"
@@ -230,7 +230,8 @@ component = "cmd.wasm"
     assert!(out.status.success(), "{out:?}");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["state"], json!({ "n": 3, "by": "count-again" }), "each command saw the state before it");
-    let ws = h.workspace(r["execution"].as_str().unwrap());
+    let exec = h.executor().await;
+    let ws = h.workspace(&exec, r["execution"].as_str().unwrap().parse().unwrap()).await;
     assert_eq!(std::fs::read_to_string(ws.join("from-command.txt")).unwrap(), "n was 2\n");
     assert!(ws.join("after.txt").exists());
 }

@@ -51,7 +51,8 @@ fn edits() -> impl Strategy<Value = Vec<Edit>> {
 fn apply(tree: &mut FileTree, edits: &[Edit]) {
     for (path, what) in edits {
         let under = format!("{path}/");
-        tree.retain(|p, _| p != path && !p.starts_with(&under));
+        *tree =
+            std::mem::take(tree).into_iter().filter(|(p, _)| p != path && !p.starts_with(&under)).collect();
         let Some((kind, content)) = what else { continue };
         let mut parent = String::new();
         for part in path.split('/').collect::<Vec<_>>().split_last().map_or(&[][..], |(_, init)| init) {
@@ -61,7 +62,10 @@ fn apply(tree: &mut FileTree, edits: &[Edit]) {
             parent.push_str(part);
             if tree.get(&parent).is_some_and(|e| e.kind != EntryKind::Dir) {
                 let under = format!("{parent}/");
-                tree.retain(|p, _| p != &parent && !p.starts_with(&under));
+                *tree = std::mem::take(tree)
+                    .into_iter()
+                    .filter(|(p, _)| p != &parent && !p.starts_with(&under))
+                    .collect();
             }
             tree.insert(parent.clone(), entry(EntryKind::Dir, ""));
         }

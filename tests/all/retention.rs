@@ -49,7 +49,7 @@ async fn assert_intact(h: &Harness, exec: &Executor) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_keeps_what_it_must_sweeps_the_rest_and_dry_run_tells_the_truth() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     config(&h, "[outbox]\nsinks = []\n\n[retention]\nkeep_last = 2\n");
     let exec = h.executor().await;
     let e0 = run_one(&h, &exec, 0).await;
@@ -71,7 +71,10 @@ async fn gc_keeps_what_it_must_sweeps_the_rest_and_dry_run_tells_the_truth() {
     assert_eq!(dry.kept.get("active"), Some(&1));
     assert_eq!(dry.kept.get("fork_parent"), Some(&1));
     assert_eq!(dry.kept.get("newest"), Some(&1));
-    assert!(h.cas_object(&own1).exists() && h.workspace(e1).exists(), "a dry run deletes nothing");
+    assert!(
+        h.cas_object(&own1).exists() && exec.inspect().history(e1).await.is_ok(),
+        "a dry run deletes nothing"
+    );
     let real = wtb::gc::collect_garbage(&exec, &policy, &[], grace, false).await.unwrap();
     assert_eq!(real.deleted, dry.deleted);
     assert_eq!(
@@ -83,18 +86,15 @@ async fn gc_keeps_what_it_must_sweeps_the_rest_and_dry_run_tells_the_truth() {
     assert_eq!(real.cas_files_removed, 1);
     assert!(!h.cas_object(&own1).exists(), "e1's own blob is gone");
     assert!(h.cas_object(&shared).exists(), "a blob shared with kept executions stays");
-    assert!(!h.workspace(e1).exists());
     assert!(exec.inspect().history(e1).await.is_err());
-    assert!(
-        exec.inspect().history(fork).await.is_ok() && h.workspace(fork).exists(),
-        "the paused fork stays"
-    );
+    assert!(exec.inspect().history(fork).await.is_ok(), "the paused fork stays");
     assert_intact(&h, &exec).await;
     // Kept executions still roll back, files and all.
     for id in [e0, e2] {
         let first_exit = checkpoints(&exec, id).await[1];
         exec.travel().rollback(id, first_exit).await.unwrap();
-        assert!(h.workspace(id).join("own.bin").exists() && !h.workspace(id).join("note.txt").exists());
+        let ws = h.workspace(&exec, id).await;
+        assert!(ws.join("own.bin").exists() && !ws.join("note.txt").exists());
     }
     // A second pass finds nothing more to do.
     let again = wtb::gc::collect_garbage(&exec, &policy, &[], grace, false).await.unwrap();
@@ -142,7 +142,7 @@ async fn undelivered_events_keep_an_execution_until_a_relay_delivered_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_running_while_executions_run_loses_nothing() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     config(&h, "[outbox]\nsinks = []\n\n[retention]\nkeep_last = 2\n");
     let exec = h.executor().await;
     let policy = exec.config().retention.clone();
@@ -180,7 +180,7 @@ async fn gc_running_while_executions_run_loses_nothing() {
     let last = *ids.last().unwrap();
     let cps = checkpoints(&exec, last).await;
     exec.travel().rollback(last, cps[1]).await.unwrap();
-    assert!(h.workspace(last).join("shared.bin").exists());
+    assert!(h.workspace(&exec, last).await.join("shared.bin").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,7 +7,7 @@ use wtb_tests::Harness;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec
         .load_workflow(&h.probe_workflow("escape", &[("prisoner", json!({ "action": "escape" }))]))
@@ -25,7 +25,6 @@ async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
         assert!(verdict.as_str().unwrap().starts_with("denied"), "{name}: {verdict}");
     }
     // Outside the workspace, only what WTB itself wrote changed (database, CAS, cache).
-    let workspace = h.workspace(s.execution);
     let escaped: Vec<_> = wtb_tests::files_under(h.dir.path())
         .into_iter()
         .filter(|p| !before.contains(p) && !p.starts_with("data/"))
@@ -39,6 +38,7 @@ async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
     let link = &r.checkpoints[1].files["out-link"];
     assert_eq!(link.kind, EntryKind::Symlink);
     assert_eq!(link.digest, Some(wtb_tests::digest(b"../../../../etc")));
+    let workspace = h.workspace(&exec, s.execution).await;
     assert!(std::fs::symlink_metadata(workspace.join("out-link")).unwrap().file_type().is_symlink());
 }
 
@@ -48,7 +48,7 @@ async fn escape_attempts_are_denied_and_nothing_leaves_the_workspace() {
 /// The join must fail as a conflict naming both nodes, and nothing may appear outside.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_join_that_would_restore_an_entry_through_a_guest_link_is_a_conflict_and_writes_nothing_outside() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let manifest = crate::engine::diamond_with(
         "plant",

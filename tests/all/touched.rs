@@ -1,7 +1,8 @@
-//! Capture from the paths the WASI layer saw change: every kind of change a guest can make is
-//! captured exactly — path by path where the layer can name them, by walking the workspace
-//! where it cannot (`..`, hard links, symlinks). (Debug builds also check every path-only
-//! capture against a full walk, so every other test checks it too.)
+//! Capture from the names the in-memory workspace saw change: every kind of change a guest can
+//! make is captured exactly — name by name where the workspace's journal holds them, by
+//! listing the whole tree where it cannot (a write through a second hard link). (Debug builds
+//! also check every incremental capture against a full listing, so every other test checks it
+//! too.)
 
 use serde_json::{Map, json};
 use wtb::model::{CheckpointKind, Digest, EntryKind, ExecutionStatus, FileTree};
@@ -28,7 +29,7 @@ fn files(tree: &FileTree, ws: &std::path::Path) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_change_is_captured_exactly() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let big = "b".repeat(100_000); // over the inline limit: goes to the CAS, off the quick path
     let wf = h.probe_workflow("mutations", &[
         ("build", json!({ "action": "mutate", "ops": [
@@ -59,7 +60,7 @@ async fn every_kind_of_change_is_captured_exactly() {
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);
     let r = exec.inspect().describe(s.execution).await.unwrap();
-    let ws = h.workspace(s.execution);
+    let ws = h.workspace(&exec, s.execution).await;
     let exits: Vec<&FileTree> = r
         .checkpoints
         .iter()

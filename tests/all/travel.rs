@@ -40,13 +40,13 @@ fn contents(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_restores_state_and_files_and_resume_continues_after_it() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&three_nodes(&h)).await.unwrap();
     let s = exec.run(&wf, Map::new()).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed);
     let id = s.execution;
-    let finished = contents(&h.workspace(id));
+    let finished = contents(&h.workspace(&exec, id).await);
     let cps = checkpoints(&exec, id).await;
     assert_eq!(cps.len(), 6);
 
@@ -56,7 +56,7 @@ async fn rollback_restores_state_and_files_and_resume_continues_after_it() {
     assert_eq!((r.superseded, r.open.clone()), (3, vec!["b".to_owned()]));
     assert_eq!(exec.status(id).await.unwrap(), ExecutionStatus::Paused);
     assert_eq!(
-        contents(&h.workspace(id)),
+        contents(&h.workspace(&exec, id).await),
         BTreeMap::from([("notes.txt".to_owned(), b"one\ntwo\nthree\n".to_vec())])
     );
     let history = exec.inspect().history(id).await.unwrap();
@@ -90,7 +90,7 @@ async fn rollback_restores_state_and_files_and_resume_continues_after_it() {
     let s = exec.resume(id, 4).await.unwrap();
     assert_eq!((s.status, s.attempts), (ExecutionStatus::Completed, 2));
     assert_eq!(s.state["n"], 3);
-    assert_eq!(contents(&h.workspace(id)), finished, "the same files as the first run");
+    assert_eq!(contents(&h.workspace(&exec, id).await), finished, "the same files as the first run");
     let history = exec.inspect().history(id).await.unwrap();
     let live: Vec<(u32, &str)> = history
         .checkpoints
@@ -150,7 +150,7 @@ async fn a_running_execution_must_be_paused_before_a_rollback() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rolling_back_into_a_fan_out_reruns_what_followed_and_joins_the_same() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&h.file("diamond.toml", diamond("left.txt", "right.txt", 0))).await.unwrap();
     let first = exec.run(&wf, Map::new()).await.unwrap();
@@ -171,7 +171,7 @@ async fn rolling_back_into_a_fan_out_reruns_what_followed_and_joins_the_same() {
         );
         let last = checkpoints(&exec, first.execution).await.pop().unwrap();
         assert_eq!(last.node, "merge");
-        let ws = wtb::executor::workspace_dir(&h.data_dir(), first.execution, last.lane);
+        let ws = h.workspace(&exec, first.execution).await;
         assert_eq!(
             wtb_tests::files_under(&ws),
             ["base.txt", "joined.txt", "left.txt", "right.txt"],
@@ -182,13 +182,13 @@ async fn rolling_back_into_a_fan_out_reruns_what_followed_and_joins_the_same() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let wf = exec.load_workflow(&three_nodes(&h)).await.unwrap();
     let original = exec.run(&wf, Map::new()).await.unwrap().execution;
     let before = (
         exec.inspect().history(original).await.unwrap().checkpoints.len(),
-        contents(&h.workspace(original)),
+        contents(&h.workspace(&exec, original).await),
         exec.inspect().describe(original).await.unwrap().events.len(),
     );
     let cps = checkpoints(&exec, original).await;
@@ -208,7 +208,7 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
     assert_ne!(f.workflow_digest, wf.digest, "a changed node config is another workflow");
     assert_eq!(exec.status(f.execution).await.unwrap(), ExecutionStatus::Paused);
     assert_eq!(
-        contents(&h.workspace(f.execution)),
+        contents(&h.workspace(&exec, f.execution).await),
         BTreeMap::from([("notes.txt".to_owned(), b"one\ntwo\nthree\n".to_vec())]),
         "its own workspace"
     );
@@ -222,12 +222,12 @@ async fn a_fork_shares_files_runs_its_own_way_and_leaves_the_original_untouched(
     assert_eq!(s.status, ExecutionStatus::Completed);
     assert_eq!(Value::Object(s.state.clone()), json!({ "extra": true, "n": 30, "step": "b" }));
     assert_eq!(
-        wtb_tests::files_under(&h.workspace(f.execution)),
+        wtb_tests::files_under(&h.workspace(&exec, f.execution).await),
         ["b.txt", "blob.bin", "c.txt", "notes.txt"]
     );
     let after = (
         exec.inspect().history(original).await.unwrap().checkpoints.len(),
-        contents(&h.workspace(original)),
+        contents(&h.workspace(&exec, original).await),
         exec.inspect().describe(original).await.unwrap().events.len(),
     );
     assert_eq!(before, after, "the original is untouched");
@@ -324,7 +324,7 @@ async fn diffs_show_state_patches_text_diffs_and_binary_sizes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_run_is_rolled_back_or_forked_with_a_fixed_node_and_finishes() {
-    let h = Harness::on_directories();
+    let h = Harness::new();
     let exec = h.executor().await;
     let path = h.probe_workflow(
         "broken",
@@ -351,7 +351,7 @@ async fn a_failed_run_is_rolled_back_or_forked_with_a_fixed_node_and_finishes() 
     let s = exec.resume(f.execution, 4).await.unwrap();
     assert_eq!((s.status, &s.state["n"]), (ExecutionStatus::Completed, &json!(2)));
     assert_eq!(
-        contents(&h.workspace(f.execution)),
+        contents(&h.workspace(&exec, f.execution).await),
         BTreeMap::from([("a.txt".to_owned(), b"a".to_vec()), ("b.txt".to_owned(), b"b".to_vec())])
     );
     assert_eq!(exec.status(failed.execution).await.unwrap(), ExecutionStatus::Failed);
@@ -368,7 +368,7 @@ async fn a_failed_run_is_rolled_back_or_forked_with_a_fixed_node_and_finishes() 
     let again = exec.resume(failed.execution, 4).await.unwrap();
     assert_eq!(again.status, ExecutionStatus::Failed);
     assert_eq!(
-        contents(&h.workspace(failed.execution)),
+        contents(&h.workspace(&exec, failed.execution).await),
         BTreeMap::from([("a.txt".to_owned(), b"a".to_vec())]),
         "the failed attempt's writes are undone"
     );

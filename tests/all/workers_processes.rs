@@ -257,7 +257,12 @@ async fn workers_killed_mid_node_lose_nothing_and_run_nothing_twice() {
         // `a`'s file survives the take-overs: a workspace rebuilt on another worker from the
         // bucket has it (one not rebuilt would have committed its deletion).
         let wrote_big = e.variant.as_deref() != Some("quiet");
-        assert_eq!(last.files.contains_key("big.txt"), wrote_big, "{e:?}: {:?}", last.files.keys());
+        assert_eq!(
+            last.files.contains_key("big.txt"),
+            wrote_big,
+            "{e:?}: {:?}",
+            last.files.keys().collect::<Vec<_>>()
+        );
     }
 
     let fsck = wtb(one, &["fsck"]).output().unwrap();

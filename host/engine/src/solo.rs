@@ -14,8 +14,8 @@ use std::sync::Arc;
 use wtb_core::model::{ChangeKind, Digest, EntryKind, FileTree, TrapKind};
 use wtb_core::model::{ExecutionId, Touched};
 use wtb_core::workflow::{Fixture, Network, NodeLimits, parse_update};
-use wtb_runtime::{CancelSignal, NodeCall, Outcome, WorkspaceKind};
-use wtb_store::capture::{CaptureError, CaptureTo, DirWorkspace, Workspace, capture};
+use wtb_runtime::{CancelSignal, NodeCall, Outcome};
+use wtb_store::capture::{CaptureError, CaptureTo, DirWorkspace, capture};
 use wtb_store::cas::LocalCas;
 
 /// What to run.
@@ -192,35 +192,26 @@ impl Executor {
         let mut ws = DirWorkspace::new(ws_dir, self.workspaces_path.join(scratch).join("ws"));
         let (tenant, limits) = (self.tenant, self.config.capture_limits());
         let source = opts.workspace.clone();
-        let (back, base) = blocking(move || {
+        let base = blocking(move || {
             let r = source.map_or(Ok(()), |src| {
                 copy_tree(&src, ws.dir())
                     .map_err(|e| CaptureError::Io { path: src.display().to_string(), source: e })
             });
-            let r = r.and_then(|()| {
+            r.and_then(|()| {
                 capture(&mut ws, &FileTree::new(), &*cas, tenant, &limits, &Touched::everything())
                     .map(|c| (c.tree, c.blobs, cas))
-            });
-            (ws, r)
+            })
         })
         .await?;
         let (base, copied, cas) = base.map_err(|e| SoloError::Copy(e.to_string()))?;
-        // The node runs in the kind of workspace the runtime serves, holding the copied tree.
-        let mut ws = match self.runtime.workspace_kind() {
-            WorkspaceKind::Directory => Workspace::Directory(back),
-            WorkspaceKind::Virtual => {
-                let blobs = Arc::new(StoredBlobs::captured(copied, cas.clone(), tenant));
-                let scratch = ExecutionId::from_uuid(uuid::Uuid::nil());
-                let mut ws = self.lanes.open(scratch, 0).map_err(|source| ExecError::Io {
-                    what: "opening an in-memory workspace".into(),
-                    source,
-                })?;
-                self.lanes
-                    .restore(&mut ws, &base, blobs, &limits)
-                    .map_err(|e| SoloError::Copy(e.to_string()))?;
-                ws
-            }
-        };
+        // The node runs in an in-memory workspace holding the copied tree.
+        let blobs = Arc::new(StoredBlobs::captured(copied, cas.clone(), tenant));
+        let scratch = ExecutionId::from_uuid(uuid::Uuid::nil());
+        let mut ws = self
+            .lanes
+            .open(scratch, 0)
+            .map_err(|source| ExecError::Io { what: "opening an in-memory workspace".into(), source })?;
+        self.lanes.restore(&mut ws, &base, blobs, &limits).map_err(|e| SoloError::Copy(e.to_string()))?;
         let node_limits = self.config.node_limits(&opts.limits);
         let call = NodeCall {
             execution: "node-run".into(),
@@ -242,17 +233,9 @@ impl Executor {
             .runtime
             .run(prepared, &call, crate::executor::mount(&ws), &node_limits, &CancelSignal::default())
             .await;
-        let touched = report.touched.clone();
         let lanes = self.lanes.clone();
         let (back, captured) = blocking(move || {
-            let r = match &mut ws {
-                Workspace::Directory(d) => capture(d, &base, &*cas, tenant, &limits, &touched),
-                virt @ Workspace::Virtual(_) => lanes.capture(
-                    virt,
-                    &base,
-                    CaptureTo { cas: &*cas, tenant, limits: &limits, touched: &touched },
-                ),
-            };
+            let r = lanes.capture(&mut ws, &base, CaptureTo { cas: &*cas, tenant, limits: &limits });
             (ws, r)
         })
         .await?;

@@ -227,11 +227,6 @@ impl Runtime {
         ComponentError::WrongWorld { source: e, exports, hint }
     }
 
-    /// How this runtime serves workspaces.
-    pub fn workspace_kind(&self) -> WorkspaceKind {
-        self.tuning.workspace
-    }
-
     /// Runs one attempt of `node` in a fresh store, with `workspace` at `/`.
     /// Never fails: every way an attempt can end is an [`Outcome`].
     pub async fn run(

@@ -1,4 +1,6 @@
-//! What a node sees as `/`: a host directory, or an in-memory workspace the host holds.
+//! What a node sees as `/`: an in-memory workspace the host holds (what the engine runs every
+//! node on), or a host directory served by wasmtime-wasi — the reference the differential test
+//! (`tests/all/vfs_differential.rs`) holds the in-memory filesystem to.
 
 use crate::virtual_fs::SharedVfs;
 use std::path::Path;
@@ -8,10 +10,10 @@ use std::path::Path;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkspaceKind {
-    /// A host directory per lane, served by wasmtime-wasi (through the quota layer).
+    /// A host directory, served by wasmtime-wasi (through the quota layer): the reference.
     Directory,
-    /// An in-memory [`wtb_vfs::Vfs`] per lane, served by `virtual_fs` (the default: faster
-    /// in every benchmark, and no host path is ever resolved for a guest).
+    /// An in-memory [`wtb_vfs::Vfs`], served by `virtual_fs` (the engine's: faster in every
+    /// benchmark, and no host path is ever resolved for a guest).
     #[default]
     Virtual,
 }

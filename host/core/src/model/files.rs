@@ -1,7 +1,6 @@
 //! File commits: immutable snapshots of a workspace, and the blobs they point to.
 
 use super::{Digest, FileCommitId, TenantId, Timestamp, text_enum};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What a path in a workspace is. Symlinks are stored as links (their target is the blob),
@@ -33,7 +32,9 @@ pub struct FileEntry {
 }
 
 /// A whole workspace: `/`-separated relative path → entry, sorted so parents precede children.
-pub type FileTree = BTreeMap<String, FileEntry>;
+/// Persistent: a clone shares every entry, and a change copies only its path in the map, so a
+/// node's capture costs its change, not the size of the workspace.
+pub type FileTree = imbl::OrdMap<String, FileEntry>;
 
 /// How a path changed between a commit and its parent.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]

@@ -64,19 +64,22 @@ mod tests {
     #[test]
     fn entries_must_sit_under_directories_and_paths_must_be_plain() {
         let ok: FileTree = [
-            ("a".into(), entry(EntryKind::Dir)),
-            ("a/x".into(), entry(EntryKind::File)),
-            ("b".into(), entry(EntryKind::Symlink)),
+            ("a".to_owned(), entry(EntryKind::Dir)),
+            ("a/x".to_owned(), entry(EntryKind::File)),
+            ("b".to_owned(), entry(EntryKind::Symlink)),
         ]
-        .into();
+        .into_iter()
+        .collect();
         assert_eq!(check_tree(&ok), Ok(()));
         let link: FileTree =
-            [("a".into(), entry(EntryKind::Symlink)), ("a/x".into(), entry(EntryKind::File))].into();
+            [("a".to_owned(), entry(EntryKind::Symlink)), ("a/x".to_owned(), entry(EntryKind::File))]
+                .into_iter()
+                .collect();
         assert_eq!(check_tree(&link).unwrap_err().to_string(), "`a/x` sits under `a`, which is a symlink");
-        let orphan: FileTree = [("a/x".into(), entry(EntryKind::File))].into();
+        let orphan: FileTree = [("a/x".to_owned(), entry(EntryKind::File))].into_iter().collect();
         assert_eq!(check_tree(&orphan).unwrap_err().to_string(), "`a/x` sits under `a`, which is missing");
         for bad in ["", "/etc", "a//b", "a/../b", "./a", "a/.", "a\0b"] {
-            let t: FileTree = [(bad.into(), entry(EntryKind::File))].into();
+            let t: FileTree = [(bad.to_owned(), entry(EntryKind::File))].into_iter().collect();
             assert_eq!(check_tree(&t), Err(TreeError::BadPath(bad.into())), "{bad:?}");
         }
     }

@@ -168,16 +168,20 @@ mod tests {
     #[test]
     fn finds_added_modified_deleted_in_path_order() {
         let base: FileTree =
-            [("a".into(), file(b"1")), ("b".into(), file(b"2")), ("c".into(), file(b"3"))].into();
+            [("a".to_owned(), file(b"1")), ("b".to_owned(), file(b"2")), ("c".to_owned(), file(b"3"))]
+                .into_iter()
+                .collect();
         let tree: FileTree =
-            [("b".into(), file(b"2")), ("c".into(), file(b"x")), ("d".into(), file(b"4"))].into();
+            [("b".to_owned(), file(b"2")), ("c".to_owned(), file(b"x")), ("d".to_owned(), file(b"4"))]
+                .into_iter()
+                .collect();
         let got: Vec<_> = diff_trees(&base, &tree).into_iter().map(|c| (c.path, c.change)).collect();
         assert_eq!(
             got,
             vec![
-                ("a".into(), ChangeKind::Deleted),
-                ("c".into(), ChangeKind::Modified),
-                ("d".into(), ChangeKind::Added),
+                ("a".to_owned(), ChangeKind::Deleted),
+                ("c".to_owned(), ChangeKind::Modified),
+                ("d".to_owned(), ChangeKind::Added),
             ]
         );
         assert!(diff_trees(&tree, &tree).is_empty());
@@ -188,24 +192,37 @@ mod tests {
 
     #[test]
     fn merges_disjoint_branch_changes_and_names_conflicts() {
-        let base: FileTree =
-            [("keep".into(), file(b"k")), ("gone".into(), file(b"g")), ("both".into(), file(b"0"))].into();
-        let a: FileTree =
-            [("keep".into(), file(b"k")), ("both".into(), file(b"1")), ("a".into(), file(b"a"))].into();
-        let b: FileTree = [
-            ("keep".into(), file(b"k")),
-            ("gone".into(), file(b"g")),
-            ("both".into(), file(b"1")),
-            ("b".into(), file(b"b")),
+        let base: FileTree = [
+            ("keep".to_owned(), file(b"k")),
+            ("gone".to_owned(), file(b"g")),
+            ("both".to_owned(), file(b"0")),
         ]
-        .into();
+        .into_iter()
+        .collect();
+        let a: FileTree =
+            [("keep".to_owned(), file(b"k")), ("both".to_owned(), file(b"1")), ("a".to_owned(), file(b"a"))]
+                .into_iter()
+                .collect();
+        let b: FileTree = [
+            ("keep".to_owned(), file(b"k")),
+            ("gone".to_owned(), file(b"g")),
+            ("both".to_owned(), file(b"1")),
+            ("b".to_owned(), file(b"b")),
+        ]
+        .into_iter()
+        .collect();
         let merged = merge_trees(&base, &[("left", &a), ("right", &b)]).unwrap();
         let paths: Vec<&str> = merged.keys().map(String::as_str).collect();
         assert_eq!(paths, ["a", "b", "both", "keep"]);
-        let c: FileTree =
-            [("keep".into(), file(b"changed")), ("gone".into(), file(b"g")), ("both".into(), file(b"0"))]
-                .into();
-        let d: FileTree = [("gone".into(), file(b"g")), ("both".into(), file(b"0"))].into();
+        let c: FileTree = [
+            ("keep".to_owned(), file(b"changed")),
+            ("gone".to_owned(), file(b"g")),
+            ("both".to_owned(), file(b"0")),
+        ]
+        .into_iter()
+        .collect();
+        let d: FileTree =
+            [("gone".to_owned(), file(b"g")), ("both".to_owned(), file(b"0"))].into_iter().collect();
         let e = merge_trees(&base, &[("left", &c), ("right", &d)]).unwrap_err();
         assert_eq!(e.to_string(), "branches `left` and `right` both changed `keep`, differently");
     }
@@ -215,10 +232,10 @@ mod tests {
         let dir = FileEntry { kind: EntryKind::Dir, digest: None, size: 0, mode: 0o755 };
         let link =
             FileEntry { kind: EntryKind::Symlink, digest: Some(Digest::of(b"../..")), size: 5, mode: 0o777 };
-        let base: FileTree = [("a".into(), dir.clone())].into();
-        let linked: FileTree = [("a".into(), link)].into();
+        let base: FileTree = [("a".to_owned(), dir.clone())].into_iter().collect();
+        let linked: FileTree = [("a".to_owned(), link)].into_iter().collect();
         let removed = FileTree::new();
-        let wrote: FileTree = [("a".into(), dir), ("a/x".into(), file(b"x"))].into();
+        let wrote: FileTree = [("a".to_owned(), dir), ("a/x".to_owned(), file(b"x"))].into_iter().collect();
         let e = merge_trees(&base, &[("left", &linked), ("right", &wrote)]).unwrap_err();
         assert_eq!(e.to_string(), "branch `right` wrote `a/x` while branch `left` left `a` a symlink");
         let e = merge_trees(&base, &[("right", &wrote), ("left", &removed)]).unwrap_err();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use wtb_core::retention::RetentionConfig;
 use wtb_core::workflow::{CeilingProblem, NodeLimits};
-use wtb_runtime::{Limits, Tuning, WorkspaceKind};
+use wtb_runtime::{Limits, Tuning};
 use wtb_store::capture::CaptureLimits;
 use wtb_store::db::Durability;
 
@@ -80,9 +80,6 @@ pub struct RuntimeConfig {
     pub serve: ServeConfig,
     /// `[workers]`: handing executions to `wtb worker`s, lease length, polling.
     pub workers: WorkersConfig,
-    /// `workspaces = "virtual"` (default: an in-memory tree per lane, nothing on disk) or
-    /// `"directory"` (a host directory per lane under `workspaces/`).
-    pub workspaces: WorkspaceKind,
     /// Memory all in-memory workspaces of this process may hold together, in MiB (written
     /// and read contents; a file not yet read costs nothing). A guest that would go past it
     /// ends as over its disk quota.
@@ -107,7 +104,6 @@ impl Default for RuntimeConfig {
             retention: RetentionConfig::default(),
             serve: ServeConfig::default(),
             workers: WorkersConfig::default(),
-            workspaces: WorkspaceKind::Virtual,
             workspace_memory_mib: 4096,
             tuning: Tuning::default(),
         }
@@ -170,9 +166,19 @@ impl RuntimeConfig {
                 let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
                 format!("line {line}, column {column}: ")
             });
+            // The key chose host-directory lanes, which are gone: say so, not just "unknown".
+            let removed = e
+                .message()
+                .contains("unknown field `workspaces`")
+                .then_some("; `workspaces` was removed: every workspace is in memory (delete the line)");
             ConfigError::File {
                 path: path.to_owned(),
-                message: format!("{}{}", at.unwrap_or_default(), e.message().trim()),
+                message: format!(
+                    "{}{}{}",
+                    at.unwrap_or_default(),
+                    e.message().trim(),
+                    removed.unwrap_or_default()
+                ),
             }
         })?;
         if let Some(url) = &config.database.url
@@ -278,9 +284,9 @@ pub struct DataDir {
     pub db_path: PathBuf,
     /// The CAS root.
     pub blobs: Dir,
-    /// Parent of every execution's workspace.
+    /// Scratch space of `wtb node run` (the copy of the directory a node runs on).
     pub workspaces: Dir,
-    /// `workspaces` as a path (WASI preopens take paths).
+    /// `workspaces` as a path.
     pub workspaces_path: PathBuf,
     /// Compiled-component cache.
     pub cache: Dir,
@@ -337,6 +343,13 @@ mod tests {
         assert_eq!((c.durability, c.limits.timeout_ms), (Durability::Normal, 5));
         let e = RuntimeConfig::parse(p, "durabilty = \"full\"\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `durabilty`"), "{e}");
+        let e = RuntimeConfig::parse(p, "workspaces = \"directory\"\n").unwrap_err();
+        assert!(e.to_string().contains("line 1, column 1: unknown field `workspaces`"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("`workspaces` was removed: every workspace is in memory (delete the line)"),
+            "{e}"
+        );
     }
 
     #[test]

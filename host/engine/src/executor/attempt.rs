@@ -112,16 +112,14 @@ pub(crate) async fn attempt(
         slot = cx.slots.acquire(cx.tenant, cx.slot_cap) => slot,
         () = cancel.cancelled() => return idle(task, ws, Result_::Cancelled),
     };
-    let mut report = cx.runtime.run(&cx.node, &cx.call, super::lanes::mount(&ws), &cx.limits, &cancel).await;
+    let report = cx.runtime.run(&cx.node, &cx.call, super::lanes::mount(&ws), &cx.limits, &cancel).await;
     let failure = match &report.outcome {
         Outcome::Returned { update, route } => match checked_update(update, &cx) {
             Err(error) => {
                 Failure { status: AttemptStatus::InvalidOutput, trap: None, error, retryable: false }
             }
             Ok(update) => {
-                let touched = std::mem::take(&mut report.touched);
-                let to =
-                    CaptureTo { cas: &*cx.cas, tenant: cx.tenant, limits: &cx.capture, touched: &touched };
+                let to = CaptureTo { cas: &*cx.cas, tenant: cx.tenant, limits: &cx.capture };
                 let captured = match cx.workspaces.capture_quick(&mut ws, &task.tree, to) {
                     Ok(Some(captured)) => Ok(captured),
                     Err(e) => Err(e),
@@ -129,7 +127,7 @@ pub(crate) async fn attempt(
                         let (cas, tenant, limits, base, workspaces) =
                             (cx.cas.clone(), cx.tenant, cx.capture, task.tree.clone(), cx.workspaces.clone());
                         let (back, r) = super::blocking(move || {
-                            let to = CaptureTo { cas: &*cas, tenant, limits: &limits, touched: &touched };
+                            let to = CaptureTo { cas: &*cas, tenant, limits: &limits };
                             let r = workspaces.capture(&mut ws, &base, to);
                             (ws, r)
                         })

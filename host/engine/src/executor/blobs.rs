@@ -70,18 +70,15 @@ impl Executor {
         self.blobs_for(tree.values().filter_map(|e| e.digest).collect()).await
     }
 
-    /// What a lane's workspace restores `tree` from: every inline content prefetched for a
-    /// directory (it writes them all), contents read on demand for an in-memory tree.
-    pub async fn lane_blobs(&self, tree: &FileTree) -> Result<Arc<dyn BlobSource>, ExecError> {
-        if self.lanes.kept() {
-            return Ok(Arc::new(self.stored_blobs(tree).await?));
-        }
-        Ok(Arc::new(LazyBlobs {
+    /// What a lane's workspace restores a tree from: contents read on demand (a file's
+    /// content is loaded the first time a guest reads it).
+    pub fn lane_blobs(&self) -> Arc<dyn BlobSource> {
+        Arc::new(LazyBlobs {
             db: self.db.clone(),
             cas: self.cas.clone(),
             tenant: self.tenant,
             runtime: tokio::runtime::Handle::current(),
-        }))
+        })
     }
 
     /// A source for the contents `digests` name.

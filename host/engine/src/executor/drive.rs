@@ -139,7 +139,6 @@ impl<'a> Drive<'a> {
         // more fundamental error when both occurred.
         self.chain.settle().await?;
         result?;
-        self.cleanup_lanes().await;
         let (status, failure, paused) = match &self.stop {
             None => (ExecutionStatus::Completed, None, None),
             Some(Stop::Pause(why)) => (ExecutionStatus::Paused, None, Some(why.clone())),
@@ -256,7 +255,7 @@ impl<'a> Drive<'a> {
         } else {
             // The tree's inline blobs may be in a transaction still executing.
             self.chain.settle().await?;
-            Some(self.ex.lane_blobs(&task.tree).await?)
+            Some(self.ex.lane_blobs())
         };
         let loaded = &self.wf.nodes[task.node];
         let spec = &loaded.spec;

@@ -1,15 +1,14 @@
-//! Workspace lanes: each concurrently running branch of an execution has its own workspace
-//! (`workspaces/<execution>.<lane>/`), with the file commit it is known to hold, so a task
-//! whose entry matches needs no restore.
+//! Workspace lanes: each concurrently running branch of an execution has its own in-memory
+//! workspace, with the file commit it is known to hold, so a task whose entry matches needs no
+//! restore. They live as long as the drive.
 
-use super::drive::{Drive, Stop};
+use super::drive::Drive;
 use super::{ExecError, Executor};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use wtb_core::model::Checkpoint;
 use wtb_core::model::{ExecutionId, FileCommitId, FileTree};
 use wtb_runtime::Mount;
-use wtb_store::capture::{RestoreStats, Workspace, lane_dir};
+use wtb_store::capture::Workspace;
 
 /// One lane's workspace and what it holds.
 #[derive(Default)]
@@ -63,7 +62,7 @@ impl Drive<'_> {
         tree: Arc<FileTree>,
     ) -> Result<(), ExecError> {
         self.chain.settle().await?;
-        let blobs = self.ex.lane_blobs(&tree).await?;
+        let blobs = self.ex.lane_blobs();
         let (mut ws, _) = self.take_lane(lane)?;
         let limits = self.ex.config.capture_limits();
         let workspaces = self.ex.lanes.clone();
@@ -76,31 +75,11 @@ impl Drive<'_> {
         self.lanes.insert(lane, Lane { ws: Some(ws), commit: ok.is_ok().then_some(commit) });
         ok.map(|_| ())
     }
-
-    /// Removes the workspaces of lanes other than 0 once nothing will run in them.
-    pub(super) async fn cleanup_lanes(&mut self) {
-        if !matches!(self.stop, None | Some(Stop::Fail(_)) | Some(Stop::Cancel)) {
-            return;
-        }
-        let extra: Vec<u32> = self.lanes.keys().copied().filter(|l| *l != 0).collect();
-        if extra.is_empty() {
-            return;
-        }
-        for lane in &extra {
-            self.lanes.remove(lane);
-        }
-        // Best effort: a lane left behind is removed with its execution (retention GC).
-        let (workspaces, id) = (self.ex.lanes.clone(), self.id);
-        let _ = super::blocking(move || workspaces.remove_lanes(id, &extra)).await;
-    }
 }
 
 /// What the guest sees as `/` for a lane's workspace.
 pub(crate) fn mount(ws: &Workspace) -> Mount<'_> {
-    match ws {
-        Workspace::Directory(d) => Mount::Directory(d.host_path()),
-        Workspace::Virtual(v) => Mount::Virtual(v.vfs()),
-    }
+    Mount::Virtual(ws.vfs())
 }
 
 /// Runs blocking file work on tokio's blocking pool. (`block_in_place` was measured as no
@@ -112,41 +91,11 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 impl Executor {
-    /// Deletes every lane workspace of an execution (retention GC, after its rows are gone).
-    pub(crate) async fn remove_workspaces(&self, execution: ExecutionId) -> Result<(), ExecError> {
-        let workspaces = self.lanes.clone();
-        blocking(move || workspaces.remove_execution(execution)).await?.map_err(|source| ExecError::Io {
-            what: format!("deleting the workspaces of {execution}"),
-            source,
-        })
-    }
-
-    /// Opens (creating if needed) a lane's workspace.
+    /// Opens a lane's workspace, empty.
     pub(crate) fn open_workspace(&self, execution: ExecutionId, lane: u32) -> Result<Workspace, ExecError> {
         self.lanes.open(execution, lane).map_err(|source| ExecError::Io {
-            what: format!("opening workspace `{}`", lane_dir(execution, lane)),
+            what: format!("opening the workspace of lane {lane} of {execution}"),
             source,
         })
-    }
-}
-
-impl Executor {
-    /// Makes the workspace of `cp`'s lane (in `execution`) hold `cp`'s files.
-    pub(crate) async fn restore_lane(
-        &self,
-        execution: ExecutionId,
-        cp: &Checkpoint,
-    ) -> Result<RestoreStats, ExecError> {
-        if !self.lanes.kept() {
-            // Nothing to put back: the drive that resumes it builds its workspace from `cp`.
-            return Ok(RestoreStats::default());
-        }
-        let commit = self.commit_of(cp).await?;
-        let blobs = self.lane_blobs(&commit.tree).await?;
-        let mut ws = self.open_workspace(execution, cp.lane)?;
-        let (limits, workspaces) = (self.config.capture_limits(), self.lanes.clone());
-        super::blocking(move || workspaces.restore(&mut ws, &commit.tree, blobs, &limits))
-            .await?
-            .map_err(|source| ExecError::Workspace { execution, source })
     }
 }

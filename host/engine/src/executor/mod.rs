@@ -52,7 +52,6 @@ pub(crate) use lanes::{blocking, mount};
 pub use load::{LoadError, LoadedNode, LoadedWorkflow};
 pub(crate) use quota::hour_before;
 pub use run::{RunOptions, RunSummary};
-pub use wtb_store::capture::workspace_dir;
 
 use crate::config::{DataDir, RuntimeConfig};
 use cap_std::fs::Dir;
@@ -62,7 +61,7 @@ use std::time::Duration;
 use wtb_core::clock::{Clock, IdGen};
 use wtb_core::model::{ExecutionId, TenantId};
 use wtb_runtime::{Runtime, Tuning, WorkspaceKind};
-use wtb_store::capture::{CaptureError, LocalWorkspaces, MemoryWorkspaces, Workspaces};
+use wtb_store::capture::{CaptureError, MemoryWorkspaces, Workspaces};
 use wtb_store::cas::{BlobStore, LocalCas, ObjectCas};
 use wtb_store::db::{Database, DbError, Postgres, Sqlite};
 
@@ -250,7 +249,8 @@ impl Executor {
             Some(url) => Arc::new(Postgres::open(url, data.config.durability).await?),
             None => Arc::new(Sqlite::open(&data.db_path, data.config.durability).await?),
         };
-        let tuning = Tuning { workspace: data.config.workspaces, ..data.config.tuning };
+        // Lanes are in-memory trees, so the runtime serves `wasi:filesystem` from them.
+        let tuning = Tuning { workspace: WorkspaceKind::Virtual, ..data.config.tuning };
         let workspace_memory = data.config.workspace_memory_mib.saturating_mul(1 << 20);
         let runtime = Runtime::with_tuning(data.cache, tuning).map_err(|e| ExecError::Io {
             what: "starting the wasm engine".into(),
@@ -275,18 +275,7 @@ impl Executor {
             runtime: Arc::new(runtime),
             clock,
             config: data.config,
-            lanes: match tuning.workspace {
-                WorkspaceKind::Virtual => {
-                    Arc::new(MemoryWorkspaces::new(wtb_vfs::Pool::new(workspace_memory)))
-                }
-                WorkspaceKind::Directory => Arc::new(LocalWorkspaces::new(
-                    data.workspaces.try_clone().map_err(|source| ExecError::Io {
-                        what: "opening the workspaces dir".into(),
-                        source,
-                    })?,
-                    data.workspaces_path.clone(),
-                )),
-            },
+            lanes: Arc::new(MemoryWorkspaces::new(wtb_vfs::Pool::new(workspace_memory))),
             workspaces: data.workspaces,
             workspaces_path: data.workspaces_path,
             data_root: data.root,

@@ -256,6 +256,7 @@ impl Executor {
         drive.chain.issue_start(work);
         drive.status_written = true;
         drive.chain.settle().await?;
+        tracing::info!(%execution, workflow = %wf.manifest.name, "execution started");
         drive.fence = Some(1);
         if let Some(ws) = ws {
             drive.adopt_lane(0, ws, Some(commit.id));

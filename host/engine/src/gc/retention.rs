@@ -65,9 +65,6 @@ pub async fn collect_garbage(
     if dry_run {
         return Ok(report);
     }
-    for id in &report.deleted {
-        exec.remove_workspaces(*id).await?;
-    }
     let tenants: BTreeSet<TenantId> = report.swept.blobs.iter().filter(|b| b.3).map(|b| b.0).collect();
     for tenant in tenants {
         report.cas_files_removed += clean_orphans_of(exec, tenant, grace, false).await?.removed.len();

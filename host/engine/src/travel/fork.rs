@@ -216,7 +216,6 @@ impl Travel<'_> {
         ));
         rows.append(work);
         self.exec.write_alone(rows).await?;
-        self.exec.restore_lane(fork, &copies[&target.id]).await?;
         Ok(Forked { execution: fork, from, parent: parent.id, open, workflow_digest: digest })
     }
 

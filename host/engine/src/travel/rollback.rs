@@ -24,17 +24,13 @@ pub struct RolledBack {
     pub superseded: usize,
     /// The nodes a resume will run (their entry checkpoints are live, their exits are not).
     pub open: Vec<String>,
-    /// Files rewritten and removed in the checkpoint's workspace.
-    pub written: usize,
-    /// Paths removed from the workspace.
-    pub removed: usize,
 }
 
 impl Travel<'_> {
     /// Moves `execution` back to checkpoint `to`: later checkpoints and attempts are marked
     /// superseded (never deleted), attempts running at that instant are open again, branches
-    /// waiting at a join then wait again, the checkpoint's workspace is restored to its files
-    /// (rewriting only what differs) and the execution is paused, all with an
+    /// waiting at a join then wait again, the checkpoint's files become the workspace the next
+    /// drive builds (nothing is copied) and the execution is paused, all with an
     /// `execution.rolled_back` event in one transaction. `resume` continues from there.
     pub async fn rollback(
         &self,
@@ -113,14 +109,7 @@ impl Travel<'_> {
         };
         work.push(Write::Events(vec![event]));
         self.exec.write_alone(work).await?;
-        let stats = self.exec.restore_lane(execution, &target).await?;
-        Ok(RolledBack {
-            execution,
-            superseded: plan.supersede.len(),
-            open,
-            written: stats.written,
-            removed: stats.removed,
-            checkpoint: target,
-        })
+        // No files move: the drive that resumes it builds its workspace from the checkpoint.
+        Ok(RolledBack { execution, superseded: plan.supersede.len(), open, checkpoint: target })
     }
 }

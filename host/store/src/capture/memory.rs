@@ -9,8 +9,7 @@
 
 use super::memory_capture::{Puts, capture, vfs_error};
 use super::{
-    BlobSource, CaptureError, CaptureLimits, CaptureTo, Captured, RestoreStats, VirtualWorkspace, Workspace,
-    Workspaces,
+    BlobSource, CaptureError, CaptureLimits, CaptureTo, Captured, RestoreStats, Workspace, Workspaces,
 };
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
@@ -72,25 +71,13 @@ impl MemoryWorkspaces {
     /// An empty workspace (one a lane of any execution would open).
     pub fn empty(&self) -> Workspace {
         let vfs = Vfs::in_pool(Budget::default(), self.pool.clone());
-        Workspace::Virtual(VirtualWorkspace { vfs: Arc::new(Mutex::new(vfs)), listed: None })
+        Workspace { vfs: Arc::new(Mutex::new(vfs)), listed: None }
     }
 }
 
 impl Workspaces for MemoryWorkspaces {
     fn open(&self, _execution: ExecutionId, _lane: u32) -> io::Result<Workspace> {
         Ok(self.empty())
-    }
-
-    fn kept(&self) -> bool {
-        false
-    }
-
-    fn remove_lanes(&self, _execution: ExecutionId, _lanes: &[u32]) -> io::Result<()> {
-        Ok(()) // dropped with their drive
-    }
-
-    fn remove_execution(&self, _execution: ExecutionId) -> io::Result<()> {
-        Ok(())
     }
 
     fn restore(
@@ -101,11 +88,10 @@ impl Workspaces for MemoryWorkspaces {
         _limits: &CaptureLimits,
     ) -> Result<RestoreStats, CaptureError> {
         check_tree(target).map_err(CaptureError::InvalidTree)?;
-        let before =
-            ws.tree()?.vfs.lock().unwrap_or_else(|e| e.into_inner()).entries().map_or(0, |e| e.len());
+        let before = ws.vfs.lock().unwrap_or_else(|e| e.into_inner()).entries().map_or(0, |e| e.len());
         let vfs = build(target, blobs, self.pool.clone())?;
         let listed = Some(target.clone());
-        *ws = Workspace::Virtual(VirtualWorkspace { vfs: Arc::new(Mutex::new(vfs)), listed });
+        *ws = Workspace { vfs: Arc::new(Mutex::new(vfs)), listed };
         Ok(RestoreStats { written: target.len(), removed: before })
     }
 
@@ -115,7 +101,7 @@ impl Workspaces for MemoryWorkspaces {
         base: &Arc<FileTree>,
         new: CaptureTo<'_>,
     ) -> Result<Captured, CaptureError> {
-        Ok(capture(ws.tree()?, base, new, Puts::Allowed)?.expect("puts are allowed"))
+        Ok(capture(ws, base, new, Puts::Allowed)?.expect("puts are allowed"))
     }
 
     /// Inline unless a content must go to the blob store (which may block): then `None`, and
@@ -126,6 +112,6 @@ impl Workspaces for MemoryWorkspaces {
         base: &Arc<FileTree>,
         new: CaptureTo<'_>,
     ) -> Result<Option<Captured>, CaptureError> {
-        capture(ws.tree()?, base, new, Puts::Refused)
+        capture(ws, base, new, Puts::Refused)
     }
 }

@@ -9,7 +9,7 @@
 //! capture against a walk.
 
 use super::snapshot::needed;
-use super::{CaptureError, CaptureLimits, CaptureTo, Captured, NewBlob, VirtualWorkspace};
+use super::{CaptureError, CaptureLimits, CaptureTo, Captured, NewBlob, Workspace};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ pub(super) fn vfs_error(path: &str) -> impl Fn(Errno) -> CaptureError + '_ {
 
 /// Captures `ws` against `base`, then makes the result the tree later changes are relative to.
 pub(super) fn capture(
-    ws: &mut VirtualWorkspace,
+    ws: &mut Workspace,
     base: &Arc<FileTree>,
     to: CaptureTo<'_>,
     puts: Puts,

@@ -30,64 +30,34 @@ mod snapshot;
 
 pub use index::StatIndex;
 pub use index::filesystem_tick;
-pub use lanes::{CaptureTo, LocalWorkspaces, Workspaces, lane_dir, workspace_dir};
+pub use lanes::{CaptureTo, Workspaces};
 pub use memory::MemoryWorkspaces;
 pub use restore::{BlobSource, RestoreStats, restore};
 pub use scan::{CaptureError, CaptureLimits};
-pub use snapshot::{Captured, NewBlob, capture, capture_quick};
+pub use snapshot::{Captured, NewBlob, capture};
 
 use cap_std::fs::Dir;
 use std::path::{Path, PathBuf};
 
-/// One lane's workspace, as its [`Workspaces`] keeps it. Disposable: any workspace can be
-/// rebuilt from a file commit.
+/// One lane's workspace, as [`MemoryWorkspaces`] keeps it: the in-memory tree, and the tree it
+/// was last listed as (captured or restored), which the changes it records are relative to.
+/// Disposable: any workspace can be rebuilt from a file commit.
 #[derive(Debug)]
-pub enum Workspace {
-    /// A host directory ([`LocalWorkspaces`]).
-    Directory(DirWorkspace),
-    /// An in-memory tree ([`MemoryWorkspaces`]).
-    Virtual(VirtualWorkspace),
-}
-
-impl Workspace {
-    /// The directory, for the [`Workspaces`] that made it (never handed an in-memory one).
-    pub(crate) fn directory(&mut self) -> Result<&mut DirWorkspace, CaptureError> {
-        match self {
-            Self::Directory(d) => Ok(d),
-            Self::Virtual(_) => Err(Self::mismatch("an in-memory workspace given to directory workspaces")),
-        }
-    }
-
-    /// The in-memory tree, for [`MemoryWorkspaces`] (never handed a directory).
-    pub(crate) fn tree(&mut self) -> Result<&mut VirtualWorkspace, CaptureError> {
-        match self {
-            Self::Virtual(v) => Ok(v),
-            Self::Directory(_) => Err(Self::mismatch("a directory workspace given to in-memory workspaces")),
-        }
-    }
-
-    fn mismatch(what: &str) -> CaptureError {
-        CaptureError::Io { path: String::new(), source: std::io::Error::other(what) }
-    }
-}
-
-/// An in-memory workspace, and the tree it was last listed as (captured or restored), which
-/// the changes it records are relative to.
-#[derive(Debug)]
-pub struct VirtualWorkspace {
+pub struct Workspace {
     vfs: wtb_vfs::Shared,
     listed: Option<std::sync::Arc<wtb_core::model::FileTree>>,
 }
 
-impl VirtualWorkspace {
+impl Workspace {
     /// The tree, shared with the guest's calls and streams while a node runs.
     pub fn vfs(&self) -> &wtb_vfs::Shared {
         &self.vfs
     }
 }
 
-/// A directory workspace: the directory its nodes see as `/`, and the stat index that makes
-/// the next capture cheap.
+/// A host directory captured or restored as a workspace (`wtb export`, the copy `wtb node run`
+/// starts from, the runtime's reference mount), and the stat index that makes its next capture
+/// cheap.
 #[derive(Debug)]
 pub struct DirWorkspace {
     dir: Dir,

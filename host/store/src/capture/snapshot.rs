@@ -47,32 +47,11 @@ pub fn capture(
     touched: &Touched,
 ) -> Result<Captured, CaptureError> {
     if by_path(ws, base, touched)
-        && let Some(captured) = capture_touched(ws, base, cas, tenant, limits, touched, None)?
+        && let Some(captured) = capture_touched(ws, base, cas, tenant, limits, touched)?
     {
         return Ok(captured);
     }
     capture_all(ws, base, cas, tenant, limits)
-}
-
-/// Most bytes [`capture_quick`] hashes.
-const QUICK_BYTES: u64 = 1 << 20;
-
-/// [`capture`] when it is quick enough to run on an async worker: only touched paths to
-/// look at, at most 1 MiB to hash, nothing for the CAS (no `fsync`). `None` otherwise, and
-/// the caller runs [`capture`] on a blocking thread — a hand-off that measured as long as a
-/// small node's whole capture.
-pub fn capture_quick(
-    ws: &mut DirWorkspace,
-    base: &FileTree,
-    cas: &dyn BlobStore,
-    tenant: TenantId,
-    limits: &CaptureLimits,
-    touched: &Touched,
-) -> Result<Option<Captured>, CaptureError> {
-    if !by_path(ws, base, touched) {
-        return Ok(None);
-    }
-    capture_touched(ws, base, cas, tenant, limits, touched, Some(QUICK_BYTES))
 }
 
 /// Whether the touched paths alone can tell what changed.
@@ -122,8 +101,7 @@ fn capture_all(
 
 /// Examines only the touched paths (and what is under them); the base tree stands for the
 /// rest. `None` when the workspace turns out to need the full walk (a touched path is a
-/// symlink or has several hard links), or with a `budget`, when more than it would be hashed
-/// or a file would go to the CAS.
+/// symlink or has several hard links).
 fn capture_touched(
     ws: &mut DirWorkspace,
     base: &FileTree,
@@ -131,25 +109,16 @@ fn capture_touched(
     tenant: TenantId,
     limits: &CaptureLimits,
     touched: &Touched,
-    budget: Option<u64>,
 ) -> Result<Option<Captured>, CaptureError> {
     let mut found = Vec::new();
-    let mut to_hash = 0u64;
     for root in touched.roots() {
         let scanned = scan_at(&ws.dir, root, limits)?;
         for s in &scanned {
             match s.kind {
                 EntryKind::Symlink => return Ok(None),
                 EntryKind::File if s.is_hard_linked() => return Ok(None),
-                EntryKind::File if budget.is_some() && s.key.size > limits.inline_max_bytes => {
-                    return Ok(None);
-                }
-                EntryKind::File => to_hash += s.key.size,
-                EntryKind::Dir => {}
+                EntryKind::File | EntryKind::Dir => {}
             }
-        }
-        if budget.is_some_and(|b| to_hash > b) {
-            return Ok(None);
         }
         found.push((root, scanned));
     }
@@ -182,7 +151,7 @@ fn capture_touched(
 
 /// The entries of `tree` at `root` and under it.
 fn subtree<'t>(tree: &'t FileTree, root: &'t str) -> impl Iterator<Item = (&'t String, &'t FileEntry)> {
-    tree.range::<str, _>((std::ops::Bound::Included(root), std::ops::Bound::Unbounded))
+    tree.range::<_, str>((std::ops::Bound::Included(root), std::ops::Bound::Unbounded))
         .take_while(move |(p, _)| p.starts_with(root))
         .filter(move |(p, _)| is_under(p, root))
 }

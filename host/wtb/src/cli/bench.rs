@@ -34,7 +34,7 @@ struct ModeResult {
     blob_bytes_total: u64,
 }
 
-pub use super::bench_shape::{Section, Shape, kind_label};
+pub use super::bench_shape::{Section, Shape};
 
 /// Runs the benchmark in both modes and prints the figures. With `database` (a PostgreSQL
 /// URL), the linear and engine sections run on that server instead of SQLite files: each
@@ -93,12 +93,10 @@ pub async fn bench(
                 ("normal (synchronous_commit=off)", Durability::Normal),
             ],
         };
-        for &kind in shape.workspaces.kinds() {
-            for (mode, durability) in modes {
-                let mode = format!("{mode}, {}", kind_label(kind));
-                let tuning = Tuning { workspace: kind, ..Tuning::default() };
-                results.push(run_mode(&fresh().await?, mode, durability, tuning, shape).await?);
-            }
+        for (mode, durability) in modes {
+            results.push(
+                run_mode(&fresh().await?, mode.to_owned(), durability, Tuning::default(), shape).await?,
+            );
         }
     }
     let limits = match want(Section::Limits) {
@@ -107,31 +105,22 @@ pub async fn bench(
     };
     let mut engine = Vec::new();
     if want(Section::Engine) {
-        for &kind in shape.workspaces.kinds() {
-            let inline = shape.inline_blob_max_bytes;
-            engine.push(super::bench_engine::fan_out(&fresh().await?, runs, file_size, inline, kind).await?);
-            engine.push(
-                super::bench_engine::concurrent(
-                    &fresh().await?,
-                    shape.executions,
-                    shape.in_flight,
-                    file_size,
-                    inline,
-                    kind,
-                )
-                .await?,
-            );
-        }
+        let inline = shape.inline_blob_max_bytes;
+        engine.push(super::bench_engine::fan_out(&fresh().await?, runs, file_size, inline).await?);
+        engine.push(
+            super::bench_engine::concurrent(
+                &fresh().await?,
+                shape.executions,
+                shape.in_flight,
+                file_size,
+                inline,
+            )
+            .await?,
+        );
     }
     let travel = match want(Section::Travel) {
-        true => {
-            let mut all = Vec::new();
-            for &kind in shape.workspaces.kinds() {
-                all.push(super::bench_travel::travel(&fresh().await?, kind, shape.travel_files).await?);
-            }
-            all
-        }
-        false => Vec::new(),
+        true => Some(super::bench_travel::travel(&fresh().await?, shape.travel_files).await?),
+        false => None,
     };
     let experiment = match want(Section::Experiment) {
         true => Some(
@@ -225,18 +214,17 @@ pub async fn bench(
                 r.nodes
             );
         }
-        for t in &travel {
-            println!("\ntime travel (durable, medians), {} workspaces:\n", t.workspaces);
+        if let Some(t) = &travel {
+            println!("\ntime travel (durable, medians):\n");
             println!(
                 "  list, {} executions: first page {:.2} ms, deep page {:.2} ms, filtered page {:.2} ms (50 per page)",
                 t.executions, t.list_first_page_ms, t.list_deep_page_ms, t.list_filtered_page_ms
             );
             println!(
-                "  rollback, {} files / {}, 1 % changed: {:.0} ms ({} files rewritten)",
+                "  rollback, {} files / {}, 1 % changed: {:.0} ms",
                 t.workspace_files,
                 bytes(t.workspace_bytes),
-                t.rollback_ms,
-                t.rollback_written
+                t.rollback_ms
             );
             println!("  fork of that execution at the same checkpoint: {:.0} ms", t.fork_ms);
             println!(
@@ -244,12 +232,11 @@ pub async fn bench(
                 t.workspace_files,
                 t.unchanged_capture_ms * 1e3
             );
-            if let Some(ms) = t.one_file_capture_ms {
-                println!("  capture after a node added one file to it: {:.1} µs", ms * 1e3);
-            }
-            if let Some(ms) = t.lane_restore_ms {
-                println!("  the lane rebuilt from that checkpoint when the execution resumes: {ms:.1} ms");
-            }
+            println!("  capture after a node added one file to it: {:.1} µs", t.one_file_capture_ms * 1e3);
+            println!(
+                "  the lane rebuilt from that checkpoint when the execution resumes: {:.1} ms",
+                t.lane_restore_ms
+            );
         }
         if let Some(x) = &experiment {
             println!(
@@ -299,7 +286,6 @@ async fn run_mode(
     let mut data = DataDir::open(&data_path)?;
     data.config.durability = durability;
     data.config.tuning = tuning;
-    data.config.workspaces = tuning.workspace;
     data.config.inline_blob_max_bytes = inline_blob_max_bytes;
     let server = data.config.database.url.clone();
     let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;

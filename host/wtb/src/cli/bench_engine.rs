@@ -10,7 +10,6 @@ use std::time::Instant;
 use wtb_core::clock::{SystemClock, UuidV7Ids};
 use wtb_engine::config::DataDir;
 use wtb_engine::executor::{Executor, RunOptions};
-use wtb_runtime::WorkspaceKind;
 
 /// Figures of one engine scenario.
 #[derive(Debug, serde::Serialize)]
@@ -27,11 +26,10 @@ pub struct EngineResult {
     pub p99_node_us: i64,
 }
 
-async fn open(dir: &Path, inline: u64, kind: WorkspaceKind) -> anyhow::Result<Executor> {
+async fn open(dir: &Path, inline: u64) -> anyhow::Result<Executor> {
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
     let mut data = DataDir::open(&dir.join("data"))?;
     data.config.inline_blob_max_bytes = inline;
-    data.config.workspaces = kind;
     Ok(Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?)
 }
 
@@ -42,13 +40,7 @@ async fn percentiles(exec: &Executor) -> anyhow::Result<(i64, i64)> {
 }
 
 /// `start` → 16 parallel branches → `join`, `runs` times (after one warm-up).
-pub async fn fan_out(
-    dir: &Path,
-    runs: usize,
-    file_size: usize,
-    inline: u64,
-    kind: WorkspaceKind,
-) -> anyhow::Result<EngineResult> {
+pub async fn fan_out(dir: &Path, runs: usize, file_size: usize, inline: u64) -> anyhow::Result<EngineResult> {
     let mut m = String::from(
         "name = \"fan-out\"\n[state]\ncounter = 0\n\n[[nodes]]\nid = \"start\"\ncomponent = \"counter.wasm\"\nconfig = { log = false }\n",
     );
@@ -68,7 +60,7 @@ pub async fn fan_out(
         );
     }
     std::fs::write(dir.join("fan-out.toml"), m)?;
-    let exec = open(dir, inline, kind).await?;
+    let exec = open(dir, inline).await?;
     let wf = exec.load_workflow(&dir.join("fan-out.toml")).await?;
     let opts = RunOptions { parallelism: 16, ..RunOptions::default() };
     let warm = exec.run_with(&wf, Map::new(), &opts).await?;
@@ -83,7 +75,7 @@ pub async fn fan_out(
     exec.close().await;
     let nodes = runs * 18;
     Ok(EngineResult {
-        scenario: format!("fan-out 16 → join, {}", super::bench::kind_label(kind)),
+        scenario: "fan-out 16 → join".to_owned(),
         nodes,
         nodes_per_second: nodes as f64 / elapsed,
         p50_node_us: p50,
@@ -98,7 +90,6 @@ pub async fn concurrent(
     in_flight: usize,
     file_size: usize,
     inline: u64,
-    kind: WorkspaceKind,
 ) -> anyhow::Result<EngineResult> {
     let mut m = String::from("name = \"short\"\n[state]\ncounter = 0\nlog = []\n");
     for i in 1..=3 {
@@ -108,7 +99,7 @@ pub async fn concurrent(
         );
     }
     std::fs::write(dir.join("short.toml"), m)?;
-    let exec = Arc::new(open(dir, inline, kind).await?);
+    let exec = Arc::new(open(dir, inline).await?);
     let wf = Arc::new(exec.load_workflow(&dir.join("short.toml")).await?);
     exec.run(&wf, Map::new()).await?;
     let gate = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
@@ -133,10 +124,7 @@ pub async fn concurrent(
     }
     let nodes = executions * 3;
     Ok(EngineResult {
-        scenario: format!(
-            "{executions} executions × 3 nodes, {in_flight} at once, {}",
-            super::bench::kind_label(kind)
-        ),
+        scenario: format!("{executions} executions × 3 nodes, {in_flight} at once"),
         nodes,
         nodes_per_second: nodes as f64 / elapsed,
         p50_node_us: p50,

@@ -1,6 +1,4 @@
-//! What `wtb bench` measures: sizes, sections and the workspaces it runs on.
-
-use wtb_runtime::WorkspaceKind;
+//! What `wtb bench` measures: sizes and sections.
 
 /// What to measure.
 #[derive(Clone, Copy, Debug)]
@@ -19,8 +17,6 @@ pub struct Shape {
     pub in_flight: usize,
     /// Files in the time-travel section's workspace.
     pub travel_files: u32,
-    /// Which workspaces the linear and engine sections use.
-    pub workspaces: Workspaces,
     /// Run only this section.
     pub only: Option<Section>,
     /// Concurrent clients of the API load test.
@@ -55,9 +51,6 @@ pub struct BenchArgs {
     /// 100,000, which fill most of the nodes' 1 GiB disk quota).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
     pub travel_files: u32,
-    /// Workspaces of the linear, engine and travel sections: directory, virtual or both.
-    #[arg(long, value_enum, default_value = "both")]
-    pub workspaces: Workspaces,
     /// Run only this section (`api`, the HTTP load test, runs only when asked for).
     #[arg(long, value_enum)]
     pub only: Option<Section>,
@@ -84,40 +77,10 @@ impl BenchArgs {
             executions: self.executions,
             in_flight: self.in_flight,
             travel_files: self.travel_files,
-            workspaces: self.workspaces,
             only: self.only,
             clients: usize::from(self.clients),
             api_seconds: self.api_seconds,
         }
-    }
-}
-
-/// The workspaces to measure (`wtb bench --workspaces`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Workspaces {
-    /// Host directories (`workspaces = "directory"`).
-    Directory,
-    /// In-memory trees (`workspaces = "virtual"`).
-    Virtual,
-    /// Both, side by side.
-    Both,
-}
-
-impl Workspaces {
-    pub(super) fn kinds(self) -> &'static [WorkspaceKind] {
-        match self {
-            Self::Directory => &[WorkspaceKind::Directory],
-            Self::Virtual => &[WorkspaceKind::Virtual],
-            Self::Both => &[WorkspaceKind::Directory, WorkspaceKind::Virtual],
-        }
-    }
-}
-
-/// How a workspace kind is named in the figures.
-pub fn kind_label(kind: WorkspaceKind) -> &'static str {
-    match kind {
-        WorkspaceKind::Directory => "directory",
-        WorkspaceKind::Virtual => "virtual",
     }
 }
 
@@ -132,7 +95,7 @@ pub enum Section {
     Travel,
     /// Events/s delivered to the JSONL sink and a local webhook.
     Outbox,
-    /// What the sandbox's safeguards cost per node: epoch, fuel, disk accounting.
+    /// What the sandbox's safeguards cost per node: epoch interruption and fuel.
     Limits,
     /// A 100-cell experiment forking from a checkpoint of a 10-node workflow.
     Experiment,

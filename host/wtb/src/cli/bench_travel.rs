@@ -9,19 +9,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use wtb_core::clock::{IdGen as _, SystemClock, UuidV7Ids};
-use wtb_core::model::{CheckpointKind, Execution, ExecutionId, ExecutionStatus, Timestamp, Touched};
+use wtb_core::model::{CheckpointKind, Execution, ExecutionId, ExecutionStatus, Timestamp};
 use wtb_engine::config::DataDir;
-use wtb_engine::executor::{Executor, workspace_dir};
-use wtb_runtime::WorkspaceKind;
-use wtb_store::capture::{CaptureTo, DirWorkspace, MemoryWorkspaces, Workspaces as _, capture};
+use wtb_engine::executor::Executor;
+use wtb_store::capture::{CaptureTo, MemoryWorkspaces, Workspaces as _};
 use wtb_store::db::ListFilter;
 use wtb_store::db::{UnitOfWork, Write};
 
 /// Figures of the time-travel scenarios, in milliseconds (medians).
 #[derive(Debug, serde::Serialize)]
 pub struct TravelResult {
-    /// `directory` or `virtual`.
-    pub workspaces: &'static str,
     /// Executions in the database while listing.
     pub executions: usize,
     /// First page of 50, no filter.
@@ -36,25 +33,22 @@ pub struct TravelResult {
     pub workspace_bytes: u64,
     /// `wtb rollback` to the checkpoint before 1 % of the files changed.
     pub rollback_ms: f64,
-    /// Files the rollback rewrote.
-    pub rollback_written: usize,
     /// `wtb fork` from the checkpoint after the files were written (a new execution holding
     /// the same files).
     pub fork_ms: f64,
-    /// Capture of the same workspace, unchanged (warm stat index, as between nodes).
+    /// Capture of the same workspace, unchanged (as between nodes).
     pub unchanged_capture_ms: f64,
-    /// In-memory workspaces only: building the lane from the files' checkpoint, as the
-    /// drive that resumes after a rollback does (contents are read later, when opened).
-    pub lane_restore_ms: Option<f64>,
-    /// In-memory workspaces only: capture after one new file in that workspace.
-    pub one_file_capture_ms: Option<f64>,
+    /// Building the lane from the files' checkpoint, as the drive that resumes after a
+    /// rollback does (contents are read later, when opened).
+    pub lane_restore_ms: f64,
+    /// Capture after one new file in that workspace.
+    pub one_file_capture_ms: f64,
 }
 
 /// Writes a small new file at `path` of an in-memory workspace, as a guest would.
 fn write_one(ws: &wtb_store::capture::Workspace, path: &str) -> anyhow::Result<()> {
     use wtb_vfs::{Follow, OpenFlags, Opened, Vfs};
-    let wtb_store::capture::Workspace::Virtual(v) = ws else { anyhow::bail!("not an in-memory workspace") };
-    let mut vfs = v.vfs().lock().unwrap_or_else(|e| e.into_inner());
+    let mut vfs = ws.vfs().lock().unwrap_or_else(|e| e.into_inner());
     let flags = OpenFlags { create: true, write: true, ..OpenFlags::default() };
     let Opened::File(ino) = vfs.open(Vfs::ROOT, path, Follow::No, flags).map_err(anyhow::Error::msg)? else {
         anyhow::bail!("`{path}` is a directory")
@@ -65,8 +59,8 @@ fn write_one(ws: &wtb_store::capture::Workspace, path: &str) -> anyhow::Result<(
 
 const FILE_SIZE: usize = 10 * 1024;
 
-/// Runs the scenarios in `dir`, on workspaces of `kind` holding `files` files.
-pub async fn travel(dir: &Path, kind: WorkspaceKind, files: u32) -> anyhow::Result<TravelResult> {
+/// Runs the scenarios in `dir`, on a workspace holding `files` files.
+pub async fn travel(dir: &Path, files: u32) -> anyhow::Result<TravelResult> {
     // The nodes' new-entry limit: the default (10,000) has no room for the files' directory.
     let max_files = files + 100;
     std::fs::write(dir.join("counter.wasm"), crate::demo::COUNTER)?;
@@ -80,8 +74,7 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind, files: u32) -> anyhow::Resu
     let manifest = format!("name = \"bulk\"\n{}{}", node("fill"), node("change"));
     std::fs::write(dir.join("bulk.toml"), manifest)?;
     let data_path = dir.join("data");
-    let mut data = DataDir::open(&data_path)?;
-    data.config.workspaces = kind;
+    let data = DataDir::open(&data_path)?;
     let exec = Executor::open(data, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
     let wf = exec.load_workflow(&dir.join("bulk.toml")).await?;
     let s = exec.run(&wf, Map::new()).await?;
@@ -94,71 +87,33 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind, files: u32) -> anyhow::Resu
         .context("no exit of `fill`")?;
     let workspace_bytes = fill_exit.files.values().map(|e| e.size).sum();
 
-    // Capture of the unchanged workspace: the first pass fills the stat index, as the
-    // previous node's capture does in a run; the measured passes find nothing to hash.
+    // The lane of a drive: restored from the checkpoint, then captured unchanged.
     let final_tree = Arc::new(report.checkpoints.last().context("no checkpoints")?.files.clone());
     let limits = exec.config().capture_limits();
-    let mut lane_restore_ms = None;
-    let mut one_file_capture_ms = None;
-    let mut captures = match kind {
-        WorkspaceKind::Directory => {
-            let ws_path = workspace_dir(&data_path, s.execution, 0);
-            let handle = cap_std::fs::Dir::open_ambient_dir(&ws_path, cap_std::ambient_authority())?;
-            let mut ws = DirWorkspace::new(handle, ws_path);
-            let first =
-                capture(&mut ws, &final_tree, &*exec.cas(), exec.tenant(), &limits, &Touched::everything())?;
-            ensure!(first.changes.is_empty(), "the workspace changed after the run");
-            let mut captures = Vec::new();
-            for _ in 0..9 {
-                let t = Instant::now();
-                let c = capture(
-                    &mut ws,
-                    &final_tree,
-                    &*exec.cas(),
-                    exec.tenant(),
-                    &limits,
-                    &Touched::everything(),
-                )?;
-                captures.push(t.elapsed().as_secs_f64() * 1e3);
-                ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
-            }
-            captures
-        }
-        WorkspaceKind::Virtual => {
-            // The lane of a drive: restored from the checkpoint, then captured unchanged.
-            let lanes = MemoryWorkspaces::new(wtb_vfs::Pool::new(u64::MAX));
-            let mut ws = lanes.empty();
-            let t = Instant::now();
-            lanes.restore(&mut ws, &final_tree, exec.lane_blobs(&final_tree).await?, &limits)?;
-            lane_restore_ms = Some(t.elapsed().as_secs_f64() * 1e3);
-            let to = CaptureTo {
-                cas: &*exec.cas(),
-                tenant: exec.tenant(),
-                limits: &limits,
-                touched: &Touched::everything(),
-            };
-            let mut captures = Vec::new();
-            for _ in 0..9 {
-                let t = Instant::now();
-                let c = lanes.capture(&mut ws, &final_tree, to)?;
-                captures.push(t.elapsed().as_secs_f64() * 1e3);
-                ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
-            }
-            // A node that adds one file: what the capture after it costs.
-            let mut base = final_tree.clone();
-            let mut one_file = Vec::new();
-            for i in 0..9 {
-                write_one(&ws, &format!("note-{i}.txt"))?;
-                let t = Instant::now();
-                let c = lanes.capture(&mut ws, &base, to)?;
-                one_file.push(t.elapsed().as_secs_f64() * 1e3);
-                ensure!(c.changes.len() == 1, "one new file, one change: {:?}", c.changes);
-                base = c.tree;
-            }
-            one_file_capture_ms = Some(median(&mut one_file));
-            captures
-        }
-    };
+    let lanes = MemoryWorkspaces::new(wtb_vfs::Pool::new(u64::MAX));
+    let mut ws = lanes.empty();
+    let t = Instant::now();
+    lanes.restore(&mut ws, &final_tree, exec.lane_blobs(), &limits)?;
+    let lane_restore_ms = t.elapsed().as_secs_f64() * 1e3;
+    let to = CaptureTo { cas: &*exec.cas(), tenant: exec.tenant(), limits: &limits };
+    let mut captures = Vec::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        let c = lanes.capture(&mut ws, &final_tree, to)?;
+        captures.push(t.elapsed().as_secs_f64() * 1e3);
+        ensure!(c.changes.is_empty(), "an unchanged workspace captured changes");
+    }
+    // A node that adds one file: what the capture after it costs.
+    let mut base = final_tree.clone();
+    let mut one_file = Vec::new();
+    for i in 0..9 {
+        write_one(&ws, &format!("note-{i}.txt"))?;
+        let t = Instant::now();
+        let c = lanes.capture(&mut ws, &base, to)?;
+        one_file.push(t.elapsed().as_secs_f64() * 1e3);
+        ensure!(c.changes.len() == 1, "one new file, one change: {:?}", c.changes);
+        base = c.tree;
+    }
 
     let t = Instant::now();
     let forked = exec.travel().fork(fill_exit.checkpoint.id, &Default::default()).await?;
@@ -166,13 +121,12 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind, files: u32) -> anyhow::Resu
     ensure!(forked.execution != s.execution, "the fork is a new execution");
 
     let t = Instant::now();
-    let r = exec.travel().rollback(s.execution, fill_exit.checkpoint.id).await?;
+    exec.travel().rollback(s.execution, fill_exit.checkpoint.id).await?;
     let rollback_ms = t.elapsed().as_secs_f64() * 1e3;
 
     let (first_page, deep_page, filtered_page) = list_pages(&exec).await?;
     exec.close().await;
     Ok(TravelResult {
-        workspaces: super::bench::kind_label(kind),
         executions: 10_001,
         list_first_page_ms: first_page,
         list_deep_page_ms: deep_page,
@@ -180,11 +134,10 @@ pub async fn travel(dir: &Path, kind: WorkspaceKind, files: u32) -> anyhow::Resu
         workspace_files: files,
         workspace_bytes,
         rollback_ms,
-        rollback_written: r.written,
         fork_ms,
         unchanged_capture_ms: median(&mut captures),
         lane_restore_ms,
-        one_file_capture_ms,
+        one_file_capture_ms: median(&mut one_file),
     })
 }
 

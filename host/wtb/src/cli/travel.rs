@@ -124,10 +124,7 @@ pub async fn rollback(exec: &Executor, id: &str, to: &str, json: bool) -> anyhow
         cp.node,
         cp.seq
     );
-    println!(
-        "{} later checkpoints superseded; workspace: {} paths written, {} removed",
-        r.superseded, r.written, r.removed
-    );
+    println!("{} later checkpoints superseded; a resume starts from the checkpoint's files", r.superseded);
     if r.open.is_empty() {
         println!("nothing left to run: `wtb resume {}` completes it", r.execution);
     } else {

@@ -85,7 +85,7 @@ enum Action {
     },
     /// Reports its arguments and every env var it can see.
     Environ,
-    /// Writes `path` and reports its modification time: host time even in deterministic mode.
+    /// Writes `path` and reports its modification time (virtual in deterministic mode).
     Mtime { path: String },
     /// Changes the workspace every way `wasi:filesystem` allows, in order (capture must see
     /// exactly what changed, whichever way).
