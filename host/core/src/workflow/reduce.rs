@@ -209,15 +209,15 @@ pub(super) fn describe(v: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
+    pub(crate) fn obj(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()
     }
 
-    fn reducers() -> Reducers {
+    pub(crate) fn reducers() -> Reducers {
         [("log", Reducer::Append), ("n", Reducer::Sum), ("meta", Reducer::Merge)]
             .into_iter()
             .map(|(k, r)| (k.to_owned(), r))

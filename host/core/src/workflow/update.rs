@@ -183,19 +183,9 @@ pub fn apply_update(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workflow::reduce::tests::{obj, reducers};
     use proptest::prelude::*;
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
-
-    fn reducers() -> Reducers {
-        [("log", Reducer::Append), ("n", Reducer::Sum), ("meta", Reducer::Merge)]
-            .into_iter()
-            .map(|(k, r)| (k.to_owned(), r))
-            .collect()
-    }
 
     #[test]
     fn updates_go_through_each_keys_reducer() {
