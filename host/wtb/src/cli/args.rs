@@ -288,7 +288,7 @@ pub enum Command {
     /// Run the example workflow (generate → transform → report) and summarise it.
     Demo,
     /// Measure per-node overhead (a linear workflow of counter nodes, durable and normal),
-    /// what the sandbox's safeguards add to it (epoch, fuel, disk accounting), a 100-cell
+    /// what the sandbox's safeguards add to it (epoch interruption, fuel), a 100-cell
     /// experiment forking from a checkpoint, a 16-way fan-out into a join, many short executions at once, time travel (a list
     /// page among 10,000 executions; rollback, fork and capture of a 10,000-file workspace,
     /// `--travel-files`) and
