@@ -96,10 +96,7 @@ impl Drive<'_> {
         let placeholder = Arc::new(Value::Null);
         let taken = std::mem::replace(&mut task.entry.state, placeholder.clone());
         self.last_state = placeholder;
-        let mut state = match Arc::unwrap_or_clone(taken) {
-            Value::Object(state) => state,
-            _ => Map::new(),
-        };
+        let mut state = owned_object(taken);
         let undo = planned.apply(&mut state);
         let now = self.ex.clock.now();
         let state = Arc::new(Value::Object(state));
@@ -127,10 +124,7 @@ impl Drive<'_> {
             let state_len = exit.stored_state().0.text().len() as u64;
             if let Err(why) = q.charge(super::quota::exit_bytes(state_len, &captured, &report)) {
                 drop(exit);
-                let mut state = match Arc::unwrap_or_clone(state) {
-                    Value::Object(state) => state,
-                    _ => Map::new(),
-                };
+                let mut state = owned_object(state);
                 undo.revert(&mut state);
                 task.entry.state = Arc::new(Value::Object(state));
                 self.last_state = task.entry.state.clone();
@@ -332,6 +326,14 @@ impl Drive<'_> {
             delay: e.delay,
         });
         Ok(())
+    }
+}
+
+/// The state's object, without a copy when `state` is its only holder.
+fn owned_object(state: Arc<Value>) -> Map<String, Value> {
+    match Arc::unwrap_or_clone(state) {
+        Value::Object(state) => state,
+        _ => Map::new(),
     }
 }
 
