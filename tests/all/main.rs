@@ -29,6 +29,7 @@ mod pickup;
 mod postgres;
 mod props;
 mod protocol;
+mod replay;
 mod retention;
 mod roundtrip;
 mod sandbox;

@@ -14,6 +14,7 @@ pub mod experiments;
 pub mod gc;
 pub mod inspect;
 pub mod outbox;
+pub mod replay;
 pub mod service;
 pub mod solo;
 pub mod tenancy;

@@ -190,6 +190,21 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run every recorded node boundary of an execution again — on its recorded component or
+    /// a new one — from the recorded entry state and files, in the execution's environment, and
+    /// compare with the recorded exit: state, files, route, guest events. Exit status 1 when
+    /// any boundary differs or fails; a difference from the recorded component in
+    /// deterministic mode is reported as nondeterminism.
+    Replay {
+        /// The execution id.
+        execution: String,
+        /// Run this node on another component (repeatable).
+        #[arg(long, value_name = "NODE=PATH")]
+        component: Vec<String>,
+        /// Replay only this node's boundaries (repeatable; default: every node).
+        #[arg(long, value_name = "NODE")]
+        node: Vec<String>,
+    },
     /// Check that the database and the blob store agree: every referenced blob present with
     /// its digest and size, every file commit's tree complete, every exit checkpoint with its
     /// entry. Exit status 1 when anything is wrong.

@@ -21,6 +21,7 @@ mod experiment;
 pub(crate) mod format;
 mod node;
 mod outbox;
+mod replay;
 mod run;
 mod serve;
 mod show;
@@ -153,6 +154,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cat { ref checkpoint, ref path } => travel::cat(&open(&cli).await?, checkpoint, path).await,
         Command::Export { ref checkpoint, ref dir, force } => {
             travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await
+        }
+        Command::Replay { ref execution, ref component, ref node } => {
+            replay::replay(&open(&cli).await?, execution, component, node, cli.json).await
         }
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
         Command::Gc { dry_run, what: None } => show::gc(&open(&cli).await?, dry_run, cli.json).await,

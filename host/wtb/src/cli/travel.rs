@@ -139,12 +139,7 @@ pub fn fork_options(
     node_config: &[String],
     component: &[String],
 ) -> anyhow::Result<ForkOptions> {
-    let pair = |flag: &str, arg: &str| -> anyhow::Result<(String, String)> {
-        match arg.split_once('=') {
-            Some((node, value)) if !node.is_empty() => Ok((node.to_owned(), value.to_owned())),
-            _ => bail!("{flag} `{arg}`: expected NODE=VALUE"),
-        }
-    };
+    let pair = node_pair;
     let mut opts = ForkOptions {
         state_patch: state_patch.map(|p| json_object("--state-patch", p).map(Value::Object)).transpose()?,
         ..ForkOptions::default()
@@ -160,6 +155,14 @@ pub fn fork_options(
         opts.components.push((node, PathBuf::from(path)));
     }
     Ok(opts)
+}
+
+/// A `NODE=VALUE` option's two halves.
+pub fn node_pair(flag: &str, arg: &str) -> anyhow::Result<(String, String)> {
+    match arg.split_once('=') {
+        Some((node, value)) if !node.is_empty() => Ok((node.to_owned(), value.to_owned())),
+        _ => bail!("{flag} `{arg}`: expected NODE=VALUE"),
+    }
 }
 
 /// Forks from a checkpoint and says how to run the fork.

@@ -1,0 +1,279 @@
+//! `wtb replay`: every recorded node boundary of an execution run again — on its recorded
+//! component or a new one — from the entry's recorded state and files, in the execution's
+//! environment (seed, clock, config, env, fixtures, limits), and compared with the recorded
+//! exit: state, files, route and guest events. A new component tested against real runs; the
+//! same component in deterministic mode coming out differently is a nondeterministic node.
+//!
+//! Nothing is written to the database; contents too large to keep inline go to a scratch blob
+//! store removed at the end.
+
+mod compare;
+
+pub use compare::{Differences, Outputs, recorded_outputs};
+
+use crate::executor::{ExecError, Executor, LoadedNode, blocking, mount};
+use crate::inspect::CheckpointView;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wtb_core::model::{AttemptStatus, CheckpointId, Digest, ExecutionId, FileTree};
+use wtb_core::workflow::{Reducers, parse_update, plan_update};
+use wtb_runtime::{CancelSignal, NodeCall, Outcome, PreparedNode};
+use wtb_store::capture::CaptureTo;
+use wtb_store::cas::LocalCas;
+
+/// What to replay, and on which components.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// New components (paths to `.wasm` files), by node id; the other nodes run the component
+    /// they were recorded with.
+    pub components: Vec<(String, PathBuf)>,
+    /// Only the boundaries of these nodes (none: every node).
+    pub nodes: Vec<String>,
+}
+
+/// How a replayed boundary came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The same state, files, route and guest events as recorded.
+    Same,
+    /// Returned, but something differs.
+    Differs,
+    /// Did not return a valid update (guest error, trap, invalid output).
+    Failed,
+}
+
+/// One replayed node boundary.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReplay {
+    /// The node.
+    pub node: String,
+    /// The recorded attempt number (the guest sees it again).
+    pub attempt: u32,
+    /// The entry checkpoint it started from.
+    pub entry: CheckpointId,
+    /// The recorded exit it is compared with.
+    pub exit: CheckpointId,
+    /// The component that ran.
+    pub component: Digest,
+    /// Whether that is a new component (`--component`).
+    pub replaced: bool,
+    /// Same, differs or failed.
+    pub verdict: Verdict,
+    /// The recorded component, in deterministic mode, came out differently.
+    pub nondeterministic: bool,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What differs.
+    pub differences: Differences,
+}
+
+/// Every replayed boundary of one execution.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    /// The execution replayed.
+    pub execution: ExecutionId,
+    /// Its workflow's name.
+    pub workflow: String,
+    /// Whether it ran in deterministic mode (its seed).
+    pub seed: Option<u64>,
+    /// The boundaries, in the order they were recorded.
+    pub nodes: Vec<NodeReplay>,
+}
+
+impl ReplayReport {
+    /// Whether every boundary came out the same.
+    pub fn all_same(&self) -> bool {
+        self.nodes.iter().all(|n| n.verdict == Verdict::Same)
+    }
+}
+
+/// Why a replay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// `--node` or `--component` names a node the workflow does not have.
+    #[error("{flag} {node}: workflow `{workflow}` has no node `{node}`")]
+    NoSuchNode {
+        /// The option.
+        flag: &'static str,
+        /// The node as given.
+        node: String,
+        /// The execution's workflow.
+        workflow: String,
+    },
+    /// A new component that cannot be read or is not a node.
+    #[error("--component {node}={}: {problem}", path.display())]
+    Component {
+        /// The node.
+        node: String,
+        /// The file as given.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Anything the executor reports (an unknown execution, I/O).
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+/// A boundary's run: the state, files and outputs it left, or why it failed.
+type Ran = Result<(Value, Arc<FileTree>, Outputs), String>;
+
+impl Executor {
+    /// Replays the recorded boundaries of `id` (see the module doc).
+    pub async fn replay(&self, id: ExecutionId, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+        let report = self.inspect().describe(id).await?;
+        let wf = self.registered_workflow(report.execution.workflow).await?;
+        let graph = &wf.manifest.graph;
+        let no_node = |flag, node: &str| ReplayError::NoSuchNode {
+            flag,
+            node: node.to_owned(),
+            workflow: wf.manifest.name.clone(),
+        };
+        if let Some(node) = opts.nodes.iter().find(|n| graph.node(n).is_none()) {
+            return Err(no_node("--node", node));
+        }
+        let mut replaced: HashMap<&str, PreparedNode> = HashMap::new();
+        for (node, path) in &opts.components {
+            let i = graph.node(node).ok_or_else(|| no_node("--component", node))?;
+            let bad =
+                |problem: String| ReplayError::Component { node: node.clone(), path: path.clone(), problem };
+            let bytes: Arc<[u8]> = tokio::fs::read(path).await.map_err(|e| bad(e.to_string()))?.into();
+            let prepared = self
+                .runtime
+                .prepare(bytes, wf.nodes[i].spec.network)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            replaced.insert(node, prepared);
+        }
+        let scratch = format!(".replay-{}", self.ids.next());
+        let io = |what: &'static str| move |source| ExecError::Io { what: what.into(), source };
+        self.workspaces.create_dir_all(&scratch).map_err(io("creating the replay's scratch blob store"))?;
+        let cas =
+            self.workspaces.open_dir(&scratch).map_err(io("opening the replay's scratch blob store"))?;
+        let cas = Arc::new(LocalCas::new(cas));
+        let checkpoints: HashMap<CheckpointId, &CheckpointView> =
+            report.checkpoints.iter().map(|c| (c.checkpoint.id, c)).collect();
+        let env = &report.execution.environment;
+        let mut nodes = Vec::new();
+        for b in report.nodes.iter().map(|n| &n.boundary) {
+            let wanted = opts.nodes.is_empty() || opts.nodes.contains(&b.node);
+            let found = (b.status == AttemptStatus::Succeeded)
+                .then(|| Some((checkpoints.get(&b.entry_checkpoint)?, checkpoints.get(&b.exit_checkpoint?)?)))
+                .flatten();
+            let (Some((entry, exit)), Some(i), true) = (found, graph.node(&b.node), wanted) else { continue };
+            let loaded = &wf.nodes[i];
+            let prepared = replaced.get(b.node.as_str()).unwrap_or(&loaded.prepared);
+            let call = NodeCall {
+                execution: id.to_string(),
+                node: b.node.clone(),
+                attempt: b.attempt,
+                state: entry.checkpoint.state.to_string(),
+                config: loaded.spec.config.to_string(),
+                env: loaded.spec.env.clone(),
+                args: loaded.spec.args.clone(),
+                fixtures: loaded.spec.fixtures.clone(),
+                seed: env.seed,
+                clock: env.clock,
+            };
+            let ran = self.replay_one(loaded, prepared, &wf.manifest.reducers, &call, entry, &cas).await;
+            let recorded = recorded_outputs(&report.events, exit.checkpoint.id);
+            let (verdict, error, differences) = match ran {
+                Err(e) => {
+                    let _ = self.workspaces.remove_dir_all(&scratch);
+                    return Err(e.into());
+                }
+                Ok(Err(why)) => (Verdict::Failed, Some(why), Differences::default()),
+                Ok(Ok((state, tree, outputs))) => {
+                    let d = Differences::between(
+                        (&exit.checkpoint.state, &exit.files, &recorded),
+                        (&state, &tree, &outputs),
+                    );
+                    (if d.is_empty() { Verdict::Same } else { Verdict::Differs }, None, d)
+                }
+            };
+            let is_new = replaced.contains_key(b.node.as_str());
+            nodes.push(NodeReplay {
+                node: b.node.clone(),
+                attempt: b.attempt,
+                entry: entry.checkpoint.id,
+                exit: exit.checkpoint.id,
+                component: prepared.digest(),
+                replaced: is_new,
+                verdict,
+                nondeterministic: verdict != Verdict::Same && !is_new && env.seed.is_some(),
+                error,
+                differences,
+            });
+        }
+        let _ = self.workspaces.remove_dir_all(&scratch);
+        Ok(ReplayReport { execution: id, workflow: wf.manifest.name.clone(), seed: env.seed, nodes })
+    }
+
+    /// Runs one boundary again in an in-memory workspace holding the entry's files.
+    async fn replay_one(
+        &self,
+        loaded: &LoadedNode,
+        prepared: &PreparedNode,
+        reducers: &Reducers,
+        call: &NodeCall,
+        entry: &CheckpointView,
+        cas: &Arc<LocalCas>,
+    ) -> Result<Ran, ExecError> {
+        let base = Arc::new(entry.files.clone());
+        let (lanes, blobs, capture) = (self.lanes.clone(), self.lane_blobs(), self.config.capture_limits());
+        let mut ws = self.open_workspace(entry.checkpoint.execution, 0)?;
+        let (ws_back, restored) = {
+            let (lanes, base) = (lanes.clone(), base.clone());
+            blocking(move || {
+                let r = lanes.restore(&mut ws, &base, blobs, &capture);
+                (ws, r)
+            })
+            .await?
+        };
+        let mut ws = ws_back;
+        if let Err(e) = restored {
+            return Ok(Err(format!("restoring the entry's files: {e}")));
+        }
+        let limits = self.config.node_limits(&loaded.spec.limits);
+        let report = self.runtime.run(prepared, call, mount(&ws), &limits, &CancelSignal::default()).await;
+        let (tenant, cas) = (self.tenant, cas.clone());
+        let captured = blocking(move || {
+            lanes.capture(&mut ws, &base, CaptureTo { cas: &*cas, tenant, limits: &capture })
+        })
+        .await?;
+        let (update, route) = match report.outcome {
+            Outcome::Returned { update, route } => (update, route),
+            Outcome::GuestError { kind, message } => return Ok(Err(format!("{}: {message}", kind.as_str()))),
+            Outcome::Trapped { kind, detail } => {
+                return Ok(Err(format!("trapped ({}): {detail}", kind.as_str())));
+            }
+            Outcome::Cancelled => return Ok(Err("cancelled".into())),
+        };
+        let tree = match captured {
+            Ok(c) => c.tree,
+            Err(e) => return Ok(Err(format!("what it left in the workspace cannot be captured: {e}"))),
+        };
+        let update = match parse_update(&update, limits.update_bytes) {
+            Ok(update) => update,
+            Err(e) => return Ok(Err(format!("invalid output: {e}"))),
+        };
+        if let Some(schema) = &loaded.update_schema
+            && let Err(v) = schema.check(&Value::Object(update.clone()))
+        {
+            return Ok(Err(format!("invalid output: update does not match the node's `update_schema`: {v}")));
+        }
+        let mut state: Map<String, Value> = entry.checkpoint.state.as_object().cloned().unwrap_or_default();
+        match plan_update(&state, update, reducers) {
+            Ok(planned) => drop(planned.apply(&mut state)),
+            Err(e) => return Ok(Err(format!("invalid output: {e}"))),
+        }
+        let events =
+            report.events.iter().map(|e| serde_json::json!({ "kind": e.kind, "data": e.data() })).collect();
+        Ok(Ok((Value::Object(state), tree, Outputs { route, events })))
+    }
+}
