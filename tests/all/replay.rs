@@ -123,6 +123,29 @@ async fn a_failing_new_component_fails_and_a_changed_fixture_is_nondeterminism()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_workflow_s_recorded_runs_are_replayed_together() {
+    let h = Harness::new();
+    std::fs::write(h.dir.path().join("cmd.wasm"), wtb_tests::COMMAND_NODE).unwrap();
+    let (first, second) = (recorded(&h, json!({})).await, recorded(&h, json!({ "n": 5 })).await);
+    let (code, r, err) = replay(&h, &["--workflow", "rec"]);
+    assert_eq!(code, Some(0), "{err}");
+    let ids: Vec<&str> =
+        r["executions"].as_array().unwrap().iter().map(|e| e["execution"].as_str().unwrap()).collect();
+    assert_eq!(ids, [second.to_string(), first.to_string()], "newest first");
+    let (code, r, _) = replay(&h, &["--workflow", "rec", "--limit", "1", "--component", "b=cmd.wasm"]);
+    assert_eq!(code, Some(1));
+    let only = &r["executions"].as_array().unwrap()[..];
+    assert_eq!(only.len(), 1);
+    assert_eq!(verdicts(&only[0]), [("a".into(), "same".into()), ("b".into(), "differs".into())]);
+    let out = crate::wtb(&h, &["replay", "--workflow", "rec", "--since", "2020-01-01"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("2 recorded executions of `rec` replayed: 2 the same, 0 with differences\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_replays_are_refused_with_the_reason() {
     let h = Harness::new();
     let id = recorded(&h, json!({})).await.to_string();
@@ -134,6 +157,14 @@ async fn bad_replays_are_refused_with_the_reason() {
         (vec![&id, "--component", "nope=x.wasm"], "--component nope: workflow `rec` has no node `nope`"),
         (vec![&id, "--component", "b=missing.wasm"], "--component b=missing.wasm: "),
         (vec![&id, "--component", "b"], "--component `b`: expected NODE=VALUE"),
+        (vec!["--workflow", "nope"], "no recorded execution of workflow `nope`"),
+        (
+            vec!["--workflow", "rec", "--since", "2999-01-01"],
+            "no recorded execution of workflow `rec` since 2999-01-01",
+        ),
+        (vec!["--workflow", "rec", "--since", "soon"], "--since `soon`: expected an RFC 3339 time"),
+        (vec!["--workflow", "rec", &id], "cannot be used with"),
+        (vec![], "required"),
     ] {
         let (code, report, err) = replay(&h, &args);
         assert_eq!((code, report), (Some(2), Value::Null), "{args:?}: {err}");

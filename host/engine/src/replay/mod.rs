@@ -18,11 +18,12 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wtb_core::model::{AttemptStatus, CheckpointId, Digest, ExecutionId, FileTree};
+use wtb_core::model::{AttemptStatus, CheckpointId, Digest, ExecutionId, FileTree, Timestamp};
 use wtb_core::workflow::{Reducers, parse_update, plan_update};
 use wtb_runtime::{CancelSignal, NodeCall, Outcome, PreparedNode};
 use wtb_store::capture::CaptureTo;
 use wtb_store::cas::LocalCas;
+use wtb_store::db::ListFilter;
 
 /// What to replay, and on which components.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +33,18 @@ pub struct ReplayOptions {
     pub components: Vec<(String, PathBuf)>,
     /// Only the boundaries of these nodes (none: every node).
     pub nodes: Vec<String>,
+}
+
+/// Recorded executions to replay together: a workflow's, newest first (regression-testing a
+/// new component against real runs).
+#[derive(Clone, Debug)]
+pub struct Corpus {
+    /// The workflow's name (or definition digest).
+    pub workflow: String,
+    /// Only executions created at or after this instant.
+    pub since: Option<Timestamp>,
+    /// At most this many (1–1000).
+    pub limit: u32,
 }
 
 /// How a replayed boundary came out.
@@ -114,6 +127,14 @@ pub enum ReplayError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
+    },
+    /// A corpus that holds no execution (a misspelt workflow, a `--since` too late).
+    #[error("no recorded execution of workflow `{workflow}`{}", since.map(|t| format!(" since {t}")).unwrap_or_default())]
+    NoExecutions {
+        /// The workflow as given.
+        workflow: String,
+        /// The `--since` given.
+        since: Option<Timestamp>,
     },
     /// Anything the executor reports (an unknown execution, I/O).
     #[error(transparent)]
@@ -212,6 +233,28 @@ impl Executor {
         }
         let _ = self.workspaces.remove_dir_all(&scratch);
         Ok(ReplayReport { execution: id, workflow: wf.manifest.name.clone(), seed: env.seed, nodes })
+    }
+
+    /// Replays every execution of `corpus` (see [`Executor::replay`]), newest first.
+    pub async fn replay_corpus(
+        &self,
+        corpus: &Corpus,
+        opts: &ReplayOptions,
+    ) -> Result<Vec<ReplayReport>, ReplayError> {
+        let filter = ListFilter {
+            workflow: Some(corpus.workflow.clone()),
+            created_after: corpus.since,
+            ..Default::default()
+        };
+        let page = self.inspect().list(&filter, None, corpus.limit).await?;
+        if page.executions.is_empty() {
+            return Err(ReplayError::NoExecutions { workflow: corpus.workflow.clone(), since: corpus.since });
+        }
+        let mut reports = Vec::with_capacity(page.executions.len());
+        for e in &page.executions {
+            reports.push(self.replay(e.id, opts).await?);
+        }
+        Ok(reports)
     }
 
     /// Runs one boundary again in an in-memory workspace holding the entry's files.

@@ -194,10 +194,21 @@ pub enum Command {
     /// a new one — from the recorded entry state and files, in the execution's environment, and
     /// compare with the recorded exit: state, files, route, guest events. Exit status 1 when
     /// any boundary differs or fails; a difference from the recorded component in
-    /// deterministic mode is reported as nondeterminism.
+    /// deterministic mode is reported as nondeterminism. `--workflow` replays a workflow's
+    /// recorded executions instead (newest first).
     Replay {
         /// The execution id.
-        execution: String,
+        #[arg(required_unless_present = "workflow", conflicts_with = "workflow")]
+        execution: Option<String>,
+        /// Replay the recorded executions of the workflow with this name (or definition digest).
+        #[arg(long)]
+        workflow: Option<String>,
+        /// With --workflow: only executions created at or after this instant (RFC 3339, or a date).
+        #[arg(long, value_name = "TIME", requires = "workflow")]
+        since: Option<String>,
+        /// With --workflow: at most this many executions, newest first.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
         /// Run this node on another component (repeatable).
         #[arg(long, value_name = "NODE=PATH")]
         component: Vec<String>,

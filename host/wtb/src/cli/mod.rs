@@ -155,8 +155,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { ref checkpoint, ref dir, force } => {
             travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await
         }
-        Command::Replay { ref execution, ref component, ref node } => {
-            replay::replay(&open(&cli).await?, execution, component, node, cli.json).await
+        Command::Replay { ref execution, ref workflow, ref since, limit, ref component, ref node } => {
+            let which =
+                replay::Which::from_args(execution.as_deref(), workflow.as_deref(), since.as_deref(), limit)?;
+            replay::replay(&open(&cli).await?, &which, component, node, cli.json).await
         }
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
         Command::Gc { dry_run, what: None } => show::gc(&open(&cli).await?, dry_run, cli.json).await,

@@ -1,17 +1,49 @@
-//! `wtb replay`: a recorded execution's node boundaries run again and compared.
+//! `wtb replay`: a recorded execution's node boundaries, or those of a workflow's recorded
+//! executions, run again and compared.
 
-use super::travel::node_pair;
+use super::travel::{instant, node_pair};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use wtb_core::model::ExecutionId;
 use wtb_engine::executor::Executor;
-use wtb_engine::replay::{NodeReplay, ReplayOptions, Verdict};
+use wtb_engine::replay::{Corpus, NodeReplay, ReplayOptions, ReplayReport, Verdict};
 
-/// Replays `execution` and prints a line per boundary (what differs under it); exit status 1
-/// when any boundary differs or fails.
+/// What to replay: one execution, or a workflow's recorded ones.
+pub enum Which {
+    /// `wtb replay <execution>`.
+    One(ExecutionId),
+    /// `wtb replay --workflow NAME [--since T] [--limit N]`.
+    Corpus(Corpus),
+}
+
+impl Which {
+    /// From the command line (clap has made sure exactly one of the two is given).
+    pub fn from_args(
+        execution: Option<&str>,
+        workflow: Option<&str>,
+        since: Option<&str>,
+        limit: u32,
+    ) -> anyhow::Result<Self> {
+        match (execution, workflow) {
+            (Some(e), _) => {
+                Ok(Self::One(e.parse().with_context(|| format!("`{e}` is not an execution id"))?))
+            }
+            (None, Some(w)) => Ok(Self::Corpus(Corpus {
+                workflow: w.to_owned(),
+                since: since.map(|t| instant("--since", t)).transpose()?,
+                limit,
+            })),
+            (None, None) => anyhow::bail!("name an execution, or a workflow with --workflow"),
+        }
+    }
+}
+
+/// Replays and prints a line per boundary (what differs under it); exit status 1 when any
+/// boundary differs or fails.
 pub async fn replay(
     exec: &Executor,
-    execution: &str,
+    which: &Which,
     components: &[String],
     nodes: &[String],
     json: bool,
@@ -21,13 +53,34 @@ pub async fn replay(
         let (node, path) = node_pair("--component", arg)?;
         opts.components.push((node, PathBuf::from(path)));
     }
-    let id = execution.parse().with_context(|| format!("`{execution}` is not an execution id"))?;
-    let r = exec.replay(id, &opts).await?;
-    let code = if r.all_same() { ExitCode::SUCCESS } else { ExitCode::from(1) };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(code);
+    let reports = match which {
+        Which::One(id) => vec![exec.replay(*id, &opts).await?],
+        Which::Corpus(c) => exec.replay_corpus(c, &opts).await?,
+    };
+    let off = reports.iter().filter(|r| !r.all_same()).count();
+    let code = if off == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    match which {
+        Which::One(_) if json => println!("{}", serde_json::to_string_pretty(&reports[0])?),
+        Which::Corpus(_) if json => {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "executions": reports }))?)
+        }
+        Which::One(_) => print_report(&reports[0]),
+        Which::Corpus(c) => {
+            for r in &reports {
+                print_report(r);
+            }
+            println!(
+                "{} recorded executions of `{}` replayed: {} the same, {off} with differences",
+                reports.len(),
+                c.workflow,
+                reports.len() - off
+            );
+        }
     }
+    Ok(code)
+}
+
+fn print_report(r: &ReplayReport) {
     let mode = r.seed.map_or_else(|| "not deterministic".to_owned(), |s| format!("deterministic, seed {s}"));
     println!(
         "replay of execution {} (workflow `{}`, {mode}): {} boundaries",
@@ -43,7 +96,6 @@ pub async fn replay(
         0 => println!("every boundary came out the same"),
         _ => println!("{off} of {} boundaries differ or failed", r.nodes.len()),
     }
-    Ok(code)
 }
 
 fn print_node(n: &NodeReplay) {

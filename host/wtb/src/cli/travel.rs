@@ -66,7 +66,7 @@ impl ListArgs<'_> {
 }
 
 /// An RFC 3339 instant (`2026-11-23T10:00:00Z`, offsets allowed) or a UTC date.
-fn instant(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
+pub fn instant(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
     Timestamp::parse_instant(text).with_context(|| {
         format!("{flag} `{text}`: expected an RFC 3339 time like 2026-11-23T10:00:00Z, or a date")
     })
