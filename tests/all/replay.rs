@@ -68,6 +68,12 @@ async fn a_run_replays_the_same_and_a_new_component_shows_what_it_changes() {
         .map(|f| (f["path"].as_str().unwrap(), f["before"].is_object(), f["after"].is_object()))
         .collect();
     assert_eq!(files, [("b.txt", true, false), ("from-command.txt", false, true)]);
+    // Text files come with a unified diff: the recorded side from the store, the replayed
+    // one from the replay's own capture.
+    let added = &b["differences"]["files"][1]["content"]["unified"];
+    assert!(added.as_str().is_some_and(|u| u.contains("+n was 1")), "{added}");
+    let removed = &b["differences"]["files"][0]["content"]["unified"];
+    assert!(removed.as_str().is_some_and(|u| u.contains("-bee")), "{removed}");
     // Only `b`, in text: the line says what differs.
     let out = crate::wtb(&h, &["replay", &id_text, "--node", "b", "--component", "b=cmd.wasm"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -80,6 +86,7 @@ async fn a_run_replays_the_same_and_a_new_component_shows_what_it_changes() {
         "{text}"
     );
     assert!(text.contains("file from-command.txt: recorded absent, replayed 8 bytes"), "{text}");
+    assert!(text.contains("        +n was 1"), "the diff under the file line: {text}");
     assert!(text.contains("1 of 1 boundaries differ or failed"), "{text}");
     assert_eq!(crate::wtb(&h, &["--json", "history", &id_text]).stdout, before, "a replay writes nothing");
 }

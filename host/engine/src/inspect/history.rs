@@ -5,7 +5,7 @@
 use super::Inspect;
 use crate::executor::ExecError;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,8 +13,8 @@ use wtb_core::history::diff::TEXT_DIFF_MAX_BYTES;
 use wtb_core::history::{Content, FileDiff, FileSide, StateDiff, content_change};
 use wtb_core::model::diff_trees;
 use wtb_core::model::{
-    Checkpoint, CheckpointId, CheckpointKind, EntryKind, Execution, ExecutionId, FileCommitId, FileTree,
-    Timestamp,
+    Checkpoint, CheckpointId, CheckpointKind, Digest, EntryKind, Execution, ExecutionId, FileChange,
+    FileCommitId, FileEntry, FileTree, Timestamp,
 };
 use wtb_store::capture::{BlobSource, CaptureLimits, DirWorkspace, restore};
 use wtb_store::db::ListFilter;
@@ -215,56 +215,71 @@ impl Inspect<'_> {
         let (ca, ta) = self.files(a).await?;
         let (cb, tb) = self.files(b).await?;
         let changes = diff_trees(&ta, &tb);
-        let wanted = changes
-            .iter()
-            .flat_map(|c| [ta.get(&c.path), tb.get(&c.path)])
-            .flatten()
-            .filter(|e| e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES)
-            .filter_map(|e| e.digest);
-        let blobs = self.exec.blobs_for(wanted.collect()).await?;
-        let files = crate::executor::blocking(move || -> std::io::Result<Vec<FileDiff>> {
-            let read = |e: Option<&wtb_core::model::FileEntry>| -> std::io::Result<Option<Vec<u8>>> {
-                match e {
-                    Some(e) if e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES => {
-                        let mut out = Vec::new();
-                        let digest =
-                            e.digest.ok_or_else(|| std::io::Error::other("a file entry without a digest"))?;
-                        blobs.open(&digest)?.read_to_end(&mut out)?;
-                        Ok(Some(out))
-                    }
-                    _ => Ok(None),
-                }
-            };
-            changes
-                .iter()
-                .map(|c| {
-                    let (old, new) = (ta.get(&c.path), tb.get(&c.path));
-                    let is_file =
-                        |e: Option<&wtb_core::model::FileEntry>| e.is_none_or(|e| e.kind == EntryKind::File);
-                    let content = if is_file(old) && is_file(new) {
-                        let (ob, nb) = (read(old)?, read(new)?);
-                        Some(content_change(&c.path, side(old, &ob), side(new, &nb)))
-                    } else {
-                        None
-                    };
-                    Ok(FileDiff {
-                        path: c.path.clone(),
-                        change: c.change,
-                        before: old.map(FileSide::from),
-                        after: new.map(FileSide::from),
-                        content,
-                    })
-                })
-                .collect()
-        })
-        .await?
-        .map_err(|source| ExecError::Io { what: "reading file contents for the diff".into(), source })?;
+        let wanted = diffed_digests(&ta, &tb, &changes);
+        let blobs = self.exec.blobs_for(wanted).await?;
+        let files = crate::executor::blocking(move || file_diffs(&ta, &tb, &changes, &blobs, &blobs))
+            .await?
+            .map_err(|source| ExecError::Io { what: "reading file contents for the diff".into(), source })?;
         Ok(CheckpointDiff { from: a, to: b, state: StateDiff::between(&ca.state, &cb.state), files })
     }
 }
 
+/// The contents [`file_diffs`] reads for `changes` from `a` to `b`.
+pub(crate) fn diffed_digests(a: &FileTree, b: &FileTree, changes: &[FileChange]) -> BTreeSet<Digest> {
+    changes
+        .iter()
+        .flat_map(|c| [a.get(&c.path), b.get(&c.path)])
+        .flatten()
+        .filter(|e| e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES)
+        .filter_map(|e| e.digest)
+        .collect()
+}
+
+/// Each changed path from tree `a` to tree `b`, with a unified diff of text files within the
+/// limit (contents read from `from_a` and `from_b`). Blocking.
+pub(crate) fn file_diffs(
+    a: &FileTree,
+    b: &FileTree,
+    changes: &[FileChange],
+    from_a: &dyn BlobSource,
+    from_b: &dyn BlobSource,
+) -> std::io::Result<Vec<FileDiff>> {
+    let read = |e: Option<&FileEntry>, from: &dyn BlobSource| -> std::io::Result<Option<Vec<u8>>> {
+        match e {
+            Some(e) if e.kind == EntryKind::File && e.size <= TEXT_DIFF_MAX_BYTES => {
+                let mut out = Vec::new();
+                let digest =
+                    e.digest.ok_or_else(|| std::io::Error::other("a file entry without a digest"))?;
+                from.open(&digest)?.read_to_end(&mut out)?;
+                Ok(Some(out))
+            }
+            _ => Ok(None),
+        }
+    };
+    changes
+        .iter()
+        .map(|c| {
+            let (old, new) = (a.get(&c.path), b.get(&c.path));
+            let is_file = |e: Option<&FileEntry>| e.is_none_or(|e| e.kind == EntryKind::File);
+            let content = if is_file(old) && is_file(new) {
+                let (ob, nb) = (read(old, from_a)?, read(new, from_b)?);
+                Some(content_change(&c.path, side(old, &ob), side(new, &nb)))
+            } else {
+                None
+            };
+            Ok(FileDiff {
+                path: c.path.clone(),
+                change: c.change,
+                before: old.map(FileSide::from),
+                after: new.map(FileSide::from),
+                content,
+            })
+        })
+        .collect()
+}
+
 /// One side of a changed path for [`content_change`]: absent, fetched bytes, or too large.
-fn side<'a>(e: Option<&wtb_core::model::FileEntry>, bytes: &'a Option<Vec<u8>>) -> Content<'a> {
+fn side<'a>(e: Option<&FileEntry>, bytes: &'a Option<Vec<u8>>) -> Content<'a> {
     match (e, bytes) {
         (None, _) => Content::Absent,
         (Some(_), Some(b)) => Content::Bytes(b),

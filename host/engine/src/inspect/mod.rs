@@ -2,7 +2,7 @@
 //! timeline and listing, files and diffs at checkpoints (`history.rs`), the events a stream
 //! follows and the host's counters. A handle on the executor, apart from the protocol.
 
-mod history;
+pub(crate) mod history;
 
 pub use history::{CheckpointDiff, History, HistoryEntry, Page};
 

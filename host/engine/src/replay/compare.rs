@@ -4,8 +4,8 @@
 use crate::inspect::EventView;
 use serde::Serialize;
 use serde_json::Value;
-use wtb_core::history::{FileDiff, FileSide, StateDiff};
-use wtb_core::model::{CheckpointId, FileTree, diff_trees};
+use wtb_core::history::{FileDiff, StateDiff};
+use wtb_core::model::CheckpointId;
 
 /// What one node boundary produced: its exit state, files, route and guest events.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -22,7 +22,7 @@ pub struct Differences {
     /// The state: the patch from the recorded exit's state to the replayed one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<StateDiff>,
-    /// The files: paths whose entry differs (recorded side first), sizes and digests.
+    /// The files: paths whose entry differs (recorded side first), with unified diffs of text.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileDiff>,
     /// The route, recorded and replayed, when they differ.
@@ -34,26 +34,17 @@ pub struct Differences {
 }
 
 impl Differences {
-    /// Compares a replayed boundary with its recording.
-    pub fn between(recorded: (&Value, &FileTree, &Outputs), replayed: (&Value, &FileTree, &Outputs)) -> Self {
+    /// Compares a replayed boundary's state and outputs with its recording; `files` are the
+    /// file differences, read from both sides' contents by the caller.
+    pub fn between(recorded: (&Value, &Outputs), replayed: (&Value, &Outputs), files: Vec<FileDiff>) -> Self {
         let state = StateDiff::between(recorded.0, replayed.0);
-        let files = diff_trees(recorded.1, replayed.1)
-            .into_iter()
-            .map(|c| FileDiff {
-                before: recorded.1.get(&c.path).map(FileSide::from),
-                after: replayed.1.get(&c.path).map(FileSide::from),
-                path: c.path,
-                change: c.change,
-                content: None,
-            })
-            .collect();
         Self {
             state: (!state.lines.is_empty()).then_some(state),
             files,
-            route: (recorded.2.route != replayed.2.route)
-                .then(|| [recorded.2.route.clone(), replayed.2.route.clone()]),
-            events: (recorded.2.events != replayed.2.events)
-                .then(|| [recorded.2.events.clone(), replayed.2.events.clone()]),
+            route: (recorded.1.route != replayed.1.route)
+                .then(|| [recorded.1.route.clone(), replayed.1.route.clone()]),
+            events: (recorded.1.events != replayed.1.events)
+                .then(|| [recorded.1.events.clone(), replayed.1.events.clone()]),
         }
     }
 
@@ -87,7 +78,6 @@ pub fn recorded_outputs(events: &[EventView], exit: CheckpointId) -> Outputs {
 mod tests {
     use super::*;
     use serde_json::json;
-    use wtb_core::model::{Digest, EntryKind, FileEntry};
 
     fn event(seq: u32, kind: &str, payload: Value) -> EventView {
         EventView { seq, kind: kind.into(), key: String::new(), payload }
@@ -119,27 +109,18 @@ mod tests {
 
     #[test]
     fn every_part_that_differs_is_named_and_nothing_else() {
-        let file = |text: &[u8]| FileEntry {
-            kind: EntryKind::File,
-            digest: Some(Digest::of(text)),
-            size: text.len() as u64,
-            mode: 0o644,
-        };
-        let tree: FileTree =
-            [("a".to_owned(), file(b"1")), ("b".to_owned(), file(b"2"))].into_iter().collect();
         let out = Outputs { route: Some("next".into()), events: vec![json!({ "kind": "k", "data": 1 })] };
         let state = json!({ "n": 1 });
-        assert!(Differences::between((&state, &tree, &out), (&state, &tree, &out)).is_empty());
+        assert!(Differences::between((&state, &out), (&state, &out), Vec::new()).is_empty());
 
-        let other: FileTree =
-            [("a".to_owned(), file(b"1")), ("c".to_owned(), file(b"3"))].into_iter().collect();
         let moved = Outputs { route: None, ..out.clone() };
-        let d = Differences::between((&state, &tree, &out), (&json!({ "n": 2 }), &other, &moved));
+        let d = Differences::between((&state, &out), (&json!({ "n": 2 }), &moved), Vec::new());
         assert_eq!(d.state.unwrap().lines, ["~ /n: 1 → 2"]);
-        let paths: Vec<(&str, bool, bool)> =
-            d.files.iter().map(|f| (f.path.as_str(), f.before.is_some(), f.after.is_some())).collect();
-        assert_eq!(paths, [("b", true, false), ("c", false, true)]);
         assert_eq!(d.route, Some([Some("next".into()), None]));
         assert!(d.events.is_none(), "the same events");
+        let fewer = Outputs { events: vec![], ..out.clone() };
+        let d = Differences::between((&state, &out), (&state, &fewer), Vec::new());
+        assert_eq!(d.events, Some([out.events.clone(), vec![]]));
+        assert!(d.state.is_none() && d.route.is_none() && !d.is_empty());
     }
 }

@@ -11,17 +11,19 @@ mod compare;
 
 pub use compare::{Differences, Outputs, recorded_outputs};
 
-use crate::executor::{ExecError, Executor, LoadedNode, blocking, mount};
+use crate::executor::{ExecError, Executor, LoadedNode, StoredBlobs, blocking, mount};
 use crate::inspect::CheckpointView;
+use crate::inspect::history::{diffed_digests, file_diffs};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
-use wtb_core::model::{AttemptStatus, CheckpointId, Digest, ExecutionId, FileTree, Timestamp};
+use wtb_core::model::{AttemptStatus, CheckpointId, Digest, ExecutionId, FileTree, Timestamp, diff_trees};
 use wtb_core::workflow::{Reducers, parse_update, plan_update};
 use wtb_runtime::{CancelSignal, NodeCall, Outcome, PreparedNode};
-use wtb_store::capture::CaptureTo;
+use wtb_store::capture::{BlobSource, CaptureTo, NewBlob};
 use wtb_store::cas::LocalCas;
 use wtb_store::db::ListFilter;
 
@@ -141,8 +143,9 @@ pub enum ReplayError {
     Exec(#[from] ExecError),
 }
 
-/// A boundary's run: the state, files and outputs it left, or why it failed.
-type Ran = Result<(Value, Arc<FileTree>, Outputs), String>;
+/// A boundary's run: the state, files (with the new contents they need) and outputs it left,
+/// or why it failed.
+type Ran = Result<(Value, Arc<FileTree>, Vec<NewBlob>, Outputs), String>;
 
 impl Executor {
     /// Replays the recorded boundaries of `id` (see the module doc).
@@ -209,11 +212,10 @@ impl Executor {
                     return Err(e.into());
                 }
                 Ok(Err(why)) => (Verdict::Failed, Some(why), Differences::default()),
-                Ok(Ok((state, tree, outputs))) => {
-                    let d = Differences::between(
-                        (&exit.checkpoint.state, &exit.files, &recorded),
-                        (&state, &tree, &outputs),
-                    );
+                Ok(Ok((state, tree, fresh, outputs))) => {
+                    let files = self.file_differences(&exit.files, &tree, fresh, &cas).await?;
+                    let d =
+                        Differences::between((&exit.checkpoint.state, &recorded), (&state, &outputs), files);
                     (if d.is_empty() { Verdict::Same } else { Verdict::Differs }, None, d)
                 }
             };
@@ -297,8 +299,8 @@ impl Executor {
             }
             Outcome::Cancelled => return Ok(Err("cancelled".into())),
         };
-        let tree = match captured {
-            Ok(c) => c.tree,
+        let (tree, fresh) = match captured {
+            Ok(c) => (c.tree, c.blobs),
             Err(e) => return Ok(Err(format!("what it left in the workspace cannot be captured: {e}"))),
         };
         let update = match parse_update(&update, limits.update_bytes) {
@@ -317,6 +319,40 @@ impl Executor {
         }
         let events =
             report.events.iter().map(|e| serde_json::json!({ "kind": e.kind, "data": e.data() })).collect();
-        Ok(Ok((Value::Object(state), tree, Outputs { route, events })))
+        Ok(Ok((Value::Object(state), tree, fresh, Outputs { route, events })))
+    }
+
+    /// How the replayed tree differs from the recorded one, text files with unified diffs:
+    /// recorded contents from the store; replayed ones from the capture (inline, or in the
+    /// scratch store) or, when the entry already had them, from the store.
+    async fn file_differences(
+        &self,
+        recorded: &FileTree,
+        replayed: &Arc<FileTree>,
+        fresh: Vec<NewBlob>,
+        cas: &Arc<LocalCas>,
+    ) -> Result<Vec<wtb_core::history::FileDiff>, ExecError> {
+        let changes = diff_trees(recorded, replayed);
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stored = self.blobs_for(diffed_digests(recorded, replayed, &changes)).await?;
+        let fresh = StoredBlobs::captured(fresh, cas.clone(), self.tenant);
+        let (recorded, replayed) = (recorded.clone(), replayed.clone());
+        blocking(move || file_diffs(&recorded, &replayed, &changes, &stored, &Either(&fresh, &stored)))
+            .await?
+            .map_err(|source| ExecError::Io {
+                what: "reading file contents for the replay's diff".into(),
+                source,
+            })
+    }
+}
+
+/// Contents from the first source that has them.
+struct Either<'a>(&'a dyn BlobSource, &'a dyn BlobSource);
+
+impl BlobSource for Either<'_> {
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
+        self.0.open(digest).or_else(|_| self.1.open(digest))
     }
 }

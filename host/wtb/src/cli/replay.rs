@@ -119,6 +119,11 @@ fn print_node(n: &NodeReplay) {
             s.as_ref().map_or_else(|| "absent".to_owned(), |s| format!("{} bytes", s.size))
         };
         println!("      file {}: recorded {}, replayed {}", f.path, side(&f.before), side(&f.after));
+        if let Some(wtb_core::history::TextChange::Text { unified }) = &f.content {
+            for line in unified.lines() {
+                println!("        {line}");
+            }
+        }
     }
     if let Some([recorded, replayed]) = &d.route {
         println!("      route: recorded {recorded:?}, replayed {replayed:?}");
