@@ -45,6 +45,7 @@ mod virtual_workspace;
 mod web;
 mod workers;
 mod workers_processes;
+mod workflow_tests;
 mod writer;
 
 /// The real CLI, run in `h`'s temp dir with `h`'s data dir (a test adds arguments and

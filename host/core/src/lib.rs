@@ -12,5 +12,6 @@ pub mod experiment;
 pub mod history;
 pub mod model;
 pub mod retention;
+pub mod testing;
 pub mod units;
 pub mod workflow;

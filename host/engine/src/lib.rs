@@ -18,5 +18,6 @@ pub mod replay;
 pub mod service;
 pub mod solo;
 pub mod tenancy;
+pub mod testing;
 pub mod travel;
 pub mod worker;

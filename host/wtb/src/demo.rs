@@ -28,13 +28,16 @@ pub const SENSORS_WORKFLOW: &str = include_str!("../../../examples/workflows/sen
 pub const BRANCHING_WORKFLOW: &str = include_str!("../../../examples/workflows/branching.toml");
 /// `examples/workflows/loop.toml`: a loop closed by a router.
 pub const LOOP_WORKFLOW: &str = include_str!("../../../examples/workflows/loop.toml");
+/// `examples/workflows/sensors.test.toml`: `wtb test` cases of the demo workflow.
+pub const SENSORS_TESTS: &str = include_str!("../../../examples/workflows/sensors.test.toml");
 /// One greeting node (`greeting.toml`), the workflow of the greeting experiment.
 pub const GREETING_WORKFLOW: &str = include_str!("../../../examples/workflows/greeting.toml");
 /// The greeting experiment: 2 variants × 2 environments × 3 repetitions.
 pub const GREETING_EXPERIMENT: &str = include_str!("../../../examples/workflows/greeting-experiment.toml");
 
-/// Writes the example workflows (`sensors.toml`, `branching.toml`, `loop.toml`, `greeting.toml`
-/// and its experiment `greeting-experiment.toml`) and their
+/// Writes the example workflows (`sensors.toml` and its tests `sensors.test.toml`,
+/// `branching.toml`, `loop.toml`, `greeting.toml` and its experiment `greeting-experiment.toml`)
+/// and their
 /// components under `dir` (replacing earlier copies) and returns the demo manifest's path.
 pub fn materialize(dir: &Path) -> io::Result<PathBuf> {
     let components = dir.join("components");
@@ -55,6 +58,7 @@ pub fn materialize(dir: &Path) -> io::Result<PathBuf> {
         ("loop.toml", LOOP_WORKFLOW),
         ("greeting.toml", GREETING_WORKFLOW),
         ("greeting-experiment.toml", GREETING_EXPERIMENT),
+        ("sensors.test.toml", SENSORS_TESTS),
     ] {
         std::fs::write(dir.join(name), text)?;
     }

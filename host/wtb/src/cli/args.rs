@@ -216,6 +216,9 @@ pub enum Command {
         #[arg(long, value_name = "NODE")]
         node: Vec<String>,
     },
+    /// Run workflow test files: each case a tagged execution checked against its expectations
+    /// (status, state, files, events, path, budgets). Exit 1 when a case fails, 2 on a bad file.
+    Test(super::args_test::TestArgs),
     /// Check that the database and the blob store agree: every referenced blob present with
     /// its digest and size, every file commit's tree complete, every exit checkpoint with its
     /// entry. Exit status 1 when anything is wrong.

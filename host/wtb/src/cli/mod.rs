@@ -7,6 +7,7 @@ mod args;
 mod args_experiment;
 mod args_node;
 mod args_tenancy;
+mod args_test;
 mod bench;
 mod bench_api;
 mod bench_engine;
@@ -26,6 +27,7 @@ mod run;
 mod serve;
 mod show;
 mod tenancy;
+mod test;
 mod travel;
 mod worker;
 
@@ -160,6 +162,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 replay::Which::from_args(execution.as_deref(), workflow.as_deref(), since.as_deref(), limit)?;
             replay::replay(&open(&cli).await?, &which, component, node, cli.json).await
         }
+        Command::Test(ref args) => test::test(&open(&cli).await?, args, cli.json).await,
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
         Command::Gc { dry_run, what: None } => show::gc(&open(&cli).await?, dry_run, cli.json).await,
         Command::New { ref name, ref dir, lang, ref sdk } => {

@@ -1,0 +1,322 @@
+//! Workflow tests (`wtb test`): the test file format and what a case expects. Pure: parsing
+//! and validation here, checking a finished run against its expectations in [`check`]; the
+//! engine runs the cases.
+//!
+//! A test file (TOML) holds `[[case]]`s. Each names a workflow (relative to the file), the
+//! state it starts from (merged over the manifest's), the seed of deterministic mode (every
+//! case is deterministic unless `deterministic = false`), and `[case.expect]`: the final status
+//! (or the failing node), a state subset, JSON-pointer equalities, files (content, substring,
+//! regular expression, digest, absent), guest events in order, the path of nodes taken, and
+//! budgets (guest time, peak memory, fuel). Unknown fields are refused with file, line and
+//! field.
+
+pub mod check;
+pub mod report;
+
+use crate::model::{Digest, ExecutionStatus};
+use crate::workflow::{ManifestError, Position};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::Spanned;
+
+/// A parsed, validated test file.
+#[derive(Clone, Debug)]
+pub struct TestFile {
+    /// Its cases, in file order.
+    pub cases: Vec<Case>,
+}
+
+/// One case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Its name (unique in the file).
+    pub name: String,
+    /// The workflow manifest, as written (relative to the test file).
+    pub workflow: String,
+    /// State merged over the manifest's.
+    pub state: Map<String, Value>,
+    /// Deterministic mode's seed (`None`: real clocks and randomness).
+    pub seed: Option<u64>,
+    /// What the run must show.
+    pub expect: Expect,
+    /// Where the case starts in the file.
+    pub at: Position,
+    /// Where each node name the case mentions is written, to name a line for a node the
+    /// workflow does not have.
+    pub node_refs: Vec<(String, &'static str, Position)>,
+}
+
+/// A case's expectations; unset ones are not checked.
+#[derive(Clone, Debug)]
+pub struct Expect {
+    /// The execution's final status (default: `completed`).
+    pub status: ExecutionStatus,
+    /// With `status = "failed"`: the node whose attempt failed.
+    pub failed_node: Option<String>,
+    /// The nodes that completed, in order.
+    pub path: Option<Vec<String>>,
+    /// Keys the final state must hold with these values (objects compared as subsets).
+    pub state: Map<String, Value>,
+    /// JSON pointers into the final state and the value each must equal.
+    pub pointers: BTreeMap<String, Value>,
+    /// Per path in the final workspace.
+    pub files: BTreeMap<String, FileExpect>,
+    /// Guest events that must appear in this order (others may come between).
+    pub events: Vec<EventExpect>,
+    /// Upper bounds on what the run used.
+    pub budgets: Budgets,
+}
+
+/// What one file must be.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileExpect {
+    /// Exactly this text.
+    pub content: Option<String>,
+    /// Text containing this.
+    pub contains: Option<String>,
+    /// Text matching this regular expression.
+    pub regex: Option<String>,
+    /// Content with this digest.
+    pub digest: Option<Digest>,
+    /// The path must not exist.
+    pub absent: bool,
+}
+
+/// One expected guest event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventExpect {
+    /// The kind the guest emitted (`report.ready`; stored as `guest.report.ready`).
+    pub kind: String,
+    /// A subset its payload must contain.
+    pub payload: Option<Value>,
+}
+
+/// Budgets, checked as assertions on the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Budgets {
+    /// Guest time summed over the attempts, ms.
+    pub guest_ms: Option<u64>,
+    /// The largest peak memory of any attempt, MiB.
+    pub peak_memory_mib: Option<u64>,
+    /// Fuel summed over the attempts.
+    pub fuel: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    case: Vec<Spanned<RawCase>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    name: Spanned<String>,
+    workflow: Spanned<String>,
+    #[serde(default)]
+    state: Map<String, Value>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default = "yes")]
+    deterministic: bool,
+    #[serde(default)]
+    expect: RawExpect,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    status: Option<Spanned<String>>,
+    failed_node: Option<Spanned<String>>,
+    path: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    state: Map<String, Value>,
+    #[serde(default)]
+    pointers: BTreeMap<String, Value>,
+    #[serde(default)]
+    files: BTreeMap<String, Spanned<RawFile>>,
+    #[serde(default)]
+    events: Vec<Spanned<RawEvent>>,
+    #[serde(default)]
+    budgets: RawBudgets,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    content: Option<String>,
+    contains: Option<String>,
+    regex: Option<String>,
+    digest: Option<String>,
+    #[serde(default)]
+    absent: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    kind: String,
+    payload: Option<Value>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudgets {
+    guest_ms: Option<u64>,
+    peak_memory_mib: Option<u64>,
+    fuel: Option<u64>,
+}
+
+impl TestFile {
+    /// Parses and validates `text`; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ManifestError> {
+        let err = |span: Range<usize>, field: &str, message: String| ManifestError {
+            file: file.to_owned(),
+            at: Position::of_offset(text, span.start),
+            field: (!field.is_empty()).then(|| field.to_owned()),
+            message,
+        };
+        let raw: Raw = toml::from_str(text)
+            .map_err(|e| err(e.span().unwrap_or(0..0), "", e.message().trim_end().to_owned()))?;
+        if raw.case.is_empty() {
+            return Err(err(0..0, "case", "a test file holds at least one [[case]]".into()));
+        }
+        let mut cases: Vec<Case> = Vec::with_capacity(raw.case.len());
+        for (i, spanned) in raw.case.into_iter().enumerate() {
+            let start = spanned.span().start;
+            let c = spanned.into_inner();
+            let field = |f: &str| format!("case[{i}].{f}");
+            let name = c.name.get_ref().trim().to_owned();
+            if name.is_empty() || name.len() > 200 {
+                return Err(err(c.name.span(), &field("name"), "must be 1-200 characters".into()));
+            }
+            if cases.iter().any(|other| other.name == name) {
+                return Err(err(c.name.span(), &field("name"), format!("a second case named `{name}`")));
+            }
+            if c.workflow.get_ref().trim().is_empty() {
+                return Err(err(
+                    c.workflow.span(),
+                    &field("workflow"),
+                    "must name the workflow manifest".into(),
+                ));
+            }
+            let e = c.expect;
+            let status = match &e.status {
+                None => ExecutionStatus::Completed,
+                Some(s) => match s.get_ref().parse::<ExecutionStatus>() {
+                    Ok(
+                        st @ (ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Paused),
+                    ) => st,
+                    _ => {
+                        let message = format!("`{}`: expected completed, failed or paused", s.get_ref());
+                        return Err(err(s.span(), &field("expect.status"), message));
+                    }
+                },
+            };
+            let mut node_refs = Vec::new();
+            if let Some(n) = &e.failed_node {
+                if status != ExecutionStatus::Failed {
+                    let message = "only with `status = \"failed\"`".to_owned();
+                    return Err(err(n.span(), &field("expect.failed_node"), message));
+                }
+                node_refs.push((
+                    n.get_ref().clone(),
+                    "expect.failed_node",
+                    Position::of_offset(text, n.span().start),
+                ));
+            }
+            for n in e.path.iter().flatten() {
+                node_refs.push((
+                    n.get_ref().clone(),
+                    "expect.path",
+                    Position::of_offset(text, n.span().start),
+                ));
+            }
+            for p in e.pointers.keys() {
+                if !(p.is_empty() || p.starts_with('/')) {
+                    let message = format!("`{p}` is not a JSON pointer (it starts with `/`)");
+                    return Err(err(start..start, &field("expect.pointers"), message));
+                }
+            }
+            let mut files = BTreeMap::new();
+            for (path, f) in e.files {
+                let span = f.span();
+                let f = f.into_inner();
+                let digest = match &f.digest {
+                    None => None,
+                    Some(d) => {
+                        Some(d.strip_prefix("sha256:").unwrap_or(d).parse::<Digest>().map_err(|m| {
+                            err(
+                                span.clone(),
+                                &field(&format!("expect.files.\"{path}\".digest")),
+                                m.to_string(),
+                            )
+                        })?)
+                    }
+                };
+                if let Some(r) = &f.regex {
+                    regex::Regex::new(r).map_err(|m| {
+                        err(span.clone(), &field(&format!("expect.files.\"{path}\".regex")), m.to_string())
+                    })?;
+                }
+                let checks = [f.content.is_some(), f.contains.is_some(), f.regex.is_some(), digest.is_some()];
+                if f.absent == checks.contains(&true) {
+                    let message =
+                        "give `absent = true` alone, or at least one of content, contains, regex, digest";
+                    return Err(err(span, &field(&format!("expect.files.\"{path}\"")), message.into()));
+                }
+                let expect = FileExpect {
+                    content: f.content,
+                    contains: f.contains,
+                    regex: f.regex,
+                    digest,
+                    absent: f.absent,
+                };
+                files.insert(path, expect);
+            }
+            let events = e
+                .events
+                .into_iter()
+                .map(|ev| {
+                    let ev = ev.into_inner();
+                    EventExpect {
+                        kind: ev.kind.strip_prefix("guest.").unwrap_or(&ev.kind).to_owned(),
+                        payload: ev.payload,
+                    }
+                })
+                .collect();
+            cases.push(Case {
+                name,
+                workflow: c.workflow.into_inner(),
+                state: c.state,
+                seed: c.deterministic.then_some(c.seed.unwrap_or(0)),
+                expect: Expect {
+                    status,
+                    failed_node: e.failed_node.map(Spanned::into_inner),
+                    path: e.path.map(|p| p.into_iter().map(Spanned::into_inner).collect()),
+                    state: e.state,
+                    pointers: e.pointers,
+                    files,
+                    events,
+                    budgets: Budgets {
+                        guest_ms: e.budgets.guest_ms,
+                        peak_memory_mib: e.budgets.peak_memory_mib,
+                        fuel: e.budgets.fuel,
+                    },
+                },
+                at: Position::of_offset(text, start),
+                node_refs,
+            });
+        }
+        Ok(Self { cases })
+    }
+}
+
+#[cfg(test)]
+mod tests;
