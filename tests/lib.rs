@@ -183,6 +183,23 @@ impl Harness {
         self.file(&format!("{name}.toml"), toml::to_string(&m).expect("manifest as TOML"))
     }
 
+    /// `drift.toml`: one probe node, `read`, that puts `/input/drift.txt` into the state as
+    /// `read`. The file is a fixture this harness holds, written as `first`: rewrite it to give
+    /// the node another input outside the sandbox. `seed`: the manifest's deterministic mode.
+    /// Returns the fixture directory.
+    pub fn drift_workflow(&self, seed: Option<u64>) -> PathBuf {
+        let input = self.dir.path().join("input");
+        std::fs::create_dir_all(&input).expect("creating the fixture");
+        std::fs::write(input.join("drift.txt"), "first").expect("writing the fixture");
+        let seed = seed.map(|s| format!("seed = {s}\n")).unwrap_or_default();
+        let manifest = format!(
+            "name = \"drift\"\n{seed}[[nodes]]\nid = \"read\"\ncomponent = \"probe.wasm\"\nconfig = {{ action = \"read_file\", path = \"/input/drift.txt\" }}\nfixtures = {{ \"/input\" = {:?} }}\n",
+            input.display().to_string()
+        );
+        self.file("drift.toml", manifest);
+        input
+    }
+
     /// This harness's [`Gate`] (one per harness; nodes configured with [`Gate::node`] wait at
     /// it, and a workflow from [`Harness::probe_workflow`] mounts it for them).
     pub fn gate(&self) -> Gate {

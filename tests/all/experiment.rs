@@ -137,14 +137,7 @@ async fn a_difference_in_deterministic_mode_fails_the_experiment() {
     let exec = h.executor().await;
     // Deterministic mode fixes clocks, randomness and file times; a fixture the host changes
     // between repetitions is what is left to differ.
-    let input = h.dir.path().join("input");
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::write(input.join("drift.txt"), "first").unwrap();
-    let manifest = format!(
-        "name = \"drift\"\n[[nodes]]\nid = \"read\"\ncomponent = \"probe.wasm\"\nconfig = {{ action = \"read_file\", path = \"/input/drift.txt\" }}\nfixtures = {{ \"/input\" = {:?} }}\n",
-        input.display().to_string()
-    );
-    h.file("drift.toml", manifest);
+    let input = h.drift_workflow(None);
     let file = h.file("drift-exp.toml", "name = \"drift\"\nworkflow = \"drift.toml\"\nrepetitions = 2\n[[environments]]\nname = \"det\"\nseed = 3\n");
     let loaded = exec.experiments().load(&file).await.unwrap();
     let record = exec.experiments().create(&loaded).await.unwrap();

@@ -104,14 +104,7 @@ async fn a_failing_new_component_fails_and_a_changed_fixture_is_nondeterminism()
 
     // A fixture the host changes between the run and the replay: the recorded component, the
     // same seed, another result.
-    let input = h.dir.path().join("input");
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::write(input.join("drift.txt"), "first").unwrap();
-    let manifest = format!(
-        "name = \"drift\"\nseed = 7\n[[nodes]]\nid = \"read\"\ncomponent = \"probe.wasm\"\nconfig = {{ action = \"read_file\", path = \"/input/drift.txt\" }}\nfixtures = {{ \"/input\" = {:?} }}\n",
-        input.display().to_string()
-    );
-    h.file("drift.toml", manifest);
+    let input = h.drift_workflow(Some(7));
     let out = crate::wtb(&h, &["--json", "run", "drift.toml"]);
     assert!(out.status.success(), "{out:?}");
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();

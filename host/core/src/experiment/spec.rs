@@ -86,14 +86,10 @@ fn valid_name(s: &str) -> bool {
 impl ExperimentSpec {
     /// Parses and validates `text`; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, ManifestError> {
-        let err = |span: Range<usize>, field: &str, message: String| ManifestError {
-            file: file.to_owned(),
-            at: Position::of_offset(text, span.start),
-            field: (!field.is_empty()).then(|| field.to_owned()),
-            message,
+        let err = |span: Range<usize>, field: &str, message: String| {
+            ManifestError::at_offset(file, text, span.start, field, message)
         };
-        let raw: Raw = toml::from_str(text)
-            .map_err(|e| err(e.span().unwrap_or(0..0), "", e.message().trim_end().to_owned()))?;
+        let raw: Raw = ManifestError::from_toml(file, text)?;
         if !valid_name(raw.name.get_ref()) {
             return Err(err(raw.name.span(), "name", "must be 1-64 of A-Z a-z 0-9 . _ -".into()));
         }

@@ -176,14 +176,10 @@ struct RawBudgets {
 impl TestFile {
     /// Parses and validates `text`; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, ManifestError> {
-        let err = |span: Range<usize>, field: &str, message: String| ManifestError {
-            file: file.to_owned(),
-            at: Position::of_offset(text, span.start),
-            field: (!field.is_empty()).then(|| field.to_owned()),
-            message,
+        let err = |span: Range<usize>, field: &str, message: String| {
+            ManifestError::at_offset(file, text, span.start, field, message)
         };
-        let raw: Raw = toml::from_str(text)
-            .map_err(|e| err(e.span().unwrap_or(0..0), "", e.message().trim_end().to_owned()))?;
+        let raw: Raw = ManifestError::from_toml(file, text)?;
         if raw.case.is_empty() {
             return Err(err(0..0, "case", "a test file holds at least one [[case]]".into()));
         }

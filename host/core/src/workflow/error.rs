@@ -32,3 +32,29 @@ pub struct ManifestError {
     /// What is wrong, in a sentence.
     pub message: String,
 }
+
+impl ManifestError {
+    /// An error at byte `offset` of `text`, the file `file`; an empty `field` names none.
+    pub fn at_offset(file: &str, text: &str, offset: usize, field: &str, message: String) -> Self {
+        Self {
+            file: file.to_owned(),
+            at: Position::of_offset(text, offset),
+            field: (!field.is_empty()).then(|| field.to_owned()),
+            message,
+        }
+    }
+
+    /// `text` read as TOML into `T`: a syntax error, an unknown field or a value of the wrong
+    /// type is located by line and column.
+    pub fn from_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, Self> {
+        toml::from_str(text).map_err(|e| {
+            Self::at_offset(
+                file,
+                text,
+                e.span().map_or(0, |s| s.start),
+                "",
+                e.message().trim_end().to_owned(),
+            )
+        })
+    }
+}

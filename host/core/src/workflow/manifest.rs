@@ -146,8 +146,7 @@ impl Manifest {
             field,
             message,
         };
-        let raw: RawManifest = toml::from_str(text)
-            .map_err(|e| err(e.span().unwrap_or(0..0), None, e.message().trim_end().to_owned()))?;
+        let raw: RawManifest = ManifestError::from_toml(file, text)?;
         let schema = |raw: &Option<Spanned<toml::Value>>,
                       field: String|
          -> Result<Option<SchemaSpec>, ManifestError> {
