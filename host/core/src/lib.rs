@@ -10,6 +10,7 @@
 pub mod clock;
 pub mod experiment;
 pub mod history;
+pub mod markup;
 pub mod model;
 pub mod retention;
 pub mod testing;

@@ -241,7 +241,7 @@ pub fn markdown(r: &ExperimentReport) -> String {
 
 /// The report as one self-contained HTML page (no scripts, no external resources).
 pub fn html(r: &ExperimentReport) -> String {
-    let e = escape;
+    let e = crate::markup::escape;
     let mut out = String::new();
     let _ = write!(
         out,
@@ -327,18 +327,4 @@ pub fn html(r: &ExperimentReport) -> String {
     }
     out.push_str("</body></html>\n");
     out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(escape("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
-    }
 }

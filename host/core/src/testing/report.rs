@@ -1,5 +1,6 @@
 //! What `wtb test` reports: a result per case, and the JUnit XML CI systems read. Pure.
 
+use crate::markup::escape;
 use crate::model::ExecutionId;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -71,23 +72,6 @@ pub fn junit_xml(files: &[FileResult]) -> String {
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
-    out
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 cannot carry other control characters, even escaped.
-            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
     out
 }
 
