@@ -11,9 +11,9 @@ mod compare;
 
 pub use compare::{Differences, Outputs, recorded_outputs};
 
-use crate::executor::{ExecError, Executor, LoadedNode, StoredBlobs, blocking, mount};
-use crate::inspect::CheckpointView;
+use crate::executor::{ExecError, Executor, LoadedNode, LoadedWorkflow, StoredBlobs, blocking, mount};
 use crate::inspect::history::{diffed_digests, file_diffs};
+use crate::inspect::{CheckpointView, ExecutionReport};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -177,9 +177,33 @@ impl Executor {
         let scratch = format!(".replay-{}", self.ids.next());
         let io = |what: &'static str| move |source| ExecError::Io { what: what.into(), source };
         self.workspaces.create_dir_all(&scratch).map_err(io("creating the replay's scratch blob store"))?;
-        let cas =
-            self.workspaces.open_dir(&scratch).map_err(io("opening the replay's scratch blob store"))?;
-        let cas = Arc::new(LocalCas::new(cas));
+        let replayed = match self.workspaces.open_dir(&scratch) {
+            Ok(dir) => {
+                self.replay_boundaries(&report, &wf, &replaced, opts, &Arc::new(LocalCas::new(dir))).await
+            }
+            Err(e) => Err(io("opening the replay's scratch blob store")(e)),
+        };
+        let _ = self.workspaces.remove_dir_all(&scratch);
+        let env = &report.execution.environment;
+        Ok(ReplayReport {
+            execution: id,
+            workflow: wf.manifest.name.clone(),
+            seed: env.seed,
+            nodes: replayed?,
+        })
+    }
+
+    /// Each wanted, succeeded boundary of `report` run again and compared; new contents go to
+    /// `cas`.
+    async fn replay_boundaries(
+        &self,
+        report: &ExecutionReport,
+        wf: &LoadedWorkflow,
+        replaced: &HashMap<&str, PreparedNode>,
+        opts: &ReplayOptions,
+        cas: &Arc<LocalCas>,
+    ) -> Result<Vec<NodeReplay>, ExecError> {
+        let (id, graph) = (report.execution.id, &wf.manifest.graph);
         let checkpoints: HashMap<CheckpointId, &CheckpointView> =
             report.checkpoints.iter().map(|c| (c.checkpoint.id, c)).collect();
         let env = &report.execution.environment;
@@ -204,16 +228,14 @@ impl Executor {
                 seed: env.seed,
                 clock: env.clock,
             };
-            let ran = self.replay_one(loaded, prepared, &wf.manifest.reducers, &call, entry, &cas).await;
             let recorded = recorded_outputs(&report.events, exit.checkpoint.id);
-            let (verdict, error, differences) = match ran {
-                Err(e) => {
-                    let _ = self.workspaces.remove_dir_all(&scratch);
-                    return Err(e.into());
-                }
-                Ok(Err(why)) => (Verdict::Failed, Some(why), Differences::default()),
-                Ok(Ok((state, tree, fresh, outputs))) => {
-                    let files = self.file_differences(&exit.files, &tree, fresh, &cas).await?;
+            let (verdict, error, differences) = match self
+                .replay_one(loaded, prepared, &wf.manifest.reducers, &call, entry, cas)
+                .await?
+            {
+                Err(why) => (Verdict::Failed, Some(why), Differences::default()),
+                Ok((state, tree, fresh, outputs)) => {
+                    let files = self.file_differences(&exit.files, &tree, fresh, cas).await?;
                     let d =
                         Differences::between((&exit.checkpoint.state, &recorded), (&state, &outputs), files);
                     (if d.is_empty() { Verdict::Same } else { Verdict::Differs }, None, d)
@@ -233,8 +255,7 @@ impl Executor {
                 differences,
             });
         }
-        let _ = self.workspaces.remove_dir_all(&scratch);
-        Ok(ReplayReport { execution: id, workflow: wf.manifest.name.clone(), seed: env.seed, nodes })
+        Ok(nodes)
     }
 
     /// Replays every execution of `corpus` (see [`Executor::replay`]), newest first.
