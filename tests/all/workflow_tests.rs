@@ -109,3 +109,58 @@ fn bad_test_files_are_refused_before_anything_runs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no *.test.toml files in this directory"));
     assert_eq!(crate::wtb(&h, &["--json", "list"]).stdout, runs_before, "nothing ran");
 }
+
+#[test]
+fn update_writes_a_golden_snapshot_that_later_runs_must_reproduce() {
+    let h = Harness::new();
+    let demo = demo_dir(&h);
+    let file = demo.join("golden.test.toml");
+    let text = "[[case]]\nname = \"snapshot\"\nworkflow = \"sensors.toml\"\n[case.expect]\ngolden = \"golden/sensors\"\nignore = [\"data/*.json\"]\n";
+    std::fs::write(&file, text).unwrap();
+    let test = |extra: &[&str]| crate::wtb(&h, &[&["test", file.to_str().unwrap()], extra].concat());
+
+    let out = test(&[]);
+    assert_eq!(out.status.code(), Some(2), "no snapshot yet: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("golden.test.toml:5:10: `case[0].expect.golden`: golden snapshot `golden/sensors` does not exist: `wtb test --update` writes it"),
+        "{err}"
+    );
+    assert!(test(&["--update"]).status.success());
+    let golden = demo.join("golden/sensors");
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(golden.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["rows"], 200);
+    assert!(std::fs::read_to_string(golden.join("files/report.md")).unwrap().starts_with("# Sensor report"));
+    let out = test(&[]);
+    assert!(
+        out.status.success(),
+        "a deterministic run reproduces its snapshot: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The snapshot edited by hand: every difference is named, ignored paths are not.
+    std::fs::write(
+        golden.join("state.json"),
+        serde_json::to_string(&serde_json::json!({ "rows": 199 })).unwrap(),
+    )
+    .unwrap();
+    let report = std::fs::read_to_string(golden.join("files/report.md")).unwrap();
+    std::fs::write(golden.join("files/report.md"), report.replacen("# Sensor report", "# Old report", 1))
+        .unwrap();
+    std::fs::write(golden.join("files/extra.txt"), "x").unwrap();
+    std::fs::write(golden.join("files/data/stats.json"), "{}").unwrap();
+    let out = test(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for line in [
+        "        golden state: ~ /rows: 199 → 200",
+        "        golden file extra.txt: missing from the workspace",
+        "        golden file report.md: content differs (snapshot → found):",
+        "        -# Old report",
+        "        +# Sensor report",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("golden file data/stats.json"), "an ignored path: {text}");
+}

@@ -11,6 +11,7 @@
 //! field.
 
 pub mod check;
+pub mod golden;
 pub mod report;
 
 use crate::model::{Digest, ExecutionStatus};
@@ -43,6 +44,8 @@ pub struct Case {
     pub expect: Expect,
     /// Where the case starts in the file.
     pub at: Position,
+    /// Where `expect.golden` is written (the case's start when it is not).
+    pub golden_at: Position,
     /// Where each node name the case mentions is written, to name a line for a node the
     /// workflow does not have.
     pub node_refs: Vec<(String, &'static str, Position)>,
@@ -67,6 +70,11 @@ pub struct Expect {
     pub events: Vec<EventExpect>,
     /// Upper bounds on what the run used.
     pub budgets: Budgets,
+    /// A directory (relative to the test file) holding the expected final state
+    /// (`state.json`) and workspace (`files/`); `wtb test --update` writes it.
+    pub golden: Option<String>,
+    /// Globs of workspace paths the golden comparison skips.
+    pub ignore: Vec<String>,
 }
 
 /// What one file must be.
@@ -145,6 +153,9 @@ struct RawExpect {
     events: Vec<Spanned<RawEvent>>,
     #[serde(default)]
     budgets: RawBudgets,
+    golden: Option<Spanned<String>>,
+    #[serde(default)]
+    ignore: Vec<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -276,6 +287,18 @@ impl TestFile {
                 };
                 files.insert(path, expect);
             }
+            if e.golden.as_ref().is_some_and(|g| g.get_ref().trim().is_empty()) {
+                let span = e.golden.as_ref().map_or(0..0, Spanned::span);
+                return Err(err(span, &field("expect.golden"), "must name a directory".into()));
+            }
+            if e.golden.is_none() && !e.ignore.is_empty() {
+                return Err(err(e.ignore[0].span(), &field("expect.ignore"), "only with `golden`".into()));
+            }
+            for g in &e.ignore {
+                globset::Glob::new(g.get_ref())
+                    .map_err(|m| err(g.span(), &field("expect.ignore"), m.kind().to_string()))?;
+            }
+            let golden_at = Position::of_offset(text, e.golden.as_ref().map_or(start, |g| g.span().start));
             let events = e
                 .events
                 .into_iter()
@@ -305,8 +328,11 @@ impl TestFile {
                         peak_memory_mib: e.budgets.peak_memory_mib,
                         fuel: e.budgets.fuel,
                     },
+                    golden: e.golden.map(Spanned::into_inner),
+                    ignore: e.ignore.into_iter().map(Spanned::into_inner).collect(),
                 },
                 at: Position::of_offset(text, start),
+                golden_at,
                 node_refs,
             });
         }

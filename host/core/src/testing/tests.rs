@@ -62,6 +62,10 @@ fn bad_test_files_name_file_line_and_field() {
     let e = bad("[[case]]\nname = \"a\"\nworkflow = \"w\"\nexpect = { pointers = { \"x\" = 1 } }\n");
     assert!(e.contains("`x` is not a JSON pointer"), "{e}");
     assert!(bad("").contains("missing field `case`"), "{}", bad(""));
+    let e = bad("[[case]]\nname = \"a\"\nworkflow = \"w\"\nexpect = { ignore = [\"*.log\"] }\n");
+    assert!(e.contains("`case[0].expect.ignore`: only with `golden`"), "{e}");
+    let e = bad("[[case]]\nname = \"a\"\nworkflow = \"w\"\nexpect = { golden = \"g\", ignore = [\"[\"] }\n");
+    assert!(e.contains("`case[0].expect.ignore`: unclosed character class"), "{e}");
 }
 
 fn entry(text: &[u8]) -> FileEntry {

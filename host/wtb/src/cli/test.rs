@@ -13,15 +13,21 @@ use wtb_engine::executor::Executor;
 pub async fn test(exec: &Executor, args: &TestArgs, json: bool) -> anyhow::Result<ExitCode> {
     let mut loaded = Vec::new();
     for file in test_files(&args.paths)? {
-        loaded.push(exec.load_tests(&file).await?);
+        loaded.push(exec.load_tests(&file, args.update).await?);
     }
-    let jobs =
-        loaded.iter().enumerate().flat_map(|(f, l)| l.cases.iter().map(move |(case, wf)| (f, case, wf)));
-    let mut ran: Vec<_> = futures_util::stream::iter(jobs.enumerate())
-        .map(|(order, (f, case, wf))| async move { (order, f, exec.run_case(case, wf).await) })
-        .buffer_unordered(usize::from(args.parallel))
-        .collect()
-        .await;
+    let jobs = loaded
+        .iter()
+        .enumerate()
+        .flat_map(|(f, l)| l.cases.iter().map(move |(case, wf)| (f, l.dir.as_path(), case, wf)));
+    let update = args.update;
+    let mut ran: Vec<_> =
+        futures_util::stream::iter(jobs.enumerate())
+            .map(|(order, (f, dir, case, wf))| async move {
+                (order, f, exec.run_case(case, wf, dir, update).await)
+            })
+            .buffer_unordered(usize::from(args.parallel))
+            .collect()
+            .await;
     ran.sort_by_key(|(order, _, _)| *order);
     let mut files: Vec<FileResult> =
         loaded.iter().map(|l| FileResult { file: l.file.clone(), cases: Vec::new() }).collect();
