@@ -4,7 +4,7 @@
 
 use crate::executor::{ExecError, Executor, LoadedWorkflow, RunOptions};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -47,11 +47,20 @@ impl Executor {
         let tests = TestFile::parse(&file, &text)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut cases = Vec::with_capacity(tests.cases.len());
-        for (i, case) in tests.cases.into_iter().enumerate() {
-            let wf = self
-                .load_workflow(&dir.join(&case.workflow))
-                .await
-                .map_err(|e| located(case.at, format!("case[{i}].workflow"), e.to_string()))?;
+        // Cases of one file usually share a workflow: it is read and prepared once.
+        let mut workflows: HashMap<&str, LoadedWorkflow> = HashMap::new();
+        for (i, case) in tests.cases.iter().enumerate() {
+            let wf = match workflows.get(case.workflow.as_str()) {
+                Some(wf) => wf.clone(),
+                None => {
+                    let wf = self
+                        .load_workflow(&dir.join(&case.workflow))
+                        .await
+                        .map_err(|e| located(case.at, format!("case[{i}].workflow"), e.to_string()))?;
+                    workflows.insert(&case.workflow, wf.clone());
+                    wf
+                }
+            };
             if let Some(g) = &case.expect.golden
                 && !update
                 && !dir.join(g).join("state.json").is_file()
@@ -65,7 +74,7 @@ impl Executor {
                     return Err(located(*at, format!("case[{i}].{field}"), message));
                 }
             }
-            cases.push((case, wf));
+            cases.push((case.clone(), wf));
         }
         Ok(LoadedTests { file, dir: dir.to_owned(), cases })
     }
@@ -76,7 +85,6 @@ impl Executor {
         let started = Instant::now();
         let opts = RunOptions {
             seed: case.seed,
-            deterministic: case.seed.is_some(),
             variant: Some(format!("test: {}", case.name)),
             ..RunOptions::default()
         };
