@@ -13,6 +13,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("wtb-example-counter", "wtb_example_counter"),
     ("wtb-example-hello", "wtb_example_hello"),
     ("wtb-example-router", "wtb_example_router"),
+    ("wtb-example-stub", "wtb_example_stub"),
 ];
 
 fn main() {

@@ -45,6 +45,7 @@ mod virtual_workspace;
 mod web;
 mod workers;
 mod workers_processes;
+mod workflow_test_doubles;
 mod workflow_tests;
 mod writer;
 

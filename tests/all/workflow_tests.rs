@@ -21,9 +21,9 @@ fn the_example_test_file_passes_and_writes_junit() {
     let out = crate::wtb(&h, &["--json", "test", file.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((r["cases"].as_u64(), r["failed"].as_u64()), (Some(2), Some(0)), "{r}");
+    assert_eq!((r["cases"].as_u64(), r["failed"].as_u64()), (Some(3), Some(0)), "{r}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("<testsuites name=\"wtb test\" tests=\"2\" failures=\"0\">"), "{xml}");
+    assert!(xml.contains("<testsuites name=\"wtb test\" tests=\"3\" failures=\"0\">"), "{xml}");
     // Each case ran as its own execution, tagged with the case's name.
     let id = r["files"][0]["cases"][0]["execution"].as_str().unwrap();
     let shown: Value = serde_json::from_slice(&crate::wtb(&h, &["--json", "show", id]).stdout).unwrap();
@@ -31,7 +31,7 @@ fn the_example_test_file_passes_and_writes_junit() {
     // A directory runs the *.test.toml files in it.
     let out = crate::wtb(&h, &["test", demo.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.ends_with("2 cases: 2 passed, 0 failed\n"), "{text}");
+    assert!(out.status.success() && text.ends_with("3 cases: 3 passed, 0 failed\n"), "{text}");
 }
 
 #[test]

@@ -81,7 +81,6 @@ impl From<ExperimentError> for Problem {
             ExperimentError::Unknown(_) => StatusCode::NOT_FOUND,
             ExperimentError::Load(_)
             | ExperimentError::BadFrom { .. }
-            | ExperimentError::NoVariantNode { .. }
             | ExperimentError::BadFixture { .. } => StatusCode::BAD_REQUEST,
         };
         Self::new(status, e.to_string())

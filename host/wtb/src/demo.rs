@@ -22,6 +22,9 @@ pub const COUNTER: &[u8] = guest!("wtb_example_counter");
 pub const HELLO: &[u8] = guest!("wtb_example_hello");
 /// `examples/nodes/router`: picks a route label by comparing a state key with a threshold.
 pub const ROUTER: &[u8] = guest!("wtb_example_router");
+/// `examples/nodes/stub`: what a `wtb test` case's stub node runs (a fixed update, route,
+/// files and events, given as its config).
+pub const STUB: &[u8] = guest!("wtb_example_stub");
 /// `examples/workflows/sensors.toml`.
 pub const SENSORS_WORKFLOW: &str = include_str!("../../../examples/workflows/sensors.toml");
 /// `examples/workflows/branching.toml`: router, fan-out to two branches, join.

@@ -8,4 +8,5 @@ pub mod compare;
 pub mod report;
 pub mod spec;
 
+pub(crate) use spec::RawEnvironmentFields;
 pub use spec::{EnvironmentSpec, ExperimentSpec, NodeChange, Variant};

@@ -79,6 +79,104 @@ pub struct EnvironmentSpec {
     pub at: Position,
 }
 
+/// An environment's fields as written, before validation: shared by an experiment's
+/// `[[environments]]` and a test case, so both accept and refuse the same things.
+pub(crate) struct RawEnvironmentFields<'a> {
+    /// Env vars.
+    pub(crate) env: &'a BTreeMap<String, String>,
+    /// RFC 3339 start of the wall clock.
+    pub(crate) clock: Option<&'a toml::Spanned<String>>,
+    /// Limits for every node.
+    pub(crate) limits: Option<&'a toml::Spanned<NodeLimits>>,
+    /// Guest mount point → host directory.
+    pub(crate) fixtures: &'a BTreeMap<String, String>,
+}
+
+impl RawEnvironmentFields<'_> {
+    /// The validated environment named `name` with `seed`. `prefix` leads each field in
+    /// errors (`environments[0].`, `case[2].`); `at` is where errors without a span of their
+    /// own point.
+    pub(crate) fn check(
+        self,
+        file: &str,
+        text: &str,
+        prefix: &str,
+        at: usize,
+        name: String,
+        seed: Option<u64>,
+    ) -> Result<EnvironmentSpec, ManifestError> {
+        let err = |offset: usize, f: &str, message: String| {
+            ManifestError::at_offset(file, text, offset, &format!("{prefix}{f}"), message)
+        };
+        let clock = match self.clock {
+            Some(c) => Some(
+                humantime::parse_rfc3339_weak(c.get_ref())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs())
+                    .ok_or_else(|| {
+                        let message =
+                            format!("`{}` is not an RFC 3339 time such as 2024-01-01T00:00:00Z", c.get_ref());
+                        err(c.span().start, "clock", message)
+                    })?,
+            ),
+            None => None,
+        };
+        let limits = match self.limits {
+            Some(l) => {
+                l.get_ref()
+                    .validate()
+                    .map_err(|p| err(l.span().start, &format!("limits.{}", p.limit), p.to_string()))?;
+                *l.get_ref()
+            }
+            None => NodeLimits::default(),
+        };
+        let mut fixtures = Vec::new();
+        for (guest, host) in self.fixtures {
+            check_mount_point(guest).map_err(|m| err(at, &format!("fixtures.\"{guest}\""), m))?;
+            fixtures.push(Fixture { guest: guest.clone(), host: host.clone() });
+        }
+        for (k, v) in self.env {
+            check_env(k, v).map_err(|m| err(at, &format!("env.{k}"), m))?;
+        }
+        Ok(EnvironmentSpec {
+            name,
+            env: self.env.clone(),
+            seed,
+            clock,
+            limits,
+            fixtures,
+            at: Position::of_offset(text, at),
+        })
+    }
+}
+
+impl EnvironmentSpec {
+    /// Refuses a fixture at a mount point a node of `manifest` already has; `field` names the
+    /// fixtures in the error.
+    pub fn check_fixtures_against(
+        &self,
+        file: &str,
+        manifest: &Manifest,
+        field: String,
+    ) -> Result<(), ManifestError> {
+        for f in &self.fixtures {
+            if let Some(n) = manifest.nodes.iter().find(|n| n.fixtures.iter().any(|nf| nf.guest == f.guest)) {
+                return Err(ManifestError {
+                    file: file.to_owned(),
+                    at: self.at,
+                    field: Some(field),
+                    message: format!(
+                        "conflicting overrides: node `{}` already mounts a fixture at `{}`",
+                        n.id, f.guest
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 fn valid_name(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
@@ -173,53 +271,15 @@ impl ExperimentSpec {
             }
             Some(e) => {
                 for (i, r) in e.get_ref().iter().enumerate() {
-                    let field = |f: &str| format!("environments[{i}].{f}");
-                    let clock = match &r.clock {
-                        Some(c) => Some(
-                            humantime::parse_rfc3339_weak(c.get_ref())
-                                .ok()
-                                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                                .map(|d| d.as_secs())
-                                .ok_or_else(|| {
-                                    err(
-                                        c.span(),
-                                        &field("clock"),
-                                        format!(
-                                            "`{}` is not an RFC 3339 time such as 2024-01-01T00:00:00Z",
-                                            c.get_ref()
-                                        ),
-                                    )
-                                })?,
-                        ),
-                        None => None,
+                    let fields = RawEnvironmentFields {
+                        env: &r.env,
+                        clock: r.clock.as_ref(),
+                        limits: r.limits.as_ref(),
+                        fixtures: &r.fixtures,
                     };
-                    let limits = match &r.limits {
-                        Some(l) => {
-                            l.get_ref().validate().map_err(|p| {
-                                err(l.span(), &field(&format!("limits.{}", p.limit)), p.to_string())
-                            })?;
-                            *l.get_ref()
-                        }
-                        None => NodeLimits::default(),
-                    };
-                    let mut fixtures = Vec::new();
-                    for (guest, host) in &r.fixtures {
-                        check_mount_point(guest)
-                            .map_err(|m| err(r.name.span(), &field(&format!("fixtures.\"{guest}\"")), m))?;
-                        fixtures.push(Fixture { guest: guest.clone(), host: host.clone() });
-                    }
-                    for (k, v) in &r.env {
-                        check_env(k, v).map_err(|m| err(r.name.span(), &field(&format!("env.{k}")), m))?;
-                    }
-                    environments.push(EnvironmentSpec {
-                        name: r.name.get_ref().clone(),
-                        env: r.env.clone(),
-                        seed: r.seed,
-                        clock,
-                        limits,
-                        fixtures,
-                        at: Position::of_offset(text, r.name.span().start),
-                    });
+                    let prefix = format!("environments[{i}].");
+                    let (at, name) = (r.name.span().start, r.name.get_ref().clone());
+                    environments.push(fields.check(file, text, &prefix, at, name, r.seed)?);
                 }
             }
             None => {
@@ -311,21 +371,7 @@ impl ExperimentSpec {
             }
         }
         for e in &self.environments {
-            for f in &e.fixtures {
-                if let Some(n) =
-                    manifest.nodes.iter().find(|n| n.fixtures.iter().any(|nf| nf.guest == f.guest))
-                {
-                    return Err(ManifestError {
-                        file: file.to_owned(),
-                        at: e.at,
-                        field: Some(format!("environments.{}.fixtures", e.name)),
-                        message: format!(
-                            "conflicting overrides: node `{}` already mounts a fixture at `{}`",
-                            n.id, f.guest
-                        ),
-                    });
-                }
-            }
+            e.check_fixtures_against(file, manifest, format!("environments.{}.fixtures", e.name))?;
         }
         Ok(())
     }

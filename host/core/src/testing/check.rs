@@ -4,6 +4,7 @@
 use super::{EventExpect, Expect, FileExpect};
 use crate::history::{Content, TextChange, content_change};
 use crate::model::{Digest, EntryKind, ExecutionStatus, FileTree};
+use crate::workflow::Schema;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -58,6 +59,17 @@ pub fn check(expect: &Expect, seen: &Observed<'_>) -> Vec<String> {
             Some(got) if got == want => {}
             Some(got) => out.push(format!("state {pointer}: expected {want}, got {got}")),
             None => out.push(format!("state {pointer}: expected {want}, missing")),
+        }
+    }
+    if let Some(spec) = &expect.schema {
+        match spec.inline().map(Schema::compile) {
+            Some(Ok(schema)) => {
+                if let Err(v) = schema.check(seen.state) {
+                    out.push(format!("state does not match the schema: {v}"));
+                }
+            }
+            Some(Err(e)) => out.push(format!("schema: not a usable JSON Schema: {e}")),
+            None => out.push("schema: its file was not read".into()),
         }
     }
     for (path, want) in &expect.files {

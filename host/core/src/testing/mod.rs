@@ -3,23 +3,28 @@
 //! engine runs the cases.
 //!
 //! A test file (TOML) holds `[[case]]`s. Each names a workflow (relative to the file), the
-//! state it starts from (merged over the manifest's), the seed of deterministic mode (every
-//! case is deterministic unless `deterministic = false`), and `[case.expect]`: the final status
-//! (or the failing node), a state subset, JSON-pointer equalities, files (content, substring,
-//! regular expression, digest, absent), guest events in order, the path of nodes taken, and
-//! budgets (guest time, peak memory, fuel). Unknown fields are refused with file, line and
-//! field.
+//! state it starts from (merged over the manifest's) or a checkpoint to fork (`from`), its
+//! environment (the seed of deterministic mode — every case is deterministic unless
+//! `deterministic = false` — a fixed clock, env vars, limits, fixtures), stub nodes
+//! ([`stub`]), and `[case.expect]`: the final status (or the failing node), a state subset,
+//! JSON-pointer equalities, a JSON Schema, files (content, substring, regular expression,
+//! digest, absent), guest events in order, the path of nodes taken, and budgets (guest time,
+//! peak memory, fuel). Unknown fields are refused with file, line and field.
 
 pub mod check;
 pub mod golden;
+mod raw;
 pub mod report;
+pub mod stub;
 
-use crate::model::{Digest, ExecutionStatus};
-use crate::workflow::{ManifestError, Position};
-use serde::Deserialize;
+use crate::experiment::{EnvironmentSpec, RawEnvironmentFields};
+use crate::model::{CheckpointId, Digest, ExecutionStatus};
+use crate::workflow::{ManifestError, Position, SchemaSpec};
+use raw::Raw;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::ops::Range;
+use stub::Stub;
 use toml::Spanned;
 
 /// A parsed, validated test file.
@@ -36,10 +41,15 @@ pub struct Case {
     pub name: String,
     /// The workflow manifest, as written (relative to the test file).
     pub workflow: String,
-    /// State merged over the manifest's.
+    /// State merged over the manifest's (or over the checkpoint's, with `from`).
     pub state: Map<String, Value>,
-    /// Deterministic mode's seed (`None`: real clocks and randomness).
-    pub seed: Option<u64>,
+    /// What every node runs with: deterministic mode's seed (`None`: real clocks and
+    /// randomness), a fixed clock, env vars, limits and fixtures (relative to the test file).
+    pub environment: EnvironmentSpec,
+    /// A checkpoint the case forks and resumes instead of starting at the entry node.
+    pub from: Option<CheckpointId>,
+    /// Nodes replaced by a stub, by id.
+    pub stubs: BTreeMap<String, Stub>,
     /// What the run must show.
     pub expect: Expect,
     /// Where the case starts in the file.
@@ -64,6 +74,9 @@ pub struct Expect {
     pub state: Map<String, Value>,
     /// JSON pointers into the final state and the value each must equal.
     pub pointers: BTreeMap<String, Value>,
+    /// A JSON Schema the final state must match (a file relative to the test file until the
+    /// engine reads it).
+    pub schema: Option<SchemaSpec>,
     /// Per path in the final workspace.
     pub files: BTreeMap<String, FileExpect>,
     /// Guest events that must appear in this order (others may come between).
@@ -112,78 +125,6 @@ pub struct Budgets {
     pub fuel: Option<u64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    case: Vec<Spanned<RawCase>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCase {
-    name: Spanned<String>,
-    workflow: Spanned<String>,
-    #[serde(default)]
-    state: Map<String, Value>,
-    #[serde(default)]
-    seed: Option<u64>,
-    #[serde(default = "yes")]
-    deterministic: bool,
-    #[serde(default)]
-    expect: RawExpect,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExpect {
-    status: Option<Spanned<String>>,
-    failed_node: Option<Spanned<String>>,
-    path: Option<Vec<Spanned<String>>>,
-    #[serde(default)]
-    state: Map<String, Value>,
-    #[serde(default)]
-    pointers: BTreeMap<String, Value>,
-    #[serde(default)]
-    files: BTreeMap<String, Spanned<RawFile>>,
-    #[serde(default)]
-    events: Vec<Spanned<RawEvent>>,
-    #[serde(default)]
-    budgets: RawBudgets,
-    golden: Option<Spanned<String>>,
-    #[serde(default)]
-    ignore: Vec<Spanned<String>>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    content: Option<String>,
-    contains: Option<String>,
-    regex: Option<String>,
-    digest: Option<String>,
-    #[serde(default)]
-    absent: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEvent {
-    kind: String,
-    payload: Option<Value>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBudgets {
-    guest_ms: Option<u64>,
-    peak_memory_mib: Option<u64>,
-    fuel: Option<u64>,
-}
-
 impl TestFile {
     /// Parses and validates `text`; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, ManifestError> {
@@ -213,7 +154,41 @@ impl TestFile {
                     "must name the workflow manifest".into(),
                 ));
             }
+            if !c.deterministic && (c.seed.is_some() || c.clock.is_some()) {
+                let what = if c.seed.is_some() { "seed" } else { "clock" };
+                let message =
+                    format!("`{what}` makes the case deterministic: drop it or `deterministic = false`");
+                return Err(err(start..start, &field(what), message));
+            }
+            let seed = c.deterministic.then_some(c.seed.unwrap_or(0));
+            let fields = RawEnvironmentFields {
+                env: &c.env,
+                clock: c.clock.as_ref(),
+                limits: c.limits.as_ref(),
+                fixtures: &c.fixtures,
+            };
+            let environment = fields.check(file, text, &field(""), start, "test".into(), seed)?;
+            let from = match &c.from {
+                None => None,
+                Some(f) => Some(f.get_ref().parse::<CheckpointId>().map_err(|_| {
+                    let message = format!("`{}` is not a checkpoint id (see `wtb history`)", f.get_ref());
+                    err(f.span(), &field("from"), message)
+                })?),
+            };
+            let mut node_refs = Vec::new();
+            let mut stubs = BTreeMap::new();
+            for (node, s) in c.stub {
+                let at = Position::of_offset(text, s.span().start);
+                s.get_ref().check().map_err(|m| err(s.span(), &field(&format!("stub.{node}")), m))?;
+                node_refs.push((node.clone(), "stub", at));
+                stubs.insert(node, s.into_inner());
+            }
             let e = c.expect;
+            let schema = e
+                .schema
+                .as_ref()
+                .map(|raw| SchemaSpec::from_toml(file, text, raw, field("expect.schema")))
+                .transpose()?;
             let status = match &e.status {
                 None => ExecutionStatus::Completed,
                 Some(s) => match s.get_ref().parse::<ExecutionStatus>() {
@@ -226,7 +201,6 @@ impl TestFile {
                     }
                 },
             };
-            let mut node_refs = Vec::new();
             if let Some(n) = &e.failed_node {
                 if status != ExecutionStatus::Failed {
                     let message = "only with `status = \"failed\"`".to_owned();
@@ -314,13 +288,16 @@ impl TestFile {
                 name,
                 workflow: c.workflow.into_inner(),
                 state: c.state,
-                seed: c.deterministic.then_some(c.seed.unwrap_or(0)),
+                environment,
+                from,
+                stubs,
                 expect: Expect {
                     status,
                     failed_node: e.failed_node.map(Spanned::into_inner),
                     path: e.path.map(|p| p.into_iter().map(Spanned::into_inner).collect()),
                     state: e.state,
                     pointers: e.pointers,
+                    schema,
                     files,
                     events,
                     budgets: Budgets {

@@ -29,14 +29,20 @@ fn a_test_file_parses_with_deterministic_defaults() {
     let t = TestFile::parse("t.toml", FILE).unwrap();
     assert_eq!(t.cases.len(), 2);
     let c = &t.cases[0];
-    assert_eq!((c.name.as_str(), c.seed, c.expect.status), ("greets", Some(0), ExecutionStatus::Completed));
+    assert_eq!(
+        (c.name.as_str(), c.environment.seed, c.expect.status),
+        ("greets", Some(0), ExecutionStatus::Completed)
+    );
     assert_eq!(
         c.expect.events[0],
         EventExpect { kind: "greeted".into(), payload: Some(json!({ "who": "Ada" })) }
     );
     assert_eq!(c.node_refs[0].0, "hello");
     assert_eq!(c.node_refs[0].2.line, 8);
-    assert_eq!((t.cases[1].seed, t.cases[1].expect.failed_node.as_deref()), (None, Some("hello")));
+    assert_eq!(
+        (t.cases[1].environment.seed, t.cases[1].expect.failed_node.as_deref()),
+        (None, Some("hello"))
+    );
 }
 
 #[test]
@@ -139,4 +145,36 @@ fn a_run_that_meets_every_expectation_passes_and_each_miss_is_one_readable_line(
     assert_eq!(lines.len(), 10);
     let failed = check(&t.cases[1].expect, &worse);
     assert!(failed.is_empty(), "{failed:?}");
+}
+
+#[test]
+fn stubs_environment_start_and_schema_parse() {
+    let text = r#"
+[[case]]
+name = "doubles"
+workflow = "w.toml"
+seed = 9
+clock = "2030-01-01T00:00:00Z"
+env = { MODE = "test" }
+limits = { memory_mib = 64 }
+fixtures = { "/in" = "input" }
+from = "0190a8c2-0000-7000-8000-000000000000"
+[case.stub.route]
+route = "left"
+update = { picked = "left" }
+files = { "out/a.txt" = "a" }
+events = [{ kind = "picked", payload = { side = "left" } }]
+[case.expect]
+schema = { type = "object" }
+"#;
+    let c = &TestFile::parse("t.toml", text).unwrap().cases[0];
+    let e = &c.environment;
+    assert_eq!((e.seed, e.clock, e.limits.memory_mib), (Some(9), Some(1_893_456_000), Some(64)));
+    assert_eq!((e.env["MODE"].as_str(), e.fixtures[0].guest.as_str()), ("test", "/in"));
+    assert!(c.from.is_some());
+    let stub = &c.stubs["route"];
+    assert_eq!(stub.config()["route"], "left");
+    assert_eq!(stub.config()["events"][0]["payload"], json!({ "side": "left" }));
+    assert_eq!(c.node_refs[0].0, "route");
+    assert_eq!(c.expect.schema.as_ref().unwrap().inline(), Some(&json!({ "type": "object" })));
 }

@@ -7,7 +7,7 @@ use super::graph::{Edge, Graph, Site};
 use super::reduce::{Reducer, Reducers};
 use super::retry::RetryPolicy;
 use super::sandbox::{Fixture, Network, NodeLimits, check_arg, check_env, check_mount_point};
-use super::schema::{SchemaSource, SchemaSpec};
+use super::schema::{SchemaSpec, toml_to_json};
 use super::{ManifestError, Position};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -150,19 +150,7 @@ impl Manifest {
         let schema = |raw: &Option<Spanned<toml::Value>>,
                       field: String|
          -> Result<Option<SchemaSpec>, ManifestError> {
-            let Some(raw) = raw else { return Ok(None) };
-            let source = match raw.get_ref() {
-                toml::Value::String(path) if !path.trim().is_empty() => SchemaSource::File(path.clone()),
-                toml::Value::Table(t) => SchemaSource::Inline(toml_to_json(toml::Value::Table(t.clone()))),
-                _ => {
-                    return Err(err(
-                        raw.span(),
-                        Some(field),
-                        "must be the path of a JSON Schema file or an inline table".into(),
-                    ));
-                }
-            };
-            Ok(Some(SchemaSpec { source, at: Position::of_offset(text, raw.span().start), field }))
+            raw.as_ref().map(|raw| SchemaSpec::from_toml(file, text, raw, field)).transpose()
         };
         let _ = raw.description;
         let name = raw.name.get_ref().trim();
@@ -339,19 +327,6 @@ impl Manifest {
 
 fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// TOML → JSON. Datetimes become RFC 3339 strings (JSON has no datetime type).
-fn toml_to_json(v: toml::Value) -> Value {
-    match v {
-        toml::Value::String(s) => Value::String(s),
-        toml::Value::Integer(i) => Value::from(i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
-        toml::Value::Boolean(b) => Value::Bool(b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
-    }
 }
 
 #[cfg(test)]

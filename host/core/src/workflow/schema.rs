@@ -36,6 +36,38 @@ impl SchemaSpec {
             SchemaSource::File(_) => None,
         }
     }
+
+    /// A schema as a TOML value may write it: the path of a JSON file, or an inline table.
+    /// `field` names it (`state_schema`, `case[0].expect.schema`) in the error and later ones.
+    pub fn from_toml(
+        file: &str,
+        text: &str,
+        raw: &toml::Spanned<toml::Value>,
+        field: String,
+    ) -> Result<Self, super::ManifestError> {
+        let source = match raw.get_ref() {
+            toml::Value::String(path) if !path.trim().is_empty() => SchemaSource::File(path.clone()),
+            toml::Value::Table(t) => SchemaSource::Inline(toml_to_json(toml::Value::Table(t.clone()))),
+            _ => {
+                let message = "must be the path of a JSON Schema file or an inline table".to_owned();
+                return Err(super::ManifestError::at_offset(file, text, raw.span().start, &field, message));
+            }
+        };
+        Ok(Self { source, at: super::Position::of_offset(text, raw.span().start), field })
+    }
+}
+
+/// TOML → JSON. Datetimes become RFC 3339 strings (JSON has no datetime type).
+pub(crate) fn toml_to_json(v: toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+    }
 }
 
 /// A compiled schema.

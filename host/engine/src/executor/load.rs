@@ -347,41 +347,52 @@ async fn resolve_schema_files(manifest: &mut Manifest, base: &Path, file: &str) 
         .iter_mut()
         .chain(manifest.nodes.iter_mut().filter_map(|n| n.update_schema.as_mut()));
     for spec in specs {
-        let SchemaSource::File(name) = &spec.source else { continue };
-        let path = base.join(name);
-        let fail = |message: String| ManifestError {
-            file: file.to_owned(),
-            at: spec.at,
-            field: Some(spec.field.clone()),
-            message,
-        };
-        let text = tokio::fs::read_to_string(&path)
-            .await
-            .map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))?;
-        let value = serde_json::from_str(&text)
-            .map_err(|e| fail(format!("`{}` is not JSON: {e}", path.display())))?;
-        spec.source = SchemaSource::Inline(value);
+        resolve_schema(spec, base, file).await?;
     }
     Ok(())
+}
+
+/// Reads the JSON file `spec` names (relative to `base`) into it; `file` names the document
+/// that refers to it in errors.
+pub(crate) async fn resolve_schema(
+    spec: &mut SchemaSpec,
+    base: &Path,
+    file: &str,
+) -> Result<(), ManifestError> {
+    let SchemaSource::File(name) = &spec.source else { return Ok(()) };
+    let path = base.join(name);
+    let fail = |message: String| ManifestError {
+        file: file.to_owned(),
+        at: spec.at,
+        field: Some(spec.field.clone()),
+        message,
+    };
+    let text = tokio::fs::read_to_string(&path)
+        .await
+        .map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))?;
+    let value =
+        serde_json::from_str(&text).map_err(|e| fail(format!("`{}` is not JSON: {e}", path.display())))?;
+    spec.source = SchemaSource::Inline(value);
+    Ok(())
+}
+
+/// Compiles a resolved schema; `file` names the document that holds it in errors.
+pub(crate) fn compile_schema(spec: &SchemaSpec, file: &str) -> Result<Arc<Schema>, ManifestError> {
+    let fail = |message: String| ManifestError {
+        file: file.to_owned(),
+        at: spec.at,
+        field: Some(spec.field.clone()),
+        message,
+    };
+    let value = spec.inline().ok_or_else(|| fail("schema file not read".into()))?;
+    Schema::compile(value).map(Arc::new).map_err(|e| fail(format!("not a usable JSON Schema: {e}")))
 }
 
 type Schemas = (Option<Arc<Schema>>, Vec<Option<Arc<Schema>>>);
 
 /// Compiles the (resolved) state schema and each node's update schema.
 fn compile_schemas(manifest: &Manifest, file: &str) -> Result<Schemas, ManifestError> {
-    let compile = |spec: &Option<SchemaSpec>| -> Result<Option<Arc<Schema>>, ManifestError> {
-        let Some(spec) = spec else { return Ok(None) };
-        let fail = |message: String| ManifestError {
-            file: file.to_owned(),
-            at: spec.at,
-            field: Some(spec.field.clone()),
-            message,
-        };
-        let value = spec.inline().ok_or_else(|| fail("schema file not read".into()))?;
-        Schema::compile(value)
-            .map(|s| Some(Arc::new(s)))
-            .map_err(|e| fail(format!("not a usable JSON Schema: {e}")))
-    };
+    let compile = |spec: &Option<SchemaSpec>| spec.as_ref().map(|s| compile_schema(s, file)).transpose();
     let state = compile(&manifest.state_schema)?;
     let nodes = manifest.nodes.iter().map(|n| compile(&n.update_schema)).collect::<Result<_, _>>()?;
     Ok((state, nodes))

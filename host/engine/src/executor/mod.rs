@@ -33,6 +33,7 @@ mod handoff;
 mod join;
 mod lanes;
 pub mod load;
+pub mod overridden;
 mod quota;
 mod resume;
 mod run;

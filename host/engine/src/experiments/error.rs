@@ -22,14 +22,6 @@ pub enum ExperimentError {
         /// Why it is not an id.
         reason: IdParseError,
     },
-    /// A variant overrides a node the workflow does not have.
-    #[error("variant `{variant}`: no node `{node}`")]
-    NoVariantNode {
-        /// The variant.
-        variant: String,
-        /// The node it names.
-        node: String,
-    },
     /// An environment's fixture cannot be mounted (gone since the experiment was loaded).
     #[error("environment `{environment}`: {problem}")]
     BadFixture {

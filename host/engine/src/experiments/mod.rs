@@ -14,18 +14,17 @@ mod report;
 pub use error::ExperimentError;
 pub use remote::API_FILE;
 
-use crate::executor::load::{LoadError, LoadedNode, LoadedWorkflow, resolve_fixture};
-use crate::executor::{ExecError, Executor, ForkOptions, RunOptions};
+use crate::executor::load::{LoadError, LoadedWorkflow, resolve_fixture};
+use crate::executor::overridden::environment_overrides;
+use crate::executor::{Executor, ForkOptions, RunOptions};
 use crate::travel::NewComponent;
 use futures_util::StreamExt as _;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wtb_core::experiment::ExperimentSpec;
-use wtb_core::model::{
-    CellTag, CheckpointId, Digest, Environment, ExecutionId, ExecutionStatus, ExperimentId,
-};
-use wtb_core::workflow::{Definition, ManifestError, Overrides};
+use wtb_core::model::{CellTag, CheckpointId, Environment, ExecutionId, ExecutionStatus, ExperimentId};
+use wtb_core::workflow::{ManifestError, Overrides};
 use wtb_store::db::{ExperimentRecord, UnitOfWork, Write};
 
 /// An experiment file with its workflow and every variant's components loaded and checked.
@@ -291,15 +290,8 @@ impl Experiments<'_> {
             .find(|e| e.name == cell.environment)
             .expect("a cell's environment exists");
         let base_dir = loaded.file.parent().unwrap_or(Path::new("."));
-        let mut overrides = Overrides { env: env.env.clone(), limits: env.limits, ..Overrides::default() };
-        for f in &env.fixtures {
-            overrides.fixtures.push(
-                resolve_fixture(base_dir, f).map_err(|problem| ExperimentError::BadFixture {
-                    environment: env.name.clone(),
-                    problem,
-                })?,
-            );
-        }
+        let mut overrides = environment_overrides(base_dir, env)
+            .map_err(|problem| ExperimentError::BadFixture { environment: env.name.clone(), problem })?;
         let mut components = Vec::new();
         for (node, change) in &variant.nodes {
             if let Some(config) = &change.config {
@@ -321,36 +313,16 @@ impl Experiments<'_> {
         loaded: &LoadedExperiment,
         cell: &CellTag,
     ) -> Result<LoadedWorkflow, ExperimentError> {
+        let (overrides, _) = self.cell_overrides(loaded, cell)?;
         let variant =
             loaded.spec.variants.iter().find(|v| v.name == cell.variant).expect("a cell's variant exists");
-        let (overrides, _) = self.cell_overrides(loaded, cell)?;
-        let base: Definition = serde_json::from_value(loaded.workflow.definition.clone())
-            .map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
-        let def = base.with_overrides(&overrides).map_err(|node| ExperimentError::NoVariantNode {
-            variant: variant.name.clone(),
-            node: node.to_string(),
-        })?;
-        let manifest = def.to_manifest().map_err(|p| ExecError::StoredWorkflow(p.message))?;
-        let nodes = manifest
+        let components = variant
             .nodes
             .iter()
-            .zip(&loaded.workflow.nodes)
-            .map(|(spec, base)| {
-                let (bytes, prepared) = match variant.nodes.get(&spec.id).and_then(|c| c.component.as_ref()) {
-                    Some(c) => loaded.components[c].clone(),
-                    None => (base.bytes.clone(), base.prepared.clone()),
-                };
-                LoadedNode { spec: spec.clone(), bytes, prepared, update_schema: base.update_schema.clone() }
+            .filter_map(|(node, change)| {
+                Some((node.clone(), loaded.components[change.component.as_ref()?].clone()))
             })
             .collect();
-        let definition = serde_json::to_value(&def).map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
-        let digest = Digest::of(definition.to_string().as_bytes());
-        Ok(LoadedWorkflow {
-            manifest,
-            nodes,
-            definition,
-            digest,
-            state_schema: loaded.workflow.state_schema.clone(),
-        })
+        Ok(loaded.workflow.with_overrides(&overrides, &components)?)
     }
 }

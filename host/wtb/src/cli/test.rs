@@ -6,28 +6,27 @@ use anyhow::{Context as _, bail};
 use futures_util::StreamExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use wtb_core::testing::report::{FileResult, junit_xml};
 use wtb_engine::executor::Executor;
 
 /// Runs the test files under `args.paths`; exit status 1 when any case fails.
 pub async fn test(exec: &Executor, args: &TestArgs, json: bool) -> anyhow::Result<ExitCode> {
     let mut loaded = Vec::new();
+    let stub: Arc<[u8]> = crate::demo::STUB.into();
     for file in test_files(&args.paths)? {
-        loaded.push(exec.load_tests(&file, args.update).await?);
+        loaded.push(exec.load_tests(&file, args.update, &stub).await?);
     }
     let jobs = loaded
         .iter()
         .enumerate()
-        .flat_map(|(f, l)| l.cases.iter().map(move |(case, wf)| (f, l.dir.as_path(), case, wf)));
+        .flat_map(|(f, l)| l.cases.iter().map(move |case| (f, l.dir.as_path(), case)));
     let update = args.update;
-    let mut ran: Vec<_> =
-        futures_util::stream::iter(jobs.enumerate())
-            .map(|(order, (f, dir, case, wf))| async move {
-                (order, f, exec.run_case(case, wf, dir, update).await)
-            })
-            .buffer_unordered(usize::from(args.parallel))
-            .collect()
-            .await;
+    let mut ran: Vec<_> = futures_util::stream::iter(jobs.enumerate())
+        .map(|(order, (f, dir, case))| async move { (order, f, exec.run_case(case, dir, update).await) })
+        .buffer_unordered(usize::from(args.parallel))
+        .collect()
+        .await;
     ran.sort_by_key(|(order, _, _)| *order);
     let mut files: Vec<FileResult> =
         loaded.iter().map(|l| FileResult { file: l.file.clone(), cases: Vec::new() }).collect();
