@@ -162,7 +162,7 @@ fn a_case_starts_from_a_recorded_checkpoint_with_a_stub() {
     let a_exit = history["checkpoints"][1]["id"].as_str().unwrap().to_owned();
     let file = h.file(
         "from.test.toml",
-        &format!(
+        format!(
             r#"
 [[case]]
 name = "b stubbed after a's recorded run"
@@ -226,7 +226,7 @@ fn bad_stubs_environments_and_starts_are_refused_before_anything_runs() {
         (case("[case.expect]\nschema = { type = 12 }"), "`case[0].expect.schema`: not a usable JSON Schema"),
     ];
     for (text, says) in cases {
-        let file = h.file("bad.test.toml", &text);
+        let file = h.file("bad.test.toml", text.as_bytes());
         let (code, _, err) = test_file(&h, &file);
         assert_eq!(code, Some(2), "{text}: {err}");
         assert!(err.contains(says), "{text}\nexpected {says:?} in: {err}");
