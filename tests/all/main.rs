@@ -7,6 +7,7 @@ mod api_hostile;
 mod api_live;
 mod batch;
 mod bench;
+mod bundles;
 mod cache;
 mod cli;
 mod crash;

@@ -210,7 +210,7 @@ fn bad_stubs_environments_and_starts_are_refused_before_anything_runs() {
         (case("[case.stub.a]\nupdat = {}"), "unknown field `updat`"),
         (
             case("from = \"yesterday\""),
-            "bad.test.toml:4:8: `case[0].from`: `yesterday` is not a checkpoint id",
+            "bad.test.toml:4:8: `case[0].from`: `yesterday` is neither a checkpoint id nor a bundle file",
         ),
         (
             case("from = \"0190a8c2-0000-7000-8000-000000000000\""),

@@ -7,6 +7,7 @@
 //! of them, and the compiler keeps it that way.
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod clock;
 pub mod experiment;
 pub mod history;

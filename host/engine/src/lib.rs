@@ -8,6 +8,7 @@
 //! state), both of which use `wtb-core`; the HTTP server and the CLI sit above it.
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod config;
 pub mod executor;
 pub mod experiments;

@@ -46,8 +46,8 @@ pub struct Case {
     /// What every node runs with: deterministic mode's seed (`None`: real clocks and
     /// randomness), a fixed clock, env vars, limits and fixtures (relative to the test file).
     pub environment: EnvironmentSpec,
-    /// A checkpoint the case forks and resumes instead of starting at the entry node.
-    pub from: Option<CheckpointId>,
+    /// Where the case starts instead of the entry node: it forks that checkpoint and resumes.
+    pub from: Option<Start>,
     /// Nodes replaced by a stub, by id.
     pub stubs: BTreeMap<String, Stub>,
     /// What the run must show.
@@ -56,9 +56,21 @@ pub struct Case {
     pub at: Position,
     /// Where `expect.golden` is written (the case's start when it is not).
     pub golden_at: Position,
+    /// Where `from` is written (the case's start when it is not).
+    pub from_at: Position,
     /// Where each node name the case mentions is written, to name a line for a node the
     /// workflow does not have.
     pub node_refs: Vec<(String, &'static str, Position)>,
+}
+
+/// A recorded point a case starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A checkpoint of this data dir.
+    Checkpoint(CheckpointId),
+    /// A run bundle (a file, relative to the test file) exported from a checkpoint: each run
+    /// of the case imports it and forks its point.
+    Bundle(String),
 }
 
 /// A case's expectations; unset ones are not checked.
@@ -170,10 +182,14 @@ impl TestFile {
             let environment = fields.check(file, text, &field(""), start, "test".into(), seed)?;
             let from = match &c.from {
                 None => None,
-                Some(f) => Some(f.get_ref().parse::<CheckpointId>().map_err(|_| {
-                    let message = format!("`{}` is not a checkpoint id (see `wtb history`)", f.get_ref());
-                    err(f.span(), &field("from"), message)
-                })?),
+                Some(f) if f.get_ref().trim().is_empty() => {
+                    let message = "names a checkpoint id or a bundle file".to_owned();
+                    return Err(err(f.span(), &field("from"), message));
+                }
+                Some(f) => Some(match f.get_ref().parse::<CheckpointId>() {
+                    Ok(id) => Start::Checkpoint(id),
+                    Err(_) => Start::Bundle(f.get_ref().clone()),
+                }),
             };
             let mut node_refs = Vec::new();
             let mut stubs = BTreeMap::new();
@@ -289,6 +305,7 @@ impl TestFile {
                 workflow: c.workflow.into_inner(),
                 state: c.state,
                 environment,
+                from_at: Position::of_offset(text, c.from.as_ref().map_or(start, |f| f.span().start)),
                 from,
                 stubs,
                 expect: Expect {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use wtb_core::model::Environment;
 use wtb_core::testing::report::CaseResult;
-use wtb_core::testing::{Case, TestFile};
+use wtb_core::testing::{Case, Start, TestFile};
 use wtb_core::workflow::{ManifestError, Overrides, Position};
 
 /// A test file's cases, each ready to run.
@@ -137,10 +137,16 @@ impl Executor {
                 prepared.push((node.clone(), component.1.digest(), stub.clone()));
                 components.insert(node.clone(), component);
             }
-            if let Some(from) = case.from {
-                self.check_start(from, &wf.manifest.name)
+            match &case.from {
+                None => {}
+                Some(Start::Checkpoint(from)) => self
+                    .check_start(*from, &wf.manifest.name)
                     .await
-                    .map_err(|message| located(case.at, field("from"), message))?;
+                    .map_err(|message| located(case.from_at, field("from"), message))?,
+                Some(Start::Bundle(file)) => self
+                    .check_bundle(file, &dir.join(file), &wf.manifest.name)
+                    .await
+                    .map_err(|message| located(case.from_at, field("from"), message))?,
             }
             let workflow = wf
                 .with_overrides(&overrides, &components)
@@ -163,13 +169,32 @@ impl Executor {
         }
     }
 
+    /// Checks that the bundle at `path` would import, names a point, and is of workflow `name`.
+    async fn check_bundle(&self, written: &str, path: &Path, name: &str) -> Result<(), String> {
+        if !path.is_file() {
+            return Err(format!(
+                "`{written}` is neither a checkpoint id nor a bundle file ({} is not a file)",
+                path.display()
+            ));
+        }
+        let (header, workflow) = self.bundles().verify(path).await.map_err(|e| e.to_string())?;
+        if header.point.is_none() {
+            let message = "was exported from an execution, not a checkpoint: a case starts from a bundle's point (`wtb bundle export <checkpoint>`)";
+            return Err(format!("{}: {message}", path.display()));
+        }
+        if workflow != name {
+            return Err(format!("{}: the bundle is of workflow `{workflow}`, not `{name}`", path.display()));
+        }
+        Ok(())
+    }
+
     /// Runs one case and checks what it did; a run the host could not make is a failed case
     /// saying why. With `update`, the case's golden snapshot is (re)written from the run.
     pub async fn run_case(&self, loaded: &LoadedCase, dir: &Path, update: bool) -> CaseResult {
         let started = Instant::now();
         let case = &loaded.case;
         let golden = case.expect.golden.as_ref().map(|g| dir.join(g));
-        let (execution, failures) = match self.start_case(loaded).await {
+        let (execution, failures) = match self.start_case(loaded, dir).await {
             Ok(s) => {
                 let golden = golden.as_deref().map(|g| (g, update));
                 let seen = self.observe(case, s.execution, s.status, &s.state, golden).await;
@@ -187,13 +212,22 @@ impl Executor {
         }
     }
 
-    /// Runs the case's execution to its end: from the entry node, or a fork of `from`
-    /// resumed, with the case's state, environment and stubs.
-    async fn start_case(&self, loaded: &LoadedCase) -> Result<RunSummary, String> {
+    /// Runs the case's execution to its end: from the entry node, or a fork of `from` (a
+    /// bundle's point once imported) resumed, with the case's state, environment and stubs.
+    async fn start_case(&self, loaded: &LoadedCase, dir: &Path) -> Result<RunSummary, String> {
         let case = &loaded.case;
         let variant = Some(format!("test: {}", case.name));
         let env = &case.environment;
-        let Some(from) = case.from else {
+        let from = match &case.from {
+            None => None,
+            Some(Start::Checkpoint(id)) => Some(*id),
+            Some(Start::Bundle(file)) => {
+                let imported =
+                    self.bundles().import(&dir.join(file), false).await.map_err(|e| e.to_string())?;
+                imported.point
+            }
+        };
+        let Some(from) = from else {
             let opts = RunOptions { seed: env.seed, clock: env.clock, variant, ..RunOptions::default() };
             let run = self.run_with(&loaded.workflow, case.state.clone(), &opts).await;
             return run.map_err(|e: ExecError| e.to_string());

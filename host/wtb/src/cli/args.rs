@@ -195,30 +195,14 @@ pub enum Command {
     /// compare with the recorded exit: state, files, route, guest events. Exit status 1 when
     /// any boundary differs or fails; a difference from the recorded component in
     /// deterministic mode is reported as nondeterminism. `--workflow` replays a workflow's
-    /// recorded executions instead (newest first).
-    Replay {
-        /// The execution id.
-        #[arg(required_unless_present = "workflow", conflicts_with = "workflow")]
-        execution: Option<String>,
-        /// Replay the recorded executions of the workflow with this name (or definition digest).
-        #[arg(long)]
-        workflow: Option<String>,
-        /// With --workflow: only executions created at or after this instant (RFC 3339, or a date).
-        #[arg(long, value_name = "TIME", requires = "workflow")]
-        since: Option<String>,
-        /// With --workflow: at most this many executions, newest first.
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-        limit: u32,
-        /// Run this node on another component (repeatable).
-        #[arg(long, value_name = "NODE=PATH")]
-        component: Vec<String>,
-        /// Replay only this node's boundaries (repeatable; default: every node).
-        #[arg(long, value_name = "NODE")]
-        node: Vec<String>,
-    },
+    /// recorded executions instead (newest first); a bundle file is imported, then replayed.
+    Replay(super::args_test::ReplayArgs),
     /// Run workflow test files: each case a tagged execution checked against its expectations
     /// (status, state, files, events, path, budgets). Exit 1 when a case fails, 2 on a bad file.
     Test(super::args_test::TestArgs),
+    /// Run bundles: an execution's recorded history in one file, to import elsewhere.
+    #[command(subcommand)]
+    Bundle(super::args_bundle::BundleCommand),
     /// Check that the database and the blob store agree: every referenced blob present with
     /// its digest and size, every file commit's tree complete, every exit checkpoint with its
     /// entry. Exit status 1 when anything is wrong.

@@ -4,6 +4,7 @@
 //! host error (message on stderr, one line, naming what and where).
 
 mod args;
+mod args_bundle;
 mod args_experiment;
 mod args_node;
 mod args_tenancy;
@@ -17,6 +18,7 @@ mod bench_outbox;
 mod bench_shape;
 mod bench_travel;
 mod bench_workers;
+mod bundle;
 mod control;
 mod experiment;
 pub(crate) mod format;
@@ -157,12 +159,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { ref checkpoint, ref dir, force } => {
             travel::export(&open(&cli).await?, checkpoint, dir, force, cli.json).await
         }
-        Command::Replay { ref execution, ref workflow, ref since, limit, ref component, ref node } => {
-            let which =
-                replay::Which::from_args(execution.as_deref(), workflow.as_deref(), since.as_deref(), limit)?;
-            replay::replay(&open(&cli).await?, &which, component, node, cli.json).await
+        Command::Replay(ref a) => {
+            let which = replay::Which::from_args(
+                a.execution.as_deref(),
+                a.workflow.as_deref(),
+                a.since.as_deref(),
+                a.limit,
+            )?;
+            replay::replay(&open(&cli).await?, &which, &a.component, &a.node, cli.json).await
         }
         Command::Test(ref args) => test::test(&open(&cli).await?, args, cli.json).await,
+        Command::Bundle(ref what) => bundle::bundle(&open(&cli).await?, what, cli.json).await,
         Command::Fsck => show::fsck(&open(&cli).await?, cli.json).await,
         Command::Gc { dry_run, what: None } => show::gc(&open(&cli).await?, dry_run, cli.json).await,
         Command::New { ref name, ref dir, lang, ref sdk } => {

@@ -2,7 +2,6 @@
 //! executions, run again and compared.
 
 use super::travel::{instant, node_pair};
-use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wtb_core::model::ExecutionId;
@@ -15,6 +14,8 @@ pub enum Which {
     One(ExecutionId),
     /// `wtb replay --workflow NAME [--since T] [--limit N]`.
     Corpus(Corpus),
+    /// `wtb replay FILE`: a bundle, imported first.
+    Bundle(PathBuf),
 }
 
 impl Which {
@@ -26,9 +27,11 @@ impl Which {
         limit: u32,
     ) -> anyhow::Result<Self> {
         match (execution, workflow) {
-            (Some(e), _) => {
-                Ok(Self::One(e.parse().with_context(|| format!("`{e}` is not an execution id"))?))
-            }
+            (Some(e), _) => match e.parse() {
+                Ok(id) => Ok(Self::One(id)),
+                Err(_) if std::path::Path::new(e).is_file() => Ok(Self::Bundle(PathBuf::from(e))),
+                Err(_) => anyhow::bail!("`{e}` is not an execution id or a bundle file"),
+            },
             (None, Some(w)) => Ok(Self::Corpus(Corpus {
                 workflow: w.to_owned(),
                 since: since.map(|t| instant("--since", t)).transpose()?,
@@ -56,15 +59,24 @@ pub async fn replay(
     let reports = match which {
         Which::One(id) => vec![exec.replay(*id, &opts).await?],
         Which::Corpus(c) => exec.replay_corpus(c, &opts).await?,
+        Which::Bundle(file) => {
+            let imported = exec.bundles().import(file, false).await?;
+            if !json {
+                println!("{}: imported as execution {}", file.display(), imported.execution);
+            }
+            vec![exec.replay(imported.execution, &opts).await?]
+        }
     };
     let off = reports.iter().filter(|r| !r.all_same()).count();
     let code = if off == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) };
     match which {
-        Which::One(_) if json => println!("{}", serde_json::to_string_pretty(&reports[0])?),
+        Which::One(_) | Which::Bundle(_) if json => {
+            println!("{}", serde_json::to_string_pretty(&reports[0])?)
+        }
         Which::Corpus(_) if json => {
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "executions": reports }))?)
         }
-        Which::One(_) => print_report(&reports[0]),
+        Which::One(_) | Which::Bundle(_) => print_report(&reports[0]),
         Which::Corpus(c) => {
             for r in &reports {
                 print_report(r);
