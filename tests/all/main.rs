@@ -5,6 +5,7 @@ mod api;
 mod api_admin;
 mod api_hostile;
 mod api_live;
+mod api_testing;
 mod batch;
 mod bench;
 mod bundles;

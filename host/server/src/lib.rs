@@ -13,6 +13,7 @@ mod executions;
 mod experiments;
 mod metrics;
 mod problem;
+mod testing;
 mod web;
 mod workflows;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     host: Arc<Executor>,
     /// SHA-256 of the admin token; `None`: no admin API.
     admin: Option<[u8; 32]>,
+    /// The component a test case's stub nodes run (embedded in `wtb`).
+    stub: Arc<[u8]>,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -69,6 +72,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(checkpoints::routes())
         .merge(experiments::routes())
+        .merge(testing::routes())
         .merge(admin::routes())
         .merge(metrics::routes())
 }
@@ -78,8 +82,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     documented().into_openapi()
 }
 
-/// The routes, over `host`; `admin`: the admin token's SHA-256 (`[serve]`), if any.
-pub fn router(host: Arc<Executor>, admin: Option<[u8; 32]>) -> Router {
+/// The routes, over `host`; `admin`: the admin token's SHA-256 (`[serve]`), if any; `stub`:
+/// the component `POST /tests` runs for stub nodes.
+pub fn router(host: Arc<Executor>, admin: Option<[u8; 32]>, stub: Arc<[u8]>) -> Router {
     let (api, doc) = documented().split_for_parts();
     let doc = Arc::new(doc);
     api.route("/openapi.json", axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }))
@@ -95,7 +100,7 @@ pub fn router(host: Arc<Executor>, admin: Option<[u8; 32]>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(AppState { host, admin })
+        .with_state(AppState { host, admin, stub })
 }
 
 /// A path or body id, or a 400 naming `field`.

@@ -30,11 +30,19 @@ use wtb_store::db::ListFilter;
 /// What to replay, and on which components.
 #[derive(Clone, Debug, Default)]
 pub struct ReplayOptions {
-    /// New components (paths to `.wasm` files), by node id; the other nodes run the component
-    /// they were recorded with.
-    pub components: Vec<(String, PathBuf)>,
+    /// New components, by node id; the other nodes run the component they were recorded with.
+    pub components: Vec<(String, ComponentSource)>,
     /// Only the boundaries of these nodes (none: every node).
     pub nodes: Vec<String>,
+}
+
+/// Where a new component comes from.
+#[derive(Clone, Debug)]
+pub enum ComponentSource {
+    /// A `.wasm` file (the command line).
+    Path(PathBuf),
+    /// An upload of this tenant, `sha256:<digest>` (the API).
+    Uploaded(String),
 }
 
 /// Recorded executions to replay together: a workflow's, newest first (regression-testing a
@@ -162,11 +170,18 @@ impl Executor {
             return Err(no_node("--node", node));
         }
         let mut replaced: HashMap<&str, PreparedNode> = HashMap::new();
-        for (node, path) in &opts.components {
+        for (node, source) in &opts.components {
             let i = graph.node(node).ok_or_else(|| no_node("--component", node))?;
+            let path = match source {
+                ComponentSource::Path(p) => p.clone(),
+                ComponentSource::Uploaded(name) => PathBuf::from(name),
+            };
             let bad =
                 |problem: String| ReplayError::Component { node: node.clone(), path: path.clone(), problem };
-            let bytes: Arc<[u8]> = tokio::fs::read(path).await.map_err(|e| bad(e.to_string()))?.into();
+            let bytes: Arc<[u8]> = match source {
+                ComponentSource::Path(p) => tokio::fs::read(p).await.map_err(|e| bad(e.to_string()))?.into(),
+                ComponentSource::Uploaded(name) => self.uploaded_component(name).await.map_err(bad)?,
+            };
             let prepared = self
                 .runtime
                 .prepare(bytes, wf.nodes[i].spec.network)

@@ -9,16 +9,16 @@
 
 mod golden;
 mod observe;
+mod start;
 
 use crate::executor::load::{compile_schema, resolve_schema};
 use crate::executor::overridden::{Component, environment_overrides};
-use crate::executor::{ExecError, Executor, ForkOptions, LoadedWorkflow, RunOptions, RunSummary};
+use crate::executor::{Executor, LoadedWorkflow};
 use crate::travel::NewComponent;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use wtb_core::model::Environment;
 use wtb_core::testing::report::CaseResult;
 use wtb_core::testing::{Case, Start, TestFile};
 use wtb_core::workflow::{ManifestError, Overrides, Position};
@@ -58,17 +58,44 @@ impl Executor {
         stub: &Arc<[u8]>,
     ) -> Result<LoadedTests, ManifestError> {
         let file = path.display().to_string();
+        let text = tokio::fs::read_to_string(path).await.map_err(|e| ManifestError {
+            file: file.clone(),
+            at: Position { line: 1, column: 1 },
+            field: Some("file".into()),
+            message: e.to_string(),
+        })?;
+        self.load_cases(file, &text, Some(path.parent().unwrap_or(Path::new("."))), update, stub).await
+    }
+
+    /// A test file sent over the API (`name` labels its errors): each case's `workflow` is a
+    /// registered workflow's id, and nothing may name the host's files — no fixtures, golden
+    /// snapshots, schema files or bundle files.
+    pub async fn load_tests_text(
+        &self,
+        name: &str,
+        text: &str,
+        stub: &Arc<[u8]>,
+    ) -> Result<LoadedTests, ManifestError> {
+        self.load_cases(name.to_owned(), text, None, false, stub).await
+    }
+
+    /// The cases of `text`; `dir`: the file's directory (`None`: sent over the API).
+    async fn load_cases(
+        &self,
+        file: String,
+        text: &str,
+        dir: Option<&Path>,
+        update: bool,
+        stub: &Arc<[u8]>,
+    ) -> Result<LoadedTests, ManifestError> {
         let located = |at: Position, field: String, message: String| ManifestError {
             file: file.clone(),
             at,
             field: Some(field),
             message,
         };
-        let text = tokio::fs::read_to_string(path)
-            .await
-            .map_err(|e| located(Position { line: 1, column: 1 }, "file".into(), e.to_string()))?;
-        let tests = TestFile::parse(&file, &text)?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let tests = TestFile::parse(&file, text)?;
+        let host_only = |what: &str| format!("{what} name the host's files: not in a test sent over the API");
         let mut cases = Vec::with_capacity(tests.cases.len());
         // Cases of one file usually share a workflow: it is read and prepared once.
         let mut workflows: HashMap<String, LoadedWorkflow> = HashMap::new();
@@ -79,19 +106,27 @@ impl Executor {
                 Some(wf) => wf.clone(),
                 None => {
                     let wf = self
-                        .load_workflow(&dir.join(&case.workflow))
+                        .case_workflow(&case.workflow, dir)
                         .await
-                        .map_err(|e| located(case.at, field("workflow"), e.to_string()))?;
+                        .map_err(|message| located(case.at, field("workflow"), message))?;
                     workflows.insert(case.workflow.clone(), wf.clone());
                     wf
                 }
             };
-            if let Some(g) = &case.expect.golden
-                && !update
-                && !dir.join(g).join("state.json").is_file()
-            {
-                let message = format!("golden snapshot `{g}` does not exist: `wtb test --update` writes it");
-                return Err(located(case.golden_at, field("expect.golden"), message));
+            match (dir, &case.expect.golden) {
+                (Some(dir), Some(g)) if !update && !dir.join(g).join("state.json").is_file() => {
+                    let message =
+                        format!("golden snapshot `{g}` does not exist: `wtb test --update` writes it");
+                    return Err(located(case.golden_at, field("expect.golden"), message));
+                }
+                (None, Some(_)) => {
+                    return Err(located(
+                        case.golden_at,
+                        field("expect.golden"),
+                        host_only("golden snapshots"),
+                    ));
+                }
+                _ => {}
             }
             for (node, f, at) in &case.node_refs {
                 if wf.manifest.graph.node(node).is_none() {
@@ -100,12 +135,21 @@ impl Executor {
                 }
             }
             if let Some(spec) = &mut case.expect.schema {
-                resolve_schema(spec, dir, &file).await?;
+                match dir {
+                    Some(dir) => resolve_schema(spec, dir, &file).await?,
+                    None if spec.inline().is_none() => {
+                        return Err(located(spec.at, field("expect.schema"), host_only("schema files")));
+                    }
+                    None => {}
+                }
                 compile_schema(spec, &file)?;
             }
             let env = &case.environment;
             env.check_fixtures_against(&file, &wf.manifest, field("fixtures"))?;
-            let mut overrides = environment_overrides(dir, env)
+            if dir.is_none() && !env.fixtures.is_empty() {
+                return Err(located(case.at, field("fixtures"), host_only("fixtures")));
+            }
+            let mut overrides = environment_overrides(dir.unwrap_or(Path::new(".")), env)
                 .map_err(|message| located(case.at, field("fixtures"), message))?;
             for node in &wf.manifest.nodes {
                 if let Err(p) = self.config.check_ceilings(&env.limits.or(&node.limits)) {
@@ -143,49 +187,18 @@ impl Executor {
                     .check_start(*from, &wf.manifest.name)
                     .await
                     .map_err(|message| located(case.from_at, field("from"), message))?,
-                Some(Start::Bundle(file)) => self
-                    .check_bundle(file, &dir.join(file), &wf.manifest.name)
-                    .await
-                    .map_err(|message| located(case.from_at, field("from"), message))?,
+                Some(Start::Bundle(name)) => match dir {
+                    Some(dir) => self.check_bundle(name, &dir.join(name), &wf.manifest.name).await,
+                    None => Err(host_only("bundle files")),
+                }
+                .map_err(|message| located(case.from_at, field("from"), message))?,
             }
             let workflow = wf
                 .with_overrides(&overrides, &components)
                 .map_err(|e| located(case.at, field("workflow"), e.to_string()))?;
             cases.push(LoadedCase { case, workflow, overrides, prepared });
         }
-        Ok(LoadedTests { file, dir: dir.to_owned(), cases })
-    }
-
-    /// Checks that checkpoint `from` is this tenant's, live, and of the workflow `name`.
-    async fn check_start(&self, from: wtb_core::model::CheckpointId, name: &str) -> Result<(), String> {
-        let (_, parent) = self.checkpoint_of_tenant(from).await.map_err(|e| e.to_string())?;
-        self.require_live(from).await.map_err(|e| e.to_string())?;
-        let record =
-            self.db.workflows().get_one(self.tenant, parent.workflow).await.map_err(|e| e.to_string())?;
-        match record {
-            Some(r) if r.name == name => Ok(()),
-            Some(r) => Err(format!("checkpoint {from} is of workflow `{}`, not `{name}`", r.name)),
-            None => Err(format!("checkpoint {from}: its workflow is not stored")),
-        }
-    }
-
-    /// Checks that the bundle at `path` would import, names a point, and is of workflow `name`.
-    async fn check_bundle(&self, written: &str, path: &Path, name: &str) -> Result<(), String> {
-        if !path.is_file() {
-            return Err(format!(
-                "`{written}` is neither a checkpoint id nor a bundle file ({} is not a file)",
-                path.display()
-            ));
-        }
-        let (header, workflow) = self.bundles().verify(path).await.map_err(|e| e.to_string())?;
-        if header.point.is_none() {
-            let message = "was exported from an execution, not a checkpoint: a case starts from a bundle's point (`wtb bundle export <checkpoint>`)";
-            return Err(format!("{}: {message}", path.display()));
-        }
-        if workflow != name {
-            return Err(format!("{}: the bundle is of workflow `{workflow}`, not `{name}`", path.display()));
-        }
-        Ok(())
+        Ok(LoadedTests { file, dir: dir.map(Path::to_owned).unwrap_or_default(), cases })
     }
 
     /// Runs one case and checks what it did; a run the host could not make is a failed case
@@ -210,37 +223,5 @@ impl Executor {
             failures,
             seconds: started.elapsed().as_secs_f64(),
         }
-    }
-
-    /// Runs the case's execution to its end: from the entry node, or a fork of `from` (a
-    /// bundle's point once imported) resumed, with the case's state, environment and stubs.
-    async fn start_case(&self, loaded: &LoadedCase, dir: &Path) -> Result<RunSummary, String> {
-        let case = &loaded.case;
-        let variant = Some(format!("test: {}", case.name));
-        let env = &case.environment;
-        let from = match &case.from {
-            None => None,
-            Some(Start::Checkpoint(id)) => Some(*id),
-            Some(Start::Bundle(file)) => {
-                let imported =
-                    self.bundles().import(&dir.join(file), false).await.map_err(|e| e.to_string())?;
-                imported.point
-            }
-        };
-        let Some(from) = from else {
-            let opts = RunOptions { seed: env.seed, clock: env.clock, variant, ..RunOptions::default() };
-            let run = self.run_with(&loaded.workflow, case.state.clone(), &opts).await;
-            return run.map_err(|e: ExecError| e.to_string());
-        };
-        let opts = ForkOptions {
-            state_patch: (!case.state.is_empty()).then(|| serde_json::Value::Object(case.state.clone())),
-            overrides: loaded.overrides.clone(),
-            prepared: loaded.prepared.clone(),
-            environment: Some(Environment { seed: env.seed, clock: env.clock, cell: None }),
-            variant,
-            ..ForkOptions::default()
-        };
-        let fork = self.travel().fork(from, &opts).await.map_err(|e| e.to_string())?;
-        self.resume(fork.execution, 4).await.map_err(|e| e.to_string())
     }
 }

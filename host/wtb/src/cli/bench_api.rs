@@ -72,7 +72,7 @@ pub async fn api(dir: &Path, clients: usize, seconds: u64) -> anyhow::Result<Api
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(
-        axum::serve(listener, wtb_server::router(host.clone(), None))
+        axum::serve(listener, wtb_server::router(host.clone(), None, crate::demo::STUB.into()))
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.wait_for(|s| *s).await;
             })

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use wtb_core::model::ExecutionId;
 use wtb_engine::executor::Executor;
-use wtb_engine::replay::{Corpus, NodeReplay, ReplayOptions, ReplayReport, Verdict};
+use wtb_engine::replay::{ComponentSource, Corpus, NodeReplay, ReplayOptions, ReplayReport, Verdict};
 
 /// What to replay: one execution, or a workflow's recorded ones.
 pub enum Which {
@@ -54,7 +54,7 @@ pub async fn replay(
     let mut opts = ReplayOptions { nodes: nodes.to_vec(), ..ReplayOptions::default() };
     for arg in components {
         let (node, path) = node_pair("--component", arg)?;
-        opts.components.push((node, PathBuf::from(path)));
+        opts.components.push((node, ComponentSource::Path(PathBuf::from(path))));
     }
     let reports = match which {
         Which::One(id) => vec![exec.replay(*id, &opts).await?],

@@ -52,8 +52,8 @@ pub async fn serve(exec: Executor, listen: SocketAddr) -> anyhow::Result<ExitCod
     println!("wtb serve: listening on http://{addr}");
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut server_stop = stop_rx.clone();
-    let server =
-        axum::serve(listener, wtb_server::router(host.clone(), admin)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, wtb_server::router(host.clone(), admin, crate::demo::STUB.into()))
+        .with_graceful_shutdown(async move {
             let _ = server_stop.wait_for(|s| *s).await;
         });
     let (served, _, ()) = tokio::join!(server, maintain(&host, &relay, stop_rx), async move {
