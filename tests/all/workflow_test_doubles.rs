@@ -233,3 +233,35 @@ fn bad_stubs_environments_and_starts_are_refused_before_anything_runs() {
     }
     assert_eq!(crate::wtb(&h, &["--json", "list"]).stdout, runs_before, "nothing ran");
 }
+
+#[test]
+fn a_failing_case_names_its_node_and_how_it_failed() {
+    let h = Harness::new();
+    h.probe_workflow(
+        "spins",
+        &[
+            ("spin", serde_json::json!({ "action": "spin" })),
+            ("after", serde_json::json!({ "action": "write" })),
+        ],
+    );
+    h.probe_workflow("errs", &[("fail", serde_json::json!({ "action": "fail", "message": "no" }))]);
+    let file = h.file(
+        "fail.test.toml",
+        r#"
+[[case]]
+name = "the case's fuel limit stops the spinner"
+workflow = "spins.toml"
+limits = { fuel = 5000000 }
+expect = { status = "failed", failed_node = "spin", outcome = "out_of_fuel" }
+
+[[case]]
+name = "a guest error is not a trap"
+workflow = "errs.toml"
+expect = { status = "failed", failed_node = "fail", outcome = "out_of_fuel" }
+"#,
+    );
+    let (code, r, err) = test_file(&h, &file);
+    assert_eq!(code, Some(1), "{err}\n{r:#}");
+    assert_eq!(r["files"][0]["cases"][0]["passed"], true, "{r:#}");
+    assert_eq!(failures(&r), ["outcome: expected out_of_fuel, got guest_error"]);
+}

@@ -3,7 +3,7 @@
 
 use super::{EventExpect, Expect, FileExpect};
 use crate::history::{Content, TextChange, content_change};
-use crate::model::{Digest, EntryKind, ExecutionStatus, FileTree};
+use crate::model::{AttemptStatus, Digest, EntryKind, ExecutionStatus, FileTree, TrapKind};
 use crate::workflow::Schema;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,6 +15,8 @@ pub struct Observed<'a> {
     pub status: ExecutionStatus,
     /// Why it failed, and the node whose attempt failed last.
     pub failure: Option<(&'a str, &'a str)>,
+    /// How that attempt ended: its status and trap kind.
+    pub failed_as: Option<(AttemptStatus, Option<TrapKind>)>,
     /// The nodes that completed, in order.
     pub path: Vec<&'a str>,
     /// The final state.
@@ -45,6 +47,16 @@ pub fn check(expect: &Expect, seen: &Observed<'_>) -> Vec<String> {
     {
         let got = seen.failure.map_or_else(|| "no failed node".to_owned(), |f| format!("`{}`", f.0));
         out.push(format!("failed node: expected `{node}`, got {got}"));
+    }
+    if let Some(want) = expect.outcome
+        && !seen.failed_as.is_some_and(|(s, t)| want.matches(s, t))
+    {
+        let got = match seen.failed_as {
+            Some((_, Some(t))) => format!("trapped ({})", t.as_str()),
+            Some((s, None)) => s.as_str().to_owned(),
+            None => "no failed attempt".to_owned(),
+        };
+        out.push(format!("outcome: expected {}, got {got}", want.as_str()));
     }
     if let Some(path) = &expect.path
         && path.iter().map(String::as_str).ne(seen.path.iter().copied())

@@ -18,7 +18,7 @@ pub mod report;
 pub mod stub;
 
 use crate::experiment::{EnvironmentSpec, RawEnvironmentFields};
-use crate::model::{CheckpointId, Digest, ExecutionStatus};
+use crate::model::{AttemptStatus, CheckpointId, Digest, ExecutionStatus, TrapKind};
 use crate::workflow::{ManifestError, Position, SchemaSpec};
 use raw::Raw;
 use serde_json::{Map, Value};
@@ -73,6 +73,47 @@ pub enum Start {
     Bundle(String),
 }
 
+/// How a failed attempt ended: its status, or (a trap) its kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `guest_error`, `trapped`, `invalid_output` or `cancelled`.
+    Status(AttemptStatus),
+    /// A trap of this kind (`timeout`, `out_of_fuel`, `out_of_memory`, …).
+    Trap(TrapKind),
+}
+
+impl Outcome {
+    /// Parses an outcome as a test file writes it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match (text.parse::<AttemptStatus>(), text.parse::<TrapKind>()) {
+            (Ok(AttemptStatus::Running | AttemptStatus::Succeeded), _) => {
+                Err(format!("`{text}` is not how an attempt fails"))
+            }
+            (Ok(s), _) => Ok(Self::Status(s)),
+            (_, Ok(t)) => Ok(Self::Trap(t)),
+            _ => Err(format!(
+                "`{text}`: expected guest_error, trapped, invalid_output, cancelled or a trap kind (timeout, out_of_fuel, out_of_memory, …)"
+            )),
+        }
+    }
+
+    /// Whether an attempt that ended with `status` (and `trap`) is this outcome.
+    pub fn matches(self, status: AttemptStatus, trap: Option<TrapKind>) -> bool {
+        match self {
+            Self::Status(s) => s == status,
+            Self::Trap(t) => trap == Some(t),
+        }
+    }
+
+    /// As a test file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Status(s) => s.as_str(),
+            Self::Trap(t) => t.as_str(),
+        }
+    }
+}
+
 /// A case's expectations; unset ones are not checked.
 #[derive(Clone, Debug)]
 pub struct Expect {
@@ -80,6 +121,8 @@ pub struct Expect {
     pub status: ExecutionStatus,
     /// With `status = "failed"`: the node whose attempt failed.
     pub failed_node: Option<String>,
+    /// With `status = "failed"`: how that attempt failed.
+    pub outcome: Option<Outcome>,
     /// The nodes that completed, in order.
     pub path: Option<Vec<String>>,
     /// Keys the final state must hold with these values (objects compared as subsets).
@@ -228,6 +271,20 @@ impl TestFile {
                     Position::of_offset(text, n.span().start),
                 ));
             }
+            let outcome = match &e.outcome {
+                None => None,
+                Some(_) if status != ExecutionStatus::Failed => {
+                    let span = e.outcome.as_ref().map_or(0..0, Spanned::span);
+                    return Err(err(
+                        span,
+                        &field("expect.outcome"),
+                        "only with `status = \"failed\"`".into(),
+                    ));
+                }
+                Some(o) => Some(
+                    Outcome::parse(o.get_ref()).map_err(|m| err(o.span(), &field("expect.outcome"), m))?,
+                ),
+            };
             for n in e.path.iter().flatten() {
                 node_refs.push((
                     n.get_ref().clone(),
@@ -311,6 +368,7 @@ impl TestFile {
                 expect: Expect {
                     status,
                     failed_node: e.failed_node.map(Spanned::into_inner),
+                    outcome,
                     path: e.path.map(|p| p.into_iter().map(Spanned::into_inner).collect()),
                     state: e.state,
                     pointers: e.pointers,

@@ -49,6 +49,7 @@ fn yes() -> bool {
 pub(super) struct RawExpect {
     pub(super) status: Option<Spanned<String>>,
     pub(super) failed_node: Option<Spanned<String>>,
+    pub(super) outcome: Option<Spanned<String>>,
     pub(super) path: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub(super) state: Map<String, Value>,

@@ -1,6 +1,6 @@
 use super::check::{Observed, check};
 use super::*;
-use crate::model::{EntryKind, FileEntry, FileTree};
+use crate::model::{AttemptStatus, EntryKind, FileEntry, FileTree, TrapKind};
 use serde_json::json;
 
 const FILE: &str = r#"
@@ -92,6 +92,7 @@ fn a_run_that_meets_every_expectation_passes_and_each_miss_is_one_readable_line(
     let seen = Observed {
         status: ExecutionStatus::Completed,
         failure: None,
+        failed_as: None,
         path: vec!["hello"],
         state: &state,
         files: &files,
@@ -177,4 +178,32 @@ schema = { type = "object" }
     assert_eq!(stub.config()["events"][0]["payload"], json!({ "side": "left" }));
     assert_eq!(c.node_refs[0].0, "route");
     assert_eq!(c.expect.schema.as_ref().unwrap().inline(), Some(&json!({ "type": "object" })));
+}
+
+#[test]
+fn a_failure_outcome_is_a_status_or_a_trap_kind() {
+    let parse = |o: &str| {
+        let text = format!(
+            "[[case]]\nname = \"a\"\nworkflow = \"w\"\nexpect = {{ status = \"failed\", outcome = \"{o}\" }}\n"
+        );
+        TestFile::parse("t.toml", &text).map(|t| t.cases[0].expect.outcome)
+    };
+    assert_eq!(parse("guest_error").unwrap(), Some(Outcome::Status(AttemptStatus::GuestError)));
+    assert_eq!(parse("out_of_fuel").unwrap(), Some(Outcome::Trap(TrapKind::OutOfFuel)));
+    assert!(parse("succeeded").unwrap_err().to_string().contains("`succeeded` is not how an attempt fails"));
+    assert!(
+        parse("melted")
+            .unwrap_err()
+            .to_string()
+            .contains("`case[0].expect.outcome`: `melted`: expected guest_error")
+    );
+    let e = TestFile::parse(
+        "t.toml",
+        "[[case]]\nname = \"a\"\nworkflow = \"w\"\nexpect = { outcome = \"trapped\" }\n",
+    );
+    assert!(e.unwrap_err().to_string().contains("only with `status = \"failed\"`"));
+    let trap = Outcome::Trap(TrapKind::Timeout);
+    assert!(trap.matches(AttemptStatus::Trapped, Some(TrapKind::Timeout)));
+    assert!(!trap.matches(AttemptStatus::GuestError, None));
+    assert!(Outcome::Status(AttemptStatus::Trapped).matches(AttemptStatus::Trapped, Some(TrapKind::Timeout)));
 }

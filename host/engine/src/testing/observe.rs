@@ -28,11 +28,11 @@ impl Executor {
     ) -> Result<Vec<String>, ExecError> {
         let report = self.inspect().describe(id).await?;
         let boundaries: Vec<_> = report.nodes.iter().map(|n| &n.boundary).collect();
-        let failure = boundaries
+        let failed = boundaries
             .iter()
             .rev()
-            .find(|b| !matches!(b.status, AttemptStatus::Succeeded | AttemptStatus::Running))
-            .map(|b| (b.node.as_str(), b.error.as_deref().unwrap_or(b.status.as_str())));
+            .find(|b| !matches!(b.status, AttemptStatus::Succeeded | AttemptStatus::Running));
+        let failure = failed.map(|b| (b.node.as_str(), b.error.as_deref().unwrap_or(b.status.as_str())));
         let files = report.checkpoints.last().map(|c| c.files.clone()).unwrap_or_default();
         let wanted = case
             .expect
@@ -50,6 +50,7 @@ impl Executor {
         let seen = Observed {
             status,
             failure,
+            failed_as: failed.map(|b| (b.status, b.trap)),
             path: boundaries
                 .iter()
                 .filter(|b| b.status == AttemptStatus::Succeeded)
