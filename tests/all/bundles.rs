@@ -98,6 +98,17 @@ fn a_checkpoint_bundle_is_where_a_test_case_and_a_replay_start() {
     let file = src.dir.path().join("a-exit.wtb");
     let e = ok_json(&src, &["bundle", "export", a_exit, "-o", file.to_str().unwrap()]);
     assert_eq!(e["point"].as_str(), Some(a_exit));
+    // The history up to that checkpoint: `a` done, `b` open again, the execution paused there.
+    let history: Value = serde_json::from_slice(&entries(&file)[1].1).unwrap();
+    assert_eq!(history["checkpoints"].as_array().map(Vec::len), Some(3), "a's entry and exit, b's entry");
+    assert_eq!(
+        (history["execution"]["status"].as_str(), history["execution"]["cursor"].as_str()),
+        (Some("paused"), Some("b"))
+    );
+    let kinds: Vec<&str> =
+        history["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.last(), Some(&"guest.made"), "a's transaction is the last one in: {kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "node.completed").count(), 1, "{kinds:?}");
     let verified = crate::wtb(&dst, &["bundle", "verify", file.to_str().unwrap()]);
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
     assert_eq!(
@@ -121,6 +132,15 @@ fn a_checkpoint_bundle_is_where_a_test_case_and_a_replay_start() {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Imported, it resumes from there to the same end.
+    let imported = ok_json(&dst, &["bundle", "import", file.to_str().unwrap()]);
+    let resumed = ok_json(&dst, &["resume", imported["execution"].as_str().unwrap()]);
+    assert_eq!(
+        (resumed["status"].as_str(), &resumed["state"]["n"]),
+        (Some("completed"), &json!(2)),
+        "{resumed}"
     );
 
     // A bundle of a whole execution names no point to start from.

@@ -11,6 +11,7 @@
 //! reads and writes the archive.
 
 mod check;
+mod cut;
 pub mod remap;
 
 use crate::model::{
@@ -65,7 +66,8 @@ pub struct History {
     pub workflow: BundledWorkflow,
     /// The execution row.
     pub execution: Execution,
-    /// Its live checkpoints, in seq order, each with its whole state.
+    /// Its live checkpoints (up to the header's point, when it names one; see `cut.rs`), in
+    /// seq order, each with its whole state.
     pub checkpoints: Vec<Checkpoint>,
     /// Every file commit the checkpoints name, with their ancestors, parents first.
     pub commits: Vec<BundledCommit>,

@@ -17,7 +17,9 @@ use wtb_core::bundle::{
     BLOB_PREFIX, BundledArrival, BundledCommit, BundledEvent, BundledWorkflow, FORMAT, HEADER_ENTRY,
     HISTORY_ENTRY, Header, History,
 };
-use wtb_core::model::{CheckpointId, Digest, ExecutionId, ExecutionStatus, FileCommit, FileCommitId};
+use wtb_core::model::{
+    BoundaryId, CheckpointId, Digest, ExecutionId, ExecutionStatus, FileCommit, FileCommitId,
+};
 use wtb_store::capture::BlobSource as _;
 use wtb_store::db::DbError;
 
@@ -82,7 +84,6 @@ impl Bundles<'_> {
         {
             return Err(BundleError::NotOfExecution { checkpoint: p, execution });
         }
-        let commits = self.commits(checkpoints.iter().map(|c| c.file_commit)).await?;
         let waiting: BTreeSet<CheckpointId> = exec
             .db
             .joins()
@@ -93,7 +94,7 @@ impl Bundles<'_> {
             .collect();
         let arrivals = exec.db.joins().list_all(tenant, execution).await?;
         let events = exec.db.events().list_for_execution(tenant, execution).await?;
-        let history = History {
+        let mut history = History {
             workflow: BundledWorkflow {
                 name: record.name,
                 digest: record.digest,
@@ -119,10 +120,15 @@ impl Bundles<'_> {
                     created_at: e.created_at,
                 })
                 .collect(),
-            commits: BundledCommit::from_commits(&commits),
+            commits: Vec::new(),
             checkpoints,
             execution: row,
         };
+        if let Some(p) = point {
+            history = history.cut(p, &mut || BoundaryId::from_uuid(exec.ids.next()));
+        }
+        let commits = self.commits(history.checkpoints.iter().map(|c| c.file_commit)).await?;
+        history.commits = BundledCommit::from_commits(&commits);
         let trees: Vec<_> = commits.iter().map(|c| (*c.tree).clone()).collect();
         let digests = history.digests(&trees).map_err(BundleError::Bad)?;
         let mut blobs = BTreeMap::new();

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 pub enum BundleCommand {
     /// Write an execution's recorded history — workflow definition, components, checkpoints
     /// with their states, file trees, attempts, events — and every blob it names to one file.
-    /// Given a checkpoint, the bundle is of its execution and names that checkpoint as the
-    /// point a test (`from = "FILE"`) or a fork starts from.
+    /// Given a checkpoint, the history up to it (as a rollback to it would leave it: the
+    /// execution paused there) and that checkpoint as the point a test (`from = "FILE"`) or a
+    /// fork starts from.
     Export {
         /// An execution id, or a checkpoint id.
         id: String,
