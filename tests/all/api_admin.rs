@@ -34,10 +34,12 @@ async fn the_admin_token_manages_tenants_tokens_quotas_and_reads_metrics() {
     };
     use reqwest::Method as M;
 
-    // Only the admin token opens /admin and /metrics; a tenant's token is not it.
+    // Only the admin token opens /admin and /metrics: no or a made-up credential is a 401, a
+    // tenant's valid token (authenticated, without the right) a 403.
     assert_eq!(call(M::GET, "/admin/tenants", None, None).await.unwrap().status(), 401);
-    assert_eq!(call(M::GET, "/admin/tenants", Some(&alpha), None).await.unwrap().status(), 401);
-    assert_eq!(call(M::GET, "/metrics", Some(&alpha), None).await.unwrap().status(), 401);
+    assert_eq!(call(M::GET, "/admin/tenants", Some("wtb_00"), None).await.unwrap().status(), 401);
+    assert_eq!(call(M::GET, "/admin/tenants", Some(&alpha), None).await.unwrap().status(), 403);
+    assert_eq!(call(M::GET, "/metrics", Some(&alpha), None).await.unwrap().status(), 403);
     let all: Value = call(M::GET, "/admin/tenants", Some(ADMIN), None).await.unwrap().json().await.unwrap();
     assert!(all["tenants"].as_array().unwrap().iter().any(|t| t["tenant"]["name"] == "alpha"), "{all}");
     // And it is not a tenant's token either.

@@ -3,6 +3,7 @@
 
 mod api;
 mod api_admin;
+mod api_contract;
 mod api_hostile;
 mod api_live;
 mod api_testing;

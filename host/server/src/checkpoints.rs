@@ -29,6 +29,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct RollbackBody {
     /// The checkpoint to go back to (one of this execution's).
+    #[schema(format = Uuid)]
     to: String,
 }
 

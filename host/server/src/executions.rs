@@ -32,6 +32,7 @@ struct StartBody {
     manifest: Option<String>,
     /// Or: a registered workflow's id (`POST /workflows`).
     #[serde(default)]
+    #[schema(format = Uuid)]
     workflow: Option<String>,
     /// Merged over the workflow's initial state.
     #[serde(default)]
@@ -91,18 +92,27 @@ async fn start(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// `pending`, `running`, `paused`, `completed`, `failed` or `cancelled`.
+    #[param(pattern = "^(pending|running|paused|completed|failed|cancelled)$")]
     status: Option<String>,
     /// The workflow's name.
     workflow: Option<String>,
     /// The A/B variant label.
     variant: Option<String>,
-    /// RFC 3339 time or a date.
+    /// A date, or an RFC 3339 UTC time (`Z`), from 1970.
+    #[param(
+        pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z)?$"
+    )]
     created_after: Option<String>,
-    /// RFC 3339 time or a date.
+    /// A date, or an RFC 3339 UTC time (`Z`), from 1970.
+    #[param(
+        pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z)?$"
+    )]
     created_before: Option<String>,
-    /// The cursor: `next` of the previous page.
+    /// The cursor: `next` of the previous page (an execution id).
+    #[param(format = Uuid)]
     after: Option<String>,
     /// Page size, 1–1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

@@ -8,6 +8,7 @@
 mod admin;
 mod archive;
 mod checkpoints;
+mod contract;
 mod events;
 mod executions;
 mod experiments;
@@ -77,16 +78,17 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(metrics::routes())
 }
 
-/// The OpenAPI 3.1 document of [`router`]'s API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().into_openapi()
+/// The OpenAPI 3.1 document of [`router`]'s API, with every operation's problem responses
+/// and id formats completed (see `contract.rs`).
+pub fn openapi() -> serde_json::Value {
+    contract::complete(serde_json::to_value(documented().into_openapi()).unwrap_or_default())
 }
 
 /// The routes, over `host`; `admin`: the admin token's SHA-256 (`[serve]`), if any; `stub`:
 /// the component `POST /tests` runs for stub nodes.
 pub fn router(host: Arc<Executor>, admin: Option<[u8; 32]>, stub: Arc<[u8]>) -> Router {
     let (api, doc) = documented().split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(contract::complete(serde_json::to_value(doc).unwrap_or_default()));
     api.route("/openapi.json", axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .merge(web::routes())
@@ -162,17 +164,25 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         use sha2::Digest as _;
-        let Some(expected) = state.admin else {
-            return Err(Problem::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "no admin token is configured (`[serve] admin_token_sha256` or `admin_token_env` in wtb.toml)",
-            ));
-        };
-        let given: [u8; 32] = sha2::Sha256::digest(bearer(parts)?.as_bytes()).into();
+        // Credentials first: missing or malformed ones are a 401 whatever the route.
+        let token = bearer(parts)?;
+        let given: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         // Compared as hashes: equal-length, and a timing difference reveals nothing usable.
-        match given == expected {
-            true => Ok(Admin(state.host.clone())),
-            false => Err(Problem::unauthorized("this endpoint takes the admin token")),
+        if state.admin == Some(given) {
+            return Ok(Admin(state.host.clone()));
+        }
+        // A tenant's valid token has no right here (403); anything else is not a credential.
+        match state.host.tenancy().authenticate(token).await {
+            Ok(_) => Err(Problem::new(
+                axum::http::StatusCode::FORBIDDEN,
+                match state.admin {
+                    Some(_) => "this endpoint takes the admin token, not a tenant's",
+                    None => {
+                        "no admin token is configured (`[serve] admin_token_sha256` or `admin_token_env` in wtb.toml)"
+                    }
+                },
+            )),
+            Err(_) => Err(Problem::unauthorized("this endpoint takes the admin token")),
         }
     }
 }

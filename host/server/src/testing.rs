@@ -77,6 +77,7 @@ async fn run_tests(
 #[serde(deny_unknown_fields)]
 struct ReplayBody {
     /// The recorded execution.
+    #[schema(format = Uuid)]
     execution: String,
     /// Only these nodes' boundaries (default: every node).
     #[serde(default)]

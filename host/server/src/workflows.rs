@@ -26,7 +26,7 @@ struct Uploaded {
 
 /// `POST /components`: the body is the `.wasm` file, checked against the node world and stored
 /// for the tenant; a manifest then names it `sha256:<digest>`.
-#[utoipa::path(post, path = "/components", tag = "workflows", request_body(content = Vec<u8>, content_type = "application/wasm"),
+#[utoipa::path(post, path = "/components", tag = "workflows", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the component: a `.wasm` file"),
     responses((status = 201, body = Uploaded), (status = 400, body = Problem), (status = 422, description = "not a node component", body = Problem)))]
 async fn upload(
     Tenant(exec): Tenant,
