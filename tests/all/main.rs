@@ -46,6 +46,7 @@ mod travel;
 mod vfs_differential;
 mod virtual_workspace;
 mod web;
+mod web_views;
 mod workers;
 mod workers_processes;
 mod workflow_test_doubles;

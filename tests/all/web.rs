@@ -13,14 +13,14 @@ use wtb_tests::Harness;
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process and one browser session in it.
-struct Browser {
+pub(crate) struct Browser {
     driver: std::process::Child,
     http: reqwest::Client,
     session: String,
 }
 
 impl Browser {
-    async fn start(chromium: &std::path::Path, chromedriver: &std::path::Path) -> Self {
+    pub(crate) async fn start(chromium: &std::path::Path, chromedriver: &std::path::Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // In a process group of its own, so the browser it starts goes with it (see `Drop`).
         let driver = std::process::Command::new(chromedriver)
@@ -55,7 +55,7 @@ impl Browser {
         Self { driver, http, session }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut r = self.http.request(method, format!("{}{path}", self.session));
         if let Some(b) = body {
             r = r.json(&b);
@@ -63,12 +63,12 @@ impl Browser {
         r.send().await.unwrap().json::<Value>().await.unwrap()["value"].take()
     }
 
-    async fn go(&self, url: &str) {
+    pub(crate) async fn go(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }
 
     /// The elements matching `css` once at least `min` exist (waits up to 20 s).
-    async fn wait_all(&self, css: &str, min: usize) -> Vec<String> {
+    pub(crate) async fn wait_all(&self, css: &str, min: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let found = self
@@ -94,25 +94,25 @@ impl Browser {
         }
     }
 
-    async fn wait(&self, css: &str) -> String {
+    pub(crate) async fn wait(&self, css: &str) -> String {
         self.wait_all(css, 1).await.remove(0)
     }
 
-    async fn click(&self, element: &str) {
+    pub(crate) async fn click(&self, element: &str) {
         self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
     }
 
-    async fn type_into(&self, element: &str, text: &str) {
+    pub(crate) async fn type_into(&self, element: &str, text: &str) {
         self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text })))
             .await;
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", "args": [css] }))).await.as_str().unwrap_or_default().to_owned()
     }
 
     /// Saves a PNG of the page to `target/test-output/web/<name>.png`.
-    async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+    pub(crate) async fn screenshot(&self, name: &str) -> std::path::PathBuf {
         use base64::Engine as _;
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap();
@@ -122,6 +122,23 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
         path
+    }
+}
+
+impl Browser {
+    /// Opens the page and signs in with `token`.
+    pub(crate) async fn sign_in(&self, server: &Server, token: &str) {
+        self.go(&server.url("/")).await;
+        let field = self.wait("#token").await;
+        self.type_into(&field, token).await;
+        self.click(&self.wait("#login button").await).await;
+        self.wait("#executions").await;
+    }
+
+    /// Runs `script` in the page (its arguments `args`) and returns what it returns.
+    pub(crate) async fn eval(&self, script: &str, args: Value) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": args })))
+            .await
     }
 }
 

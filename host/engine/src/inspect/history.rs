@@ -16,6 +16,7 @@ use wtb_core::model::{
     Checkpoint, CheckpointId, CheckpointKind, Digest, EntryKind, Execution, ExecutionId, FileChange,
     FileCommitId, FileEntry, FileTree, Timestamp,
 };
+use wtb_core::workflow::{Definition, StoredEdge};
 use wtb_store::capture::{BlobSource, CaptureLimits, DirWorkspace, restore};
 use wtb_store::db::ListFilter;
 
@@ -38,11 +39,36 @@ pub struct HistoryEntry {
     pub duration_ms: Option<f64>,
 }
 
+/// The workflow an execution runs, as a graph to draw: nodes in manifest order (joins
+/// marked), labelled edges, the entry node.
+#[derive(Clone, Debug, Serialize)]
+pub struct GraphView {
+    /// The workflow's name.
+    pub name: String,
+    /// The node an execution starts at.
+    pub entry: String,
+    /// Its nodes, in manifest order.
+    pub nodes: Vec<GraphNode>,
+    /// Its edges (a label: taken when the node returns that route).
+    pub edges: Vec<StoredEdge>,
+}
+
+/// One node of a [`GraphView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct GraphNode {
+    /// Its id.
+    pub id: String,
+    /// Whether it waits for all its inputs.
+    pub join: bool,
+}
+
 /// An execution's timeline.
 #[derive(Clone, Debug, Serialize)]
 pub struct History {
     /// The execution.
     pub execution: Execution,
+    /// Its workflow's graph.
+    pub graph: GraphView,
     /// Every checkpoint in seq order, superseded ones included.
     pub checkpoints: Vec<HistoryEntry>,
 }
@@ -74,6 +100,7 @@ impl Inspect<'_> {
     /// changed; superseded ones say when. The fork parent is on the execution row.
     pub async fn history(&self, id: ExecutionId) -> Result<History, ExecError> {
         let execution = self.exec.execution_of_tenant(id).await?;
+        let graph = self.graph(&execution).await?;
         let mut status: HashMap<CheckpointId, String> = HashMap::new();
         let mut durations: HashMap<CheckpointId, f64> = HashMap::new();
         for (b, _) in self.exec.db.boundaries().list_history(self.exec.tenant, id).await? {
@@ -123,7 +150,23 @@ impl Inspect<'_> {
                 checkpoint: cp,
             });
         }
-        Ok(History { execution, checkpoints })
+        Ok(History { execution, graph, checkpoints })
+    }
+
+    /// The graph of `execution`'s stored workflow definition.
+    async fn graph(&self, execution: &Execution) -> Result<GraphView, ExecError> {
+        let record =
+            self.exec.db.workflows().get_one(self.exec.tenant, execution.workflow).await?.ok_or_else(
+                || ExecError::StoredWorkflow(format!("workflow {} is not stored", execution.workflow)),
+            )?;
+        let def: Definition = serde_json::from_value(record.definition)
+            .map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
+        Ok(GraphView {
+            name: def.name,
+            entry: def.entry,
+            nodes: def.nodes.iter().map(|n| GraphNode { id: n.id.clone(), join: n.join }).collect(),
+            edges: def.edges,
+        })
     }
 
     /// One page of the tenant's executions matching `filter`, newest first, after the cursor

@@ -1,0 +1,96 @@
+//! The execution page's pictures in a real headless Chromium: the workflow graph (every node
+//! with its status, labelled edges, the join, the path taken solid, the next node outlined)
+//! and the attempts on a time axis (a bar per attempt, parallel branches in lanes of their
+//! own). Screenshots go to `target/test-output/web/`.
+
+use super::server::{Server, token, wtb};
+use super::web::Browser;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use wtb_tests::Harness;
+
+/// `node → class` of every node drawn, and `from→to → taken` of every edge.
+async fn drawn(browser: &Browser) -> (BTreeMap<String, String>, BTreeMap<String, bool>) {
+    let nodes = browser
+        .eval("return [...document.querySelectorAll('#graph .node')].map(n => [n.dataset.node, n.getAttribute('class')]);", json!([]))
+        .await;
+    let edges = browser
+        .eval("return [...document.querySelectorAll('#graph .edge')].map(e => [e.dataset.from + '→' + e.dataset.to, e.classList.contains('taken')]);", json!([]))
+        .await;
+    let pairs = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    (
+        pairs(&nodes)
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
+            .collect(),
+        pairs(&edges).iter().map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_bool().unwrap())).collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_execution_page_draws_the_graph_the_path_taken_and_every_attempt() {
+    let (chromium, chromedriver) = match (wtb_tests::chromium(), wtb_tests::chromedriver()) {
+        (Ok(c), Ok(d)) => (c, d),
+        (Err(why), _) | (_, Err(why)) => {
+            return wtb_tests::skipped("the web page's views in a browser", &why);
+        }
+    };
+    let h = Harness::new();
+    let alpha = token(&h, "alpha");
+    wtb::demo::materialize(&h.dir.path().join("demo")).unwrap();
+    let run = |extra: &[&str]| {
+        let out = wtb(&h, &[&["--tenant", "alpha", "--json", "run", "demo/branching.toml"], extra].concat());
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"))["execution"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let done = run(&[]);
+    let paused = run(&["--break-after", "triage"]);
+    let server = Server::start(&h, &[]);
+    let browser = Browser::start(&chromium, &chromedriver).await;
+    browser.sign_in(&server, &alpha).await;
+
+    // The finished run: the router took `full`, the fan-out ran both branches into the join.
+    browser.go(&server.url(&format!("/#/executions/{done}"))).await;
+    browser.wait_all("#graph .node", 6).await;
+    let (nodes, edges) = drawn(&browser).await;
+    for node in ["triage", "generate", "transform", "audit", "report"] {
+        assert!(nodes[node].contains("st-succeeded"), "{node}: {nodes:?}");
+    }
+    assert!(nodes["nothing"].contains("st-unreached"), "{nodes:?}");
+    let taken: Vec<&str> = edges.iter().filter(|(_, t)| **t).map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        taken,
+        ["audit→report", "generate→audit", "generate→transform", "transform→report", "triage→generate"],
+        "{edges:?}"
+    );
+    assert!(!edges["triage→nothing"]);
+    let graph = browser.eval("return document.getElementById('graph').textContent;", json!([])).await;
+    let graph = graph.as_str().unwrap_or_default();
+    assert!(graph.contains("full") && graph.contains("empty") && graph.contains("join"), "{graph}");
+    // One bar per attempt; the two branches of the fan-out in lanes of their own.
+    let bars = browser.wait_all("#attempts .bar", 5).await;
+    assert_eq!(bars.len(), 5);
+    let lanes = browser.eval("return document.querySelectorAll('#attempts .lane').length;", json!([])).await;
+    assert!(lanes.as_u64().is_some_and(|n| n >= 2), "{lanes}");
+    let title = browser
+        .eval(
+            "return document.querySelector('#attempts .bar[data-node=report]').getAttribute('title');",
+            json!([]),
+        )
+        .await;
+    assert!(title.as_str().is_some_and(|t| t.starts_with("report attempt 1: succeeded, ")), "{title}");
+    browser.screenshot("graph-and-attempts").await;
+
+    // A run paused after the router: what ran is green, the next node is outlined.
+    browser.go(&server.url(&format!("/#/executions/{paused}"))).await;
+    browser.wait(&format!("[data-execution='{paused}']")).await;
+    browser.wait_all("#graph .node", 6).await;
+    let (nodes, edges) = drawn(&browser).await;
+    assert!(nodes["triage"].contains("st-succeeded"), "{nodes:?}");
+    assert!(nodes["generate"].contains("current"), "{nodes:?}");
+    assert!(nodes["report"].contains("st-unreached"), "{nodes:?}");
+    assert!(edges["triage→generate"] && !edges["generate→transform"], "{edges:?}");
+    browser.screenshot("graph-paused").await;
+}
