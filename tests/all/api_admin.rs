@@ -285,9 +285,7 @@ async fn registered_workflows_start_by_id_and_a_checkpoint_exports_as_tar() {
     let (alpha, beta) = (token(&h, "alpha"), token(&h, "beta"));
     let server = Server::start(&h, &[]);
     let http = reqwest::Client::new();
-    let post = |path: &str, token: &str, body: Value| {
-        http.post(server.url(path)).bearer_auth(token).json(&body).send()
-    };
+    let post = |path: &str, token: &str, body: Value| server.post_json(&http, path, token, body);
     let component = server.upload_probe(&http, &alpha).await;
     let manifest = format!(
         "name = \"tarred\"\n[[nodes]]\nid = \"w\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", files = {{ \"out/r.txt\" = \"remote\", \"top.txt\" = \"top\" }} }}\n"

@@ -13,9 +13,7 @@ async fn tests_and_replays_run_over_http_for_the_tenant_only() {
     let (alpha, beta) = (token(&h, "alpha"), token(&h, "beta"));
     let server = Server::start(&h, &[]);
     let http = reqwest::Client::new();
-    let post = |path: &str, token: &str, body: Value| {
-        http.post(server.url(path)).bearer_auth(token).json(&body).send()
-    };
+    let post = |path: &str, token: &str, body: Value| server.post_json(&http, path, token, body);
     let component = server.upload_probe(&http, &alpha).await;
     let manifest = format!(
         "name = \"remote\"\n[[nodes]]\nid = \"a\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", files = {{ \"a.txt\" = \"alpha\" }}, update = {{ n = 1 }} }}\n[[nodes]]\nid = \"b\"\ncomponent = \"{component}\"\nconfig = {{ action = \"write\", update = {{ n = 2 }} }}\n"

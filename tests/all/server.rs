@@ -54,6 +54,17 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `POST path` with `body` as JSON, as `token`'s tenant.
+    pub fn post_json(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+        http.post(self.url(path)).bearer_auth(token).json(&body).send()
+    }
+
     /// Uploads the probe component for `token`'s tenant; returns how a manifest names it.
     pub async fn upload_probe(&self, http: &reqwest::Client, token: &str) -> String {
         let r: serde_json::Value = http

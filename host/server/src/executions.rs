@@ -94,9 +94,11 @@ struct ListQuery {
     /// `pending`, `running`, `paused`, `completed`, `failed` or `cancelled`.
     #[param(pattern = "^(pending|running|paused|completed|failed|cancelled)$")]
     status: Option<String>,
-    /// The workflow's name.
+    /// The workflow's name (or definition digest); no NUL.
+    #[param(pattern = "^[^\\x00]*$")]
     workflow: Option<String>,
-    /// The A/B variant label.
+    /// The A/B variant label; no NUL.
+    #[param(pattern = "^[^\\x00]*$")]
     variant: Option<String>,
     /// A date, or an RFC 3339 UTC time (`Z`), from 1970.
     #[param(
@@ -142,6 +144,12 @@ async fn list(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ExecutionPage>, Problem> {
     let q = query(q)?;
+    // Text no database stores (PostgreSQL refuses NUL in text): a 400, not a failed query.
+    for (field, value) in [("workflow", &q.workflow), ("variant", &q.variant)] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(Problem::bad_field(field, "must not contain NUL"));
+        }
+    }
     let filter = ListFilter {
         status: q
             .status
