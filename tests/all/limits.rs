@@ -323,3 +323,19 @@ async fn limits_above_the_operator_s_ceilings_are_refused_naming_limit_value_and
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_in_what_a_guest_says_is_stored_on_every_backend() {
+    let h = Harness::new();
+    let exec = h.executor().await;
+    // A guest error's message, and a panic's (on stderr): PostgreSQL's text cannot hold a NUL,
+    // so the host stores U+FFFD for it, on SQLite too (it used to keep the NUL there).
+    let (status, b, _) =
+        run_one(&h, &exec, "nul-error", json!({ "action": "fail", "message": "a\0b" }), None).await;
+    assert_eq!((status, b.status), (ExecutionStatus::Failed, AttemptStatus::GuestError));
+    assert_eq!(b.error.as_deref(), Some("failed: a\u{FFFD}b"));
+    let (status, b, _) =
+        run_one(&h, &exec, "nul-panic", json!({ "action": "panic", "message": "x\0y" }), None).await;
+    assert_eq!((status, b.status), (ExecutionStatus::Failed, AttemptStatus::Trapped));
+    assert!(b.stderr.contains("x\u{FFFD}y") && !b.stderr.contains('\0'), "{:?}", b.stderr);
+}

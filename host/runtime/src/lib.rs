@@ -372,10 +372,10 @@ impl Runtime {
             },
         };
         AttemptReport {
-            outcome,
+            outcome: outcome.scrubbed(),
             events,
-            stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            stdout: outcome::scrub(String::from_utf8_lossy(&stdout.contents()).into_owned()),
+            stderr: outcome::scrub(String::from_utf8_lossy(&stderr.contents()).into_owned()),
             peak_memory_bytes: state.limiter.peak,
             fuel_consumed,
             disk_bytes: quota.as_ref().map_or(0, |q| q.bytes_used()),

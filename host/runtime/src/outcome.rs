@@ -66,7 +66,24 @@ pub(crate) fn command_output(stdout: &[u8]) -> Outcome {
     Outcome::Returned { update: if text.is_empty() { "{}".into() } else { text.to_owned() }, route: None }
 }
 
+/// Guest-supplied text as the host stores it: NUL becomes U+FFFD. PostgreSQL's text cannot
+/// hold a NUL (its writer replaces one the same way), so doing it here makes every backend
+/// store, and every report show, the same text.
+pub(crate) fn scrub(text: String) -> String {
+    if text.contains('\0') { text.replace('\0', "\u{FFFD}") } else { text }
+}
+
 impl Outcome {
+    /// The same outcome with every guest-supplied string [`scrub`]bed.
+    pub(crate) fn scrubbed(self) -> Self {
+        match self {
+            Self::Returned { update, route } => Self::Returned { update, route: route.map(scrub) },
+            Self::GuestError { kind, message } => Self::GuestError { kind, message: scrub(message) },
+            Self::Trapped { kind, detail } => Self::Trapped { kind, detail: scrub(detail) },
+            other => other,
+        }
+    }
+
     /// A command that exited with a non-zero status: a failure, like a node's `failed` error.
     pub(crate) fn command_exit(code: i32) -> Self {
         Self::GuestError {
