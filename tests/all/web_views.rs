@@ -1,7 +1,8 @@
 //! The execution page's pictures in a real headless Chromium: the workflow graph (every node
 //! with its status, labelled edges, the join, the path taken solid, the next node outlined)
 //! and the attempts on a time axis (a bar per attempt, parallel branches in lanes of their
-//! own). Screenshots go to `target/test-output/web/`.
+//! own) and the checkpoint inspector (state as a folding tree, files, a file's text).
+//! Screenshots go to `target/test-output/web/`.
 
 use super::server::{Server, token, wtb};
 use super::web::Browser;
@@ -82,6 +83,31 @@ async fn the_execution_page_draws_the_graph_the_path_taken_and_every_attempt() {
         .await;
     assert!(title.as_str().is_some_and(|t| t.starts_with("report attempt 1: succeeded, ")), "{title}");
     browser.screenshot("graph-and-attempts").await;
+
+    // The inspector of the last checkpoint (the join's exit): where it is, the state as a
+    // tree, the files with sizes, a text file's content on a click.
+    let inspect = browser.wait_all("[data-inspect]", 10).await;
+    browser.click(inspect.last().unwrap()).await;
+    browser.wait("#state-tree").await;
+    let header = browser.text("#view p").await;
+    assert!(header.contains("exit of report"), "{header}");
+    let state = browser.text("#state-tree").await;
+    assert!(
+        state.contains("report") && state.contains("\"report.md\"") && state.contains("alerts"),
+        "{state}"
+    );
+    let folds =
+        browser.eval("return document.querySelectorAll('#state-tree details').length;", json!([])).await;
+    assert!(folds.as_u64().is_some_and(|n| n >= 2), "the state and its nested values fold: {folds}");
+    let table = browser.text("#files").await;
+    assert!(table.contains("report.md") && table.contains("data/stats.json"), "{table}");
+    browser.click(&browser.wait("#files [data-path='report.md']").await).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !browser.text("#content").await.contains("# Branching report") {
+        assert!(std::time::Instant::now() < deadline, "{}", browser.text("body").await);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    browser.screenshot("inspector").await;
 
     // A run paused after the router: what ran is green, the next node is outlined.
     browser.go(&server.url(&format!("/#/executions/{paused}"))).await;

@@ -46,12 +46,16 @@ async fn rollback(
     to_json(exec.travel().rollback(execution, to).await?)
 }
 
-/// Every file, directory and symlink at a checkpoint (path → kind, digest, size, mode).
+/// A checkpoint: where it is (execution, seq, node, kind, attempt, time), its whole state,
+/// and every file, directory and symlink at it (path → kind, digest, size, mode).
 #[utoipa::path(get, path = "/checkpoints/{id}/files", tag = "checkpoints", params(("id" = String, Path, description = "checkpoint id")),
-    responses((status = 200, description = "the file tree", body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the checkpoint, its state and its file tree", body = Object), (status = 404, body = Problem)))]
 async fn files(Tenant(exec): Tenant, Path(c): Path<String>) -> Result<Json<Value>, Problem> {
-    let (checkpoint, tree) = exec.inspect().files(id("id", &c)?).await?;
-    to_json(json!({ "checkpoint": checkpoint.id, "files": tree }))
+    let (cp, tree) = exec.inspect().files(id("id", &c)?).await?;
+    to_json(json!({
+        "checkpoint": cp.id, "execution": cp.execution, "seq": cp.seq, "node": cp.node, "kind": cp.kind,
+        "attempt": cp.attempt, "created_at": cp.created_at, "state": cp.state, "files": tree,
+    }))
 }
 
 /// `GET /checkpoints/{id}/file` query.
