@@ -221,9 +221,30 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
     browser.click(&browser.wait("#diff-selected").await).await;
     browser.wait("#file-diff").await;
     let files = browser.text("#file-diff").await;
-    assert!(files.contains("a.txt") && files.contains("b.txt") && files.contains("+second"), "{files}");
+    assert!(files.contains("a.txt") && files.contains("b.txt"), "{files}");
+    // Side by side: a.txt is new since the first checkpoint, so its line is on the right only.
+    let (removed, added) =
+        (browser.text("#file-diff td.diff-del").await, browser.text("#file-diff td.diff-add").await);
+    assert_eq!((removed.as_str(), added.as_str()), ("", "second"), "{files}");
     assert!(browser.text("#state-diff").await.contains("n"), "{}", browser.text("body").await);
     browser.screenshot("diff").await;
+
+    // Between the two exits a.txt changed: the old line on the left beside the new one.
+    let history: Value =
+        serde_json::from_slice(&wtb(&h, &["--tenant", "alpha", "--json", "history", &completed]).stdout)
+            .unwrap();
+    let (one, two) = (
+        history["checkpoints"][1]["id"].as_str().unwrap(),
+        history["checkpoints"][3]["id"].as_str().unwrap(),
+    );
+    browser.go(&server.url(&format!("/#/diff/{one}/{two}"))).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser.text("#file-diff td.diff-del").await != "first" {
+        assert!(Instant::now() < deadline, "{}", browser.text("body").await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.text("#file-diff td.diff-add").await, "second");
+    browser.screenshot("diff-side-by-side").await;
 
     // Fork from the timeline: the page moves to the new execution.
     browser.go(&server.url(&format!("/#/executions/{completed}"))).await;
