@@ -232,6 +232,13 @@ fn bad_stubs_environments_and_starts_are_refused_before_anything_runs() {
         assert!(err.contains(says), "{text}\nexpected {says:?} in: {err}");
     }
     assert_eq!(crate::wtb(&h, &["--json", "list"]).stdout, runs_before, "nothing ran");
+
+    // A case's limits are held to the operator's ceilings, like an experiment's.
+    h.config("[limits.max]\nmemory_mib = 512\n").unwrap();
+    let file = h.file("bad.test.toml", case("limits = { memory_mib = 4096 }").as_bytes());
+    let (code, _, err) = test_file(&h, &file);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("`case[0].limits.memory_mib`: node `a`: "), "{err}");
 }
 
 #[test]

@@ -227,6 +227,19 @@ impl RuntimeConfig {
         node.or(&self.limits.as_node_limits()).above(&self.limits.max).map_or(Ok(()), Err)
     }
 
+    /// [`Self::check_ceilings`] for limits `over` every node's own (an environment's, a test
+    /// case's): the first node of `manifest` they would take past a ceiling, and how.
+    pub fn check_ceilings_over(
+        &self,
+        over: &NodeLimits,
+        manifest: &wtb_core::workflow::Manifest,
+    ) -> Result<(), (String, CeilingProblem)> {
+        for node in &manifest.nodes {
+            self.check_ceilings(&over.or(&node.limits)).map_err(|p| (node.id.clone(), p))?;
+        }
+        Ok(())
+    }
+
     /// The limits of a node: its manifest's, with these defaults for what it leaves unset,
     /// each held to its ceiling (a definition stored before the operator lowered one runs
     /// under the new ceiling; loads refuse what is above it, see [`Self::check_ceilings`]).

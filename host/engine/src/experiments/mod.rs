@@ -132,17 +132,14 @@ impl Experiments<'_> {
         workflow: &LoadedWorkflow,
     ) -> Result<(), ExperimentError> {
         for e in &spec.environments {
-            for node in &workflow.manifest.nodes {
-                if let Err(p) = self.exec.config.check_ceilings(&e.limits.or(&node.limits)) {
-                    let message = format!("node `{}`: {p}", node.id);
-                    return Err(ManifestError {
-                        file: file.to_owned(),
-                        at: e.at,
-                        field: Some(format!("environments.{}.limits.{}", e.name, p.limit)),
-                        message,
-                    }
-                    .into());
+            if let Err((node, p)) = self.exec.config.check_ceilings_over(&e.limits, &workflow.manifest) {
+                return Err(ManifestError {
+                    file: file.to_owned(),
+                    at: e.at,
+                    field: Some(format!("environments.{}.limits.{}", e.name, p.limit)),
+                    message: format!("node `{node}`: {p}"),
                 }
+                .into());
             }
         }
         Ok(())

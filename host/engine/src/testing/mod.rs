@@ -151,11 +151,9 @@ impl Executor {
             }
             let mut overrides = environment_overrides(dir.unwrap_or(Path::new(".")), env)
                 .map_err(|message| located(case.at, field("fixtures"), message))?;
-            for node in &wf.manifest.nodes {
-                if let Err(p) = self.config.check_ceilings(&env.limits.or(&node.limits)) {
-                    let message = format!("node `{}`: {p}", node.id);
-                    return Err(located(case.at, field(&format!("limits.{}", p.limit)), message));
-                }
+            if let Err((node, p)) = self.config.check_ceilings_over(&env.limits, &wf.manifest) {
+                let message = format!("node `{node}`: {p}");
+                return Err(located(case.at, field(&format!("limits.{}", p.limit)), message));
             }
             let mut components = BTreeMap::new();
             let mut prepared = Vec::new();
