@@ -298,5 +298,17 @@ async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(browser.text("h2").await.contains(&exp));
+    // The matrix: a letter per repetition of each variant × environment, the baseline marked;
+    // a letter opens that cell's diff from the baseline.
+    let letters = browser.wait_all("#matrix .outcome", 12).await;
+    assert_eq!(letters.len(), 12, "2 variants × 2 environments × 3 repetitions");
+    let matrix = browser.text("#matrix").await.to_lowercase();
+    assert!(matrix.contains("plain") && matrix.contains("stamped"), "{matrix}");
+    assert_eq!(browser.wait_all("#matrix .outcome.baseline", 1).await.len(), 1);
     browser.screenshot("experiment").await;
+    let stamped = browser.wait("#matrix td[data-cell^='stamped/'] a.outcome").await;
+    browser.click(&stamped).await;
+    browser.wait("#state-diff").await;
+    let diff = browser.text("#state-diff").await;
+    assert!(!diff.contains("The state is the same"), "a stamped greeting differs from the plain one: {diff}");
 }
