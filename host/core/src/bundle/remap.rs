@@ -67,6 +67,8 @@ pub fn remap(
         })
         .collect();
     let mut checkpoints: Vec<Checkpoint> = Vec::with_capacity(history.checkpoints.len());
+    // Where each new checkpoint is in `checkpoints`: a parent is found in O(1), not by a scan.
+    let mut position: HashMap<CheckpointId, usize> = HashMap::with_capacity(history.checkpoints.len());
     let mut sorted = history.checkpoints;
     sorted.sort_by_key(|c| c.seq);
     for c in sorted {
@@ -78,9 +80,9 @@ pub fn remap(
             parents: c.parents.iter().map(cp).collect(),
             ..c
         };
-        let parent = copy.parents.first().and_then(|p| checkpoints.iter().find(|k| k.id == *p));
-        let parent = parent.cloned();
-        copy.link_to(parent.as_ref());
+        let parent = copy.parents.first().and_then(|p| position.get(p)).map(|&i| &checkpoints[i]);
+        copy.link_to(parent);
+        position.insert(copy.id, checkpoints.len());
         checkpoints.push(copy);
     }
     let boundaries = history

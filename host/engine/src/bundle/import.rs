@@ -3,7 +3,7 @@
 //! then every row — blobs, components, workflow, execution, file commits, checkpoints,
 //! attempts, join arrivals, events — written under fresh ids in one transaction.
 
-use super::read::{Sink, read};
+use super::read::{Read_, Sink, read};
 use super::{BundleError, Bundles};
 use crate::executor::ExecError;
 use std::path::Path;
@@ -36,14 +36,20 @@ impl Bundles<'_> {
     /// Reads and checks the bundle at `path` without storing anything: what an import would
     /// refuse, it refuses here, by entry. Returns its header and workflow's name.
     pub async fn verify(&self, path: &Path) -> Result<(Header, String), BundleError> {
+        let got = self.read(path, false).await?;
+        Ok((got.header, got.history.workflow.name))
+    }
+
+    /// The bundle at `path` read and checked on a blocking thread; with `store`, its large
+    /// blobs go to this tenant's CAS as they stream.
+    async fn read(&self, path: &Path, store: bool) -> Result<Read_, BundleError> {
         let sink = Sink {
-            cas: None,
+            cas: store.then(|| self.exec.cas.clone()),
             tenant: self.exec.tenant,
             inline_max: self.exec.config.capture_limits().inline_max_bytes,
         };
         let path = path.to_owned();
-        let got = crate::executor::blocking(move || read(&path, &sink)).await??;
-        Ok((got.header, got.history.workflow.name))
+        crate::executor::blocking(move || read(&path, &sink)).await?
     }
 
     /// Imports the bundle at `path` for this tenant. `trust_fixtures` allows a workflow that
@@ -51,13 +57,7 @@ impl Bundles<'_> {
     pub async fn import(&self, path: &Path, trust_fixtures: bool) -> Result<Imported, BundleError> {
         let exec = self.exec;
         let mut quota = exec.check_quotas(false).await?;
-        let sink = Sink {
-            cas: Some(exec.cas.clone()),
-            tenant: exec.tenant,
-            inline_max: exec.config.capture_limits().inline_max_bytes,
-        };
-        let owned = path.to_owned();
-        let got = crate::executor::blocking(move || read(&owned, &sink)).await??;
+        let got = self.read(path, true).await?;
         let def: Definition = serde_json::from_value(got.history.workflow.definition.clone())
             .map_err(|e| ExecError::StoredWorkflow(e.to_string()))?;
         if !trust_fixtures
