@@ -61,9 +61,9 @@ async fn the_greeting_experiment_finds_the_clock_reader_nondeterministic_only_un
         "{:?}",
         d.files
     );
-    assert!(
-        r.cells.iter().all(|c| c.status == "completed" && c.fuel.unwrap() > 0 && c.peak_memory_bytes > 0)
-    );
+    assert!(r.cells.iter().all(|c| c.status == wtb::model::ExecutionStatus::Completed
+        && c.fuel.unwrap() > 0
+        && c.peak_memory_bytes > 0));
 
     // Cells are ordinary executions, tagged: history, diff and listing by variant work on them.
     let cell = stamped.execution.unwrap();

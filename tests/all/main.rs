@@ -6,6 +6,7 @@ mod api_admin;
 mod api_contract;
 mod api_hostile;
 mod api_live;
+mod api_schemas;
 mod api_testing;
 mod batch;
 mod bench;

@@ -1,7 +1,8 @@
 //! The execution page's pictures in a real headless Chromium: the workflow graph (every node
 //! with its status, labelled edges, the join, the path taken solid, the next node outlined)
 //! and the attempts on a time axis (a bar per attempt, parallel branches in lanes of their
-//! own) and the checkpoint inspector (state as a folding tree, files, a file's text).
+//! own) and the checkpoint inspector (state as a folding tree, files, a file's text), and the
+//! page redrawing itself from the event stream while a run goes on.
 //! Screenshots go to `target/test-output/web/`.
 
 use super::server::{Server, token, wtb};
@@ -119,4 +120,25 @@ async fn the_execution_page_draws_the_graph_the_path_taken_and_every_attempt() {
     assert!(nodes["report"].contains("st-unreached"), "{nodes:?}");
     assert!(edges["triage→generate"] && !edges["generate→transform"], "{edges:?}");
     browser.screenshot("graph-paused").await;
+
+    // Live: the open page follows the run's event stream. Resumed from outside the page (no
+    // click, no reload), it redraws itself as nodes finish and stops following at the end.
+    browser.wait("#live-flag:not([hidden])").await;
+    browser.eval("window.notReloaded = true; return null;", json!([])).await;
+    let http = reqwest::Client::new();
+    let r =
+        server.post_json(&http, &format!("/executions/{paused}/resume"), &alpha, json!({})).await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    browser.wait("#execution-status .s-completed").await;
+    browser.wait_all("#graph .node.st-succeeded", 5).await;
+    browser.wait("#live-flag[hidden]").await;
+    let (nodes, edges) = drawn(&browser).await;
+    for node in ["triage", "generate", "transform", "audit", "report"] {
+        assert!(nodes[node].contains("st-succeeded"), "{node}: {nodes:?}");
+    }
+    assert!(edges["generate→transform"] && edges["audit→report"], "{edges:?}");
+    assert_eq!(browser.wait_all("#attempts .bar", 5).await.len(), 5);
+    let same_page = browser.eval("return window.notReloaded === true;", json!([])).await;
+    assert_eq!(same_page, json!(true), "the page redrew in place, it was not reloaded");
+    browser.screenshot("graph-live").await;
 }

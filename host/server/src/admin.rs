@@ -1,16 +1,16 @@
 //! `/admin/...` (admin token): tenants, their quotas and their API tokens — what `wtb tenant`
 //! and `wtb token` do, over HTTP.
 
-use super::{Admin, AppState, Problem, body, id, to_json};
+use super::{Admin, AppState, Problem, body, id};
 use axum::Json;
 use axum::extract::Path;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wtb_core::model::{Quotas, TokenId};
+use wtb_core::model::{ApiToken, Quotas, Tenant, TokenId};
+use wtb_store::db::Usage;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -57,20 +57,43 @@ struct NewTenant {
 }
 
 /// Every tenant with its usage now.
-#[utoipa::path(get, path = "/admin/tenants", tag = "admin", responses((status = 200, description = "tenants with usage", body = Object), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn list(Admin(host): Admin) -> Result<Json<Value>, Problem> {
+#[utoipa::path(get, path = "/admin/tenants", tag = "admin", responses((status = 200, description = "tenants with usage", body = TenantList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list(Admin(host): Admin) -> Result<Json<TenantList>, Problem> {
     let all = host.tenancy().tenants().await?;
-    to_json(
-        json!({ "tenants": all.iter().map(|(t, u)| json!({ "tenant": t, "usage": u })).collect::<Vec<_>>() }),
-    )
+    Ok(Json(TenantList {
+        tenants: all.into_iter().map(|(tenant, usage)| TenantUsage { tenant, usage }).collect(),
+    }))
+}
+
+/// Every tenant.
+#[derive(Serialize, ToSchema)]
+struct TenantList {
+    /// With what each uses now.
+    tenants: Vec<TenantUsage>,
+}
+
+/// A tenant and what it uses, against its quotas.
+#[derive(Serialize, ToSchema)]
+struct TenantUsage {
+    /// The tenant.
+    tenant: Tenant,
+    /// Its usage now.
+    usage: Usage,
+}
+
+/// A tenant's tokens.
+#[derive(Serialize, ToSchema)]
+struct TokenList {
+    /// Without their secrets.
+    tokens: Vec<ApiToken>,
 }
 
 /// Creates a tenant (409 if the name is taken).
-#[utoipa::path(post, path = "/admin/tenants", tag = "admin", request_body = NewTenant, responses((status = 201, description = "the tenant", body = Object), (status = 400, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/admin/tenants", tag = "admin", request_body = NewTenant, responses((status = 201, description = "the tenant", body = Tenant), (status = 400, body = Problem), (status = 409, body = Problem)))]
 async fn create(
     Admin(host): Admin,
     b: Result<Json<NewTenant>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<Tenant>), Problem> {
     let b = body(b)?;
     if !wtb_core::model::valid_tenant_name(&b.name) {
         return Err(Problem::bad_field(
@@ -79,27 +102,27 @@ async fn create(
         ));
     }
     let t = host.tenancy().create_tenant(&b.name, b.quotas.unwrap_or_default().into()).await?;
-    Ok((StatusCode::CREATED, to_json(t)?))
+    Ok((StatusCode::CREATED, Json(t)))
 }
 
 /// Replaces a tenant's quotas.
 #[utoipa::path(put, path = "/admin/tenants/{name}/quotas", tag = "admin", params(("name" = String, Path, description = "tenant name")), request_body = QuotaBody,
-    responses((status = 200, description = "the tenant", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the tenant", body = Tenant), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn quotas(
     Admin(host): Admin,
     Path(name): Path<String>,
     b: Result<Json<QuotaBody>, JsonRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Tenant>, Problem> {
     let q = body(b)?;
-    to_json(host.tenancy().set_quotas(&name, q.into()).await?)
+    Ok(Json(host.tenancy().set_quotas(&name, q.into()).await?))
 }
 
 /// A tenant's tokens (never their secrets).
 #[utoipa::path(get, path = "/admin/tenants/{name}/tokens", tag = "admin", params(("name" = String, Path, description = "tenant name")),
-    responses((status = 200, description = "the tokens", body = Object), (status = 404, body = Problem)))]
-async fn tokens(Admin(host): Admin, Path(name): Path<String>) -> Result<Json<Value>, Problem> {
+    responses((status = 200, description = "the tokens", body = TokenList), (status = 404, body = Problem)))]
+async fn tokens(Admin(host): Admin, Path(name): Path<String>) -> Result<Json<TokenList>, Problem> {
     let t = host.tenancy().tenant_named(&name).await?;
-    to_json(json!({ "tokens": host.for_tenant(t.id).tenancy().tokens().await? }))
+    Ok(Json(TokenList { tokens: host.for_tenant(t.id).tenancy().tokens().await? }))
 }
 
 /// `POST /admin/tenants/{name}/tokens` body.
@@ -114,8 +137,9 @@ struct NewTokenBody {
 #[derive(Serialize, ToSchema)]
 struct CreatedToken {
     /// The token's id (to revoke it).
-    id: String,
+    id: TokenId,
     /// `wtb_` and 64 hex digits: send as `Authorization: Bearer <secret>`.
+    #[schema(pattern = "^wtb_[0-9a-f]{64}$")]
     secret: String,
 }
 
@@ -133,7 +157,7 @@ async fn create_token(
     }
     let t = host.tenancy().tenant_named(&name).await?;
     let new = host.for_tenant(t.id).tenancy().create_token(&b.name).await?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { id: new.token.id.to_string(), secret: new.secret })))
+    Ok((StatusCode::CREATED, Json(CreatedToken { id: new.token.id, secret: new.secret })))
 }
 
 /// Revokes a tenant's token: it authenticates nobody from now on.

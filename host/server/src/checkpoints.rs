@@ -1,18 +1,20 @@
 //! Checkpoints and time travel: rollback, the files at a checkpoint (listing, one file's
 //! content, a tar of all), diff, fork.
 
-use super::{AppState, Problem, Tenant, body, id, query, to_json};
+use super::{AppState, Problem, Tenant, body, id, query};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wtb_core::model::{CheckpointId, ExecutionId};
+use wtb_core::model::{CheckpointId, CheckpointKind, ExecutionId, FileEntry, FileTree, Timestamp};
 use wtb_engine::executor::ForkOptions;
+use wtb_engine::inspect::CheckpointDiff;
+use wtb_engine::travel::{Forked, RolledBack};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,27 +37,59 @@ struct RollbackBody {
 
 /// Puts an execution back to one of its checkpoints — state *and* files — and pauses it there.
 #[utoipa::path(post, path = "/executions/{id}/rollback", tag = "checkpoints", params(("id" = String, Path, description = "execution id")), request_body = RollbackBody,
-    responses((status = 200, description = "what was restored", body = Object), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, description = "what was restored", body = RolledBack), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn rollback(
     Tenant(exec): Tenant,
     Path(e): Path<String>,
     b: Result<Json<RollbackBody>, JsonRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<RolledBack>, Problem> {
     let execution = id::<ExecutionId>("id", &e)?;
     let to = id::<CheckpointId>("to", &body(b)?.to)?;
-    to_json(exec.travel().rollback(execution, to).await?)
+    Ok(Json(exec.travel().rollback(execution, to).await?))
 }
 
 /// A checkpoint: where it is (execution, seq, node, kind, attempt, time), its whole state,
 /// and every file, directory and symlink at it (path → kind, digest, size, mode).
 #[utoipa::path(get, path = "/checkpoints/{id}/files", tag = "checkpoints", params(("id" = String, Path, description = "checkpoint id")),
-    responses((status = 200, description = "the checkpoint, its state and its file tree", body = Object), (status = 404, body = Problem)))]
-async fn files(Tenant(exec): Tenant, Path(c): Path<String>) -> Result<Json<Value>, Problem> {
-    let (cp, tree) = exec.inspect().files(id("id", &c)?).await?;
-    to_json(json!({
-        "checkpoint": cp.id, "execution": cp.execution, "seq": cp.seq, "node": cp.node, "kind": cp.kind,
-        "attempt": cp.attempt, "created_at": cp.created_at, "state": cp.state, "files": tree,
+    responses((status = 200, description = "the checkpoint, its state and its file tree", body = CheckpointFiles), (status = 404, body = Problem)))]
+async fn files(Tenant(exec): Tenant, Path(c): Path<String>) -> Result<Json<CheckpointFiles>, Problem> {
+    let (cp, files) = exec.inspect().files(id("id", &c)?).await?;
+    Ok(Json(CheckpointFiles {
+        checkpoint: cp.id,
+        execution: cp.execution,
+        seq: cp.seq,
+        node: cp.node,
+        kind: cp.kind,
+        attempt: cp.attempt,
+        created_at: cp.created_at,
+        state: cp.state,
+        files,
     }))
+}
+
+/// A checkpoint's place, state and files.
+#[derive(Serialize, ToSchema)]
+struct CheckpointFiles {
+    /// The checkpoint.
+    checkpoint: CheckpointId,
+    /// Its execution.
+    execution: ExecutionId,
+    /// Its position in the execution, from 1.
+    seq: u32,
+    /// The node it is at.
+    node: String,
+    /// Entry or exit.
+    kind: CheckpointKind,
+    /// The node attempt, from 1.
+    attempt: u32,
+    /// When it was recorded.
+    created_at: Timestamp,
+    /// The workflow state there: a JSON object.
+    #[schema(value_type = Object)]
+    state: std::sync::Arc<Value>,
+    /// Every file, directory and symlink by path.
+    #[schema(value_type = std::collections::BTreeMap<String, FileEntry>)]
+    files: FileTree,
 }
 
 /// `GET /checkpoints/{id}/file` query.
@@ -101,9 +135,12 @@ async fn export(Tenant(exec): Tenant, Path(c): Path<String>) -> Result<impl Into
 /// How checkpoint `b` differs from checkpoint `a`: the state as an RFC 6902 patch, files as
 /// changes with unified diffs of text.
 #[utoipa::path(get, path = "/checkpoints/{a}/diff/{b}", tag = "checkpoints", params(("a" = String, Path, description = "from checkpoint"), ("b" = String, Path, description = "to checkpoint")),
-    responses((status = 200, description = "the diff", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
-async fn diff(Tenant(exec): Tenant, Path((a, b)): Path<(String, String)>) -> Result<Json<Value>, Problem> {
-    to_json(exec.inspect().diff(id("a", &a)?, id("b", &b)?).await?)
+    responses((status = 200, description = "the diff", body = CheckpointDiff), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn diff(
+    Tenant(exec): Tenant,
+    Path((a, b)): Path<(String, String)>,
+) -> Result<Json<CheckpointDiff>, Problem> {
+    Ok(Json(exec.inspect().diff(id("a", &a)?, id("b", &b)?).await?))
 }
 
 /// `POST /checkpoints/{id}/fork` body.
@@ -123,12 +160,12 @@ struct ForkBody {
 /// A new execution starting from this checkpoint's state and files (paused there), optionally
 /// with a patched state and node configs.
 #[utoipa::path(post, path = "/checkpoints/{id}/fork", tag = "checkpoints", params(("id" = String, Path, description = "checkpoint id")), request_body = ForkBody,
-    responses((status = 201, description = "the fork", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, description = "the fork", body = Forked), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, description = "nothing runs after the checkpoint", body = Problem)))]
 async fn fork(
     Tenant(exec): Tenant,
     Path(c): Path<String>,
     b: Result<Json<ForkBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<Forked>), Problem> {
     let from: CheckpointId = id("id", &c)?;
     let b = body(b)?;
     let opts = ForkOptions {
@@ -136,5 +173,5 @@ async fn fork(
         node_config: b.node_config.into_iter().collect(),
         ..ForkOptions::default()
     };
-    Ok((StatusCode::CREATED, to_json(exec.travel().fork(from, &opts).await?)?))
+    Ok((StatusCode::CREATED, Json(exec.travel().fork(from, &opts).await?)))
 }

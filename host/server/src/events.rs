@@ -31,6 +31,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
     /// Only events with a higher `seq` (a stream also takes `Last-Event-ID`).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     after: Option<u32>,
 }
 
@@ -38,9 +39,8 @@ struct EventsQuery {
 #[derive(Serialize, ToSchema)]
 struct EventList {
     /// Its status now.
-    status: String,
-    /// Its events in order: `seq`, `kind`, idempotency `key`, `payload`.
-    #[schema(value_type = Vec<Object>)]
+    status: ExecutionStatus,
+    /// Its events in order.
     events: Vec<EventView>,
 }
 
@@ -73,9 +73,7 @@ async fn events(
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
     if !streaming {
-        return Ok(
-            axum::Json(EventList { status: status.as_str().to_owned(), events: first }).into_response()
-        );
+        return Ok(axum::Json(EventList { status, events: first }).into_response());
     }
     let start = Live {
         exec,

@@ -1,7 +1,7 @@
 //! `/executions`: start (from a manifest or a registered workflow), list (filters, cursor),
 //! show, history, pause, resume, cancel.
 
-use super::{AppState, Problem, Tenant, body, id, query, to_json};
+use super::{AppState, Problem, Tenant, body, id, query};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query};
@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wtb_core::model::{ExecutionId, ExecutionStatus, Timestamp, WorkflowId};
+use wtb_engine::inspect::{ExecutionReport, History};
 use wtb_store::db::ListFilter;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -47,8 +48,9 @@ struct StartBody {
 #[derive(Serialize, ToSchema)]
 struct Accepted {
     /// Its id.
-    execution: String,
+    execution: ExecutionId,
     /// What was asked (`start`, `pause`, `resume`, `cancel`).
+    #[schema(pattern = "^(start|pause|resume|cancel)$")]
     requested: &'static str,
     /// For `cancel`: whether it was running here and stopped now (else it is stopped when its
     /// runner next looks).
@@ -58,7 +60,7 @@ struct Accepted {
 
 impl Accepted {
     fn new(execution: ExecutionId, requested: &'static str) -> (StatusCode, Json<Self>) {
-        (StatusCode::ACCEPTED, Json(Self { execution: execution.to_string(), requested, cancelled: None }))
+        (StatusCode::ACCEPTED, Json(Self { execution, requested, cancelled: None }))
     }
 }
 
@@ -122,10 +124,9 @@ struct ListQuery {
 #[derive(Serialize, ToSchema)]
 struct ExecutionPage {
     /// The executions.
-    #[schema(value_type = Vec<Object>)]
     executions: Vec<wtb_core::model::Execution>,
     /// The cursor for the next page (`?after=`), absent on the last.
-    next: Option<String>,
+    next: Option<ExecutionId>,
 }
 
 fn execution_id(text: &str) -> Result<ExecutionId, Problem> {
@@ -168,22 +169,22 @@ async fn list(
         return Err(Problem::bad_field("limit", format!("{limit} is not between 1 and 1000")));
     }
     let page = exec.inspect().list(&filter, after, limit).await?;
-    Ok(Json(ExecutionPage { executions: page.executions, next: page.next.map(|n| n.to_string()) }))
+    Ok(Json(ExecutionPage { executions: page.executions, next: page.next }))
 }
 
 /// Everything recorded about an execution: the row, node attempts, checkpoints with their
 /// files and changes, events.
 #[utoipa::path(get, path = "/executions/{id}", tag = "executions", params(("id" = String, Path, description = "execution id")),
-    responses((status = 200, description = "the execution report", body = Object), (status = 404, body = Problem)))]
-async fn show(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
-    to_json(exec.inspect().describe(execution_id(&id)?).await?)
+    responses((status = 200, description = "the execution report", body = ExecutionReport), (status = 404, body = Problem)))]
+async fn show(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<Json<ExecutionReport>, Problem> {
+    Ok(Json(exec.inspect().describe(execution_id(&id)?).await?))
 }
 
 /// The checkpoint timeline: every checkpoint with its node, kind, duration and files changed.
 #[utoipa::path(get, path = "/executions/{id}/history", tag = "executions", params(("id" = String, Path, description = "execution id")),
-    responses((status = 200, description = "the history", body = Object), (status = 404, body = Problem)))]
-async fn history(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
-    to_json(exec.inspect().history(execution_id(&id)?).await?)
+    responses((status = 200, description = "the history", body = History), (status = 404, body = Problem)))]
+async fn history(Tenant(exec): Tenant, Path(id): Path<String>) -> Result<Json<History>, Problem> {
+    Ok(Json(exec.inspect().history(execution_id(&id)?).await?))
 }
 
 /// Asks a running execution to pause at its next node boundary.

@@ -7,22 +7,28 @@ use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wtb_core::experiment::report;
+use wtb_core::experiment::report::{self, ExperimentReport};
 use wtb_core::model::ExperimentId;
 use wtb_engine::experiments::ExperimentError;
+use wtb_store::db::ExperimentRecord;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, start)).routes(routes!(show))
 }
 
 /// The tenant's experiments, newest first.
-#[utoipa::path(get, path = "/experiments", tag = "experiments", responses((status = 200, description = "the experiments", body = Object)))]
-async fn list(Tenant(exec): Tenant) -> Result<Json<Value>, Problem> {
-    let all = exec.experiments().list(1000).await?;
-    super::to_json(serde_json::json!({ "experiments": all }))
+#[utoipa::path(get, path = "/experiments", tag = "experiments", responses((status = 200, description = "the experiments", body = ExperimentList)))]
+async fn list(Tenant(exec): Tenant) -> Result<Json<ExperimentList>, Problem> {
+    Ok(Json(ExperimentList { experiments: exec.experiments().list(1000).await? }))
+}
+
+/// The tenant's experiments.
+#[derive(Serialize, ToSchema)]
+struct ExperimentList {
+    /// Newest first.
+    experiments: Vec<ExperimentRecord>,
 }
 
 /// `POST /experiments` body.
@@ -41,7 +47,7 @@ struct StartBody {
 #[derive(Serialize, ToSchema)]
 struct Started {
     /// Its id (`GET /experiments/{id}/report`).
-    experiment: String,
+    experiment: ExperimentId,
     /// Its cells (variants × environments × repetitions).
     cells: usize,
 }
@@ -65,7 +71,7 @@ async fn start(
         other => other.into(),
     })?;
     let record = experiments.create(&loaded).await?;
-    let started = Started { experiment: record.id.to_string(), cells: loaded.spec.cells().len() };
+    let started = Started { experiment: record.id, cells: loaded.spec.cells().len() };
     experiments.run_detached(loaded, record, usize::from(parallelism));
     Ok((StatusCode::ACCEPTED, Json(started)))
 }
@@ -76,13 +82,19 @@ async fn start(
 #[into_params(parameter_in = Query)]
 struct Format {
     /// `json` (default), `markdown`, `html` or `table`.
+    #[param(pattern = "^(json|markdown|html|table)$")]
     format: Option<String>,
 }
 
 /// The experiment's report so far: every cell's status and outcome, each compared with the
 /// baseline, and the nondeterminism found.
 #[utoipa::path(get, path = "/experiments/{id}/report", tag = "experiments", params(("id" = String, Path, description = "experiment id"), Format),
-    responses((status = 200, description = "the report", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the report: JSON, or text as `format` asks", content(
+        (ExperimentReport = "application/json"),
+        (String = "text/markdown"),
+        (String = "text/html"),
+        (String = "text/plain"),
+    )), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn show(
     Tenant(exec): Tenant,
     Path(e): Path<String>,

@@ -113,13 +113,6 @@ fn id<T: std::str::FromStr<Err = wtb_core::model::IdParseError>>(
     text.parse().map_err(|e: wtb_core::model::IdParseError| Problem::bad_field(field, e.to_string()))
 }
 
-/// A response body as JSON (a failure to encode is the server's, a 500).
-fn to_json(v: impl serde::Serialize) -> Result<axum::Json<serde_json::Value>, Problem> {
-    serde_json::to_value(v)
-        .map(axum::Json)
-        .map_err(|e| Problem::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
 /// A JSON body, or the problem saying what is wrong with it (syntax, type, unknown field,
 /// content type) with axum's status (400, 415, 422).
 fn body<T>(b: Result<axum::Json<T>, JsonRejection>) -> Result<T, Problem> {

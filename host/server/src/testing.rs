@@ -9,15 +9,14 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use futures_util::StreamExt as _;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wtb_core::model::ExecutionId;
 use wtb_core::testing::report::FileResult;
-use wtb_engine::replay::{ComponentSource, ReplayError, ReplayOptions};
+use wtb_engine::replay::{ComponentSource, ReplayError, ReplayOptions, ReplayReport};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(run_tests)).routes(routes!(replay))
@@ -41,12 +40,12 @@ struct TestsBody {
 /// case with `passed`, `failures` (readable lines) and its `execution`. A bad file is a 400
 /// naming line and field, and nothing runs.
 #[utoipa::path(post, path = "/tests", tag = "testing", request_body = TestsBody,
-    responses((status = 200, description = "every case's result", body = Object), (status = 400, body = Problem)))]
+    responses((status = 200, description = "every case's result", body = TestRun), (status = 400, body = Problem)))]
 async fn run_tests(
     State(state): State<AppState>,
     Tenant(exec): Tenant,
     b: Result<Json<TestsBody>, JsonRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<TestRun>, Problem> {
     let b = body(b)?;
     let parallel = b.parallel.unwrap_or(4);
     if !(1..=16).contains(&parallel) {
@@ -69,7 +68,18 @@ async fn run_tests(
     ran.sort_by_key(|(i, _)| *i);
     let file = FileResult { file: loaded.file.clone(), cases: ran.into_iter().map(|(_, r)| r).collect() };
     let failed = file.cases.iter().filter(|c| !c.passed).count();
-    super::to_json(serde_json::json!({ "cases": file.cases.len(), "failed": failed, "files": [file] }))
+    Ok(Json(TestRun { cases: file.cases.len(), failed, files: vec![file] }))
+}
+
+/// The results of a test file's run.
+#[derive(Serialize, ToSchema)]
+struct TestRun {
+    /// Cases run.
+    cases: usize,
+    /// Cases with an expectation that did not hold.
+    failed: usize,
+    /// The file (named `tests`) with every case's result.
+    files: Vec<FileResult>,
 }
 
 /// `POST /replays` body.
@@ -91,11 +101,11 @@ struct ReplayBody {
 /// report: per boundary `same`, `differs` (what) or `failed` (why), with nondeterminism
 /// flagged. Nothing is stored.
 #[utoipa::path(post, path = "/replays", tag = "testing", request_body = ReplayBody,
-    responses((status = 200, description = "the replay report", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the replay report", body = ReplayReport), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn replay(
     Tenant(exec): Tenant,
     b: Result<Json<ReplayBody>, JsonRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ReplayReport>, Problem> {
     let b = body(b)?;
     let execution: ExecutionId = id("execution", &b.execution)?;
     let opts = ReplayOptions {
@@ -106,5 +116,5 @@ async fn replay(
         ReplayError::Exec(e) => Problem::from(e),
         other => Problem::new(StatusCode::BAD_REQUEST, other.to_string()),
     })?;
-    super::to_json(report)
+    Ok(Json(report))
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
+use wtb_core::model::{Digest, Timestamp, WorkflowId};
 use wtb_engine::executor::{Executor, LoadError, LoadedWorkflow};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -17,10 +18,12 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Serialize, ToSchema)]
 struct Uploaded {
     /// SHA-256 of the file, hex.
-    digest: String,
+    digest: Digest,
     /// How a manifest names it: `sha256:<digest>`.
+    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
     component: String,
     /// `node` or `command`.
+    #[schema(pattern = "^(node|command)$")]
     kind: &'static str,
 }
 
@@ -42,10 +45,7 @@ async fn upload(
         .upload_component(bytes.to_vec())
         .await
         .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Uploaded { digest: digest.to_hex(), component: format!("sha256:{digest}"), kind }),
-    ))
+    Ok((StatusCode::CREATED, Json(Uploaded { digest, component: format!("sha256:{digest}"), kind })))
 }
 
 /// A workflow manifest sent over the API.
@@ -62,16 +62,16 @@ pub(super) struct ManifestBody {
 struct WorkflowSummary {
     /// Its id, when registered.
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
+    id: Option<WorkflowId>,
     /// The manifest's `name`.
     name: String,
     /// SHA-256 of its canonical definition: the same manifest registers once.
-    digest: String,
+    digest: Digest,
     /// Its node ids, in order.
     nodes: Vec<String>,
     /// When it was first stored.
     #[serde(skip_serializing_if = "Option::is_none")]
-    created_at: Option<String>,
+    created_at: Option<Timestamp>,
 }
 
 impl WorkflowSummary {
@@ -79,7 +79,7 @@ impl WorkflowSummary {
         Self {
             id: None,
             name: wf.manifest.name.clone(),
-            digest: wf.digest.to_hex(),
+            digest: wf.digest,
             nodes: wf.manifest.nodes.iter().map(|n| n.id.clone()).collect(),
             created_at: None,
         }
@@ -122,12 +122,13 @@ async fn register(
 ) -> Result<(StatusCode, Json<WorkflowSummary>), Problem> {
     let wf = load(&exec, &body(b)?.manifest).await?;
     let id = exec.register(&wf, exec.clock().now()).await?;
-    Ok((StatusCode::CREATED, Json(WorkflowSummary { id: Some(id.to_string()), ..WorkflowSummary::of(&wf) })))
+    Ok((StatusCode::CREATED, Json(WorkflowSummary { id: Some(id), ..WorkflowSummary::of(&wf) })))
 }
 
 /// The tenant's workflows, newest first.
 #[derive(Serialize, ToSchema)]
 struct WorkflowList {
+    /// The workflows.
     workflows: Vec<WorkflowSummary>,
 }
 
@@ -143,11 +144,11 @@ async fn list(Tenant(exec): Tenant) -> Result<Json<WorkflowList>, Problem> {
                 .map(|d| d.nodes.into_iter().map(|n| n.id).collect())
                 .unwrap_or_default();
             WorkflowSummary {
-                id: Some(w.id.to_string()),
+                id: Some(w.id),
                 name: w.name,
-                digest: w.digest.to_hex(),
+                digest: w.digest,
                 nodes,
-                created_at: Some(w.created_at.to_string()),
+                created_at: Some(w.created_at),
             }
         })
         .collect();

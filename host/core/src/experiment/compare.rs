@@ -17,7 +17,7 @@ pub struct Exit<'a> {
 }
 
 /// Where two runs first differ.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Divergence {
     /// The first node (in the first run's order) whose exit checkpoint differs.
     pub node: String,

@@ -4,12 +4,12 @@
 use super::compare::Divergence;
 use crate::history::FileDiff;
 use crate::history::TextChange;
-use crate::model::{ExecutionId, ExperimentId, Timestamp};
+use crate::model::{ExecutionId, ExecutionStatus, ExperimentId, Timestamp};
 use serde::Serialize;
 use std::fmt::Write as _;
 
 /// Everything the report says.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ExperimentReport {
     /// The experiment.
     pub id: ExperimentId,
@@ -34,7 +34,7 @@ pub struct ExperimentReport {
 }
 
 /// One cell.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CellReport {
     /// Its variant.
     pub variant: String,
@@ -45,7 +45,7 @@ pub struct CellReport {
     /// Its execution (`None`: not run yet).
     pub execution: Option<ExecutionId>,
     /// The execution's status (`pending` when not run yet).
-    pub status: String,
+    pub status: ExecutionStatus,
     /// Why it failed, when it did.
     pub error: Option<String>,
     /// Whether it ran in deterministic mode.
@@ -63,7 +63,7 @@ pub struct CellReport {
 }
 
 /// How a cell's final checkpoint differs from the baseline's.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BaselineDiff {
     /// The state change, a line per JSON-patch operation.
     pub state: Vec<String>,
@@ -79,7 +79,7 @@ impl BaselineDiff {
 }
 
 /// One variant × environment of the matrix.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MatrixEntry {
     /// The variant.
     pub variant: String,
@@ -90,7 +90,7 @@ pub struct MatrixEntry {
 }
 
 /// Repetitions of one cell that ended differently.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Finding {
     /// The variant.
     pub variant: String,
@@ -269,7 +269,7 @@ pub fn html(r: &ExperimentReport) -> String {
             e(&c.variant),
             e(&c.environment),
             c.repetition,
-            e(&c.status),
+            e(c.status.as_str()),
             c.guest_ms,
             crate::units::bytes(c.peak_memory_bytes),
             fuel,

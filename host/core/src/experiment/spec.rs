@@ -17,7 +17,7 @@ mod raw;
 pub const MAX_CELLS: usize = 10_000;
 
 /// A validated experiment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExperimentSpec {
     /// Its name.
     pub name: String,
@@ -36,7 +36,7 @@ pub struct ExperimentSpec {
 }
 
 /// One variant: nodes with another component and/or config.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Variant {
     /// Its name.
     pub name: String,
@@ -48,7 +48,7 @@ pub struct Variant {
 }
 
 /// What a variant changes in one node.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeChange {
     /// Another component (`.wasm`, relative to the experiment file).
@@ -60,7 +60,7 @@ pub struct NodeChange {
 }
 
 /// One environment: what every node of a cell runs with.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnvironmentSpec {
     /// Its name.
     pub name: String,
@@ -110,10 +110,8 @@ impl RawEnvironmentFields<'_> {
         };
         let clock = match self.clock {
             Some(c) => Some(
-                humantime::parse_rfc3339_weak(c.get_ref())
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs())
+                crate::model::Timestamp::parse_instant(c.get_ref())
+                    .and_then(|t| u64::try_from(t.micros().div_euclid(1_000_000)).ok())
                     .ok_or_else(|| {
                         let message =
                             format!("`{}` is not an RFC 3339 time such as 2024-01-01T00:00:00Z", c.get_ref());

@@ -10,12 +10,31 @@ use serde_json::Value;
 pub const TEXT_DIFF_MAX_BYTES: u64 = 1 << 20;
 
 /// The state change between two checkpoints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct StateDiff {
     /// RFC 6902 operations turning the first state into the second.
+    #[schema(value_type = Vec<PatchOperation>)]
     pub patch: json_patch::Patch,
     /// One line per operation: `+ /path: value`, `- /path`, `~ /path: old → new`.
     pub lines: Vec<String>,
+}
+
+/// One RFC 6902 operation as the API document describes it (`json_patch` has no schema for
+/// the utoipa we use); never built, only its schema is.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "only its schema is used")]
+struct PatchOperation {
+    /// What it does.
+    #[schema(pattern = "^(add|remove|replace|move|copy|test)$")]
+    op: String,
+    /// The JSON pointer it acts on.
+    path: String,
+    /// For `move` and `copy`: where the value comes from.
+    #[schema(nullable = false)]
+    from: Option<String>,
+    /// For `add`, `replace` and `test`: the value.
+    #[schema(nullable = false)]
+    value: Option<Value>,
 }
 
 impl StateDiff {
@@ -45,7 +64,7 @@ impl StateDiff {
 }
 
 /// One side of a changed path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FileSide {
     /// File, directory or symlink.
     pub kind: EntryKind,
@@ -62,7 +81,7 @@ impl From<&FileEntry> for FileSide {
 }
 
 /// How a changed file's content differs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum TextChange {
     /// Both sides are UTF-8 text within the size limit: a unified diff.
@@ -80,7 +99,7 @@ pub enum TextChange {
 }
 
 /// One changed path between two checkpoints.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FileDiff {
     /// Workspace-relative path.
     pub path: String,

@@ -3,7 +3,7 @@
 use super::{BoundaryId, CheckpointId, ExecutionId, Timestamp, text_enum};
 
 /// How a node attempt ended. A guest's own error and a trap are never the same status.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptStatus {
     /// Started, no exit checkpoint yet (or the host died during it).
@@ -29,7 +29,7 @@ text_enum!(AttemptStatus, "attempt status", {
 });
 
 /// Why the host stopped a guest.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrapKind {
     /// Tried to grow memory past its limit.
@@ -68,7 +68,7 @@ text_enum!(TrapKind, "trap kind", {
 /// Opened (status `running`) in the transaction that writes its entry checkpoint, closed in
 /// the one that writes its exit checkpoint; a `running` boundary after a crash marks the
 /// attempt to resume.
-#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct NodeBoundary {
     /// Its id.
     pub id: BoundaryId,

@@ -3,7 +3,7 @@
 use super::{CheckpointId, ExecutionId, FileCommitId, Timestamp, text_enum};
 
 /// Which side of a node attempt a checkpoint records.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckpointKind {
     /// Before the node ran: the state and files it was given.
@@ -14,7 +14,7 @@ pub enum CheckpointKind {
 text_enum!(CheckpointKind, "checkpoint kind", { Entry => "entry", Exit => "exit" });
 
 /// An immutable record of state and files at one instant of an execution.
-#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
     /// Its id.
     pub id: CheckpointId,
@@ -30,6 +30,7 @@ pub struct Checkpoint {
     pub attempt: u32,
     /// The whole workflow state: a JSON object. Shared, not copied: an exit's state is also
     /// the next entry's, the drive's and the transaction's, and may be large.
+    #[schema(value_type = Object)]
     pub state: std::sync::Arc<serde_json::Value>,
     /// The workspace's files at this instant.
     pub file_commit: FileCommitId,

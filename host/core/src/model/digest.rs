@@ -64,6 +64,14 @@ impl serde::Serialize for Digest {
     }
 }
 
+/// In the API document: 64 lowercase hex characters.
+impl utoipa::PartialSchema for Digest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::string_schema(None, Some("^[0-9a-f]{64}$"))
+    }
+}
+impl utoipa::ToSchema for Digest {}
+
 impl<'de> serde::Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;

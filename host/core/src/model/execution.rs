@@ -4,7 +4,7 @@ use super::{CheckpointId, ExecutionId, TenantId, Timestamp, WorkflowId, text_enu
 use crate::model::Digest;
 
 /// Where an execution is in its life.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
     /// Created, not started.
@@ -100,7 +100,7 @@ impl ExecutionStatus {
 }
 
 /// One run of a workflow.
-#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Execution {
     /// Its id.
     pub id: ExecutionId,
@@ -131,7 +131,7 @@ pub struct Execution {
 /// What an execution's nodes see beyond the workflow itself. Stored as JSON, so experiments
 /// can add overrides (env, clock, limits) without a schema change; unknown keys are kept out
 /// of the way rather than refused, so an older `wtb` can still read a newer row.
-#[derive(Clone, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Environment {
     /// Deterministic mode: the seed clocks and random derive from (`None`: real ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,7 +146,7 @@ pub struct Environment {
 }
 
 /// Which cell of which experiment an execution runs.
-#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CellTag {
     /// The experiment.
     pub experiment: super::ExperimentId,

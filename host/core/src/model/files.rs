@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 /// What a path in a workspace is. Symlinks are stored as links (their target is the blob),
 /// never followed.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// A regular file.
@@ -18,7 +18,7 @@ pub enum EntryKind {
 text_enum!(EntryKind, "entry kind", { File => "file", Dir => "dir", Symlink => "symlink" });
 
 /// One path in a file commit.
-#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FileEntry {
     /// File, directory or symlink.
     pub kind: EntryKind,
@@ -37,7 +37,7 @@ pub struct FileEntry {
 pub type FileTree = imbl::OrdMap<String, FileEntry>;
 
 /// How a path changed between a commit and its parent.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// New path.
@@ -50,7 +50,7 @@ pub enum ChangeKind {
 text_enum!(ChangeKind, "change kind", { Added => "added", Modified => "modified", Deleted => "deleted" });
 
 /// One changed path.
-#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FileChange {
     /// The path.
     pub path: String,

@@ -31,6 +31,14 @@ macro_rules! id_type {
             }
         }
 
+        /// In the API document: a UUID string.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::model::string_schema(Some(utoipa::openapi::KnownFormat::Uuid), None)
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(f)

@@ -41,6 +41,20 @@ pub use touched::{Touched, is_under, join as join_path};
 pub use tree::{TreeError, check_tree, is_plain_path};
 pub use tree_diff::{FileConflict, apply_changes, diff_trees, merge_trees};
 
+/// A string's schema in the API document, with its `format` and `pattern`.
+#[doc(hidden)]
+pub fn string_schema(
+    format: Option<utoipa::openapi::KnownFormat>,
+    pattern: Option<&str>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::{ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(format.map(SchemaFormat::KnownFormat))
+        .pattern(pattern)
+        .into()
+}
+
 /// A string stored in the database did not name a known enum variant.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown {what} `{value}`")]

@@ -4,7 +4,7 @@ use super::ids::{TenantId, TokenId};
 use super::time::Timestamp;
 
 /// A tenant.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Its id.
     pub id: TenantId,
@@ -17,7 +17,9 @@ pub struct Tenant {
 }
 
 /// A tenant's limits; `None`: unlimited.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Quotas {
     /// Executions running at once.
     pub max_concurrent: Option<u64>,
@@ -33,7 +35,7 @@ pub struct Quotas {
 }
 
 /// An API token: its secret is shown once and stored only as a SHA-256 hash.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ApiToken {
     /// Its id (what `wtb token revoke` takes).
     pub id: TokenId,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 /// One case's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CaseResult {
     /// The case's name.
     pub name: String,
@@ -22,7 +22,7 @@ pub struct CaseResult {
 }
 
 /// One test file's results.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FileResult {
     /// The file as given.
     pub file: String,

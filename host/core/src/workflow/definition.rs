@@ -74,7 +74,7 @@ pub struct StoredNode {
 }
 
 /// One edge as stored (node ids, not indexes).
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredEdge {
     /// Source node id.
     pub from: String,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Per-node limits; unset fields take the runtime config's `[limits]` defaults.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeLimits {
     /// Largest linear memory, in MiB (1–4096).
@@ -200,7 +200,7 @@ impl Network {
 }
 
 /// A host directory a node sees, read-only, at an absolute path beside its workspace.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Fixture {
     /// Where the guest sees it: absolute, normalized, not `/` (e.g. `/data`).
     pub guest: String,

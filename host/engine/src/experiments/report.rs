@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use wtb_core::experiment::compare;
 use wtb_core::experiment::compare::Exit;
 use wtb_core::experiment::report::{BaselineDiff, CellReport, ExperimentReport, Finding, MatrixEntry};
-use wtb_core::model::{Digest, ExperimentId};
+use wtb_core::model::{Digest, ExecutionStatus, ExperimentId};
 
 /// A run's exit checkpoints, in order, as compared.
 fn exits(r: &ExecutionReport) -> Vec<Exit<'_>> {
@@ -37,7 +37,7 @@ impl Experiments<'_> {
                 environment,
                 repetition,
                 execution: None,
-                status: "pending".into(),
+                status: ExecutionStatus::Pending,
                 error: None,
                 deterministic,
                 guest_ms: 0.0,
@@ -49,7 +49,7 @@ impl Experiments<'_> {
             if let Some((execution, _)) = runs.get(&key) {
                 let r = self.exec.inspect().describe(*execution).await?;
                 cell.execution = Some(*execution);
-                cell.status = r.execution.status.as_str().to_owned();
+                cell.status = r.execution.status;
                 cell.error = r.execution.error.clone();
                 // The execution's own record: a workflow with `seed` is deterministic too.
                 cell.deterministic = r.execution.environment.is_deterministic();

@@ -21,12 +21,14 @@ use wtb_store::capture::{BlobSource, CaptureLimits, DirWorkspace, restore};
 use wtb_store::db::ListFilter;
 
 /// One checkpoint in an execution's timeline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// The checkpoint.
     #[serde(flatten)]
     pub checkpoint: Checkpoint,
-    /// The status of its node attempt (`running` while open).
+    /// The status of its node attempt (`running` while open); `pending` for an entry whose
+    /// attempt has no row yet, `unknown` for an exit without one.
+    #[schema(pattern = "^(running|succeeded|guest_error|trapped|invalid_output|cancelled|pending|unknown)$")]
     pub status: String,
     /// Bytes of its state as JSON.
     pub state_bytes: usize,
@@ -41,7 +43,7 @@ pub struct HistoryEntry {
 
 /// The workflow an execution runs, as a graph to draw: nodes in manifest order (joins
 /// marked), labelled edges, the entry node.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct GraphView {
     /// The workflow's name.
     pub name: String,
@@ -54,7 +56,7 @@ pub struct GraphView {
 }
 
 /// One node of a [`GraphView`].
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct GraphNode {
     /// Its id.
     pub id: String,
@@ -63,7 +65,7 @@ pub struct GraphNode {
 }
 
 /// An execution's timeline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct History {
     /// The execution.
     pub execution: Execution,
@@ -83,7 +85,7 @@ pub struct Page {
 }
 
 /// Two checkpoints compared.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckpointDiff {
     /// The first checkpoint.
     pub from: CheckpointId,

@@ -16,7 +16,7 @@ use wtb_core::model::{
 use wtb_store::db;
 
 /// One node attempt, for display.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct NodeView {
     /// The attempt's boundary row.
     #[serde(flatten)]
@@ -24,12 +24,13 @@ pub struct NodeView {
 }
 
 /// One checkpoint with the files of its commit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckpointView {
     /// The checkpoint.
     #[serde(flatten)]
     pub checkpoint: Checkpoint,
-    /// Every file at this instant.
+    /// Every file at this instant, by path.
+    #[schema(value_type = std::collections::BTreeMap<String, wtb_core::model::FileEntry>)]
     pub files: FileTree,
     /// What the commit changed from its parent (empty if the checkpoint shares its
     /// predecessor's commit).
@@ -37,7 +38,7 @@ pub struct CheckpointView {
 }
 
 /// One outbox event, for display.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     /// Position in the execution.
     pub seq: u32,
@@ -56,7 +57,7 @@ impl From<wtb_core::model::OutboxEvent> for EventView {
 }
 
 /// Everything recorded about an execution.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ExecutionReport {
     /// The execution row.
     pub execution: Execution,

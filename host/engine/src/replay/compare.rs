@@ -8,7 +8,7 @@ use wtb_core::history::{FileDiff, StateDiff};
 use wtb_core::model::CheckpointId;
 
 /// What one node boundary produced: its exit state, files, route and guest events.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Outputs {
     /// The route label it returned.
     pub route: Option<String>,
@@ -17,7 +17,7 @@ pub struct Outputs {
 }
 
 /// How a replay differs from the recording (every part empty or `None`: the same).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Differences {
     /// The state: the patch from the recorded exit's state to the replayed one.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -58,7 +58,7 @@ pub struct Corpus {
 }
 
 /// How a replayed boundary came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The same state, files, route and guest events as recorded.
@@ -70,7 +70,7 @@ pub enum Verdict {
 }
 
 /// One replayed node boundary.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct NodeReplay {
     /// The node.
     pub node: String,
@@ -96,7 +96,7 @@ pub struct NodeReplay {
 }
 
 /// Every replayed boundary of one execution.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ReplayReport {
     /// The execution replayed.
     pub execution: ExecutionId,

@@ -63,7 +63,7 @@ impl Executor {
 const TOKEN_PREFIX: &str = "wtb_";
 
 /// A token as created: the only time its secret exists outside its holder.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// The stored part.
     pub token: ApiToken,

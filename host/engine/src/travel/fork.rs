@@ -45,7 +45,7 @@ pub struct ForkOptions {
 }
 
 /// A new fork.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Forked {
     /// The new execution (paused: `resume` runs it).
     pub execution: ExecutionId,

@@ -14,7 +14,7 @@ use wtb_core::model::{
 use wtb_store::db::{DbError, UnitOfWork, Write};
 
 /// What a rollback did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RolledBack {
     /// The execution, now paused.
     pub execution: ExecutionId,

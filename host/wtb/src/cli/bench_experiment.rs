@@ -69,9 +69,9 @@ pub async fn experiment(
     let after = exec.inspect().blob_totals().await?.bytes;
     let report = exec.experiments().report(record.id).await?;
     ensure!(
-        report.cells.iter().all(|c| c.status == "completed"),
+        report.cells.iter().all(|c| c.status == wtb_core::model::ExecutionStatus::Completed),
         "a bench cell failed: {:?}",
-        report.cells.iter().find(|c| c.status != "completed")
+        report.cells.iter().find(|c| c.status != wtb_core::model::ExecutionStatus::Completed)
     );
     exec.close().await;
     Ok(ExperimentResult {

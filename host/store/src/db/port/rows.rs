@@ -53,7 +53,7 @@ pub struct ComponentRecord {
 }
 
 /// An experiment row.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ExperimentRecord {
     /// Its id.
     pub id: ExperimentId,
@@ -70,7 +70,7 @@ pub struct ExperimentRecord {
 }
 
 /// What a tenant uses now, measured against its quotas.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Usage {
     /// Executions running.
     pub running: u64,
