@@ -1,5 +1,5 @@
-//! The OpenAPI document is the API: schemathesis (pinned below, installed with pip into the
-//! target dir once) runs every check — status codes, content types, response schemas, schema-
+//! The OpenAPI document is the API: schemathesis (pinned below, installed once into a venv of
+//! its own under the target dir) runs every check — status codes, content types, response schemas, schema-
 //! valid requests accepted, invalid ones refused, missing credentials refused — over generated
 //! requests and its stateful phase against a live `wtb serve` that has data (a workflow, a run,
 //! its checkpoints), and finds nothing. `tests/services/schemathesis.toml` says why bodies of
@@ -13,28 +13,16 @@ use wtb_tests::Harness;
 /// The schemathesis every run uses.
 const SCHEMATHESIS: &str = "4.32.5";
 
-/// `target/schemathesis-<version>`, installed by pip on first use (concurrent callers wait);
-/// `Err` says why this machine cannot have it.
+/// `target/schemathesis-<version>/bin/schemathesis`, from a venv of its own (installed on
+/// first use; concurrent callers wait); `Err` says why this machine cannot have it.
 fn schemathesis() -> Result<PathBuf, String> {
-    static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = wtb_tests::target_dir().join(format!("schemathesis-{SCHEMATHESIS}"));
-        if dir.join("bin/schemathesis").is_file() {
-            return Ok(dir);
-        }
-        let partial = dir.with_extension("partial");
-        let _ = std::fs::remove_dir_all(&partial);
-        let out = std::process::Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-            .arg(&partial)
-            .arg(format!("schemathesis=={SCHEMATHESIS}"))
-            .output()
-            .map_err(|e| format!("python3 with pip is needed (apt install python3 python3-pip): {e}"))?;
-        if !out.status.success() {
-            return Err(format!("pip install schemathesis failed: {}", String::from_utf8_lossy(&out.stderr)));
-        }
-        std::fs::rename(&partial, &dir).map_err(|e| e.to_string())?;
-        Ok(dir)
+    static BIN: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        wtb_tests::services::pypi::tool(
+            &format!("schemathesis-{SCHEMATHESIS}"),
+            &format!("schemathesis=={SCHEMATHESIS}"),
+            "schemathesis",
+        )
     })
     .clone()
 }
@@ -62,14 +50,12 @@ async fn schemathesis_finds_no_difference_between_the_document_and_the_server() 
     assert_eq!(r.await.unwrap().status(), 201);
 
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("services/schemathesis.toml");
-    let out = std::process::Command::new("python3")
-        .arg(st.join("bin/schemathesis"))
+    let out = std::process::Command::new(&st)
         .arg("--config-file")
         .arg(&config)
         .args(["run", &server.url("/openapi.json"), "--checks", "all", "--max-examples", "25", "--seed", "7"])
         .args(["--header", &format!("Authorization: Bearer {alpha}")])
         .current_dir(h.dir.path())
-        .env("PYTHONPATH", &st)
         .env("SCHEMATHESIS_HOOKS", "")
         .env("NO_COLOR", "1")
         .output()

@@ -1,7 +1,7 @@
 //! Real services the suite runs against, started by the tests themselves, once per test
 //! process: PostgreSQL ([`postgres`]: one fresh database per [`Harness`](crate::Harness), or a
 //! test's own restartable server, [`OwnPostgres`]), an S3-compatible server ([`s3`]) and NATS
-//! ([`nats`]). Under `CI` a service that cannot be had fails the test (see
+//! ([`nats`]); and tools from PyPI in venvs of their own ([`pypi`]). Under `CI` a service that cannot be had fails the test (see
 //! [`crate::skipped`]).
 //!
 //! Which database backend the suite runs on is `WTB_TEST_BACKEND` (`sqlite`, the default, or
@@ -10,6 +10,7 @@
 
 mod nats;
 mod postgres;
+pub mod pypi;
 mod s3;
 
 pub use nats::{Nats, nats};

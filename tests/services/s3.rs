@@ -51,26 +51,9 @@ pub fn s3() -> Result<&'static S3, String> {
 }
 
 fn start_s3() -> Result<S3, String> {
-    let venv = crate::target_dir().join("moto-venv");
     let bin = match on_path("moto_server") {
         Some(bin) => bin,
-        None => {
-            let installed = venv.join("bin/moto_server");
-            if !installed.is_file() {
-                let python = on_path("python3").ok_or("no python3 to install moto with")?;
-                let run = |cmd: &mut Command| {
-                    cmd.output().map_err(|e| e.to_string()).and_then(|o| match o.status.success() {
-                        true => Ok(()),
-                        false => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
-                    })
-                };
-                run(Command::new(python).args(["-m", "venv"]).arg(&venv))
-                    .map_err(|e| format!("python3 -m venv: {e}"))?;
-                run(Command::new(venv.join("bin/pip")).args(["install", "-q", "moto[server]==5.2.1"]))
-                    .map_err(|e| format!("pip install moto[server]: {e}"))?;
-            }
-            installed
-        }
+        None => super::pypi::tool("moto-venv", "moto[server]==5.2.1", "moto_server")?,
     };
     let port = free_port();
     let mut cmd = Command::new(bin);

@@ -169,5 +169,10 @@ pub async fn demo(exec: &Executor, data_dir: &Path, json: bool) -> anyhow::Resul
         }
     }
     println!("\nNext: wtb show {}   (or: wtb --json show {})", summary.execution, summary.execution);
+    println!(
+        "Or see its graph, attempts, checkpoints and diffs: `wtb token create`, then `wtb serve` and open\n\
+         http://127.0.0.1:8080/#/executions/{} (paste the token once)",
+        summary.execution
+    );
     Ok(exit_code(&summary))
 }
