@@ -1,6 +1,6 @@
 //! Every body a live `wtb serve` sends for the demo's runs — executions, reports, histories,
-//! checkpoints, diffs, forks, rollbacks, events, experiments, tests, replays, tenants, and
-//! problems — validates against the schema `/openapi.json` gives for that operation and
+//! checkpoints, diffs, forks, rollbacks, events, experiments and their progress, tests,
+//! replays, tenants, and problems — validates against the schema `/openapi.json` gives for that operation and
 //! status (JSON Schema 2020-12, the document's own components resolving its `$ref`s). Where
 //! schemathesis explores with generated requests, this walks the paths real data takes.
 
@@ -154,6 +154,9 @@ async fn every_body_the_demo_produces_matches_its_documented_schema() {
     let r = format!("/experiments/{experiment}/report");
     let er = c.call(&alpha, get.clone(), (&r, "/experiments/{id}/report"), None, 200).await;
     assert!(er["cells"].as_array().is_some_and(|c| c.len() >= 4), "{er}");
+    let pr = format!("/experiments/{experiment}/progress");
+    let progress = c.call(&alpha, get.clone(), (&pr, "/experiments/{id}/progress"), None, 200).await;
+    assert_eq!(progress["finished"].as_u64(), er["cells"].as_array().map(|c| c.len() as u64), "{progress}");
 
     let workflows = c.call(&alpha, get.clone(), ("/workflows", "/workflows"), None, 200).await;
     let branching = workflows["workflows"]
@@ -182,5 +185,5 @@ async fn every_body_the_demo_produces_matches_its_documented_schema() {
     let p = c.call(&alpha, get.clone(), (missing, "/executions/{id}"), None, 404).await;
     assert_eq!(p["status"], 404);
     c.call(&alpha, get, ("/executions?limit=0", "/executions"), None, 400).await;
-    assert_eq!(c.checked, 20);
+    assert_eq!(c.checked, 21);
 }

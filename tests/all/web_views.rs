@@ -142,3 +142,98 @@ async fn the_execution_page_draws_the_graph_the_path_taken_and_every_attempt() {
     assert_eq!(same_page, json!(true), "the page redrew in place, it was not reloaded");
     browser.screenshot("graph-live").await;
 }
+
+/// Kills a background CLI process if the test ends early.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_experiment_page_fills_its_matrix_while_cells_run_elsewhere() {
+    let (chromium, chromedriver) = match (wtb_tests::chromium(), wtb_tests::chromedriver()) {
+        (Ok(c), Ok(d)) => (c, d),
+        (Err(why), _) | (_, Err(why)) => {
+            return wtb_tests::skipped("the web page's live experiment view in a browser", &why);
+        }
+    };
+    let h = Harness::new();
+    let alpha = token(&h, "alpha");
+    // Every cell waits at a gate the test holds, in a CLI process the server knows nothing of.
+    let gate = h.gate();
+    h.probe_workflow("gated", &[("a", gate.node())]);
+    h.file(
+        "live.toml",
+        "name = \"live\"\nworkflow = \"gated.toml\"\nrepetitions = 2\n\
+         [[variants]]\nname = \"only\"\n[[environments]]\nname = \"here\"\n",
+    );
+    let cli = crate::wtb_command(&h)
+        .args(["--tenant", "alpha", "experiment", "run", "live.toml", "--parallelism", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cli = Killed(cli);
+    let server = Server::start(&h, &[]);
+    let http = reqwest::Client::new();
+    // The experiment's record exists once the CLI has stored it (a barrier on the API).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let experiment = loop {
+        let list: Value = http
+            .get(server.url("/experiments"))
+            .bearer_auth(&alpha)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = list["experiments"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no experiment recorded: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // Its progress as JSON: two cells, none ended.
+    let p: Value = http
+        .get(server.url(&format!("/experiments/{experiment}/progress")))
+        .bearer_auth(&alpha)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((p["cells"].as_array().map(Vec::len), p["finished"].as_u64()), (Some(2), Some(0)), "{p}");
+
+    let browser = Browser::start(&chromium, &chromedriver).await;
+    browser.sign_in(&server, &alpha).await;
+    browser.go(&server.url(&format!("/#/experiments/{experiment}"))).await;
+    browser.wait("#live-flag:not([hidden])").await;
+    let status = browser.text("#experiment-status").await;
+    assert!(status.contains("0 of 2 cells ended") && status.contains("have not ended"), "{status}");
+    let letters = browser
+        .eval("return [...document.querySelectorAll('#matrix .outcome')].map(o => o.textContent);", json!([]))
+        .await;
+    assert_eq!(letters, json!(["-", "-"]), "a cell still running has no outcome yet");
+    browser.eval("window.notReloaded = true; return null;", json!([])).await;
+    browser.screenshot("experiment-running").await;
+
+    gate.open();
+    browser.wait("#live-flag[hidden]").await;
+    let status = browser.text("#experiment-status").await;
+    assert!(!status.contains("running") && status.contains("passed"), "{status}");
+    let letters = browser
+        .eval("return [...document.querySelectorAll('#matrix .outcome')].map(o => o.textContent);", json!([]))
+        .await;
+    assert_eq!(letters, json!(["A", "A"]), "both repetitions ended alike");
+    let same_page = browser.eval("return window.notReloaded === true;", json!([])).await;
+    assert_eq!(same_page, json!(true), "the matrix filled in place");
+    browser.screenshot("experiment-live").await;
+    let out = cli.0.wait().unwrap();
+    assert!(out.success(), "the CLI's experiment ended: {out:?}");
+}

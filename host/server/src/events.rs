@@ -7,7 +7,7 @@
 use super::{AppState, Problem, Tenant, id, query};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use wtb_core::model::{ExecutionId, ExecutionStatus};
 use wtb_engine::executor::{EventView, Executor};
 
 /// How often a live stream looks for new events.
-const POLL: Duration = Duration::from_millis(200);
+pub(super) const POLL: Duration = Duration::from_millis(200);
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(events))
@@ -68,11 +68,7 @@ async fn events(
     let after = resumed.or(query(q)?.after).unwrap_or(0);
     // Checked before any stream starts: an unknown id is a plain 404.
     let (status, first) = exec.inspect().events_after(execution, after).await?;
-    let streaming = headers
-        .get(header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
-    if !streaming {
+    if !super::wants_event_stream(&headers) {
         return Ok(axum::Json(EventList { status, events: first }).into_response());
     }
     let start = Live {

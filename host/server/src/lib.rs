@@ -14,6 +14,7 @@ mod executions;
 mod experiments;
 mod metrics;
 mod problem;
+mod progress;
 mod testing;
 mod web;
 mod workflows;
@@ -73,6 +74,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(checkpoints::routes())
         .merge(experiments::routes())
+        .merge(progress::routes())
         .merge(testing::routes())
         .merge(admin::routes())
         .merge(metrics::routes())
@@ -111,6 +113,14 @@ fn id<T: std::str::FromStr<Err = wtb_core::model::IdParseError>>(
     text: &str,
 ) -> Result<T, Problem> {
     text.parse().map_err(|e: wtb_core::model::IdParseError| Problem::bad_field(field, e.to_string()))
+}
+
+/// Whether a request asks for a live `text/event-stream` rather than JSON.
+fn wants_event_stream(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"))
 }
 
 /// A JSON body, or the problem saying what is wrong with it (syntax, type, unknown field,

@@ -8,10 +8,12 @@
 //! the API.
 
 mod error;
+mod progress;
 mod remote;
 mod report;
 
 pub use error::ExperimentError;
+pub use progress::{CellProgress, Progress};
 pub use remote::API_FILE;
 
 use crate::executor::load::{LoadError, LoadedWorkflow, resolve_fixture};

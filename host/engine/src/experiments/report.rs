@@ -58,7 +58,11 @@ impl Experiments<'_> {
                 cell.peak_memory_bytes =
                     r.nodes.iter().filter_map(|n| n.boundary.peak_memory_bytes).max().unwrap_or(0);
                 cell.fuel = r.nodes.iter().map(|n| n.boundary.fuel_used).sum();
-                finals.insert(key, r);
+                // Only an ended cell has an outcome to compare: one still running is not
+                // different from the baseline or from its other repetitions yet.
+                if r.execution.status.is_final() {
+                    finals.insert(key, r);
+                }
             }
             cells.push(cell);
         }
@@ -127,6 +131,10 @@ impl Experiments<'_> {
         let pending = cells.iter().filter(|c| c.execution.is_none()).count();
         if pending > 0 {
             problems.push(format!("{pending} cell(s) have not run (wtb experiment resume {id})"));
+        }
+        let unfinished = cells.iter().filter(|c| c.execution.is_some() && !c.status.is_final()).count();
+        if unfinished > 0 {
+            problems.push(format!("{unfinished} cell(s) have not ended"));
         }
         for f in nondeterminism.iter().filter(|f| f.deterministic) {
             problems.push(format!(
