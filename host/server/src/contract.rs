@@ -1,7 +1,8 @@
 //! What the generated OpenAPI document cannot say by itself, added in one place so every
 //! operation says it the same way: the problem responses any handler can give (RFC 9457 as
 //! `application/problem+json`), by what the operation takes — every operation 400, 401, 404
-//! and 500; the admin ones 403; one with a body 413, 415 and 422; one that starts work 429 —
+//! and 500; the admin ones 403; one that changes something 409; one with a body 413, 415 and
+//! 422; one that starts work 429 —
 //! ids in paths as UUIDs, and byte bodies as binary strings. Domain bodies need nothing here:
 //! they are the model's own types (`ToSchema` on `wtb-core` and `wtb-engine` types). Pure: a JSON document in, the same document completed out.
 
@@ -39,6 +40,12 @@ pub fn complete(mut doc: Value) -> Value {
                 statuses.push(("415", "the body's content type is not the one the operation takes"));
                 statuses
                     .push(("422", "the body is well-formed but its data is not what the operation takes"));
+            }
+            if method != "get" {
+                statuses.push((
+                    "409",
+                    "the change conflicts with what stands: a status that does not allow it, an execution another process holds, a name taken",
+                ));
             }
             if method == "post" {
                 statuses.push(("429", "the tenant is at a quota"));
@@ -132,7 +139,7 @@ mod tests {
         };
         assert_eq!(sorted(&get["responses"]), ["200", "400", "401", "404", "500"]);
         let admin = &done["paths"]["/admin/tenants"]["post"]["responses"];
-        assert_eq!(sorted(admin), ["400", "401", "403", "404", "413", "415", "422", "429", "500"]);
+        assert_eq!(sorted(admin), ["400", "401", "403", "404", "409", "413", "415", "422", "429", "500"]);
     }
 }
 
