@@ -34,8 +34,22 @@ pub struct Server {
 impl Server {
     /// Starts a server on `h`'s data dir with extra environment `env`, once it listens.
     pub fn start(h: &Harness, env: &[(&str, &str)]) -> Self {
+        Self::start_at(h, env, "127.0.0.1:0")
+    }
+
+    /// SIGKILLs the server and starts another on the same address (clients see the same
+    /// origin go away and come back).
+    pub fn restart(&mut self, h: &Harness, env: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let address = self.base.trim_start_matches("http://").to_owned();
+        *self = Self::start_at(h, env, &address);
+    }
+
+    /// As [`Server::start`], listening on `address`.
+    fn start_at(h: &Harness, env: &[(&str, &str)], address: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wtb-under-test"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", address])
             .env("WTB_DATA_DIR", h.data_dir())
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

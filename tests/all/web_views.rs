@@ -121,10 +121,16 @@ async fn the_execution_page_draws_the_graph_the_path_taken_and_every_attempt() {
     assert!(edges["triage→generate"] && !edges["generate→transform"], "{edges:?}");
     browser.screenshot("graph-paused").await;
 
-    // Live: the open page follows the run's event stream. Resumed from outside the page (no
-    // click, no reload), it redraws itself as nodes finish and stops following at the end.
+    // Live: the open page follows the run's event stream. The server dies (SIGKILL) and comes
+    // back on the same address: the page reopens the stream by itself. Resumed from outside
+    // the page (no click, no reload), it redraws itself as nodes finish and stops following
+    // at the end.
     browser.wait("#live-flag:not([hidden])").await;
     browser.eval("window.notReloaded = true; return null;", json!([])).await;
+    let mut server = server;
+    server.restart(&h, &[]);
+    browser.wait("#live-flag[hidden]").await;
+    browser.wait("#live-flag:not([hidden])").await;
     let http = reqwest::Client::new();
     let r =
         server.post_json(&http, &format!("/executions/{paused}/resume"), &alpha, json!({})).await.unwrap();
@@ -224,9 +230,16 @@ async fn the_experiment_page_fills_its_matrix_while_cells_run_elsewhere() {
     browser.screenshot("experiment-running").await;
 
     gate.open();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = browser.text("#experiment-status").await;
+        if !status.contains("running") && status.contains("passed") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}; the page: {}", browser.text("body").await);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     browser.wait("#live-flag[hidden]").await;
-    let status = browser.text("#experiment-status").await;
-    assert!(!status.contains("running") && status.contains("passed"), "{status}");
     let letters = browser
         .eval("return [...document.querySelectorAll('#matrix .outcome')].map(o => o.textContent);", json!([]))
         .await;

@@ -133,6 +133,7 @@ impl Live {
                     self.first_status = Some(status);
                 }
                 Err(e) => {
+                    tracing::warn!("execution {} event stream: {e}", self.execution);
                     self.done = true;
                     return Some((Ok(Event::default().event("error").data(e.to_string())), self));
                 }

@@ -83,6 +83,7 @@ impl Watch {
                     match self.exec.experiments().progress(self.experiment).await {
                         Ok(p) => p,
                         Err(e) => {
+                            tracing::warn!("experiment {} progress stream: {e}", self.experiment);
                             self.done = true;
                             self.pending.push_back(Event::default().event("error").data(e.to_string()));
                             continue;
