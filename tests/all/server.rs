@@ -79,6 +79,11 @@ impl Server {
         http.post(self.url(path)).bearer_auth(token).json(&body).send()
     }
 
+    /// `GET path` as `token`'s tenant: the body as JSON.
+    pub async fn get_json(&self, http: &reqwest::Client, path: &str, token: &str) -> serde_json::Value {
+        http.get(self.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Uploads the probe component for `token`'s tenant; returns how a manifest names it.
     pub async fn upload_probe(&self, http: &reqwest::Client, token: &str) -> String {
         let r: serde_json::Value = http

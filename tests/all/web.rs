@@ -20,6 +20,18 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
+    /// Chromium and chromedriver, or `None` once `what` is reported skipped (under `CI`, a
+    /// failure).
+    pub(crate) fn tools(what: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+        match (wtb_tests::chromium(), wtb_tests::chromedriver()) {
+            (Ok(c), Ok(d)) => Some((c, d)),
+            (Err(why), _) | (_, Err(why)) => {
+                wtb_tests::skipped(what, &why);
+                None
+            }
+        }
+    }
+
     pub(crate) async fn start(chromium: &std::path::Path, chromedriver: &std::path::Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // In a process group of its own, so the browser it starts goes with it (see `Drop`).
@@ -154,13 +166,7 @@ impl Drop for Browser {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_web_page_lists_executions_shows_a_timeline_and_a_diff_in_chromium() {
-    let (chromium, chromedriver) = match (wtb_tests::chromium(), wtb_tests::chromedriver()) {
-        (Ok(c), Ok(d)) => (c, d),
-        (Err(why), _) | (_, Err(why)) => {
-            wtb_tests::skipped("the web page in a browser", &why);
-            return;
-        }
-    };
+    let Some((chromium, chromedriver)) = Browser::tools("the web page in a browser") else { return };
     let h = Harness::new();
     let alpha = token(&h, "alpha");
     let wf = h.probe_workflow("web", &[("one", json!({ "action": "write", "files": { "a.txt": "first\n" } })), ("two", json!({ "action": "write", "files": { "a.txt": "second\n", "b.txt": "b\n" }, "update": { "n": 2 } }))]);

@@ -31,12 +31,7 @@ async fn drawn(browser: &Browser) -> (BTreeMap<String, String>, BTreeMap<String,
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_execution_page_draws_the_graph_the_path_taken_and_every_attempt() {
-    let (chromium, chromedriver) = match (wtb_tests::chromium(), wtb_tests::chromedriver()) {
-        (Ok(c), Ok(d)) => (c, d),
-        (Err(why), _) | (_, Err(why)) => {
-            return wtb_tests::skipped("the web page's views in a browser", &why);
-        }
-    };
+    let Some((chromium, chromedriver)) = Browser::tools("the web page's views in a browser") else { return };
     let h = Harness::new();
     let alpha = token(&h, "alpha");
     wtb::demo::materialize(&h.dir.path().join("demo")).unwrap();
@@ -161,11 +156,9 @@ impl Drop for Killed {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_experiment_page_fills_its_matrix_while_cells_run_elsewhere() {
-    let (chromium, chromedriver) = match (wtb_tests::chromium(), wtb_tests::chromedriver()) {
-        (Ok(c), Ok(d)) => (c, d),
-        (Err(why), _) | (_, Err(why)) => {
-            return wtb_tests::skipped("the web page's live experiment view in a browser", &why);
-        }
+    let Some((chromium, chromedriver)) = Browser::tools("the web page's live experiment view in a browser")
+    else {
+        return;
     };
     let h = Harness::new();
     let alpha = token(&h, "alpha");
@@ -189,15 +182,7 @@ async fn the_experiment_page_fills_its_matrix_while_cells_run_elsewhere() {
     // The experiment's record exists once the CLI has stored it (a barrier on the API).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let experiment = loop {
-        let list: Value = http
-            .get(server.url("/experiments"))
-            .bearer_auth(&alpha)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = server.get_json(&http, "/experiments", &alpha).await;
         if let Some(id) = list["experiments"][0]["id"].as_str() {
             break id.to_owned();
         }
@@ -205,15 +190,7 @@ async fn the_experiment_page_fills_its_matrix_while_cells_run_elsewhere() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     // Its progress as JSON: two cells, none ended.
-    let p: Value = http
-        .get(server.url(&format!("/experiments/{experiment}/progress")))
-        .bearer_auth(&alpha)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p = server.get_json(&http, &format!("/experiments/{experiment}/progress"), &alpha).await;
     assert_eq!((p["cells"].as_array().map(Vec::len), p["finished"].as_u64()), (Some(2), Some(0)), "{p}");
 
     let browser = Browser::start(&chromium, &chromedriver).await;
