@@ -258,8 +258,19 @@ async fn breakpoints_pause_and_resume_continues_with_state_and_files_intact() {
         "files at the pause are inspectable"
     );
 
+    let resumed_at = exec.clock().now();
     let s = exec.resume(s.execution, 2).await.unwrap();
     assert_eq!((s.status, s.paused.as_deref()), (ExecutionStatus::Paused, Some("breakpoint before `merge`")));
+    // The branches' entries were written before the pause; their attempts started after it,
+    // and that is what their rows say (the pause is not the nodes' time).
+    let report = exec.inspect().describe(s.execution).await.unwrap();
+    let entry_at =
+        |id| report.checkpoints.iter().find(|c| c.checkpoint.id == id).unwrap().checkpoint.created_at;
+    for b in report.nodes.iter().map(|n| &n.boundary).filter(|b| ["left", "right"].contains(&b.node.as_str()))
+    {
+        assert!(entry_at(b.entry_checkpoint) < resumed_at, "{b:?}");
+        assert!(b.started_at >= resumed_at && b.finished_at.is_some_and(|f| f >= b.started_at), "{b:?}");
+    }
     assert_eq!(s.attempts, 2, "both branches ran, the join waits");
     let s = exec.resume(s.execution, 2).await.unwrap();
     assert_eq!(s.status, ExecutionStatus::Completed, "{:?}", s.failure);

@@ -88,7 +88,8 @@ pub struct NodeBoundary {
     pub trap: Option<TrapKind>,
     /// The guest's error message, the trap's description or the contract violation.
     pub error: Option<String>,
-    /// When the attempt started.
+    /// When the attempt started: its entry checkpoint's time while it waits to run, the time
+    /// it was launched once it has (a pause before it is not the node's time).
     pub started_at: Timestamp,
     /// When its exit checkpoint was written.
     pub finished_at: Option<Timestamp>,

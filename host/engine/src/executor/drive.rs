@@ -247,7 +247,10 @@ impl<'a> Drive<'a> {
         }
     }
 
-    async fn launch(&mut self, task: Task) -> Result<(), ExecError> {
+    async fn launch(&mut self, mut task: Task) -> Result<(), ExecError> {
+        // The attempt starts now, not when its entry was written: a pause or a wait for a
+        // slot between the two is not the node's time.
+        task.boundary.started_at = self.ex.clock.now();
         let lane = task.entry.lane;
         let (ws, known) = self.take_lane(lane)?;
         let restore_from = if known == Some(task.entry.file_commit) {

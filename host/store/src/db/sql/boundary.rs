@@ -14,10 +14,12 @@ use wtb_core::model::{
 const OWNED: &str =
     "EXISTS (SELECT 1 FROM executions e WHERE e.id = node_boundaries.execution_id AND e.tenant_id = ?)";
 
-/// The columns an attempt's end decides, in the order [`bind_outcome`] binds them.
-const OUTCOME: &str = "exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
-const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, started_at, \
-                       exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
+/// The columns an attempt's end decides, in the order [`bind_outcome`] binds them. The start
+/// is among them: an attempt opens with its entry checkpoint, but may run only later (after a
+/// pause, or once a slot is free), and its row says when it did.
+const OUTCOME: &str = "started_at, exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
+const COLUMNS: &str = "id, execution_id, node_id, attempt, entry_checkpoint_id, \
+                       started_at, exit_checkpoint_id, status, trap_kind, error, finished_at, guest_micros, peak_memory_bytes, fuel_used, disk_bytes, files_created, stdout, stderr";
 
 /// Inserts a boundary (normally status `running`, no exit yet).
 pub async fn insert(db: &mut Conn<'_>, b: &NodeBoundary) -> Result<(), DbError> {
@@ -32,8 +34,7 @@ pub fn insert_into(batch: &mut Batch, b: &NodeBoundary) {
         .bind(b.execution.uuid())
         .bind(b.node.clone())
         .bind(i64::from(b.attempt))
-        .bind(b.entry_checkpoint.uuid())
-        .bind(b.started_at.micros());
+        .bind(b.entry_checkpoint.uuid());
     bind_outcome(batch, b);
 }
 
@@ -45,7 +46,7 @@ pub async fn finish(db: &mut Conn<'_>, b: &NodeBoundary) -> Result<(), DbError> 
 /// [`finish`], appended to a batch.
 pub fn finish_into(batch: &mut Batch, b: &NodeBoundary) {
     batch.statement(&format!(
-        "UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"
+        "UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"
     ));
     bind_outcome(batch, b);
     batch.bind(b.id.uuid());
@@ -54,6 +55,7 @@ pub fn finish_into(batch: &mut Batch, b: &NodeBoundary) {
 /// Binds the [`OUTCOME`] columns, shared by the insert and the update.
 fn bind_outcome(batch: &mut Batch, b: &NodeBoundary) {
     batch
+        .bind(b.started_at.micros())
         .bind(b.exit_checkpoint.map(|c| c.uuid()))
         .bind(b.status.as_str())
         .bind(b.trap.map(|t| t.as_str()))
