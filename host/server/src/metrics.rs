@@ -54,7 +54,7 @@ pub(super) fn render(s: &Snapshot, sinks: &[SinkCounts], now: Timestamp) -> Stri
         &mut out,
         "wtb_node_duration_seconds",
         "histogram",
-        "Wall time of ended node attempts, entry to exit checkpoint.",
+        "Wall time of ended node attempts, from launch to exit checkpoint.",
     );
     for (b, c) in DURATION_BUCKETS.iter().zip(&s.duration_buckets) {
         lines.push(format!("{n}_bucket{{le=\"{b}\"}} {c}"));

@@ -36,7 +36,8 @@ pub struct HistoryEntry {
     pub files_changed: usize,
     /// When a rollback superseded it (`None`: live).
     pub superseded_at: Option<Timestamp>,
-    /// On an exit checkpoint: how long its node attempt took, entry to exit (ms).
+    /// On an exit checkpoint: how long its node attempt took, launch to exit (ms; a pause
+    /// before the attempt ran is not counted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
 }
