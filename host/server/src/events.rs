@@ -8,7 +8,7 @@ use super::{AppState, Problem, Tenant, id, query};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -81,7 +81,7 @@ async fn events(
         done: false,
     };
     let stream = futures_util::stream::unfold(start, Live::next);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    Ok(super::event_stream(stream))
 }
 
 /// A live stream's position.

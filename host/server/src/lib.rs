@@ -115,6 +115,18 @@ fn id<T: std::str::FromStr<Err = wtb_core::model::IdParseError>>(
     text.parse().map_err(|e: wtb_core::model::IdParseError| Problem::bad_field(field, e.to_string()))
 }
 
+/// A live Server-Sent Events response of `events`, with a keep-alive comment every 15 s so
+/// proxies do not close a quiet stream.
+fn event_stream(
+    events: impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+    + Send
+    + 'static,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    use axum::response::sse::{KeepAlive, Sse};
+    Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response()
+}
+
 /// Whether a request asks for a live `text/event-stream` rather than JSON.
 fn wants_event_stream(headers: &axum::http::HeaderMap) -> bool {
     headers

@@ -7,10 +7,9 @@ use super::events::POLL;
 use super::{AppState, Problem, Tenant, id};
 use axum::extract::Path;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::collections::VecDeque;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wtb_core::model::{ExecutionId, ExecutionStatus, ExperimentId};
 use wtb_engine::executor::Executor;
@@ -39,24 +38,21 @@ async fn progress(
     let watch = Watch {
         exec,
         experiment,
-        sent: HashMap::new(),
+        sent: Vec::new(),
         pending: VecDeque::new(),
         latest: Some(first),
         done: false,
     };
     let stream = futures_util::stream::unfold(watch, Watch::next);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    Ok(super::event_stream(stream))
 }
-
-/// Which cell: variant, environment, repetition.
-type CellKey = (String, String, u32);
 
 /// A live stream's position.
 struct Watch {
     exec: Executor,
     experiment: ExperimentId,
-    /// What was last sent per cell.
-    sent: HashMap<CellKey, (Option<ExecutionId>, ExecutionStatus)>,
+    /// What was last sent per cell, by its place in the matrix (fixed by the stored spec).
+    sent: Vec<Option<(Option<ExecutionId>, ExecutionStatus)>>,
     /// Events found, not yet sent.
     pending: VecDeque<Event>,
     /// Progress read and not yet compared with what was sent.
@@ -97,11 +93,11 @@ impl Watch {
 
     /// Queues a `cell` event per cell that started or changed, and `done` when all ended.
     fn changes(&mut self, progress: &Progress) {
-        for c in &progress.cells {
-            let now = (c.execution, c.status);
-            let key = (c.variant.clone(), c.environment.clone(), c.repetition);
-            if c.execution.is_some() && self.sent.get(&key) != Some(&now) {
-                self.sent.insert(key, now);
+        self.sent.resize(progress.cells.len(), None);
+        for (c, sent) in progress.cells.iter().zip(&mut self.sent) {
+            let now = Some((c.execution, c.status));
+            if c.execution.is_some() && *sent != now {
+                *sent = now;
                 let event = Event::default().event("cell").json_data(c);
                 self.pending
                     .push_back(event.unwrap_or_else(|_| Event::default().comment("unencodable cell")));
