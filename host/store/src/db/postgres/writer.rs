@@ -9,7 +9,9 @@
 //! next group reconnects.
 
 use crate::db::DbError;
+use crate::db::sql::Batch;
 use crate::db::sql::group::{Job, Kept, Ran, committed, fail_all, fail_kept, fill, refuse_poisoned, settle};
+use crate::db::sql::merge::merge;
 use crate::db::sql::prepared::Prepared;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -159,7 +161,8 @@ fn begin_text() -> String {
 /// The group goes to the server as text in one round trip (every parameter inlined as a
 /// literal, each statement run by name once the connection prepared it:
 /// [`crate::db::sql::Batch::postgres_text_prepared`]): a node's exit is a dozen statements,
-/// and one round trip each made the writers wait on the network, not on the server.
+/// and one round trip each made the writers wait on the network, not on the server. The
+/// group's units are merged into one batch where they can be ([`merge`]).
 async fn commit_group(
     c: &mut PgConnection,
     prepared: &mut Prepared,
@@ -168,8 +171,10 @@ async fn commit_group(
 ) -> Result<(), Failed> {
     let mut text = begin_text();
     let mut straight = !group.iter().any(|job| job.roll_back);
-    for job in &group {
-        match job.batch.postgres_text_prepared(prepared) {
+    let units: Vec<&Batch> = group.iter().map(|job| &job.batch).collect();
+    let merged = straight.then(|| merge(&units)).flatten();
+    for batch in merged.as_ref().map_or(units, |m| vec![m]) {
+        match batch.postgres_text_prepared(prepared) {
             Ok(unit) if straight => text.push_str(&unit),
             _ => {
                 straight = false;

@@ -8,6 +8,7 @@
 //! inside its transaction ([`Batch::execute`]). Positional `?` parameters are bound across
 //! the statements in order.
 
+pub use super::merge::Phase;
 use super::params::{Value, postgres_args, postgres_literal, postgres_sql, rewrite_params, sqlite_args};
 use super::prepared::Prepared;
 use super::{Conn, DbError};
@@ -21,16 +22,39 @@ use super::{Conn, DbError};
 /// statement per call, so there each statement is its own call.
 #[derive(Default, Debug)]
 pub struct Batch {
-    statements: Vec<Statement>,
-    values: Vec<Value>,
-    error: Option<String>,
+    pub(super) statements: Vec<Statement>,
+    pub(super) values: Vec<Value>,
+    pub(super) error: Option<String>,
 }
 
 /// One statement and how many of the batch's values it binds.
 #[derive(Debug)]
-struct Statement {
-    sql: String,
-    binds: usize,
+pub(super) struct Statement {
+    pub(super) sql: String,
+    pub(super) binds: usize,
+    /// Where it runs when a group's units are merged; `None`: the unit cannot be merged.
+    pub(super) phase: Option<Phase>,
+    /// For an insert of rows ([`Batch::rows`]): where its parts lie in `sql`.
+    pub(super) rows: Option<Rows>,
+}
+
+/// The parts of a rows insert's text, `head VALUES row, row, … tail`, as byte lengths.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rows {
+    head: usize,
+    row: usize,
+    tail: usize,
+    pub(super) count: usize,
+}
+
+impl Statement {
+    /// A rows insert's head, one row's text and tail (which other units' rows of the same
+    /// shape join).
+    pub(super) fn shape(&self) -> Option<(&str, &str, &str)> {
+        let r = self.rows?;
+        let row_at = r.head + " VALUES ".len();
+        Some((&self.sql[..r.head], &self.sql[row_at..row_at + r.row], &self.sql[self.sql.len() - r.tail..]))
+    }
 }
 
 /// Parameters per call before a new chunk starts.
@@ -46,9 +70,40 @@ impl Batch {
         Self::default()
     }
 
-    /// Appends one statement (without the trailing `;`).
+    /// Appends one statement (without the trailing `;`). A unit holding one cannot be merged
+    /// with others ([`super::merge`]): use [`Batch::statement_in`] or [`Batch::rows`] where the
+    /// statement has a [`Phase`].
     pub fn statement(&mut self, sql: &str) -> &mut Self {
-        self.statements.push(Statement { sql: sql.to_owned(), binds: 0 });
+        self.statements.push(Statement { sql: sql.to_owned(), binds: 0, phase: None, rows: None });
+        self
+    }
+
+    /// Appends a statement that runs in `phase` when a group's units are merged.
+    pub fn statement_in(&mut self, phase: Phase, sql: &str) -> &mut Self {
+        self.statements.push(Statement { sql: sql.to_owned(), binds: 0, phase: Some(phase), rows: None });
+        self
+    }
+
+    /// Appends `head VALUES row, …, row tail` with `count` rows (`head` names the table and
+    /// columns; `row` is one row's parenthesised values; `tail` a conflict clause, or empty);
+    /// their values are bound next, row by row. When a group's units are merged, the rows of
+    /// every unit's insert of the same shape go into one statement.
+    pub fn rows(&mut self, phase: Phase, head: &str, row: &str, count: usize, tail: &str) -> &mut Self {
+        let mut sql = String::with_capacity(head.len() + 9 + (row.len() + 2) * count + tail.len());
+        sql.push_str(head);
+        sql.push_str(" VALUES ");
+        for i in 0..count {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(row);
+        }
+        if !tail.is_empty() {
+            sql.push(' ');
+            sql.push_str(tail);
+        }
+        let rows = Rows { head: head.len(), row: row.len(), tail: tail.len(), count };
+        self.statements.push(Statement { sql, binds: 0, phase: Some(phase), rows: Some(rows) });
         self
     }
 

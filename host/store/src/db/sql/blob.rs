@@ -4,6 +4,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, int, parsed};
+use super::merge::Phase;
 use super::{Conn, query};
 use crate::db::port::BlobTotals;
 use wtb_core::model::{BlobRecord, Digest, TenantId, Timestamp};
@@ -17,7 +18,13 @@ pub async fn insert(db: &mut Conn<'_>, b: &BlobRecord) -> Result<(), DbError> {
 /// [`insert`], appended to a batch.
 pub fn insert_into(batch: &mut Batch, b: &BlobRecord) {
     batch
-        .statement("INSERT INTO blobs (tenant_id, digest, size, inline_data, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        .rows(
+            Phase::Blobs,
+            "INSERT INTO blobs (tenant_id, digest, size, inline_data, created_at)",
+            "(?, ?, ?, ?, ?)",
+            1,
+            "ON CONFLICT DO NOTHING",
+        )
         .bind(b.tenant.uuid())
         .bind(b.digest.to_hex())
         .bind(int(b.size))

@@ -4,6 +4,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, in_range_opt, int, parsed, parsed_opt};
+use super::merge::Phase;
 use super::{Conn, query};
 use uuid::Uuid;
 use wtb_core::model::{
@@ -29,7 +30,13 @@ pub async fn insert(db: &mut Conn<'_>, b: &NodeBoundary) -> Result<(), DbError> 
 /// [`insert`], appended to a batch.
 pub fn insert_into(batch: &mut Batch, b: &NodeBoundary) {
     batch
-        .statement(&format!("INSERT INTO node_boundaries ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+        .rows(
+            Phase::OpenBoundaries,
+            &format!("INSERT INTO node_boundaries ({COLUMNS})"),
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            1,
+            "",
+        )
         .bind(b.id.uuid())
         .bind(b.execution.uuid())
         .bind(b.node.clone())
@@ -45,9 +52,12 @@ pub async fn finish(db: &mut Conn<'_>, b: &NodeBoundary) -> Result<(), DbError> 
 
 /// [`finish`], appended to a batch.
 pub fn finish_into(batch: &mut Batch, b: &NodeBoundary) {
-    batch.statement(&format!(
-        "UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"
-    ));
+    batch.statement_in(
+        Phase::CloseBoundaries,
+        &format!(
+            "UPDATE node_boundaries SET ({OUTCOME}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?"
+        ),
+    );
     bind_outcome(batch, b);
     batch.bind(b.id.uuid());
 }

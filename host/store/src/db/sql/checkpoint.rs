@@ -3,6 +3,7 @@
 use super::DbError;
 use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{in_range, int, parsed};
+use super::merge::Phase;
 use super::{Conn, query};
 use uuid::Uuid;
 use wtb_core::model::{
@@ -29,8 +30,8 @@ pub async fn insert(db: &mut Conn<'_>, cp: &Checkpoint) -> Result<(), DbError> {
 /// checkpoint of its execution.
 pub fn insert_into(batch: &mut Batch, cps: &[Checkpoint]) {
     for part in cps.chunks(ROWS_PER_STATEMENT) {
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
-        batch.statement(&format!("INSERT INTO checkpoints ({COLUMNS}) VALUES {rows}"));
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        batch.rows(Phase::Checkpoints, &format!("INSERT INTO checkpoints ({COLUMNS})"), row, part.len(), "");
         for cp in part {
             let (stored, chain) = cp.stored_state();
             batch

@@ -3,6 +3,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{from_json, parsed};
+use super::merge::Phase;
 use super::{Conn, query};
 use crate::db::port::ListFilter;
 use uuid::Uuid;
@@ -38,9 +39,13 @@ pub fn insert_into(batch: &mut Batch, e: &Execution, driven: Option<&Driven<'_>>
         None => ("", ""),
     };
     batch
-        .statement(&format!(
-            "INSERT INTO executions ({COLUMNS}{columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values})"
-        ))
+        .rows(
+            Phase::Executions,
+            &format!("INSERT INTO executions ({COLUMNS}{columns})"),
+            &format!("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values})"),
+            1,
+            "",
+        )
         .bind(e.id.uuid())
         .bind(e.tenant.uuid())
         .bind(e.workflow.uuid())
@@ -99,7 +104,7 @@ pub fn set_progress_into(
         sql.push_str(", lease_owner = NULL, lease_until = NULL, control = NULL, control_seen_by = NULL");
     }
     sql.push_str(" WHERE id = ?");
-    batch.statement(&sql);
+    batch.statement_in(Phase::Progress, &sql);
     if let Some(status) = p.status {
         batch.bind(status.as_str());
     }

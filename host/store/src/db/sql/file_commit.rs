@@ -3,6 +3,7 @@
 use super::DbError;
 use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{from_json, in_range, in_range_opt, int, parsed, parsed_opt};
+use super::merge::Phase;
 use super::{Conn, query};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,8 +31,12 @@ pub fn insert_into(batch: &mut Batch, c: &FileCommit) -> Result<(), DbError> {
         false => None,
     };
     batch
-        .statement(
-            "INSERT INTO file_commits (id, tenant_id, parent_id, depth, tree, file_count, total_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        .rows(
+            Phase::FileCommits,
+            "INSERT INTO file_commits (id, tenant_id, parent_id, depth, tree, file_count, total_bytes, created_at)",
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
+            1,
+            "",
         )
         .bind(c.id.uuid())
         .bind(c.tenant.uuid())
@@ -45,10 +50,13 @@ pub fn insert_into(batch: &mut Batch, c: &FileCommit) -> Result<(), DbError> {
         return Ok(());
     }
     for part in c.changes.chunks(ROWS_PER_STATEMENT) {
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
-        batch.statement(&format!(
-            "INSERT INTO file_changes (commit_id, path, change, kind, digest, size, mode) VALUES {rows}"
-        ));
+        batch.rows(
+            Phase::FileChanges,
+            "INSERT INTO file_changes (commit_id, path, change, kind, digest, size, mode)",
+            "(?, ?, ?, ?, ?, ?, ?)",
+            part.len(),
+            "",
+        );
         for ch in part {
             let e = ch.entry.as_ref();
             batch

@@ -2,6 +2,7 @@
 
 use super::DbError;
 use super::batch::Batch;
+use super::merge::Phase;
 use super::{Conn, query};
 use crate::db::port::Arrival;
 use wtb_core::model::{CheckpointId, ExecutionId, TenantId};
@@ -9,7 +10,13 @@ use wtb_core::model::{CheckpointId, ExecutionId, TenantId};
 /// Records a branch waiting at a join (in its exit transaction).
 pub fn insert_into(batch: &mut Batch, execution: ExecutionId, a: &Arrival) {
     batch
-        .statement("INSERT INTO join_arrivals (execution_id, edge, seq, checkpoint_id, forks) VALUES (?, ?, ?, ?, ?)")
+        .rows(
+            Phase::Arrivals,
+            "INSERT INTO join_arrivals (execution_id, edge, seq, checkpoint_id, forks)",
+            "(?, ?, ?, ?, ?)",
+            1,
+            "",
+        )
         .bind(execution.uuid())
         .bind(i64::from(a.edge))
         .bind(i64::from(a.seq))
@@ -21,7 +28,10 @@ pub fn insert_into(batch: &mut Batch, execution: ExecutionId, a: &Arrival) {
 /// rollback to before the join — waiting again.
 pub fn set_consumed_into(batch: &mut Batch, execution: ExecutionId, a: &Arrival, consumed: bool) {
     batch
-        .statement("UPDATE join_arrivals SET consumed = ? WHERE execution_id = ? AND edge = ? AND seq = ?")
+        .statement_in(
+            Phase::Consumptions,
+            "UPDATE join_arrivals SET consumed = ? WHERE execution_id = ? AND edge = ? AND seq = ?",
+        )
         .bind(i64::from(consumed))
         .bind(execution.uuid())
         .bind(i64::from(a.edge))

@@ -6,6 +6,7 @@
 //! has taken a lease over, nothing the old holder still has in flight can commit.
 
 use super::batch::Batch;
+use super::merge::Phase;
 use super::{Conn, DbError, Dialect, Pool, query};
 use crate::db::port::{Leases, Taken, WorkSignals};
 use wtb_core::model::{ExecutionId, TenantId, Timestamp};
@@ -140,7 +141,7 @@ pub async fn renew(db: &mut Conn<'_>, owner: &str, until: Timestamp) -> Result<(
 /// workers poll.
 pub fn wake_into(batch: &mut Batch, dialect: Dialect) {
     if dialect == Dialect::Postgres {
-        batch.statement("SELECT pg_notify(?, '')::text").bind(WORK_CHANNEL);
+        batch.statement_in(Phase::Wakes, "SELECT pg_notify(?, '')::text").bind(WORK_CHANNEL);
     }
 }
 
@@ -148,7 +149,8 @@ pub fn wake_into(batch: &mut Batch, dialect: Dialect) {
 /// gave it back).
 pub fn release_into(batch: &mut Batch, id: ExecutionId) {
     batch
-        .statement(
+        .statement_in(
+            Phase::Releases,
             "UPDATE executions SET lease_owner = NULL, lease_until = NULL, control = NULL, control_seen_by = NULL WHERE id = ?",
         )
         .bind(id.uuid());

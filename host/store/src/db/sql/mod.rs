@@ -23,6 +23,7 @@ pub mod group;
 pub mod join;
 pub mod lease;
 pub mod many;
+pub mod merge;
 pub mod metrics;
 pub mod outbox;
 mod params;

@@ -3,6 +3,7 @@
 use super::DbError;
 use super::batch::{Batch, ROWS_PER_STATEMENT};
 use super::decode::{from_json, in_range};
+use super::merge::Phase;
 use super::{Conn, query};
 use wtb_core::model::{EventId, EventKind, ExecutionId, OutboxEvent, TenantId, Timestamp};
 
@@ -19,10 +20,13 @@ pub fn insert_all_into(batch: &mut Batch, events: &[OutboxEvent]) {
         return;
     }
     for part in events.chunks(ROWS_PER_STATEMENT) {
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; part.len()].join(", ");
-        batch.statement(&format!(
-            "INSERT INTO outbox (id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at) VALUES {rows}"
-        ));
+        batch.rows(
+            Phase::Events,
+            "INSERT INTO outbox (id, tenant_id, execution_id, seq, kind, payload, idempotency_key, created_at)",
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
+            part.len(),
+            "",
+        );
         for e in part {
             batch
                 .bind(e.id.uuid())

@@ -12,6 +12,7 @@
 use super::{DbError, Durability};
 use crate::db::sql::Batch;
 use crate::db::sql::group::{Kept, Ran, committed, fail_all, fail_kept, fill, refuse_poisoned, settle};
+use crate::db::sql::merge::merge;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -98,7 +99,8 @@ fn writer(db: &rusqlite::Connection, scope: &str, mut rx: mpsc::UnboundedReceive
 
 /// One transaction for the whole group; every job is answered.
 ///
-/// The batches first run straight in the transaction. Savepoints cost a copy of every page a
+/// The batches first run straight in the transaction, merged into one batch ([`merge`]).
+/// Savepoints cost a copy of every page a
 /// batch touches first (SQLite's statement journal), so they are only paid for when needed:
 /// if a batch fails (or one must be undone, the fault injection), the transaction is rolled
 /// back and the group runs again with a savepoint per batch, which undoes the failing one
@@ -111,8 +113,7 @@ fn commit_group(db: &rusqlite::Connection, scope: &str, group: Vec<Job>) {
     if let Err(e) = run(db, "BEGIN IMMEDIATE") {
         return fail_all(group, &e.to_string());
     }
-    let straight = !group.iter().any(|job| job.roll_back)
-        && group.iter().all(|job| job.batch.execute_direct(db).is_ok());
+    let straight = !group.iter().any(|job| job.roll_back) && run_straight(db, &group).is_ok();
     let kept = if straight {
         group.into_iter().map(|job| (job.reply, job.poisoned, job.exit)).collect()
     } else {
@@ -142,6 +143,16 @@ fn commit_group(db: &rusqlite::Connection, scope: &str, group: Vec<Job>) {
         return fail_kept(kept, &e.to_string());
     }
     committed(kept);
+}
+
+/// Runs the group's batches in the open transaction, merged into one where they can be
+/// ([`merge`]); the first failure stops them.
+fn run_straight(db: &rusqlite::Connection, group: &[Job]) -> Result<(), DbError> {
+    let units: Vec<&Batch> = group.iter().map(|job| &job.batch).collect();
+    match merge(&units) {
+        Some(merged) => merged.execute_direct(db),
+        None => units.iter().try_for_each(|batch| batch.execute_direct(db)),
+    }
 }
 
 /// Runs each batch of `group` in a savepoint of the open transaction, in order: a failing

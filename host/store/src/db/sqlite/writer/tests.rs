@@ -51,18 +51,15 @@ fn queue(
     answers
 }
 
-#[tokio::test]
-async fn one_group_commits_the_good_batches_and_refuses_after_a_failure() {
-    let (_dir, pool, committer, open) = gated().await;
-    let (a, b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+/// Submits `units` (a name, a batch, its chain) to the gated writer, then opens the gate:
+/// they form one group. Returns each name with whether its unit committed.
+async fn run_group<'a>(
+    committer: &GroupCommitter,
+    open: std::sync::mpsc::Sender<()>,
+    units: Vec<(&'a str, Batch, &Arc<AtomicBool>)>,
+) -> Vec<(&'a str, bool)> {
     let mut answers = Vec::new();
-    // Queued before the writer starts: one group.
-    for (name, chain) in [("a1", &a), ("b1", &b), ("a2", &a), ("b2", &b)] {
-        let mut batch = Batch::new();
-        insert(&mut batch, name);
-        if name == "b1" {
-            insert(&mut batch, "a1"); // duplicate name: this batch fails, after its first row
-        }
+    for (name, batch, chain) in units {
         let (job, answer) = job(batch, chain);
         committer.submit(job);
         answers.push((name, answer));
@@ -72,6 +69,24 @@ async fn one_group_commits_the_good_batches_and_refuses_after_a_failure() {
     for (name, answer) in answers {
         results.push((name, answer.await.unwrap().is_ok()));
     }
+    results
+}
+
+#[tokio::test]
+async fn one_group_commits_the_good_batches_and_refuses_after_a_failure() {
+    let (_dir, pool, committer, open) = gated().await;
+    let (a, b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let mut units = Vec::new();
+    // Queued before the writer starts: one group.
+    for (name, chain) in [("a1", &a), ("b1", &b), ("a2", &a), ("b2", &b)] {
+        let mut batch = Batch::new();
+        insert(&mut batch, name);
+        if name == "b1" {
+            insert(&mut batch, "a1"); // duplicate name: this batch fails, after its first row
+        }
+        units.push((name, batch, chain));
+    }
+    let results = run_group(&committer, open, units).await;
     assert_eq!(results, [("a1", true), ("b1", false), ("a2", true), ("b2", false)]);
     let names: Vec<(String,)> =
         sqlx::query_as("SELECT name FROM tenants WHERE name != 'default' ORDER BY name")
@@ -125,4 +140,76 @@ async fn a_failed_commit_fails_the_whole_group_and_the_writer_goes_on() {
     for answer in queue(&committer, &["later"], "", |_| {}) {
         answer.await.unwrap().unwrap();
     }
+}
+
+/// A content row of the default tenant, written as exits write theirs: with a phase, so
+/// units of such rows are merged.
+fn blob(batch: &mut Batch, digest: &str) {
+    let tenant = uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000001").unwrap();
+    batch
+        .rows(
+            crate::db::sql::merge::Phase::Blobs,
+            "INSERT INTO blobs (tenant_id, digest, size, inline_data, created_at)",
+            "(?, ?, 1, NULL, 0)",
+            1,
+            "ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(digest.to_owned());
+}
+
+async fn digests(pool: &sqlx::SqlitePool) -> Vec<String> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT digest FROM blobs ORDER BY digest").fetch_all(pool).await.unwrap();
+    rows.into_iter().map(|(d,)| d).collect()
+}
+
+#[tokio::test]
+async fn a_merged_group_commits_every_unit_and_a_failing_one_is_still_undone_alone() {
+    let (_dir, pool, committer, open) = gated().await;
+    // Each on a chain of its own: the failing unit refuses no other.
+    let names = ["a", "b", "bad", "c", "b"];
+    let chains: Vec<Arc<AtomicBool>> = names.iter().map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let mut units = Vec::new();
+    for (name, chain) in names.into_iter().zip(&chains) {
+        let mut batch = Batch::new();
+        blob(&mut batch, name);
+        if name == "bad" {
+            // Fails in a later phase than its row: the merged batch has written every
+            // unit's row by then, and all of it must be undone.
+            batch
+                .statement_in(
+                    crate::db::sql::merge::Phase::Progress,
+                    "UPDATE blobs SET size = 'x' WHERE digest = ?",
+                )
+                .bind("bad".to_owned());
+        }
+        units.push((name, batch, chain));
+    }
+    let results = run_group(&committer, open, units).await;
+    assert_eq!(results, [("a", true), ("b", true), ("bad", false), ("c", true), ("b", true)]);
+    assert_eq!(digests(&pool).await, ["a", "b", "c"], "the failing unit alone undone; duplicates ignored");
+}
+
+#[tokio::test]
+async fn a_group_of_phased_units_runs_merged_phase_by_phase() {
+    let (_dir, pool, committer, open) = gated().await;
+    let mut first = Batch::new();
+    blob(&mut first, "early");
+    // A later phase than the next unit's row: merged, it runs after that row is written.
+    first
+        .statement_in(crate::db::sql::merge::Phase::Progress, "UPDATE blobs SET size = 2 WHERE digest = ?")
+        .bind("late".to_owned());
+    let mut second = Batch::new();
+    blob(&mut second, "late");
+    let (a, b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let results = run_group(&committer, open, vec![("first", first, &a), ("second", second, &b)]).await;
+    assert_eq!(results, [("first", true), ("second", true)]);
+    let sizes: Vec<(String, i64)> =
+        sqlx::query_as("SELECT digest, size FROM blobs ORDER BY digest").fetch_all(&pool).await.unwrap();
+    assert_eq!(
+        sizes,
+        [("early".to_owned(), 1), ("late".to_owned(), 2)],
+        "one merged batch, not unit by unit"
+    );
 }
