@@ -8,7 +8,7 @@
 //! inside its transaction ([`Batch::execute`]). Positional `?` parameters are bound across
 //! the statements in order.
 
-pub use super::merge::Phase;
+use super::merge::Phase;
 use super::params::{Value, postgres_args, postgres_literal, postgres_sql, rewrite_params, sqlite_args};
 use super::prepared::Prepared;
 use super::{Conn, DbError};
@@ -60,8 +60,9 @@ impl Statement {
 /// Parameters per call before a new chunk starts.
 pub const CHUNK_BINDS: usize = 16_000;
 
-/// Rows per multi-row `INSERT` (at most 8 columns each): one statement binds at most 8,000
-/// parameters, so a chunk stays under SQLite's 32,766 (and PostgreSQL's 65,535).
+/// Rows per multi-row `INSERT`: with at most 16 columns bound per row (checkpoints), one
+/// statement binds at most 16,000 parameters, under SQLite's 32,766 and PostgreSQL's 65,535.
+/// (A merged insert also stops at [`CHUNK_BINDS`] values.)
 pub const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl Batch {

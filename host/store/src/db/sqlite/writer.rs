@@ -100,8 +100,8 @@ fn writer(db: &rusqlite::Connection, scope: &str, mut rx: mpsc::UnboundedReceive
 /// One transaction for the whole group; every job is answered.
 ///
 /// The batches first run straight in the transaction, merged into one batch ([`merge`]).
-/// Savepoints cost a copy of every page a
-/// batch touches first (SQLite's statement journal), so they are only paid for when needed:
+/// Savepoints cost a copy of every page a batch touches first (SQLite's statement journal),
+/// so they are only paid for when needed:
 /// if a batch fails (or one must be undone, the fault injection), the transaction is rolled
 /// back and the group runs again with a savepoint per batch, which undoes the failing one
 /// alone.
