@@ -196,8 +196,8 @@ pub async fn bench(
         }
         for r in &engine {
             println!(
-                "  {:<40} {:>6.0} nodes/s  node latency p50 {:>6} µs  p99 {:>7} µs  ({} nodes)",
-                r.scenario, r.nodes_per_second, r.p50_node_us, r.p99_node_us, r.nodes
+                "  {:<40} {:>6.0} nodes/s  cpu {:>4.0} µs/node  node latency p50 {:>6} µs  p99 {:>7} µs  ({} nodes)",
+                r.scenario, r.nodes_per_second, r.cpu_us_per_node, r.p50_node_us, r.p99_node_us, r.nodes
             );
         }
         if !workers.is_empty() {

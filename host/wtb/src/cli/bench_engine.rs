@@ -24,6 +24,16 @@ pub struct EngineResult {
     pub p50_node_us: i64,
     /// 99th percentile node latency, µs.
     pub p99_node_us: i64,
+    /// The whole process's CPU time (every thread: attempts, the commit writer, reads) per
+    /// node, µs: steadier than throughput on a shared machine, and what a faster node path
+    /// must lower on a saturated one.
+    pub cpu_us_per_node: f64,
+}
+
+/// CPU time used so far by every thread of this process.
+fn process_cpu() -> std::time::Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 async fn open(dir: &Path, inline: u64) -> anyhow::Result<Executor> {
@@ -65,12 +75,12 @@ pub async fn fan_out(dir: &Path, runs: usize, file_size: usize, inline: u64) -> 
     let opts = RunOptions { parallelism: 16, ..RunOptions::default() };
     let warm = exec.run_with(&wf, Map::new(), &opts).await?;
     ensure!(warm.failure.is_none(), "fan-out failed: {:?}", warm.failure);
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), process_cpu());
     for _ in 0..runs {
         let s = exec.run_with(&wf, Map::new(), &opts).await?;
         ensure!(s.state.get("counter") == Some(&json!(3)), "fan-out did not reach the join: {:?}", s.failure);
     }
-    let elapsed = t.elapsed().as_secs_f64();
+    let (elapsed, cpu) = (t.elapsed().as_secs_f64(), process_cpu() - cpu);
     let (p50, p99) = percentiles(&exec).await?;
     exec.close().await;
     let nodes = runs * 18;
@@ -80,6 +90,7 @@ pub async fn fan_out(dir: &Path, runs: usize, file_size: usize, inline: u64) -> 
         nodes_per_second: nodes as f64 / elapsed,
         p50_node_us: p50,
         p99_node_us: p99,
+        cpu_us_per_node: cpu.as_secs_f64() * 1e6 / nodes as f64,
     })
 }
 
@@ -103,7 +114,7 @@ pub async fn concurrent(
     let wf = Arc::new(exec.load_workflow(&dir.join("short.toml")).await?);
     exec.run(&wf, Map::new()).await?;
     let gate = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), process_cpu());
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..executions {
         let (exec, wf, gate) = (exec.clone(), wf.clone(), gate.clone());
@@ -117,7 +128,7 @@ pub async fn concurrent(
     while let Some(r) = set.join_next().await {
         r??;
     }
-    let elapsed = t.elapsed().as_secs_f64();
+    let (elapsed, cpu) = (t.elapsed().as_secs_f64(), process_cpu() - cpu);
     let (p50, p99) = percentiles(&exec).await?;
     if let Ok(exec) = Arc::try_unwrap(exec) {
         exec.close().await;
@@ -129,5 +140,6 @@ pub async fn concurrent(
         nodes_per_second: nodes as f64 / elapsed,
         p50_node_us: p50,
         p99_node_us: p99,
+        cpu_us_per_node: cpu.as_secs_f64() * 1e6 / nodes as f64,
     })
 }
