@@ -172,9 +172,13 @@ async fn commit_group(
     let mut text = begin_text();
     let mut straight = !group.iter().any(|job| job.roll_back);
     let units: Vec<&Batch> = group.iter().map(|job| &job.batch).collect();
-    let merged = straight.then(|| merge(&units)).flatten();
-    for batch in merged.as_ref().map_or(units, |m| vec![m]) {
-        match batch.postgres_text_prepared(prepared) {
+    let texts = match straight.then(|| merge(&units)).flatten() {
+        Some(merged) => vec![merged.postgres_text_prepared(prepared)],
+        None if straight => units.iter().map(|b| b.postgres_text_prepared(prepared)).collect(),
+        None => Vec::new(),
+    };
+    for unit in texts {
+        match unit {
             Ok(unit) if straight => text.push_str(&unit),
             _ => {
                 straight = false;

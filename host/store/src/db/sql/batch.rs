@@ -12,6 +12,7 @@ use super::merge::Phase;
 use super::params::{Value, postgres_args, postgres_literal, postgres_sql, rewrite_params, sqlite_args};
 use super::prepared::Prepared;
 use super::{Conn, DbError};
+use std::borrow::Borrow;
 
 /// Statements and their arguments, executed together.
 ///
@@ -20,11 +21,21 @@ use super::{Conn, DbError};
 /// most [`CHUNK_BINDS`] parameters, one call each (inside the caller's transaction, so the batch
 /// stays atomic). A normal exit transaction is one chunk: one call. PostgreSQL prepares one
 /// statement per call, so there each statement is its own call.
-#[derive(Default, Debug)]
-pub struct Batch {
+///
+/// `V` is how the values are held: owned, as aggregates build them, or borrowed from the
+/// units a group commit merged ([`super::merge`]), so a merged group runs without copying
+/// its units' values (inline file contents among them).
+#[derive(Debug)]
+pub struct Batch<V = Value> {
     pub(super) statements: Vec<Statement>,
-    pub(super) values: Vec<Value>,
+    pub(super) values: Vec<V>,
     pub(super) error: Option<String>,
+}
+
+impl<V> Default for Batch<V> {
+    fn default() -> Self {
+        Self { statements: Vec::new(), values: Vec::new(), error: None }
+    }
 }
 
 /// One statement and how many of the batch's values it binds.
@@ -65,10 +76,15 @@ pub const CHUNK_BINDS: usize = 16_000;
 /// (A merged insert also stops at [`CHUNK_BINDS`] values.)
 pub const ROWS_PER_STATEMENT: usize = 1_000;
 
-impl Batch {
+impl<V> Batch<V> {
     /// An empty batch.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty batch with room for `statements` statements binding `values` values.
+    pub fn with_capacity(statements: usize, values: usize) -> Self {
+        Self { statements: Vec::with_capacity(statements), values: Vec::with_capacity(values), error: None }
     }
 
     /// Appends one statement (without the trailing `;`). A unit holding one cannot be merged
@@ -108,15 +124,27 @@ impl Batch {
         self
     }
 
-    /// Binds the next `?` parameter.
-    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+    /// Binds the next `?` parameter to a value as this batch holds it.
+    pub(super) fn push(&mut self, value: V) -> &mut Self {
         let Some(statement) = self.statements.last_mut() else {
             self.error.get_or_insert_with(|| "a parameter bound before any statement".into());
             return self;
         };
-        self.values.push(value.into());
+        self.values.push(value);
         statement.binds += 1;
         self
+    }
+
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+}
+
+impl Batch {
+    /// Binds the next `?` parameter.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.push(value.into())
     }
 
     /// Appends every statement of `other`, after this batch's own (so rows `other` refers to
@@ -129,24 +157,12 @@ impl Batch {
         }
     }
 
-    /// Whether there is nothing to run.
-    pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
-    }
-
     /// Builds a batch with `build` and runs it on `db`: how an aggregate's single-statement
     /// function reuses the SQL of its `*_into` form instead of repeating it.
     pub async fn run(db: &mut Conn<'_>, build: impl FnOnce(&mut Batch)) -> Result<(), DbError> {
         let mut batch = Self::new();
         build(&mut batch);
         batch.execute(db).await
-    }
-
-    fn checked(&self) -> Result<(), DbError> {
-        match &self.error {
-            Some(detail) => Err(DbError::Corrupt { what: "bind argument", detail: detail.clone() }),
-            None => Ok(()),
-        }
     }
 
     /// Runs every statement, in order, on `db` (normally inside the caller's transaction). The
@@ -178,6 +194,15 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+impl<V: Borrow<Value>> Batch<V> {
+    fn checked(&self) -> Result<(), DbError> {
+        match &self.error {
+            Some(detail) => Err(DbError::Corrupt { what: "bind argument", detail: detail.clone() }),
+            None => Ok(()),
+        }
+    }
 
     /// The batch as one text of PostgreSQL statements with every parameter inlined as a
     /// literal ([`postgres_literal`]), to send in one round trip (the simple query protocol
@@ -204,12 +229,14 @@ impl Batch {
                 None => false,
             };
             if !by_name {
-                let text = rewrite_params(&statement.sql, |n, out| match values.get(n as usize - 1) {
-                    Some(v) => postgres_literal(v, out),
-                    None => Err(DbError::Corrupt {
-                        what: "batch statement",
-                        detail: format!("parameter {n} of {} bound: {}", values.len(), statement.sql),
-                    }),
+                let text = rewrite_params(&statement.sql, |n, out| {
+                    match values.get(n as usize - 1).map(Borrow::borrow) {
+                        Some(v) => postgres_literal(v, out),
+                        None => Err(DbError::Corrupt {
+                            what: "batch statement",
+                            detail: format!("parameter {n} of {} bound: {}", values.len(), statement.sql),
+                        }),
+                    }
                 })?;
                 out.push_str(&text);
             }
@@ -239,7 +266,7 @@ impl Batch {
                 return Err(DbError::Corrupt { what: "batch statement", detail });
             }
             for (i, value) in values.by_ref().take(statement.binds).enumerate() {
-                let value = match value {
+                let value = match value.borrow() {
                     Value::Uuid(Some(u)) => ValueRef::Blob(u.as_bytes()),
                     Value::Int(Some(n)) => ValueRef::Integer(*n),
                     Value::Text(Some(t)) => ValueRef::Text(t.as_bytes()),

@@ -12,8 +12,10 @@ use crate::db::port::{UnitOfWork, Write};
 /// The unit's statements, in its order, as one batch for the writer. A run of checkpoints is
 /// one statement (a node's exit writes its exit and the next entry together).
 pub fn compile(work: UnitOfWork, dialect: super::Dialect) -> Result<Batch, DbError> {
-    let mut batch = Batch::new();
-    let mut writes = work.into_writes().into_iter().peekable();
+    let writes = work.into_writes();
+    // A node's exit binds about a dozen values per write: sized once, not grown by doubling.
+    let mut batch = Batch::with_capacity(writes.len(), writes.len() * 12);
+    let mut writes = writes.into_iter().peekable();
     while let Some(write) = writes.next() {
         let b = &mut batch;
         match write {

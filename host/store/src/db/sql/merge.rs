@@ -47,13 +47,13 @@ pub enum Phase {
     Wakes,
 }
 
-/// The units as one batch, or `None` when there is nothing to gain (one unit) or one of them
-/// cannot be reordered (a statement without a phase, a bind error).
-pub fn merge(units: &[&Batch]) -> Option<Batch> {
+/// The units as one batch borrowing their values, or `None` when there is nothing to gain
+/// (one unit) or one of them cannot be reordered (a statement without a phase, a bind error).
+pub fn merge<'a>(units: &[&'a Batch]) -> Option<Batch<&'a Value>> {
     if units.len() < 2 {
         return None;
     }
-    let mut entries: Vec<(Phase, &Statement, &[Value])> = Vec::new();
+    let mut entries: Vec<(Phase, &'a Statement, &'a [Value])> = Vec::new();
     for unit in units {
         if unit.error.is_some() {
             return None;
@@ -83,7 +83,7 @@ struct Shape<'a> {
 
 /// Appends one phase's statements: each shape of insert once, where it first appears, with
 /// the rows of every unit; any other statement as it is.
-fn merge_phase<'a>(out: &mut Batch, run: &[(Phase, &'a Statement, &'a [Value])]) {
+fn merge_phase<'a>(out: &mut Batch<&'a Value>, run: &[(Phase, &'a Statement, &'a [Value])]) {
     enum Slot<'a> {
         Insert(usize),
         Other(&'a Statement, &'a [Value]),
@@ -117,7 +117,7 @@ fn merge_phase<'a>(out: &mut Batch, run: &[(Phase, &'a Statement, &'a [Value])])
             Slot::Other(statement, values) => {
                 out.statement_in(phase, &statement.sql);
                 for v in values {
-                    out.bind(v.clone());
+                    out.push(v);
                 }
             }
         }
@@ -127,7 +127,7 @@ fn merge_phase<'a>(out: &mut Batch, run: &[(Phase, &'a Statement, &'a [Value])])
 /// Appends `shape`'s rows as inserts of a power-of-two number of rows each (at most
 /// [`ROWS_PER_STATEMENT`] and [`CHUNK_BINDS`] values), largest first: a writer then meets a
 /// handful of statement texts per table, which its caches of prepared statements keep.
-fn insert_rows(out: &mut Batch, phase: Phase, shape: &Shape<'_>) {
+fn insert_rows<'a>(out: &mut Batch<&'a Value>, phase: Phase, shape: &Shape<'a>) {
     let most = (CHUNK_BINDS / shape.per_row).clamp(1, ROWS_PER_STATEMENT);
     let most = 1 << most.ilog2();
     let (head, row, tail) = shape.parts;
@@ -137,7 +137,7 @@ fn insert_rows(out: &mut Batch, phase: Phase, shape: &Shape<'_>) {
         let (now, later) = rest.split_at(n);
         out.rows(phase, head, row, n, tail);
         for v in now.iter().flat_map(|r| r.iter()) {
-            out.bind(v.clone());
+            out.push(v);
         }
         rest = later;
     }

@@ -7,6 +7,7 @@
 //! the group still goes in one round trip and the server only parses the short `EXECUTE`.
 
 use super::params::{Value, postgres_sql};
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 /// Most statements prepared per connection; later new ones go as plain text. Multi-row
@@ -25,14 +26,14 @@ impl Prepared {
     /// Writes to `out` the text that runs `sql` (SQLite form, `?` parameters) with `values`,
     /// whose literals `literal` writes: `EXECUTE` of its prepared statement, preceded by its
     /// `PREPARE` the first time, or `None` when this connection prepared [`MOST`] already.
-    pub fn write<E>(
+    pub fn write<V: Borrow<Value>, E>(
         &mut self,
         sql: &str,
-        values: &[Value],
+        values: &[V],
         out: &mut String,
         literal: impl Fn(&Value, &mut String) -> Result<(), E>,
     ) -> Result<bool, E> {
-        let types: Vec<&str> = values.iter().map(type_of).collect();
+        let types: Vec<&str> = values.iter().map(|v| type_of(v.borrow())).collect();
         // Keyed by the statement as written: its PostgreSQL form is derived only to prepare.
         let key = format!("{sql}\u{0}{}", types.join(","));
         let name = match self.names.get(&key) {
@@ -57,7 +58,7 @@ impl Prepared {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                literal(v, out)?;
+                literal(v.borrow(), out)?;
             }
             out.push(')');
         }
@@ -113,7 +114,7 @@ mod tests {
         );
         assert_eq!(p.forget(), "DEALLOCATE ALL");
         let mut again = String::new();
-        p.write("SELECT 1", &[], &mut again, lit).unwrap();
+        p.write::<Value, _>("SELECT 1", &[], &mut again, lit).unwrap();
         assert_eq!(again, "PREPARE wtb_1 AS SELECT 1;\nEXECUTE wtb_1");
     }
 
@@ -121,11 +122,11 @@ mod tests {
     fn a_full_connection_prepares_nothing_more() {
         let mut p = Prepared::default();
         for n in 0..MOST {
-            assert!(p.write(&format!("SELECT {n}"), &[], &mut String::new(), lit).unwrap());
+            assert!(p.write::<Value, _>(&format!("SELECT {n}"), &[], &mut String::new(), lit).unwrap());
         }
         let mut out = String::new();
-        assert!(!p.write("SELECT 'new'", &[], &mut out, lit).unwrap());
+        assert!(!p.write::<Value, _>("SELECT 'new'", &[], &mut out, lit).unwrap());
         assert!(out.is_empty());
-        assert!(p.write("SELECT 0", &[], &mut out, lit).unwrap(), "known ones still run by name");
+        assert!(p.write::<Value, _>("SELECT 0", &[], &mut out, lit).unwrap(), "known ones still run by name");
     }
 }

@@ -3,8 +3,8 @@
 use super::*;
 
 /// What a batch runs: each statement's text and the values it binds.
-fn runs(batch: &Batch) -> Vec<(String, Vec<Value>)> {
-    let mut values = batch.values.iter().cloned();
+fn runs<V: std::borrow::Borrow<Value>>(batch: &Batch<V>) -> Vec<(String, Vec<Value>)> {
+    let mut values = batch.values.iter().map(|v| v.borrow().clone());
     batch.statements.iter().map(|s| (s.sql.clone(), values.by_ref().take(s.binds).collect())).collect()
 }
 
