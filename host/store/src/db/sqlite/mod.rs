@@ -5,6 +5,9 @@
 mod connect;
 pub mod writer;
 
+#[cfg(test)]
+mod schema_tests;
+
 use super::port::Database;
 use super::{DbError, Durability};
 use crate::db::sql::{Pool, Reads};
