@@ -2,7 +2,7 @@
 -- by OR instead of `IN (...)` lists. SQLite evaluates a CHECK's IN list of three or more
 -- values by building a temporary b-tree of the list for every row it inserts or updates:
 -- about 5 µs per row, four times per node (the attempt's insert and its close, and two checks
--- per changed file), a fifth of the commit writer's time on short nodes. The rules are the
+-- per changed file), about a sixth of the commit writer's time on short nodes. The rules are the
 -- same (NULL passes both spellings); SQLite cannot alter a CHECK in place, so each table is
 -- rebuilt. No table references these three, so the rebuild needs no foreign-key pause.
 

@@ -15,11 +15,12 @@ fn ephemeral_tables(db: &rusqlite::Connection, sql: &str) -> usize {
 }
 
 /// A CHECK written as `col IN ('a', 'b', 'c')` makes SQLite build a temporary b-tree of the
-/// list for every row it writes (measured: ~5 µs a row, a fifth of the commit writer's time on
-/// short nodes, before the checks were respelled). No table may have one on a row's insert or
-/// on an update by primary key, except `executions`, written twice per execution, not per
-/// node: rebuilding it needs the foreign keys of six tables paused, a migration outside a
-/// transaction.
+/// list for every row it writes (measured: ~5 µs a row, about a sixth of the commit writer's
+/// time on short nodes, before the checks were respelled). No table may have one on a row's
+/// insert or on an update by primary key, except `executions`, written twice per execution, not
+/// per node: six tables reference it, and sqlx runs each SQLite migration in a transaction,
+/// where foreign keys cannot be paused for a rebuild (and a rename with `legacy_alter_table`
+/// rewrites the references while they are on).
 #[tokio::test]
 async fn no_row_write_builds_a_temporary_table_to_check_a_value() {
     let dir = tempfile::tempdir().unwrap();
