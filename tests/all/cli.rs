@@ -204,6 +204,8 @@ fn pause_resume_and_cancel_work_across_processes() {
     let out = wtb(&h, &["run", slow.to_str().unwrap(), "--break-before", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("breakpoint on `nope`: the workflow has no such node"), "{}", stderr(&out));
+    // The refusal says what it is about, not "initial state" (as it once did for every refusal).
+    assert!(!stderr(&out).contains("initial state"), "{}", stderr(&out));
 }
 
 #[test]

@@ -128,7 +128,10 @@ impl Executor {
         let facts = facts.ok_or(ExecError::UnknownExecution(taken.execution))?;
         let exec = &facts.execution;
         if exec.status != ExecutionStatus::Running {
-            return Err(ExecError::InvalidState(format!("execution {} is {}", exec.id, exec.status)));
+            return Err(ExecError::InvalidState(format!(
+                "cannot drive execution {} handed off: it is {}",
+                exec.id, exec.status
+            )));
         }
         let quotas = self.check_quotas_of(facts.tenant.clone(), false).await?;
         // A fresh hand-off (only its first entry checkpoint so far) was announced by its

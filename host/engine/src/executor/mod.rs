@@ -102,8 +102,10 @@ pub enum ExecError {
     /// No execution with this id (for this tenant).
     #[error("no execution {0}")]
     UnknownExecution(ExecutionId),
-    /// The initial state is not a JSON object.
-    #[error("initial state: {0}")]
+    /// A request the workflow or the execution's state refuses: an initial or forked state
+    /// outside the workflow's `state_schema`, a breakpoint on no node, a resume of an execution
+    /// that has ended. The message says which.
+    #[error("{0}")]
     InvalidState(String),
     /// A [`FailPoint`] fired.
     #[error("injected failure at {0:?}")]

@@ -71,7 +71,7 @@ impl Executor {
         }
         let exec = self.execution_of_tenant(id).await?;
         exec.status.apply(Transition::Pause).map_err(ExecError::Illegal)?;
-        Err(ExecError::InvalidState(format!("execution {id} is {}", exec.status)))
+        Err(ExecError::InvalidState(format!("cannot pause execution {id}: it is {}", exec.status)))
     }
 
     /// The process whose run of `id` has taken its pending pause or cancel request, if one has

@@ -123,7 +123,9 @@ impl Executor {
         merge_update(&mut state, overrides);
         if let Some(schema) = &wf.state_schema {
             schema.check(&Value::Object(state.clone())).map_err(|v| {
-                ExecError::InvalidState(format!("does not match the workflow's `state_schema`: {v}"))
+                ExecError::InvalidState(format!(
+                    "the initial state does not match the workflow's `state_schema`: {v}"
+                ))
             })?;
         }
         let quotas = self.check_quotas(true).await?;
@@ -221,8 +223,8 @@ impl Executor {
             }),
         );
         let workflow = self.register(wf, now).await?;
-        let breakpoints =
-            serde_json::to_value(&opts.breakpoints).map_err(|e| ExecError::InvalidState(e.to_string()))?;
+        let breakpoints = serde_json::to_value(&opts.breakpoints)
+            .map_err(|e| ExecError::InvalidState(format!("breakpoints: {e}")))?;
         let owner = (!hand_off).then(|| self.controls.owner.clone());
         let lease = Lease { owner, until: self.controls.lease_until(now), breakpoints };
         let mut work = UnitOfWork::new();
