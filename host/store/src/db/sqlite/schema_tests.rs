@@ -14,6 +14,12 @@ fn ephemeral_tables(db: &rusqlite::Connection, sql: &str) -> usize {
     count
 }
 
+/// The first column of every row `sql` returns, as text.
+fn first_column(db: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    let mut query = db.prepare(sql).unwrap();
+    query.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
 /// A CHECK written as `col IN ('a', 'b', 'c')` makes SQLite build a temporary b-tree of the
 /// list for every row it writes (measured: ~5 µs a row, about a sixth of the commit writer's
 /// time on short nodes, before the checks were respelled). No table may have one on a row's
@@ -27,13 +33,10 @@ async fn no_row_write_builds_a_temporary_table_to_check_a_value() {
     let path = dir.path().join("wtb.db");
     let _pool = super::open(&path, Durability::Full).await.unwrap();
     let db = super::connect::open_direct(&path, Durability::Full).unwrap();
-    let tables: Vec<String> = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let tables = first_column(
+        &db,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+    );
     assert!(tables.len() > 10, "{tables:?}");
     let mut building = Vec::new();
     for table in &tables {
@@ -110,13 +113,7 @@ async fn respelling_the_checks_keeps_every_row_of_an_older_database() {
     let _pool = super::open(&path, Durability::Full).await.unwrap();
     let db = super::connect::open_direct(&path, Durability::Full).unwrap();
     assert_eq!(rebuilt_rows(&db), seeded);
-    let check: Vec<String> = db
-        .prepare("PRAGMA foreign_key_check")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let check = first_column(&db, "PRAGMA foreign_key_check");
     assert!(check.is_empty(), "{check:?}");
     let open: i64 = db
         .query_row("SELECT count(*) FROM node_boundaries INDEXED BY node_boundaries_open WHERE execution_id = X'03' AND status = 'running'", [], |r| r.get(0))
