@@ -103,8 +103,8 @@ pub enum ExecError {
     #[error("no execution {0}")]
     UnknownExecution(ExecutionId),
     /// A request the workflow or the execution's state refuses: an initial or forked state
-    /// outside the workflow's `state_schema`, a breakpoint on no node, a resume of an execution
-    /// that has ended. The message says which.
+    /// outside the workflow's `state_schema`, a breakpoint on no node, a pause or hand-off of
+    /// an execution whose status does not allow it. The message says which.
     #[error("{0}")]
     InvalidState(String),
     /// A [`FailPoint`] fired.

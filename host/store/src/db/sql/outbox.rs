@@ -34,7 +34,8 @@ pub fn insert_all_into(batch: &mut Batch, events: &[OutboxEvent]) {
                 .bind(e.execution.uuid())
                 .bind(i64::from(e.seq))
                 .bind(e.kind.as_string())
-                // Not `to_string`: `Display` grows the text a few bytes at a time.
+                // Not `Value`'s `Display`, which grows its text a few bytes at a time:
+                // serde_json's writer starts with room for a typical payload.
                 .bind(serde_json::to_string(&e.payload).unwrap_or_else(|_| e.payload.to_string()))
                 .bind(e.idempotency_key.clone())
                 .bind(e.created_at.micros());
