@@ -150,6 +150,44 @@ async fn quotas_stop_with_the_tenant_the_quota_and_the_value() {
     );
 }
 
+/// A host that has read a tenant without quotas starts its executions without reading the
+/// tenant again; a quota another host (process) sets meanwhile still stops the next start, in
+/// the start's own transaction, and nothing of the refused start is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quota_set_by_another_host_stops_the_next_start() {
+    let h = Harness::new();
+    let here = h.executor().await;
+    let t = here.tenancy().create_tenant("free", Quotas::default()).await.unwrap();
+    let exec = here.for_tenant(t.id);
+    let wf = slow_default(&exec, &h).await;
+    for _ in 0..2 {
+        // The first start reads the tenant; the second assumes it has no quota.
+        assert_eq!(exec.run(&wf, Map::new()).await.unwrap().status, ExecutionStatus::Completed);
+    }
+    let there = h.executor().await;
+    there
+        .tenancy()
+        .set_quotas("free", Quotas { max_nodes_per_hour: Some(2), ..Quotas::default() })
+        .await
+        .unwrap();
+    let e = exec.run(&wf, Map::new()).await.unwrap_err().to_string();
+    assert_eq!(e, "tenant `free` is at its quota: `max_nodes_per_hour` = 2 (now 2)");
+    assert_eq!(exec.inspect().recent(10).await.unwrap().len(), 2, "the refused start stored nothing");
+    // Lifted again: starts read the tenant once more, then assume again.
+    there.tenancy().set_quotas("free", Quotas::default()).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(exec.run(&wf, Map::new()).await.unwrap().status, ExecutionStatus::Completed);
+    }
+    there
+        .tenancy()
+        .set_quotas("free", Quotas { max_concurrent: Some(0), ..Quotas::default() })
+        .await
+        .unwrap();
+    let e = exec.run(&wf, Map::new()).await.unwrap_err().to_string();
+    assert_eq!(e, "tenant `free` is at its quota: `max_concurrent` = 0 (now 0)");
+    assert_eq!(exec.inspect().recent(10).await.unwrap().len(), 4);
+}
+
 async fn slow_default(host: &Executor, h: &Harness) -> wtb::executor::LoadedWorkflow {
     host.load_workflow(&h.probe_workflow("quick", &[("q", json!({ "action": "write" }))])).await.unwrap()
 }

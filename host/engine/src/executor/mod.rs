@@ -232,6 +232,9 @@ pub struct Host {
     pub(crate) registered: std::sync::Mutex<
         std::collections::HashMap<(TenantId, wtb_core::model::Digest), wtb_core::model::WorkflowId>,
     >,
+    /// Tenants this host last read without any quota: their starts skip reading the tenant
+    /// and carry a guard instead (see `Executor::check_quotas`).
+    pub(crate) without_quotas: std::sync::Mutex<std::collections::HashSet<TenantId>>,
 }
 
 impl std::ops::Deref for Executor {
@@ -287,6 +290,7 @@ impl Executor {
             slots,
             registered: std::sync::Mutex::default(),
             loaded: std::sync::Mutex::default(),
+            without_quotas: std::sync::Mutex::default(),
             ids,
         };
         Ok(Self { inner: Arc::new(host), tenant: TenantId::DEFAULT })

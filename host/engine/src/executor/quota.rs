@@ -86,9 +86,18 @@ pub(crate) fn hour_before(now: Timestamp) -> Timestamp {
 }
 
 impl Executor {
+    /// Whether this host last read the tenant without any quota. A start then skips
+    /// [`Executor::check_quotas`] and writes `Write::NoQuotas` in its unit instead, which fails
+    /// it if a quota has been set since (by any process): a read of the tenant through the
+    /// pool cost more CPU than the rest of a short execution's start.
+    pub(crate) fn assumes_no_quotas(&self) -> bool {
+        self.without_quotas.lock().is_ok_and(|known| known.contains(&self.tenant))
+    }
+
     /// Refuses to start (`starting`) or resume an execution when this tenant is at one of its
     /// quotas; otherwise hands the drive what it keeps checking: `max_nodes_per_hour` before
-    /// each attempt, `max_stored_bytes` at each exit.
+    /// each attempt, `max_stored_bytes` at each exit. Remembers whether the tenant has any
+    /// quota ([`Executor::assumes_no_quotas`]).
     pub(crate) async fn check_quotas(&self, starting: bool) -> Result<QuotaWatch, ExecError> {
         let tenant = self
             .db
@@ -106,7 +115,14 @@ impl Executor {
         tenant: wtb_core::model::Tenant,
         starting: bool,
     ) -> Result<QuotaWatch, ExecError> {
-        if tenant.quotas == Quotas::default() {
+        let unlimited = tenant.quotas == Quotas::default();
+        if let Ok(mut known) = self.without_quotas.lock() {
+            match unlimited {
+                true => known.insert(self.tenant),
+                false => known.remove(&self.tenant),
+            };
+        }
+        if unlimited {
             return Ok(QuotaWatch::default());
         }
         let usage = self.db.tenants().usage(self.tenant, hour_before(self.clock.now())).await?;

@@ -128,9 +128,21 @@ impl Executor {
                 ))
             })?;
         }
-        let quotas = self.check_quotas(true).await?;
         let hand_off = self.config.workers.hand_off;
-        let mut drive = self.start(wf, state, opts, hand_off).await?;
+        let state = Arc::new(Value::Object(state));
+        let assumed = self.assumes_no_quotas();
+        let mut quotas = match assumed {
+            true => super::quota::QuotaWatch::default(),
+            false => self.check_quotas(true).await?,
+        };
+        let mut drive = match self.start(wf, state.clone(), opts, hand_off, assumed).await {
+            // A quota was set since this host last read the tenant; nothing was stored.
+            Err(ExecError::Db(e)) if assumed && e.is_quotas_set() => {
+                quotas = self.check_quotas(true).await?;
+                self.start(wf, state, opts, hand_off, false).await?
+            }
+            started => started?,
+        };
         let id = drive.id;
         if hand_off {
             drop(drive);
@@ -160,12 +172,14 @@ impl Executor {
     /// The start transaction (the first on the execution's chain): execution, empty file
     /// commit, entry checkpoint of the entry node, `ExecutionStarted`. With `hand_off`, the
     /// execution is stored unleased, for a worker, and the drive returned is not to be run.
+    /// With `no_quotas`, the unit fails unless the tenant still has no quota.
     async fn start<'a>(
         &'a self,
         wf: &'a LoadedWorkflow,
-        state: Map<String, Value>,
+        state: Arc<Value>,
         opts: &RunOptions,
         hand_off: bool,
+        no_quotas: bool,
     ) -> Result<Drive<'a>, ExecError> {
         let now = self.clock.now();
         let execution = ExecutionId::from_uuid(self.ids.next());
@@ -188,7 +202,7 @@ impl Executor {
             node: first.clone(),
             kind: CheckpointKind::Entry,
             attempt: 1,
-            state: std::sync::Arc::new(Value::Object(state)),
+            state,
             file_commit: commit.id,
             lane: 0,
             forks: Vec::new(),
@@ -228,6 +242,9 @@ impl Executor {
         let owner = (!hand_off).then(|| self.controls.owner.clone());
         let lease = Lease { owner, until: self.controls.lease_until(now), breakpoints };
         let mut work = UnitOfWork::new();
+        if no_quotas {
+            work.push(Write::NoQuotas(self.tenant));
+        }
         work.push(Write::Execution(
             Execution {
                 id: execution,

@@ -69,12 +69,24 @@ impl DbError {
     /// Whether a unit was refused by its lease's fence: another process claimed the
     /// execution after this one (see `sql::lease`).
     pub fn is_fenced(&self) -> bool {
+        self.raised(sql::lease::FENCED_CODE, sql::lease::FENCED)
+    }
+
+    /// Whether a start that assumed its tenant had no quotas found one set (see
+    /// `sql::tenant::no_quotas_into`): nothing was stored, and the start may be made again
+    /// once the quotas are checked.
+    pub fn is_quotas_set(&self) -> bool {
+        self.raised(sql::tenant::QUOTAS_SET_CODE, sql::tenant::QUOTAS_SET)
+    }
+
+    /// Whether this is the error one of WTB's triggers raises: `code` on PostgreSQL, a
+    /// message starting with `marker` on SQLite.
+    fn raised(&self, code: &str, marker: &str) -> bool {
         match self {
             Self::Sqlx(sqlx::Error::Database(e)) => {
-                e.code().as_deref() == Some(sql::lease::FENCED_CODE)
-                    || e.message().contains(sql::lease::FENCED)
+                e.code().as_deref() == Some(code) || e.message().contains(marker)
             }
-            Self::Direct(e) => e.to_string().contains(sql::lease::FENCED),
+            Self::Direct(e) => e.to_string().contains(marker),
             _ => false,
         }
     }

@@ -27,7 +27,7 @@ use std::sync::atomic::AtomicBool;
 use tokio::sync::oneshot;
 use wtb_core::model::{
     ApiToken, BlobRecord, BoundaryId, Checkpoint, CheckpointId, EventId, Execution, ExecutionId,
-    ExecutionStatus, FileCommit, NodeBoundary, OutboxEvent, Tenant, Timestamp, WorkflowRecord,
+    ExecutionStatus, FileCommit, NodeBoundary, OutboxEvent, Tenant, TenantId, Timestamp, WorkflowRecord,
 };
 
 /// One typed change. A backend applies a [`UnitOfWork`]'s writes in order, all or none.
@@ -99,6 +99,9 @@ pub enum Write {
     Depart(ExecutionId, Arrival),
     /// Outbox events, in the same unit as the change they announce.
     Events(Vec<OutboxEvent>),
+    /// The unit fails (`DbError::is_quotas_set`) if the tenant has a quota set: how a start
+    /// that assumed none, as its process last saw the tenant, stays exact.
+    NoQuotas(TenantId),
     /// A new tenant.
     Tenant(Tenant),
     /// A new API token of a tenant, stored as the hash of its secret only.

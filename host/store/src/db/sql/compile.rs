@@ -59,6 +59,7 @@ pub fn compile(work: UnitOfWork, dialect: super::Dialect) -> Result<Batch, DbErr
             Write::Consume(id, a, consumed) => join::set_consumed_into(b, id, &a, consumed),
             Write::Depart(id, a) => join::delete_into(b, id, &a),
             Write::Events(events) => outbox::insert_all_into(b, &events),
+            Write::NoQuotas(id) => tenant::no_quotas_into(b, id),
             Write::Tenant(t) => tenant::insert_into(b, &t),
             Write::Token { token, hash } => tenant::insert_token_into(b, &token, &hash),
             Write::Experiment(e) => experiment::insert_into(b, &e)?,

@@ -19,6 +19,9 @@ use super::params::Value;
 /// Where a statement runs in a merged group (see the module's documentation), in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
+    /// Guards that fail the unit unless what its process assumed still holds (they read
+    /// rows no exit writes).
+    Guards,
     /// New executions (they name their workflow and parent checkpoint, written before).
     Executions,
     /// Content rows.

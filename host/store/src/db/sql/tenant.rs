@@ -3,6 +3,7 @@
 use super::DbError;
 use super::batch::Batch;
 use super::decode::{in_range, in_range_opt, int};
+use super::merge::Phase;
 use super::{Conn, query};
 use crate::db::port::Usage;
 use wtb_core::model::{ApiToken, Quotas, Tenant, TenantId, Timestamp, TokenId};
@@ -26,6 +27,26 @@ pub fn insert_into(batch: &mut Batch, t: &Tenant) {
         .bind(t.quotas.max_stored_bytes.map(int))
         .bind(t.quotas.max_nodes_per_hour.map(int))
         .bind(t.quotas.max_running_attempts.map(int));
+}
+
+/// The message (SQLite) of a unit refused by [`no_quotas_into`]'s guard.
+pub const QUOTAS_SET: &str = "wtb-quotas-set";
+/// The SQLSTATE PostgreSQL's guard raises.
+pub const QUOTAS_SET_CODE: &str = "WTBQS";
+
+/// The guard that `tenant` has no quota set: a start appends it when its process last saw the
+/// tenant without quotas and did not read it again. The statement inserts into
+/// `quota_guards` only if a quota is set now, and that table's trigger refuses every row: the
+/// unit fails with [`QUOTAS_SET`], inside the same transaction that would have started the
+/// execution, so a quota set by any process is never missed.
+pub fn no_quotas_into(batch: &mut Batch, tenant: TenantId) {
+    batch
+        .statement_in(
+            Phase::Guards,
+            "INSERT INTO quota_guards (tenant_id) SELECT id FROM tenants WHERE id = ? AND (max_concurrent IS NOT NULL \
+             OR max_stored_bytes IS NOT NULL OR max_nodes_per_hour IS NOT NULL OR max_running_attempts IS NOT NULL)",
+        )
+        .bind(tenant.uuid());
 }
 
 /// Replaces a tenant's quotas; false if there is no such tenant.
