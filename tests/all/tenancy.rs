@@ -165,12 +165,8 @@ async fn a_quota_set_by_another_host_stops_the_next_start() {
         assert_eq!(exec.run(&wf, Map::new()).await.unwrap().status, ExecutionStatus::Completed);
     }
     let there = h.executor().await;
-    there
-        .tenancy()
-        .set_quotas("free", Quotas { max_nodes_per_hour: Some(2), ..Quotas::default() })
-        .await
-        .unwrap();
-    let e = exec.run(&wf, Map::new()).await.unwrap_err().to_string();
+    let hourly = Quotas { max_nodes_per_hour: Some(2), ..Quotas::default() };
+    let e = refused_once_set(&there, &exec, &wf, hourly).await;
     assert_eq!(e, "tenant `free` is at its quota: `max_nodes_per_hour` = 2 (now 2)");
     assert_eq!(exec.inspect().recent(10).await.unwrap().len(), 2, "the refused start stored nothing");
     // Lifted again: starts read the tenant once more, then assume again.
@@ -178,14 +174,21 @@ async fn a_quota_set_by_another_host_stops_the_next_start() {
     for _ in 0..2 {
         assert_eq!(exec.run(&wf, Map::new()).await.unwrap().status, ExecutionStatus::Completed);
     }
-    there
-        .tenancy()
-        .set_quotas("free", Quotas { max_concurrent: Some(0), ..Quotas::default() })
-        .await
-        .unwrap();
-    let e = exec.run(&wf, Map::new()).await.unwrap_err().to_string();
+    let none_at_once = Quotas { max_concurrent: Some(0), ..Quotas::default() };
+    let e = refused_once_set(&there, &exec, &wf, none_at_once).await;
     assert_eq!(e, "tenant `free` is at its quota: `max_concurrent` = 0 (now 0)");
     assert_eq!(exec.inspect().recent(10).await.unwrap().len(), 4);
+}
+
+/// Sets tenant `free`'s quotas through `there`, then says why `exec`'s next start is refused.
+async fn refused_once_set(
+    there: &Executor,
+    exec: &Executor,
+    wf: &wtb::executor::LoadedWorkflow,
+    quotas: Quotas,
+) -> String {
+    there.tenancy().set_quotas("free", quotas).await.unwrap();
+    exec.run(wf, Map::new()).await.unwrap_err().to_string()
 }
 
 async fn slow_default(host: &Executor, h: &Harness) -> wtb::executor::LoadedWorkflow {
