@@ -233,7 +233,7 @@ pub struct Host {
         std::collections::HashMap<(TenantId, wtb_core::model::Digest), wtb_core::model::WorkflowId>,
     >,
     /// Tenants this host last read without any quota: their starts skip reading the tenant
-    /// and carry a guard instead (see `Executor::check_quotas`).
+    /// and carry a guard instead (see `Executor::assumes_no_quotas`).
     pub(crate) without_quotas: std::sync::Mutex<std::collections::HashSet<TenantId>>,
 }
 

@@ -80,7 +80,7 @@ impl DbError {
     }
 
     /// Whether this is the error one of WTB's triggers raises: `code` on PostgreSQL, a
-    /// message starting with `marker` on SQLite.
+    /// message containing `marker` on SQLite.
     fn raised(&self, code: &str, marker: &str) -> bool {
         match self {
             Self::Sqlx(sqlx::Error::Database(e)) => {
