@@ -3,6 +3,7 @@
 
 use crate::db::{DbError, Durability};
 use sqlx::ConnectOptions as _;
+use sqlx::Connection as _;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -68,6 +69,7 @@ pub async fn open(path: &Path, durability: Durability) -> Result<SqlitePool, DbE
         .statement_cache_capacity(STATEMENT_CACHE)
         .disable_statement_logging();
     let options = PRAGMAS.iter().fold(options, |o, (name, value)| o.pragma(*name, *value));
+    migrate(&options).await?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .min_connections(1)
@@ -75,7 +77,38 @@ pub async fn open(path: &Path, durability: Durability) -> Result<SqlitePool, DbE
         .test_before_acquire(false)
         .connect_with(options)
         .await?;
-    MIGRATOR.run(&pool).await?;
     drop(lock);
     Ok(pool)
+}
+
+/// Applies the pending migrations on a connection of their own, with foreign keys off.
+///
+/// SQLite's way to change a table's constraints is to rebuild it (create, copy, drop, rename),
+/// and with foreign keys on, dropping a table that others reference deletes through them or
+/// fails. sqlx runs each migration in a transaction, where the pragma cannot be switched, so it
+/// is off for the whole connection instead; once something was applied, every reference is
+/// checked (`PRAGMA foreign_key_check`) and a violation fails the open. The check reads every
+/// referencing table, so a database that was already up to date skips it.
+async fn migrate(options: &SqliteConnectOptions) -> Result<(), DbError> {
+    let mut conn = options.clone().foreign_keys(false).connect().await?;
+    let before = applied(&mut conn).await;
+    MIGRATOR.run(&mut conn).await?;
+    if applied(&mut conn).await != before {
+        let broken: Vec<(String, Option<i64>, String)> =
+            sqlx::query_as("PRAGMA foreign_key_check").fetch_all(&mut conn).await?;
+        if let Some((table, row, parent)) = broken.first() {
+            let row = row.map_or_else(|| "a row".to_owned(), |r| format!("row {r}"));
+            return Err(DbError::Schema(format!(
+                "after migrating, {row} of `{table}` references a missing row of `{parent}` ({} such references in all)",
+                broken.len()
+            )));
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// How many migrations the database records as applied (none before the first).
+async fn applied(conn: &mut sqlx::SqliteConnection) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(conn).await.unwrap_or(0)
 }
