@@ -28,7 +28,11 @@ impl Digest {
 
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        // Into a buffer rather than `hex::encode`, which builds the string a `char` at a time:
+        // a node's exit spells a few digests (file changes, events), and that showed in profiles.
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut hex).expect("64 hex digits for 32 bytes");
+        std::str::from_utf8(&hex).expect("hex digits are ASCII").to_owned()
     }
 
     /// The first 12 hex characters, for humans.
