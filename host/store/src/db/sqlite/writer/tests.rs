@@ -213,3 +213,29 @@ async fn a_group_of_phased_units_runs_merged_phase_by_phase() {
         "one merged batch, not unit by unit"
     );
 }
+
+/// Started outside any runtime (no runtime to hand its spent batches to), the writer frees
+/// them itself and still answers and commits.
+#[test]
+fn a_writer_started_outside_a_runtime_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wtb.db");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async { crate::db::sqlite::open(&path, Durability::Full).await.unwrap().close().await });
+    drop(runtime);
+    let committer = GroupCommitter::start(&path, Durability::Full).unwrap();
+    let answers = queue(&committer, &["first", "second"], "", |_| {});
+    for answer in answers {
+        assert!(answer.blocking_recv().unwrap().is_ok());
+    }
+    drop(committer);
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let names: Vec<String> = db
+        .prepare("SELECT name FROM tenants WHERE name IN ('first', 'second') ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(names, ["first", "second"]);
+}
