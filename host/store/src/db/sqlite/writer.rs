@@ -135,12 +135,9 @@ fn commit_group(db: &rusqlite::Connection, scope: &str, group: Vec<Job>) -> Vec<
     }
     let straight = !group.iter().any(|job| job.roll_back) && run_straight(db, &group).is_ok();
     let kept = if straight {
-        spent.reserve(group.len());
-        let mut kept = Vec::with_capacity(group.len());
-        for job in group {
-            spent.push(job.batch);
-            kept.push((job.reply, job.poisoned, job.exit));
-        }
+        let (batches, kept) =
+            group.into_iter().map(|job| (job.batch, (job.reply, job.poisoned, job.exit))).unzip();
+        spent = batches;
         kept
     } else {
         if !db.is_autocommit() {
