@@ -11,7 +11,9 @@
 
 use super::{DbError, Durability};
 use crate::db::sql::Batch;
-use crate::db::sql::group::{Kept, Ran, committed, fail_all, fail_kept, fill, refuse_poisoned, settle};
+use crate::db::sql::group::{
+    Gather, Kept, Ran, committed, fail_all, fail_kept, fill, refuse_poisoned, settle,
+};
 use crate::db::sql::merge::merge;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -91,10 +93,29 @@ impl Drop for GroupCommitter {
 
 /// Commits groups until every sender is gone. `scope` (the database path) keys its pause point.
 fn writer(db: &rusqlite::Connection, scope: &str, mut rx: mpsc::UnboundedReceiver<Job>, spent: &Spent) {
+    let mut gather = Gather::default();
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         fill(&mut group, &mut rx);
+        if gather.wait(&group) {
+            linger(&mut group, &mut rx);
+        }
+        gather.committing(&group);
         spent.dispose(commit_group(db, scope, group));
+    }
+}
+
+/// Waits up to [`Gather::WAIT`], in short sleeps, for the group to reach [`Gather::ENOUGH`].
+fn linger(group: &mut Vec<Job>, rx: &mut mpsc::UnboundedReceiver<Job>) {
+    const STEP: std::time::Duration = std::time::Duration::from_micros(100);
+    let until = std::time::Instant::now() + Gather::WAIT;
+    while group.len() < Gather::ENOUGH {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(STEP));
+        fill(group, rx);
     }
 }
 
