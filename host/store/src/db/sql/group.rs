@@ -42,11 +42,12 @@ pub fn fill(group: &mut Vec<Job>, rx: &mut mpsc::UnboundedReceiver<Job>) {
 
 /// How a writer under load gathers a larger group: while the jobs come from several
 /// executions, it waits up to [`Gather::WAIT`] for [`Gather::ENOUGH`] of them before
-/// committing. A group's cost is mostly fixed (its `COMMIT` writes a WAL frame for every
-/// index and table page the group touched, ~38 of them whether it holds 5 exits or 30), so
-/// under load a larger group costs less per exit; measured on 2,000 short executions, 64 at
-/// once: CPU per node −11 %, throughput +10 % (medians of 20 alternated pairs; waits of 150
-/// to 1,000 µs measured alike or worse). One execution's jobs (a linear run, a fan-out)
+/// committing. A group's cost is mostly fixed: its `COMMIT` writes a WAL frame for every
+/// table and index page the group touched (37–41 of them for groups of 7–12 exits), and the
+/// SQLite writer's CPU measured as ~175 µs per group plus ~50 µs per exit. So under load a
+/// larger group costs less per exit; measured on 2,000 short executions, 64 at once: CPU per
+/// node −11 %, throughput +10 % (medians of the ratios in two series of 10 alternated pairs;
+/// waits of 150 to 1,000 µs measured alike or worse). One execution's jobs (a linear run, a fan-out)
 /// arrive one node run apart, so waiting for them would only delay its end: they are never
 /// held back.
 #[derive(Debug, Default)]
