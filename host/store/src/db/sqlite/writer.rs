@@ -145,32 +145,29 @@ impl Spent {
 /// back and the group runs again with a savepoint per batch, which undoes the failing one
 /// alone.
 fn commit_group(db: &rusqlite::Connection, scope: &str, group: Vec<Job>) -> Vec<Batch> {
-    let mut spent = Vec::new();
     let group: Vec<Job> = group.into_iter().filter_map(refuse_poisoned).collect();
     if group.is_empty() {
-        return spent;
+        return Vec::new();
     }
     if let Err(e) = run(db, "BEGIN IMMEDIATE") {
         fail_all(group, &e.to_string());
-        return spent;
+        return Vec::new();
     }
     let straight = !group.iter().any(|job| job.roll_back) && run_straight(db, &group).is_ok();
-    let kept = if straight {
-        let (batches, kept) =
-            group.into_iter().map(|job| (job.batch, (job.reply, job.poisoned, job.exit))).unzip();
-        spent = batches;
-        kept
+    let (spent, kept): (Vec<Batch>, Vec<Kept>) = if straight {
+        group.into_iter().map(|job| (job.batch, (job.reply, job.poisoned, job.exit))).unzip()
     } else {
         if !db.is_autocommit() {
             let _ = run(db, "ROLLBACK");
         }
         if let Err(e) = run(db, "BEGIN IMMEDIATE") {
             fail_all(group, &e.to_string());
-            return spent;
+            return Vec::new();
         }
         match each_in_savepoint(db, group) {
-            Some(kept) => kept,
-            None => return spent,
+            // Each batch was dropped once its savepoint ran: nothing is left to free.
+            Some(kept) => (Vec::new(), kept),
+            None => return Vec::new(),
         }
     };
     for _ in kept.iter().filter(|(_, _, exit)| *exit) {
