@@ -289,8 +289,8 @@ fn on_path(names: &[&str]) -> Option<PathBuf> {
 }
 
 /// Chromium and its WebDriver: found on `PATH`, or installed with `apt-get install chromium
-/// chromium-driver` (Debian) once per test process when missing and this process may (root,
-/// apt-get present). `Err` says why there are none; the caller skips, printing it.
+/// chromium-driver` (Debian, [`services::apt_install`]) once per test process when missing and
+/// this process may. `Err` says why there are none; the caller skips, printing it.
 fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
     static TOOLS: std::sync::OnceLock<Result<(PathBuf, PathBuf), String>> = std::sync::OnceLock::new();
     let find = || {
@@ -300,20 +300,13 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
         ))
     };
     TOOLS
-        .get_or_init(|| {
-            if let Some(found) = find() {
-                return Ok(found);
-            }
-            let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-            if !root || std::process::Command::new("apt-get").arg("--version").output().is_err() {
-                return Err("no chromium and chromedriver on PATH, and apt-get is not available to root here: install chromium chromium-driver".into());
-            }
-            let install = |args: &[&str]| std::process::Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").output();
-            let packages = ["install", "-y", "-q", "chromium", "chromium-driver"];
-            let ok = install(&packages).is_ok_and(|o| o.status.success()) || (install(&["update", "-q"]).is_ok_and(|o| o.status.success()) && install(&packages).is_ok_and(|o| o.status.success()));
-            match (ok, find()) {
-                (true, Some(found)) => Ok(found),
-                _ => Err("apt-get install chromium chromium-driver failed: install them".into()),
+        .get_or_init(|| match find() {
+            Some(found) => Ok(found),
+            None => {
+                services::apt_install(&["chromium", "chromium-driver"])?;
+                find().ok_or_else(|| {
+                    "apt-get installed chromium, but no chromium and chromedriver are on PATH".into()
+                })
             }
         })
         .clone()

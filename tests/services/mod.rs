@@ -39,12 +39,19 @@ pub fn backend() -> Backend {
 }
 
 /// Installs Debian `packages`, when this process may (root, apt-get present).
-fn apt_install(packages: &[&str]) -> Result<(), String> {
+///
+/// One install at a time per test process, each waiting up to 10 minutes for dpkg's lock: on a
+/// fresh machine the browser tests and the NATS tests both install at once, and the second
+/// `apt-get` otherwise failed at once on the lock the first held.
+pub(crate) fn apt_install(packages: &[&str]) -> Result<(), String> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
         return Err(format!("{packages:?} missing, and apt-get is not available to root here: install them"));
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let install = |args: &[&str]| {
         Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=600"])
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .output()
